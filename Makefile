@@ -1,0 +1,82 @@
+# hookcast: webhook multicast daemon.  See README.md.
+
+VERSION   := 0.1.0
+PREFIX    ?= /usr/local
+DESTDIR   ?=
+SYSCONFDIR ?= /etc
+UNITDIR   ?= /lib/systemd/system
+
+CC        ?= cc
+PKGS      := libmicrohttpd libcurl libcjson
+WARN      := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+             -Wpointer-arith -Wsign-compare -Werror
+CFLAGS    ?= -O2 -g
+CFLAGS    += -std=c11 -D_GNU_SOURCE -DHOOKCAST_VERSION='"$(VERSION)"' $(WARN) \
+             -pthread $(shell pkg-config --cflags $(PKGS))
+LDLIBS    += $(shell pkg-config --libs $(PKGS)) -pthread
+
+# SANITIZE=address,undefined or SANITIZE=thread builds into its own directory,
+# so sanitized and plain objects never mix.
+ifneq ($(SANITIZE),)
+CFLAGS    += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -O1
+LDFLAGS   += -fsanitize=$(SANITIZE)
+BUILD     ?= build-$(subst $(comma),-,$(SANITIZE))
+endif
+comma     := ,
+BUILD     ?= build
+
+SRCS      := $(wildcard src/*.c)
+LIBOBJS   := $(patsubst src/%.c,$(BUILD)/%.o,$(filter-out src/main.c,$(SRCS)))
+UNITS     := $(patsubst tests/%.c,%,$(wildcard tests/check_*.c))
+UNITBINS  := $(addprefix $(BUILD)/,$(UNITS))
+CHECKLIBS := $(shell pkg-config --libs check)
+
+.PHONY: all run check unit integration bench install uninstall clean deps
+
+all: $(BUILD)/hookcast
+
+$(BUILD)/%.o: src/%.c $(wildcard src/*.h) | $(BUILD)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/hookcast: $(BUILD)/main.o $(LIBOBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/check_%: tests/check_%.c $(LIBOBJS)
+	$(CC) $(CFLAGS) -Isrc $(LDFLAGS) -o $@ $< $(LIBOBJS) $(CHECKLIBS) $(LDLIBS)
+
+$(BUILD):
+	mkdir -p $@
+
+deps:
+	@sh scripts/deps.sh
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	./$(BUILD)/hookcast --config etc/hookcast.conf
+
+check: deps
+	@$(MAKE) --no-print-directory unit integration
+
+unit: $(UNITBINS)
+	@set -e; for t in $(UNITBINS); do echo "== $$t"; CK_FORK=yes ./$$t; done
+
+integration: $(BUILD)/hookcast
+	python3 tests/integration/run.py --binary $(BUILD)/hookcast
+
+bench: deps
+	@$(MAKE) --no-print-directory all
+	bash bench/run.sh $(BUILD)/hookcast
+
+install: $(BUILD)/hookcast
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(SYSCONFDIR)/hookcast $(DESTDIR)$(UNITDIR)
+	install -m 0755 $(BUILD)/hookcast $(DESTDIR)$(PREFIX)/bin/hookcast
+	install -m 0644 etc/hookcast.conf $(DESTDIR)$(SYSCONFDIR)/hookcast/hookcast.conf
+	sed 's|@BINDIR@|$(PREFIX)/bin|g; s|@SYSCONFDIR@|$(SYSCONFDIR)|g' systemd/hookcast.service \
+	    > $(DESTDIR)$(UNITDIR)/hookcast.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/hookcast.service
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/hookcast $(DESTDIR)$(UNITDIR)/hookcast.service
+
+clean:
+	rm -rf build build-*

@@ -1,0 +1,148 @@
+/* addr.c: subscriber address validation, with libcurl's URL parser doing the parsing. */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "addr.h"
+
+const char *
+addr_strerror(enum addr_status status)
+{
+	switch (status) {
+	case ADDR_OK:
+	case ADDR_EMPTY:
+		return "";
+	case ADDR_TOO_LONG:
+		return "longer than 2048 bytes";
+	case ADDR_MALFORMED:
+		return "not host:port or an http:// or https:// URL";
+	case ADDR_NO_PORT:
+		return "no port (expected host:port)";
+	case ADDR_BAD_PORT:
+		return "port must be a number from 1 to 65535";
+	case ADDR_BAD_SCHEME:
+		return "scheme must be http or https";
+	case ADDR_NOMEM:
+		return "out of memory";
+	}
+	return "unknown";
+}
+
+/* 1 if S is all digits and names a port from 1 to 65535. */
+static int
+port_ok(const char *s)
+{
+	long v = 0;
+
+	if (*s == '\0' || strlen(s) > 5)
+		return 0;
+	for (; *s != '\0'; s++) {
+		if (!isdigit((unsigned char)*s))
+			return 0;
+		v = v * 10 + (*s - '0');
+	}
+	return v >= 1 && v <= 65535;
+}
+
+/* The host:port form: a port is required, and nothing but host and port. */
+static enum addr_status
+check_hostport(const char *a)
+{
+	const char *colon;
+
+	if (strpbrk(a, "/?#@\\") != NULL)
+		return ADDR_MALFORMED;
+	colon = strrchr(a, ':');
+	if (a[0] == '[') {
+		const char *close = strchr(a, ']');
+
+		if (close == NULL)
+			return ADDR_MALFORMED;
+		if (close[1] == '\0')
+			return ADDR_NO_PORT;
+		if (close[1] != ':')
+			return ADDR_MALFORMED;
+		colon = close + 1;
+	} else if (colon != NULL && strchr(a, ':') != colon)
+		return ADDR_MALFORMED;	/* a bare IPv6 address needs brackets */
+	if (colon == NULL || colon[1] == '\0')
+		return ADDR_NO_PORT;
+	if (colon == a)
+		return ADDR_MALFORMED;
+	return port_ok(colon + 1) ? ADDR_OK : ADDR_BAD_PORT;
+}
+
+enum addr_status
+addr_parse(const char *address, CURLU **url, char **text)
+{
+	enum addr_status st = ADDR_OK;
+	const char *sep;
+	char *buf = NULL, *port = NULL;
+	CURLU *u = NULL;
+	CURLUcode rc;
+
+	*url = NULL;
+	*text = NULL;
+	if (address == NULL || *address == '\0')
+		return ADDR_EMPTY;
+	if (strlen(address) > ADDR_MAX)
+		return ADDR_TOO_LONG;
+	for (const char *p = address; *p != '\0'; p++)
+		if (iscntrl((unsigned char)*p) || *p == ' ')
+			return ADDR_MALFORMED;
+
+	if ((sep = strstr(address, "://")) != NULL) {
+		size_t n = (size_t)(sep - address);
+
+		if (!((n == 4 && strncasecmp(address, "http", 4) == 0) ||
+		    (n == 5 && strncasecmp(address, "https", 5) == 0)))
+			return ADDR_BAD_SCHEME;
+	} else {
+		if ((st = check_hostport(address)) != ADDR_OK)
+			return st;
+		if ((buf = malloc(strlen(address) + sizeof("http:///event"))) ==
+		    NULL)
+			return ADDR_NOMEM;
+		sprintf(buf, "http://%s/event", address);
+	}
+
+	if ((u = curl_url()) == NULL) {
+		st = ADDR_NOMEM;
+		goto fail;
+	}
+	rc = curl_url_set(u, CURLUPART_URL, buf != NULL ? buf : address, 0);
+	if (rc == CURLUE_BAD_PORT_NUMBER) {
+		st = ADDR_BAD_PORT;
+		goto fail;
+	}
+	if (rc == CURLUE_OUT_OF_MEMORY) {
+		st = ADDR_NOMEM;
+		goto fail;
+	}
+	if (rc != CURLUE_OK) {
+		st = ADDR_MALFORMED;
+		goto fail;
+	}
+	/* libcurl takes port 0; a subscriber cannot listen there. */
+	if (curl_url_get(u, CURLUPART_PORT, &port, 0) == CURLUE_OK &&
+	    !port_ok(port)) {
+		st = ADDR_BAD_PORT;
+		goto fail;
+	}
+	if (curl_url_get(u, CURLUPART_URL, text, 0) != CURLUE_OK) {
+		st = ADDR_MALFORMED;
+		goto fail;
+	}
+	curl_free(port);
+	free(buf);
+	*url = u;
+	return ADDR_OK;
+
+fail:
+	curl_free(port);
+	curl_url_cleanup(u);
+	free(buf);
+	return st;
+}

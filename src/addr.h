@@ -1,0 +1,31 @@
+/* addr.h: checks a subscriber address and turns it into the URL events go to. */
+#ifndef HOOKCAST_ADDR_H
+#define HOOKCAST_ADDR_H
+
+#include <curl/curl.h>
+
+#define ADDR_MAX	2048
+
+enum addr_status {
+	ADDR_OK,
+	ADDR_EMPTY,
+	ADDR_TOO_LONG,
+	ADDR_MALFORMED,
+	ADDR_NO_PORT,
+	ADDR_BAD_PORT,
+	ADDR_BAD_SCHEME,
+	ADDR_NOMEM
+};
+
+/*
+ * ADDRESS is "host:port" (events go to http://host:port/event) or a full
+ * http:// or https:// URL (events go to it as given).  On ADDR_OK, *url is
+ * the parsed URL (free with curl_url_cleanup) and *text its string form
+ * (free with curl_free).  On any other status nothing is allocated.
+ */
+enum addr_status addr_parse(const char *address, CURLU **url, char **text);
+
+/* What is wrong, as the end of "Wrong input address: ..." ("" for ADDR_EMPTY). */
+const char *addr_strerror(enum addr_status status);
+
+#endif

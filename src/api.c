@@ -1,0 +1,549 @@
+/*
+ * api.c: the four seed endpoints over libmicrohttpd.
+ *
+ * DESIGN
+ * libmicrohttpd runs its own epoll threads (http_threads of them) and calls
+ * api_handle() on them.  A handler parses and validates, then hands over: a
+ * registration goes into the subscriber map (subs.c, its rwlock), a message
+ * into the delivery thread's inbox (deliver.c).  Nothing here waits on the
+ * network or the disk.  A request body is read incrementally into a buffer
+ * that never grows past max_body; a larger body, announced or chunked, gets
+ * 413 as soon as it is known to be too large.
+ */
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "addr.h"
+#include "api.h"
+#include "clock.h"
+#include "listing.h"
+#include "log.h"
+#include "msg.h"
+
+enum endpoint { EP_REGISTER, EP_DEREGISTER, EP_SEND, EP_LIST };
+
+static const struct route {
+	const char	*path;
+	const char	*method;
+	const char	*allow;
+	const char	*wrong_method;	/* the seed's text */
+} routes[] = {
+	[EP_REGISTER] = { "/registerAndKeepAlive", "POST", "POST",
+	    "Error: Only POST accepted" },
+	[EP_DEREGISTER] = { "/deregister", "DELETE", "DELETE",
+	    "Error: Only DELETE accepted" },
+	[EP_SEND] = { "/sendMessage", "POST", "POST",
+	    "Error: Only POST accepted" },
+	[EP_LIST] = { "/listSubscribers", "GET", "GET, HEAD",
+	    "Error: Only GET accepted" },
+};
+
+struct api {
+	const struct config	*cfg;
+	struct subs		*subs;
+	struct deliver		*deliver;
+	struct MHD_Daemon	*daemon;
+	struct MHD_Response	*success;	/* shared by every 200 */
+};
+
+/*
+ * A request between its headers and the end of its body.  /sendMessage gets
+ * one of its own; the other endpoints share read-only static ones, since
+ * they only discard whatever body a client sends.  Answering after the body
+ * is read keeps the connection alive for the client's next request.
+ */
+struct upload {
+	enum endpoint	 u_ep;
+	char	*u_data;
+	size_t	 u_len, u_cap;
+	int	 u_answered;	/* a response is queued; ignore the rest */
+};
+
+static enum MHD_Result
+answer(struct MHD_Connection *c, unsigned int status, const char *ctype,
+    const char *body, size_t len, enum MHD_ResponseMemoryMode mode,
+    const char *hdr, const char *value)
+{
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+
+	r = MHD_create_response_from_buffer(len, (void *)(uintptr_t)body, mode);
+	if (r == NULL) {
+		if (mode == MHD_RESPMEM_MUST_FREE)
+			free((void *)(uintptr_t)body);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+	if (hdr != NULL)
+		MHD_add_response_header(r, hdr, value);
+	ret = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result
+answer_text(struct MHD_Connection *c, unsigned int status, const char *text)
+{
+	return answer(c, status, "text/plain; charset=utf-8", text,
+	    strlen(text), MHD_RESPMEM_PERSISTENT, NULL, NULL);
+}
+
+static enum MHD_Result answer_fmt(struct MHD_Connection *c,
+    unsigned int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static enum MHD_Result
+answer_fmt(struct MHD_Connection *c, unsigned int status, const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return MHD_NO;
+	return answer(c, status, "text/plain; charset=utf-8", buf,
+	    strlen(buf), MHD_RESPMEM_MUST_COPY, NULL, NULL);
+}
+
+static enum MHD_Result
+answer_success(struct api *a, struct MHD_Connection *c)
+{
+	return MHD_queue_response(c, MHD_HTTP_OK, a->success);
+}
+
+static enum MHD_Result
+answer_busy(struct MHD_Connection *c, const char *text)
+{
+	return answer(c, MHD_HTTP_SERVICE_UNAVAILABLE,
+	    "text/plain; charset=utf-8", text, strlen(text),
+	    MHD_RESPMEM_PERSISTENT, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+}
+
+/* 400 for an address that cannot be used; the empty case keeps the seed's text. */
+static enum MHD_Result
+answer_bad_address(struct MHD_Connection *c, enum addr_status st)
+{
+	if (st == ADDR_EMPTY)
+		return answer_text(c, MHD_HTTP_BAD_REQUEST,
+		    "Error:Wrong input address.");
+	if (st == ADDR_NOMEM)
+		return answer_busy(c, "Error: Out of memory, retry later.");
+	return answer_fmt(c, MHD_HTTP_BAD_REQUEST,
+	    "Error:Wrong input address: %s.", addr_strerror(st));
+}
+
+static const char *
+query(struct MHD_Connection *c, const char *key)
+{
+	return MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, key);
+}
+
+static enum MHD_Result
+handle_register(struct api *a, struct MHD_Connection *c)
+{
+	const char *address = query(c, "address");
+	int64_t real = clock_real_ms(), mono = clock_mono_ms();
+	enum addr_status st;
+	CURLU *url;
+	char *text;
+
+	if (address == NULL || *address == '\0')
+		return answer_bad_address(c, ADDR_EMPTY);
+	if (subs_keepalive(a->subs, address, real, mono) == 0)
+		return answer_success(a, c);
+	if ((st = addr_parse(address, &url, &text)) != ADDR_OK)
+		return answer_bad_address(c, st);
+
+	switch (subs_add(a->subs, address, url, text, real, mono)) {
+	case SUBS_ADDED:
+		deliver_wake(a->deliver);
+		log_info("subscriber registered", "address=%s url=%s", address,
+		    text);
+		curl_free(text);
+		return answer_success(a, c);
+	case SUBS_REFRESHED:
+		curl_url_cleanup(url);
+		curl_free(text);
+		return answer_success(a, c);
+	case SUBS_FULL:
+		curl_url_cleanup(url);
+		curl_free(text);
+		log_warnx("registration refused", "address=%s "
+		    "reason=max_subscribers limit=%ld", address,
+		    a->cfg->max_subscribers);
+		return answer_text(c, MHD_HTTP_SERVICE_UNAVAILABLE,
+		    "Error: Too many subscribers (max_subscribers).");
+	case SUBS_NOMEM:
+		break;
+	}
+	curl_url_cleanup(url);
+	curl_free(text);
+	log_error("registration failed", "address=%s reason=nomem", address);
+	return answer_busy(c, "Error: Out of memory, retry later.");
+}
+
+static enum MHD_Result
+handle_deregister(struct api *a, struct MHD_Connection *c)
+{
+	const char *address = query(c, "address");
+	enum addr_status st;
+	CURLU *url;
+	char *text;
+
+	if (address == NULL || *address == '\0')
+		return answer_bad_address(c, ADDR_EMPTY);
+	if (subs_remove(a->subs, address) == 0) {
+		deliver_wake(a->deliver);
+		log_info("subscriber deregistered", "address=%s", address);
+		return answer_success(a, c);
+	}
+	/* Not registered: fine (idempotent), unless it never could have been. */
+	if ((st = addr_parse(address, &url, &text)) != ADDR_OK)
+		return answer_bad_address(c, st);
+	curl_url_cleanup(url);
+	curl_free(text);
+	return answer_success(a, c);
+}
+
+static enum MHD_Result
+handle_list(struct api *a, struct MHD_Connection *c)
+{
+	enum listing_format f;
+	struct sub **subs;
+	const char *format = query(c, "format");
+	char *body;
+	size_t len = 0;
+	long n;
+
+	if (listing_negotiate(format, MHD_lookup_connection_value(c,
+	    MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT), &f) == -1)
+		return answer_text(c, MHD_HTTP_BAD_REQUEST,
+		    "Error: Unknown format (use text, json or html).");
+	if ((n = subs_snapshot(a->subs, &subs)) == -1)
+		return answer_busy(c, "Error: Out of memory, retry later.");
+	body = listing_render(f, subs, (size_t)n, a->cfg->keepalive_ttl * 1000,
+	    clock_real_ms(), &len);
+	for (long i = 0; i < n; i++)
+		sub_unref(subs[i]);
+	free(subs);
+	if (body == NULL)
+		return answer_busy(c, "Error: Out of memory, retry later.");
+	return answer(c, MHD_HTTP_OK, listing_content_type(f), body, len,
+	    MHD_RESPMEM_MUST_FREE, MHD_HTTP_HEADER_VARY, "Accept");
+}
+
+static int
+over_queue_limit(const struct api *a, size_t more)
+{
+	return msg_bytes_alive() + more > a->cfg->max_queued_bytes;
+}
+
+/* The first call for /sendMessage: refuse early what can be refused early. */
+static enum MHD_Result
+send_begin(struct api *a, struct MHD_Connection *c, void **con_cls)
+{
+	const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_CONTENT_LENGTH);
+	unsigned long long announced = 0;
+	struct upload *u;
+
+	if (cl != NULL) {
+		char *end;
+
+		announced = strtoull(cl, &end, 10);
+		if (announced > a->cfg->max_body)
+			return answer_fmt(c, MHD_HTTP_CONTENT_TOO_LARGE,
+			    "Error: Message larger than max_body (%zu bytes).",
+			    a->cfg->max_body);
+	}
+	if (over_queue_limit(a, (size_t)announced)) {
+		log_warnx("message refused", "reason=max_queued_bytes "
+		    "queued_bytes=%zu", msg_bytes_alive());
+		return answer_busy(c, "Error: Queue full, retry later.");
+	}
+	if ((u = calloc(1, sizeof(*u))) == NULL)
+		return answer_busy(c, "Error: Out of memory, retry later.");
+	u->u_ep = EP_SEND;
+	if (announced > 0 && (u->u_data = malloc(announced)) == NULL) {
+		free(u);
+		return answer_busy(c, "Error: Out of memory, retry later.");
+	}
+	u->u_cap = (size_t)announced;
+	*con_cls = u;
+	return MHD_YES;
+}
+
+static enum MHD_Result
+send_data(struct api *a, struct MHD_Connection *c, struct upload *u,
+    const char *data, size_t len)
+{
+	if (u->u_answered)
+		return MHD_YES;
+	if (len > a->cfg->max_body - u->u_len) {
+		u->u_answered = 1;
+		return answer_fmt(c, MHD_HTTP_CONTENT_TOO_LARGE,
+		    "Error: Message larger than max_body (%zu bytes).",
+		    a->cfg->max_body);
+	}
+	if (u->u_len + len > u->u_cap) {
+		size_t cap = u->u_cap ? u->u_cap : 4096;
+		char *p;
+
+		while (cap < u->u_len + len)
+			cap *= 2;
+		if (cap > a->cfg->max_body)
+			cap = a->cfg->max_body;
+		if ((p = realloc(u->u_data, cap)) == NULL) {
+			u->u_answered = 1;
+			return answer_busy(c,
+			    "Error: Out of memory, retry later.");
+		}
+		u->u_data = p;
+		u->u_cap = cap;
+	}
+	memcpy(u->u_data + u->u_len, data, len);
+	u->u_len += len;
+	return MHD_YES;
+}
+
+static enum MHD_Result
+send_end(struct api *a, struct MHD_Connection *c, struct upload *u)
+{
+	const char *ctype = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_CONTENT_TYPE);
+	struct msg *m;
+	int rc;
+
+	if (u->u_answered)
+		return MHD_YES;
+	u->u_answered = 1;
+	if (ctype != NULL && strlen(ctype) > MSG_CTYPE_MAX)
+		return answer_text(c, MHD_HTTP_BAD_REQUEST,
+		    "Error: Content-Type longer than 256 bytes.");
+	if (over_queue_limit(a, u->u_len)) {
+		log_warnx("message refused", "reason=max_queued_bytes "
+		    "queued_bytes=%zu", msg_bytes_alive());
+		return answer_busy(c, "Error: Queue full, retry later.");
+	}
+	if ((m = msg_new(ctype, u->u_data, u->u_len)) == NULL)
+		return answer_busy(c, "Error: Out of memory, retry later.");
+	rc = deliver_publish(a->deliver, m);
+	log_debug("message accepted", "message=%llu bytes=%zu",
+	    (unsigned long long)msg_id(m), u->u_len);
+	msg_unref(m);
+	if (rc == -1)
+		return answer_busy(c, "Error: Out of memory, retry later.");
+	return answer_success(a, c);
+}
+
+static struct upload bodiless[] = {
+	[EP_REGISTER] = { .u_ep = EP_REGISTER },
+	[EP_DEREGISTER] = { .u_ep = EP_DEREGISTER },
+	[EP_LIST] = { .u_ep = EP_LIST },
+};
+
+static enum MHD_Result
+api_handle(void *cls, struct MHD_Connection *c, const char *url,
+    const char *method, const char *version, const char *data,
+    size_t *data_size, void **con_cls)
+{
+	struct api *a = cls;
+	struct upload *u = *con_cls;
+	enum endpoint ep;
+	size_t len;
+
+	(void)version;
+	if (u != NULL) {
+		len = *data_size;
+		*data_size = 0;		/* always: everything offered is consumed */
+		switch (u->u_ep) {
+		case EP_SEND:
+			if (len > 0)
+				return send_data(a, c, u, data, len);
+			return send_end(a, c, u);
+		case EP_REGISTER:
+			return len > 0 ? MHD_YES : handle_register(a, c);
+		case EP_DEREGISTER:
+			return len > 0 ? MHD_YES : handle_deregister(a, c);
+		case EP_LIST:
+			return len > 0 ? MHD_YES : handle_list(a, c);
+		}
+		return MHD_NO;
+	}
+
+	for (ep = 0; ep < sizeof(routes) / sizeof(routes[0]); ep++)
+		if (strcmp(url, routes[ep].path) == 0)
+			break;
+	if (ep == sizeof(routes) / sizeof(routes[0]))
+		return answer_text(c, MHD_HTTP_NOT_FOUND,
+		    "404 page not found\n");
+	if (strcmp(method, routes[ep].method) != 0 &&
+	    !(ep == EP_LIST && strcmp(method, "HEAD") == 0))
+		return answer(c, MHD_HTTP_METHOD_NOT_ALLOWED,
+		    "text/plain; charset=utf-8", routes[ep].wrong_method,
+		    strlen(routes[ep].wrong_method), MHD_RESPMEM_PERSISTENT,
+		    MHD_HTTP_HEADER_ALLOW, routes[ep].allow);
+	if (ep == EP_SEND)
+		return send_begin(a, c, con_cls);
+	*con_cls = &bodiless[ep];
+	return MHD_YES;
+}
+
+static void
+api_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+    enum MHD_RequestTerminationCode toe)
+{
+	struct upload *u = *con_cls;
+
+	(void)cls;
+	(void)c;
+	(void)toe;
+	if (u != NULL && u->u_ep == EP_SEND) {
+		free(u->u_data);
+		free(u);
+		*con_cls = NULL;
+	}
+}
+
+static void
+api_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char buf[512];
+	size_t n;
+
+	(void)cls;
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	n = strlen(buf);
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		buf[--n] = '\0';
+	for (char *p = buf; *p != '\0'; p++)
+		if (*p == '"')
+			*p = '\'';
+	log_warnx("http", "detail=\"%s\"", buf);
+}
+
+/* Resolves cfg->listen ("host:port", "[v6]:port") to one socket address. */
+static int
+resolve_listen(const char *listen, struct sockaddr_storage *ss)
+{
+	char host[256], *port;
+	struct addrinfo hints, *res;
+	int rc;
+
+	snprintf(host, sizeof(host), "%s", listen);
+	if ((port = strrchr(host, ':')) == NULL)
+		return -1;
+	*port++ = '\0';
+	if (host[0] == '[') {
+		size_t n = strlen(host);
+
+		if (n < 2 || host[n - 1] != ']')
+			return -1;
+		host[n - 1] = '\0';
+		memmove(host, host + 1, n - 1);
+	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	if ((rc = getaddrinfo(host, port, &hints, &res)) != 0) {
+		log_error("cannot resolve listen address", "listen=%s "
+		    "error=\"%s\"", listen, gai_strerror(rc));
+		return -1;
+	}
+	memcpy(ss, res->ai_addr, res->ai_addrlen);
+	freeaddrinfo(res);
+	return 0;
+}
+
+struct api *
+api_start(const struct config *cfg, struct subs *s, struct deliver *d)
+{
+	static const char ok[] = "success";
+	struct sockaddr_storage ss;
+	const union MHD_DaemonInfo *info;
+	char host[INET6_ADDRSTRLEN];
+	unsigned int flags;
+	struct api *a;
+
+	if ((a = calloc(1, sizeof(*a))) == NULL)
+		return NULL;
+	a->cfg = cfg;
+	a->subs = s;
+	a->deliver = d;
+	a->success = MHD_create_response_from_buffer(sizeof(ok) - 1,
+	    (void *)(uintptr_t)ok, MHD_RESPMEM_PERSISTENT);
+	if (a->success == NULL)
+		goto fail;
+	MHD_add_response_header(a->success, MHD_HTTP_HEADER_CONTENT_TYPE,
+	    "text/plain; charset=utf-8");
+	if (resolve_listen(cfg->listen, &ss) == -1)
+		goto fail;
+
+	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
+	    MHD_USE_ERROR_LOG;
+	if (ss.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	a->daemon = MHD_start_daemon(flags, 0, NULL, NULL, api_handle, a,
+	    MHD_OPTION_EXTERNAL_LOGGER, api_mhd_log, a,
+	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)cfg->http_threads,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->client_timeout,
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->max_connections,
+	    MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+	    (unsigned int)cfg->max_conns_per_ip,
+	    MHD_OPTION_NOTIFY_COMPLETED, api_completed, a,
+	    MHD_OPTION_END);
+	if (a->daemon == NULL) {
+		log_error("cannot listen", "listen=%s", cfg->listen);
+		goto fail;
+	}
+	info = MHD_get_daemon_info(a->daemon, MHD_DAEMON_INFO_BIND_PORT);
+	if (ss.ss_family == AF_INET6)
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr,
+		    host, sizeof(host));
+	else
+		inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr,
+		    host, sizeof(host));
+	log_info("listening", ss.ss_family == AF_INET6 ? "listen=[%s]:%u" :
+	    "listen=%s:%u", host, info != NULL ? info->port : 0);
+	return a;
+
+fail:
+	api_stop(a);
+	return NULL;
+}
+
+void
+api_quiesce(struct api *a)
+{
+	MHD_socket fd;
+
+	if (a == NULL || a->daemon == NULL)
+		return;
+	if ((fd = MHD_quiesce_daemon(a->daemon)) != MHD_INVALID_SOCKET)
+		close(fd);
+}
+
+void
+api_stop(struct api *a)
+{
+	if (a == NULL)
+		return;
+	if (a->daemon != NULL)
+		MHD_stop_daemon(a->daemon);
+	if (a->success != NULL)
+		MHD_destroy_response(a->success);
+	free(a);
+}

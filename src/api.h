@@ -1,0 +1,19 @@
+/* api.h: the HTTP front end (libmicrohttpd): parse, validate, hand over, answer. */
+#ifndef HOOKCAST_API_H
+#define HOOKCAST_API_H
+
+#include "config.h"
+#include "deliver.h"
+#include "subs.h"
+
+struct api;
+
+/* Binds cfg->listen and starts serving; NULL (logged) on failure. */
+struct api *api_start(const struct config *cfg, struct subs *s,
+    struct deliver *d);
+/* Stops accepting connections; requests already being handled finish. */
+void api_quiesce(struct api *a);
+/* Closes every connection, joins libmicrohttpd's threads and frees.  NULL-safe. */
+void api_stop(struct api *a);
+
+#endif

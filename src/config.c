@@ -1,0 +1,367 @@
+/* config.c: settings table, defaults, config file and value parsing. */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+
+enum config_type { CT_INT, CT_DURATION, CT_SIZE, CT_LISTEN, CT_LOGLEVEL };
+
+/* One row a key; the only place a key's name, type and bounds are written. */
+struct config_key {
+	const char		*name;
+	enum config_type	 type;
+	size_t			 offset;
+	long long		 min, max;
+};
+
+#define KEY(n, t, lo, hi) { #n, t, offsetof(struct config, n), lo, hi }
+static const struct config_key config_keys[] = {
+	KEY(listen,		CT_LISTEN,	0, 0),
+	KEY(keepalive_ttl,	CT_DURATION,	1, 86400 * 365),
+	KEY(reap_interval,	CT_DURATION,	1, 86400),
+	KEY(max_body,		CT_SIZE,	1, 1LL << 30),
+	KEY(log_level,		CT_LOGLEVEL,	0, 0),
+	KEY(queue_limit,	CT_INT,		1, 10000000),
+	KEY(max_in_flight,	CT_INT,		1, 1000),
+	KEY(max_transfers,	CT_INT,		1, 100000),
+	KEY(connect_timeout,	CT_DURATION,	1, 3600),
+	KEY(delivery_timeout,	CT_DURATION,	1, 86400),
+	KEY(max_queued_bytes,	CT_SIZE,	1024, 1LL << 40),
+	KEY(shutdown_grace,	CT_DURATION,	0, 3600),
+	KEY(client_timeout,	CT_DURATION,	1, 86400),
+	KEY(max_conns_per_ip,	CT_INT,		1, 1000000),
+	KEY(max_connections,	CT_INT,		1, 1000000),
+	KEY(http_threads,	CT_INT,		1, 64),
+	KEY(max_subscribers,	CT_INT,		1, 100000000),
+};
+#define NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))
+
+void
+config_init(struct config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	snprintf(cfg->listen, sizeof(cfg->listen), "127.0.0.1:3000");
+	cfg->keepalive_ttl = 120;
+	cfg->reap_interval = 60;
+	cfg->max_body = 1 << 20;
+	cfg->log_level = LOG_INFO;
+	cfg->queue_limit = 10000;
+	cfg->max_in_flight = 8;
+	cfg->max_transfers = 256;
+	cfg->connect_timeout = 5;
+	cfg->delivery_timeout = 15;
+	cfg->max_queued_bytes = (size_t)256 << 20;
+	cfg->shutdown_grace = 10;
+	cfg->client_timeout = 30;
+	cfg->max_conns_per_ip = 64;
+	cfg->max_connections = 1024;
+	cfg->http_threads = 2;
+	cfg->max_subscribers = 100000;
+}
+
+/* A whole number with an optional unit suffix; -1 on trailing junk or overflow. */
+static int
+parse_scaled(const char *s, const char *const units[], const long long mult[],
+    long long *out)
+{
+	unsigned long long v;
+	char *end;
+
+	if (s == NULL || !isdigit((unsigned char)*s))
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0 || v > LLONG_MAX)
+		return -1;
+	if (*end == '\0') {
+		*out = (long long)v;
+		return 0;
+	}
+	for (size_t i = 0; units[i] != NULL; i++)
+		if (strcmp(end, units[i]) == 0) {
+			if (v > (unsigned long long)(LLONG_MAX / mult[i]))
+				return -1;
+			*out = (long long)v * mult[i];
+			return 0;
+		}
+	return -1;
+}
+
+int
+config_parse_duration(const char *s, long min, long max, long *out)
+{
+	static const char *const units[] = { "s", "m", "h", "d", NULL };
+	static const long long mult[] = { 1, 60, 3600, 86400 };
+	long long v;
+
+	if (parse_scaled(s, units, mult, &v) == -1 || v < min || v > max)
+		return -1;
+	*out = (long)v;
+	return 0;
+}
+
+int
+config_parse_size(const char *s, size_t min, size_t max, size_t *out)
+{
+	static const char *const units[] = { "K", "KiB", "M", "MiB", "G",
+	    "GiB", NULL };
+	static const long long mult[] = { 1LL << 10, 1LL << 10, 1LL << 20,
+	    1LL << 20, 1LL << 30, 1LL << 30 };
+	long long v;
+
+	if (parse_scaled(s, units, mult, &v) == -1 || (size_t)v < min ||
+	    (size_t)v > max)
+		return -1;
+	*out = (size_t)v;
+	return 0;
+}
+
+/* HOST:PORT, where HOST may be [v6]; the port may be 0 (the kernel picks). */
+static int
+parse_listen(const char *s, char *out, size_t outlen)
+{
+	const char *colon = strrchr(s, ':');
+	long port;
+	char *end;
+
+	if (colon == NULL || colon == s || strlen(s) >= outlen)
+		return -1;
+	if (s[0] == '[' && colon[-1] != ']')
+		return -1;
+	errno = 0;
+	port = strtol(colon + 1, &end, 10);
+	if (colon[1] == '\0' || *end != '\0' || errno != 0 || port < 0 ||
+	    port > 65535)
+		return -1;
+	memcpy(out, s, strlen(s) + 1);
+	return 0;
+}
+
+static const struct config_key *
+config_find(const char *key)
+{
+	char name[64];
+	size_t i;
+
+	while (*key == '-')
+		key++;
+	for (i = 0; key[i] != '\0' && i < sizeof(name) - 1; i++)
+		name[i] = (key[i] == '-') ? '_' : key[i];
+	name[i] = '\0';
+	for (i = 0; i < NKEYS; i++)
+		if (strcmp(config_keys[i].name, name) == 0)
+			return &config_keys[i];
+	return NULL;
+}
+
+int
+config_set(struct config *cfg, const char *key, const char *value,
+    char err[CONFIG_ERRLEN])
+{
+	const struct config_key *k = config_find(key);
+	static const char *const no_units[] = { NULL };
+	char *field;
+	long long ll;
+	long l;
+	size_t z;
+	enum log_level lv;
+
+	if (k == NULL) {
+		snprintf(err, CONFIG_ERRLEN, "unknown key \"%s\"", key);
+		return -1;
+	}
+	field = (char *)cfg + k->offset;
+	switch (k->type) {
+	case CT_INT:
+		if (parse_scaled(value, no_units, NULL, &ll) == -1 ||
+		    ll < k->min || ll > k->max)
+			goto range;
+		*(long *)(void *)field = (long)ll;
+		return 0;
+	case CT_DURATION:
+		if (config_parse_duration(value, (long)k->min, (long)k->max,
+		    &l) == -1)
+			goto range;
+		*(long *)(void *)field = l;
+		return 0;
+	case CT_SIZE:
+		if (config_parse_size(value, (size_t)k->min, (size_t)k->max,
+		    &z) == -1)
+			goto range;
+		*(size_t *)(void *)field = z;
+		return 0;
+	case CT_LISTEN:
+		if (parse_listen(value, cfg->listen, sizeof(cfg->listen)) == -1) {
+			snprintf(err, CONFIG_ERRLEN, "%s: \"%.64s\" is not "
+			    "HOST:PORT with a port of 0 to 65535", k->name,
+			    value);
+			return -1;
+		}
+		return 0;
+	case CT_LOGLEVEL:
+		if (log_level_parse(value, &lv) == -1) {
+			snprintf(err, CONFIG_ERRLEN, "%s: \"%.64s\" is not one "
+			    "of error, warn, info, debug", k->name, value);
+			return -1;
+		}
+		cfg->log_level = lv;
+		return 0;
+	}
+range:
+	switch (k->type) {
+	case CT_DURATION:
+		snprintf(err, CONFIG_ERRLEN, "%s: \"%.64s\" is not a duration "
+		    "from %llds to %llds (suffix s, m, h or d)", k->name, value,
+		    k->min, k->max);
+		break;
+	case CT_SIZE:
+		snprintf(err, CONFIG_ERRLEN, "%s: \"%.64s\" is not a size from "
+		    "%lld to %lld bytes (suffix K, M or G)", k->name, value,
+		    k->min, k->max);
+		break;
+	default:
+		snprintf(err, CONFIG_ERRLEN, "%s: \"%.64s\" is not a whole "
+		    "number from %lld to %lld", k->name, value, k->min, k->max);
+		break;
+	}
+	return -1;
+}
+
+/* Splits a line into key and value in place; returns 0 for blank/comment lines. */
+static int
+split_line(char *line, char **key, char **value)
+{
+	char *p = line, *end;
+
+	if ((end = strchr(p, '#')) != NULL)
+		*end = '\0';
+	while (isspace((unsigned char)*p))
+		p++;
+	end = p + strlen(p);
+	while (end > p && isspace((unsigned char)end[-1]))
+		*--end = '\0';
+	if (*p == '\0')
+		return 0;
+	*key = p;
+	while (*p != '\0' && !isspace((unsigned char)*p))
+		p++;
+	if (*p == '\0') {
+		*value = p;
+		return 1;
+	}
+	*p++ = '\0';
+	while (isspace((unsigned char)*p))
+		p++;
+	*value = p;
+	return 1;
+}
+
+int
+config_load(struct config *cfg, const char *path, char err[CONFIG_ERRLEN])
+{
+	char line[1024], why[CONFIG_ERRLEN], *key, *value;
+	FILE *fp;
+	int lineno = 0, rc = 0;
+
+	if ((fp = fopen(path, "r")) == NULL) {
+		snprintf(err, CONFIG_ERRLEN, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		lineno++;
+		if (strchr(line, '\n') == NULL && !feof(fp)) {
+			snprintf(err, CONFIG_ERRLEN, "%s:%d: line too long",
+			    path, lineno);
+			rc = -1;
+			break;
+		}
+		if (split_line(line, &key, &value) == 0)
+			continue;
+		if (*value == '\0') {
+			snprintf(err, CONFIG_ERRLEN, "%s:%d: \"%s\" has no value",
+			    path, lineno, key);
+			rc = -1;
+			break;
+		}
+		/* Dashes belong to flags; the file spells keys with underscores. */
+		if (strchr(key, '-') != NULL)
+			snprintf(why, sizeof(why), "unknown key \"%s\"", key);
+		if (strchr(key, '-') != NULL ||
+		    config_set(cfg, key, value, why) == -1) {
+			snprintf(err, CONFIG_ERRLEN, "%.80s:%d: %.140s", path,
+			    lineno, why);
+			rc = -1;
+			break;
+		}
+	}
+	if (rc == 0 && ferror(fp)) {
+		snprintf(err, CONFIG_ERRLEN, "%s: read error", path);
+		rc = -1;
+	}
+	fclose(fp);
+	return rc;
+}
+
+int
+config_validate(const struct config *cfg, char err[CONFIG_ERRLEN])
+{
+	if (cfg->max_in_flight > cfg->max_transfers) {
+		snprintf(err, CONFIG_ERRLEN, "max_in_flight (%ld) is larger "
+		    "than max_transfers (%ld)", cfg->max_in_flight,
+		    cfg->max_transfers);
+		return -1;
+	}
+	if (cfg->max_conns_per_ip > cfg->max_connections) {
+		snprintf(err, CONFIG_ERRLEN, "max_conns_per_ip (%ld) is larger "
+		    "than max_connections (%ld)", cfg->max_conns_per_ip,
+		    cfg->max_connections);
+		return -1;
+	}
+	if ((size_t)cfg->max_body > cfg->max_queued_bytes) {
+		snprintf(err, CONFIG_ERRLEN, "max_body (%zu) is larger than "
+		    "max_queued_bytes (%zu)", cfg->max_body,
+		    cfg->max_queued_bytes);
+		return -1;
+	}
+	return 0;
+}
+
+void
+config_dump(const struct config *cfg, char *buf, size_t len)
+{
+	static const char *const levels[] = { "error", "warn", "info", "debug" };
+	size_t n = 0;
+	int r;
+
+	for (size_t i = 0; i < NKEYS && n < len; i++) {
+		const struct config_key *k = &config_keys[i];
+		const char *field = (const char *)cfg + k->offset;
+
+		switch (k->type) {
+		case CT_INT:
+		case CT_DURATION:
+			r = snprintf(buf + n, len - n, "%s %ld\n", k->name,
+			    *(const long *)(const void *)field);
+			break;
+		case CT_SIZE:
+			r = snprintf(buf + n, len - n, "%s %zu\n", k->name,
+			    *(const size_t *)(const void *)field);
+			break;
+		case CT_LISTEN:
+			r = snprintf(buf + n, len - n, "%s %s\n", k->name,
+			    cfg->listen);
+			break;
+		default:
+			r = snprintf(buf + n, len - n, "%s %s\n", k->name,
+			    levels[cfg->log_level]);
+			break;
+		}
+		if (r < 0)
+			break;
+		n += (size_t)r;
+	}
+}

@@ -1,0 +1,64 @@
+/* config.h: every setting, its default, and how files and flags set it. */
+#ifndef HOOKCAST_CONFIG_H
+#define HOOKCAST_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "log.h"
+
+#define CONFIG_ERRLEN	256
+
+/*
+ * All of hookcast's settings.  Plain data: filled at start-up by
+ * config_init(), config_load() and config_set(), then read-only.
+ * Durations are in seconds, sizes in bytes.
+ */
+struct config {
+	char		 listen[256];		/* HOST:PORT */
+	long		 keepalive_ttl;
+	long		 reap_interval;
+	size_t		 max_body;
+	enum log_level	 log_level;
+	long		 queue_limit;		/* messages a subscriber */
+	long		 max_in_flight;		/* transfers a subscriber */
+	long		 max_transfers;		/* transfers in all */
+	long		 connect_timeout;
+	long		 delivery_timeout;
+	size_t		 max_queued_bytes;
+	long		 shutdown_grace;
+	long		 client_timeout;
+	long		 max_conns_per_ip;
+	long		 max_connections;
+	long		 http_threads;
+	long		 max_subscribers;
+};
+
+/* Fills every field with its default. */
+void config_init(struct config *cfg);
+
+/*
+ * Sets KEY (underscores; a leading "--" and dashes are accepted) to VALUE.
+ * On error returns -1, writes the reason to err and leaves cfg unchanged.
+ */
+int config_set(struct config *cfg, const char *key, const char *value,
+    char err[CONFIG_ERRLEN]);
+
+/*
+ * Reads `key value` lines (# starts a comment) from PATH.  On error returns
+ * -1 with "PATH:LINE: reason" (or "PATH: strerror") in err; settings from
+ * lines before the bad one may have been applied.
+ */
+int config_load(struct config *cfg, const char *path, char err[CONFIG_ERRLEN]);
+
+/* Checks settings that depend on each other; -1 with err on a conflict. */
+int config_validate(const struct config *cfg, char err[CONFIG_ERRLEN]);
+
+/* Writes every key with its current value, one `key value` line each. */
+void config_dump(const struct config *cfg, char *buf, size_t len);
+
+/* Value parsers, shared with the tests: -1 on anything malformed or out of range. */
+int config_parse_duration(const char *s, long min, long max, long *out);
+int config_parse_size(const char *s, size_t min, size_t max, size_t *out);
+
+#endif

@@ -1,0 +1,688 @@
+/*
+ * deliver.c: fan-out and HTTP delivery over one libcurl multi handle.
+ *
+ * DESIGN
+ * One thread runs deliver_loop() and is the only one to touch the CURLM and
+ * CURL handles.  Other threads hand it commands (a subscriber added or
+ * removed, a message published) through the inbox, a FIFO under inbox_lock,
+ * and wake it with curl_multi_wakeup().  The subscriber map's hooks queue
+ * their commands while holding the map's write lock, so the lock order is
+ * subs rwlock, then inbox_lock; the thread holds inbox_lock only to take the
+ * whole list, and never takes the map lock.
+ *
+ * For every subscriber the thread keeps a struct target: a bounded FIFO of
+ * message references (the oldest is dropped, and counted, when it is full)
+ * and its transfers in flight, at most max_in_flight.  A target with work
+ * and a free slot waits in a round-robin ready list; transfers start from it
+ * while fewer than max_transfers are in flight.  A subscriber that hangs or
+ * refuses therefore holds only its own slots and the others keep their rate.
+ * Only transfers that are really running are added to the multi handle.
+ *
+ * A target is allocated by the add hook (so that removing a subscriber never
+ * needs memory) with both of its commands embedded; from the moment its add
+ * command is queued it belongs to this thread.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "clock.h"
+#include "deliver.h"
+#include "log.h"
+
+enum cmd_type { CMD_ADD, CMD_REMOVE, CMD_PUBLISH };
+
+struct cmd {
+	struct cmd	*next;
+	enum cmd_type	 type;
+	void		*arg;		/* struct target or struct msg */
+};
+
+struct target {
+	struct cmd	 t_add, t_remove;	/* embedded: never allocated later */
+	struct sub	*t_sub;
+	size_t		 t_index;	/* in deliver.targets while live */
+	struct msg	**t_ring;	/* FIFO of references */
+	size_t		 t_cap, t_head, t_len;
+	long		 t_in_flight;
+	int		 t_removed;
+	int		 t_ready;	/* on the ready list */
+	struct target	*t_ready_next;
+	int64_t		 t_log_mono;	/* failure logs are rate-limited */
+	unsigned long	 t_log_quiet;
+};
+
+struct xfer {
+	struct xfer	*x_next;	/* free list, or the active list */
+	struct xfer	*x_prev;	/* active list */
+	CURL		*x_easy;
+	struct target	*x_target;
+	struct msg	*x_msg;
+	char		 x_err[CURL_ERROR_SIZE];
+};
+
+struct deliver {
+	const struct config	*cfg;
+	pthread_t		 thread;
+	CURLM			*multi;
+
+	pthread_mutex_t		 inbox_lock;
+	struct cmd		*inbox_head, **inbox_tail;
+	atomic_bool		 woken;		/* a wakeup is already on its way */
+	atomic_bool		 stopping;
+	_Atomic int64_t		 deadline;	/* monotonic ms, once stopping */
+
+	/* Everything below belongs to the delivery thread. */
+	struct target		**targets;
+	size_t			 ntargets, targets_cap;
+	struct target		*ready_head, *ready_tail;
+	struct xfer		*xfer_free;
+	struct xfer		*xfer_active;	/* added to the multi handle */
+	long			 in_flight;
+	size_t			 queued;	/* messages in all FIFOs */
+	char			 user_agent[64];
+};
+
+#define RING_MIN	16
+#define LOG_EVERY_MS	10000
+
+static void
+inbox_push(struct deliver *d, struct cmd *c)
+{
+	c->next = NULL;
+	pthread_mutex_lock(&d->inbox_lock);
+	*d->inbox_tail = c;
+	d->inbox_tail = &c->next;
+	pthread_mutex_unlock(&d->inbox_lock);
+}
+
+void
+deliver_wake(struct deliver *d)
+{
+	/* One wakeup is enough for any number of commands queued before it. */
+	if (!atomic_exchange(&d->woken, true))
+		curl_multi_wakeup(d->multi);
+}
+
+int
+deliver_on_add(struct sub *sub, void *arg)
+{
+	struct deliver *d = arg;
+	struct target *t;
+
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		return -1;
+	sub_set_deliver_state(sub, t);
+	t->t_sub = sub_ref(sub);
+	t->t_add.type = CMD_ADD;
+	t->t_add.arg = t;
+	t->t_remove.type = CMD_REMOVE;
+	t->t_remove.arg = t;
+	inbox_push(d, &t->t_add);
+	return 0;
+}
+
+void
+deliver_on_remove(struct sub *sub, void *arg)
+{
+	struct target *t = sub_deliver_state(sub);
+
+	inbox_push(arg, &t->t_remove);
+}
+
+int
+deliver_publish(struct deliver *d, struct msg *m)
+{
+	struct cmd *c;
+
+	if ((c = malloc(sizeof(*c))) == NULL)
+		return -1;
+	c->type = CMD_PUBLISH;
+	c->arg = msg_ref(m);
+	inbox_push(d, c);
+	deliver_wake(d);
+	return 0;
+}
+
+/* ---- the delivery thread ---------------------------------------------- */
+
+static void
+ready_push(struct deliver *d, struct target *t)
+{
+	if (t->t_ready || t->t_removed || t->t_len == 0 ||
+	    t->t_in_flight >= d->cfg->max_in_flight)
+		return;
+	t->t_ready = 1;
+	t->t_ready_next = NULL;
+	if (d->ready_tail != NULL)
+		d->ready_tail->t_ready_next = t;
+	else
+		d->ready_head = t;
+	d->ready_tail = t;
+}
+
+static struct target *
+ready_pop(struct deliver *d)
+{
+	struct target *t = d->ready_head;
+
+	if (t != NULL) {
+		d->ready_head = t->t_ready_next;
+		if (d->ready_head == NULL)
+			d->ready_tail = NULL;
+		t->t_ready = 0;
+	}
+	return t;
+}
+
+static void
+target_set_queued(struct deliver *d, struct target *t, size_t len)
+{
+	d->queued -= t->t_len;
+	d->queued += len;
+	t->t_len = len;
+	atomic_store(&sub_counters(t->t_sub)->queued, len);
+}
+
+static struct msg *
+target_shift(struct deliver *d, struct target *t)
+{
+	struct msg *m = t->t_ring[t->t_head];
+
+	t->t_head = (t->t_head + 1) % t->t_cap;
+	target_set_queued(d, t, t->t_len - 1);
+	return m;
+}
+
+/* Appends M (a new reference) to T's FIFO, dropping the oldest if it is full. */
+static void
+target_push(struct deliver *d, struct target *t, struct msg *m)
+{
+	size_t limit = (size_t)d->cfg->queue_limit;
+
+	if (t->t_len == limit) {
+		msg_unref(target_shift(d, t));
+		atomic_fetch_add(&sub_counters(t->t_sub)->dropped, 1);
+	}
+	if (t->t_len == t->t_cap) {
+		size_t ncap = t->t_cap ? t->t_cap * 2 : RING_MIN;
+		struct msg **r;
+
+		if (ncap > limit)
+			ncap = limit;
+		if ((r = malloc(ncap * sizeof(*r))) == NULL) {
+			atomic_fetch_add(&sub_counters(t->t_sub)->dropped, 1);
+			log_warnx("message dropped", "address=%s reason=nomem",
+			    sub_address(t->t_sub));
+			return;
+		}
+		for (size_t i = 0; i < t->t_len; i++)
+			r[i] = t->t_ring[(t->t_head + i) % t->t_cap];
+		free(t->t_ring);
+		t->t_ring = r;
+		t->t_cap = ncap;
+		t->t_head = 0;
+	}
+	t->t_ring[(t->t_head + t->t_len) % t->t_cap] = msg_ref(m);
+	target_set_queued(d, t, t->t_len + 1);
+	ready_push(d, t);
+}
+
+/* Frees T once nothing refers to it: removed, idle and off the ready list. */
+static void
+target_release(struct target *t)
+{
+	if (!t->t_removed || t->t_in_flight > 0 || t->t_ready)
+		return;
+	sub_unref(t->t_sub);
+	free(t->t_ring);
+	free(t);
+}
+
+static void
+target_clear(struct deliver *d, struct target *t)
+{
+	while (t->t_len > 0)
+		msg_unref(target_shift(d, t));
+}
+
+static int
+targets_add(struct deliver *d, struct target *t)
+{
+	if (d->ntargets == d->targets_cap) {
+		size_t ncap = d->targets_cap ? d->targets_cap * 2 : 64;
+		struct target **v = realloc(d->targets, ncap * sizeof(*v));
+
+		if (v == NULL)
+			return -1;
+		d->targets = v;
+		d->targets_cap = ncap;
+	}
+	t->t_index = d->ntargets;
+	d->targets[d->ntargets++] = t;
+	return 0;
+}
+
+static void
+targets_remove(struct deliver *d, struct target *t)
+{
+	struct target *last = d->targets[--d->ntargets];
+
+	d->targets[t->t_index] = last;
+	last->t_index = t->t_index;
+}
+
+static void
+handle_remove(struct deliver *d, struct target *t)
+{
+	size_t pending = t->t_len;
+
+	targets_remove(d, t);
+	target_clear(d, t);
+	t->t_removed = 1;
+	if (pending > 0)
+		log_info("queued messages discarded", "address=%s count=%zu",
+		    sub_address(t->t_sub), pending);
+	target_release(t);
+}
+
+static void
+handle_add(struct deliver *d, struct target *t)
+{
+	if (targets_add(d, t) == -1) {
+		/* The subscriber stays listed but gets nothing: say so loudly. */
+		log_error("cannot track subscriber", "address=%s reason=nomem",
+		    sub_address(t->t_sub));
+		sub_set_error(t->t_sub, "out of memory: not receiving");
+		t->t_removed = 1;
+		t->t_index = SIZE_MAX;
+	}
+}
+
+static void
+handle_publish(struct deliver *d, struct msg *m)
+{
+	for (size_t i = 0; i < d->ntargets; i++)
+		target_push(d, d->targets[i], m);
+	msg_unref(m);
+}
+
+static void
+drain_inbox(struct deliver *d)
+{
+	struct cmd *c, *next;
+
+	atomic_store(&d->woken, false);
+	pthread_mutex_lock(&d->inbox_lock);
+	c = d->inbox_head;
+	d->inbox_head = NULL;
+	d->inbox_tail = &d->inbox_head;
+	pthread_mutex_unlock(&d->inbox_lock);
+
+	for (; c != NULL; c = next) {
+		next = c->next;
+		switch (c->type) {
+		case CMD_ADD:
+			handle_add(d, c->arg);
+			break;
+		case CMD_REMOVE:
+			if (((struct target *)c->arg)->t_index != SIZE_MAX)
+				handle_remove(d, c->arg);
+			else
+				target_release(c->arg);
+			break;
+		case CMD_PUBLISH:
+			handle_publish(d, c->arg);
+			free(c);
+			break;
+		}
+	}
+}
+
+/* Subscribers' answers are not kept: only their status code counts. */
+static size_t
+discard_body(char *ptr, size_t size, size_t nmemb, void *arg)
+{
+	(void)ptr;
+	(void)arg;
+	return size * nmemb;
+}
+
+static struct xfer *
+xfer_get(struct deliver *d)
+{
+	struct xfer *x = d->xfer_free;
+	CURL *e;
+
+	if (x != NULL) {
+		d->xfer_free = x->x_next;
+		return x;
+	}
+	if ((x = calloc(1, sizeof(*x))) == NULL)
+		return NULL;
+	if ((e = curl_easy_init()) == NULL) {
+		free(x);
+		return NULL;
+	}
+	x->x_easy = e;
+	/* Everything that is the same for every delivery is set once here. */
+	curl_easy_setopt(e, CURLOPT_PRIVATE, x);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->x_err);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+	curl_easy_setopt(e, CURLOPT_USERAGENT, d->user_agent);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+	    d->cfg->connect_timeout * 1000L);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, d->cfg->delivery_timeout * 1000L);
+	curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard_body);
+	return x;
+}
+
+static void
+xfer_unlink(struct deliver *d, struct xfer *x)
+{
+	if (x->x_prev != NULL)
+		x->x_prev->x_next = x->x_next;
+	else
+		d->xfer_active = x->x_next;
+	if (x->x_next != NULL)
+		x->x_next->x_prev = x->x_prev;
+}
+
+static void
+xfer_put(struct deliver *d, struct xfer *x)
+{
+	x->x_target = NULL;
+	x->x_msg = NULL;
+	x->x_next = d->xfer_free;
+	d->xfer_free = x;
+}
+
+static void
+xfer_free_all(struct deliver *d)
+{
+	struct xfer *x, *next;
+
+	for (x = d->xfer_free; x != NULL; x = next) {
+		next = x->x_next;
+		curl_easy_cleanup(x->x_easy);
+		free(x);
+	}
+	d->xfer_free = NULL;
+}
+
+/* Starts one delivery of T's oldest message; -1 if it cannot (T stays queued). */
+static int
+xfer_start(struct deliver *d, struct target *t)
+{
+	struct xfer *x;
+	struct msg *m;
+	CURL *e;
+
+	if ((x = xfer_get(d)) == NULL)
+		return -1;
+	e = x->x_easy;
+	m = t->t_ring[t->t_head];
+	x->x_err[0] = '\0';
+	curl_easy_setopt(e, CURLOPT_CURLU, sub_url(t->t_sub));
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER,
+	    (struct curl_slist *)(uintptr_t)msg_headers(m));
+	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)msg_len(m));
+	curl_easy_setopt(e, CURLOPT_POSTFIELDS, msg_body(m));
+	if (curl_multi_add_handle(d->multi, e) != CURLM_OK) {
+		xfer_put(d, x);
+		return -1;
+	}
+	x->x_target = t;
+	x->x_msg = target_shift(d, t);	/* the FIFO's reference moves here */
+	x->x_prev = NULL;
+	x->x_next = d->xfer_active;
+	if (x->x_next != NULL)
+		x->x_next->x_prev = x;
+	d->xfer_active = x;
+	t->t_in_flight++;
+	d->in_flight++;
+	atomic_store(&sub_counters(t->t_sub)->in_flight,
+	    (uint_fast64_t)t->t_in_flight);
+	return 0;
+}
+
+/* Starts transfers round-robin over the ready targets while slots are free. */
+static void
+dispatch(struct deliver *d)
+{
+	struct target *t;
+
+	while (d->in_flight < d->cfg->max_transfers &&
+	    (t = ready_pop(d)) != NULL) {
+		if (t->t_removed) {
+			target_release(t);
+			continue;
+		}
+		if (t->t_len == 0 || t->t_in_flight >= d->cfg->max_in_flight)
+			continue;
+		if (xfer_start(d, t) == -1) {
+			/* Out of memory or handles: try again on the next round. */
+			ready_push(d, t);
+			break;
+		}
+		ready_push(d, t);
+	}
+}
+
+static void
+note_failure(struct target *t, const struct msg *m, long status,
+    CURLcode rc, const char *detail)
+{
+	char err[SUB_ERRLEN];
+	int64_t now = clock_mono_ms();
+
+	if (status != 0 && rc == CURLE_OK)
+		snprintf(err, sizeof(err), "HTTP %ld", status);
+	else
+		snprintf(err, sizeof(err), "%.159s", *detail ? detail :
+		    curl_easy_strerror(rc));
+	atomic_fetch_add(&sub_counters(t->t_sub)->failed, 1);
+	sub_set_error(t->t_sub, err);
+
+	/* A dead subscriber fails every message: log once per LOG_EVERY_MS. */
+	if (t->t_log_mono != 0 && now - t->t_log_mono < LOG_EVERY_MS) {
+		t->t_log_quiet++;
+		return;
+	}
+	log_warnx("delivery failed", "address=%s message=%llu status=%ld "
+	    "error=\"%s\" suppressed=%lu", sub_address(t->t_sub),
+	    (unsigned long long)msg_id(m), status, err, t->t_log_quiet);
+	t->t_log_mono = now;
+	t->t_log_quiet = 0;
+}
+
+static void
+xfer_done(struct deliver *d, CURL *e, CURLcode rc)
+{
+	struct xfer *x = NULL;
+	struct target *t;
+	long status = 0;
+
+	curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&x);
+	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+	curl_multi_remove_handle(d->multi, e);
+	xfer_unlink(d, x);
+	t = x->x_target;
+
+	if (rc == CURLE_OK && status >= 200 && status < 300) {
+		atomic_fetch_add(&sub_counters(t->t_sub)->delivered, 1);
+		log_debug("delivered", "address=%s message=%llu status=%ld",
+		    sub_address(t->t_sub), (unsigned long long)msg_id(x->x_msg),
+		    status);
+	} else
+		note_failure(t, x->x_msg, status, rc, x->x_err);
+
+	msg_unref(x->x_msg);
+	xfer_put(d, x);
+	t->t_in_flight--;
+	d->in_flight--;
+	atomic_store(&sub_counters(t->t_sub)->in_flight,
+	    (uint_fast64_t)t->t_in_flight);
+	if (t->t_removed)
+		target_release(t);
+	else
+		ready_push(d, t);
+}
+
+static void
+reap_done(struct deliver *d)
+{
+	struct CURLMsg *cm;
+	int left;
+
+	while ((cm = curl_multi_info_read(d->multi, &left)) != NULL)
+		if (cm->msg == CURLMSG_DONE)
+			xfer_done(d, cm->easy_handle, cm->data.result);
+}
+
+/* Abandons what is still queued or in flight when the grace period is over. */
+static void
+abandon_all(struct deliver *d)
+{
+	size_t queued = d->queued;
+	long flying = d->in_flight;
+	struct xfer *x;
+
+	while ((x = d->xfer_active) != NULL) {
+		curl_multi_remove_handle(d->multi, x->x_easy);
+		xfer_unlink(d, x);
+		x->x_target->t_in_flight--;
+		msg_unref(x->x_msg);
+		xfer_put(d, x);
+	}
+	d->in_flight = 0;
+	while (d->ntargets > 0) {
+		struct target *t = d->targets[0];
+
+		targets_remove(d, t);
+		target_clear(d, t);
+		t->t_removed = 1;
+		t->t_in_flight = 0;
+	}
+	while (ready_pop(d) != NULL)
+		;
+	if (queued > 0 || flying > 0)
+		log_warnx("shutdown grace period over: deliveries abandoned",
+		    "queued=%zu in_flight=%ld", queued, flying);
+}
+
+static void *
+deliver_loop(void *arg)
+{
+	struct deliver *d = arg;
+	int running;
+	long timeout;
+
+	for (;;) {
+		drain_inbox(d);
+		dispatch(d);
+		curl_multi_perform(d->multi, &running);
+		reap_done(d);
+		dispatch(d);
+
+		if (atomic_load(&d->stopping)) {
+			if (d->in_flight == 0 && d->queued == 0)
+				break;
+			if (clock_mono_ms() >= atomic_load(&d->deadline)) {
+				abandon_all(d);
+				break;
+			}
+		}
+		if (curl_multi_timeout(d->multi, &timeout) != CURLM_OK ||
+		    timeout < 0 || timeout > 1000)
+			timeout = 1000;
+		if (atomic_load(&d->stopping) && timeout > 100)
+			timeout = 100;
+		curl_multi_poll(d->multi, NULL, 0, (int)timeout, NULL);
+	}
+	return NULL;
+}
+
+/* ---- start and stop --------------------------------------------------- */
+
+static void
+deliver_free(struct deliver *d)
+{
+	struct cmd *c, *next;
+
+	if (d == NULL)
+		return;
+	/* Commands nobody will act on: only publishes own memory of their own. */
+	for (c = d->inbox_head; c != NULL; c = next) {
+		next = c->next;
+		if (c->type == CMD_PUBLISH) {
+			msg_unref(c->arg);
+			free(c);
+		}
+	}
+	for (size_t i = 0; i < d->ntargets; i++) {
+		d->targets[i]->t_removed = 1;
+		target_clear(d, d->targets[i]);
+		target_release(d->targets[i]);
+	}
+	free(d->targets);
+	xfer_free_all(d);
+	curl_multi_cleanup(d->multi);
+	pthread_mutex_destroy(&d->inbox_lock);
+	free(d);
+}
+
+struct deliver *
+deliver_start(const struct config *cfg)
+{
+	struct deliver *d;
+	int rc;
+
+	if ((d = calloc(1, sizeof(*d))) == NULL) {
+		log_error("cannot start delivery", "reason=nomem");
+		return NULL;
+	}
+	d->cfg = cfg;
+	d->inbox_tail = &d->inbox_head;
+	pthread_mutex_init(&d->inbox_lock, NULL);
+	snprintf(d->user_agent, sizeof(d->user_agent), "hookcast/%s",
+	    HOOKCAST_VERSION);
+	if ((d->multi = curl_multi_init()) == NULL) {
+		log_error("cannot start delivery", "reason=\"curl_multi_init "
+		    "failed\"");
+		deliver_free(d);
+		return NULL;
+	}
+	/* Keep an idle connection for every transfer that may run at once. */
+	curl_multi_setopt(d->multi, CURLMOPT_MAXCONNECTS, cfg->max_transfers);
+	if ((rc = pthread_create(&d->thread, NULL, deliver_loop, d)) != 0) {
+		log_error("cannot start delivery", "error=\"%s\"",
+		    strerror(rc));
+		deliver_free(d);
+		return NULL;
+	}
+	return d;
+}
+
+void
+deliver_stop(struct deliver *d, long grace_ms)
+{
+	if (d == NULL)
+		return;
+	atomic_store(&d->deadline, clock_mono_ms() + grace_ms);
+	atomic_store(&d->stopping, true);
+	curl_multi_wakeup(d->multi);
+	pthread_join(d->thread, NULL);
+	drain_inbox(d);
+	deliver_free(d);
+}

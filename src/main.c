@@ -1,0 +1,206 @@
+/*
+ * main.c: command line, start-up order, signals and shutdown.
+ *
+ * DESIGN
+ * Threads: main (waits for signals with sigwaitinfo), libmicrohttpd's pool
+ * (api.c), the delivery thread (deliver.c) and the reaper (reaper.c).
+ * Every signal hookcast handles is blocked before any thread starts, so no
+ * asynchronous handler exists at all.  Locks, in the only order they nest:
+ * subs rwlock, then deliver inbox_lock (the map's hooks); a subscriber's
+ * own sub_lock and the reaper's r_lock are never held with another.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "api.h"
+#include "config.h"
+#include "deliver.h"
+#include "log.h"
+#include "reaper.h"
+#include "subs.h"
+
+#define MAX_OVERRIDES	64
+
+static void
+usage(FILE *fp)
+{
+	fprintf(fp,
+	    "usage: hookcast [--config FILE] [--listen HOST:PORT]\n"
+	    "                [--keepalive-ttl SECONDS] [--reap-interval SECONDS]\n"
+	    "                [--max-body BYTES] [--log-level error|warn|info|debug]\n"
+	    "                [--KEY VALUE ...] [--check-config] [--version] [--help]\n"
+	    "\n"
+	    "  -c, --config FILE    read `key value` lines from FILE\n"
+	    "  --KEY VALUE          set any configuration key (dashes for underscores),\n"
+	    "                       overriding the file; see hookcast.conf for them all\n"
+	    "  -t, --check-config   validate the configuration and exit\n"
+	    "  -v, --version        print the version and exit\n"
+	    "  -h, --help           print this help and exit\n");
+}
+
+struct override {
+	const char	*key;
+	const char	*value;
+};
+
+/* Parses argv; exits on --help, --version or a usage error. */
+static void
+parse_args(int argc, char **argv, const char **config_path, int *check,
+    struct override *ov, size_t *nov)
+{
+	for (int i = 1; i < argc; i++) {
+		const char *arg = argv[i], *value = NULL, *eq;
+		char key[64];
+
+		if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
+			usage(stdout);
+			exit(0);
+		}
+		if (strcmp(arg, "-v") == 0 || strcmp(arg, "--version") == 0) {
+			printf("hookcast %s\n", HOOKCAST_VERSION);
+			exit(0);
+		}
+		if (strcmp(arg, "-t") == 0 ||
+		    strcmp(arg, "--check-config") == 0) {
+			*check = 1;
+			continue;
+		}
+		if (strncmp(arg, "--", 2) != 0 && strcmp(arg, "-c") != 0) {
+			fprintf(stderr, "hookcast: unexpected argument \"%s\"\n",
+			    arg);
+			usage(stderr);
+			exit(2);
+		}
+		if ((eq = strchr(arg, '=')) != NULL) {
+			snprintf(key, sizeof(key), "%.*s", (int)(eq - arg), arg);
+			value = eq + 1;
+		} else {
+			snprintf(key, sizeof(key), "%s", arg);
+			if (i + 1 == argc) {
+				fprintf(stderr, "hookcast: %s needs a value\n",
+				    arg);
+				exit(2);
+			}
+			value = argv[++i];
+		}
+		if (strcmp(key, "-c") == 0 || strcmp(key, "--config") == 0) {
+			*config_path = value;
+			continue;
+		}
+		if (*nov == MAX_OVERRIDES) {
+			fprintf(stderr, "hookcast: too many options\n");
+			exit(2);
+		}
+		ov[*nov].key = arg;
+		ov[(*nov)++].value = value;
+		/* Keep only the key part for later messages. */
+		if (eq != NULL) {
+			char *k = strdup(key);
+
+			if (k == NULL) {
+				fprintf(stderr, "hookcast: out of memory\n");
+				exit(1);
+			}
+			ov[*nov - 1].key = k;
+		}
+	}
+}
+
+static void
+load_config(struct config *cfg, int argc, char **argv, int *check)
+{
+	struct override ov[MAX_OVERRIDES];
+	const char *path = NULL;
+	char err[CONFIG_ERRLEN];
+	size_t nov = 0;
+
+	config_init(cfg);
+	parse_args(argc, argv, &path, check, ov, &nov);
+	if (path != NULL && config_load(cfg, path, err) == -1) {
+		fprintf(stderr, "hookcast: %s\n", err);
+		exit(1);
+	}
+	for (size_t i = 0; i < nov; i++)
+		if (config_set(cfg, ov[i].key, ov[i].value, err) == -1) {
+			fprintf(stderr, "hookcast: %s: %s\n", ov[i].key, err);
+			exit(2);
+		}
+	if (config_validate(cfg, err) == -1) {
+		fprintf(stderr, "hookcast: %s%s%s\n", path ? path : "",
+		    path ? ": " : "", err);
+		exit(1);
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	struct config cfg;
+	struct subs_hooks hooks;
+	struct deliver *d;
+	struct subs *subs;
+	struct reaper *reaper;
+	struct api *api;
+	sigset_t sigs;
+	siginfo_t si;
+	int check = 0, sig;
+
+	load_config(&cfg, argc, argv, &check);
+	if (check) {
+		printf("hookcast: configuration ok\n");
+		return 0;
+	}
+	log_set_level(cfg.log_level);
+
+	/* Before any thread exists, so that every thread inherits the mask. */
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		fatalx("cannot initialise libcurl", NULL);
+	if ((d = deliver_start(&cfg)) == NULL)
+		fatalx("start-up failed", "part=deliver");
+	hooks.on_add = deliver_on_add;
+	hooks.on_remove = deliver_on_remove;
+	hooks.arg = d;
+	if ((subs = subs_new((size_t)cfg.max_subscribers, &hooks)) == NULL)
+		fatalx("start-up failed", "part=subs reason=nomem");
+	if ((reaper = reaper_start(subs, d, cfg.keepalive_ttl * 1000,
+	    cfg.reap_interval * 1000)) == NULL)
+		fatalx("start-up failed", "part=reaper");
+	if ((api = api_start(&cfg, subs, d)) == NULL)
+		fatalx("start-up failed", "part=api");
+	log_info("started", "version=%s keepalive_ttl=%ld reap_interval=%ld "
+	    "max_body=%zu", HOOKCAST_VERSION, cfg.keepalive_ttl,
+	    cfg.reap_interval, cfg.max_body);
+
+	for (;;) {
+		if ((sig = sigwaitinfo(&sigs, &si)) == -1)
+			continue;
+		if (sig == SIGHUP) {
+			log_warnx("SIGHUP ignored", "reason=\"live reload is not "
+			    "implemented; restart to apply a new config\"");
+			continue;
+		}
+		break;
+	}
+
+	log_info("stopping", "signal=%s grace_s=%ld", sig == SIGINT ?
+	    "SIGINT" : "SIGTERM", cfg.shutdown_grace);
+	api_quiesce(api);
+	api_stop(api);
+	reaper_stop(reaper);
+	deliver_stop(d, cfg.shutdown_grace * 1000);
+	subs_free(subs);
+	curl_global_cleanup();
+	log_info("stopped", NULL);
+	return 0;
+}

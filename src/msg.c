@@ -1,0 +1,103 @@
+/* msg.c: reference-counted message bodies and the byte count behind back-pressure. */
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "msg.h"
+
+struct msg {
+	atomic_uint		 msg_refs;
+	uint64_t		 msg_id;
+	size_t			 msg_len;
+	struct curl_slist	*msg_headers;
+	char			 msg_body[];
+};
+
+static atomic_size_t	 bytes_alive;
+static atomic_uint_fast64_t next_id = 1;
+
+struct msg *
+msg_new(const char *ctype, const void *body, size_t len)
+{
+	char line[sizeof("Content-Type: ") + MSG_CTYPE_MAX];
+	struct curl_slist *h = NULL, *t;
+	struct msg *m;
+
+	if (ctype == NULL || *ctype == '\0')
+		ctype = "application/octet-stream";
+	if (strlen(ctype) > MSG_CTYPE_MAX)
+		return NULL;
+	snprintf(line, sizeof(line), "Content-Type: %s", ctype);
+	if ((t = curl_slist_append(h, line)) == NULL)
+		goto fail;
+	h = t;
+	/* An empty Expect stops libcurl waiting for 100-continue on big bodies. */
+	if ((t = curl_slist_append(h, "Expect:")) == NULL)
+		goto fail;
+	h = t;
+	if ((m = malloc(sizeof(*m) + len)) == NULL)
+		goto fail;
+	atomic_init(&m->msg_refs, 1);
+	m->msg_id = atomic_fetch_add(&next_id, 1);
+	m->msg_len = len;
+	m->msg_headers = h;
+	if (len > 0)
+		memcpy(m->msg_body, body, len);
+	atomic_fetch_add(&bytes_alive, len);
+	return m;
+
+fail:
+	curl_slist_free_all(h);
+	return NULL;
+}
+
+struct msg *
+msg_ref(struct msg *m)
+{
+	atomic_fetch_add_explicit(&m->msg_refs, 1, memory_order_relaxed);
+	return m;
+}
+
+void
+msg_unref(struct msg *m)
+{
+	if (m == NULL)
+		return;
+	if (atomic_fetch_sub_explicit(&m->msg_refs, 1,
+	    memory_order_acq_rel) != 1)
+		return;
+	atomic_fetch_sub(&bytes_alive, m->msg_len);
+	curl_slist_free_all(m->msg_headers);
+	free(m);
+}
+
+const char *
+msg_body(const struct msg *m)
+{
+	return m->msg_body;
+}
+
+size_t
+msg_len(const struct msg *m)
+{
+	return m->msg_len;
+}
+
+uint64_t
+msg_id(const struct msg *m)
+{
+	return m->msg_id;
+}
+
+const struct curl_slist *
+msg_headers(const struct msg *m)
+{
+	return m->msg_headers;
+}
+
+size_t
+msg_bytes_alive(void)
+{
+	return atomic_load(&bytes_alive);
+}

@@ -1,0 +1,20 @@
+/* reaper.h: the thread that evicts subscribers whose keep-alive ran out. */
+#ifndef HOOKCAST_REAPER_H
+#define HOOKCAST_REAPER_H
+
+#include "deliver.h"
+#include "subs.h"
+
+struct reaper;
+
+/*
+ * Every INTERVAL_MS, evicts the subscribers of S not kept alive within the
+ * last TTL_MS, and wakes D so it stops delivering to them.  NULL (logged)
+ * if the thread cannot start.
+ */
+struct reaper *reaper_start(struct subs *s, struct deliver *d, long ttl_ms,
+    long interval_ms);
+/* Stops and joins the thread, then frees it.  NULL-safe. */
+void reaper_stop(struct reaper *r);
+
+#endif

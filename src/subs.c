@@ -1,0 +1,418 @@
+/*
+ * subs.c: the subscriber map.
+ *
+ * DESIGN
+ * A chained hash table keyed by address under one pthread_rwlock_t.
+ * libmicrohttpd threads take the read lock to refresh a keep-alive (an
+ * atomic store on the subscriber) and the write lock to add or remove; the
+ * reaper takes the write lock to evict.  The lock is held only around table
+ * operations and the on_add/on_remove hooks, which just queue a command for
+ * the delivery thread (lock order: subs rwlock, then deliver's queue mutex).
+ * Subscribers are reference counted so readers can copy pointers out under
+ * the read lock and look at them after it is released; their strings are
+ * immutable, their clocks and counters atomic, their last error behind a
+ * small mutex of their own.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "subs.h"
+
+struct sub {
+	atomic_uint		 sub_refs;
+	struct sub		*sub_next;	/* hash chain, under the map lock */
+	uint64_t		 sub_hash;
+	char			*sub_address;
+	char			*sub_url_text;
+	CURLU			*sub_url;
+	int64_t			 sub_registered;
+	_Atomic int64_t		 sub_ka_real;
+	_Atomic int64_t		 sub_ka_mono;
+	struct sub_counters	 sub_counters;
+	pthread_mutex_t		 sub_lock;	/* guards sub_error */
+	char			 sub_error[SUB_ERRLEN];
+	void			*sub_deliver;
+};
+
+struct subs {
+	pthread_rwlock_t	 lock;
+	struct sub		**buckets;
+	size_t			 nbuckets;	/* a power of two */
+	size_t			 count;
+	size_t			 max;
+	uint64_t		 seed;
+	struct subs_hooks	 hooks;
+};
+
+#define SUBS_MIN_BUCKETS	64
+
+/* FNV-1a over a random seed, then a finalizer so the low bits are mixed. */
+static uint64_t
+subs_hash(const struct subs *s, const char *key)
+{
+	uint64_t h = 0xcbf29ce484222325ULL ^ s->seed;
+
+	for (; *key != '\0'; key++) {
+		h ^= (unsigned char)*key;
+		h *= 0x100000001b3ULL;
+	}
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	return h;
+}
+
+struct subs *
+subs_new(size_t max, const struct subs_hooks *hooks)
+{
+	struct subs *s;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return NULL;
+	s->nbuckets = SUBS_MIN_BUCKETS;
+	if ((s->buckets = calloc(s->nbuckets, sizeof(*s->buckets))) == NULL) {
+		free(s);
+		return NULL;
+	}
+	if (getrandom(&s->seed, sizeof(s->seed), 0) != sizeof(s->seed))
+		s->seed = (uint64_t)(uintptr_t)s;
+	s->max = max;
+	if (hooks != NULL)
+		s->hooks = *hooks;
+	pthread_rwlock_init(&s->lock, NULL);
+	return s;
+}
+
+void
+subs_free(struct subs *s)
+{
+	struct sub *sub, *next;
+
+	if (s == NULL)
+		return;
+	for (size_t i = 0; i < s->nbuckets; i++)
+		for (sub = s->buckets[i]; sub != NULL; sub = next) {
+			next = sub->sub_next;
+			sub_unref(sub);
+		}
+	free(s->buckets);
+	pthread_rwlock_destroy(&s->lock);
+	free(s);
+}
+
+/* Returns the link that points at ADDRESS's entry, or at the chain's NULL end. */
+static struct sub **
+subs_slot(struct subs *s, const char *address, uint64_t h)
+{
+	struct sub **pp = &s->buckets[h & (s->nbuckets - 1)];
+
+	while (*pp != NULL && ((*pp)->sub_hash != h ||
+	    strcmp((*pp)->sub_address, address) != 0))
+		pp = &(*pp)->sub_next;
+	return pp;
+}
+
+/* Doubles the table; on allocation failure it stays as it is (only slower). */
+static void
+subs_grow(struct subs *s)
+{
+	size_t n = s->nbuckets * 2;
+	struct sub **nb, *sub, *next;
+
+	if ((nb = calloc(n, sizeof(*nb))) == NULL)
+		return;
+	for (size_t i = 0; i < s->nbuckets; i++)
+		for (sub = s->buckets[i]; sub != NULL; sub = next) {
+			next = sub->sub_next;
+			sub->sub_next = nb[sub->sub_hash & (n - 1)];
+			nb[sub->sub_hash & (n - 1)] = sub;
+		}
+	free(s->buckets);
+	s->buckets = nb;
+	s->nbuckets = n;
+}
+
+static void
+sub_touch(struct sub *sub, int64_t real_ms, int64_t mono_ms)
+{
+	atomic_store(&sub->sub_ka_real, real_ms);
+	atomic_store(&sub->sub_ka_mono, mono_ms);
+}
+
+int
+subs_keepalive(struct subs *s, const char *address, int64_t real_ms,
+    int64_t mono_ms)
+{
+	uint64_t h = subs_hash(s, address);
+	struct sub *sub;
+
+	pthread_rwlock_rdlock(&s->lock);
+	sub = *subs_slot(s, address, h);
+	if (sub != NULL)
+		sub_touch(sub, real_ms, mono_ms);
+	pthread_rwlock_unlock(&s->lock);
+	return sub != NULL ? 0 : -1;
+}
+
+static struct sub *
+sub_new(const char *address, uint64_t h, CURLU *url, const char *url_text,
+    int64_t real_ms, int64_t mono_ms)
+{
+	struct sub *sub;
+
+	if ((sub = calloc(1, sizeof(*sub))) == NULL)
+		return NULL;
+	if ((sub->sub_address = strdup(address)) == NULL ||
+	    (sub->sub_url_text = strdup(url_text)) == NULL) {
+		free(sub->sub_address);
+		free(sub);
+		return NULL;
+	}
+	atomic_init(&sub->sub_refs, 1);
+	sub->sub_hash = h;
+	sub->sub_url = url;
+	sub->sub_registered = real_ms;
+	atomic_init(&sub->sub_ka_real, real_ms);
+	atomic_init(&sub->sub_ka_mono, mono_ms);
+	pthread_mutex_init(&sub->sub_lock, NULL);
+	return sub;
+}
+
+enum subs_add_result
+subs_add(struct subs *s, const char *address, CURLU *url, const char *url_text,
+    int64_t real_ms, int64_t mono_ms)
+{
+	uint64_t h = subs_hash(s, address);
+	enum subs_add_result r = SUBS_ADDED;
+	struct sub **pp, *sub;
+
+	/* Allocate outside the lock; most of the time it is needed. */
+	if ((sub = sub_new(address, h, url, url_text, real_ms, mono_ms)) ==
+	    NULL)
+		return SUBS_NOMEM;
+
+	pthread_rwlock_wrlock(&s->lock);
+	pp = subs_slot(s, address, h);
+	if (*pp != NULL) {
+		sub_touch(*pp, real_ms, mono_ms);
+		r = SUBS_REFRESHED;
+	} else if (s->count >= s->max) {
+		r = SUBS_FULL;
+	} else if (s->hooks.on_add != NULL &&
+	    s->hooks.on_add(sub, s->hooks.arg) == -1) {
+		r = SUBS_NOMEM;
+	} else {
+		*pp = sub;
+		s->count++;
+		if (s->count > s->nbuckets)
+			subs_grow(s);
+	}
+	pthread_rwlock_unlock(&s->lock);
+
+	if (r != SUBS_ADDED) {
+		sub->sub_url = NULL;	/* still the caller's */
+		sub_unref(sub);
+	}
+	return r;
+}
+
+/* Unlinks *PP; the map's reference passes to the caller.  Write lock held. */
+static struct sub *
+subs_unlink(struct subs *s, struct sub **pp)
+{
+	struct sub *sub = *pp;
+
+	*pp = sub->sub_next;
+	sub->sub_next = NULL;
+	s->count--;
+	if (s->hooks.on_remove != NULL)
+		s->hooks.on_remove(sub, s->hooks.arg);
+	return sub;
+}
+
+int
+subs_remove(struct subs *s, const char *address)
+{
+	uint64_t h = subs_hash(s, address);
+	struct sub **pp, *sub = NULL;
+
+	pthread_rwlock_wrlock(&s->lock);
+	pp = subs_slot(s, address, h);
+	if (*pp != NULL)
+		sub = subs_unlink(s, pp);
+	pthread_rwlock_unlock(&s->lock);
+	if (sub == NULL)
+		return -1;
+	sub_unref(sub);
+	return 0;
+}
+
+size_t
+subs_reap(struct subs *s, int64_t cutoff_mono, struct sub ***gone)
+{
+	struct sub **out = NULL, **pp;
+	size_t n = 0, cap = 0;
+
+	*gone = NULL;
+	pthread_rwlock_wrlock(&s->lock);
+	for (size_t i = 0; i < s->nbuckets; i++) {
+		pp = &s->buckets[i];
+		while (*pp != NULL) {
+			if (atomic_load(&(*pp)->sub_ka_mono) >= cutoff_mono) {
+				pp = &(*pp)->sub_next;
+				continue;
+			}
+			if (n == cap) {
+				size_t ncap = cap ? cap * 2 : 16;
+				struct sub **t = realloc(out,
+				    ncap * sizeof(*out));
+
+				/* Out of memory: the rest waits a round. */
+				if (t == NULL)
+					goto done;
+				out = t;
+				cap = ncap;
+			}
+			out[n++] = subs_unlink(s, pp);
+		}
+	}
+done:
+	pthread_rwlock_unlock(&s->lock);
+	*gone = out;
+	return n;
+}
+
+static int
+sub_cmp(const void *a, const void *b)
+{
+	const struct sub *x = *(struct sub *const *)a;
+	const struct sub *y = *(struct sub *const *)b;
+
+	return strcmp(x->sub_address, y->sub_address);
+}
+
+long
+subs_snapshot(struct subs *s, struct sub ***out)
+{
+	struct sub **v, *sub;
+	size_t n = 0;
+
+	*out = NULL;
+	pthread_rwlock_rdlock(&s->lock);
+	v = malloc((s->count ? s->count : 1) * sizeof(*v));
+	if (v == NULL) {
+		pthread_rwlock_unlock(&s->lock);
+		return -1;
+	}
+	for (size_t i = 0; i < s->nbuckets; i++)
+		for (sub = s->buckets[i]; sub != NULL; sub = sub->sub_next)
+			v[n++] = sub_ref(sub);
+	pthread_rwlock_unlock(&s->lock);
+	qsort(v, n, sizeof(*v), sub_cmp);
+	*out = v;
+	return (long)n;
+}
+
+size_t
+subs_count(struct subs *s)
+{
+	size_t n;
+
+	pthread_rwlock_rdlock(&s->lock);
+	n = s->count;
+	pthread_rwlock_unlock(&s->lock);
+	return n;
+}
+
+struct sub *
+sub_ref(struct sub *sub)
+{
+	atomic_fetch_add_explicit(&sub->sub_refs, 1, memory_order_relaxed);
+	return sub;
+}
+
+void
+sub_unref(struct sub *sub)
+{
+	if (sub == NULL || atomic_fetch_sub_explicit(&sub->sub_refs, 1,
+	    memory_order_acq_rel) != 1)
+		return;
+	curl_url_cleanup(sub->sub_url);
+	pthread_mutex_destroy(&sub->sub_lock);
+	free(sub->sub_url_text);
+	free(sub->sub_address);
+	free(sub);
+}
+
+const char *
+sub_address(const struct sub *sub)
+{
+	return sub->sub_address;
+}
+
+const char *
+sub_url_text(const struct sub *sub)
+{
+	return sub->sub_url_text;
+}
+
+const CURLU *
+sub_url(const struct sub *sub)
+{
+	return sub->sub_url;
+}
+
+int64_t
+sub_registered_ms(const struct sub *sub)
+{
+	return sub->sub_registered;
+}
+
+int64_t
+sub_keepalive_ms(const struct sub *sub)
+{
+	return atomic_load(&((struct sub *)(uintptr_t)sub)->sub_ka_real);
+}
+
+int64_t
+sub_keepalive_mono(const struct sub *sub)
+{
+	return atomic_load(&((struct sub *)(uintptr_t)sub)->sub_ka_mono);
+}
+
+struct sub_counters *
+sub_counters(struct sub *sub)
+{
+	return &sub->sub_counters;
+}
+
+void
+sub_set_error(struct sub *sub, const char *error)
+{
+	pthread_mutex_lock(&sub->sub_lock);
+	strncpy(sub->sub_error, error, sizeof(sub->sub_error) - 1);
+	sub->sub_error[sizeof(sub->sub_error) - 1] = '\0';
+	pthread_mutex_unlock(&sub->sub_lock);
+}
+
+void
+sub_get_error(struct sub *sub, char buf[SUB_ERRLEN])
+{
+	pthread_mutex_lock(&sub->sub_lock);
+	memcpy(buf, sub->sub_error, SUB_ERRLEN);
+	pthread_mutex_unlock(&sub->sub_lock);
+}
+
+void *
+sub_deliver_state(const struct sub *sub)
+{
+	return sub->sub_deliver;
+}
+
+void
+sub_set_deliver_state(struct sub *sub, void *state)
+{
+	sub->sub_deliver = state;
+}

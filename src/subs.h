@@ -1,0 +1,90 @@
+/* subs.h: the subscriber map, keyed by address, under one rwlock. */
+#ifndef HOOKCAST_SUBS_H
+#define HOOKCAST_SUBS_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <curl/curl.h>
+
+struct subs;
+struct sub;
+
+/* Delivery figures of one subscriber; written by the delivery thread, read by anyone. */
+struct sub_counters {
+	atomic_uint_fast64_t	queued;
+	atomic_uint_fast64_t	in_flight;
+	atomic_uint_fast64_t	delivered;
+	atomic_uint_fast64_t	failed;
+	atomic_uint_fast64_t	dropped;
+};
+
+#define SUB_ERRLEN	160
+
+/*
+ * Called with the map's write lock held, in the order the changes happen:
+ * on_add when a subscriber enters the map, on_remove when it leaves.  Each
+ * receives a borrowed pointer (take a reference with sub_ref to keep it) and
+ * must not block or call back into the map.  When on_add returns -1 the
+ * subscriber is not added and subs_add answers SUBS_NOMEM.
+ */
+struct subs_hooks {
+	int	(*on_add)(struct sub *, void *);
+	void	(*on_remove)(struct sub *, void *);
+	void	 *arg;
+};
+
+struct subs *subs_new(size_t max, const struct subs_hooks *hooks);
+/* Frees the map and drops its references; the hooks are not called. */
+void subs_free(struct subs *s);
+
+/* Refreshes ADDRESS's keep-alive: 0 if it is registered, -1 if not. */
+int subs_keepalive(struct subs *s, const char *address, int64_t real_ms,
+    int64_t mono_ms);
+
+enum subs_add_result { SUBS_ADDED, SUBS_REFRESHED, SUBS_FULL, SUBS_NOMEM };
+/*
+ * Registers ADDRESS (events go to URL, which the map takes over on
+ * SUBS_ADDED and otherwise leaves to the caller) or, if another thread got
+ * there first, refreshes it.
+ */
+enum subs_add_result subs_add(struct subs *s, const char *address, CURLU *url,
+    const char *url_text, int64_t real_ms, int64_t mono_ms);
+
+/* Removes ADDRESS: 0 if it was registered, -1 if not. */
+int subs_remove(struct subs *s, const char *address);
+
+/*
+ * Removes every subscriber whose last keep-alive is before CUTOFF_MONO.
+ * Returns them in *gone (an array of references the caller drops with
+ * sub_unref, then frees) and their count.
+ */
+size_t subs_reap(struct subs *s, int64_t cutoff_mono, struct sub ***gone);
+
+/*
+ * References to every subscriber, sorted by address, in *out (free each with
+ * sub_unref, then the array).  Returns the count, or -1 when out of memory.
+ */
+long subs_snapshot(struct subs *s, struct sub ***out);
+size_t subs_count(struct subs *s);
+
+struct sub *sub_ref(struct sub *sub);
+void sub_unref(struct sub *sub);
+
+const char *sub_address(const struct sub *sub);
+const char *sub_url_text(const struct sub *sub);
+const CURLU *sub_url(const struct sub *sub);
+int64_t sub_registered_ms(const struct sub *sub);
+int64_t sub_keepalive_ms(const struct sub *sub);	/* wall clock */
+int64_t sub_keepalive_mono(const struct sub *sub);
+struct sub_counters *sub_counters(struct sub *sub);
+void sub_set_error(struct sub *sub, const char *error);
+/* Copies the last delivery error ("" for none) into buf. */
+void sub_get_error(struct sub *sub, char buf[SUB_ERRLEN]);
+
+/* One slot the delivery thread alone reads and writes. */
+void *sub_deliver_state(const struct sub *sub);
+void sub_set_deliver_state(struct sub *sub, void *state);
+
+#endif
