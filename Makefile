@@ -31,7 +31,7 @@ UNITS     := $(patsubst tests/%.c,%,$(wildcard tests/check_*.c))
 UNITBINS  := $(addprefix $(BUILD)/,$(UNITS))
 CHECKLIBS := $(shell pkg-config --libs check)
 
-.PHONY: all run check unit integration bench install uninstall clean deps
+.PHONY: all run check unit integration bench install uninstall clean
 
 all: $(BUILD)/hookcast
 
@@ -41,20 +41,19 @@ $(BUILD)/%.o: src/%.c $(wildcard src/*.h) | $(BUILD)
 $(BUILD)/hookcast: $(BUILD)/main.o $(LIBOBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/check_%: tests/check_%.c $(LIBOBJS)
+$(BUILD)/check_%: tests/check_%.c tests/unit.h $(LIBOBJS)
 	$(CC) $(CFLAGS) -Isrc $(LDFLAGS) -o $@ $< $(LIBOBJS) $(CHECKLIBS) $(LDLIBS)
 
 $(BUILD):
 	mkdir -p $@
 
-deps:
-	@sh scripts/deps.sh
-
-run: deps
+run:
+	@sh scripts/deps.sh build
 	@$(MAKE) --no-print-directory all
 	./$(BUILD)/hookcast --config etc/hookcast.conf
 
-check: deps
+check:
+	@sh scripts/deps.sh check
 	@$(MAKE) --no-print-directory unit integration
 
 unit: $(UNITBINS)
@@ -63,7 +62,8 @@ unit: $(UNITBINS)
 integration: $(BUILD)/hookcast
 	python3 tests/integration/run.py --binary $(BUILD)/hookcast
 
-bench: deps
+bench:
+	@sh scripts/deps.sh bench
 	@$(MAKE) --no-print-directory all
 	bash bench/run.sh $(BUILD)/hookcast
 

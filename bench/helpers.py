@@ -1,0 +1,144 @@
+#!/usr/bin/env python3
+"""Small helpers for bench/run.sh (standard library only).
+
+  helpers.py freeports N
+      print N distinct free TCP ports on 127.0.0.1, chosen below the kernel's
+      ephemeral range so that outgoing connections cannot take them
+  helpers.py stats BASE_URL [EXCLUDE_ADDRESS]
+      GET BASE_URL/listSubscribers?format=json and print
+      "count delivered failed dropped queued in_flight" summed over all
+      subscribers (but EXCLUDE_ADDRESS, if given)
+  helpers.py register BASE_URL ADDRESS...
+      register the given addresses
+  helpers.py register-synthetic BASE_URL N
+      register N distinct addresses 10.a.b.c:8080 (4 keep-alive connections)
+"""
+import http.client
+import json
+import random
+import socket
+import sys
+import threading
+import urllib.parse
+
+
+def freeports(n):
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    lo, hi = 10000, max(low, 10000 + 4 * n) - 1
+    start = random.randint(lo, hi)
+    span = hi - lo + 1
+    ports, held = [], []
+    try:
+        for k in range(span):
+            p = lo + (start - lo + k) % span
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            try:
+                s.bind(("127.0.0.1", p))
+            except OSError:
+                s.close()
+                continue
+            held.append(s)
+            ports.append(p)
+            if len(ports) == n:
+                break
+    finally:
+        for s in held:
+            s.close()
+    if len(ports) < n:
+        sys.exit("freeports: only %d free ports found" % len(ports))
+    print(" ".join(map(str, ports)))
+
+
+def split_url(base):
+    u = urllib.parse.urlsplit(base)
+    return u.hostname, u.port or 80
+
+
+def stats(base, exclude=None):
+    host, port = split_url(base)
+    c = http.client.HTTPConnection(host, port, timeout=30)
+    c.request("GET", "/listSubscribers?format=json")
+    r = c.getresponse()
+    body = r.read()
+    if r.status != 200:
+        sys.exit("stats: HTTP %d: %r" % (r.status, body[:200]))
+    subs = json.loads(body)["subscribers"]
+    keys = ("delivered", "failed", "dropped", "queued", "in_flight")
+    tot = dict.fromkeys(keys, 0)
+    n = 0
+    for s in subs:
+        if exclude is not None and s.get("address") == exclude:
+            continue
+        n += 1
+        for k in keys:
+            tot[k] += int(s.get(k) or 0)
+    print(n, *(tot[k] for k in keys))
+
+
+def register_all(base, addrs, nconn=1):
+    host, port = split_url(base)
+    errors = []
+
+    def worker(chunk):
+        c = None
+        for a in chunk:
+            path = "/registerAndKeepAlive?address=" + urllib.parse.quote(a, safe="")
+            for attempt in range(3):
+                try:
+                    if c is None:
+                        c = http.client.HTTPConnection(host, port, timeout=30)
+                        c.connect()
+                        c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                    c.request("POST", path, body=b"")
+                    r = c.getresponse()
+                    body = r.read()
+                    if r.status != 200:
+                        errors.append("%s: HTTP %d %r" % (a, r.status, body[:100]))
+                    if r.getheader("Connection", "").lower() == "close":
+                        c.close()
+                        c = None
+                    break
+                except (OSError, http.client.HTTPException) as e:
+                    if c is not None:
+                        c.close()
+                    c = None
+                    if attempt == 2:
+                        errors.append("%s: %s" % (a, e))
+        if c is not None:
+            c.close()
+
+    chunks = [addrs[i::nconn] for i in range(nconn)]
+    threads = [threading.Thread(target=worker, args=(ch,)) for ch in chunks]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        sys.exit("register: %d failures, first: %s" % (len(errors), errors[0]))
+
+
+def main(argv):
+    if len(argv) < 2:
+        sys.exit(__doc__)
+    cmd = argv[1]
+    if cmd == "freeports" and len(argv) == 3:
+        freeports(int(argv[2]))
+    elif cmd == "stats" and len(argv) in (3, 4):
+        stats(argv[2], argv[3] if len(argv) == 4 else None)
+    elif cmd == "register" and len(argv) >= 3:
+        register_all(argv[2], argv[3:])
+    elif cmd == "register-synthetic" and len(argv) == 4:
+        n = int(argv[3])
+        addrs = ["10.%d.%d.%d:8080" % ((i >> 16) & 255, (i >> 8) & 255, i & 255)
+                 for i in range(1, n + 1)]
+        register_all(argv[2], addrs, nconn=4)
+    else:
+        sys.exit(__doc__)
+
+
+if __name__ == "__main__":
+    main(sys.argv)

@@ -1,0 +1,551 @@
+#!/usr/bin/env bash
+# bench/run.sh: hookcast speed and memory (`make bench`).
+#
+# One run, loopback only, free ports, everything started here is stopped on
+# exit. It measures, in order:
+#   1. the loopback limit: wrk POSTing a 256-byte body at one nginx sink port;
+#   2. hookcast end to end: 100 nginx subscribers, wrk publishing 256-byte
+#      bodies to /sendMessage; deliveries/s, their ratio to (1), the fraction of
+#      accepted messages delivered once publishing stops, peak RSS;
+#   3. the same with one hanging subscriber (accepts, never answers) among the
+#      100: the other 99's per-subscriber rate relative to run 2;
+#   4. a fresh hookcast with 10,000 registered subscribers: RSS and the time of
+#      GET /listSubscribers?format=json (median of 5).
+# It prints a markdown table and writes it to bench/results.md.
+#
+# Needs: nginx, wrk, curl, python3 (standard library only) and build/hookcast.
+# Environment knobs (defaults in brackets):
+#   HOOKCAST [build/hookcast]  NGINX [nginx on PATH or /usr/sbin/nginx]
+#   WRK [wrk]  PYTHON [python3]
+#   BENCH_DURATION [10]    seconds of each measured window
+#   BENCH_PUB_THREADS [1], BENCH_PUB_CONNS [4]   wrk shape for publishing
+#   BENCH_BACKOFF_MS [0]   publisher pause after a 503 (0: closed loop)
+#   BENCH_PUB_DELAY_MS [0] publisher pause before every request (pacing)
+#   BENCH_DRAIN_MAX [60]   seconds to wait for the queues to empty
+#   BENCH_HOOKCAST_ARGS    extra flags for hookcast (word-split)
+#   BENCH_STEPS [1 2 3 4]  which steps to run (3 needs 2 for its ratio)
+#   BENCH_KEEP=1           keep the temporary directory (logs, configs)
+#   BENCH_STRICT=1         exit 1 if any target is missed
+# Exit status: 0 when the bench ran (a missed target is reported, not fatal
+# unless BENCH_STRICT=1); 1 when something broke; 2 when a tool is missing.
+
+set -uo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
+
+HOOKCAST=${HOOKCAST:-$ROOT/build/hookcast}
+NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
+WRK=${WRK:-wrk}
+PYTHON=${PYTHON:-python3}
+DURATION=${BENCH_DURATION:-10}
+# Publisher shape. The machine has 2 cores; hookcast delivers from one thread
+# and wrk's thread spins a core of its own, so a big wrk (-t2 -c64) would take
+# CPU from the delivery thread and measure the publisher, not delivery. One wrk
+# thread with 4 connections publishes far more than 100 subscribers can take
+# (each publish is 100 deliveries), so hookcast stays saturated while wrk
+# leaves most of a core to it.
+PUB_THREADS=${BENCH_PUB_THREADS:-1}
+PUB_CONNS=${BENCH_PUB_CONNS:-4}
+BACKOFF_MS=${BENCH_BACKOFF_MS:-0}
+PUB_DELAY_MS=${BENCH_PUB_DELAY_MS:-0}
+DRAIN_MAX=${BENCH_DRAIN_MAX:-60}
+STEPS=${BENCH_STEPS:-1 2 3 4}
+NSUBS=100
+BODY_BYTES=256
+RESULTS=$HERE/results.md
+read -ra EXTRA_ARGS <<<"${BENCH_HOOKCAST_ARGS:-}"
+
+TMP=""
+NGINX_PID=""
+HC_PID=""
+HANG_PID=""
+WRK_PID=""
+HC_PORT=""
+HC_STOP_RC=""
+PROBLEMS=()
+
+say() { printf 'bench: %s\n' "$*" >&2; }
+problem() {
+	PROBLEMS+=("$*")
+	say "PROBLEM: $*"
+}
+# calc EXPR [DECIMALS]: floating point arithmetic through awk.
+calc() { awk "BEGIN { printf \"%.${2:-3}f\", ($1) }"; }
+# ge A B: true when A >= B (numbers).
+ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 >= b + 0) }'; }
+now() { date +%s.%N; }
+
+# ---------------------------------------------------------------- tools ---
+check_tools() {
+	local missing=() pkgs=()
+	[[ -x $NGINX ]] || command -v "$NGINX" >/dev/null 2>&1 || {
+		missing+=("nginx ($NGINX)")
+		pkgs+=(nginx)
+	}
+	command -v "$WRK" >/dev/null 2>&1 || {
+		missing+=("wrk")
+		pkgs+=(wrk)
+	}
+	command -v curl >/dev/null 2>&1 || {
+		missing+=("curl")
+		pkgs+=(curl)
+	}
+	command -v "$PYTHON" >/dev/null 2>&1 || {
+		missing+=("python3")
+		pkgs+=(python3)
+	}
+	command -v ss >/dev/null 2>&1 || {
+		missing+=("ss")
+		pkgs+=(iproute2)
+	}
+	if ((${#missing[@]})); then
+		say "missing: ${missing[*]}"
+		say "install with: apt-get install -y ${pkgs[*]}"
+		exit 2
+	fi
+	if [[ ! -x $HOOKCAST ]]; then
+		say "missing: $HOOKCAST (build it first: make)"
+		exit 2
+	fi
+}
+
+# -------------------------------------------------------------- cleanup ---
+# stop_pid PID SIGNAL SECONDS: signal PID, wait for it, SIGKILL after SECONDS.
+# Returns the exit status, or 124 when it had to be killed.
+stop_pid() {
+	local pid=$1 sig=$2 secs=$3 i rc
+	[[ -n $pid ]] || return 0
+	kill -0 "$pid" 2>/dev/null || {
+		wait "$pid" 2>/dev/null
+		return $?
+	}
+	kill "-$sig" "$pid" 2>/dev/null
+	for ((i = 0; i < secs * 10; i++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		kill -KILL "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+		return 124
+	fi
+	wait "$pid" 2>/dev/null
+	rc=$?
+	return "$rc"
+}
+
+# shellcheck disable=SC2317 # invoked by the EXIT trap
+cleanup() {
+	local rc=$?
+	trap - EXIT INT TERM
+	stop_pid "$WRK_PID" TERM 2
+	stop_pid "$HC_PID" KILL 2
+	stop_pid "$HANG_PID" TERM 2
+	stop_pid "$NGINX_PID" TERM 5
+	if [[ -n $TMP && -d $TMP ]]; then
+		if [[ ${BENCH_KEEP:-0} == 1 ]]; then
+			say "kept $TMP"
+		else
+			rm -rf "$TMP"
+		fi
+	fi
+	exit "$rc"
+}
+
+# ---------------------------------------------------------------- nginx ---
+NGINX_PORTS=()
+start_nginx() {
+	local attempt p listen i prefix=$TMP/nginx
+	mkdir -p "$prefix"
+	for attempt in 1 2 3; do
+		read -ra NGINX_PORTS <<<"$("$PYTHON" "$HERE/helpers.py" freeports "$NSUBS")" || return 1
+		listen=""
+		for p in "${NGINX_PORTS[@]}"; do
+			listen+="        listen 127.0.0.1:$p;"$'\n'
+		done
+		awk -v prefix="$prefix" -v listen="$listen" '
+			{ gsub(/@PREFIX@/, prefix) }
+			/^@LISTEN@$/ { printf "%s", listen; next }
+			{ print }' "$HERE/nginx.conf.in" >"$prefix/nginx.conf"
+		"$NGINX" -p "$prefix/" -c "$prefix/nginx.conf" -e "$prefix/error.log" \
+			>"$prefix/stdout.log" 2>&1 &
+		NGINX_PID=$!
+		for ((i = 0; i < 50; i++)); do
+			kill -0 "$NGINX_PID" 2>/dev/null || break
+			if [[ $(sink_status "${NGINX_PORTS[0]}") == 204 &&
+				$(sink_status "${NGINX_PORTS[-1]}") == 204 ]]; then
+				say "nginx up (pid $NGINX_PID), ports ${NGINX_PORTS[0]}..${NGINX_PORTS[-1]}"
+				return 0
+			fi
+			sleep 0.1
+		done
+		say "nginx did not start (attempt $attempt):"
+		tail -n 5 "$prefix/error.log" "$prefix/stdout.log" >&2 2>/dev/null
+		stop_pid "$NGINX_PID" TERM 5
+		NGINX_PID=""
+	done
+	return 1
+}
+sink_status() {
+	curl -s -o /dev/null -w '%{http_code}' -X POST --data-binary x \
+		"http://127.0.0.1:$1/event" 2>/dev/null
+}
+
+# ------------------------------------------------------------------ wrk ---
+# run_wrk THREADS CONNS SECONDS URL OUTFILE (in the background; sets WRK_PID)
+run_wrk() {
+	BENCH_BODY_BYTES=$BODY_BYTES BENCH_BACKOFF_MS=$BACKOFF_MS BENCH_PUB_DELAY_MS=$PUB_DELAY_MS \
+		"$WRK" -t"$1" -c"$2" -d"$3s" --timeout 10s -s "$HERE/post.lua" "$4" \
+		>"$5" 2>&1 &
+	WRK_PID=$!
+}
+# wrk_field KEY FILE: a field of post.lua's "BENCH k=v ..." summary line.
+wrk_field() {
+	awk -v k="$1" '/^BENCH / { for (i = 2; i <= NF; i++) { split($i, a, "=");
+		if (a[1] == k) print a[2] } }' "$2"
+}
+
+# ------------------------------------------------------------- hookcast ---
+# start_hookcast TAG: sets HC_PID and HC_PORT.
+start_hookcast() {
+	local tag=$1 log=$TMP/hookcast-$1.log i
+	HC_PORT=""
+	stop_pid "$HC_PID" KILL 2 # a leftover from a step that failed half-way
+	"$HOOKCAST" --listen 127.0.0.1:0 --log-level warn "${EXTRA_ARGS[@]}" 2>"$log" &
+	HC_PID=$!
+	for ((i = 0; i < 100; i++)); do
+		if ! kill -0 "$HC_PID" 2>/dev/null; then
+			wait "$HC_PID"
+			problem "hookcast ($tag) exited at start-up with status $?: $(tail -n 3 "$log")"
+			HC_PID=""
+			return 1
+		fi
+		HC_PORT=$(sed -n 's/.*msg="listening".* listen=[^ ]*:\([0-9][0-9]*\).*/\1/p' "$log" | head -n 1)
+		# At --log-level warn the info "listening" line may be filtered:
+		# then ask the kernel which port the process listens on.
+		if [[ -z $HC_PORT && $i -ge 10 ]]; then
+			HC_PORT=$(ss -Hltnp 2>/dev/null | awk -v pid="pid=$HC_PID," \
+				'index($0, pid) { n = split($4, a, ":"); print a[n]; exit }')
+		fi
+		if [[ -n $HC_PORT ]] && curl -s -o /dev/null "http://127.0.0.1:$HC_PORT/listSubscribers"; then
+			say "hookcast ($tag) up (pid $HC_PID) on 127.0.0.1:$HC_PORT"
+			return 0
+		fi
+		sleep 0.1
+	done
+	problem "hookcast ($tag) did not answer within 10 s"
+	return 1
+}
+hc_url() { printf 'http://127.0.0.1:%s' "$HC_PORT"; }
+hc_alive() {
+	kill -0 "$HC_PID" 2>/dev/null && return 0
+	wait "$HC_PID" 2>/dev/null
+	problem "hookcast ($1) died (status $?); last log lines: $(tail -n 5 "$TMP/hookcast-$1.log" | tr '\n' '|')"
+	HC_PID=""
+	return 1
+}
+# proc_kb FIELD: VmHWM / VmRSS of hookcast in kB.
+proc_kb() { awk -v f="$1:" '$1 == f { print $2 }' "/proc/$HC_PID/status"; }
+# stop_hookcast TAG: SIGTERM, expect exit 0 within the grace period (+5 s).
+stop_hookcast() {
+	local tag=$1 warns
+	[[ -n $HC_PID ]] || return 0
+	stop_pid "$HC_PID" TERM 15
+	HC_STOP_RC=$?
+	HC_PID=""
+	if [[ $HC_STOP_RC == 124 ]]; then
+		problem "hookcast ($tag) did not exit within 15 s of SIGTERM (killed)"
+	elif [[ $HC_STOP_RC != 0 ]]; then
+		problem "hookcast ($tag) exited with status $HC_STOP_RC on SIGTERM"
+	fi
+	warns=$(grep -c 'level=\(warn\|error\)' "$TMP/hookcast-$tag.log")
+	if [[ $warns -gt 0 ]]; then
+		say "hookcast ($tag) logged $warns warn/error lines, e.g.:"
+		grep 'level=\(warn\|error\)' "$TMP/hookcast-$tag.log" | sort | uniq -c |
+			sort -rn | head -n 3 | cut -c1-300 >&2
+	fi
+}
+# stats [EXCLUDE]: "count delivered failed dropped queued in_flight"
+stats() { "$PYTHON" "$HERE/helpers.py" stats "$(hc_url)" "$@"; }
+
+# ---------------------------------------------------------------- steps ---
+R_NGINX="" R_DPS="" R_RATIO="" R_FRAC="" R_FRAC_PASS="" R_HWM="" R_HANG=""
+R_10K_RSS="" R_10K_MS="" R_PUB="" R_PUB_DETAIL="" R_HANG_DETAIL=""
+R_FRAC_DETAIL="" R_10K_DETAIL=""
+
+step1_limit() {
+	local out=$TMP/wrk-nginx.txt req dur non2xx
+	say "step 1: wrk -t2 -c64 -d${DURATION}s POST ${BODY_BYTES} B -> one nginx port"
+	run_wrk 2 64 "$DURATION" "http://127.0.0.1:${NGINX_PORTS[0]}/event" "$out"
+	wait "$WRK_PID"
+	WRK_PID=""
+	req=$(wrk_field requests "$out")
+	dur=$(wrk_field duration_us "$out")
+	non2xx=$(wrk_field non2xx "$out")
+	if [[ -z $req || -z $dur || $dur == 0 ]]; then
+		problem "step 1: no wrk summary: $(tr '\n' '|' <"$out")"
+		return 1
+	fi
+	[[ $non2xx == 0 ]] || problem "step 1: nginx answered $non2xx non-2xx"
+	R_NGINX=$(calc "$req / ($dur / 1e6)" 0)
+	say "  wrk -> nginx: $R_NGINX req/s"
+}
+
+# publish TAG EXCLUDE: run wrk against /sendMessage; sample delivered over the
+# middle DURATION seconds; wait for the queues to drain. Sets P_* variables.
+P_DPS="" P_ACCEPTED="" P_REFUSED="" P_REQ="" P_DUR="" P_FINAL="" P_DRAINED=""
+publish() {
+	local tag=$1 exclude=${2:-} out=$TMP/wrk-$1.txt t0 t1 s0 s1 d0 d1 i s
+	local n delivered failed dropped queued inflight
+	local -a ex=()
+	[[ -n $exclude ]] && ex=("$exclude")
+	run_wrk "$PUB_THREADS" "$PUB_CONNS" $((DURATION + 2)) "$(hc_url)/sendMessage" "$out"
+	sleep 1
+	t0=$(now)
+	s0=$(stats "${ex[@]}") || {
+		problem "$tag: listing failed"
+		return 1
+	}
+	sleep "$DURATION"
+	t1=$(now)
+	s1=$(stats "${ex[@]}") || {
+		problem "$tag: listing failed"
+		return 1
+	}
+	wait "$WRK_PID"
+	WRK_PID=""
+	hc_alive "$tag" || return 1
+	read -r _ d0 _ <<<"$s0"
+	read -r _ d1 _ <<<"$s1"
+	P_DPS=$(calc "($d1 - $d0) / ($t1 - $t0)" 0)
+	P_REQ=$(wrk_field requests "$out")
+	P_DUR=$(wrk_field duration_us "$out")
+	P_REFUSED=$(wrk_field non2xx "$out")
+	if [[ -z $P_REQ ]]; then
+		problem "$tag: no wrk summary: $(tr '\n' '|' <"$out")"
+		return 1
+	fi
+	P_ACCEPTED=$((P_REQ - P_REFUSED))
+	local errs
+	errs=$(calc "$(wrk_field connect "$out") + $(wrk_field read "$out") + $(wrk_field write "$out") + $(wrk_field timeout "$out")" 0)
+	[[ $errs == 0 ]] || problem "$tag: wrk saw $errs socket errors/timeouts ($(grep -i 'socket errors' "$out"))"
+	say "  $tag: $P_DPS deliveries/s; wrk: $P_REQ requests, $P_REFUSED refused (non-2xx)"
+	# Drain: wait (bounded) until nothing is queued or in flight.
+	P_DRAINED=0
+	for ((i = 0; i < DRAIN_MAX * 5; i++)); do
+		s=$(stats "${ex[@]}") || break
+		read -r n delivered failed dropped queued inflight <<<"$s"
+		if [[ $queued == 0 && $inflight == 0 ]]; then
+			P_DRAINED=1
+			break
+		fi
+		sleep 0.2
+	done
+	P_FINAL=$s
+	if [[ $P_DRAINED == 1 ]]; then
+		say "  $tag: drained after $(calc "$i / 5" 1) s: subscribers=$n delivered=$delivered failed=$failed dropped=$dropped"
+	else
+		problem "$tag: queues not empty ${DRAIN_MAX} s after publishing stopped: queued=$queued in_flight=$inflight delivered=$delivered"
+	fi
+}
+
+step2_end_to_end() {
+	local addrs=() p n delivered failed dropped queued inflight expected hwm
+	say "step 2: hookcast, $NSUBS nginx subscribers, wrk -t$PUB_THREADS -c$PUB_CONNS -> /sendMessage"
+	start_hookcast run2 || return 1
+	for p in "${NGINX_PORTS[@]}"; do addrs+=("127.0.0.1:$p"); done
+	"$PYTHON" "$HERE/helpers.py" register "$(hc_url)" "${addrs[@]}" || {
+		problem "run2: registering $NSUBS subscribers failed"
+		return 1
+	}
+	read -r n _ <<<"$(stats)"
+	[[ $n == "$NSUBS" ]] || problem "run2: listing shows $n subscribers, expected $NSUBS"
+	publish run2 || return 1
+	R_DPS=$P_DPS
+	[[ -n $R_NGINX ]] && R_RATIO=$(calc "$R_DPS / $R_NGINX" 3)
+	R_PUB=$(calc "$P_ACCEPTED / ($P_DUR / 1e6)" 0)
+	R_PUB_DETAIL="$P_ACCEPTED accepted, $P_REFUSED refused (503) of $P_REQ in $(calc "$P_DUR / 1e6" 1) s"
+	read -r n delivered failed dropped queued inflight <<<"$P_FINAL"
+	expected=$((P_ACCEPTED * NSUBS))
+	# wrk does not count the (at most -c) publishes still unanswered when its
+	# time is up, though hookcast may have accepted them: so delivered may
+	# exceed expected by up to PUB_CONNS * NSUBS, and must never fall short.
+	# Such a surplus counts as 100 %, and the detail shows it.
+	if ((expected > 0)); then
+		R_FRAC=$(calc "100 * ($delivered > $expected ? $expected : $delivered) / $expected" 3)
+	fi
+	R_FRAC_DETAIL="$delivered delivered for $P_ACCEPTED accepted × $NSUBS = $expected"
+	if ((delivered > expected)); then
+		R_FRAC_DETAIL+=" (+$(calc "($delivered - $expected) / $NSUBS" 2) publishes answered after wrk's deadline)"
+	fi
+	R_FRAC_DETAIL+="; failed $failed, dropped $dropped, left queued $queued"
+	if ((expected > 0 && delivered >= expected && failed == 0 && dropped == 0)) && [[ $P_DRAINED == 1 ]]; then
+		R_FRAC_PASS=PASS
+	else
+		R_FRAC_PASS=MISS
+	fi
+	if ((delivered > expected + PUB_CONNS * NSUBS)); then
+		problem "run2: $delivered deliveries for $P_ACCEPTED accepted publishes x $NSUBS: more than published"
+	fi
+	hwm=$(proc_kb VmHWM)
+	R_HWM=$(calc "$hwm / 1024" 1)
+	say "  run2: peak RSS $R_HWM MiB"
+	stop_hookcast run2
+}
+
+step3_hanging() {
+	local addrs=() p hang_port="" i n d hang_addr
+	say "step 3: as step 2 with one hanging subscriber among the $NSUBS"
+	stop_pid "$HANG_PID" TERM 2
+	"$PYTHON" "$HERE/hang.py" >"$TMP/hang.port" 2>"$TMP/hang.log" &
+	HANG_PID=$!
+	for ((i = 0; i < 50; i++)); do
+		hang_port=$(head -n 1 "$TMP/hang.port")
+		[[ -n $hang_port ]] && break
+		sleep 0.1
+	done
+	if [[ -z $hang_port ]]; then
+		problem "run3: hang.py did not start: $(cat "$TMP/hang.log")"
+		return 1
+	fi
+	hang_addr=127.0.0.1:$hang_port
+	start_hookcast run3 || return 1
+	for p in "${NGINX_PORTS[@]:0:NSUBS-1}"; do addrs+=("127.0.0.1:$p"); done
+	addrs+=("$hang_addr")
+	"$PYTHON" "$HERE/helpers.py" register "$(hc_url)" "${addrs[@]}" || {
+		problem "run3: registering failed"
+		return 1
+	}
+	publish run3 "$hang_addr" || return 1
+	if [[ -n $R_DPS && $R_DPS != 0 ]]; then
+		R_HANG=$(calc "($P_DPS / ($NSUBS - 1)) / ($R_DPS / $NSUBS)" 3)
+	fi
+	read -r n d _ <<<"$P_FINAL"
+	R_HANG_DETAIL="healthy $((NSUBS - 1)): $(calc "$P_DPS / ($NSUBS - 1)" 0)/s each vs $(calc "${R_DPS:-0} / $NSUBS" 0)/s in run 2; after drain $d delivered of $((P_ACCEPTED * (NSUBS - 1))) expected"
+	read -r n d failed dropped queued inflight <<<"$("$PYTHON" - "$(hc_url)" "$hang_addr" <<'EOF'
+import json, sys, urllib.request
+subs = json.load(urllib.request.urlopen(sys.argv[1] + "/listSubscribers?format=json"))["subscribers"]
+s = [x for x in subs if x.get("address") == sys.argv[2]]
+s = s[0] if s else {}
+print(len(s), *(s.get(k, "?") for k in ("delivered", "failed", "dropped", "queued", "in_flight")))
+EOF
+)"
+	say "  run3: hanging subscriber: delivered=$d failed=$failed dropped=$dropped queued=$queued in_flight=$inflight"
+	R_HANG_DETAIL+="; hanging one: in_flight $inflight, queued $queued, dropped $dropped"
+	# Stop the hanging subscriber first so its in-flight deliveries end at
+	# once instead of holding hookcast's shutdown for the whole grace period.
+	stop_pid "$HANG_PID" TERM 2
+	HANG_PID=""
+	stop_hookcast run3
+}
+
+step4_10k() {
+	local t0 t1 n rss i times=() code secs
+	say "step 4: fresh hookcast, 10,000 subscribers, RSS and JSON listing time"
+	start_hookcast run4 || return 1
+	t0=$(now)
+	"$PYTHON" "$HERE/helpers.py" register-synthetic "$(hc_url)" 10000 || {
+		problem "run4: registering 10,000 subscribers failed"
+		return 1
+	}
+	t1=$(now)
+	read -r n _ <<<"$(stats)"
+	[[ $n == 10000 ]] || problem "run4: listing shows $n subscribers, expected 10000"
+	rss=$(proc_kb VmRSS)
+	R_10K_RSS=$(calc "$rss / 1024" 1)
+	for ((i = 0; i < 5; i++)); do
+		read -r code secs <<<"$(curl -s -o "$TMP/list.json" -w '%{http_code} %{time_total}' \
+			"$(hc_url)/listSubscribers?format=json")"
+		[[ $code == 200 ]] || problem "run4: listing answered HTTP $code"
+		times+=("$secs")
+	done
+	R_10K_MS=$(printf '%s\n' "${times[@]}" | sort -g | awk 'NR == 3 { printf "%.1f", $1 * 1000 }')
+	R_10K_DETAIL="registered in $(calc "$t1 - $t0" 2) s; listing $(wc -c <"$TMP/list.json") bytes; times (s): ${times[*]}"
+	say "  run4: RSS $R_10K_RSS MiB, listing median $R_10K_MS ms ($R_10K_DETAIL)"
+	hc_alive run4 || return 1
+	stop_hookcast run4
+}
+
+# --------------------------------------------------------------- report ---
+verdict() { # verdict VALUE OP LIMIT -> PASS / MISS / n/a
+	[[ -n $1 ]] || {
+		echo "n/a"
+		return
+	}
+	case $2 in
+	ge) ge "$1" "$3" && echo PASS || echo MISS ;;
+	le) ge "$3" "$1" && echo PASS || echo MISS ;;
+	lt) ge "$1" "$3" && echo MISS || echo PASS ;;
+	esac
+}
+report() {
+	local v_ratio v_frac v_hwm v_hang v_rss v_ms version p
+	v_ratio=$(verdict "$R_RATIO" ge 0.5)
+	v_frac=${R_FRAC_PASS:-n/a}
+	v_hwm=$(verdict "$R_HWM" le 100)
+	v_hang=$(verdict "$R_HANG" ge 0.95)
+	v_rss=$(verdict "$R_10K_RSS" le 50)
+	v_ms=$(verdict "$R_10K_MS" lt 100)
+	version=$("$HOOKCAST" --version 2>&1 | head -n 1)
+	{
+		echo "# hookcast bench results"
+		echo
+		echo "Date: $(date -u '+%Y-%m-%d %H:%M UTC'); machine: $(nproc) cores, $(uname -sr);"
+		echo "$version; nginx $("$NGINX" -v 2>&1 | sed 's|.*/||'); wrk $("$WRK" --version 2>&1 | head -n 1 | awk '{print $2}')."
+		echo "Body ${BODY_BYTES} B; windows of ${DURATION} s; publisher wrk -t$PUB_THREADS -c$PUB_CONNS (pause per request ${PUB_DELAY_MS} ms, after a 503 ${BACKOFF_MS} ms); $NSUBS subscribers = nginx \`return 204\`."
+		echo
+		echo "| Figure | Value | Target | Result |"
+		echo "|---|---|---|---|"
+		echo "| Date | $(date -u +%Y-%m-%d) | | |"
+		echo "| wrk → nginx, POST ${BODY_BYTES} B, one port (loopback limit) | ${R_NGINX:-n/a} req/s | | |"
+		echo "| hookcast deliveries/s, $NSUBS subscribers | ${R_DPS:-n/a} /s | | |"
+		echo "| ratio deliveries/s ÷ wrk→nginx | ${R_RATIO:-n/a} | ≥ 0.5 | $v_ratio |"
+		echo "| accepted messages delivered after publishing stops | ${R_FRAC:-n/a} % ($R_FRAC_DETAIL) | 100 % | $v_frac |"
+		echo "| peak RSS (VmHWM), run 2 | ${R_HWM:-n/a} MiB | ≤ 100 MB | $v_hwm |"
+		echo "| one hanging subscriber: healthy 99's rate ÷ run 2's | ${R_HANG:-n/a} ($R_HANG_DETAIL) | ≥ 0.95 | $v_hang |"
+		echo "| 10,000 subscribers: RSS (VmRSS) | ${R_10K_RSS:-n/a} MiB | ≤ 50 MB | $v_rss |"
+		echo "| 10,000 subscribers: GET /listSubscribers?format=json, median of 5 | ${R_10K_MS:-n/a} ms ($R_10K_DETAIL) | < 100 ms | $v_ms |"
+		echo "| publishes accepted/s, run 2 (info) | ${R_PUB:-n/a} /s ($R_PUB_DETAIL) | | |"
+		if ((${#PROBLEMS[@]})); then
+			echo
+			echo "Problems seen:"
+			for p in "${PROBLEMS[@]}"; do echo "- $p"; done
+		fi
+	} >"$TMP/results.md"
+	cp "$TMP/results.md" "$RESULTS"
+	echo
+	cat "$RESULTS"
+	MISSED=0
+	for p in "$v_ratio" "$v_frac" "$v_hwm" "$v_hang" "$v_rss" "$v_ms"; do
+		[[ $p == PASS ]] || MISSED=1
+	done
+}
+
+main() {
+	check_tools
+	TMP=$(mktemp -d "${TMPDIR:-/tmp}/hookcast-bench.XXXXXX")
+	trap cleanup EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+	ulimit -n 65536 2>/dev/null || true
+	start_nginx || {
+		say "could not start nginx"
+		exit 1
+	}
+	[[ " $STEPS " == *" 1 "* ]] && { step1_limit || problem "step 1 failed"; }
+	[[ " $STEPS " == *" 2 "* ]] && { step2_end_to_end || problem "step 2 failed"; }
+	[[ " $STEPS " == *" 3 "* ]] && { step3_hanging || problem "step 3 failed"; }
+	[[ " $STEPS " == *" 4 "* ]] && { step4_10k || problem "step 4 failed"; }
+	report
+	if ((${#PROBLEMS[@]})); then
+		exit 1
+	fi
+	if [[ ${BENCH_STRICT:-0} == 1 && $MISSED == 1 ]]; then
+		exit 1
+	fi
+	exit 0
+}
+
+MISSED=0
+main "$@"

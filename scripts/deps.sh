@@ -1,0 +1,39 @@
+#!/bin/sh
+# deps.sh: installs the Debian packages hookcast needs, if any are missing.
+# Usage: deps.sh [build|check|bench]   (default: check)
+# As root it runs apt-get; otherwise sudo if that works without a password;
+# otherwise it prints the exact command to run and fails.
+set -eu
+
+build="gcc make pkg-config libc6-dev libmicrohttpd-dev libcurl4-openssl-dev libcjson-dev"
+case "${1:-check}" in
+build) want="$build" ;;
+check) want="$build check python3" ;;
+bench) want="$build python3 curl nginx-light wrk" ;;
+*) echo "usage: $0 [build|check|bench]" >&2; exit 2 ;;
+esac
+
+missing=""
+for p in $want; do
+	st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+	case "$st" in
+	*"install ok installed"*) ;;
+	*) missing="$missing $p" ;;
+	esac
+done
+[ -z "$missing" ] && exit 0
+
+line="apt-get install -y --no-install-recommends$missing"
+echo "hookcast: missing packages:$missing" >&2
+if [ "$(id -u)" = 0 ]; then
+	sudo=""
+elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+	sudo="sudo"
+else
+	echo "hookcast: run as root:  apt-get update && $line" >&2
+	exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -q
+# shellcheck disable=SC2086  # $line is a word list on purpose
+$sudo $line

@@ -1,0 +1,102 @@
+/* check_addr.c: which subscriber addresses are accepted and where their events go. */
+#include <check.h>
+#include <string.h>
+
+#include "addr.h"
+#include "unit.h"
+
+static void
+expect_url(const char *address, const char *want)
+{
+	CURLU *u;
+	char *text;
+
+	ck_assert_int_eq(addr_parse(address, &u, &text), ADDR_OK);
+	ck_assert_ptr_nonnull(u);
+	ck_assert_str_eq(text, want);
+	curl_free(text);
+	curl_url_cleanup(u);
+}
+
+static void
+expect_status(const char *address, enum addr_status want)
+{
+	CURLU *u = (CURLU *)1;
+	char *text = (char *)1;
+
+	ck_assert_int_eq(addr_parse(address, &u, &text), want);
+	ck_assert_ptr_null(u);
+	ck_assert_ptr_null(text);
+}
+
+START_TEST(host_port)
+{
+	expect_url("127.0.0.1:8080", "http://127.0.0.1:8080/event");
+	expect_url("svc.internal:1", "http://svc.internal:1/event");
+	expect_url("[::1]:65535", "http://[::1]:65535/event");
+}
+END_TEST
+
+START_TEST(full_urls)
+{
+	expect_url("http://10.0.0.7:8080/hooks/in", "http://10.0.0.7:8080/hooks/in");
+	expect_url("https://example.com/x?y=1", "https://example.com/x?y=1");
+	expect_url("HTTP://example.com/", "http://example.com/");
+}
+END_TEST
+
+START_TEST(rejected)
+{
+	char big[ADDR_MAX + 8];
+
+	expect_status(NULL, ADDR_EMPTY);
+	expect_status("", ADDR_EMPTY);
+	expect_status("localhost", ADDR_NO_PORT);
+	expect_status("localhost:", ADDR_NO_PORT);
+	expect_status("[::1]", ADDR_NO_PORT);
+	expect_status("localhost:0", ADDR_BAD_PORT);
+	expect_status("localhost:65536", ADDR_BAD_PORT);
+	expect_status("localhost:99999999", ADDR_BAD_PORT);
+	expect_status("localhost:http", ADDR_BAD_PORT);
+	expect_status("http://localhost:0/", ADDR_BAD_PORT);
+	expect_status("http://localhost:70000/", ADDR_BAD_PORT);
+	expect_status("ftp://localhost:21", ADDR_BAD_SCHEME);
+	expect_status("file:///etc/passwd", ADDR_BAD_SCHEME);
+	expect_status("gopher://h:70/", ADDR_BAD_SCHEME);
+	expect_status("host:80/path", ADDR_MALFORMED);
+	expect_status("user@host:80", ADDR_MALFORMED);
+	expect_status("::1:80", ADDR_MALFORMED);
+	expect_status(":80", ADDR_MALFORMED);
+	expect_status("ho st:80", ADDR_MALFORMED);
+	expect_status("host:80\r\n", ADDR_MALFORMED);
+	expect_status("http://", ADDR_MALFORMED);
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	memcpy(big + sizeof(big) - 4, ":80", 3);
+	expect_status(big, ADDR_TOO_LONG);
+}
+END_TEST
+
+START_TEST(messages)
+{
+	ck_assert_str_eq(addr_strerror(ADDR_EMPTY), "");
+	ck_assert_ptr_nonnull(strstr(addr_strerror(ADDR_BAD_PORT), "65535"));
+	ck_assert_ptr_nonnull(strstr(addr_strerror(ADDR_BAD_SCHEME), "http"));
+	ck_assert_ptr_nonnull(strstr(addr_strerror(ADDR_TOO_LONG), "2048"));
+	ck_assert_ptr_nonnull(strstr(addr_strerror(ADDR_NO_PORT), "port"));
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("addr");
+	TCase *tc = tcase_create("addr");
+
+	tcase_add_test(tc, host_port);
+	tcase_add_test(tc, full_urls);
+	tcase_add_test(tc, rejected);
+	tcase_add_test(tc, messages);
+	suite_add_tcase(s, tc);
+	return unit_run(s);
+}

@@ -1,0 +1,192 @@
+/* check_config.c: defaults, file parsing, flags' key spelling and value bounds. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "unit.h"
+
+static char path[64];
+
+static void
+write_file(const char *text)
+{
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "/tmp/check_config.XXXXXX");
+	int fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	fp = fdopen(fd, "w");
+	fputs(text, fp);
+	fclose(fp);
+}
+
+START_TEST(defaults)
+{
+	struct config c;
+	char err[CONFIG_ERRLEN];
+
+	config_init(&c);
+	ck_assert_str_eq(c.listen, "127.0.0.1:3000");
+	ck_assert_int_eq(c.keepalive_ttl, 120);
+	ck_assert_int_eq(c.reap_interval, 60);
+	ck_assert_uint_eq(c.max_body, 1048576);
+	ck_assert_int_eq(c.queue_limit, 10000);
+	ck_assert_int_eq(c.max_in_flight, 8);
+	ck_assert_int_eq(c.connect_timeout, 5);
+	ck_assert_int_eq(c.delivery_timeout, 15);
+	ck_assert_uint_eq(c.max_queued_bytes, 256u << 20);
+	ck_assert_int_eq(c.shutdown_grace, 10);
+	ck_assert_int_eq(config_validate(&c, err), 0);
+}
+END_TEST
+
+START_TEST(units)
+{
+	long l;
+	size_t z;
+
+	ck_assert_int_eq(config_parse_duration("90", 1, 1000, &l), 0);
+	ck_assert_int_eq(l, 90);
+	ck_assert_int_eq(config_parse_duration("2m", 1, 1000, &l), 0);
+	ck_assert_int_eq(l, 120);
+	ck_assert_int_eq(config_parse_duration("1h", 1, 86400, &l), 0);
+	ck_assert_int_eq(l, 3600);
+	ck_assert_int_eq(config_parse_duration("7d", 1, 86400 * 7, &l), 0);
+	ck_assert_int_eq(config_parse_duration("0", 1, 10, &l), -1);
+	ck_assert_int_eq(config_parse_duration("-5", 0, 10, &l), -1);
+	ck_assert_int_eq(config_parse_duration("5x", 0, 10, &l), -1);
+	ck_assert_int_eq(config_parse_duration("", 0, 10, &l), -1);
+	ck_assert_int_eq(config_parse_duration("99999999999999999999", 0, 10,
+	    &l), -1);
+	ck_assert_int_eq(config_parse_size("64K", 1, 1 << 30, &z), 0);
+	ck_assert_uint_eq(z, 65536);
+	ck_assert_int_eq(config_parse_size("1MiB", 1, 1 << 30, &z), 0);
+	ck_assert_uint_eq(z, 1 << 20);
+	ck_assert_int_eq(config_parse_size("2G", 1, 1 << 30, &z), -1);
+	ck_assert_int_eq(config_parse_size("1.5M", 1, 1 << 30, &z), -1);
+}
+END_TEST
+
+START_TEST(set_keys)
+{
+	struct config c;
+	char err[CONFIG_ERRLEN];
+
+	config_init(&c);
+	ck_assert_int_eq(config_set(&c, "--keepalive-ttl", "5", err), 0);
+	ck_assert_int_eq(c.keepalive_ttl, 5);
+	ck_assert_int_eq(config_set(&c, "max_body", "2K", err), 0);
+	ck_assert_uint_eq(c.max_body, 2048);
+	ck_assert_int_eq(config_set(&c, "listen", "[::1]:0", err), 0);
+	ck_assert_str_eq(c.listen, "[::1]:0");
+	ck_assert_int_eq(config_set(&c, "log_level", "debug", err), 0);
+	ck_assert_int_eq(c.log_level, LOG_DEBUG);
+
+	/* Bad values leave the setting as it was and say why. */
+	ck_assert_int_eq(config_set(&c, "listen", "nope", err), -1);
+	ck_assert_str_eq(c.listen, "[::1]:0");
+	ck_assert_int_eq(config_set(&c, "listen", "h:70000", err), -1);
+	ck_assert_int_eq(config_set(&c, "max_in_flight", "0", err), -1);
+	ck_assert_ptr_nonnull(strstr(err, "max_in_flight"));
+	ck_assert_int_eq(config_set(&c, "max_in_flight", "2s", err), -1);
+	ck_assert_int_eq(c.max_in_flight, 8);
+	ck_assert_int_eq(config_set(&c, "log_level", "loud", err), -1);
+	ck_assert_int_eq(c.log_level, LOG_DEBUG);
+	ck_assert_int_eq(config_set(&c, "no_such_key", "1", err), -1);
+	ck_assert_ptr_nonnull(strstr(err, "unknown key"));
+}
+END_TEST
+
+START_TEST(file_ok)
+{
+	struct config c;
+	char err[CONFIG_ERRLEN];
+
+	write_file("# comment\n\n  keepalive_ttl 30   # trailing\n"
+	    "reap_interval\t10s\nmax_body 512K\n");
+	config_init(&c);
+	ck_assert_int_eq(config_load(&c, path, err), 0);
+	ck_assert_int_eq(c.keepalive_ttl, 30);
+	ck_assert_int_eq(c.reap_interval, 10);
+	ck_assert_uint_eq(c.max_body, 512 * 1024);
+	unlink(path);
+}
+END_TEST
+
+START_TEST(file_errors_name_the_line)
+{
+	static const char *const bad[] = {
+		"keepalive_ttl 30\nbogus_key 1\n",
+		"keepalive_ttl 30\nmax_body lots\n",
+		"keepalive_ttl 30\nreap_interval\n",
+		"keepalive_ttl 30\nkeepalive-ttl 5\n",
+	};
+	struct config c;
+	char err[CONFIG_ERRLEN], want[128];
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		write_file(bad[i]);
+		config_init(&c);
+		ck_assert_int_eq(config_load(&c, path, err), -1);
+		snprintf(want, sizeof(want), "%s:2: ", path);
+		ck_assert_msg(strncmp(err, want, strlen(want)) == 0,
+		    "case %zu: \"%s\" does not start with \"%s\"", i, err, want);
+		unlink(path);
+	}
+	config_init(&c);
+	ck_assert_int_eq(config_load(&c, "/nonexistent/hookcast.conf", err),
+	    -1);
+	ck_assert_ptr_nonnull(strstr(err, "/nonexistent/hookcast.conf"));
+	ck_assert_ptr_nonnull(strstr(err, "No such file"));
+}
+END_TEST
+
+START_TEST(validate_conflicts)
+{
+	struct config c;
+	char err[CONFIG_ERRLEN];
+
+	config_init(&c);
+	c.max_in_flight = 10;
+	c.max_transfers = 5;
+	ck_assert_int_eq(config_validate(&c, err), -1);
+	ck_assert_ptr_nonnull(strstr(err, "max_transfers"));
+}
+END_TEST
+
+START_TEST(dump_round_trips)
+{
+	struct config a, b;
+	char buf[4096], err[CONFIG_ERRLEN];
+
+	config_init(&a);
+	ck_assert_int_eq(config_set(&a, "queue_limit", "77", err), 0);
+	config_dump(&a, buf, sizeof(buf));
+	write_file(buf);
+	config_init(&b);
+	ck_assert_int_eq(config_load(&b, path, err), 0);
+	ck_assert_int_eq(b.queue_limit, 77);
+	ck_assert_mem_eq(&a, &b, sizeof(a));
+	unlink(path);
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("config");
+	TCase *tc = tcase_create("config");
+
+	tcase_add_test(tc, defaults);
+	tcase_add_test(tc, units);
+	tcase_add_test(tc, set_keys);
+	tcase_add_test(tc, file_ok);
+	tcase_add_test(tc, file_errors_name_the_line);
+	tcase_add_test(tc, validate_conflicts);
+	tcase_add_test(tc, dump_round_trips);
+	suite_add_tcase(s, tc);
+	return unit_run(s);
+}

@@ -1,0 +1,239 @@
+/* check_subs.c: the subscriber map: add, refresh, remove, reap, snapshot, hooks. */
+#include <check.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "subs.h"
+#include "unit.h"
+
+static int adds, removes, fail_add;
+
+static int
+on_add(struct sub *sub, void *arg)
+{
+	(void)sub;
+	(void)arg;
+	if (fail_add)
+		return -1;
+	adds++;
+	return 0;
+}
+
+static void
+on_remove(struct sub *sub, void *arg)
+{
+	(void)sub;
+	(void)arg;
+	removes++;
+}
+
+static const struct subs_hooks hooks = { on_add, on_remove, NULL };
+
+static enum subs_add_result
+add(struct subs *s, const char *address, int64_t mono)
+{
+	CURLU *u = curl_url();
+	enum subs_add_result r;
+
+	ck_assert_ptr_nonnull(u);
+	r = subs_add(s, address, u, "http://x/event", 1000 + mono, mono);
+	if (r != SUBS_ADDED)
+		curl_url_cleanup(u);
+	return r;
+}
+
+static void
+setup(void)
+{
+	adds = removes = fail_add = 0;
+}
+
+START_TEST(add_refresh_remove)
+{
+	struct subs *s = subs_new(10, &hooks);
+
+	ck_assert_int_eq(subs_keepalive(s, "a:1", 5, 5), -1);
+	ck_assert_int_eq(add(s, "a:1", 10), SUBS_ADDED);
+	ck_assert_int_eq(add(s, "a:1", 20), SUBS_REFRESHED);
+	ck_assert_int_eq(subs_keepalive(s, "a:1", 1030, 30), 0);
+	ck_assert_uint_eq(subs_count(s), 1);
+	ck_assert_int_eq(adds, 1);
+	ck_assert_int_eq(subs_remove(s, "a:1"), 0);
+	ck_assert_int_eq(subs_remove(s, "a:1"), -1);
+	ck_assert_int_eq(removes, 1);
+	ck_assert_uint_eq(subs_count(s), 0);
+	subs_free(s);
+}
+END_TEST
+
+START_TEST(limit_and_failed_hook)
+{
+	struct subs *s = subs_new(2, &hooks);
+
+	ck_assert_int_eq(add(s, "a:1", 1), SUBS_ADDED);
+	ck_assert_int_eq(add(s, "b:1", 1), SUBS_ADDED);
+	ck_assert_int_eq(add(s, "c:1", 1), SUBS_FULL);
+	ck_assert_int_eq(add(s, "a:1", 2), SUBS_REFRESHED);
+	ck_assert_uint_eq(subs_count(s), 2);
+	ck_assert_int_eq(subs_remove(s, "b:1"), 0);
+	fail_add = 1;
+	ck_assert_int_eq(add(s, "c:1", 1), SUBS_NOMEM);
+	ck_assert_uint_eq(subs_count(s), 1);
+	ck_assert_int_eq(subs_keepalive(s, "c:1", 1, 1), -1);
+	subs_free(s);
+}
+END_TEST
+
+START_TEST(snapshot_sorted_with_fields)
+{
+	struct subs *s = subs_new(100, &hooks);
+	struct sub **v;
+	char err[SUB_ERRLEN];
+	long n;
+
+	ck_assert_int_eq(add(s, "c:1", 3), SUBS_ADDED);
+	ck_assert_int_eq(add(s, "a:1", 1), SUBS_ADDED);
+	ck_assert_int_eq(add(s, "b:1", 2), SUBS_ADDED);
+	subs_keepalive(s, "b:1", 5555, 55);
+	n = subs_snapshot(s, &v);
+	ck_assert_int_eq(n, 3);
+	ck_assert_str_eq(sub_address(v[0]), "a:1");
+	ck_assert_str_eq(sub_address(v[1]), "b:1");
+	ck_assert_str_eq(sub_address(v[2]), "c:1");
+	ck_assert_int_eq(sub_registered_ms(v[1]), 1002);
+	ck_assert_int_eq(sub_keepalive_ms(v[1]), 5555);
+	ck_assert_int_eq(sub_keepalive_mono(v[1]), 55);
+	sub_get_error(v[0], err);
+	ck_assert_str_eq(err, "");
+	sub_set_error(v[0], "HTTP 500");
+	sub_get_error(v[0], err);
+	ck_assert_str_eq(err, "HTTP 500");
+	/* A snapshot outlives removal: its references keep the subscribers. */
+	ck_assert_int_eq(subs_remove(s, "a:1"), 0);
+	ck_assert_str_eq(sub_address(v[0]), "a:1");
+	for (long i = 0; i < n; i++)
+		sub_unref(v[i]);
+	free(v);
+	subs_free(s);
+}
+END_TEST
+
+START_TEST(reap_only_the_silent)
+{
+	struct subs *s = subs_new(100, &hooks);
+	struct sub **gone;
+	size_t n;
+
+	add(s, "old:1", 100);
+	add(s, "new:1", 900);
+	add(s, "kept:1", 100);
+	subs_keepalive(s, "kept:1", 0, 950);
+	n = subs_reap(s, 500, &gone);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_str_eq(sub_address(gone[0]), "old:1");
+	ck_assert_int_eq(removes, 1);
+	sub_unref(gone[0]);
+	free(gone);
+	ck_assert_uint_eq(subs_count(s), 2);
+	ck_assert_int_eq(subs_keepalive(s, "old:1", 0, 0), -1);
+	subs_free(s);
+}
+END_TEST
+
+/* Many subscribers: lookups stay exact through every table growth. */
+START_TEST(ten_thousand)
+{
+	struct subs *s = subs_new(20000, &hooks);
+	char a[32];
+
+	for (int i = 0; i < 10000; i++) {
+		snprintf(a, sizeof(a), "10.0.%d.%d:80", i / 256, i % 256);
+		ck_assert_int_eq(add(s, a, i), SUBS_ADDED);
+	}
+	ck_assert_uint_eq(subs_count(s), 10000);
+	for (int i = 0; i < 10000; i++) {
+		snprintf(a, sizeof(a), "10.0.%d.%d:80", i / 256, i % 256);
+		ck_assert_int_eq(subs_keepalive(s, a, 1, 1), 0);
+	}
+	for (int i = 0; i < 10000; i += 2) {
+		snprintf(a, sizeof(a), "10.0.%d.%d:80", i / 256, i % 256);
+		ck_assert_int_eq(subs_remove(s, a), 0);
+	}
+	ck_assert_uint_eq(subs_count(s), 5000);
+	subs_free(s);
+}
+END_TEST
+
+struct worker {
+	struct subs	*s;
+	int		 id;
+};
+
+static void *
+churn(void *arg)
+{
+	struct worker *w = arg;
+	char a[32];
+
+	for (int i = 0; i < 2000; i++) {
+		CURLU *u = curl_url();
+
+		snprintf(a, sizeof(a), "h%d:%d", w->id, 1 + i % 50);
+		if (subs_add(w->s, a, u, "http://x/", 1, 1) != SUBS_ADDED)
+			curl_url_cleanup(u);
+		subs_keepalive(w->s, a, 2, 2);
+		if (i % 3 == 0)
+			subs_remove(w->s, a);
+	}
+	return NULL;
+}
+
+START_TEST(concurrent_churn)
+{
+	static const struct subs_hooks none = { NULL, NULL, NULL };
+	struct subs *s = subs_new(100000, &none);
+	struct worker w[8];
+	pthread_t t[8];
+	struct sub **v, **gone;
+	long n;
+
+	for (int i = 0; i < 8; i++) {
+		w[i].s = s;
+		w[i].id = i;
+		pthread_create(&t[i], NULL, churn, &w[i]);
+	}
+	for (int i = 0; i < 8; i++)
+		pthread_join(t[i], NULL);
+	n = subs_snapshot(s, &v);
+	ck_assert_int_eq(n, (long)subs_count(s));
+	ck_assert_int_le(n, 8 * 50);
+	for (long i = 0; i < n; i++)
+		sub_unref(v[i]);
+	free(v);
+	ck_assert_uint_eq(subs_reap(s, 10, &gone), (size_t)n);
+	for (long i = 0; i < n; i++)
+		sub_unref(gone[i]);
+	free(gone);
+	subs_free(s);
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("subs");
+	TCase *tc = tcase_create("subs");
+
+	tcase_add_checked_fixture(tc, setup, NULL);
+	tcase_add_test(tc, add_refresh_remove);
+	tcase_add_test(tc, limit_and_failed_hook);
+	tcase_add_test(tc, snapshot_sorted_with_fields);
+	tcase_add_test(tc, reap_only_the_silent);
+	tcase_add_test(tc, ten_thousand);
+	tcase_add_test(tc, concurrent_churn);
+	tcase_set_timeout(tc, 60);
+	suite_add_tcase(s, tc);
+	return unit_run(s);
+}

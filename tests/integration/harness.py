@@ -1,0 +1,700 @@
+"""Fixtures for hookcast's integration tests: the daemon, subscriber sinks, raw sockets.
+
+Everything here is Python 3 standard library.  The daemon under test is the
+binary named by $HOOKCAST_BINARY (run.py sets it from --binary).
+"""
+
+import datetime
+import http.client
+import http.server
+import json
+import os
+import re
+import selectors
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+import urllib.parse
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+BINARY = os.path.abspath(os.environ.get('HOOKCAST_BINARY')
+                         or os.path.join(REPO, 'build', 'hookcast'))
+
+# Strings that mean a sanitizer (ASan, LSan, TSan, UBSan) reported something.
+SANITIZER_MARKERS = ('AddressSanitizer', 'LeakSanitizer', 'ThreadSanitizer',
+                     'UndefinedBehaviorSanitizer', 'runtime error')
+
+LISTENING_RE = re.compile(r'msg="listening".*\blisten=127\.0\.0\.1:(\d+)')
+RFC3339_Z_RE = re.compile(
+    r'^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$')
+
+
+def _detect_time_scale():
+    """Sanitizer builds run slower; waits (never expectations) stretch with them."""
+    env = os.environ.get('HOOKCAST_TIME_SCALE')
+    if env:
+        return float(env)
+    try:
+        with open(BINARY, 'rb') as f:
+            data = f.read()
+    except OSError:
+        return 1.0
+    if b'__tsan_init' in data:
+        return 4.0
+    if b'__asan_init' in data or b'__ubsan_handle' in data:
+        return 2.0
+    return 1.0
+
+
+SCALE = _detect_time_scale()
+
+
+def scaled(seconds):
+    return seconds * SCALE
+
+
+def parse_ts(text):
+    """Parses an RFC3339 UTC timestamp ('...Z') into an aware datetime."""
+    if not isinstance(text, str) or not RFC3339_Z_RE.match(text):
+        raise ValueError('not an RFC3339 UTC timestamp: %r' % (text,))
+    base = text[:19]
+    dt = datetime.datetime.strptime(base, '%Y-%m-%dT%H:%M:%S')
+    frac = text[19:-1]
+    if frac:
+        dt = dt.replace(microsecond=int((frac[1:] + '000000')[:6]))
+    return dt.replace(tzinfo=datetime.timezone.utc)
+
+
+def utcnow():
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def wait_until(predicate, timeout, interval=0.02):
+    """Polls predicate until it returns a true value or timeout passes; returns the last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() >= deadline:
+            return value
+        time.sleep(interval)
+
+
+# --------------------------------------------------------------------------
+# HTTP client side
+
+
+class Response:
+    def __init__(self, status, reason, headers, body):
+        self.status = status
+        self.reason = reason
+        self.headers = headers
+        self.body = body
+
+    @property
+    def text(self):
+        return self.body.decode('utf-8', 'replace')
+
+    def header(self, name, default=None):
+        return self.headers.get(name, default)
+
+    def json(self):
+        return json.loads(self.body.decode('utf-8'))
+
+    def __repr__(self):
+        return '<Response %d %r %r>' % (self.status, dict(self.headers.items()),
+                                        self.body[:300])
+
+
+def http_request(port, method, path, body=None, headers=None, timeout=10.0,
+                 encode_chunked=False):
+    """One request on a fresh connection, closed afterwards."""
+    conn = http.client.HTTPConnection('127.0.0.1', port, timeout=timeout)
+    try:
+        conn.request(method, path, body=body, headers=headers or {},
+                     encode_chunked=encode_chunked)
+        r = conn.getresponse()
+        data = r.read()
+        return Response(r.status, r.reason, r.headers, data)
+    finally:
+        conn.close()
+
+
+class Client:
+    """A keep-alive HTTP client (one connection, reopened when the server closes it)."""
+
+    def __init__(self, port, timeout=10.0):
+        self.port = port
+        self.timeout = timeout
+        self.conn = None
+
+    def request(self, method, path, body=None, headers=None, retry=True):
+        for attempt in (0, 1):
+            fresh = self.conn is None
+            if fresh:
+                self.conn = http.client.HTTPConnection('127.0.0.1', self.port,
+                                                       timeout=self.timeout)
+            try:
+                self.conn.request(method, path, body=body, headers=headers or {})
+                r = self.conn.getresponse()
+                data = r.read()
+                if r.will_close:
+                    self.close()
+                return Response(r.status, r.reason, r.headers, data)
+            except (http.client.RemoteDisconnected, BrokenPipeError,
+                    ConnectionResetError):
+                self.close()
+                # Only a reused keep-alive connection the server had closed is retried.
+                if fresh or attempt or not retry:
+                    raise
+        raise AssertionError('unreachable')
+
+    def close(self):
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+
+def q(address):
+    return urllib.parse.quote(address, safe='')
+
+
+def raw_connect(port, timeout=5.0):
+    s = socket.create_connection(('127.0.0.1', port), timeout=timeout)
+    return s
+
+
+def read_until_closed(sock, timeout):
+    """Reads until the peer closes (EOF or reset) or timeout passes.
+
+    Returns (data, closed, elapsed)."""
+    start = time.monotonic()
+    deadline = start + timeout
+    chunks = []
+    closed = False
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        sock.settimeout(left)
+        try:
+            data = sock.recv(65536)
+        except socket.timeout:
+            break
+        except (ConnectionResetError, ConnectionAbortedError, BrokenPipeError):
+            closed = True
+            break
+        if not data:
+            closed = True
+            break
+        chunks.append(data)
+    return b''.join(chunks), closed, time.monotonic() - start
+
+
+def refusing_address():
+    """host:port of a port that was bound and closed: connections are refused."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(('127.0.0.1', 0))
+    port = s.getsockname()[1]
+    s.close()
+    return '127.0.0.1:%d' % port
+
+
+# --------------------------------------------------------------------------
+# Subscriber sinks
+
+
+class Recorded:
+    """One request a sink received."""
+
+    def __init__(self, method, path, headers, body, client_port):
+        self.method = method
+        self.path = path
+        self.headers = headers
+        self.body = body
+        self.client_port = client_port
+        self.arrived = time.monotonic()
+        self.done = None
+
+    def __repr__(self):
+        return '<Recorded %s %s %d bytes>' % (self.method, self.path, len(self.body))
+
+
+class _SinkHandler(http.server.BaseHTTPRequestHandler):
+    protocol_version = 'HTTP/1.1'
+    timeout = 60
+
+    def log_message(self, *args):
+        pass
+
+    def _read_chunked(self):
+        parts = []
+        while True:
+            line = self.rfile.readline(65537)
+            size = int(line.split(b';', 1)[0].strip(), 16)
+            if size == 0:
+                while self.rfile.readline(65537) not in (b'\r\n', b'\n', b''):
+                    pass
+                return b''.join(parts)
+            parts.append(self.rfile.read(size))
+            self.rfile.readline(65537)
+
+    def _handle(self):
+        sink = self.server.sink
+        if 'chunked' in self.headers.get('Transfer-Encoding', '').lower():
+            body = self._read_chunked()
+        else:
+            n = int(self.headers.get('Content-Length') or 0)
+            body = self.rfile.read(n) if n else b''
+        rec = Recorded(self.command, self.path, self.headers, body,
+                       self.client_address[1])
+        sink._arrive(rec)
+        gate = sink.gate
+        if gate is not None:
+            gate.wait(60)
+        if sink.delay:
+            time.sleep(sink.delay)
+        payload = b'ok'
+        self.send_response(sink.status)
+        for k, v in sink.response_headers.items():
+            self.send_header(k, v)
+        self.send_header('Content-Type', 'text/plain')
+        self.send_header('Content-Length', str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+        self.wfile.flush()
+        rec.done = time.monotonic()
+        sink._notify()
+
+    do_POST = do_GET = do_PUT = do_DELETE = do_PATCH = do_HEAD = _handle
+
+
+class _SinkServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    request_queue_size = 256
+
+    def handle_error(self, request, client_address):
+        pass  # a subscriber connection hookcast dropped is not a test failure
+
+
+class Sink:
+    """A subscriber: an HTTP server on 127.0.0.1:0 recording every request.
+
+    status / delay / gate / response_headers shape its answers."""
+
+    def __init__(self, status=200, delay=0.0, gate=None, response_headers=None):
+        self.status = status
+        self.delay = delay
+        self.gate = gate
+        self.response_headers = dict(response_headers or {})
+        self.requests = []
+        self.cond = threading.Condition()
+        self.server = _SinkServer(('127.0.0.1', 0), _SinkHandler)
+        self.server.sink = self
+        self.port = self.server.server_address[1]
+        self.address = '127.0.0.1:%d' % self.port
+        self.thread = threading.Thread(target=self.server.serve_forever,
+                                       kwargs={'poll_interval': 0.05},
+                                       daemon=True)
+        self.thread.start()
+
+    def url(self, path='/event'):
+        return 'http://127.0.0.1:%d%s' % (self.port, path)
+
+    def _arrive(self, rec):
+        with self.cond:
+            self.requests.append(rec)
+            self.cond.notify_all()
+
+    def _notify(self):
+        with self.cond:
+            self.cond.notify_all()
+
+    def count(self):
+        with self.cond:
+            return len(self.requests)
+
+    def wait_for(self, n, timeout):
+        """Waits until at least n requests arrived; returns the count."""
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while len(self.requests) < n:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self.cond.wait(left)
+            return len(self.requests)
+
+    def bodies(self):
+        with self.cond:
+            return [r.body for r in self.requests]
+
+    def snapshot(self):
+        with self.cond:
+            return list(self.requests)
+
+    def close(self):
+        if self.gate is not None:
+            self.gate.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class HangingSink:
+    """Accepts TCP connections, reads and discards what arrives, never answers."""
+
+    def __init__(self):
+        self._lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._lsock.bind(('127.0.0.1', 0))
+        self._lsock.listen(256)
+        self._lsock.setblocking(False)
+        self.port = self._lsock.getsockname()[1]
+        self.address = '127.0.0.1:%d' % self.port
+        self.lock = threading.Lock()
+        self.accepted = 0
+        self.open = 0
+        self.max_open = 0
+        self.received = 0
+        self._stop = False
+        self._sel = selectors.DefaultSelector()
+        self._sel.register(self._lsock, selectors.EVENT_READ)
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while not self._stop:
+            events = self._sel.select(0.05)
+            # Closes before accepts, so max_open never counts a replaced connection twice.
+            events.sort(key=lambda e: e[0].fileobj is self._lsock)
+            for key, _ in events:
+                if key.fileobj is self._lsock:
+                    while True:
+                        try:
+                            c, _ = self._lsock.accept()
+                        except (BlockingIOError, OSError):
+                            break
+                        c.setblocking(False)
+                        self._sel.register(c, selectors.EVENT_READ)
+                        with self.lock:
+                            self.accepted += 1
+                            self.open += 1
+                            self.max_open = max(self.max_open, self.open)
+                    continue
+                try:
+                    data = key.fileobj.recv(65536)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    data = b''
+                if data:
+                    with self.lock:
+                        self.received += len(data)
+                else:
+                    self._sel.unregister(key.fileobj)
+                    key.fileobj.close()
+                    with self.lock:
+                        self.open -= 1
+        for key in list(self._sel.get_map().values()):
+            key.fileobj.close()
+        self._sel.close()
+
+    def close(self):
+        self._stop = True
+        self.thread.join(5)
+
+
+# --------------------------------------------------------------------------
+# The daemon
+
+
+class Hookcast:
+    """Runs build/hookcast with a generated config file on 127.0.0.1:0.
+
+    stderr is collected line by line for the whole run (self.lines())."""
+
+    BASE_CONFIG = {
+        'log_level': 'info',
+        'shutdown_grace': '2',
+    }
+
+    def __init__(self, *args, config=None, config_text=None, listen=True):
+        self.tmp = tempfile.mkdtemp(prefix='hookcast-it-')
+        self.config_path = os.path.join(self.tmp, 'hookcast.conf')
+        if config_text is None:
+            cfg = dict(self.BASE_CONFIG)
+            cfg.update(config or {})
+            config_text = '# generated by tests/integration\n' + ''.join(
+                '%s %s\n' % (k, v) for k, v in cfg.items())
+        with open(self.config_path, 'w') as f:
+            f.write(config_text)
+        self.argv = [BINARY, '--config', self.config_path]
+        if listen:
+            self.argv += ['--listen', '127.0.0.1:0']
+        self.argv += [str(a) for a in args]
+        self.proc = None
+        self.port = None
+        self._lines = []
+        self._out = []
+        self._cond = threading.Condition()
+        self._readers = []
+        self.rc = None
+        self.stopped = False
+
+    # -- process
+
+    def _reader(self, stream, sink):
+        for raw in iter(stream.readline, b''):
+            line = raw.decode('utf-8', 'replace').rstrip('\n')
+            with self._cond:
+                sink.append(line)
+                self._cond.notify_all()
+        stream.close()
+
+    def start(self, timeout=None):
+        timeout = timeout if timeout is not None else scaled(10)
+        self.proc = subprocess.Popen(self.argv, cwd=self.tmp,
+                                     stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE)
+        for stream, sink in ((self.proc.stderr, self._lines),
+                             (self.proc.stdout, self._out)):
+            t = threading.Thread(target=self._reader, args=(stream, sink),
+                                 daemon=True)
+            t.start()
+            self._readers.append(t)
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for line in self._lines:
+                    m = LISTENING_RE.search(line)
+                    if m:
+                        self.port = int(m.group(1))
+                        return self
+                if self.proc.poll() is not None:
+                    break
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._cond.wait(min(left, 0.1))
+        rc = self.proc.poll()
+        self.kill()
+        self.stopped = True
+        raise AssertionError(
+            'hookcast did not log msg="listening" with listen=127.0.0.1:PORT '
+            '(exit code %r)\nargv: %s\nstderr:\n%s' %
+            (rc, ' '.join(self.argv), self.stderr_text()))
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def send_signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def wait_exit(self, timeout):
+        """Waits for the process to exit; returns its code, or None on timeout."""
+        try:
+            self.rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+        for t in self._readers:
+            t.join(5)
+        return self.rc
+
+    def kill(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        for t in self._readers:
+            t.join(5)
+
+    def stop(self, sig=signal.SIGTERM, timeout=None):
+        """Sends sig and checks the daemon exits 0 in time with no sanitizer report."""
+        if self.stopped:
+            return self.rc
+        if self.alive():
+            self.send_signal(sig)
+        return self.finish(timeout)
+
+    def finish(self, timeout=None):
+        """After a signal was sent: waits for exit, asserts code 0 and clean stderr."""
+        self.stopped = True
+        timeout = timeout if timeout is not None else scaled(15)
+        rc = self.wait_exit(timeout)
+        if rc is None:
+            self.kill()
+            raise AssertionError('hookcast did not exit within %.1f s of the signal\n'
+                                 'stderr (tail):\n%s' % (timeout, self.stderr_tail()))
+        self.check_clean()
+        if rc != 0:
+            raise AssertionError('hookcast exited with code %d (expected 0)\n'
+                                 'stderr (tail):\n%s' % (rc, self.stderr_tail()))
+        return rc
+
+    def check_clean(self):
+        text = self.stderr_text() + '\n' + '\n'.join(self._out)
+        for marker in SANITIZER_MARKERS:
+            if marker in text:
+                raise AssertionError('sanitizer report (%s) in hookcast output:\n%s'
+                                     % (marker, self.stderr_tail(200)))
+
+    # -- logs
+
+    def lines(self):
+        with self._cond:
+            return list(self._lines)
+
+    def stderr_text(self):
+        return '\n'.join(self.lines())
+
+    def stderr_tail(self, n=60):
+        return '\n'.join(self.lines()[-n:])
+
+    def wait_for_log(self, pattern, timeout):
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for line in self._lines:
+                    if rx.search(line):
+                        return line
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self._cond.wait(left)
+
+    # -- HTTP
+
+    def request(self, method, path, body=None, headers=None, **kw):
+        return http_request(self.port, method, path, body=body, headers=headers, **kw)
+
+    def register(self, address):
+        return self.request('POST', '/registerAndKeepAlive?address=' + q(address))
+
+    def deregister(self, address):
+        return self.request('DELETE', '/deregister?address=' + q(address))
+
+    def publish(self, body, content_type=None):
+        headers = {'Content-Type': content_type} if content_type else {}
+        return self.request('POST', '/sendMessage', body=body, headers=headers)
+
+    def list_text(self):
+        r = self.request('GET', '/listSubscribers')
+        if r.status != 200:
+            raise AssertionError('GET /listSubscribers: %r' % r)
+        return r.text
+
+    def list_json(self):
+        r = self.request('GET', '/listSubscribers?format=json')
+        if r.status != 200:
+            raise AssertionError('GET /listSubscribers?format=json: %r' % r)
+        return r.json()['subscribers']
+
+    def addresses(self):
+        return sorted(s['address'] for s in self.list_json())
+
+    def subscriber(self, address):
+        for s in self.list_json():
+            if s['address'] == address:
+                return s
+        return None
+
+    def wait_subscriber(self, address, predicate, timeout):
+        """Polls the JSON listing until predicate(entry) holds; returns the last entry."""
+        deadline = time.monotonic() + timeout
+        while True:
+            s = self.subscriber(address)
+            if (s is not None and predicate(s)) or time.monotonic() >= deadline:
+                return s
+            time.sleep(0.05)
+
+
+def run_binary(*args, timeout=None):
+    """Runs the binary to completion (for --check-config, --version...)."""
+    timeout = timeout if timeout is not None else scaled(15)
+    p = subprocess.run([BINARY] + [str(a) for a in args], stdin=subprocess.DEVNULL,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       timeout=timeout)
+    return (p.returncode, p.stdout.decode('utf-8', 'replace'),
+            p.stderr.decode('utf-8', 'replace'))
+
+
+# --------------------------------------------------------------------------
+# Test case base
+
+
+class _TestTimeout(Exception):
+    pass
+
+
+class HookcastTestCase(unittest.TestCase):
+    """Starts daemons and sinks per test; stops daemons (asserting a clean exit 0)
+    before closing sinks.  Each test has a watchdog so a hang fails, not stalls."""
+
+    TEST_TIMEOUT = 90
+
+    def setUp(self):
+        self._daemons = []
+        self._closers = []
+        self.addCleanup(self._teardown_all)
+        if threading.current_thread() is threading.main_thread():
+            def on_alarm(signum, frame):
+                raise _TestTimeout('test exceeded %d s' % int(scaled(self.TEST_TIMEOUT)))
+            self._old_alarm = signal.signal(signal.SIGALRM, on_alarm)
+            signal.alarm(int(scaled(self.TEST_TIMEOUT)))
+
+    def _teardown_all(self):
+        signal.alarm(0)
+        errors = []
+        for d in reversed(self._daemons):
+            try:
+                d.stop()
+            except AssertionError as e:
+                errors.append(str(e))
+            finally:
+                d.kill()
+                shutil.rmtree(d.tmp, ignore_errors=True)
+        for close in reversed(self._closers):
+            try:
+                close()
+            except Exception:
+                pass
+        if errors:
+            raise AssertionError('\n\n'.join(errors))
+
+    def start_hookcast(self, *args, **kw):
+        h = Hookcast(*args, **kw)
+        self._daemons.append(h)
+        h.start()
+        return h
+
+    def sink(self, **kw):
+        s = Sink(**kw)
+        self._closers.append(s.close)
+        return s
+
+    def hanging_sink(self):
+        s = HangingSink()
+        self._closers.append(s.close)
+        return s
+
+    # -- assertions
+
+    def assertSuccess(self, r, what=''):
+        self.assertEqual((r.status, r.body), (200, b'success'),
+                         '%s answered %r' % (what or 'request', r))
+
+    def assertTextPlain(self, r):
+        self.assertTrue(r.header('Content-Type', '').startswith('text/plain'),
+                        'Content-Type %r' % r.header('Content-Type'))
+
+    def assertRecent(self, ts_text, slack=3.0):
+        ts = parse_ts(ts_text)
+        delta = abs((utcnow() - ts).total_seconds())
+        self.assertLess(delta, slack + 1, 'timestamp %s is %.1f s from now' % (ts_text, delta))
+        return ts

@@ -1,0 +1,126 @@
+"""Isolation and bounds: bad subscribers hold only their own slots; memory is bounded."""
+
+import re
+import threading
+import time
+
+from harness import Client, HookcastTestCase, refusing_address, scaled
+
+
+class IsolationTest(HookcastTestCase):
+
+    def test_hanging_and_refusing_beside_healthy(self):
+        healthy = self.sink()
+        hanging = self.hanging_sink()
+        refusing = refusing_address()
+        hc = self.start_hookcast('--max-in-flight', 4, '--delivery-timeout', 30,
+                                 '--connect-timeout', 2, '--shutdown-grace', 1)
+        for a in (hanging.address, refusing, healthy.address):
+            self.assertSuccess(hc.register(a))
+        n = 200
+        c = Client(hc.port)
+        t0 = time.monotonic()
+        for i in range(n):
+            self.assertSuccess(c.request('POST', '/sendMessage', body=b'event %d' % i))
+        published = time.monotonic()
+        c.close()
+        got = healthy.wait_for(n, scaled(10))
+        done = time.monotonic()
+        self.assertEqual(got, n, 'the healthy subscriber got %d of %d' % (got, n))
+        self.assertEqual(sorted(healthy.bodies()), sorted(b'event %d' % i for i in range(n)))
+        self.assertLess(done - published, scaled(3),
+                        'the healthy subscriber lagged %.1f s behind the publisher '
+                        '(published in %.1f s)' % (done - published, published - t0))
+
+        # The sink records a request before answering it: wait for the last answers.
+        h = hc.wait_subscriber(healthy.address, lambda s: s['delivered'] == n, scaled(3))
+        self.assertEqual((h['delivered'], h['failed'], h['dropped']), (n, 0, 0), h)
+
+        r = hc.wait_subscriber(refusing, lambda s: s['failed'] >= n, scaled(10))
+        self.assertGreater(r['failed'], 0, r)
+        self.assertEqual(r['delivered'], 0, r)
+        self.assertIsInstance(r['last_error'], str, r)
+        self.assertTrue(r['last_error'], r)
+
+        g = hc.subscriber(hanging.address)
+        self.assertLessEqual(g['in_flight'], 4, g)
+        self.assertGreaterEqual(g['in_flight'], 1, g)
+        self.assertEqual(g['delivered'], 0, g)
+        self.assertEqual(g['queued'] + g['in_flight'], n, g)
+        self.assertLessEqual(hanging.max_open, 4,
+                             'hookcast opened %d concurrent connections to a '
+                             'subscriber capped at 4' % hanging.max_open)
+
+        port = refusing.rsplit(':', 1)[1]
+        failures = [l for l in hc.lines()
+                    if re.search(r'level=(warn|error)\b', l) and port in l]
+        self.assertTrue(failures, 'no warn/error log line names the refusing subscriber')
+
+    def test_backpressure_answers_503_with_retry_after(self):
+        hanging = self.hanging_sink()
+        hc = self.start_hookcast('--max-queued-bytes', '64K', '--max-body', '4K',
+                                 '--delivery-timeout', 30, '--shutdown-grace', 1)
+        self.assertSuccess(hc.register(hanging.address))
+        body = b'q' * 4096
+        c = Client(hc.port)
+        statuses = []
+        rejected = None
+        for _ in range(200):
+            r = c.request('POST', '/sendMessage', body=body)
+            statuses.append(r.status)
+            if r.status != 200:
+                rejected = r
+                break
+        self.assertIsNotNone(rejected, '200 publishes of 4 KiB over a 64 KiB bound all accepted')
+        self.assertEqual(rejected.status, 503, rejected)
+        accepted = len(statuses) - 1
+        self.assertGreaterEqual(accepted, 8, 'rejected too early: %r' % statuses)
+        self.assertLessEqual(accepted * len(body), 160 * 1024,
+                             'accepted %d messages of 4 KiB over a 64 KiB bound' % accepted)
+        ra = rejected.header('Retry-After')
+        self.assertIsNotNone(ra, 'a 503 needs Retry-After')
+        self.assertRegex(ra.strip(), r'^[0-9]+$')
+        self.assertGreaterEqual(int(ra), 1)
+        r = c.request('POST', '/sendMessage', body=b'small')
+        self.assertEqual(r.status, 503, 'still over the bound: %r' % r)
+        c.close()
+        st = hc.subscriber(hanging.address)
+        self.assertEqual(st['dropped'], 0, 'saying no must not drop: %r' % st)
+        self.assertEqual(st['queued'] + st['in_flight'], accepted, st)
+
+        # Once the hanging subscriber is gone its queue is freed: publishing works again.
+        self.assertSuccess(hc.deregister(hanging.address))
+        ok = None
+        deadline = time.monotonic() + scaled(5)
+        while time.monotonic() < deadline:
+            ok = hc.publish(b'after deregister')
+            if ok.status == 200:
+                break
+            time.sleep(0.1)
+        self.assertSuccess(ok, 'publish after the hanging subscriber was deregistered')
+
+    def test_full_queue_drops_oldest_and_counts(self):
+        gate = threading.Event()
+        sink = self.sink(gate=gate)
+        hc = self.start_hookcast('--queue-limit', 3, '--max-in-flight', 1)
+        self.assertSuccess(hc.register(sink.address))
+        self.assertSuccess(hc.publish(b'm0'))
+        self.assertEqual(sink.wait_for(1, scaled(5)), 1, 'm0 should be in flight')
+        msgs = [b'm%d' % i for i in range(1, 10)]
+        for m in msgs:
+            self.assertSuccess(hc.publish(m))
+        st = hc.wait_subscriber(sink.address, lambda s: s['dropped'] >= 6, scaled(5))
+        self.assertIn(st['dropped'], (6, 7), st)
+        self.assertEqual(st['in_flight'], 1, st)
+        self.assertLessEqual(st['queued'], 3, st)
+        self.assertEqual(st['queued'] + st['dropped'], 9, st)
+        kept = st['queued']
+        gate.set()
+        self.assertEqual(sink.wait_for(1 + kept, scaled(5)), 1 + kept)
+        time.sleep(0.3)
+        self.assertEqual(sink.bodies(), [b'm0'] + msgs[-kept:],
+                         'the newest messages are kept, in order')
+        st = hc.wait_subscriber(sink.address, lambda s: s['delivered'] == 1 + kept,
+                                scaled(5))
+        self.assertEqual((st['delivered'], st['dropped'], st['queued']),
+                         (1 + kept, 9 - kept, 0), st)
