@@ -18,12 +18,18 @@ LDLIBS    += $(shell pkg-config --libs $(PKGS)) -pthread
 # SANITIZE=address,undefined or SANITIZE=thread builds into its own directory,
 # so sanitized and plain objects never mix.
 ifneq ($(SANITIZE),)
-CFLAGS    += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -O1
+CFLAGS    += -fsanitize=$(SANITIZE) -fno-sanitize-recover=all \
+             -fno-omit-frame-pointer -O1
 LDFLAGS   += -fsanitize=$(SANITIZE)
 BUILD     ?= build-$(subst $(comma),-,$(SANITIZE))
 endif
 comma     := ,
 BUILD     ?= build
+
+# A sanitizer report fails the run instead of scrolling past.
+export ASAN_OPTIONS ?= detect_leaks=1:abort_on_error=0
+export UBSAN_OPTIONS ?= halt_on_error=1:print_stacktrace=1
+export TSAN_OPTIONS ?= halt_on_error=1:second_deadlock_stack=1
 
 SRCS      := $(wildcard src/*.c)
 LIBOBJS   := $(patsubst src/%.c,$(BUILD)/%.o,$(filter-out src/main.c,$(SRCS)))

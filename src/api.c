@@ -64,7 +64,7 @@ struct upload {
 	enum endpoint	 u_ep;
 	char	*u_data;
 	size_t	 u_len, u_cap;
-	int	 u_answered;	/* a response is queued; ignore the rest */
+	int	 u_too_large;	/* past max_body: discarding, then 413 */
 };
 
 static enum MHD_Result
@@ -284,17 +284,25 @@ send_begin(struct api *a, struct MHD_Connection *c, void **con_cls)
 	return MHD_YES;
 }
 
+/*
+ * libmicrohttpd 0.9.75 cannot queue a response in the middle of a body, so a
+ * chunked body that grows past max_body is read to its end and discarded,
+ * then answered 413.  One that goes on past DISCARD_MAX is cut off instead.
+ */
+#define DISCARD_MAX(a)	((a)->cfg->max_body * 8 + (1u << 20))
+
 static enum MHD_Result
-send_data(struct api *a, struct MHD_Connection *c, struct upload *u,
-    const char *data, size_t len)
+send_data(struct api *a, struct upload *u, const char *data, size_t len)
 {
-	if (u->u_answered)
-		return MHD_YES;
-	if (len > a->cfg->max_body - u->u_len) {
-		u->u_answered = 1;
-		return answer_fmt(c, MHD_HTTP_CONTENT_TOO_LARGE,
-		    "Error: Message larger than max_body (%zu bytes).",
-		    a->cfg->max_body);
+	if (u->u_too_large || len > a->cfg->max_body - u->u_len) {
+		if (!u->u_too_large) {
+			u->u_too_large = 1;
+			free(u->u_data);
+			u->u_data = NULL;
+			u->u_cap = 0;
+		}
+		u->u_len += len;
+		return u->u_len > DISCARD_MAX(a) ? MHD_NO : MHD_YES;
 	}
 	if (u->u_len + len > u->u_cap) {
 		size_t cap = u->u_cap ? u->u_cap : 4096;
@@ -304,11 +312,8 @@ send_data(struct api *a, struct MHD_Connection *c, struct upload *u,
 			cap *= 2;
 		if (cap > a->cfg->max_body)
 			cap = a->cfg->max_body;
-		if ((p = realloc(u->u_data, cap)) == NULL) {
-			u->u_answered = 1;
-			return answer_busy(c,
-			    "Error: Out of memory, retry later.");
-		}
+		if ((p = realloc(u->u_data, cap)) == NULL)
+			return MHD_NO;
 		u->u_data = p;
 		u->u_cap = cap;
 	}
@@ -325,9 +330,10 @@ send_end(struct api *a, struct MHD_Connection *c, struct upload *u)
 	struct msg *m;
 	int rc;
 
-	if (u->u_answered)
-		return MHD_YES;
-	u->u_answered = 1;
+	if (u->u_too_large)
+		return answer_fmt(c, MHD_HTTP_CONTENT_TOO_LARGE,
+		    "Error: Message larger than max_body (%zu bytes).",
+		    a->cfg->max_body);
 	if (ctype != NULL && strlen(ctype) > MSG_CTYPE_MAX)
 		return answer_text(c, MHD_HTTP_BAD_REQUEST,
 		    "Error: Content-Type longer than 256 bytes.");
@@ -370,7 +376,7 @@ api_handle(void *cls, struct MHD_Connection *c, const char *url,
 		switch (u->u_ep) {
 		case EP_SEND:
 			if (len > 0)
-				return send_data(a, c, u, data, len);
+				return send_data(a, u, data, len);
 			return send_end(a, c, u);
 		case EP_REGISTER:
 			return len > 0 ? MHD_YES : handle_register(a, c);

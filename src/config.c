@@ -171,7 +171,7 @@ config_set(struct config *cfg, const char *key, const char *value,
 	enum log_level lv;
 
 	if (k == NULL) {
-		snprintf(err, CONFIG_ERRLEN, "unknown key \"%s\"", key);
+		snprintf(err, CONFIG_ERRLEN, "unknown key \"%.64s\"", key);
 		return -1;
 	}
 	field = (char *)cfg + k->offset;
@@ -282,14 +282,15 @@ config_load(struct config *cfg, const char *path, char err[CONFIG_ERRLEN])
 		if (split_line(line, &key, &value) == 0)
 			continue;
 		if (*value == '\0') {
-			snprintf(err, CONFIG_ERRLEN, "%s:%d: \"%s\" has no value",
-			    path, lineno, key);
+			snprintf(err, CONFIG_ERRLEN, "%.80s:%d: \"%.64s\" has no "
+			    "value", path, lineno, key);
 			rc = -1;
 			break;
 		}
 		/* Dashes belong to flags; the file spells keys with underscores. */
 		if (strchr(key, '-') != NULL)
-			snprintf(why, sizeof(why), "unknown key \"%s\"", key);
+			snprintf(why, sizeof(why), "unknown key \"%.64s\"",
+			    key);
 		if (strchr(key, '-') != NULL ||
 		    config_set(cfg, key, value, why) == -1) {
 			snprintf(err, CONFIG_ERRLEN, "%.80s:%d: %.140s", path,

@@ -550,7 +550,7 @@ reap_done(struct deliver *d)
 			xfer_done(d, cm->easy_handle, cm->data.result);
 }
 
-/* Abandons what is still queued or in flight when the grace period is over. */
+/* Aborts every transfer in flight and empties every FIFO, logging how many. */
 static void
 abandon_all(struct deliver *d)
 {
@@ -559,26 +559,38 @@ abandon_all(struct deliver *d)
 	struct xfer *x;
 
 	while ((x = d->xfer_active) != NULL) {
+		struct target *t = x->x_target;
+
 		curl_multi_remove_handle(d->multi, x->x_easy);
 		xfer_unlink(d, x);
-		x->x_target->t_in_flight--;
 		msg_unref(x->x_msg);
 		xfer_put(d, x);
+		t->t_in_flight--;
+		d->in_flight--;
+		target_release(t);
 	}
-	d->in_flight = 0;
-	while (d->ntargets > 0) {
-		struct target *t = d->targets[0];
-
-		targets_remove(d, t);
-		target_clear(d, t);
-		t->t_removed = 1;
-		t->t_in_flight = 0;
-	}
-	while (ready_pop(d) != NULL)
-		;
+	for (size_t i = 0; i < d->ntargets; i++)
+		target_clear(d, d->targets[i]);
 	if (queued > 0 || flying > 0)
 		log_warnx("shutdown grace period over: deliveries abandoned",
 		    "queued=%zu in_flight=%ld", queued, flying);
+}
+
+/* With nothing in flight: frees every target, live or waiting to be freed. */
+static void
+release_all(struct deliver *d)
+{
+	struct target *t;
+
+	while ((t = ready_pop(d)) != NULL)
+		target_release(t);
+	while (d->ntargets > 0) {
+		t = d->targets[0];
+		targets_remove(d, t);
+		target_clear(d, t);
+		t->t_removed = 1;
+		target_release(t);
+	}
 }
 
 static void *
@@ -630,11 +642,7 @@ deliver_free(struct deliver *d)
 			free(c);
 		}
 	}
-	for (size_t i = 0; i < d->ntargets; i++) {
-		d->targets[i]->t_removed = 1;
-		target_clear(d, d->targets[i]);
-		target_release(d->targets[i]);
-	}
+	release_all(d);
 	free(d->targets);
 	xfer_free_all(d);
 	curl_multi_cleanup(d->multi);
