@@ -7,6 +7,9 @@
 
 #include "addr.h"
 
+#define URL_CHARS	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" \
+			"0123456789-._~:/?#[]@!$&'()*+,;=%"
+
 const char *
 addr_strerror(enum addr_status status)
 {
@@ -89,9 +92,9 @@ addr_parse(const char *address, CURLU **url, char **text)
 		return ADDR_EMPTY;
 	if (strlen(address) > ADDR_MAX)
 		return ADDR_TOO_LONG;
-	for (const char *p = address; *p != '\0'; p++)
-		if (iscntrl((unsigned char)*p) || *p == ' ')
-			return ADDR_MALFORMED;
+	/* Only what RFC 3986 lets stand in a URL: no spaces, quotes or 8-bit bytes. */
+	if (address[strspn(address, URL_CHARS)] != '\0')
+		return ADDR_MALFORMED;
 
 	if ((sep = strstr(address, "://")) != NULL) {
 		size_t n = (size_t)(sep - address);

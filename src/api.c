@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -52,6 +53,7 @@ struct api {
 	struct deliver		*deliver;
 	struct MHD_Daemon	*daemon;
 	struct MHD_Response	*success;	/* shared by every 200 */
+	MHD_socket		 quiesced;	/* closed once the daemon is stopped */
 };
 
 /*
@@ -353,6 +355,22 @@ send_end(struct api *a, struct MHD_Connection *c, struct upload *u)
 	return answer_success(a, c);
 }
 
+/* "http://host/path" (absolute form, RFC 9112 3.2.2) names the path "/path". */
+static const char *
+origin_form(const char *url)
+{
+	const char *p;
+
+	if (strncasecmp(url, "http://", 7) == 0)
+		p = url + 7;
+	else if (strncasecmp(url, "https://", 8) == 0)
+		p = url + 8;
+	else
+		return url;
+	p += strcspn(p, "/");
+	return *p != '\0' ? p : "/";
+}
+
 static struct upload bodiless[] = {
 	[EP_REGISTER] = { .u_ep = EP_REGISTER },
 	[EP_DEREGISTER] = { .u_ep = EP_DEREGISTER },
@@ -388,6 +406,7 @@ api_handle(void *cls, struct MHD_Connection *c, const char *url,
 		return MHD_NO;
 	}
 
+	url = origin_form(url);
 	for (ep = 0; ep < sizeof(routes) / sizeof(routes[0]); ep++)
 		if (strcmp(url, routes[ep].path) == 0)
 			break;
@@ -485,6 +504,7 @@ api_start(const struct config *cfg, struct subs *s, struct deliver *d)
 
 	if ((a = calloc(1, sizeof(*a))) == NULL)
 		return NULL;
+	a->quiesced = MHD_INVALID_SOCKET;
 	a->cfg = cfg;
 	a->subs = s;
 	a->deliver = d;
@@ -534,12 +554,10 @@ fail:
 void
 api_quiesce(struct api *a)
 {
-	MHD_socket fd;
-
 	if (a == NULL || a->daemon == NULL)
 		return;
-	if ((fd = MHD_quiesce_daemon(a->daemon)) != MHD_INVALID_SOCKET)
-		close(fd);
+	/* libmicrohttpd's workers may still look at it: close it after stop. */
+	a->quiesced = MHD_quiesce_daemon(a->daemon);
 }
 
 void
@@ -549,6 +567,8 @@ api_stop(struct api *a)
 		return;
 	if (a->daemon != NULL)
 		MHD_stop_daemon(a->daemon);
+	if (a->quiesced != MHD_INVALID_SOCKET)
+		close(a->quiesced);
 	if (a->success != NULL)
 		MHD_destroy_response(a->success);
 	free(a);

@@ -44,6 +44,12 @@ struct cmd {
 	void		*arg;		/* struct target or struct msg */
 };
 
+/* A subscriber that fails or overflows does so every message: log it rarely. */
+struct ratelog {
+	int64_t		 rl_last;	/* monotonic ms of the last line, 0: none */
+	unsigned long	 rl_quiet;	/* events since, not logged */
+};
+
 struct target {
 	struct cmd	 t_add, t_remove;	/* embedded: never allocated later */
 	struct sub	*t_sub;
@@ -54,8 +60,8 @@ struct target {
 	int		 t_removed;
 	int		 t_ready;	/* on the ready list */
 	struct target	*t_ready_next;
-	int64_t		 t_log_mono;	/* failure logs are rate-limited */
-	unsigned long	 t_log_quiet;
+	struct ratelog	 t_fail_log;
+	struct ratelog	 t_drop_log;
 };
 
 struct xfer {
@@ -91,6 +97,20 @@ struct deliver {
 
 #define RING_MIN	16
 #define LOG_EVERY_MS	10000
+
+/* 1 if a line may be logged now; otherwise counts the event as left out. */
+static int
+ratelog_allow(struct ratelog *rl)
+{
+	int64_t now = clock_mono_ms();
+
+	if (rl->rl_last != 0 && now - rl->rl_last < LOG_EVERY_MS) {
+		rl->rl_quiet++;
+		return 0;
+	}
+	rl->rl_last = now;
+	return 1;
+}
 
 static void
 inbox_push(struct deliver *d, struct cmd *c)
@@ -209,6 +229,13 @@ target_push(struct deliver *d, struct target *t, struct msg *m)
 	if (t->t_len == limit) {
 		msg_unref(target_shift(d, t));
 		atomic_fetch_add(&sub_counters(t->t_sub)->dropped, 1);
+		if (ratelog_allow(&t->t_drop_log)) {
+			log_warnx("queue full: oldest message dropped",
+			    "address=%s queue_limit=%zu suppressed=%lu",
+			    sub_address(t->t_sub), limit,
+			    t->t_drop_log.rl_quiet);
+			t->t_drop_log.rl_quiet = 0;
+		}
 	}
 	if (t->t_len == t->t_cap) {
 		size_t ncap = t->t_cap ? t->t_cap * 2 : RING_MIN;
@@ -484,7 +511,6 @@ note_failure(struct target *t, const struct msg *m, long status,
     CURLcode rc, const char *detail)
 {
 	char err[SUB_ERRLEN];
-	int64_t now = clock_mono_ms();
 
 	if (status != 0 && rc == CURLE_OK)
 		snprintf(err, sizeof(err), "HTTP %ld", status);
@@ -494,16 +520,13 @@ note_failure(struct target *t, const struct msg *m, long status,
 	atomic_fetch_add(&sub_counters(t->t_sub)->failed, 1);
 	sub_set_error(t->t_sub, err);
 
-	/* A dead subscriber fails every message: log once per LOG_EVERY_MS. */
-	if (t->t_log_mono != 0 && now - t->t_log_mono < LOG_EVERY_MS) {
-		t->t_log_quiet++;
+	if (!ratelog_allow(&t->t_fail_log))
 		return;
-	}
 	log_warnx("delivery failed", "address=%s message=%llu status=%ld "
 	    "error=\"%s\" suppressed=%lu", sub_address(t->t_sub),
-	    (unsigned long long)msg_id(m), status, err, t->t_log_quiet);
-	t->t_log_mono = now;
-	t->t_log_quiet = 0;
+	    (unsigned long long)msg_id(m), status, err,
+	    t->t_fail_log.rl_quiet);
+	t->t_fail_log.rl_quiet = 0;
 }
 
 static void

@@ -43,7 +43,7 @@ usage(FILE *fp)
 }
 
 struct override {
-	const char	*key;
+	char		 key[64];
 	const char	*value;
 };
 
@@ -53,7 +53,7 @@ parse_args(int argc, char **argv, const char **config_path, int *check,
     struct override *ov, size_t *nov)
 {
 	for (int i = 1; i < argc; i++) {
-		const char *arg = argv[i], *value = NULL, *eq;
+		const char *arg = argv[i], *value, *eq;
 		char key[64];
 
 		if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
@@ -75,6 +75,7 @@ parse_args(int argc, char **argv, const char **config_path, int *check,
 			usage(stderr);
 			exit(2);
 		}
+		/* --key=value or --key value */
 		if ((eq = strchr(arg, '=')) != NULL) {
 			snprintf(key, sizeof(key), "%.*s", (int)(eq - arg), arg);
 			value = eq + 1;
@@ -95,18 +96,8 @@ parse_args(int argc, char **argv, const char **config_path, int *check,
 			fprintf(stderr, "hookcast: too many options\n");
 			exit(2);
 		}
-		ov[*nov].key = arg;
+		memcpy(ov[*nov].key, key, sizeof(key));
 		ov[(*nov)++].value = value;
-		/* Keep only the key part for later messages. */
-		if (eq != NULL) {
-			char *k = strdup(key);
-
-			if (k == NULL) {
-				fprintf(stderr, "hookcast: out of memory\n");
-				exit(1);
-			}
-			ov[*nov - 1].key = k;
-		}
 	}
 }
 

@@ -69,6 +69,9 @@ START_TEST(rejected)
 	expect_status(":80", ADDR_MALFORMED);
 	expect_status("ho st:80", ADDR_MALFORMED);
 	expect_status("host:80\r\n", ADDR_MALFORMED);
+	expect_status("h<o>st:80", ADDR_MALFORMED);
+	expect_status("http://h/\"x\"", ADDR_MALFORMED);
+	expect_status("h\xc3\xa9:80", ADDR_MALFORMED);
 	expect_status("http://", ADDR_MALFORMED);
 	memset(big, 'a', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';

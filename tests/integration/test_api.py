@@ -3,7 +3,7 @@
 import re
 import time
 
-from harness import (HookcastTestCase, parse_ts, q, refusing_address, scaled,
+from harness import (HookcastTestCase, parse_ts, refusing_address, scaled,
                      RFC3339_Z_RE)
 
 TEXT_LINE_RE = re.compile(r'^(.+)  :  (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)$')

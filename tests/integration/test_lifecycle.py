@@ -6,7 +6,7 @@ import signal
 import threading
 import time
 
-from harness import (Hookcast, HookcastTestCase, http_request, parse_ts,
+from harness import (HookcastTestCase, http_request, parse_ts,
                      run_binary, scaled, wait_until)
 
 LOG_LINE_RE = re.compile(
@@ -63,7 +63,7 @@ class EvictionTest(HookcastTestCase):
 class ShutdownTest(HookcastTestCase):
 
     def test_sigterm_lets_in_flight_delivery_finish(self):
-        sink = self.sink(delay=2.0)
+        sink = self.sink(delay=2.5)
         hc = self.start_hookcast('--shutdown-grace', 6)
         self.assertSuccess(hc.register(sink.address))
         self.assertSuccess(hc.publish(b'last words'))
@@ -74,7 +74,7 @@ class ShutdownTest(HookcastTestCase):
         # It stops accepting while the delivery is still running.
         def refused():
             try:
-                http_request(hc.port, 'GET', '/listSubscribers', timeout=0.3)
+                http_request(hc.port, 'GET', '/listSubscribers', timeout=0.5)
             except OSError:  # refused, reset, timed out: not served
                 return True
             except Exception:  # http.client.RemoteDisconnected and friends
@@ -92,7 +92,7 @@ class ShutdownTest(HookcastTestCase):
         self.assertIsNotNone(rec.done, 'hookcast exited before the in-flight delivery completed')
         self.assertLessEqual(rec.done, t_exit)
         self.assertGreaterEqual(t_exit - t_sig, 1.0,
-                                'exited %.1f s after SIGTERM, before the 2 s delivery'
+                                'exited %.1f s after SIGTERM, before the 2.5 s delivery'
                                 % (t_exit - t_sig))
         self.assertEqual(rec.body, b'last words')
 
