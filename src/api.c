@@ -13,6 +13,7 @@
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -245,10 +246,31 @@ handle_list(struct api *a, struct MHD_Connection *c)
 	    MHD_RESPMEM_MUST_FREE, MHD_HTTP_HEADER_VARY, "Accept");
 }
 
+/*
+ * Back-pressure: say no (503) rather than accept what would be dropped,
+ * when message bodies would pass max_queued_bytes or most subscribers'
+ * FIFOs are filling up.  Logged once a second at most.
+ */
 static int
-over_queue_limit(const struct api *a, size_t more)
+refuse_publish(const struct api *a, size_t more)
 {
-	return msg_bytes_alive() + more > a->cfg->max_queued_bytes;
+	static _Atomic int64_t last_log;
+	const char *why;
+	int64_t now, then;
+
+	if (msg_bytes_alive() + more > a->cfg->max_queued_bytes)
+		why = "max_queued_bytes";
+	else if (deliver_overloaded(a->deliver))
+		why = "subscribers_backed_up";
+	else
+		return 0;
+	now = clock_mono_ms();
+	then = atomic_load(&last_log);
+	if (now - then >= 1000 &&
+	    atomic_compare_exchange_strong(&last_log, &then, now))
+		log_warnx("publishing refused: queues full", "reason=%s "
+		    "queued_bytes=%zu", why, msg_bytes_alive());
+	return 1;
 }
 
 /* The first call for /sendMessage: refuse early what can be refused early. */
@@ -269,11 +291,8 @@ send_begin(struct api *a, struct MHD_Connection *c, void **con_cls)
 			    "Error: Message larger than max_body (%zu bytes).",
 			    a->cfg->max_body);
 	}
-	if (over_queue_limit(a, (size_t)announced)) {
-		log_warnx("message refused", "reason=max_queued_bytes "
-		    "queued_bytes=%zu", msg_bytes_alive());
+	if (refuse_publish(a, (size_t)announced))
 		return answer_busy(c, "Error: Queue full, retry later.");
-	}
 	if ((u = calloc(1, sizeof(*u))) == NULL)
 		return answer_busy(c, "Error: Out of memory, retry later.");
 	u->u_ep = EP_SEND;
@@ -339,11 +358,8 @@ send_end(struct api *a, struct MHD_Connection *c, struct upload *u)
 	if (ctype != NULL && strlen(ctype) > MSG_CTYPE_MAX)
 		return answer_text(c, MHD_HTTP_BAD_REQUEST,
 		    "Error: Content-Type longer than 256 bytes.");
-	if (over_queue_limit(a, u->u_len)) {
-		log_warnx("message refused", "reason=max_queued_bytes "
-		    "queued_bytes=%zu", msg_bytes_alive());
+	if (refuse_publish(a, u->u_len))
 		return answer_busy(c, "Error: Queue full, retry later.");
-	}
 	if ((m = msg_new(ctype, u->u_data, u->u_len)) == NULL)
 		return answer_busy(c, "Error: Out of memory, retry later.");
 	rc = deliver_publish(a->deliver, m);

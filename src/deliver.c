@@ -5,7 +5,11 @@
  * One thread runs deliver_loop() and is the only one to touch the CURLM and
  * CURL handles.  Other threads hand it commands (a subscriber added or
  * removed, a message published) through the inbox, a FIFO under inbox_lock,
- * and wake it with curl_multi_wakeup().  The subscriber map's hooks queue
+ * and wake it through an eventfd.  The loop drives libcurl's socket interface
+ * (curl_multi_socket_action) from its own epoll set, rather than
+ * curl_multi_poll()/curl_multi_perform() with curl_multi_wakeup(): libcurl
+ * 7.88's perform polls every transfer in flight on every call, which cost
+ * more than the deliveries themselves at a few hundred in flight.  The subscriber map's hooks queue
  * their commands while holding the map's write lock, so the lock order is
  * subs rwlock, then inbox_lock; the thread holds inbox_lock only to take the
  * whole list, and never takes the map lock.
@@ -29,6 +33,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
@@ -77,12 +84,17 @@ struct deliver {
 	const struct config	*cfg;
 	pthread_t		 thread;
 	CURLM			*multi;
+	int			 epfd;		/* the multi handle's sockets */
+	int			 wakefd;	/* eventfd: the inbox has work */
+	int64_t			 timer;		/* libcurl's deadline, -1: none */
 
 	pthread_mutex_t		 inbox_lock;
 	struct cmd		*inbox_head, **inbox_tail;
 	atomic_bool		 woken;		/* a wakeup is already on its way */
 	atomic_bool		 stopping;
 	_Atomic int64_t		 deadline;	/* monotonic ms, once stopping */
+	atomic_long		 live;		/* targets receiving messages */
+	atomic_long		 backed_up;	/* of them, FIFOs over half full */
 
 	/* Everything below belongs to the delivery thread. */
 	struct target		**targets;
@@ -122,12 +134,22 @@ inbox_push(struct deliver *d, struct cmd *c)
 	pthread_mutex_unlock(&d->inbox_lock);
 }
 
+static void
+wake_thread(struct deliver *d)
+{
+	uint64_t one = 1;
+
+	/* EAGAIN means the counter is already non-zero: the thread will wake. */
+	if (write(d->wakefd, &one, sizeof(one)) < 0)
+		return;
+}
+
 void
 deliver_wake(struct deliver *d)
 {
 	/* One wakeup is enough for any number of commands queued before it. */
 	if (!atomic_exchange(&d->woken, true))
-		curl_multi_wakeup(d->multi);
+		wake_thread(d);
 }
 
 int
@@ -154,6 +176,12 @@ deliver_on_remove(struct sub *sub, void *arg)
 	struct target *t = sub_deliver_state(sub);
 
 	inbox_push(arg, &t->t_remove);
+}
+
+int
+deliver_overloaded(struct deliver *d)
+{
+	return atomic_load(&d->backed_up) * 2 > atomic_load(&d->live);
 }
 
 int
@@ -204,6 +232,12 @@ ready_pop(struct deliver *d)
 static void
 target_set_queued(struct deliver *d, struct target *t, size_t len)
 {
+	size_t high = (size_t)d->cfg->queue_limit / 2;
+
+	if (t->t_len <= high && len > high)
+		atomic_fetch_add(&d->backed_up, 1);
+	else if (t->t_len > high && len <= high)
+		atomic_fetch_sub(&d->backed_up, 1);
 	d->queued -= t->t_len;
 	d->queued += len;
 	t->t_len = len;
@@ -293,6 +327,7 @@ targets_add(struct deliver *d, struct target *t)
 	}
 	t->t_index = d->ntargets;
 	d->targets[d->ntargets++] = t;
+	atomic_store(&d->live, (long)d->ntargets);
 	return 0;
 }
 
@@ -303,6 +338,7 @@ targets_remove(struct deliver *d, struct target *t)
 
 	d->targets[t->t_index] = last;
 	last->t_index = t->t_index;
+	atomic_store(&d->live, (long)d->ntargets);
 }
 
 static void
@@ -616,18 +652,70 @@ release_all(struct deliver *d)
 	}
 }
 
+/*
+ * libcurl's socket interface: it says which sockets to watch for what, and
+ * when to call it back; the loop below does the watching with epoll.  Each
+ * wakeup then costs work in proportion to the sockets that are ready, not to
+ * the transfers in flight.
+ */
+static int
+on_socket(CURL *e, curl_socket_t fd, int what, void *arg, void *known)
+{
+	struct deliver *d = arg;
+	struct epoll_event ev = { .data.fd = fd };
+
+	(void)e;
+	if (what == CURL_POLL_REMOVE) {
+		epoll_ctl(d->epfd, EPOLL_CTL_DEL, fd, NULL);
+		return 0;
+	}
+	ev.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0) |
+	    ((what & CURL_POLL_OUT) ? EPOLLOUT : 0);
+	if (known == NULL) {
+		curl_multi_assign(d->multi, fd, d);
+		if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev) == 0)
+			return 0;
+	}
+	if (epoll_ctl(d->epfd, EPOLL_CTL_MOD, fd, &ev) == -1 &&
+	    epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev) == -1)
+		log_warn("epoll_ctl failed", "fd=%d", fd);
+	return 0;
+}
+
+static int
+on_timer(CURLM *multi, long timeout_ms, void *arg)
+{
+	struct deliver *d = arg;
+
+	(void)multi;
+	d->timer = timeout_ms < 0 ? -1 : clock_mono_ms() + timeout_ms;
+	return 0;
+}
+
+/* How long epoll may sleep: until libcurl's timer, at most MAX_MS. */
+static int
+wait_ms(const struct deliver *d, int64_t now, int max_ms)
+{
+	if (d->timer < 0)
+		return max_ms;
+	if (d->timer <= now)
+		return 0;
+	return d->timer - now < max_ms ? (int)(d->timer - now) : max_ms;
+}
+
+#define EVENTS_MAX	256
+
 static void *
 deliver_loop(void *arg)
 {
 	struct deliver *d = arg;
-	int running;
-	long timeout;
+	struct epoll_event ev[EVENTS_MAX];
+	int running, n;
+	int64_t now;
+	uint64_t count;
 
 	for (;;) {
 		drain_inbox(d);
-		dispatch(d);
-		curl_multi_perform(d->multi, &running);
-		reap_done(d);
 		dispatch(d);
 
 		if (atomic_load(&d->stopping)) {
@@ -638,12 +726,31 @@ deliver_loop(void *arg)
 				break;
 			}
 		}
-		if (curl_multi_timeout(d->multi, &timeout) != CURLM_OK ||
-		    timeout < 0 || timeout > 1000)
-			timeout = 1000;
-		if (atomic_load(&d->stopping) && timeout > 100)
-			timeout = 100;
-		curl_multi_poll(d->multi, NULL, 0, (int)timeout, NULL);
+		now = clock_mono_ms();
+		n = epoll_wait(d->epfd, ev, EVENTS_MAX, wait_ms(d, now,
+		    atomic_load(&d->stopping) ? 100 : 1000));
+		for (int i = 0; i < n; i++) {
+			int fd = ev[i].data.fd, mask = 0;
+
+			if (fd == d->wakefd) {
+				if (read(d->wakefd, &count, sizeof(count)) < 0)
+					continue;
+				continue;
+			}
+			if (ev[i].events & EPOLLIN)
+				mask |= CURL_CSELECT_IN;
+			if (ev[i].events & EPOLLOUT)
+				mask |= CURL_CSELECT_OUT;
+			if (ev[i].events & (EPOLLERR | EPOLLHUP))
+				mask |= CURL_CSELECT_ERR;
+			curl_multi_socket_action(d->multi, fd, mask, &running);
+		}
+		if (d->timer >= 0 && d->timer <= clock_mono_ms()) {
+			d->timer = -1;
+			curl_multi_socket_action(d->multi, CURL_SOCKET_TIMEOUT,
+			    0, &running);
+		}
+		reap_done(d);
 	}
 	return NULL;
 }
@@ -669,6 +776,10 @@ deliver_free(struct deliver *d)
 	free(d->targets);
 	xfer_free_all(d);
 	curl_multi_cleanup(d->multi);
+	if (d->epfd >= 0)
+		close(d->epfd);
+	if (d->wakefd >= 0)
+		close(d->wakefd);
 	pthread_mutex_destroy(&d->inbox_lock);
 	free(d);
 }
@@ -684,6 +795,7 @@ deliver_start(const struct config *cfg)
 		return NULL;
 	}
 	d->cfg = cfg;
+	d->epfd = d->wakefd = -1;
 	d->inbox_tail = &d->inbox_head;
 	pthread_mutex_init(&d->inbox_lock, NULL);
 	snprintf(d->user_agent, sizeof(d->user_agent), "hookcast/%s",
@@ -694,6 +806,19 @@ deliver_start(const struct config *cfg)
 		deliver_free(d);
 		return NULL;
 	}
+	d->timer = -1;
+	if ((d->epfd = epoll_create1(EPOLL_CLOEXEC)) == -1 ||
+	    (d->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1 ||
+	    epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->wakefd, &(struct epoll_event){
+	    .events = EPOLLIN, .data.fd = d->wakefd }) == -1) {
+		log_warn("cannot start delivery", NULL);
+		deliver_free(d);
+		return NULL;
+	}
+	curl_multi_setopt(d->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+	curl_multi_setopt(d->multi, CURLMOPT_SOCKETDATA, d);
+	curl_multi_setopt(d->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+	curl_multi_setopt(d->multi, CURLMOPT_TIMERDATA, d);
 	/* Keep an idle connection for every transfer that may run at once. */
 	curl_multi_setopt(d->multi, CURLMOPT_MAXCONNECTS, cfg->max_transfers);
 	if ((rc = pthread_create(&d->thread, NULL, deliver_loop, d)) != 0) {
@@ -712,7 +837,7 @@ deliver_stop(struct deliver *d, long grace_ms)
 		return;
 	atomic_store(&d->deadline, clock_mono_ms() + grace_ms);
 	atomic_store(&d->stopping, true);
-	curl_multi_wakeup(d->multi);
+	wake_thread(d);
 	pthread_join(d->thread, NULL);
 	drain_inbox(d);
 	deliver_free(d);

@@ -36,4 +36,12 @@ void deliver_wake(struct deliver *d);
  */
 int deliver_publish(struct deliver *d, struct msg *m);
 
+/*
+ * 1 when more than half of the subscribers have FIFOs over half full: the
+ * daemon as a whole is not keeping up, and publishers should be told to
+ * wait (503) rather than have messages dropped.  A minority of slow
+ * subscribers never makes it 1; they lose their oldest messages instead.
+ */
+int deliver_overloaded(struct deliver *d);
+
 #endif

@@ -105,8 +105,12 @@ class IsolationTest(HookcastTestCase):
     def test_full_queue_drops_oldest_and_counts(self):
         gate = threading.Event()
         sink = self.sink(gate=gate)
+        # A healthy subscriber beside it: one slow subscriber is a minority,
+        # so it loses its oldest messages rather than slow publishers down.
+        healthy = self.sink()
         hc = self.start_hookcast('--queue-limit', 3, '--max-in-flight', 1)
         self.assertSuccess(hc.register(sink.address))
+        self.assertSuccess(hc.register(healthy.address))
         self.assertSuccess(hc.publish(b'm0'))
         self.assertEqual(sink.wait_for(1, scaled(5)), 1, 'm0 should be in flight')
         msgs = [b'm%d' % i for i in range(1, 10)]
@@ -124,3 +128,33 @@ class IsolationTest(HookcastTestCase):
         st = hc.wait_subscriber(sink.address, lambda s: s['delivered'] == 4, scaled(5))
         self.assertEqual((st['delivered'], st['dropped'], st['queued'], st['in_flight']),
                          (4, 6, 0, 0), st)
+        self.assertEqual(healthy.wait_for(10, scaled(5)), 10)
+        h = hc.wait_subscriber(healthy.address, lambda s: s['delivered'] == 10, scaled(5))
+        self.assertEqual(h['dropped'], 0, h)
+
+    def test_most_subscribers_backed_up_refuses_instead_of_dropping(self):
+        gate = threading.Event()
+        slow = [self.sink(gate=gate), self.sink(gate=gate)]
+        healthy = self.sink()
+        hc = self.start_hookcast('--queue-limit', 10, '--max-in-flight', 1)
+        for s in slow + [healthy]:
+            self.assertSuccess(hc.register(s.address))
+        accepted = 0
+        refused = None
+        for i in range(40):
+            r = hc.publish(b'n%d' % i)
+            if r.status == 503:
+                refused = r
+                break
+            self.assertSuccess(r)
+            accepted += 1
+        self.assertIsNotNone(refused, 'two of three subscribers stalled: '
+                             'publishing should be refused before their queues overflow')
+        self.assertEqual(refused.headers.get('Retry-After'), '1')
+        # Nothing accepted was dropped: once the slow ones recover, all of it arrives.
+        gate.set()
+        for s in slow + [healthy]:
+            st = hc.wait_subscriber(s.address, lambda x: x['delivered'] == accepted,
+                                    scaled(5))
+            self.assertEqual((st['delivered'], st['dropped']), (accepted, 0), st)
+        self.assertSuccess(hc.publish(b'after'))
