@@ -33,7 +33,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -87,6 +89,9 @@ struct deliver {
 	int			 epfd;		/* the multi handle's sockets */
 	int			 wakefd;	/* eventfd: the inbox has work */
 	int64_t			 timer;		/* libcurl's deadline, -1: none */
+	long			 max_idle;	/* connections the fd limit allows */
+	struct fdslot		*slots;		/* by descriptor */
+	size_t			 nslots;
 
 	pthread_mutex_t		 inbox_lock;
 	struct cmd		*inbox_head, **inbox_tail;
@@ -313,6 +318,24 @@ target_clear(struct deliver *d, struct target *t)
 		msg_unref(target_shift(d, t));
 }
 
+/*
+ * Room in libcurl's cache for every subscriber's idle connections: when the
+ * cache is smaller than what the subscribers keep open, it closes one
+ * connection for every one it opens, and deliveries pay a TCP handshake
+ * each.  Bounded by the descriptors left over from the HTTP front end.
+ */
+static void
+size_conn_cache(struct deliver *d)
+{
+	long want = (long)d->ntargets * d->cfg->max_in_flight;
+
+	if (want < d->cfg->max_transfers)
+		want = d->cfg->max_transfers;
+	if (want > d->max_idle)
+		want = d->max_idle;
+	curl_multi_setopt(d->multi, CURLMOPT_MAXCONNECTS, want);
+}
+
 static int
 targets_add(struct deliver *d, struct target *t)
 {
@@ -328,6 +351,7 @@ targets_add(struct deliver *d, struct target *t)
 	t->t_index = d->ntargets;
 	d->targets[d->ntargets++] = t;
 	atomic_store(&d->live, (long)d->ntargets);
+	size_conn_cache(d);
 	return 0;
 }
 
@@ -339,6 +363,7 @@ targets_remove(struct deliver *d, struct target *t)
 	d->targets[t->t_index] = last;
 	last->t_index = t->t_index;
 	atomic_store(&d->live, (long)d->ntargets);
+	size_conn_cache(d);
 }
 
 static void
@@ -408,6 +433,118 @@ drain_inbox(struct deliver *d)
 	}
 }
 
+/*
+ * libcurl's socket interface: it says which sockets to watch for what, and
+ * when to call it back; the loop below does the watching with epoll.  Each
+ * wakeup then costs work in proportion to the sockets that are ready, not to
+ * the transfers in flight.
+ */
+/*
+ * What the epoll set holds for one descriptor.  For connections libcurl
+ * opened through on_open(), removal is lazy: when a connection goes idle
+ * its registration stays, so reusing it for the next delivery needs no
+ * epoll_ctl at all.  on_close() learns of every such close, so a slot is
+ * never trusted for a descriptor number that was closed and reused.
+ */
+struct fdslot {
+	uint32_t	fs_events;	/* registered in epoll, 0: not */
+	uint8_t		fs_conn;	/* opened by on_open */
+	uint8_t		fs_want;	/* libcurl watches it now */
+};
+
+static struct fdslot *
+fd_slot(struct deliver *d, int fd)
+{
+	static struct fdslot none;
+
+	if (fd < 0)
+		return &none;
+	if ((size_t)fd >= d->nslots) {
+		size_t n = d->nslots ? d->nslots : 256;
+		struct fdslot *v;
+
+		while (n <= (size_t)fd)
+			n *= 2;
+		if ((v = realloc(d->slots, n * sizeof(*v))) == NULL) {
+			none = (struct fdslot){ 0 };
+			return &none;	/* then every change is a real syscall */
+		}
+		memset(v + d->nslots, 0, (n - d->nslots) * sizeof(*v));
+		d->slots = v;
+		d->nslots = n;
+	}
+	return &d->slots[fd];
+}
+
+static void
+fd_watch(struct deliver *d, int fd, uint32_t events)
+{
+	struct fdslot *fs = fd_slot(d, fd);
+	struct epoll_event ev = { .events = events, .data.fd = fd };
+
+	fs->fs_want = 1;
+	if (fs->fs_conn && fs->fs_events == events)
+		return;
+	if (epoll_ctl(d->epfd, fs->fs_events ? EPOLL_CTL_MOD : EPOLL_CTL_ADD,
+	    fd, &ev) == -1 && epoll_ctl(d->epfd, fs->fs_events ?
+	    EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &ev) == -1) {
+		log_warn("epoll_ctl failed", "fd=%d", fd);
+		return;
+	}
+	fs->fs_events = events;
+}
+
+static void
+fd_unwatch(struct deliver *d, int fd)
+{
+	struct fdslot *fs = fd_slot(d, fd);
+
+	fs->fs_want = 0;
+	if (fs->fs_conn)
+		return;		/* lazy: see struct fdslot */
+	epoll_ctl(d->epfd, EPOLL_CTL_DEL, fd, NULL);
+	fs->fs_events = 0;
+}
+
+static curl_socket_t
+on_open(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
+{
+	struct deliver *d = arg;
+	int fd;
+
+	(void)purpose;
+	fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+	if (fd == -1)
+		return CURL_SOCKET_BAD;
+	*fd_slot(d, fd) = (struct fdslot){ .fs_conn = 1 };
+	return fd;
+}
+
+static int
+on_close(void *arg, curl_socket_t fd)
+{
+	struct deliver *d = arg;
+
+	/* Closing drops the epoll registration too. */
+	*fd_slot(d, fd) = (struct fdslot){ 0 };
+	return close(fd);
+}
+
+static int
+on_socket(CURL *e, curl_socket_t fd, int what, void *arg, void *known)
+{
+	struct deliver *d = arg;
+
+	(void)e;
+	(void)known;
+	if (what == CURL_POLL_REMOVE)
+		fd_unwatch(d, fd);
+	else
+		fd_watch(d, fd, ((what & CURL_POLL_IN) ? EPOLLIN : 0) |
+		    ((what & CURL_POLL_OUT) ? EPOLLOUT : 0));
+	return 0;
+}
+
 /* Subscribers' answers are not kept: only their status code counts. */
 static size_t
 discard_body(char *ptr, size_t size, size_t nmemb, void *arg)
@@ -447,6 +584,10 @@ xfer_get(struct deliver *d)
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, d->cfg->delivery_timeout * 1000L);
 	curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard_body);
+	curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, on_open);
+	curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, d);
+	curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, on_close);
+	curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, d);
 	return x;
 }
 
@@ -652,36 +793,6 @@ release_all(struct deliver *d)
 	}
 }
 
-/*
- * libcurl's socket interface: it says which sockets to watch for what, and
- * when to call it back; the loop below does the watching with epoll.  Each
- * wakeup then costs work in proportion to the sockets that are ready, not to
- * the transfers in flight.
- */
-static int
-on_socket(CURL *e, curl_socket_t fd, int what, void *arg, void *known)
-{
-	struct deliver *d = arg;
-	struct epoll_event ev = { .data.fd = fd };
-
-	(void)e;
-	if (what == CURL_POLL_REMOVE) {
-		epoll_ctl(d->epfd, EPOLL_CTL_DEL, fd, NULL);
-		return 0;
-	}
-	ev.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0) |
-	    ((what & CURL_POLL_OUT) ? EPOLLOUT : 0);
-	if (known == NULL) {
-		curl_multi_assign(d->multi, fd, d);
-		if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev) == 0)
-			return 0;
-	}
-	if (epoll_ctl(d->epfd, EPOLL_CTL_MOD, fd, &ev) == -1 &&
-	    epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev) == -1)
-		log_warn("epoll_ctl failed", "fd=%d", fd);
-	return 0;
-}
-
 static int
 on_timer(CURLM *multi, long timeout_ms, void *arg)
 {
@@ -737,6 +848,12 @@ deliver_loop(void *arg)
 					continue;
 				continue;
 			}
+			if (!fd_slot(d, fd)->fs_want) {
+				/* An idle connection closed or spoke: stop watching. */
+				epoll_ctl(d->epfd, EPOLL_CTL_DEL, fd, NULL);
+				fd_slot(d, fd)->fs_events = 0;
+				continue;
+			}
 			if (ev[i].events & EPOLLIN)
 				mask |= CURL_CSELECT_IN;
 			if (ev[i].events & EPOLLOUT)
@@ -776,6 +893,7 @@ deliver_free(struct deliver *d)
 	free(d->targets);
 	xfer_free_all(d);
 	curl_multi_cleanup(d->multi);
+	free(d->slots);
 	if (d->epfd >= 0)
 		close(d->epfd);
 	if (d->wakefd >= 0)
@@ -788,6 +906,7 @@ struct deliver *
 deliver_start(const struct config *cfg)
 {
 	struct deliver *d;
+	struct rlimit rl;
 	int rc;
 
 	if ((d = calloc(1, sizeof(*d))) == NULL) {
@@ -819,8 +938,13 @@ deliver_start(const struct config *cfg)
 	curl_multi_setopt(d->multi, CURLMOPT_SOCKETDATA, d);
 	curl_multi_setopt(d->multi, CURLMOPT_TIMERFUNCTION, on_timer);
 	curl_multi_setopt(d->multi, CURLMOPT_TIMERDATA, d);
-	/* Keep an idle connection for every transfer that may run at once. */
-	curl_multi_setopt(d->multi, CURLMOPT_MAXCONNECTS, cfg->max_transfers);
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+		d->max_idle = (long)rl.rlim_cur - cfg->max_connections - 64;
+	else
+		d->max_idle = LONG_MAX;
+	if (d->max_idle < cfg->max_transfers)
+		d->max_idle = cfg->max_transfers;
+	size_conn_cache(d);
 	if ((rc = pthread_create(&d->thread, NULL, deliver_loop, d)) != 0) {
 		log_error("cannot start delivery", "error=\"%s\"",
 		    strerror(rc));

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include <curl/curl.h>
 
@@ -136,6 +137,7 @@ main(int argc, char **argv)
 	struct subs *subs;
 	struct reaper *reaper;
 	struct api *api;
+	struct rlimit rl;
 	sigset_t sigs;
 	siginfo_t si;
 	int check = 0, sig;
@@ -146,6 +148,12 @@ main(int argc, char **argv)
 		return 0;
 	}
 	log_set_level(cfg.log_level);
+
+	/* Every subscriber connection and client is a descriptor: take them all. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
 
 	/* Before any thread exists, so that every thread inherits the mask. */
 	signal(SIGPIPE, SIG_IGN);
