@@ -8,6 +8,8 @@
       GET BASE_URL/listSubscribers?format=json and print
       "count delivered failed dropped queued in_flight" summed over all
       subscribers (but EXCLUDE_ADDRESS, if given)
+  helpers.py sums FILE [EXCLUDE_ADDRESS]
+      the same for a listing already saved in FILE
   helpers.py register BASE_URL ADDRESS...
       register the given addresses
   helpers.py register-synthetic BASE_URL N
@@ -66,6 +68,10 @@ def stats(base, exclude=None):
     body = r.read()
     if r.status != 200:
         sys.exit("stats: HTTP %d: %r" % (r.status, body[:200]))
+    sums(body, exclude)
+
+
+def sums(body, exclude=None):
     subs = json.loads(body)["subscribers"]
     keys = ("delivered", "failed", "dropped", "queued", "in_flight")
     tot = dict.fromkeys(keys, 0)
@@ -129,6 +135,9 @@ def main(argv):
         freeports(int(argv[2]))
     elif cmd == "stats" and len(argv) in (3, 4):
         stats(argv[2], argv[3] if len(argv) == 4 else None)
+    elif cmd == "sums" and len(argv) in (3, 4):
+        with open(argv[2], "rb") as f:
+            sums(f.read(), argv[3] if len(argv) == 4 else None)
     elif cmd == "register" and len(argv) >= 3:
         register_all(argv[2], argv[3:])
     elif cmd == "register-synthetic" and len(argv) == 4:

@@ -14,12 +14,14 @@
 # It prints a markdown table and writes it to bench/results.md.
 #
 # Needs: nginx, wrk, curl, python3 (standard library only) and build/hookcast.
+# Usage: bash bench/run.sh [PATH/TO/hookcast]
 # Environment knobs (defaults in brackets):
-#   HOOKCAST [build/hookcast]  NGINX [nginx on PATH or /usr/sbin/nginx]
-#   WRK [wrk]  PYTHON [python3]
+#   HOOKCAST [build/hookcast; the first argument wins]  NGINX [nginx on PATH or /usr/sbin/nginx]
+#   WRK [wrk]  PYTHON [/usr/bin/python3, else python3]
 #   BENCH_DURATION [10]    seconds of each measured window
 #   BENCH_PUB_THREADS [1], BENCH_PUB_CONNS [4]   wrk shape for publishing
-#   BENCH_BACKOFF_MS [0]   publisher pause after a 503 (0: closed loop)
+#   BENCH_BACKOFF_MS [10]  publisher pause after a 503 (a publisher that backs
+#                          off when refused; 0: hammer on regardless)
 #   BENCH_PUB_DELAY_MS [0] publisher pause before every request (pacing)
 #   BENCH_DRAIN_MAX [60]   seconds to wait for the queues to empty
 #   BENCH_HOOKCAST_ARGS    extra flags for hookcast (word-split)
@@ -34,20 +36,21 @@ set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
 
-HOOKCAST=${HOOKCAST:-$ROOT/build/hookcast}
+HOOKCAST=${1:-${HOOKCAST:-$ROOT/build/hookcast}}
 NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
 WRK=${WRK:-wrk}
-PYTHON=${PYTHON:-python3}
+# Debian's python3 first: a pyenv shim on PATH costs ~0.4 s per start.
+PYTHON=${PYTHON:-$([[ -x /usr/bin/python3 ]] && echo /usr/bin/python3 || echo python3)}
 DURATION=${BENCH_DURATION:-10}
-# Publisher shape. The machine has 2 cores; hookcast delivers from one thread
-# and wrk's thread spins a core of its own, so a big wrk (-t2 -c64) would take
-# CPU from the delivery thread and measure the publisher, not delivery. One wrk
-# thread with 4 connections publishes far more than 100 subscribers can take
-# (each publish is 100 deliveries), so hookcast stays saturated while wrk
-# leaves most of a core to it.
+# Publisher shape. The machine has 2 cores; hookcast delivers from one thread,
+# and every publish it accepts costs CPU on its HTTP threads as well. A big wrk
+# (-t2 -c64) would take both cores and measure the publisher, not delivery.
+# One wrk thread with 4 connections already offers far more than 100
+# subscribers can take (each publish is 100 deliveries), so delivery stays
+# saturated while wrk holds at most one core.
 PUB_THREADS=${BENCH_PUB_THREADS:-1}
 PUB_CONNS=${BENCH_PUB_CONNS:-4}
-BACKOFF_MS=${BENCH_BACKOFF_MS:-0}
+BACKOFF_MS=${BENCH_BACKOFF_MS:-10}
 PUB_DELAY_MS=${BENCH_PUB_DELAY_MS:-0}
 DRAIN_MAX=${BENCH_DRAIN_MAX:-60}
 STEPS=${BENCH_STEPS:-1 2 3 4}
@@ -94,6 +97,10 @@ check_tools() {
 	command -v "$PYTHON" >/dev/null 2>&1 || {
 		missing+=("python3")
 		pkgs+=(python3)
+	}
+	command -v flock >/dev/null 2>&1 || {
+		missing+=("flock")
+		pkgs+=(util-linux)
 	}
 	command -v ss >/dev/null 2>&1 || {
 		missing+=("ss")
@@ -261,13 +268,25 @@ stop_hookcast() {
 	fi
 	warns=$(grep -c 'level=\(warn\|error\)' "$TMP/hookcast-$tag.log")
 	if [[ $warns -gt 0 ]]; then
-		say "hookcast ($tag) logged $warns warn/error lines, e.g.:"
-		grep 'level=\(warn\|error\)' "$TMP/hookcast-$tag.log" | sort | uniq -c |
-			sort -rn | head -n 3 | cut -c1-300 >&2
+		say "hookcast ($tag) logged $warns warn/error lines, by message:"
+		grep -o 'level=\(warn\|error\) msg="[^"]*"' "$TMP/hookcast-$tag.log" |
+			sort | uniq -c | sort -rn | awk 'NR <= 5' >&2
 	fi
+	return 0
 }
 # stats [EXCLUDE]: "count delivered failed dropped queued in_flight"
 stats() { "$PYTHON" "$HERE/helpers.py" stats "$(hc_url)" "$@"; }
+# snap FILE: save the JSON listing to FILE (curl: no interpreter start-up in
+# the timed path, which under load can take a second) and print the midpoint
+# of the request's start and end times.
+snap() {
+	local a b code
+	a=$(now)
+	code=$(curl -s -o "$1" -w '%{http_code}' "$(hc_url)/listSubscribers?format=json")
+	b=$(now)
+	[[ $code == 200 ]] || return 1
+	calc "($a + $b) / 2" 6
+}
 
 # ---------------------------------------------------------------- steps ---
 R_NGINX="" R_DPS="" R_RATIO="" R_FRAC="" R_FRAC_PASS="" R_HWM="" R_HANG=""
@@ -290,32 +309,33 @@ step1_limit() {
 	[[ $non2xx == 0 ]] || problem "step 1: nginx answered $non2xx non-2xx"
 	R_NGINX=$(calc "$req / ($dur / 1e6)" 0)
 	say "  wrk -> nginx: $R_NGINX req/s"
+	return 0
 }
 
 # publish TAG EXCLUDE: run wrk against /sendMessage; sample delivered over the
 # middle DURATION seconds; wait for the queues to drain. Sets P_* variables.
 P_DPS="" P_ACCEPTED="" P_REFUSED="" P_REQ="" P_DUR="" P_FINAL="" P_DRAINED=""
 publish() {
-	local tag=$1 exclude=${2:-} out=$TMP/wrk-$1.txt t0 t1 s0 s1 d0 d1 i s
+	local tag=$1 exclude=${2:-} out=$TMP/wrk-$1.txt t0 t1 s0 s1 d0 d1 s
 	local n delivered failed dropped queued inflight
 	local -a ex=()
 	[[ -n $exclude ]] && ex=("$exclude")
 	run_wrk "$PUB_THREADS" "$PUB_CONNS" $((DURATION + 2)) "$(hc_url)/sendMessage" "$out"
 	sleep 1
-	t0=$(now)
-	s0=$(stats "${ex[@]}") || {
+	t0=$(snap "$TMP/$tag-t0.json") || {
 		problem "$tag: listing failed"
 		return 1
 	}
 	sleep "$DURATION"
-	t1=$(now)
-	s1=$(stats "${ex[@]}") || {
+	t1=$(snap "$TMP/$tag-t1.json") || {
 		problem "$tag: listing failed"
 		return 1
 	}
 	wait "$WRK_PID"
 	WRK_PID=""
 	hc_alive "$tag" || return 1
+	s0=$("$PYTHON" "$HERE/helpers.py" sums "$TMP/$tag-t0.json" "${ex[@]}")
+	s1=$("$PYTHON" "$HERE/helpers.py" sums "$TMP/$tag-t1.json" "${ex[@]}")
 	read -r _ d0 _ <<<"$s0"
 	read -r _ d1 _ <<<"$s1"
 	P_DPS=$(calc "($d1 - $d0) / ($t1 - $t0)" 0)
@@ -333,21 +353,32 @@ publish() {
 	say "  $tag: $P_DPS deliveries/s; wrk: $P_REQ requests, $P_REFUSED refused (non-2xx)"
 	# Drain: wait (bounded) until nothing is queued or in flight.
 	P_DRAINED=0
-	for ((i = 0; i < DRAIN_MAX * 5; i++)); do
-		s=$(stats "${ex[@]}") || break
+	P_FINAL=""
+	local t_stop t_now deadline
+	t_stop=$(now)
+	deadline=$(calc "$t_stop + $DRAIN_MAX" 3)
+	while :; do
+		if ! s=$(stats "${ex[@]}" 2>"$TMP/stats.err"); then
+			problem "$tag: the listing failed while draining ($(tail -n 1 "$TMP/stats.err")); last seen: ${P_FINAL:-nothing}"
+			hc_alive "$tag"
+			return 1
+		fi
+		P_FINAL=$s
 		read -r n delivered failed dropped queued inflight <<<"$s"
 		if [[ $queued == 0 && $inflight == 0 ]]; then
 			P_DRAINED=1
 			break
 		fi
+		t_now=$(now)
+		ge "$t_now" "$deadline" && break
 		sleep 0.2
 	done
-	P_FINAL=$s
 	if [[ $P_DRAINED == 1 ]]; then
-		say "  $tag: drained after $(calc "$i / 5" 1) s: subscribers=$n delivered=$delivered failed=$failed dropped=$dropped"
+		say "  $tag: drained $(calc "$(now) - $t_stop" 1) s after publishing stopped: subscribers=$n delivered=$delivered failed=$failed dropped=$dropped"
 	else
 		problem "$tag: queues not empty ${DRAIN_MAX} s after publishing stopped: queued=$queued in_flight=$inflight delivered=$delivered"
 	fi
+	return 0
 }
 
 step2_end_to_end() {
@@ -392,6 +423,7 @@ step2_end_to_end() {
 	R_HWM=$(calc "$hwm / 1024" 1)
 	say "  run2: peak RSS $R_HWM MiB"
 	stop_hookcast run2
+	return 0
 }
 
 step3_hanging() {
@@ -438,6 +470,7 @@ EOF
 	stop_pid "$HANG_PID" TERM 2
 	HANG_PID=""
 	stop_hookcast run3
+	return 0
 }
 
 step4_10k() {
@@ -465,6 +498,7 @@ step4_10k() {
 	say "  run4: RSS $R_10K_RSS MiB, listing median $R_10K_MS ms ($R_10K_DETAIL)"
 	hc_alive run4 || return 1
 	stop_hookcast run4
+	return 0
 }
 
 # --------------------------------------------------------------- report ---
@@ -491,7 +525,7 @@ report() {
 	{
 		echo "# hookcast bench results"
 		echo
-		echo "Date: $(date -u '+%Y-%m-%d %H:%M UTC'); machine: $(nproc) cores, $(uname -sr);"
+		echo "Date: $(date -u '+%Y-%m-%d %H:%M UTC'); machine: $(nproc) cores, $(uname -sr), load average at start $LOAD_START (other work on the box skews every figure);"
 		echo "$version; nginx $("$NGINX" -v 2>&1 | sed 's|.*/||'); wrk $("$WRK" --version 2>&1 | head -n 1 | awk '{print $2}')."
 		echo "Body ${BODY_BYTES} B; windows of ${DURATION} s; publisher wrk -t$PUB_THREADS -c$PUB_CONNS (pause per request ${PUB_DELAY_MS} ms, after a 503 ${BACKOFF_MS} ms); $NSUBS subscribers = nginx \`return 204\`."
 		echo
@@ -524,6 +558,14 @@ report() {
 
 main() {
 	check_tools
+	# Two benches at once share the two cores and both measure garbage:
+	# take a lock, and wait for a run already holding it.
+	exec 9>"${TMPDIR:-/tmp}/hookcast-bench.lock"
+	if ! flock -n 9; then
+		say "another bench run is in progress; waiting for it"
+		flock 9
+	fi
+	LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 	TMP=$(mktemp -d "${TMPDIR:-/tmp}/hookcast-bench.XXXXXX")
 	trap cleanup EXIT
 	trap 'exit 130' INT
@@ -548,4 +590,5 @@ main() {
 }
 
 MISSED=0
+LOAD_START=""
 main "$@"
