@@ -513,7 +513,6 @@ api_start(const struct config *cfg, struct subs *s, struct deliver *d)
 {
 	static const char ok[] = "success";
 	struct sockaddr_storage ss;
-	const union MHD_DaemonInfo *info;
 	char host[INET6_ADDRSTRLEN];
 	unsigned int flags;
 	struct api *a;
@@ -551,7 +550,6 @@ api_start(const struct config *cfg, struct subs *s, struct deliver *d)
 		log_error("cannot listen", "listen=%s", cfg->listen);
 		goto fail;
 	}
-	info = MHD_get_daemon_info(a->daemon, MHD_DAEMON_INFO_BIND_PORT);
 	if (ss.ss_family == AF_INET6)
 		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr,
 		    host, sizeof(host));
@@ -559,12 +557,21 @@ api_start(const struct config *cfg, struct subs *s, struct deliver *d)
 		inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr,
 		    host, sizeof(host));
 	log_info("listening", ss.ss_family == AF_INET6 ? "listen=[%s]:%u" :
-	    "listen=%s:%u", host, info != NULL ? info->port : 0);
+	    "listen=%s:%u", host, api_port(a));
 	return a;
 
 fail:
 	api_stop(a);
 	return NULL;
+}
+
+unsigned int
+api_port(const struct api *a)
+{
+	const union MHD_DaemonInfo *info;
+
+	info = MHD_get_daemon_info(a->daemon, MHD_DAEMON_INFO_BIND_PORT);
+	return info != NULL ? info->port : 0;
 }
 
 void

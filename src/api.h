@@ -11,6 +11,8 @@ struct api;
 /* Binds cfg->listen and starts serving; NULL (logged) on failure. */
 struct api *api_start(const struct config *cfg, struct subs *s,
     struct deliver *d);
+/* The port it listens on (the kernel's choice when cfg->listen says 0). */
+unsigned int api_port(const struct api *a);
 /* Stops accepting connections; requests already being handled finish. */
 void api_quiesce(struct api *a);
 /* Closes every connection, joins libmicrohttpd's threads and frees.  NULL-safe. */
