@@ -273,7 +273,9 @@ refuse_publish(const struct api *a, size_t more)
 	return 1;
 }
 
-/* The first call for /sendMessage: refuse early what can be refused early. */
+#define EARLY_REFUSAL_BYTES	(64 * 1024)
+
+/* The first call for /sendMessage: refuse early what is worth refusing early. */
 static enum MHD_Result
 send_begin(struct api *a, struct MHD_Connection *c, void **con_cls)
 {
@@ -291,7 +293,13 @@ send_begin(struct api *a, struct MHD_Connection *c, void **con_cls)
 			    "Error: Message larger than max_body (%zu bytes).",
 			    a->cfg->max_body);
 	}
-	if (refuse_publish(a, (size_t)announced))
+	/*
+	 * Answering before the body is read makes libmicrohttpd close the
+	 * connection; a publisher told to retry had better keep it.  So only a
+	 * large body is refused here; a small one is read and refused after.
+	 */
+	if (announced > EARLY_REFUSAL_BYTES &&
+	    refuse_publish(a, (size_t)announced))
 		return answer_busy(c, "Error: Queue full, retry later.");
 	if ((u = calloc(1, sizeof(*u))) == NULL)
 		return answer_busy(c, "Error: Out of memory, retry later.");
