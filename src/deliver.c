@@ -100,6 +100,7 @@ struct deliver {
 	_Atomic int64_t		 deadline;	/* monotonic ms, once stopping */
 	atomic_long		 live;		/* targets receiving messages */
 	atomic_long		 backed_up;	/* of them, FIFOs over half full */
+	atomic_long		 pending;	/* publishes not yet fanned out */
 
 	/* Everything below belongs to the delivery thread. */
 	struct target		**targets;
@@ -186,6 +187,15 @@ deliver_on_remove(struct sub *sub, void *arg)
 int
 deliver_overloaded(struct deliver *d)
 {
+	long high = d->cfg->queue_limit / 2;
+
+	/*
+	 * Publishes still in the inbox count too: each will add one message
+	 * to every FIFO, so while at most half a FIFO of them wait, a FIFO
+	 * past half full is seen before it can overflow.
+	 */
+	if (atomic_load(&d->pending) >= (high > 64 ? high : 64))
+		return 1;
 	return atomic_load(&d->backed_up) * 2 > atomic_load(&d->live);
 }
 
@@ -198,6 +208,7 @@ deliver_publish(struct deliver *d, struct msg *m)
 		return -1;
 	c->type = CMD_PUBLISH;
 	c->arg = msg_ref(m);
+	atomic_fetch_add(&d->pending, 1);
 	inbox_push(d, c);
 	deliver_wake(d);
 	return 0;
@@ -427,6 +438,7 @@ drain_inbox(struct deliver *d)
 			break;
 		case CMD_PUBLISH:
 			handle_publish(d, c->arg);
+			atomic_fetch_sub(&d->pending, 1);
 			free(c);
 			break;
 		}

@@ -37,7 +37,8 @@ void deliver_wake(struct deliver *d);
 int deliver_publish(struct deliver *d, struct msg *m);
 
 /*
- * 1 when more than half of the subscribers have FIFOs over half full: the
+ * 1 when more than half of the subscribers have FIFOs over half full, or
+ * half a FIFO's worth of publishes (at least 64) waits in the inbox: the
  * daemon as a whole is not keeping up, and publishers should be told to
  * wait (503) rather than have messages dropped.  A minority of slow
  * subscribers never makes it 1; they lose their oldest messages instead.

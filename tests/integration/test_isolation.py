@@ -136,12 +136,14 @@ class IsolationTest(HookcastTestCase):
         gate = threading.Event()
         slow = [self.sink(gate=gate), self.sink(gate=gate)]
         healthy = self.sink()
-        hc = self.start_hookcast('--queue-limit', 10, '--max-in-flight', 1)
+        # queue_limit 200: refusals start at 100 queued, with room for the
+        # (at most 100) publishes the delivery thread has not fanned out yet.
+        hc = self.start_hookcast('--queue-limit', 200, '--max-in-flight', 1)
         for s in slow + [healthy]:
             self.assertSuccess(hc.register(s.address))
         accepted = 0
         refused = None
-        for i in range(40):
+        for i in range(400):
             r = hc.publish(b'n%d' % i)
             if r.status == 503:
                 refused = r
