@@ -2,7 +2,7 @@
 # bench/run.sh: hookcast speed and memory (`make bench`).
 #
 # One run, loopback only, free ports, everything started here is stopped on
-# exit. It measures, in order:
+# exit. It measures:
 #   1. the loopback limit: wrk POSTing a 256-byte body at one nginx sink port;
 #   2. hookcast end to end: 100 nginx subscribers, wrk publishing 256-byte
 #      bodies to /sendMessage; deliveries/s, their ratio to (1), the fraction of
@@ -11,6 +11,19 @@
 #      100: the other 99's per-subscriber rate relative to run 2;
 #   4. a fresh hookcast with 10,000 registered subscribers: RSS and the time of
 #      GET /listSubscribers?format=json (median of 5).
+# On a shared 2-core machine one window's figure swings by +-15 %, so steps 1-3
+# are repeated BENCH_ROUNDS times, interleaved (1, 2, 3, 1, 2, 3, ...) so that a
+# drift in background load hits all three alike; every step-2 and step-3 round
+# starts a fresh hookcast and waits for its queues to drain. The table reports
+# medians with their min-max spread: wrk->nginx req/s, step 2's deliveries/s,
+# step 3's healthy-99 per-subscriber rate; the delivery ratio is
+# median(step 2 deliveries/s) / median(step 1 req/s), the hanging ratio
+# median(step 3 per-subscriber rate) / median(step 2 per-subscriber rate).
+# The fraction delivered must be 100 % in every step-2 round (the worst round is
+# shown); peak RSS is the maximum over the rounds. Step 4 runs once, at the end.
+# A line per round goes to stderr as it finishes, and a per-round table follows
+# the summary. With the defaults (3 rounds of 10-s windows) a run takes about
+# 4 minutes, mostly the ~15-20 s drain after each step-2 and step-3 window.
 # It prints a markdown table and writes it to bench/results.md.
 #
 # Needs: nginx, wrk, curl, python3 (standard library only) and build/hookcast.
@@ -19,6 +32,7 @@
 #   HOOKCAST [build/hookcast; the first argument wins]  NGINX [nginx on PATH or /usr/sbin/nginx]
 #   WRK [wrk]  PYTHON [/usr/bin/python3, else python3]
 #   BENCH_DURATION [10]    seconds of each measured window
+#   BENCH_ROUNDS [5]       rounds of steps 1-3 (medians over the rounds)
 #   BENCH_PUB_THREADS [1], BENCH_PUB_CONNS [4]   wrk shape for publishing
 #   BENCH_BACKOFF_MS [10]  publisher pause after a 503 (a publisher that backs
 #                          off when refused; 0: hammer on regardless)
@@ -42,6 +56,7 @@ WRK=${WRK:-wrk}
 # Debian's python3 first: a pyenv shim on PATH costs ~0.4 s per start.
 PYTHON=${PYTHON:-$([[ -x /usr/bin/python3 ]] && echo /usr/bin/python3 || echo python3)}
 DURATION=${BENCH_DURATION:-10}
+ROUNDS=${BENCH_ROUNDS:-5}
 # Publisher shape. The machine has 2 cores; hookcast delivers from one thread,
 # and every publish it accepts costs CPU on its HTTP threads as well. A big wrk
 # (-t2 -c64) would take both cores and measure the publisher, not delivery.
@@ -78,6 +93,35 @@ calc() { awk "BEGIN { printf \"%.${2:-3}f\", ($1) }"; }
 # ge A B: true when A >= B (numbers).
 ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 >= b + 0) }'; }
 now() { date +%s.%N; }
+# summary DECIMALS VALUE...: "median min max count" of the values (the median
+# of an even count is the mean of the middle two); nothing when no values.
+summary() {
+	local dec=$1
+	shift
+	(($#)) || return 0
+	printf '%s\n' "$@" | sort -g | awk -v d="$dec" '{ v[NR] = $1 } END {
+		m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+		f = "%." d "f"
+		printf f " " f " " f " %d\n", m, v[1], v[NR], NR }'
+}
+# median DECIMALS VALUE...: the median, or nothing when no values.
+median() {
+	local s
+	s=$(summary "$@")
+	printf '%s' "${s%% *}"
+}
+# spread DECIMALS VALUE...: "min–max over N rounds" ("1 round", "no rounds").
+spread() {
+	local lo hi n
+	read -r _ lo hi n <<<"$(summary "$@")"
+	if [[ -z $n ]]; then
+		printf 'no rounds'
+	elif ((n == 1)); then
+		printf '1 round'
+	else
+		printf '%s–%s over %d rounds' "$lo" "$hi" "$n"
+	fi
+}
 
 # ---------------------------------------------------------------- tools ---
 check_tools() {
@@ -289,13 +333,20 @@ snap() {
 }
 
 # ---------------------------------------------------------------- steps ---
+# Per-round figures, indexed by round (1..ROUNDS; a round whose step failed
+# has no entry). S1_*: step 1, S2_*: step 2, S3_*: step 3.
+S1_RPS=()
+S2_DPS=() S2_SUB=() S2_FRAC=() S2_PASS=() S2_FRAC_DETAIL=() S2_HWM=() S2_PUB=() S2_PUB_DETAIL=()
+S3_SUB=() S3_DRAINED_ALL=() S3_HANG_STATE=()
+# The summary, computed from the rounds by aggregate().
 R_NGINX="" R_DPS="" R_RATIO="" R_FRAC="" R_FRAC_PASS="" R_HWM="" R_HANG=""
 R_10K_RSS="" R_10K_MS="" R_PUB="" R_PUB_DETAIL="" R_HANG_DETAIL=""
-R_FRAC_DETAIL="" R_10K_DETAIL=""
+R_FRAC_DETAIL="" R_10K_DETAIL="" R_RATIO_DETAIL="" R_HWM_DETAIL=""
 
+# step1_limit ROUND
 step1_limit() {
-	local out=$TMP/wrk-nginx.txt req dur non2xx
-	say "step 1: wrk -t2 -c64 -d${DURATION}s POST ${BODY_BYTES} B -> one nginx port"
+	local r=$1 out=$TMP/wrk-nginx-r$1.txt req dur non2xx
+	say "step 1 (round $r/$ROUNDS): wrk -t2 -c64 -d${DURATION}s POST ${BODY_BYTES} B -> one nginx port"
 	run_wrk 2 64 "$DURATION" "http://127.0.0.1:${NGINX_PORTS[0]}/event" "$out"
 	wait "$WRK_PID"
 	WRK_PID=""
@@ -303,12 +354,12 @@ step1_limit() {
 	dur=$(wrk_field duration_us "$out")
 	non2xx=$(wrk_field non2xx "$out")
 	if [[ -z $req || -z $dur || $dur == 0 ]]; then
-		problem "step 1: no wrk summary: $(tr '\n' '|' <"$out")"
+		problem "step 1 (round $r): no wrk summary: $(tr '\n' '|' <"$out")"
 		return 1
 	fi
-	[[ $non2xx == 0 ]] || problem "step 1: nginx answered $non2xx non-2xx"
-	R_NGINX=$(calc "$req / ($dur / 1e6)" 0)
-	say "  wrk -> nginx: $R_NGINX req/s"
+	[[ $non2xx == 0 ]] || problem "step 1 (round $r): nginx answered $non2xx non-2xx"
+	S1_RPS[r]=$(calc "$req / ($dur / 1e6)" 0)
+	say "  wrk -> nginx: ${S1_RPS[r]} req/s"
 	return 0
 }
 
@@ -381,22 +432,23 @@ publish() {
 	return 0
 }
 
+# step2_end_to_end ROUND
 step2_end_to_end() {
-	local addrs=() p n delivered failed dropped queued inflight expected hwm
-	say "step 2: hookcast, $NSUBS nginx subscribers, wrk -t$PUB_THREADS -c$PUB_CONNS -> /sendMessage"
-	start_hookcast run2 || return 1
+	local r=$1 tag=run2-r$1 addrs=() p n delivered failed dropped queued inflight expected hwm detail
+	say "step 2 (round $r/$ROUNDS): hookcast, $NSUBS nginx subscribers, wrk -t$PUB_THREADS -c$PUB_CONNS -> /sendMessage"
+	start_hookcast "$tag" || return 1
 	for p in "${NGINX_PORTS[@]}"; do addrs+=("127.0.0.1:$p"); done
 	"$PYTHON" "$HERE/helpers.py" register "$(hc_url)" "${addrs[@]}" || {
-		problem "run2: registering $NSUBS subscribers failed"
+		problem "$tag: registering $NSUBS subscribers failed"
 		return 1
 	}
 	read -r n _ <<<"$(stats)"
-	[[ $n == "$NSUBS" ]] || problem "run2: listing shows $n subscribers, expected $NSUBS"
-	publish run2 || return 1
-	R_DPS=$P_DPS
-	[[ -n $R_NGINX ]] && R_RATIO=$(calc "$R_DPS / $R_NGINX" 3)
-	R_PUB=$(calc "$P_ACCEPTED / ($P_DUR / 1e6)" 0)
-	R_PUB_DETAIL="$P_ACCEPTED accepted, $P_REFUSED refused (503) of $P_REQ in $(calc "$P_DUR / 1e6" 1) s"
+	[[ $n == "$NSUBS" ]] || problem "$tag: listing shows $n subscribers, expected $NSUBS"
+	publish "$tag" || return 1
+	S2_DPS[r]=$P_DPS
+	S2_SUB[r]=$(calc "$P_DPS / $NSUBS" 2)
+	S2_PUB[r]=$(calc "$P_ACCEPTED / ($P_DUR / 1e6)" 0)
+	S2_PUB_DETAIL[r]="$P_ACCEPTED accepted, $P_REFUSED refused (503) of $P_REQ in $(calc "$P_DUR / 1e6" 1) s"
 	read -r n delivered failed dropped queued inflight <<<"$P_FINAL"
 	expected=$((P_ACCEPTED * NSUBS))
 	# wrk does not count the (at most -c) publishes still unanswered when its
@@ -404,57 +456,67 @@ step2_end_to_end() {
 	# exceed expected by up to PUB_CONNS * NSUBS, and must never fall short.
 	# Such a surplus counts as 100 %, and the detail shows it.
 	if ((expected > 0)); then
-		R_FRAC=$(calc "100 * ($delivered > $expected ? $expected : $delivered) / $expected" 3)
-	fi
-	R_FRAC_DETAIL="$delivered delivered for $P_ACCEPTED accepted × $NSUBS = $expected"
-	if ((delivered > expected)); then
-		R_FRAC_DETAIL+=" (+$(calc "($delivered - $expected) / $NSUBS" 2) publishes answered after wrk's deadline)"
-	fi
-	R_FRAC_DETAIL+="; failed $failed, dropped $dropped, left queued $queued"
-	if ((expected > 0 && delivered >= expected && failed == 0 && dropped == 0)) && [[ $P_DRAINED == 1 ]]; then
-		R_FRAC_PASS=PASS
+		S2_FRAC[r]=$(calc "100 * ($delivered > $expected ? $expected : $delivered) / $expected" 3)
 	else
-		R_FRAC_PASS=MISS
+		S2_FRAC[r]=0.000
+	fi
+	detail="$delivered delivered for $P_ACCEPTED accepted × $NSUBS = $expected"
+	if ((delivered > expected)); then
+		detail+=" (+$(calc "($delivered - $expected) / $NSUBS" 2) publishes answered after wrk's deadline)"
+	fi
+	detail+="; failed $failed, dropped $dropped, left queued $queued"
+	S2_FRAC_DETAIL[r]=$detail
+	if ((expected > 0 && delivered >= expected && failed == 0 && dropped == 0)) && [[ $P_DRAINED == 1 ]]; then
+		S2_PASS[r]=PASS
+	else
+		S2_PASS[r]=MISS
 	fi
 	if ((delivered > expected + PUB_CONNS * NSUBS)); then
-		problem "run2: $delivered deliveries for $P_ACCEPTED accepted publishes x $NSUBS: more than published"
+		problem "$tag: $delivered deliveries for $P_ACCEPTED accepted publishes x $NSUBS: more than published"
 	fi
 	hwm=$(proc_kb VmHWM)
-	R_HWM=$(calc "$hwm / 1024" 1)
-	say "  run2: peak RSS $R_HWM MiB"
-	stop_hookcast run2
+	S2_HWM[r]=$(calc "$hwm / 1024" 1)
+	say "  $tag: ${S2_FRAC[r]} % delivered (${S2_PASS[r]}); peak RSS ${S2_HWM[r]} MiB"
+	stop_hookcast "$tag"
 	return 0
 }
 
+# step3_hanging ROUND
 step3_hanging() {
-	local addrs=() p hang_port="" i n d hang_addr
-	say "step 3: as step 2 with one hanging subscriber among the $NSUBS"
+	local r=$1 tag=run3-r$1 addrs=() p hang_port="" i n d hang_addr expected
+	local failed dropped queued inflight
+	say "step 3 (round $r/$ROUNDS): as step 2 with one hanging subscriber among the $NSUBS"
 	stop_pid "$HANG_PID" TERM 2
-	"$PYTHON" "$HERE/hang.py" >"$TMP/hang.port" 2>"$TMP/hang.log" &
+	"$PYTHON" "$HERE/hang.py" >"$TMP/hang-r$r.port" 2>"$TMP/hang-r$r.log" &
 	HANG_PID=$!
 	for ((i = 0; i < 50; i++)); do
-		hang_port=$(head -n 1 "$TMP/hang.port")
+		hang_port=$(head -n 1 "$TMP/hang-r$r.port")
 		[[ -n $hang_port ]] && break
 		sleep 0.1
 	done
 	if [[ -z $hang_port ]]; then
-		problem "run3: hang.py did not start: $(cat "$TMP/hang.log")"
+		problem "$tag: hang.py did not start: $(cat "$TMP/hang-r$r.log")"
 		return 1
 	fi
 	hang_addr=127.0.0.1:$hang_port
-	start_hookcast run3 || return 1
+	start_hookcast "$tag" || return 1
 	for p in "${NGINX_PORTS[@]:0:NSUBS-1}"; do addrs+=("127.0.0.1:$p"); done
 	addrs+=("$hang_addr")
 	"$PYTHON" "$HERE/helpers.py" register "$(hc_url)" "${addrs[@]}" || {
-		problem "run3: registering failed"
+		problem "$tag: registering failed"
 		return 1
 	}
-	publish run3 "$hang_addr" || return 1
-	if [[ -n $R_DPS && $R_DPS != 0 ]]; then
-		R_HANG=$(calc "($P_DPS / ($NSUBS - 1)) / ($R_DPS / $NSUBS)" 3)
-	fi
+	publish "$tag" "$hang_addr" || return 1
+	S3_SUB[r]=$(calc "$P_DPS / ($NSUBS - 1)" 2)
 	read -r n d _ <<<"$P_FINAL"
-	R_HANG_DETAIL="healthy $((NSUBS - 1)): $(calc "$P_DPS / ($NSUBS - 1)" 0)/s each vs $(calc "${R_DPS:-0} / $NSUBS" 0)/s in run 2; after drain $d delivered of $((P_ACCEPTED * (NSUBS - 1))) expected"
+	# As in step 2, d may exceed expected by the publishes wrk did not count.
+	expected=$((P_ACCEPTED * (NSUBS - 1)))
+	if ((d >= expected)) && [[ $P_DRAINED == 1 ]]; then
+		S3_DRAINED_ALL[r]=1
+	else
+		S3_DRAINED_ALL[r]=0
+	fi
+	say "  $tag: healthy $((NSUBS - 1)): $(calc "${S3_SUB[r]}" 0)/s each; after drain $d delivered of $expected expected"
 	read -r n d failed dropped queued inflight <<<"$("$PYTHON" - "$(hc_url)" "$hang_addr" <<'EOF'
 import json, sys, urllib.request
 subs = json.load(urllib.request.urlopen(sys.argv[1] + "/listSubscribers?format=json"))["subscribers"]
@@ -463,14 +525,29 @@ s = s[0] if s else {}
 print(len(s), *(s.get(k, "?") for k in ("delivered", "failed", "dropped", "queued", "in_flight")))
 EOF
 )"
-	say "  run3: hanging subscriber: delivered=$d failed=$failed dropped=$dropped queued=$queued in_flight=$inflight"
-	R_HANG_DETAIL+="; hanging one: in_flight $inflight, queued $queued, dropped $dropped"
+	say "  $tag: hanging subscriber: delivered=$d failed=$failed dropped=$dropped queued=$queued in_flight=$inflight"
+	S3_HANG_STATE[r]="$inflight/$queued/$dropped"
 	# Stop the hanging subscriber first so its in-flight deliveries end at
 	# once instead of holding hookcast's shutdown for the whole grace period.
 	stop_pid "$HANG_PID" TERM 2
 	HANG_PID=""
-	stop_hookcast run3
+	stop_hookcast "$tag"
 	return 0
+}
+
+# round_line ROUND: one line with a round's figures.
+round_line() {
+	local r=$1 line="round $1/$ROUNDS:"
+	[[ " $STEPS " == *" 1 "* ]] && line+=" wrk→nginx ${S1_RPS[r]:-n/a} req/s;"
+	[[ " $STEPS " == *" 2 "* ]] &&
+		line+=" run 2 ${S2_DPS[r]:-n/a} deliveries/s (${S2_SUB[r]:-n/a}/s per subscriber), ${S2_FRAC[r]:-n/a} % delivered, peak RSS ${S2_HWM[r]:-n/a} MiB;"
+	if [[ " $STEPS " == *" 3 "* ]]; then
+		line+=" run 3 healthy 99 ${S3_SUB[r]:-n/a}/s each"
+		[[ -n ${S3_SUB[r]:-} && -n ${S2_SUB[r]:-} ]] &&
+			line+=" (÷ this round's run 2: $(calc "${S3_SUB[r]} / ${S2_SUB[r]}" 3))"
+		line+=";"
+	fi
+	printf '%s\n' "${line%;}"
 }
 
 step4_10k() {
@@ -502,6 +579,75 @@ step4_10k() {
 }
 
 # --------------------------------------------------------------- report ---
+# aggregate: the summary figures (R_*) from the per-round ones.
+aggregate() {
+	local r worst="" n_pass=0 n_drained=0 s2="" s3="" ratios=() hang=() d1="" d2=""
+	local lo hi n
+	# Step 1 and step 2: medians, and their ratio.
+	R_NGINX=$(median 0 "${S1_RPS[@]}")
+	R_DPS=$(median 0 "${S2_DPS[@]}")
+	if ((${#S1_RPS[@]} && ${#S2_DPS[@]})); then
+		d1=$(median 3 "${S1_RPS[@]}")
+		d2=$(median 3 "${S2_DPS[@]}")
+		for r in "${!S2_DPS[@]}"; do
+			[[ -n ${S1_RPS[r]:-} && ${S1_RPS[r]} != 0 ]] &&
+				ratios+=("$(calc "${S2_DPS[r]} / ${S1_RPS[r]}" 3)")
+		done
+		if ge "$d1" 0.001; then
+			R_RATIO=$(calc "$d2 / $d1" 3)
+			R_RATIO_DETAIL="median ÷ median; same-round ratios $(spread 3 "${ratios[@]}")"
+		fi
+	fi
+	# Fraction delivered: every step-2 round must pass; show the worst one
+	# (a MISS before a PASS, then the lowest fraction).
+	for r in "${!S2_FRAC[@]}"; do
+		[[ ${S2_PASS[r]} == PASS ]] && n_pass=$((n_pass + 1))
+		if [[ -z $worst ]] ||
+			[[ ${S2_PASS[r]} == MISS && ${S2_PASS[worst]} == PASS ]] ||
+			{ [[ ${S2_PASS[r]} == "${S2_PASS[worst]}" ]] && ! ge "${S2_FRAC[r]}" "${S2_FRAC[worst]}"; }; then
+			worst=$r
+		fi
+	done
+	if [[ -n $worst ]]; then
+		R_FRAC=${S2_FRAC[worst]}
+		R_FRAC_DETAIL="worst round: $worst, ${S2_FRAC_DETAIL[worst]}; PASS in $n_pass of $ROUNDS rounds"
+		if ((n_pass == ROUNDS)); then R_FRAC_PASS=PASS; else R_FRAC_PASS=MISS; fi
+	fi
+	# Peak RSS: the maximum over the rounds.
+	read -r _ lo hi n <<<"$(summary 1 "${S2_HWM[@]}")"
+	if [[ -n $n ]]; then
+		R_HWM=$hi
+		if ((n == 1)); then
+			R_HWM_DETAIL="1 round"
+		else
+			R_HWM_DETAIL="max over $n rounds; min $lo"
+		fi
+	fi
+	R_PUB=$(median 0 "${S2_PUB[@]}")
+	[[ -n $R_PUB ]] && R_PUB_DETAIL="median, $(spread 0 "${S2_PUB[@]}"); accepted and refused per round below"
+	# Hanging subscriber: median per-subscriber rates, step 3 ÷ step 2.
+	((${#S2_SUB[@]})) && s2=$(median 2 "${S2_SUB[@]}")
+	((${#S3_SUB[@]})) && s3=$(median 2 "${S3_SUB[@]}")
+	if [[ -n $s3 ]]; then
+		ratios=()
+		for r in "${!S3_SUB[@]}"; do
+			[[ ${S3_DRAINED_ALL[r]} == 1 ]] && n_drained=$((n_drained + 1))
+			hang+=("r$r ${S3_HANG_STATE[r]}")
+			[[ -n ${S2_SUB[r]:-} ]] && ge "${S2_SUB[r]}" 0.01 &&
+				ratios+=("$(calc "${S3_SUB[r]} / ${S2_SUB[r]}" 3)")
+		done
+		R_HANG_DETAIL="healthy $((NSUBS - 1)): median $(calc "$s3" 0)/s each ($(spread 0 "${S3_SUB[@]}"))"
+		if [[ -n $s2 ]] && ge "$s2" 0.01; then
+			R_HANG=$(calc "$s3 / $s2" 3)
+			R_HANG_DETAIL+=" vs median $(calc "$s2" 0)/s per subscriber in run 2 ($(spread 0 "${S2_SUB[@]}")); same-round ratios $(spread 3 "${ratios[@]}")"
+		fi
+		R_HANG_DETAIL+="; every accepted message reached the healthy $((NSUBS - 1)) after drain in $n_drained of ${#S3_SUB[@]} rounds; hanging one at the end, in_flight/queued/dropped: $(
+			IFS=,
+			printf '%s' "${hang[*]}" | sed 's/,/, /g'
+		)"
+	fi
+}
+
 verdict() { # verdict VALUE OP LIMIT -> PASS / MISS / n/a
 	[[ -n $1 ]] || {
 		echo "n/a"
@@ -513,8 +659,33 @@ verdict() { # verdict VALUE OP LIMIT -> PASS / MISS / n/a
 	lt) ge "$1" "$3" && echo MISS || echo PASS ;;
 	esac
 }
+# cell VALUE UNIT DETAIL: "VALUE UNIT (DETAIL)"; "n/a (DETAIL)" without a value.
+cell() {
+	if [[ -z $1 ]]; then
+		printf 'n/a'
+	else
+		printf '%s%s' "$1" "${2:+ $2}"
+	fi
+	[[ -n $3 ]] && printf ' (%s)' "$3"
+	return 0
+}
+# rounds_table: the per-round figures as a markdown table.
+rounds_table() {
+	local r ratio
+	echo "Per round (a round runs the steps in the order 1, 2, 3; steps 2 and 3 each on a fresh hookcast):"
+	echo
+	echo "| Round | wrk → nginx req/s | run 2 deliveries/s | run 2 per subscriber /s | run 2 delivered | run 2 peak RSS MiB | run 2 publishes accepted/s | run 3 healthy $((NSUBS - 1)), each /s | run 3 ÷ run 2, same round | run 3 hanging one: in_flight/queued/dropped |"
+	echo "|---|---|---|---|---|---|---|---|---|---|"
+	for ((r = 1; r <= ROUNDS; r++)); do
+		ratio=n/a
+		[[ -n ${S3_SUB[r]:-} && -n ${S2_SUB[r]:-} ]] && ge "${S2_SUB[r]}" 0.01 &&
+			ratio=$(calc "${S3_SUB[r]} / ${S2_SUB[r]}" 3)
+		echo "| $r | ${S1_RPS[r]:-n/a} | ${S2_DPS[r]:-n/a} | ${S2_SUB[r]:-n/a} | $(cell "${S2_FRAC[r]:-}" % "${S2_PASS[r]:-}") | ${S2_HWM[r]:-n/a} | $(cell "${S2_PUB[r]:-}" "" "${S2_PUB_DETAIL[r]:-}") | ${S3_SUB[r]:-n/a} | $ratio | ${S3_HANG_STATE[r]:-n/a} |"
+	done
+}
 report() {
-	local v_ratio v_frac v_hwm v_hang v_rss v_ms version p
+	local v_ratio v_frac v_hwm v_hang v_rss v_ms version p rounds_note
+	aggregate
 	v_ratio=$(verdict "$R_RATIO" ge 0.5)
 	v_frac=${R_FRAC_PASS:-n/a}
 	v_hwm=$(verdict "$R_HWM" le 100)
@@ -522,25 +693,35 @@ report() {
 	v_rss=$(verdict "$R_10K_RSS" le 50)
 	v_ms=$(verdict "$R_10K_MS" lt 100)
 	version=$("$HOOKCAST" --version 2>&1 | head -n 1)
+	rounds_note=$(for p in 1 2 3; do [[ " $STEPS " == *" $p "* ]] && printf '%s, ' "$p"; done)
+	if [[ -n $rounds_note ]]; then
+		rounds_note="$ROUNDS round$( ((ROUNDS == 1)) || echo s) of steps ${rounds_note%, } interleaved; rates are medians (min–max over the rounds)"
+	else
+		rounds_note="steps 1-3 not run"
+	fi
 	{
 		echo "# hookcast bench results"
 		echo
 		echo "Date: $(date -u '+%Y-%m-%d %H:%M UTC'); machine: $(nproc) cores, $(uname -sr), load average at start $LOAD_START (other work on the box skews every figure);"
 		echo "$version; nginx $("$NGINX" -v 2>&1 | sed 's|.*/||'); wrk $("$WRK" --version 2>&1 | head -n 1 | awk '{print $2}')."
-		echo "Body ${BODY_BYTES} B; windows of ${DURATION} s; publisher wrk -t$PUB_THREADS -c$PUB_CONNS (pause per request ${PUB_DELAY_MS} ms, after a 503 ${BACKOFF_MS} ms); $NSUBS subscribers = nginx \`return 204\`."
+		echo "Body ${BODY_BYTES} B; windows of ${DURATION} s; $rounds_note; publisher wrk -t$PUB_THREADS -c$PUB_CONNS (pause per request ${PUB_DELAY_MS} ms, after a 503 ${BACKOFF_MS} ms); $NSUBS subscribers = nginx \`return 204\`."
 		echo
 		echo "| Figure | Value | Target | Result |"
 		echo "|---|---|---|---|"
 		echo "| Date | $(date -u +%Y-%m-%d) | | |"
-		echo "| wrk → nginx, POST ${BODY_BYTES} B, one port (loopback limit) | ${R_NGINX:-n/a} req/s | | |"
-		echo "| hookcast deliveries/s, $NSUBS subscribers | ${R_DPS:-n/a} /s | | |"
-		echo "| ratio deliveries/s ÷ wrk→nginx | ${R_RATIO:-n/a} | ≥ 0.5 | $v_ratio |"
-		echo "| accepted messages delivered after publishing stops | ${R_FRAC:-n/a} % ($R_FRAC_DETAIL) | 100 % | $v_frac |"
-		echo "| peak RSS (VmHWM), run 2 | ${R_HWM:-n/a} MiB | ≤ 100 MB | $v_hwm |"
-		echo "| one hanging subscriber: healthy 99's rate ÷ run 2's | ${R_HANG:-n/a} ($R_HANG_DETAIL) | ≥ 0.95 | $v_hang |"
-		echo "| 10,000 subscribers: RSS (VmRSS) | ${R_10K_RSS:-n/a} MiB | ≤ 50 MB | $v_rss |"
-		echo "| 10,000 subscribers: GET /listSubscribers?format=json, median of 5 | ${R_10K_MS:-n/a} ms ($R_10K_DETAIL) | < 100 ms | $v_ms |"
-		echo "| publishes accepted/s, run 2 (info) | ${R_PUB:-n/a} /s ($R_PUB_DETAIL) | | |"
+		echo "| wrk → nginx, POST ${BODY_BYTES} B, one port (loopback limit) | $(cell "$R_NGINX" req/s "$(spread 0 "${S1_RPS[@]}")") | | |"
+		echo "| hookcast deliveries/s, $NSUBS subscribers | $(cell "$R_DPS" /s "$(spread 0 "${S2_DPS[@]}")") | | |"
+		echo "| ratio deliveries/s ÷ wrk→nginx | $(cell "$R_RATIO" "" "$R_RATIO_DETAIL") | ≥ 0.5 | $v_ratio |"
+		echo "| accepted messages delivered after publishing stops, every round | $(cell "$R_FRAC" % "$R_FRAC_DETAIL") | 100 % | $v_frac |"
+		echo "| peak RSS (VmHWM), run 2 | $(cell "$R_HWM" MiB "$R_HWM_DETAIL") | ≤ 100 MB | $v_hwm |"
+		echo "| one hanging subscriber: healthy 99's rate ÷ run 2's | $(cell "$R_HANG" "" "$R_HANG_DETAIL") | ≥ 0.95 | $v_hang |"
+		echo "| 10,000 subscribers: RSS (VmRSS) | $(cell "$R_10K_RSS" MiB "") | ≤ 50 MB | $v_rss |"
+		echo "| 10,000 subscribers: GET /listSubscribers?format=json, median of 5 | $(cell "$R_10K_MS" ms "$R_10K_DETAIL") | < 100 ms | $v_ms |"
+		echo "| publishes accepted/s, run 2 (info) | $(cell "$R_PUB" /s "$R_PUB_DETAIL") | | |"
+		if [[ " $STEPS " == *" "[123]" "* ]]; then
+			echo
+			rounds_table
+		fi
 		if ((${#PROBLEMS[@]})); then
 			echo
 			echo "Problems seen:"
@@ -557,6 +738,11 @@ report() {
 }
 
 main() {
+	local r
+	if [[ ! $ROUNDS =~ ^[1-9][0-9]*$ ]]; then
+		say "BENCH_ROUNDS must be a positive integer, not '$ROUNDS'"
+		exit 1
+	fi
 	check_tools
 	# Two benches at once share the two cores and both measure garbage:
 	# take a lock, and wait for a run already holding it.
@@ -575,9 +761,18 @@ main() {
 		say "could not start nginx"
 		exit 1
 	}
-	[[ " $STEPS " == *" 1 "* ]] && { step1_limit || problem "step 1 failed"; }
-	[[ " $STEPS " == *" 2 "* ]] && { step2_end_to_end || problem "step 2 failed"; }
-	[[ " $STEPS " == *" 3 "* ]] && { step3_hanging || problem "step 3 failed"; }
+	# Steps 1-3 interleaved, round after round, so that a drift in the
+	# machine's background load touches each step alike.
+	if [[ " $STEPS " == *" "[123]" "* ]]; then
+		for ((r = 1; r <= ROUNDS; r++)); do
+			[[ " $STEPS " == *" 1 "* ]] && { step1_limit "$r" || problem "step 1 (round $r) failed"; }
+			[[ " $STEPS " == *" 2 "* ]] && { step2_end_to_end "$r" || problem "step 2 (round $r) failed"; }
+			[[ " $STEPS " == *" 3 "* ]] && { step3_hanging "$r" || problem "step 3 (round $r) failed"; }
+			say "$(round_line "$r")"
+		done
+		say "per round:"
+		for ((r = 1; r <= ROUNDS; r++)); do say "  $(round_line "$r")"; done
+	fi
 	[[ " $STEPS " == *" 4 "* ]] && { step4_10k || problem "step 4 failed"; }
 	report
 	if ((${#PROBLEMS[@]})); then
