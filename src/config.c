@@ -51,7 +51,7 @@ config_init(struct config *cfg)
 	cfg->log_level = LOG_INFO;
 	cfg->queue_limit = 10000;
 	cfg->max_in_flight = 8;
-	cfg->max_transfers = 256;
+	cfg->max_transfers = 128;
 	cfg->connect_timeout = 5;
 	cfg->delivery_timeout = 15;
 	cfg->max_queued_bytes = (size_t)256 << 20;

@@ -76,6 +76,8 @@ struct target {
 struct xfer {
 	struct xfer	*x_next;	/* free list, or the active list */
 	struct xfer	*x_prev;	/* active list */
+	int64_t		 x_start;	/* monotonic ms */
+	int		 x_slow;	/* no longer counted in d->fast */
 	CURL		*x_easy;
 	struct target	*x_target;
 	struct msg	*x_msg;
@@ -89,7 +91,7 @@ struct deliver {
 	int			 epfd;		/* the multi handle's sockets */
 	int			 wakefd;	/* eventfd: the inbox has work */
 	int64_t			 timer;		/* libcurl's deadline, -1: none */
-	long			 max_idle;	/* connections the fd limit allows */
+	long			 max_open;	/* connections the fd limit allows */
 	struct fdslot		*slots;		/* by descriptor */
 	size_t			 nslots;
 
@@ -107,8 +109,11 @@ struct deliver {
 	size_t			 ntargets, targets_cap;
 	struct target		*ready_head, *ready_tail;
 	struct xfer		*xfer_free;
-	struct xfer		*xfer_active;	/* added to the multi handle */
+	/* Transfers added to the multi handle, oldest first. */
+	struct xfer		*active_head, *active_tail;
+	struct xfer		*active_young;	/* the first not yet slow */
 	long			 in_flight;
+	long			 fast;		/* of them, not yet slow */
 	size_t			 queued;	/* messages in all FIFOs */
 	char			 user_agent[64];
 };
@@ -342,8 +347,8 @@ size_conn_cache(struct deliver *d)
 
 	if (want < d->cfg->max_transfers)
 		want = d->cfg->max_transfers;
-	if (want > d->max_idle)
-		want = d->max_idle;
+	if (want > d->max_open)
+		want = d->max_open;
 	curl_multi_setopt(d->multi, CURLMOPT_MAXCONNECTS, want);
 }
 
@@ -606,12 +611,19 @@ xfer_get(struct deliver *d)
 static void
 xfer_unlink(struct deliver *d, struct xfer *x)
 {
+	if (x == d->active_young)
+		d->active_young = x->x_next;
 	if (x->x_prev != NULL)
 		x->x_prev->x_next = x->x_next;
 	else
-		d->xfer_active = x->x_next;
+		d->active_head = x->x_next;
 	if (x->x_next != NULL)
 		x->x_next->x_prev = x->x_prev;
+	else
+		d->active_tail = x->x_prev;
+	if (!x->x_slow)
+		d->fast--;
+	d->in_flight--;
 }
 
 static void
@@ -660,16 +672,43 @@ xfer_start(struct deliver *d, struct target *t)
 	}
 	x->x_target = t;
 	x->x_msg = target_shift(d, t);	/* the FIFO's reference moves here */
-	x->x_prev = NULL;
-	x->x_next = d->xfer_active;
-	if (x->x_next != NULL)
-		x->x_next->x_prev = x;
-	d->xfer_active = x;
+	x->x_start = clock_mono_ms();
+	x->x_slow = 0;
+	x->x_next = NULL;
+	x->x_prev = d->active_tail;
+	if (x->x_prev != NULL)
+		x->x_prev->x_next = x;
+	else
+		d->active_head = x;
+	d->active_tail = x;
+	if (d->active_young == NULL)
+		d->active_young = x;
 	t->t_in_flight++;
 	d->in_flight++;
+	d->fast++;
 	atomic_store(&sub_counters(t->t_sub)->in_flight,
 	    (uint_fast64_t)t->t_in_flight);
 	return 0;
+}
+
+/*
+ * A transfer in flight for SLOW_MS stops counting against max_transfers:
+ * a subscriber that hangs, however many of them, then holds only its own
+ * max_in_flight slots.  (The descriptor budget still bounds the total.)
+ */
+#define SLOW_MS	1000
+
+static void
+age_transfers(struct deliver *d)
+{
+	int64_t now = clock_mono_ms();
+	struct xfer *x;
+
+	while ((x = d->active_young) != NULL && now - x->x_start >= SLOW_MS) {
+		x->x_slow = 1;
+		d->fast--;
+		d->active_young = x->x_next;
+	}
 }
 
 /* Starts transfers round-robin over the ready targets while slots are free. */
@@ -678,7 +717,8 @@ dispatch(struct deliver *d)
 {
 	struct target *t;
 
-	while (d->in_flight < d->cfg->max_transfers &&
+	age_transfers(d);
+	while (d->fast < d->cfg->max_transfers && d->in_flight < d->max_open &&
 	    (t = ready_pop(d)) != NULL) {
 		if (t->t_removed) {
 			target_release(t);
@@ -742,7 +782,6 @@ xfer_done(struct deliver *d, CURL *e, CURLcode rc)
 	msg_unref(x->x_msg);
 	xfer_put(d, x);
 	t->t_in_flight--;
-	d->in_flight--;
 	atomic_store(&sub_counters(t->t_sub)->in_flight,
 	    (uint_fast64_t)t->t_in_flight);
 	if (t->t_removed)
@@ -754,12 +793,26 @@ xfer_done(struct deliver *d, CURL *e, CURLcode rc)
 static void
 reap_done(struct deliver *d)
 {
+	struct { CURL *e; CURLcode rc; } done[64];
 	struct CURLMsg *cm;
-	int left;
+	int left, n;
 
-	while ((cm = curl_multi_info_read(d->multi, &left)) != NULL)
-		if (cm->msg == CURLMSG_DONE)
-			xfer_done(d, cm->easy_handle, cm->data.result);
+	/*
+	 * Take the messages before removing their handles: in libcurl 7.88
+	 * curl_multi_remove_handle() walks the messages still unread, which
+	 * made a large batch of completions cost the square of its size.
+	 */
+	do {
+		n = 0;
+		while (n < (int)(sizeof(done) / sizeof(done[0])) &&
+		    (cm = curl_multi_info_read(d->multi, &left)) != NULL)
+			if (cm->msg == CURLMSG_DONE) {
+				done[n].e = cm->easy_handle;
+				done[n++].rc = cm->data.result;
+			}
+		for (int i = 0; i < n; i++)
+			xfer_done(d, done[i].e, done[i].rc);
+	} while (n > 0);
 }
 
 /* Aborts every transfer in flight and empties every FIFO, logging how many. */
@@ -770,7 +823,7 @@ abandon_all(struct deliver *d)
 	long flying = d->in_flight;
 	struct xfer *x;
 
-	while ((x = d->xfer_active) != NULL) {
+	while ((x = d->active_head) != NULL) {
 		struct target *t = x->x_target;
 
 		curl_multi_remove_handle(d->multi, x->x_easy);
@@ -778,7 +831,6 @@ abandon_all(struct deliver *d)
 		msg_unref(x->x_msg);
 		xfer_put(d, x);
 		t->t_in_flight--;
-		d->in_flight--;
 		target_release(t);
 	}
 	for (size_t i = 0; i < d->ntargets; i++)
@@ -833,7 +885,7 @@ deliver_loop(void *arg)
 {
 	struct deliver *d = arg;
 	struct epoll_event ev[EVENTS_MAX];
-	int running, n;
+	int running, n, limit;
 	int64_t now;
 	uint64_t count;
 
@@ -850,8 +902,15 @@ deliver_loop(void *arg)
 			}
 		}
 		now = clock_mono_ms();
-		n = epoll_wait(d->epfd, ev, EVENTS_MAX, wait_ms(d, now,
-		    atomic_load(&d->stopping) ? 100 : 1000));
+		limit = atomic_load(&d->stopping) ? 100 : 1000;
+		/* Work waits for slots: wake when the oldest transfer turns slow. */
+		if (d->ready_head != NULL && d->active_young != NULL &&
+		    d->fast >= d->cfg->max_transfers) {
+			int64_t until = d->active_young->x_start + SLOW_MS - now;
+
+			limit = until > 0 ? (int)until : 0;
+		}
+		n = epoll_wait(d->epfd, ev, EVENTS_MAX, wait_ms(d, now, limit));
 		for (int i = 0; i < n; i++) {
 			int fd = ev[i].data.fd, mask = 0;
 
@@ -951,11 +1010,11 @@ deliver_start(const struct config *cfg)
 	curl_multi_setopt(d->multi, CURLMOPT_TIMERFUNCTION, on_timer);
 	curl_multi_setopt(d->multi, CURLMOPT_TIMERDATA, d);
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
-		d->max_idle = (long)rl.rlim_cur - cfg->max_connections - 64;
+		d->max_open = (long)rl.rlim_cur - cfg->max_connections - 64;
 	else
-		d->max_idle = LONG_MAX;
-	if (d->max_idle < cfg->max_transfers)
-		d->max_idle = cfg->max_transfers;
+		d->max_open = LONG_MAX;
+	if (d->max_open < cfg->max_transfers)
+		d->max_open = cfg->max_transfers;
 	size_conn_cache(d);
 	if ((rc = pthread_create(&d->thread, NULL, deliver_loop, d)) != 0) {
 		log_error("cannot start delivery", "error=\"%s\"",

@@ -234,6 +234,38 @@ START_TEST(hanging_subscriber_holds_only_its_slots)
 }
 END_TEST
 
+/* Hanging subscribers fill max_transfers, but only until their transfers turn slow. */
+START_TEST(hanging_subscribers_do_not_starve_the_rest)
+{
+	char a[64];
+	unsigned port, hport[3];
+	struct MHD_Daemon *sink = sink_start(&port);
+	int hfd[3];
+	struct sub *ok, *hang[3];
+
+	cfg.max_transfers = 4;
+	cfg.queue_limit = 100;
+	for (int i = 0; i < 3; i++) {
+		hfd[i] = hang_start(&hport[i]);
+		snprintf(a, sizeof(a), "127.0.0.1:%u", hport[i]);
+		hang[i] = subscribe(a);
+	}
+	snprintf(a, sizeof(a), "127.0.0.1:%u", port);
+	ok = subscribe(a);
+	publish(10);
+	/* 3 x 2 hanging transfers want more than the 4 slots there are... */
+	ck_assert(wait_for(&sub_counters(ok)->delivered, 10));
+	/* ...and once they are slow, every hanging one holds its own two. */
+	for (int i = 0; i < 3; i++) {
+		ck_assert(wait_for(&sub_counters(hang[i])->in_flight, 2));
+		sub_unref(hang[i]);
+		close(hfd[i]);
+	}
+	sub_unref(ok);
+	MHD_stop_daemon(sink);
+}
+END_TEST
+
 START_TEST(refused_is_counted_with_its_reason)
 {
 	char a[64], err[SUB_ERRLEN];
@@ -285,6 +317,7 @@ main(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, fans_out_to_everyone);
 	tcase_add_test(tc, hanging_subscriber_holds_only_its_slots);
+	tcase_add_test(tc, hanging_subscribers_do_not_starve_the_rest);
 	tcase_add_test(tc, refused_is_counted_with_its_reason);
 	tcase_add_test(tc, removed_subscriber_gets_nothing_more);
 	tcase_set_timeout(tc, 30);
