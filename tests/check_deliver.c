@@ -107,16 +107,24 @@ static struct config cfg;
 static struct deliver *dl;
 static struct subs *map;
 
+/* Settings a test changes go in before start(): the thread reads cfg. */
 static void
 setup(void)
 {
-	struct subs_hooks hooks = { deliver_on_add, deliver_on_remove, NULL };
-
 	config_init(&cfg);
 	cfg.queue_limit = 5;
 	cfg.max_in_flight = 2;
 	cfg.delivery_timeout = 30;
 	sink_count = sink_bad = 0;
+	dl = NULL;
+	map = NULL;
+}
+
+static void
+start(void)
+{
+	struct subs_hooks hooks = { deliver_on_add, deliver_on_remove, NULL };
+
 	dl = deliver_start(&cfg);
 	ck_assert_ptr_nonnull(dl);
 	hooks.arg = dl;
@@ -181,6 +189,7 @@ START_TEST(fans_out_to_everyone)
 	struct sub *s[3];
 
 	cfg.queue_limit = 1000;
+	start();
 	for (int i = 0; i < 3; i++) {
 		snprintf(a, sizeof(a), "http://127.0.0.1:%u/s%d", port, i);
 		s[i] = subscribe(a);
@@ -207,6 +216,7 @@ START_TEST(hanging_subscriber_holds_only_its_slots)
 	int hfd = hang_start(&hport);
 	struct sub *ok, *hang;
 
+	start();
 	snprintf(a, sizeof(a), "127.0.0.1:%u", hport);
 	hang = subscribe(a);
 	snprintf(a, sizeof(a), "127.0.0.1:%u", port);
@@ -245,6 +255,7 @@ START_TEST(hanging_subscribers_do_not_starve_the_rest)
 
 	cfg.max_transfers = 4;
 	cfg.queue_limit = 100;
+	start();
 	for (int i = 0; i < 3; i++) {
 		hfd[i] = hang_start(&hport[i]);
 		snprintf(a, sizeof(a), "127.0.0.1:%u", hport[i]);
@@ -274,6 +285,7 @@ START_TEST(refused_is_counted_with_its_reason)
 	struct sub *s;
 
 	close(fd);	/* nothing listens there now */
+	start();
 	snprintf(a, sizeof(a), "127.0.0.1:%u", port);
 	s = subscribe(a);
 	publish(3);
@@ -292,6 +304,7 @@ START_TEST(removed_subscriber_gets_nothing_more)
 	struct MHD_Daemon *sink = sink_start(&port);
 	struct sub *s;
 
+	start();
 	snprintf(a, sizeof(a), "127.0.0.1:%u", port);
 	s = subscribe(a);
 	publish(1);
