@@ -19,7 +19,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include <microhttpd.h>
 
@@ -54,7 +53,6 @@ struct api {
 	struct deliver		*deliver;
 	struct MHD_Daemon	*daemon;
 	struct MHD_Response	*success;	/* shared by every 200 */
-	MHD_socket		 quiesced;	/* closed once the daemon is stopped */
 };
 
 /*
@@ -527,7 +525,6 @@ api_start(const struct config *cfg, struct subs *s, struct deliver *d)
 
 	if ((a = calloc(1, sizeof(*a))) == NULL)
 		return NULL;
-	a->quiesced = MHD_INVALID_SOCKET;
 	a->cfg = cfg;
 	a->subs = s;
 	a->deliver = d;
@@ -583,23 +580,12 @@ api_port(const struct api *a)
 }
 
 void
-api_quiesce(struct api *a)
-{
-	if (a == NULL || a->daemon == NULL)
-		return;
-	/* libmicrohttpd's workers may still look at it: close it after stop. */
-	a->quiesced = MHD_quiesce_daemon(a->daemon);
-}
-
-void
 api_stop(struct api *a)
 {
 	if (a == NULL)
 		return;
 	if (a->daemon != NULL)
 		MHD_stop_daemon(a->daemon);
-	if (a->quiesced != MHD_INVALID_SOCKET)
-		close(a->quiesced);
 	if (a->success != NULL)
 		MHD_destroy_response(a->success);
 	free(a);

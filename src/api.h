@@ -13,9 +13,12 @@ struct api *api_start(const struct config *cfg, struct subs *s,
     struct deliver *d);
 /* The port it listens on (the kernel's choice when cfg->listen says 0). */
 unsigned int api_port(const struct api *a);
-/* Stops accepting connections; requests already being handled finish. */
-void api_quiesce(struct api *a);
-/* Closes every connection, joins libmicrohttpd's threads and frees.  NULL-safe. */
+/*
+ * Stops listening, lets the handlers running now return, closes every
+ * connection, joins libmicrohttpd's threads and frees.  NULL-safe.
+ * (MHD_quiesce_daemon() is not used: in 0.9.75 with a thread pool and epoll
+ * it races its own workers and can abort the process.)
+ */
 void api_stop(struct api *a);
 
 #endif

@@ -194,7 +194,6 @@ main(int argc, char **argv)
 
 	log_info("stopping", "signal=%s grace_s=%ld", sig == SIGINT ?
 	    "SIGINT" : "SIGTERM", cfg.shutdown_grace);
-	api_quiesce(api);
 	api_stop(api);
 	reaper_stop(reaper);
 	deliver_stop(d, cfg.shutdown_grace * 1000);

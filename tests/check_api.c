@@ -104,7 +104,6 @@ setup(void)
 static void
 teardown(void)
 {
-	api_quiesce(api);
 	api_stop(api);
 	deliver_stop(dl, 0);
 	subs_free(map);
