@@ -271,6 +271,7 @@ refuse_publish(const struct api *a, size_t more)
 	return 1;
 }
 
+/* Bodies up to this size are read before being refused, and preallocated. */
 #define EARLY_REFUSAL_BYTES	(64 * 1024)
 
 /* The first call for /sendMessage: refuse early what is worth refusing early. */
@@ -302,11 +303,17 @@ send_begin(struct api *a, struct MHD_Connection *c, void **con_cls)
 	if ((u = calloc(1, sizeof(*u))) == NULL)
 		return answer_busy(c, "Error: Out of memory, retry later.");
 	u->u_ep = EP_SEND;
-	if (announced > 0 && (u->u_data = malloc(announced)) == NULL) {
+	/*
+	 * Room for what is announced, up to a point: a Content-Length is only
+	 * a promise, and idle connections promising max_body each must not
+	 * pin max_body each.  Past it the buffer grows as bytes arrive.
+	 */
+	u->u_cap = announced < EARLY_REFUSAL_BYTES ? (size_t)announced :
+	    EARLY_REFUSAL_BYTES;
+	if (u->u_cap > 0 && (u->u_data = malloc(u->u_cap)) == NULL) {
 		free(u);
 		return answer_busy(c, "Error: Out of memory, retry later.");
 	}
-	u->u_cap = (size_t)announced;
 	*con_cls = u;
 	return MHD_YES;
 }
