@@ -5,22 +5,30 @@
  * One thread runs deliver_loop() and is the only one to touch the CURLM and
  * CURL handles.  Other threads hand it commands (a subscriber added or
  * removed, a message published) through the inbox, a FIFO under inbox_lock,
- * and wake it through an eventfd.  The loop drives libcurl's socket interface
- * (curl_multi_socket_action) from its own epoll set, rather than
- * curl_multi_poll()/curl_multi_perform() with curl_multi_wakeup(): libcurl
- * 7.88's perform polls every transfer in flight on every call, which cost
- * more than the deliveries themselves at a few hundred in flight.  The subscriber map's hooks queue
- * their commands while holding the map's write lock, so the lock order is
- * subs rwlock, then inbox_lock; the thread holds inbox_lock only to take the
+ * and wake it through an eventfd.  The subscriber map's hooks queue their
+ * commands while holding the map's write lock, so the lock order is subs
+ * rwlock, then inbox_lock; the thread holds inbox_lock only to take the
  * whole list, and never takes the map lock.
+ *
+ * The loop drives libcurl's socket interface (curl_multi_socket_action)
+ * from its own epoll set, rather than curl_multi_poll()/curl_multi_perform()
+ * with curl_multi_wakeup(): libcurl 7.88's perform polls every transfer in
+ * flight on every call, which cost more than the deliveries themselves at a
+ * few hundred in flight.  Idle connections stay in the epoll set (struct
+ * fdslot) and the connection cache is sized to every subscriber's.
  *
  * For every subscriber the thread keeps a struct target: a bounded FIFO of
  * message references (the oldest is dropped, and counted, when it is full)
  * and its transfers in flight, at most max_in_flight.  A target with work
  * and a free slot waits in a round-robin ready list; transfers start from it
- * while fewer than max_transfers are in flight.  A subscriber that hangs or
- * refuses therefore holds only its own slots and the others keep their rate.
- * Only transfers that are really running are added to the multi handle.
+ * while fewer than max_transfers are in flight, not counting those in
+ * flight for over SLOW_MS.  A subscriber that hangs or refuses therefore
+ * holds only its own slots and the others keep their rate.  Only transfers
+ * that are really running are added to the multi handle.
+ *
+ * Back-pressure: deliver_overloaded() reads two counters this thread keeps
+ * (FIFOs over half full, publishes not yet fanned out) so that the front end
+ * can answer 503 before the FIFOs of most subscribers overflow.
  *
  * A target is allocated by the add hook (so that removing a subscriber never
  * needs memory) with both of its commands embedded; from the moment its add
