@@ -131,6 +131,14 @@ answer_busy(struct MHD_Connection *c, const char *text)
 	    MHD_RESPMEM_PERSISTENT, MHD_HTTP_HEADER_RETRY_AFTER, "1");
 }
 
+static enum MHD_Result
+answer_too_large(const struct api *a, struct MHD_Connection *c)
+{
+	return answer_fmt(c, MHD_HTTP_CONTENT_TOO_LARGE,
+	    "Error: Message larger than max_body (%zu bytes).",
+	    a->cfg->max_body);
+}
+
 /* 400 for an address that cannot be used; the empty case keeps the seed's text. */
 static enum MHD_Result
 answer_bad_address(struct MHD_Connection *c, enum addr_status st)
@@ -288,9 +296,7 @@ send_begin(struct api *a, struct MHD_Connection *c, void **con_cls)
 
 		announced = strtoull(cl, &end, 10);
 		if (announced > a->cfg->max_body)
-			return answer_fmt(c, MHD_HTTP_CONTENT_TOO_LARGE,
-			    "Error: Message larger than max_body (%zu bytes).",
-			    a->cfg->max_body);
+			return answer_too_large(a, c);
 	}
 	/*
 	 * Answering before the body is read makes libmicrohttpd close the
@@ -365,9 +371,7 @@ send_end(struct api *a, struct MHD_Connection *c, struct upload *u)
 	int rc;
 
 	if (u->u_too_large)
-		return answer_fmt(c, MHD_HTTP_CONTENT_TOO_LARGE,
-		    "Error: Message larger than max_body (%zu bytes).",
-		    a->cfg->max_body);
+		return answer_too_large(a, c);
 	if (ctype != NULL && strlen(ctype) > MSG_CTYPE_MAX)
 		return answer_text(c, MHD_HTTP_BAD_REQUEST,
 		    "Error: Content-Type longer than 256 bytes.");

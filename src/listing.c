@@ -10,23 +10,22 @@
 #include "clock.h"
 #include "listing.h"
 
-static const char *const type_names[] = {
-	[LISTING_TEXT] = "text/plain",
-	[LISTING_JSON] = "application/json",
-	[LISTING_HTML] = "text/html",
+/* The three formats, in enum listing_format order: one row each. */
+static const struct format {
+	const char	*f_name;	/* ?format= */
+	const char	*f_media;	/* matched against Accept */
+	const char	*f_ctype;	/* Content-Type answered */
+} formats[] = {
+	[LISTING_TEXT] = { "text", "text/plain", "text/plain; charset=utf-8" },
+	[LISTING_JSON] = { "json", "application/json", "application/json" },
+	[LISTING_HTML] = { "html", "text/html", "text/html; charset=utf-8" },
 };
+#define NFORMATS	(sizeof(formats) / sizeof(formats[0]))
 
 const char *
 listing_content_type(enum listing_format f)
 {
-	switch (f) {
-	case LISTING_JSON:
-		return "application/json";
-	case LISTING_HTML:
-		return "text/html; charset=utf-8";
-	default:
-		return "text/plain; charset=utf-8";
-	}
+	return formats[f].f_ctype;
 }
 
 /*
@@ -91,21 +90,20 @@ int
 listing_negotiate(const char *format, const char *accept,
     enum listing_format *out)
 {
-	static const char *const names[] = { "text", "json", "html" };
 	enum listing_format pick = LISTING_TEXT;
 	double best = 0.0, q;
 
 	if (format != NULL) {
-		for (int i = 0; i < 3; i++)
-			if (strcmp(format, names[i]) == 0) {
+		for (size_t i = 0; i < NFORMATS; i++)
+			if (strcmp(format, formats[i].f_name) == 0) {
 				*out = (enum listing_format)i;
 				return 0;
 			}
 		return -1;
 	}
 	if (accept != NULL && *accept != '\0')
-		for (int i = 0; i < 3; i++)
-			if ((q = accept_q(accept, type_names[i])) > best) {
+		for (size_t i = 0; i < NFORMATS; i++)
+			if ((q = accept_q(accept, formats[i].f_media)) > best) {
 				best = q;
 				pick = (enum listing_format)i;
 			}
