@@ -28,8 +28,10 @@
 #include "listing.h"
 #include "log.h"
 #include "msg.h"
+#include "store.h"
 
-enum endpoint { EP_REGISTER, EP_DEREGISTER, EP_SEND, EP_LIST };
+enum endpoint { EP_REGISTER, EP_DEREGISTER, EP_SEND, EP_LIST, EP_DEAD,
+    EP_REPLAY };
 
 static const struct route {
 	const char	*path;
@@ -45,12 +47,16 @@ static const struct route {
 	    "Error: Only POST accepted" },
 	[EP_LIST] = { "/listSubscribers", "GET", "GET, HEAD",
 	    "Error: Only GET accepted" },
+	[EP_DEAD] = { "/deadLetters", "GET", "GET, HEAD, DELETE",
+	    "Error: Only GET or DELETE accepted" },
+	[EP_REPLAY] = { "/deadLetters/replay", "POST", "POST",
+	    "Error: Only POST accepted" },
 };
 
 struct api {
 	const struct config	*cfg;
 	struct subs		*subs;
-	struct deliver		*deliver;
+	struct store		*store;
 	struct MHD_Daemon	*daemon;
 	struct MHD_Response	*success;	/* shared by every 200 */
 };
@@ -63,9 +69,15 @@ struct api {
  */
 struct upload {
 	enum endpoint	 u_ep;
+	int	 u_static;	/* one of bodiless[]: never freed */
 	char	*u_data;
 	size_t	 u_len, u_cap;
 	int	 u_too_large;	/* past max_body: discarding, then 413 */
+	/* Waiting on the store, with the connection suspended. */
+	struct MHD_Connection	*u_conn;
+	struct api		*u_api;
+	atomic_int		 u_waiting;	/* 1 submitted, 2 answered */
+	struct store_req	 u_req;
 };
 
 static enum MHD_Result
@@ -158,9 +170,54 @@ query(struct MHD_Connection *c, const char *key)
 	return MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, key);
 }
 
-static enum MHD_Result
-handle_register(struct api *a, struct MHD_Connection *c)
+/* On the store thread: the request is done; its answer goes out on the next call. */
+static void
+store_answered(struct store_req *req)
 {
+	struct upload *u = req->r_arg;
+
+	atomic_store(&u->u_waiting, 2);
+	MHD_resume_connection(u->u_conn);
+}
+
+/*
+ * Hands U's request to the store and suspends C until it is committed:
+ * libmicrohttpd's threads go on serving other connections meanwhile.
+ */
+static enum MHD_Result
+wait_store(struct api *a, struct MHD_Connection *c, struct upload *u)
+{
+	u->u_conn = c;
+	u->u_api = a;
+	u->u_req.r_done = store_answered;
+	u->u_req.r_arg = u;
+	atomic_store(&u->u_waiting, 1);
+	MHD_suspend_connection(c);
+	if (store_submit(a->store, &u->u_req) == -1) {
+		u->u_req.r_status = STORE_CLOSED;
+		atomic_store(&u->u_waiting, 2);
+		MHD_resume_connection(c);
+	}
+	return MHD_YES;
+}
+
+/* A request of its own for an endpoint that has to wait on the store. */
+static struct upload *
+upload_new(enum endpoint ep, void **con_cls)
+{
+	struct upload *u = calloc(1, sizeof(*u));
+
+	if (u != NULL) {
+		u->u_ep = ep;
+		*con_cls = u;
+	}
+	return u;
+}
+
+static enum MHD_Result
+handle_register(struct api *a, struct MHD_Connection *c, void **con_cls)
+{
+	struct upload *u;
 	const char *address = query(c, "address");
 	int64_t real = clock_real_ms(), mono = clock_mono_ms();
 	enum addr_status st;
@@ -176,11 +233,14 @@ handle_register(struct api *a, struct MHD_Connection *c)
 
 	switch (subs_add(a->subs, address, url, text, real, mono)) {
 	case SUBS_ADDED:
-		deliver_wake(a->deliver);
 		log_info("subscriber registered", "address=%s url=%s", address,
 		    text);
 		curl_free(text);
-		return answer_success(a, c);
+		/* Answered once the registration is committed. */
+		if ((u = upload_new(EP_REGISTER, con_cls)) == NULL)
+			return answer_success(a, c);
+		u->u_req.r_type = REQ_SYNC;
+		return wait_store(a, c, u);
 	case SUBS_REFRESHED:
 		curl_url_cleanup(url);
 		curl_free(text);
@@ -203,19 +263,22 @@ handle_register(struct api *a, struct MHD_Connection *c)
 }
 
 static enum MHD_Result
-handle_deregister(struct api *a, struct MHD_Connection *c)
+handle_deregister(struct api *a, struct MHD_Connection *c, void **con_cls)
 {
 	const char *address = query(c, "address");
 	enum addr_status st;
+	struct upload *u;
 	CURLU *url;
 	char *text;
 
 	if (address == NULL || *address == '\0')
 		return answer_bad_address(c, ADDR_EMPTY);
-	if (subs_remove(a->subs, address) == 0) {
-		deliver_wake(a->deliver);
+	if (subs_remove(a->subs, address, SUB_DEREGISTERED) == 0) {
 		log_info("subscriber deregistered", "address=%s", address);
-		return answer_success(a, c);
+		if ((u = upload_new(EP_DEREGISTER, con_cls)) == NULL)
+			return answer_success(a, c);
+		u->u_req.r_type = REQ_SYNC;
+		return wait_store(a, c, u);
 	}
 	/* Not registered: fine (idempotent), unless it never could have been. */
 	if ((st = addr_parse(address, &url, &text)) != ADDR_OK)
@@ -253,9 +316,11 @@ handle_list(struct api *a, struct MHD_Connection *c)
 }
 
 /*
- * Back-pressure: say no (503) rather than accept what would be dropped,
- * when message bodies would pass max_queued_bytes or most subscribers'
- * FIFOs are filling up.  Logged once a second at most.
+ * Back-pressure: say no (503) rather than accept more than the store may
+ * hold (max_backlog_bytes), or, should the delivery thread fall so far
+ * behind that bodies in memory reach twice max_queued_bytes, more than
+ * memory may.  A full disk is answered by the failed commit itself.
+ * Logged once a second at most.
  */
 static int
 refuse_publish(const struct api *a, size_t more)
@@ -264,18 +329,19 @@ refuse_publish(const struct api *a, size_t more)
 	const char *why;
 	int64_t now, then;
 
-	if (msg_bytes_alive() + more > a->cfg->max_queued_bytes)
+	if (store_backlog_bytes(a->store) + more > a->cfg->max_backlog_bytes)
+		why = "max_backlog_bytes";
+	else if (msg_bytes_alive() + more > a->cfg->max_queued_bytes * 2)
 		why = "max_queued_bytes";
-	else if (deliver_overloaded(a->deliver))
-		why = "subscribers_backed_up";
 	else
 		return 0;
 	now = clock_mono_ms();
 	then = atomic_load(&last_log);
 	if (now - then >= 1000 &&
 	    atomic_compare_exchange_strong(&last_log, &then, now))
-		log_warnx("publishing refused: queues full", "reason=%s "
-		    "queued_bytes=%zu", why, msg_bytes_alive());
+		log_warnx("publishing refused: backlog full", "reason=%s "
+		    "backlog_bytes=%zu memory_bytes=%zu", why,
+		    store_backlog_bytes(a->store), msg_bytes_alive());
 	return 1;
 }
 
@@ -368,7 +434,6 @@ send_end(struct api *a, struct MHD_Connection *c, struct upload *u)
 	const char *ctype = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 	    MHD_HTTP_HEADER_CONTENT_TYPE);
 	struct msg *m;
-	int rc;
 
 	if (u->u_too_large)
 		return answer_too_large(a, c);
@@ -377,15 +442,111 @@ send_end(struct api *a, struct MHD_Connection *c, struct upload *u)
 		    "Error: Content-Type longer than 256 bytes.");
 	if (refuse_publish(a, u->u_len))
 		return answer_busy(c, "Error: Queue full, retry later.");
-	if ((m = msg_new(ctype, u->u_data, u->u_len)) == NULL)
+	if ((m = msg_new(NULL, ctype, u->u_data, u->u_len)) == NULL)
 		return answer_busy(c, "Error: Out of memory, retry later.");
-	rc = deliver_publish(a->deliver, m);
-	log_debug("message accepted", "message=%llu bytes=%zu",
-	    (unsigned long long)msg_id(m), u->u_len);
-	msg_unref(m);
-	if (rc == -1)
+	free(u->u_data);
+	u->u_data = NULL;
+	u->u_req.r_type = REQ_PUBLISH;
+	u->u_req.r_msg = m;
+	return wait_store(a, c, u);
+}
+
+/* GET, DELETE /deadLetters and POST /deadLetters/replay. */
+static enum MHD_Result
+handle_dead(struct api *a, struct MHD_Connection *c, enum endpoint ep,
+    const char *method, void **con_cls)
+{
+	const char *address = query(c, "address"), *id = query(c, "id");
+	const char *limit = query(c, "limit"), *format = query(c, "format");
+	enum listing_format f = LISTING_TEXT;
+	struct upload *u;
+	long n = 1000;
+
+	if (address != NULL && *address == '\0')
+		address = NULL;
+	if (id != NULL && *id == '\0')
+		id = NULL;
+	if (limit != NULL) {
+		char *end;
+
+		n = strtol(limit, &end, 10);
+		if (*limit == '\0' || *end != '\0' || n < 1 || n > 100000)
+			return answer_text(c, MHD_HTTP_BAD_REQUEST,
+			    "Error: limit must be a number from 1 to 100000.");
+	}
+	if (strcmp(method, "DELETE") == 0 || ep == EP_REPLAY) {
+		if (address == NULL && id == NULL)
+			return answer_text(c, MHD_HTTP_BAD_REQUEST,
+			    "Error: address or id required.");
+	} else if (listing_negotiate(format, MHD_lookup_connection_value(c,
+	    MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT), &f) == -1)
+		return answer_text(c, MHD_HTTP_BAD_REQUEST,
+		    "Error: Unknown format (use text or json).");
+	if ((u = upload_new(ep, con_cls)) == NULL)
 		return answer_busy(c, "Error: Out of memory, retry later.");
-	return answer_success(a, c);
+	/* The query strings live as long as the connection's request. */
+	u->u_req.r_address = address;
+	u->u_req.r_id = id;
+	u->u_req.r_limit = n;
+	u->u_req.r_json = f == LISTING_JSON;
+	if (ep == EP_REPLAY)
+		u->u_req.r_type = REQ_DL_REPLAY;
+	else if (strcmp(method, "DELETE") == 0)
+		u->u_req.r_type = REQ_DL_PURGE;
+	else
+		u->u_req.r_type = REQ_DL_LIST;
+	return wait_store(a, c, u);
+}
+
+/* The answer to a request the store has done. */
+static enum MHD_Result
+answer_stored(struct api *a, struct MHD_Connection *c, struct upload *u)
+{
+	struct store_req *req = &u->u_req;
+	char *body;
+
+	switch (req->r_status) {
+	case STORE_OK:
+		break;
+	case STORE_FULL:
+		return answer_busy(c, "Error: Disk full, retry later.");
+	case STORE_CLOSED:
+		return answer_busy(c, "Error: Shutting down, retry later.");
+	case STORE_CONFLICT:
+		return answer_fmt(c, MHD_HTTP_CONFLICT, "Error: %.300s is not "
+		    "registered.", req->r_address);
+	case STORE_ERROR:
+	default:
+		return answer_busy(c, "Error: Store failed, retry later.");
+	}
+	switch (req->r_type) {
+	case REQ_PUBLISH:
+		log_debug("message accepted", "message=%s seq=%llu bytes=%zu",
+		    msg_id(req->r_msg), (unsigned long long)msg_seq(req->r_msg),
+		    msg_len(req->r_msg));
+		return answer(c, MHD_HTTP_OK, "text/plain; charset=utf-8",
+		    "success", 7, MHD_RESPMEM_PERSISTENT, "Message-Id",
+		    msg_id(req->r_msg));
+	case REQ_SYNC:
+		return answer_success(a, c);
+	case REQ_DL_LIST:
+		body = req->r_body;
+		req->r_body = NULL;
+		return answer(c, MHD_HTTP_OK, req->r_json ? "application/json" :
+		    "text/plain; charset=utf-8", body, req->r_len,
+		    MHD_RESPMEM_MUST_FREE, MHD_HTTP_HEADER_VARY, "Accept");
+	case REQ_DL_REPLAY:
+		log_info("dead letters replayed", "address=%s id=%s count=%ld",
+		    req->r_address ? req->r_address : "-",
+		    req->r_id ? req->r_id : "-", req->r_count);
+		return answer_fmt(c, MHD_HTTP_OK, "replayed %ld\n", req->r_count);
+	case REQ_DL_PURGE:
+		log_info("dead letters purged", "address=%s id=%s count=%ld",
+		    req->r_address ? req->r_address : "-",
+		    req->r_id ? req->r_id : "-", req->r_count);
+		return answer_fmt(c, MHD_HTTP_OK, "purged %ld\n", req->r_count);
+	}
+	return MHD_NO;
 }
 
 /* "http://host/path" (absolute form, RFC 9112 3.2.2) names the path "/path". */
@@ -405,9 +566,11 @@ origin_form(const char *url)
 }
 
 static struct upload bodiless[] = {
-	[EP_REGISTER] = { .u_ep = EP_REGISTER },
-	[EP_DEREGISTER] = { .u_ep = EP_DEREGISTER },
-	[EP_LIST] = { .u_ep = EP_LIST },
+	[EP_REGISTER] = { .u_ep = EP_REGISTER, .u_static = 1 },
+	[EP_DEREGISTER] = { .u_ep = EP_DEREGISTER, .u_static = 1 },
+	[EP_LIST] = { .u_ep = EP_LIST, .u_static = 1 },
+	[EP_DEAD] = { .u_ep = EP_DEAD, .u_static = 1 },
+	[EP_REPLAY] = { .u_ep = EP_REPLAY, .u_static = 1 },
 };
 
 static enum MHD_Result
@@ -424,17 +587,26 @@ api_handle(void *cls, struct MHD_Connection *c, const char *url,
 	if (u != NULL) {
 		len = *data_size;
 		*data_size = 0;		/* always: everything offered is consumed */
+		if (!u->u_static && atomic_load(&u->u_waiting) != 0)
+			return atomic_load(&u->u_waiting) == 2 ?
+			    answer_stored(a, c, u) : MHD_YES;
 		switch (u->u_ep) {
 		case EP_SEND:
 			if (len > 0)
 				return send_data(a, u, data, len);
 			return send_end(a, c, u);
 		case EP_REGISTER:
-			return len > 0 ? MHD_YES : handle_register(a, c);
+			return len > 0 ? MHD_YES : handle_register(a, c,
+			    con_cls);
 		case EP_DEREGISTER:
-			return len > 0 ? MHD_YES : handle_deregister(a, c);
+			return len > 0 ? MHD_YES : handle_deregister(a, c,
+			    con_cls);
 		case EP_LIST:
 			return len > 0 ? MHD_YES : handle_list(a, c);
+		case EP_DEAD:
+		case EP_REPLAY:
+			return len > 0 ? MHD_YES : handle_dead(a, c, u->u_ep,
+			    method, con_cls);
 		}
 		return MHD_NO;
 	}
@@ -447,7 +619,8 @@ api_handle(void *cls, struct MHD_Connection *c, const char *url,
 		return answer_text(c, MHD_HTTP_NOT_FOUND,
 		    "404 page not found\n");
 	if (strcmp(method, routes[ep].method) != 0 &&
-	    !(ep == EP_LIST && strcmp(method, "HEAD") == 0))
+	    !((ep == EP_LIST || ep == EP_DEAD) && strcmp(method, "HEAD") == 0) &&
+	    !(ep == EP_DEAD && strcmp(method, "DELETE") == 0))
 		return answer(c, MHD_HTTP_METHOD_NOT_ALLOWED,
 		    "text/plain; charset=utf-8", routes[ep].wrong_method,
 		    strlen(routes[ep].wrong_method), MHD_RESPMEM_PERSISTENT,
@@ -467,8 +640,10 @@ api_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	(void)cls;
 	(void)c;
 	(void)toe;
-	if (u != NULL && u->u_ep == EP_SEND) {
+	if (u != NULL && !u->u_static) {
 		free(u->u_data);
+		msg_unref(u->u_req.r_msg);
+		free(u->u_req.r_body);
 		free(u);
 		*con_cls = NULL;
 	}
@@ -526,7 +701,7 @@ resolve_listen(const char *listen, struct sockaddr_storage *ss)
 }
 
 struct api *
-api_start(const struct config *cfg, struct subs *s, struct deliver *d)
+api_start(const struct config *cfg, struct subs *s, struct store *st)
 {
 	static const char ok[] = "success";
 	struct sockaddr_storage ss;
@@ -538,7 +713,7 @@ api_start(const struct config *cfg, struct subs *s, struct deliver *d)
 		return NULL;
 	a->cfg = cfg;
 	a->subs = s;
-	a->deliver = d;
+	a->store = st;
 	a->success = MHD_create_response_from_buffer(sizeof(ok) - 1,
 	    (void *)(uintptr_t)ok, MHD_RESPMEM_PERSISTENT);
 	if (a->success == NULL)
@@ -549,7 +724,7 @@ api_start(const struct config *cfg, struct subs *s, struct deliver *d)
 		goto fail;
 
 	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
-	    MHD_USE_ERROR_LOG;
+	    MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	a->daemon = MHD_start_daemon(flags, 0, NULL, NULL, api_handle, a,

@@ -3,14 +3,14 @@
 #define HOOKCAST_API_H
 
 #include "config.h"
-#include "deliver.h"
+#include "store.h"
 #include "subs.h"
 
 struct api;
 
 /* Binds cfg->listen and starts serving; NULL (logged) on failure. */
 struct api *api_start(const struct config *cfg, struct subs *s,
-    struct deliver *d);
+    struct store *st);
 /* The port it listens on (the kernel's choice when cfg->listen says 0). */
 unsigned int api_port(const struct api *a);
 /*

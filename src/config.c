@@ -8,7 +8,14 @@
 
 #include "config.h"
 
-enum config_type { CT_INT, CT_DURATION, CT_SIZE, CT_LISTEN, CT_LOGLEVEL };
+static const char *const durabilities[] = {
+	[DURABILITY_OFF] = "off",
+	[DURABILITY_NORMAL] = "normal",
+	[DURABILITY_FULL] = "full",
+};
+
+enum config_type { CT_INT, CT_DURATION, CT_SIZE, CT_LISTEN, CT_LOGLEVEL,
+    CT_PATH, CT_BOOL, CT_DURABILITY, CT_SCHEDULE };
 
 /* One row a key; the only place a key's name, type and bounds are written. */
 struct config_key {
@@ -37,6 +44,15 @@ static const struct config_key config_keys[] = {
 	KEY(max_connections,	CT_INT,		1, 1000000),
 	KEY(http_threads,	CT_INT,		1, 64),
 	KEY(max_subscribers,	CT_INT,		1, 100000000),
+	KEY(data_dir,		CT_PATH,	0, 0),
+	KEY(durability,		CT_DURABILITY,	0, 0),
+	KEY(retry_schedule,	CT_SCHEDULE,	0, 0),
+	KEY(failure_threshold,	CT_INT,		1, 1000000),
+	KEY(ordered,		CT_BOOL,	0, 0),
+	KEY(max_backlog_bytes,	CT_SIZE,	1024, 1LL << 50),
+	KEY(dead_letter_on_evict, CT_BOOL,	0, 0),
+	KEY(dead_letter_retention, CT_DURATION,	1, 86400 * 3650),
+	KEY(dead_letter_max,	CT_INT,		0, 1000000000),
 };
 #define NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))
 
@@ -61,6 +77,16 @@ config_init(struct config *cfg)
 	cfg->max_connections = 1024;
 	cfg->http_threads = 2;
 	cfg->max_subscribers = 100000;
+	snprintf(cfg->data_dir, sizeof(cfg->data_dir), "/var/lib/hookcast");
+	cfg->durability = DURABILITY_FULL;
+	(void)config_parse_schedule("1s 5s 30s 2m 5m 15m 30m 1h 2h",
+	    cfg->retry_schedule, &cfg->retry_count);
+	cfg->failure_threshold = 5;
+	cfg->ordered = 0;
+	cfg->max_backlog_bytes = (size_t)1 << 30;
+	cfg->dead_letter_on_evict = 1;
+	cfg->dead_letter_retention = 7 * 86400;
+	cfg->dead_letter_max = 100000;
 }
 
 /* A whole number with an optional unit suffix; -1 on trailing junk or overflow. */
@@ -117,6 +143,43 @@ config_parse_size(const char *s, size_t min, size_t max, size_t *out)
 	    (size_t)v > max)
 		return -1;
 	*out = (size_t)v;
+	return 0;
+}
+
+int
+config_parse_schedule(const char *s, long ms[RETRY_MAX], int *count)
+{
+	static const char *const units[] = { "ms", "s", "m", "h", "d", NULL };
+	static const long long mult[] = { 1, 1000, 60000, 3600000, 86400000 };
+	char word[32];
+	long long v;
+	long tmp[RETRY_MAX];
+	int n = 0;
+	size_t len;
+
+	for (;;) {
+		s += strspn(s, " \t,");
+		if (*s == '\0')
+			break;
+		len = strcspn(s, " \t,");
+		if (len >= sizeof(word) || n == RETRY_MAX)
+			return -1;
+		memcpy(word, s, len);
+		word[len] = '\0';
+		s += len;
+		/* A bare number is seconds, like every other duration. */
+		if (strspn(word, "0123456789") == len)
+			word[len] = 's', word[len + 1] = '\0';
+		if (len + 1 >= sizeof(word) ||
+		    parse_scaled(word, units, mult, &v) == -1 || v < 10 ||
+		    v > 86400000LL)
+			return -1;
+		tmp[n++] = (long)v;
+	}
+	if (n == 0)
+		return -1;
+	memcpy(ms, tmp, (size_t)n * sizeof(*tmp));
+	*count = n;
 	return 0;
 }
 
@@ -199,6 +262,44 @@ config_set(struct config *cfg, const char *key, const char *value,
 			snprintf(err, CONFIG_ERRLEN, "%s: \"%.64s\" is not "
 			    "HOST:PORT with a port of 0 to 65535", k->name,
 			    value);
+			return -1;
+		}
+		return 0;
+	case CT_PATH:
+		if (*value == '\0' || strlen(value) >= sizeof(cfg->data_dir)) {
+			snprintf(err, CONFIG_ERRLEN, "%s: empty or longer than "
+			    "%zu bytes", k->name, sizeof(cfg->data_dir) - 1);
+			return -1;
+		}
+		memcpy(field, value, strlen(value) + 1);
+		return 0;
+	case CT_BOOL:
+		if (strcmp(value, "yes") == 0)
+			*(int *)(void *)field = 1;
+		else if (strcmp(value, "no") == 0)
+			*(int *)(void *)field = 0;
+		else {
+			snprintf(err, CONFIG_ERRLEN, "%s: \"%.64s\" is not yes "
+			    "or no", k->name, value);
+			return -1;
+		}
+		return 0;
+	case CT_DURABILITY:
+		for (size_t i = 0; i < sizeof(durabilities) /
+		    sizeof(durabilities[0]); i++)
+			if (strcmp(value, durabilities[i]) == 0) {
+				cfg->durability = (enum durability)i;
+				return 0;
+			}
+		snprintf(err, CONFIG_ERRLEN, "%s: \"%.64s\" is not one of full, "
+		    "normal, off", k->name, value);
+		return -1;
+	case CT_SCHEDULE:
+		if (config_parse_schedule(value, cfg->retry_schedule,
+		    &cfg->retry_count) == -1) {
+			snprintf(err, CONFIG_ERRLEN, "%s: \"%.64s\" is not 1 to "
+			    "%d delays of 10ms to 1d (suffix ms, s, m, h or d)",
+			    k->name, value, RETRY_MAX);
 			return -1;
 		}
 		return 0;
@@ -336,7 +437,7 @@ config_dump(const struct config *cfg, char *buf, size_t len)
 {
 	static const char *const levels[] = { "error", "warn", "info", "debug" };
 	size_t n = 0;
-	int r;
+	int r = 0;
 
 	for (size_t i = 0; i < NKEYS && n < len; i++) {
 		const struct config_key *k = &config_keys[i];
@@ -353,10 +454,29 @@ config_dump(const struct config *cfg, char *buf, size_t len)
 			    *(const size_t *)(const void *)field);
 			break;
 		case CT_LISTEN:
-			r = snprintf(buf + n, len - n, "%s %s\n", k->name,
-			    cfg->listen);
+		case CT_PATH:
+			r = snprintf(buf + n, len - n, "%s %s\n", k->name, field);
 			break;
-		default:
+		case CT_BOOL:
+			r = snprintf(buf + n, len - n, "%s %s\n", k->name,
+			    *(const int *)(const void *)field ? "yes" : "no");
+			break;
+		case CT_DURABILITY:
+			r = snprintf(buf + n, len - n, "%s %s\n", k->name,
+			    durabilities[cfg->durability]);
+			break;
+		case CT_SCHEDULE: {
+			char list[RETRY_MAX * 24] = "";
+			size_t m = 0;
+
+			for (int j = 0; j < cfg->retry_count; j++)
+				m += (size_t)snprintf(list + m, sizeof(list) - m,
+				    "%s%ldms", j ? " " : "",
+				    cfg->retry_schedule[j]);
+			r = snprintf(buf + n, len - n, "%s %s\n", k->name, list);
+			break;
+		}
+		case CT_LOGLEVEL:
 			r = snprintf(buf + n, len - n, "%s %s\n", k->name,
 			    levels[cfg->log_level]);
 			break;

@@ -8,11 +8,15 @@
 #include "log.h"
 
 #define CONFIG_ERRLEN	256
+#define RETRY_MAX	32	/* entries in retry_schedule */
+
+/* SQLite's synchronous setting: what a commit survives (see README). */
+enum durability { DURABILITY_OFF, DURABILITY_NORMAL, DURABILITY_FULL };
 
 /*
  * All of hookcast's settings.  Plain data: filled at start-up by
  * config_init(), config_load() and config_set(), then read-only.
- * Durations are in seconds, sizes in bytes.
+ * Durations are in seconds (retry_schedule in milliseconds), sizes in bytes.
  */
 struct config {
 	char		 listen[256];		/* HOST:PORT */
@@ -32,6 +36,16 @@ struct config {
 	long		 max_connections;
 	long		 http_threads;
 	long		 max_subscribers;
+	char		 data_dir[1024];
+	enum durability	 durability;
+	long		 retry_schedule[RETRY_MAX];	/* ms */
+	int		 retry_count;
+	long		 failure_threshold;
+	int		 ordered;
+	size_t		 max_backlog_bytes;
+	int		 dead_letter_on_evict;
+	long		 dead_letter_retention;
+	long		 dead_letter_max;
 };
 
 /* Fills every field with its default. */
@@ -60,5 +74,7 @@ void config_dump(const struct config *cfg, char *buf, size_t len);
 /* Value parsers, shared with the tests: -1 on anything malformed or out of range. */
 int config_parse_duration(const char *s, long min, long max, long *out);
 int config_parse_size(const char *s, size_t min, size_t max, size_t *out);
+/* "1s 5s 30s": at most RETRY_MAX delays of 10ms to 1d (units ms, s, m, h, d). */
+int config_parse_schedule(const char *s, long ms[RETRY_MAX], int *count);
 
 #endif

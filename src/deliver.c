@@ -52,13 +52,25 @@
 #include "clock.h"
 #include "deliver.h"
 #include "log.h"
+#include "retry.h"
+#include "store.h"
 
-enum cmd_type { CMD_ADD, CMD_REMOVE, CMD_PUBLISH };
+enum cmd_type { CMD_ADD, CMD_REMOVE, CMD_PUBLISH, CMD_REPLAY };
 
 struct cmd {
 	struct cmd	*next;
 	enum cmd_type	 type;
-	void		*arg;		/* struct target or struct msg */
+	void		*arg;		/* struct target, struct msg, replay */
+	size_t		 n;		/* CMD_REPLAY: items in arg */
+};
+
+/* A delivery that failed and waits for its next attempt. */
+struct retry {
+	uint64_t	 r_seq;
+	struct msg	*r_msg;		/* NULL: read it from the store when due */
+	int		 r_attempts;	/* failed so far */
+	int64_t		 r_due;		/* monotonic ms */
+	int64_t		 r_first;	/* wall-clock ms of the first attempt */
 };
 
 /* A subscriber that fails or overflows does so every message: log it rarely. */
@@ -71,14 +83,26 @@ struct target {
 	struct cmd	 t_add, t_remove;	/* embedded: never allocated later */
 	struct sub	*t_sub;
 	size_t		 t_index;	/* in deliver.targets while live */
-	struct msg	**t_ring;	/* FIFO of references */
+	int64_t		 t_id;		/* the store's */
+	struct msg	**t_ring;	/* FIFO of references, in seq order */
 	size_t		 t_cap, t_head, t_len;
+	/*
+	 * Backlog in the store: messages t_next..d->last_seq are for this
+	 * subscriber but not in the FIFO; they are read back when it empties.
+	 */
+	int		 t_stored;
+	uint64_t	 t_next;
+	uint64_t	 t_saved;	/* cursor last sent to the store */
+	uint64_t	 t_low;		/* scratch: lowest seq in flight */
+	struct retry	*t_retries;	/* by due time (by seq when ordered) */
+	size_t		 t_nretries, t_retries_cap;
+	int		 t_fails;	/* consecutive */
+	enum sub_state	 t_state;
 	long		 t_in_flight;
 	int		 t_removed;
 	int		 t_ready;	/* on the ready list */
 	struct target	*t_ready_next;
 	struct ratelog	 t_fail_log;
-	struct ratelog	 t_drop_log;
 };
 
 struct xfer {
@@ -89,11 +113,17 @@ struct xfer {
 	CURL		*x_easy;
 	struct target	*x_target;
 	struct msg	*x_msg;
+	int		 x_retry;	/* an attempt of a struct retry */
+	int		 x_attempts;	/* failed before this one */
+	int64_t		 x_first;	/* wall-clock ms of the first attempt */
 	char		 x_err[CURL_ERROR_SIZE];
 };
 
 struct deliver {
 	const struct config	*cfg;
+	struct store		*store;
+	struct subs		*subs;
+	struct store_reader	*reader;
 	pthread_t		 thread;
 	CURLM			*multi;
 	int			 epfd;		/* the multi handle's sockets */
@@ -108,9 +138,6 @@ struct deliver {
 	atomic_bool		 woken;		/* a wakeup is already on its way */
 	atomic_bool		 stopping;
 	_Atomic int64_t		 deadline;	/* monotonic ms, once stopping */
-	atomic_long		 live;		/* targets receiving messages */
-	atomic_long		 backed_up;	/* of them, FIFOs over half full */
-	atomic_long		 pending;	/* publishes not yet fanned out */
 
 	/* Everything below belongs to the delivery thread. */
 	struct target		**targets;
@@ -123,11 +150,25 @@ struct deliver {
 	long			 in_flight;
 	long			 fast;		/* of them, not yet slow */
 	size_t			 queued;	/* messages in all FIFOs */
+	uint64_t		 last_seq;	/* the newest message fanned out */
+	uint64_t		 rng;		/* retry jitter */
+	int64_t			 now;		/* monotonic ms, this round */
+	int64_t			 next_tick;	/* retries due, progress */
+	int64_t			 next_progress;
 	char			 user_agent[64];
 };
 
 #define RING_MIN	16
 #define LOG_EVERY_MS	10000
+#define PAGE		64	/* messages read back from the store at once */
+#define TICK_MS		50	/* how often due retries are looked for */
+#define PROGRESS_MS	1000	/* how often cursors are saved */
+
+static const char *const end_reasons[] = {
+	[SUB_DEREGISTERED] = "deregistered",
+	[SUB_EVICTED] = "evicted",
+	[SUB_GONE] = "gone",
+};
 
 /* 1 if a line may be logged now; otherwise counts the event as left out. */
 static int
@@ -198,21 +239,6 @@ deliver_on_remove(struct sub *sub, void *arg)
 }
 
 int
-deliver_overloaded(struct deliver *d)
-{
-	long high = d->cfg->queue_limit / 2;
-
-	/*
-	 * Publishes still in the inbox count too: each will add one message
-	 * to every FIFO, so while at most half a FIFO of them wait, a FIFO
-	 * past half full is seen before it can overflow.
-	 */
-	if (atomic_load(&d->pending) >= (high > 64 ? high : 64))
-		return 1;
-	return atomic_load(&d->backed_up) * 2 > atomic_load(&d->live);
-}
-
-int
 deliver_publish(struct deliver *d, struct msg *m)
 {
 	struct cmd *c;
@@ -221,19 +247,73 @@ deliver_publish(struct deliver *d, struct msg *m)
 		return -1;
 	c->type = CMD_PUBLISH;
 	c->arg = msg_ref(m);
-	atomic_fetch_add(&d->pending, 1);
 	inbox_push(d, c);
 	deliver_wake(d);
 	return 0;
 }
 
+void
+deliver_replay(struct deliver *d, const struct replay_item *items, size_t n)
+{
+	struct cmd *c;
+
+	if (n == 0)
+		return;
+	if ((c = malloc(sizeof(*c))) == NULL ||
+	    (c->arg = malloc(n * sizeof(*items))) == NULL) {
+		/* The rows are retries now: they are picked up at the next start. */
+		free(c);
+		log_error("replay not queued until restart", "count=%zu "
+		    "reason=nomem", n);
+		return;
+	}
+	memcpy(c->arg, items, n * sizeof(*items));
+	c->type = CMD_REPLAY;
+	c->n = n;
+	inbox_push(d, c);
+	deliver_wake(d);
+}
+
 /* ---- the delivery thread ---------------------------------------------- */
+
+static long
+target_max_in_flight(const struct deliver *d)
+{
+	return d->cfg->ordered ? 1 : d->cfg->max_in_flight;
+}
+
+static uint64_t
+ring_seq(const struct target *t, size_t i)
+{
+	return msg_seq(t->t_ring[(t->t_head + i) % t->t_cap]);
+}
+
+/*
+ * What T would start next: 1 its first retry (due), 2 its FIFO's head, 3 a
+ * backlog to read back from the store first; 0 nothing now.  A failing
+ * subscriber only gets its retry probe, one at a time; an ordered one holds
+ * everything behind a retry.
+ */
+static int
+target_next(const struct deliver *d, const struct target *t)
+{
+	if (t->t_removed || t->t_in_flight >= target_max_in_flight(d))
+		return 0;
+	if (t->t_nretries > 0 && t->t_retries[0].r_due <= d->now)
+		return t->t_state == SUB_FAILING && t->t_in_flight > 0 ? 0 : 1;
+	if (t->t_state == SUB_FAILING || (d->cfg->ordered && t->t_nretries > 0))
+		return 0;
+	if (t->t_len > 0)
+		return 2;
+	if (t->t_stored && t->t_next <= d->last_seq)
+		return 3;
+	return 0;
+}
 
 static void
 ready_push(struct deliver *d, struct target *t)
 {
-	if (t->t_ready || t->t_removed || t->t_len == 0 ||
-	    t->t_in_flight >= d->cfg->max_in_flight)
+	if (t->t_ready || target_next(d, t) == 0)
 		return;
 	t->t_ready = 1;
 	t->t_ready_next = NULL;
@@ -258,19 +338,16 @@ ready_pop(struct deliver *d)
 	return t;
 }
 
+/* The counters the listing shows: FIFO plus stored backlog, and retries. */
 static void
-target_set_queued(struct deliver *d, struct target *t, size_t len)
+target_count(struct deliver *d, struct target *t)
 {
-	size_t high = (size_t)d->cfg->queue_limit / 2;
+	uint64_t backlog = t->t_len;
 
-	if (t->t_len <= high && len > high)
-		atomic_fetch_add(&d->backed_up, 1);
-	else if (t->t_len > high && len <= high)
-		atomic_fetch_sub(&d->backed_up, 1);
-	d->queued -= t->t_len;
-	d->queued += len;
-	t->t_len = len;
-	atomic_store(&sub_counters(t->t_sub)->queued, len);
+	if (t->t_stored && t->t_next <= d->last_seq)
+		backlog += d->last_seq - t->t_next + 1;
+	atomic_store(&sub_counters(t->t_sub)->queued, backlog);
+	atomic_store(&sub_counters(t->t_sub)->retrying, t->t_nretries);
 }
 
 static struct msg *
@@ -279,39 +356,21 @@ target_shift(struct deliver *d, struct target *t)
 	struct msg *m = t->t_ring[t->t_head];
 
 	t->t_head = (t->t_head + 1) % t->t_cap;
-	target_set_queued(d, t, t->t_len - 1);
+	t->t_len--;
+	d->queued--;
 	return m;
 }
 
-/* Appends M (a new reference) to T's FIFO, dropping the oldest if it is full. */
-static void
+/* Appends M (a new reference) to T's FIFO; -1 when out of memory. */
+static int
 target_push(struct deliver *d, struct target *t, struct msg *m)
 {
-	size_t limit = (size_t)d->cfg->queue_limit;
-
-	if (t->t_len == limit) {
-		msg_unref(target_shift(d, t));
-		atomic_fetch_add(&sub_counters(t->t_sub)->dropped, 1);
-		if (ratelog_allow(&t->t_drop_log)) {
-			log_warnx("queue full: oldest message dropped",
-			    "address=%s queue_limit=%zu suppressed=%lu",
-			    sub_address(t->t_sub), limit,
-			    t->t_drop_log.rl_quiet);
-			t->t_drop_log.rl_quiet = 0;
-		}
-	}
 	if (t->t_len == t->t_cap) {
 		size_t ncap = t->t_cap ? t->t_cap * 2 : RING_MIN;
 		struct msg **r;
 
-		if (ncap > limit)
-			ncap = limit;
-		if ((r = malloc(ncap * sizeof(*r))) == NULL) {
-			atomic_fetch_add(&sub_counters(t->t_sub)->dropped, 1);
-			log_warnx("message dropped", "address=%s reason=nomem",
-			    sub_address(t->t_sub));
-			return;
-		}
+		if ((r = malloc(ncap * sizeof(*r))) == NULL)
+			return -1;
 		for (size_t i = 0; i < t->t_len; i++)
 			r[i] = t->t_ring[(t->t_head + i) % t->t_cap];
 		free(t->t_ring);
@@ -320,19 +379,18 @@ target_push(struct deliver *d, struct target *t, struct msg *m)
 		t->t_head = 0;
 	}
 	t->t_ring[(t->t_head + t->t_len) % t->t_cap] = msg_ref(m);
-	target_set_queued(d, t, t->t_len + 1);
-	ready_push(d, t);
+	t->t_len++;
+	d->queued++;
+	return 0;
 }
 
-/* Frees T once nothing refers to it: removed, idle and off the ready list. */
-static void
-target_release(struct target *t)
+/* The first message of T not yet started: FIFO head, or stored backlog. */
+static uint64_t
+target_unsent(const struct deliver *d, const struct target *t)
 {
-	if (!t->t_removed || t->t_in_flight > 0 || t->t_ready)
-		return;
-	sub_unref(t->t_sub);
-	free(t->t_ring);
-	free(t);
+	if (t->t_len > 0)
+		return ring_seq(t, 0);
+	return t->t_stored ? t->t_next : d->last_seq + 1;
 }
 
 static void
@@ -340,6 +398,112 @@ target_clear(struct deliver *d, struct target *t)
 {
 	while (t->t_len > 0)
 		msg_unref(target_shift(d, t));
+}
+
+/* Empties T's FIFO into the store's backlog: those messages are read back later. */
+static void
+target_spill(struct deliver *d, struct target *t)
+{
+	t->t_next = target_unsent(d, t);
+	t->t_stored = 1;
+	target_clear(d, t);
+	free(t->t_ring);
+	t->t_ring = NULL;
+	t->t_cap = t->t_head = 0;
+}
+
+/* Reads T's next page of backlog into its FIFO. */
+static void
+target_refill(struct deliver *d, struct target *t)
+{
+	struct msg *page[PAGE];
+	long n;
+
+	n = store_read_page(d->reader, t->t_next, d->last_seq, PAGE, page);
+	if (n == -1)
+		return;		/* logged; tried again on the next tick */
+	if (n == 0) {
+		log_error("stored messages missing", "address=%s from=%llu "
+		    "to=%llu", sub_address(t->t_sub),
+		    (unsigned long long)t->t_next,
+		    (unsigned long long)d->last_seq);
+		t->t_next = d->last_seq + 1;
+	}
+	for (long i = 0; i < n; i++) {
+		if (target_push(d, t, page[i]) == -1) {
+			for (long j = i; j < n; j++)
+				msg_unref(page[j]);
+			break;
+		}
+		t->t_next = msg_seq(page[i]) + 1;
+		msg_unref(page[i]);
+	}
+	if (t->t_next > d->last_seq)
+		t->t_stored = 0;
+}
+
+static void
+retry_insert(struct deliver *d, struct target *t, const struct retry *r)
+{
+	size_t i;
+
+	if (t->t_nretries == t->t_retries_cap) {
+		size_t n = t->t_retries_cap ? t->t_retries_cap * 2 : 8;
+		struct retry *v = realloc(t->t_retries, n * sizeof(*v));
+
+		if (v == NULL) {
+			/* The row is in the store: it comes back at the next start. */
+			log_error("retry kept in the store only", "address=%s "
+			    "reason=nomem", sub_address(t->t_sub));
+			msg_unref(r->r_msg);
+			return;
+		}
+		t->t_retries = v;
+		t->t_retries_cap = n;
+	}
+	for (i = t->t_nretries; i > 0; i--) {
+		const struct retry *p = &t->t_retries[i - 1];
+
+		if (d->cfg->ordered ? p->r_seq <= r->r_seq :
+		    p->r_due <= r->r_due)
+			break;
+		t->t_retries[i] = *p;
+	}
+	t->t_retries[i] = *r;
+	t->t_nretries++;
+}
+
+static void
+retry_take(struct target *t, struct retry *out)
+{
+	*out = t->t_retries[0];
+	memmove(t->t_retries, t->t_retries + 1,
+	    --t->t_nretries * sizeof(*t->t_retries));
+}
+
+static void
+retries_clear(struct target *t)
+{
+	for (size_t i = 0; i < t->t_nretries; i++)
+		msg_unref(t->t_retries[i].r_msg);
+	t->t_nretries = 0;
+}
+
+/* Frees T once nothing refers to it: removed, idle and off the ready list. */
+static void
+target_release(struct deliver *d, struct target *t)
+{
+	if (!t->t_removed || t->t_in_flight > 0 || t->t_ready)
+		return;
+	if (t->t_id != 0)
+		store_sub_gone(d->store, t->t_id, sub_address(t->t_sub),
+		    end_reasons[sub_end(t->t_sub)],
+		    d->cfg->dead_letter_on_evict);
+	retries_clear(t);
+	free(t->t_retries);
+	sub_unref(t->t_sub);
+	free(t->t_ring);
+	free(t);
 }
 
 /*
@@ -351,7 +515,7 @@ target_clear(struct deliver *d, struct target *t)
 static void
 size_conn_cache(struct deliver *d)
 {
-	long want = (long)d->ntargets * d->cfg->max_in_flight;
+	long want = (long)d->ntargets * target_max_in_flight(d);
 
 	if (want < d->cfg->max_transfers)
 		want = d->cfg->max_transfers;
@@ -374,7 +538,6 @@ targets_add(struct deliver *d, struct target *t)
 	}
 	t->t_index = d->ntargets;
 	d->targets[d->ntargets++] = t;
-	atomic_store(&d->live, (long)d->ntargets);
 	size_conn_cache(d);
 	return 0;
 }
@@ -386,27 +549,73 @@ targets_remove(struct deliver *d, struct target *t)
 
 	d->targets[t->t_index] = last;
 	last->t_index = t->t_index;
-	atomic_store(&d->live, (long)d->ntargets);
 	size_conn_cache(d);
 }
 
+/*
+ * The subscriber has left: what it had not started becomes dead letters
+ * (dead_letter_on_evict), and when its last delivery in flight is over the
+ * store turns its retries into dead letters too and forgets it.
+ */
 static void
 handle_remove(struct deliver *d, struct target *t)
 {
-	size_t pending = t->t_len;
+	const char *reason = end_reasons[sub_end(t->t_sub)];
+	uint64_t lo = target_unsent(d, t);
+	uint64_t pending = d->last_seq + 1 - lo + t->t_nretries;
 
 	targets_remove(d, t);
+	if (d->cfg->dead_letter_on_evict && lo <= d->last_seq)
+		store_dead_range(d->store, sub_address(t->t_sub), lo,
+		    d->last_seq, reason);
 	target_clear(d, t);
+	retries_clear(t);
 	t->t_removed = 1;
 	if (pending > 0)
-		log_info("queued messages discarded", "address=%s count=%zu",
-		    sub_address(t->t_sub), pending);
-	target_release(t);
+		log_info(d->cfg->dead_letter_on_evict ? "pending deliveries "
+		    "are dead letters" : "pending deliveries discarded",
+		    "address=%s reason=%s count=%llu", sub_address(t->t_sub),
+		    reason, (unsigned long long)pending);
+	target_release(d, t);
+}
+
+/* Retries the store kept for a subscriber that is back after a restart. */
+static void
+load_retries(struct deliver *d, struct target *t, uint64_t start)
+{
+	struct store_attempt *v;
+	int64_t real = clock_real_ms();
+	long n;
+
+	if ((n = store_read_retries(d->reader, t->t_id, &v)) <= 0)
+		return;
+	for (long i = 0; i < n; i++) {
+		struct retry r = {
+			.r_seq = v[i].seq,
+			.r_attempts = v[i].attempts,
+			.r_first = v[i].first_at,
+			.r_due = d->now + (v[i].next_at > real ?
+			    v[i].next_at - real : 0),
+		};
+
+		/* Saved as a retry after the last cursor: it is sent as new. */
+		if (v[i].seq >= start) {
+			store_retry_done(d->store, t->t_id, v[i].seq);
+			continue;
+		}
+		retry_insert(d, t, &r);
+	}
+	free(v);
 }
 
 static void
 handle_add(struct deliver *d, struct target *t)
 {
+	uint64_t start = sub_start(t->t_sub);
+
+	t->t_id = sub_store_id(t->t_sub);
+	t->t_state = SUB_ACTIVE;
+	sub_set_state(t->t_sub, SUB_ACTIVE);
 	if (targets_add(d, t) == -1) {
 		/* The subscriber stays listed but gets nothing: say so loudly. */
 		log_error("cannot track subscriber", "address=%s reason=nomem",
@@ -414,15 +623,74 @@ handle_add(struct deliver *d, struct target *t)
 		sub_set_error(t->t_sub, "out of memory: not receiving");
 		t->t_removed = 1;
 		t->t_index = SIZE_MAX;
+		return;
 	}
+	/* Restored: its backlog is in the store, and maybe retries too. */
+	if (start != 0 && start <= d->last_seq) {
+		t->t_stored = 1;
+		t->t_next = start;
+	}
+	t->t_saved = start;
+	load_retries(d, t, start != 0 ? start : d->last_seq + 1);
+	target_count(d, t);
+	ready_push(d, t);
 }
 
+/*
+ * A FIFO that is full, or long while bodies in memory pass max_queued_bytes,
+ * stops taking messages: they wait in the store and are read back in order.
+ */
 static void
 handle_publish(struct deliver *d, struct msg *m)
 {
-	for (size_t i = 0; i < d->ntargets; i++)
-		target_push(d, d->targets[i], m);
+	size_t limit = (size_t)d->cfg->queue_limit;
+	size_t spill = (size_t)target_max_in_flight(d) * 2;
+	int tight = msg_bytes_alive() > d->cfg->max_queued_bytes;
+
+	d->last_seq = msg_seq(m);
+	for (size_t i = 0; i < d->ntargets; i++) {
+		struct target *t = d->targets[i];
+
+		if (!t->t_stored && t->t_state == SUB_ACTIVE &&
+		    t->t_len < limit && !(tight && t->t_len >= spill) &&
+		    target_push(d, t, m) == 0) {
+			ready_push(d, t);
+			continue;
+		}
+		if (!t->t_stored) {
+			t->t_stored = 1;
+			t->t_next = d->last_seq;
+		}
+		ready_push(d, t);
+	}
 	msg_unref(m);
+}
+
+static struct target *
+target_by_id(struct deliver *d, int64_t id)
+{
+	for (size_t i = 0; i < d->ntargets; i++)
+		if (d->targets[i]->t_id == id)
+			return d->targets[i];
+	return NULL;
+}
+
+static void
+handle_replay(struct deliver *d, const struct replay_item *items, size_t n)
+{
+	int64_t real = clock_real_ms();
+
+	for (size_t i = 0; i < n; i++) {
+		struct target *t = target_by_id(d, items[i].sub_id);
+		struct retry r = { .r_seq = items[i].seq, .r_due = d->now,
+		    .r_first = real };
+
+		if (t == NULL)
+			continue;	/* gone since: the store dead-letters it */
+		retry_insert(d, t, &r);
+		target_count(d, t);
+		ready_push(d, t);
+	}
 }
 
 static void
@@ -447,11 +715,15 @@ drain_inbox(struct deliver *d)
 			if (((struct target *)c->arg)->t_index != SIZE_MAX)
 				handle_remove(d, c->arg);
 			else
-				target_release(c->arg);
+				target_release(d, c->arg);
 			break;
 		case CMD_PUBLISH:
 			handle_publish(d, c->arg);
-			atomic_fetch_sub(&d->pending, 1);
+			free(c);
+			break;
+		case CMD_REPLAY:
+			handle_replay(d, c->arg, c->n);
+			free(c->arg);
 			free(c);
 			break;
 		}
@@ -656,18 +928,36 @@ xfer_free_all(struct deliver *d)
 	d->xfer_free = NULL;
 }
 
-/* Starts one delivery of T's oldest message; -1 if it cannot (T stays queued). */
+/*
+ * Starts one delivery for T: its first retry when KIND is 1, else its
+ * FIFO's head.  -1 if it cannot (nothing is lost: T keeps its work).
+ */
 static int
-xfer_start(struct deliver *d, struct target *t)
+xfer_start(struct deliver *d, struct target *t, int kind)
 {
+	struct retry r = { 0 };
 	struct xfer *x;
 	struct msg *m;
 	CURL *e;
 
+	if (kind == 1) {
+		m = t->t_retries[0].r_msg;
+		if (m == NULL &&
+		    (m = store_read_msg(d->reader, t->t_retries[0].r_seq)) ==
+		    NULL) {
+			log_error("retry without its message dropped",
+			    "address=%s seq=%llu", sub_address(t->t_sub),
+			    (unsigned long long)t->t_retries[0].r_seq);
+			retry_take(t, &r);
+			store_retry_done(d->store, t->t_id, r.r_seq);
+			return 0;
+		}
+		t->t_retries[0].r_msg = m;
+	} else
+		m = t->t_ring[t->t_head];
 	if ((x = xfer_get(d)) == NULL)
 		return -1;
 	e = x->x_easy;
-	m = t->t_ring[t->t_head];
 	x->x_err[0] = '\0';
 	curl_easy_setopt(e, CURLOPT_CURLU, sub_url(t->t_sub));
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER,
@@ -679,8 +969,19 @@ xfer_start(struct deliver *d, struct target *t)
 		return -1;
 	}
 	x->x_target = t;
-	x->x_msg = target_shift(d, t);	/* the FIFO's reference moves here */
-	x->x_start = clock_mono_ms();
+	if (kind == 1) {
+		retry_take(t, &r);
+		x->x_msg = r.r_msg;	/* the retry's reference moves here */
+		x->x_retry = 1;
+		x->x_attempts = r.r_attempts;
+		x->x_first = r.r_first;
+	} else {
+		x->x_msg = target_shift(d, t);	/* so does the FIFO's */
+		x->x_retry = 0;
+		x->x_attempts = 0;
+		x->x_first = 0;
+	}
+	x->x_start = d->now;
 	x->x_slow = 0;
 	x->x_next = NULL;
 	x->x_prev = d->active_tail;
@@ -696,6 +997,7 @@ xfer_start(struct deliver *d, struct target *t)
 	d->fast++;
 	atomic_store(&sub_counters(t->t_sub)->in_flight,
 	    (uint_fast64_t)t->t_in_flight);
+	target_count(d, t);
 	return 0;
 }
 
@@ -709,10 +1011,9 @@ xfer_start(struct deliver *d, struct target *t)
 static void
 age_transfers(struct deliver *d)
 {
-	int64_t now = clock_mono_ms();
 	struct xfer *x;
 
-	while ((x = d->active_young) != NULL && now - x->x_start >= SLOW_MS) {
+	while ((x = d->active_young) != NULL && d->now - x->x_start >= SLOW_MS) {
 		x->x_slow = 1;
 		d->fast--;
 		d->active_young = x->x_next;
@@ -724,17 +1025,22 @@ static void
 dispatch(struct deliver *d)
 {
 	struct target *t;
+	int kind;
 
 	age_transfers(d);
 	while (d->fast < d->cfg->max_transfers && d->in_flight < d->max_open &&
 	    (t = ready_pop(d)) != NULL) {
 		if (t->t_removed) {
-			target_release(t);
+			target_release(d, t);
 			continue;
 		}
-		if (t->t_len == 0 || t->t_in_flight >= d->cfg->max_in_flight)
+		if ((kind = target_next(d, t)) == 3) {
+			target_refill(d, t);
+			kind = target_next(d, t);
+		}
+		if (kind == 0)
 			continue;
-		if (xfer_start(d, t) == -1) {
+		if (xfer_start(d, t, kind) == -1) {
 			/* Out of memory or handles: try again on the next round. */
 			ready_push(d, t);
 			break;
@@ -745,25 +1051,139 @@ dispatch(struct deliver *d)
 
 static void
 note_failure(struct target *t, const struct msg *m, long status,
-    CURLcode rc, const char *detail)
+    CURLcode rc, const char *detail, char err[SUB_ERRLEN])
 {
-	char err[SUB_ERRLEN];
-
 	if (status != 0 && rc == CURLE_OK)
-		snprintf(err, sizeof(err), "HTTP %ld", status);
+		snprintf(err, SUB_ERRLEN, "HTTP %ld", status);
 	else
-		snprintf(err, sizeof(err), "%.159s", *detail ? detail :
+		snprintf(err, SUB_ERRLEN, "%.159s", *detail ? detail :
 		    curl_easy_strerror(rc));
 	atomic_fetch_add(&sub_counters(t->t_sub)->failed, 1);
 	sub_set_error(t->t_sub, err);
 
 	if (!ratelog_allow(&t->t_fail_log))
 		return;
-	log_warnx("delivery failed", "address=%s message=%llu status=%ld "
-	    "error=\"%s\" suppressed=%lu", sub_address(t->t_sub),
-	    (unsigned long long)msg_id(m), status, err,
-	    t->t_fail_log.rl_quiet);
+	log_warnx("delivery failed", "address=%s message=%s status=%ld "
+	    "error=\"%s\" suppressed=%lu", sub_address(t->t_sub), msg_id(m),
+	    status, err, t->t_fail_log.rl_quiet);
 	t->t_fail_log.rl_quiet = 0;
+}
+
+/* One success makes a failing subscriber active, its retries due at once. */
+static void
+target_recovered(struct deliver *d, struct target *t)
+{
+	t->t_fails = 0;
+	if (t->t_state != SUB_FAILING)
+		return;
+	t->t_state = SUB_ACTIVE;
+	sub_set_state(t->t_sub, SUB_ACTIVE);
+	for (size_t i = 0; i < t->t_nretries; i++)
+		t->t_retries[i].r_due = d->now;
+	log_info("subscriber recovered", "address=%s", sub_address(t->t_sub));
+}
+
+/*
+ * A failing subscriber whose probe has used up the schedule: everything it
+ * has pending becomes a dead letter, and it starts afresh with new messages.
+ */
+static void
+target_give_up(struct deliver *d, struct target *t, int64_t real)
+{
+	uint64_t lo = target_unsent(d, t);
+	size_t n = t->t_nretries;
+
+	for (size_t i = 0; i < t->t_nretries; i++) {
+		struct retry *r = &t->t_retries[i];
+		struct store_attempt a = { .sub_id = t->t_id, .seq = r->r_seq,
+		    .attempts = r->r_attempts, .first_at = r->r_first,
+		    .last_at = real };
+
+		sub_get_error(t->t_sub, a.error);
+		store_dead(d->store, &a, sub_address(t->t_sub),
+		    "retries exhausted");
+	}
+	retries_clear(t);
+	if (lo <= d->last_seq)
+		store_dead_range(d->store, sub_address(t->t_sub), lo,
+		    d->last_seq, "retries exhausted");
+	target_clear(d, t);
+	t->t_stored = 0;
+	log_warnx("subscriber failed for its whole retry schedule: its pending "
+	    "messages are dead letters", "address=%s retries=%zu "
+	    "unsent=%llu", sub_address(t->t_sub), n,
+	    (unsigned long long)(d->last_seq + 1 - lo));
+	t->t_fails = 0;
+	t->t_state = SUB_ACTIVE;
+	sub_set_state(t->t_sub, SUB_ACTIVE);
+}
+
+/* When to try again after a failed attempt; -1: never (a dead letter). */
+static long
+next_delay(struct deliver *d, CURL *e, long status, int attempt, int64_t real)
+{
+	struct curl_header *h;
+
+	if ((status == 429 || status == 503) && curl_easy_header(e,
+	    "Retry-After", 0, CURLH_HEADER, -1, &h) == CURLHE_OK) {
+		long ms = retry_after_ms(h->value, real);
+
+		if (ms >= 0)
+			return attempt > d->cfg->retry_count ? -1 : ms;
+	}
+	return retry_delay_ms(d->cfg, attempt, &d->rng);
+}
+
+static void
+xfer_failed(struct deliver *d, struct xfer *x, CURL *e, long status,
+    CURLcode rc)
+{
+	struct target *t = x->x_target;
+	int64_t real = clock_real_ms();
+	struct store_attempt a = { .sub_id = t->t_id, .seq = msg_seq(x->x_msg),
+	    .attempts = x->x_attempts + 1, .first_at = x->x_first ? x->x_first :
+	    real, .last_at = real, .status = rc == CURLE_OK ? status : 0 };
+	long delay;
+
+	note_failure(t, x->x_msg, status, rc, x->x_err, a.error);
+	t->t_fails++;
+	if (status == 410 && rc == CURLE_OK && !t->t_removed) {
+		log_warnx("subscriber answered 410 Gone: deregistered",
+		    "address=%s", sub_address(t->t_sub));
+		subs_remove(d->subs, sub_address(t->t_sub), SUB_GONE);
+	}
+	delay = next_delay(d, e, status, a.attempts, real);
+	if (delay < 0 && !t->t_removed) {
+		store_dead(d->store, &a, sub_address(t->t_sub),
+		    "retries exhausted");
+		log_warnx("delivery gave up: dead letter", "address=%s "
+		    "message=%s attempts=%d", sub_address(t->t_sub),
+		    msg_id(x->x_msg), a.attempts);
+		if (t->t_state == SUB_FAILING)
+			target_give_up(d, t, real);
+		return;
+	}
+	if (delay < 0)
+		delay = 0;
+	/* Saved even for a removed subscriber: the store dead-letters its retries. */
+	a.next_at = real + delay;
+	store_retry(d->store, &a);
+	if (!t->t_removed) {
+		struct retry r = { .r_seq = a.seq, .r_msg = msg_ref(x->x_msg),
+		    .r_attempts = a.attempts, .r_due = d->now + delay,
+		    .r_first = a.first_at };
+
+		retry_insert(d, t, &r);
+	}
+	if (t->t_state == SUB_ACTIVE && t->t_fails >= d->cfg->failure_threshold &&
+	    !t->t_removed) {
+		t->t_state = SUB_FAILING;
+		sub_set_state(t->t_sub, SUB_FAILING);
+		target_spill(d, t);
+		log_warnx("subscriber failing: only retry probes until it "
+		    "answers", "address=%s consecutive_failures=%d",
+		    sub_address(t->t_sub), t->t_fails);
+	}
 }
 
 static void
@@ -781,19 +1201,22 @@ xfer_done(struct deliver *d, CURL *e, CURLcode rc)
 
 	if (rc == CURLE_OK && status >= 200 && status < 300) {
 		atomic_fetch_add(&sub_counters(t->t_sub)->delivered, 1);
-		log_debug("delivered", "address=%s message=%llu status=%ld",
-		    sub_address(t->t_sub), (unsigned long long)msg_id(x->x_msg),
-		    status);
+		log_debug("delivered", "address=%s message=%s status=%ld",
+		    sub_address(t->t_sub), msg_id(x->x_msg), status);
+		if (x->x_retry)
+			store_retry_done(d->store, t->t_id, msg_seq(x->x_msg));
+		target_recovered(d, t);
 	} else
-		note_failure(t, x->x_msg, status, rc, x->x_err);
+		xfer_failed(d, x, e, status, rc);
 
 	msg_unref(x->x_msg);
 	xfer_put(d, x);
 	t->t_in_flight--;
 	atomic_store(&sub_counters(t->t_sub)->in_flight,
 	    (uint_fast64_t)t->t_in_flight);
+	target_count(d, t);
 	if (t->t_removed)
-		target_release(t);
+		target_release(d, t);
 	else
 		ready_push(d, t);
 }
@@ -823,11 +1246,58 @@ reap_done(struct deliver *d)
 	} while (n > 0);
 }
 
-/* Aborts every transfer in flight and empties every FIFO, logging how many. */
+/*
+ * Saves each subscriber's cursor: the first message not yet done, which is
+ * the lowest of its deliveries in flight (not counting retries, which the
+ * store keeps on their own) and what it has not started.
+ */
+static void
+save_progress(struct deliver *d)
+{
+	struct xfer *x;
+
+	for (size_t i = 0; i < d->ntargets; i++)
+		d->targets[i]->t_low = target_unsent(d, d->targets[i]);
+	for (x = d->active_head; x != NULL; x = x->x_next)
+		if (!x->x_retry && !x->x_target->t_removed &&
+		    msg_seq(x->x_msg) < x->x_target->t_low)
+			x->x_target->t_low = msg_seq(x->x_msg);
+	for (size_t i = 0; i < d->ntargets; i++) {
+		struct target *t = d->targets[i];
+
+		if (t->t_low > t->t_saved && t->t_id != 0) {
+			store_progress(d->store, t->t_id, t->t_low);
+			t->t_saved = t->t_low;
+		}
+	}
+}
+
+/* Every TICK_MS: retries that came due, and now and then the cursors. */
+static void
+tick(struct deliver *d)
+{
+	if (d->now < d->next_tick)
+		return;
+	d->next_tick = d->now + TICK_MS;
+	for (size_t i = 0; i < d->ntargets; i++) {
+		struct target *t = d->targets[i];
+
+		if (t->t_nretries > 0 || t->t_stored)
+			ready_push(d, t);
+	}
+	if (d->now >= d->next_progress) {
+		d->next_progress = d->now + PROGRESS_MS;
+		save_progress(d);
+	}
+}
+
+/*
+ * Aborts every transfer in flight and empties every FIFO: they stay in the
+ * store (the cursors were saved first) and are sent again after a restart.
+ */
 static void
 abandon_all(struct deliver *d)
 {
-	size_t queued = d->queued;
 	long flying = d->in_flight;
 	struct xfer *x;
 
@@ -839,13 +1309,13 @@ abandon_all(struct deliver *d)
 		msg_unref(x->x_msg);
 		xfer_put(d, x);
 		t->t_in_flight--;
-		target_release(t);
+		target_release(d, t);
 	}
 	for (size_t i = 0; i < d->ntargets; i++)
 		target_clear(d, d->targets[i]);
-	if (queued > 0 || flying > 0)
-		log_warnx("shutdown grace period over: deliveries abandoned",
-		    "queued=%zu in_flight=%ld", queued, flying);
+	if (flying > 0)
+		log_warnx("shutdown grace period over: deliveries in flight "
+		    "abandoned (kept in the store)", "in_flight=%ld", flying);
 }
 
 /* With nothing in flight: frees every target, live or waiting to be freed. */
@@ -855,13 +1325,15 @@ release_all(struct deliver *d)
 	struct target *t;
 
 	while ((t = ready_pop(d)) != NULL)
-		target_release(t);
+		if (t->t_removed)
+			target_release(d, t);
 	while (d->ntargets > 0) {
 		t = d->targets[0];
 		targets_remove(d, t);
 		target_clear(d, t);
+		t->t_id = 0;	/* still registered: the store keeps it */
 		t->t_removed = 1;
-		target_release(t);
+		target_release(d, t);
 	}
 }
 
@@ -898,19 +1370,22 @@ deliver_loop(void *arg)
 	uint64_t count;
 
 	for (;;) {
+		d->now = clock_mono_ms();
 		drain_inbox(d);
-		dispatch(d);
-
+		/* Stopping: nothing new starts; what is queued stays stored. */
 		if (atomic_load(&d->stopping)) {
-			if (d->in_flight == 0 && d->queued == 0)
-				break;
-			if (clock_mono_ms() >= atomic_load(&d->deadline)) {
+			if (d->in_flight == 0 ||
+			    d->now >= atomic_load(&d->deadline)) {
+				save_progress(d);
 				abandon_all(d);
 				break;
 			}
+		} else {
+			tick(d);
+			dispatch(d);
 		}
 		now = clock_mono_ms();
-		limit = atomic_load(&d->stopping) ? 100 : 1000;
+		limit = atomic_load(&d->stopping) ? 100 : TICK_MS;
 		/* Work waits for slots: wake when the oldest transfer turns slow. */
 		if (d->ready_head != NULL && d->active_young != NULL &&
 		    d->fast >= d->cfg->max_transfers) {
@@ -960,11 +1435,14 @@ deliver_free(struct deliver *d)
 
 	if (d == NULL)
 		return;
-	/* Commands nobody will act on: only publishes own memory of their own. */
+	/* Commands nobody will act on: publishes and replays own memory. */
 	for (c = d->inbox_head; c != NULL; c = next) {
 		next = c->next;
 		if (c->type == CMD_PUBLISH) {
 			msg_unref(c->arg);
+			free(c);
+		} else if (c->type == CMD_REPLAY) {
+			free(c->arg);
 			free(c);
 		}
 	}
@@ -977,12 +1455,14 @@ deliver_free(struct deliver *d)
 		close(d->epfd);
 	if (d->wakefd >= 0)
 		close(d->wakefd);
+	store_reader_close(d->reader);
 	pthread_mutex_destroy(&d->inbox_lock);
 	free(d);
 }
 
 struct deliver *
-deliver_start(const struct config *cfg)
+deliver_start(const struct config *cfg, struct store *st, struct subs *subs,
+    uint64_t last_seq)
 {
 	struct deliver *d;
 	struct rlimit rl;
@@ -993,6 +1473,10 @@ deliver_start(const struct config *cfg)
 		return NULL;
 	}
 	d->cfg = cfg;
+	d->store = st;
+	d->subs = subs;
+	d->last_seq = last_seq;
+	d->rng = retry_seed();
 	d->epfd = d->wakefd = -1;
 	d->inbox_tail = &d->inbox_head;
 	pthread_mutex_init(&d->inbox_lock, NULL);
@@ -1005,6 +1489,10 @@ deliver_start(const struct config *cfg)
 		return NULL;
 	}
 	d->timer = -1;
+	if ((d->reader = store_reader_open(st)) == NULL) {
+		deliver_free(d);
+		return NULL;
+	}
 	if ((d->epfd = epoll_create1(EPOLL_CLOEXEC)) == -1 ||
 	    (d->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1 ||
 	    epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->wakefd, &(struct epoll_event){

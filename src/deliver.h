@@ -7,42 +7,48 @@
 #include "subs.h"
 
 struct deliver;
-
-/* Creates the multi handle and starts the thread; NULL (logged) on failure. */
-struct deliver *deliver_start(const struct config *cfg);
+struct store;
 
 /*
- * Stops taking work, lets queued and in-flight deliveries finish for up to
- * GRACE_MS, abandons (and logs) the rest, joins the thread and frees
- * everything.  NULL-safe.
+ * Creates the multi handle and starts the thread; NULL (logged) on failure.
+ * ST is where backlogs are read back from and progress, retries and dead
+ * letters go; LAST_SEQ the newest message already stored.  SUBS is the map
+ * a subscriber answering 410 Gone is removed from.
+ */
+struct deliver *deliver_start(const struct config *cfg, struct store *st,
+    struct subs *subs, uint64_t last_seq);
+
+/*
+ * Starts nothing new, lets the deliveries in flight finish for up to
+ * GRACE_MS, abandons the rest (they stay in the store, to be sent again),
+ * saves every subscriber's progress, joins the thread and frees everything.
+ * NULL-safe.
  */
 void deliver_stop(struct deliver *d, long grace_ms);
 
 /*
- * The subs_hooks of the subscriber map: they run under its write lock, so
- * they only queue the change.  The next deliver_publish() or deliver_wake()
- * makes the thread act on it; commands are handled in the order queued.
- * deliver_on_add returns -1 when out of memory (the map then refuses the
- * subscriber); deliver_on_remove needs no memory and cannot fail.
+ * A subscriber the store has committed (its store id and first message are
+ * set), and one that has left the map.  Commands are handled in the order
+ * queued.  deliver_on_add returns -1 when out of memory; deliver_on_remove
+ * needs no memory and cannot fail.
  */
 int deliver_on_add(struct sub *sub, void *d);
 void deliver_on_remove(struct sub *sub, void *d);
 void deliver_wake(struct deliver *d);
 
 /*
- * Queues M for every subscriber the thread knows when it gets to it (so
- * every registration queued before this call).  Takes its own reference.
- * Returns -1 when out of memory; nothing is queued then.
+ * Queues M, committed, for every subscriber the thread knows when it gets
+ * to it.  Takes its own reference.  -1 when out of memory.
  */
 int deliver_publish(struct deliver *d, struct msg *m);
 
-/*
- * 1 when more than half of the subscribers have FIFOs over half full, or
- * half a FIFO's worth of publishes (at least 64) waits in the inbox: the
- * daemon as a whole is not keeping up, and publishers should be told to
- * wait (503) rather than have messages dropped.  A minority of slow
- * subscribers never makes it 1; they lose their oldest messages instead.
- */
-int deliver_overloaded(struct deliver *d);
+/* Dead letters the store turned back into retries (due now). */
+struct replay_item {
+	int64_t		 dead_id;
+	int64_t		 sub_id;
+	uint64_t	 seq;
+};
+void deliver_replay(struct deliver *d, const struct replay_item *items,
+    size_t n);
 
 #endif

@@ -226,7 +226,9 @@ render_text(struct sub **subs, size_t n, size_t *len)
 
 	for (size_t i = 0; i < n; i++) {
 		clock_rfc3339(sub_keepalive_ms(subs[i]), ka);
-		buf_printf(&b, "%s  :  %s\n", sub_address(subs[i]), ka);
+		/* The seed's line; a failing subscriber says so after it. */
+		buf_printf(&b, "%s  :  %s%s\n", sub_address(subs[i]), ka,
+		    sub_state(subs[i]) == SUB_FAILING ? "  failing" : "");
 	}
 	return buf_finish(&b, len);
 }
@@ -259,11 +261,13 @@ json_subscriber(struct sub *s, long ttl_ms)
 	cJSON_AddStringToObject(o, "last_keepalive", t);
 	clock_rfc3339(ka + ttl_ms, t);
 	cJSON_AddStringToObject(o, "expires_at", t);
+	cJSON_AddStringToObject(o, "state", sub_state(s) == SUB_FAILING ?
+	    "failing" : "active");
 	json_add_count(o, "queued", &c->queued);
 	json_add_count(o, "in_flight", &c->in_flight);
 	json_add_count(o, "delivered", &c->delivered);
 	json_add_count(o, "failed", &c->failed);
-	json_add_count(o, "dropped", &c->dropped);
+	json_add_count(o, "retrying", &c->retrying);
 	sub_get_error(s, err);
 	if (err[0] != '\0')
 		cJSON_AddStringToObject(o, "last_error", err);
@@ -340,7 +344,7 @@ render_html(struct sub **subs, size_t n, long ttl_ms, int64_t now_ms,
 		buf_printf(&b, "<table><thead><tr><th>Address</th><th>URL</th>"
 		    "<th>Last keep-alive (UTC)</th><th>Expires in</th>"
 		    "<th>Queued</th><th>In flight</th><th>Delivered</th>"
-		    "<th>Failed</th><th>Dropped</th><th>Last error</th></tr>"
+		    "<th>Failed</th><th>Retrying</th><th>State</th><th>Last error</th></tr>"
 		    "</thead><tbody>\n");
 	for (size_t i = 0; i < n; i++) {
 		struct sub *s = subs[i];
@@ -356,13 +360,14 @@ render_html(struct sub **subs, size_t n, long ttl_ms, int64_t now_ms,
 		buf_printf(&b, "</td><td>%s</td><td class=\"n\">%llds</td>"
 		    "<td class=\"n\">%llu</td><td class=\"n\">%llu</td>"
 		    "<td class=\"n\">%llu</td><td class=\"n\">%llu</td>"
-		    "<td class=\"n\">%llu</td><td class=\"err\">", ka,
+		    "<td class=\"n\">%llu</td><td>%s</td><td class=\"err\">", ka,
 		    (long long)(left > 0 ? left / 1000 : 0),
 		    (unsigned long long)atomic_load(&c->queued),
 		    (unsigned long long)atomic_load(&c->in_flight),
 		    (unsigned long long)atomic_load(&c->delivered),
 		    (unsigned long long)atomic_load(&c->failed),
-		    (unsigned long long)atomic_load(&c->dropped));
+		    (unsigned long long)atomic_load(&c->retrying),
+		    sub_state(s) == SUB_FAILING ? "failing" : "active");
 		buf_html(&b, err);
 		buf_add(&b, "</td></tr>\n", 11);
 	}

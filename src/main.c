@@ -22,6 +22,7 @@
 #include "deliver.h"
 #include "log.h"
 #include "reaper.h"
+#include "store.h"
 #include "subs.h"
 
 #define MAX_OVERRIDES	64
@@ -134,6 +135,7 @@ main(int argc, char **argv)
 	struct config cfg;
 	struct subs_hooks hooks;
 	struct deliver *d;
+	struct store *store;
 	struct subs *subs;
 	struct reaper *reaper;
 	struct api *api;
@@ -165,17 +167,25 @@ main(int argc, char **argv)
 
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		fatalx("cannot initialise libcurl", NULL);
-	if ((d = deliver_start(&cfg)) == NULL)
-		fatalx("start-up failed", "part=deliver");
-	hooks.on_add = deliver_on_add;
-	hooks.on_remove = deliver_on_remove;
-	hooks.arg = d;
+	if ((store = store_open(&cfg)) == NULL)
+		fatalx("start-up failed", "part=store data_dir=%s", cfg.data_dir);
+	/* Registrations go to the store, which passes them on once committed. */
+	hooks.on_add = store_on_add;
+	hooks.on_remove = store_on_remove;
+	hooks.arg = store;
 	if ((subs = subs_new((size_t)cfg.max_subscribers, &hooks)) == NULL)
 		fatalx("start-up failed", "part=subs reason=nomem");
+	if (store_restore(store, subs) == -1)
+		fatalx("start-up failed", "part=store data_dir=%s", cfg.data_dir);
+	if ((d = deliver_start(&cfg, store, subs, store_last_seq(store))) ==
+	    NULL)
+		fatalx("start-up failed", "part=deliver");
+	if (store_start(store, d) == -1)
+		fatalx("start-up failed", "part=store");
 	if ((reaper = reaper_start(subs, d, cfg.keepalive_ttl * 1000,
 	    cfg.reap_interval * 1000)) == NULL)
 		fatalx("start-up failed", "part=reaper");
-	if ((api = api_start(&cfg, subs, d)) == NULL)
+	if ((api = api_start(&cfg, subs, store)) == NULL)
 		fatalx("start-up failed", "part=api");
 	log_info("started", "version=%s keepalive_ttl=%ld reap_interval=%ld "
 	    "max_body=%zu", HOOKCAST_VERSION, cfg.keepalive_ttl,
@@ -194,9 +204,17 @@ main(int argc, char **argv)
 
 	log_info("stopping", "signal=%s grace_s=%ld", sig == SIGINT ?
 	    "SIGINT" : "SIGTERM", cfg.shutdown_grace);
+	/*
+	 * Publishes already queued are committed and answered; then the front
+	 * end and the reaper stop; deliveries in flight get the grace period,
+	 * and what is left stays in the store for the next start.
+	 */
+	store_close_requests(store);
 	api_stop(api);
 	reaper_stop(reaper);
+	store_detach(store);
 	deliver_stop(d, cfg.shutdown_grace * 1000);
+	store_stop(store);
 	subs_free(subs);
 	curl_global_cleanup();
 	log_info("stopped", NULL);

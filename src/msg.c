@@ -3,24 +3,45 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "msg.h"
 
 struct msg {
 	atomic_uint		 msg_refs;
-	uint64_t		 msg_id;
+	uint64_t		 msg_seq;
+	char			 msg_id[MSG_IDLEN + 1];
+	char			 msg_ctype[MSG_CTYPE_MAX + 1];
 	size_t			 msg_len;
 	struct curl_slist	*msg_headers;
 	char			 msg_body[];
 };
 
 static atomic_size_t	 bytes_alive;
-static atomic_uint_fast64_t next_id = 1;
+
+/* "msg_" and 128 random bits in hex: unique without coordination. */
+static int
+new_id(char id[MSG_IDLEN + 1])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char r[16];
+
+	if (getrandom(r, sizeof(r), 0) != sizeof(r))
+		return -1;
+	memcpy(id, "msg_", 4);
+	for (size_t i = 0; i < sizeof(r); i++) {
+		id[4 + 2 * i] = hex[r[i] >> 4];
+		id[5 + 2 * i] = hex[r[i] & 15];
+	}
+	id[MSG_IDLEN] = '\0';
+	return 0;
+}
 
 struct msg *
-msg_new(const char *ctype, const void *body, size_t len)
+msg_new(const char *id, const char *ctype, const void *body, size_t len)
 {
 	char line[sizeof("Content-Type: ") + MSG_CTYPE_MAX];
+	char idbuf[MSG_IDLEN + 1];
 	struct curl_slist *h = NULL, *t;
 	struct msg *m;
 
@@ -28,7 +49,17 @@ msg_new(const char *ctype, const void *body, size_t len)
 		ctype = "application/octet-stream";
 	if (strlen(ctype) > MSG_CTYPE_MAX)
 		return NULL;
+	if (id == NULL) {
+		if (new_id(idbuf) == -1)
+			return NULL;
+		id = idbuf;
+	} else if (strlen(id) > MSG_IDLEN)
+		return NULL;
 	snprintf(line, sizeof(line), "Content-Type: %s", ctype);
+	if ((t = curl_slist_append(h, line)) == NULL)
+		goto fail;
+	h = t;
+	snprintf(line, sizeof(line), "webhook-id: %s", id);
 	if ((t = curl_slist_append(h, line)) == NULL)
 		goto fail;
 	h = t;
@@ -39,7 +70,9 @@ msg_new(const char *ctype, const void *body, size_t len)
 	if ((m = malloc(sizeof(*m) + len)) == NULL)
 		goto fail;
 	atomic_init(&m->msg_refs, 1);
-	m->msg_id = atomic_fetch_add(&next_id, 1);
+	m->msg_seq = 0;
+	snprintf(m->msg_id, sizeof(m->msg_id), "%s", id);
+	snprintf(m->msg_ctype, sizeof(m->msg_ctype), "%s", ctype);
 	m->msg_len = len;
 	m->msg_headers = h;
 	if (len > 0)
@@ -84,10 +117,28 @@ msg_len(const struct msg *m)
 	return m->msg_len;
 }
 
-uint64_t
+const char *
 msg_id(const struct msg *m)
 {
 	return m->msg_id;
+}
+
+const char *
+msg_ctype(const struct msg *m)
+{
+	return m->msg_ctype;
+}
+
+uint64_t
+msg_seq(const struct msg *m)
+{
+	return m->msg_seq;
+}
+
+void
+msg_set_seq(struct msg *m, uint64_t seq)
+{
+	m->msg_seq = seq;
 }
 
 const struct curl_slist *

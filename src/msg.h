@@ -10,20 +10,28 @@
 struct msg;
 
 #define MSG_CTYPE_MAX	256
+#define MSG_IDLEN	37	/* "msg_" and 32 hex digits */
 
 /*
  * Copies BODY and builds the delivery headers once (Content-Type CTYPE, or
- * application/octet-stream when NULL or empty).  The caller holds the one
- * reference.  Returns NULL when out of memory.
+ * application/octet-stream when NULL or empty; webhook-id ID, or a new
+ * random one when ID is NULL).  The caller holds the one reference.
+ * Returns NULL when out of memory or when CTYPE or ID is too long.
  */
-struct msg *msg_new(const char *ctype, const void *body, size_t len);
+struct msg *msg_new(const char *id, const char *ctype, const void *body,
+    size_t len);
 struct msg *msg_ref(struct msg *m);
 /* Drops a reference; the last one frees the message.  NULL-safe. */
 void msg_unref(struct msg *m);
 
 const char *msg_body(const struct msg *m);
 size_t msg_len(const struct msg *m);
-uint64_t msg_id(const struct msg *m);
+/* The webhook-id: the same for every delivery of the message, ever. */
+const char *msg_id(const struct msg *m);
+const char *msg_ctype(const struct msg *m);
+/* The store's sequence number, 0 until the store assigns it. */
+uint64_t msg_seq(const struct msg *m);
+void msg_set_seq(struct msg *m, uint64_t seq);
 /* Request headers for every delivery of this message; owned by the message. */
 const struct curl_slist *msg_headers(const struct msg *m);
 

@@ -34,6 +34,11 @@ struct sub {
 	pthread_mutex_t		 sub_lock;	/* guards sub_error */
 	char			 sub_error[SUB_ERRLEN];
 	void			*sub_deliver;
+	void			*sub_store;
+	_Atomic int64_t		 sub_store_id;	/* row in the store, 0: none yet */
+	_Atomic uint64_t	 sub_start;	/* first message sequence it gets */
+	atomic_int		 sub_state;	/* enum sub_state */
+	enum sub_end		 sub_end;	/* why it left; set under the map lock */
 };
 
 struct subs {
@@ -180,18 +185,14 @@ sub_new(const char *address, uint64_t h, CURLU *url, const char *url_text,
 	return sub;
 }
 
-enum subs_add_result
-subs_add(struct subs *s, const char *address, CURLU *url, const char *url_text,
-    int64_t real_ms, int64_t mono_ms)
+/* Inserts SUB (its one reference passes to the map) unless ADDRESS is there. */
+static enum subs_add_result
+subs_insert(struct subs *s, struct sub *sub, int64_t real_ms, int64_t mono_ms)
 {
-	uint64_t h = subs_hash(s, address);
+	const char *address = sub->sub_address;
+	uint64_t h = sub->sub_hash;
 	enum subs_add_result r = SUBS_ADDED;
-	struct sub **pp, *sub;
-
-	/* Allocate outside the lock; most of the time it is needed. */
-	if ((sub = sub_new(address, h, url, url_text, real_ms, mono_ms)) ==
-	    NULL)
-		return SUBS_NOMEM;
+	struct sub **pp;
 
 	pthread_rwlock_wrlock(&s->lock);
 	pp = subs_slot(s, address, h);
@@ -218,6 +219,34 @@ subs_add(struct subs *s, const char *address, CURLU *url, const char *url_text,
 	return r;
 }
 
+enum subs_add_result
+subs_add(struct subs *s, const char *address, CURLU *url, const char *url_text,
+    int64_t real_ms, int64_t mono_ms)
+{
+	struct sub *sub;
+
+	/* Allocate outside the lock; most of the time it is needed. */
+	if ((sub = sub_new(address, subs_hash(s, address), url, url_text,
+	    real_ms, mono_ms)) == NULL)
+		return SUBS_NOMEM;
+	return subs_insert(s, sub, real_ms, mono_ms);
+}
+
+enum subs_add_result
+subs_restore(struct subs *s, const struct sub_saved *saved, CURLU *url)
+{
+	struct sub *sub;
+
+	if ((sub = sub_new(saved->address, subs_hash(s, saved->address), url,
+	    saved->url_text, saved->keepalive_real, saved->keepalive_mono)) ==
+	    NULL)
+		return SUBS_NOMEM;
+	sub->sub_registered = saved->registered_real;
+	atomic_init(&sub->sub_store_id, saved->store_id);
+	atomic_init(&sub->sub_start, saved->start);
+	return subs_insert(s, sub, saved->keepalive_real, saved->keepalive_mono);
+}
+
 /* Unlinks *PP; the map's reference passes to the caller.  Write lock held. */
 static struct sub *
 subs_unlink(struct subs *s, struct sub **pp)
@@ -233,15 +262,17 @@ subs_unlink(struct subs *s, struct sub **pp)
 }
 
 int
-subs_remove(struct subs *s, const char *address)
+subs_remove(struct subs *s, const char *address, enum sub_end why)
 {
 	uint64_t h = subs_hash(s, address);
 	struct sub **pp, *sub = NULL;
 
 	pthread_rwlock_wrlock(&s->lock);
 	pp = subs_slot(s, address, h);
-	if (*pp != NULL)
+	if (*pp != NULL) {
+		(*pp)->sub_end = why;
 		sub = subs_unlink(s, pp);
+	}
 	pthread_rwlock_unlock(&s->lock);
 	if (sub == NULL)
 		return -1;
@@ -275,6 +306,7 @@ subs_reap(struct subs *s, int64_t cutoff_mono, struct sub ***gone)
 				out = t;
 				cap = ncap;
 			}
+			(*pp)->sub_end = SUB_EVICTED;
 			out[n++] = subs_unlink(s, pp);
 		}
 	}
@@ -415,4 +447,54 @@ void
 sub_set_deliver_state(struct sub *sub, void *state)
 {
 	sub->sub_deliver = state;
+}
+
+int64_t
+sub_store_id(const struct sub *sub)
+{
+	return atomic_load(&((struct sub *)(uintptr_t)sub)->sub_store_id);
+}
+
+uint64_t
+sub_start(const struct sub *sub)
+{
+	return atomic_load(&((struct sub *)(uintptr_t)sub)->sub_start);
+}
+
+void
+sub_set_store(struct sub *sub, int64_t id, uint64_t start)
+{
+	atomic_store(&sub->sub_start, start);
+	atomic_store(&sub->sub_store_id, id);
+}
+
+enum sub_state
+sub_state(const struct sub *sub)
+{
+	return (enum sub_state)atomic_load(
+	    &((struct sub *)(uintptr_t)sub)->sub_state);
+}
+
+void
+sub_set_state(struct sub *sub, enum sub_state st)
+{
+	atomic_store(&sub->sub_state, (int)st);
+}
+
+enum sub_end
+sub_end(const struct sub *sub)
+{
+	return sub->sub_end;
+}
+
+void *
+sub_store_state(const struct sub *sub)
+{
+	return sub->sub_store;
+}
+
+void
+sub_set_store_state(struct sub *sub, void *state)
+{
+	sub->sub_store = state;
 }

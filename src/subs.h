@@ -17,7 +17,7 @@ struct sub_counters {
 	atomic_uint_fast64_t	in_flight;
 	atomic_uint_fast64_t	delivered;
 	atomic_uint_fast64_t	failed;
-	atomic_uint_fast64_t	dropped;
+	atomic_uint_fast64_t	retrying;
 };
 
 #define SUB_ERRLEN	160
@@ -52,8 +52,24 @@ enum subs_add_result { SUBS_ADDED, SUBS_REFRESHED, SUBS_FULL, SUBS_NOMEM };
 enum subs_add_result subs_add(struct subs *s, const char *address, CURLU *url,
     const char *url_text, int64_t real_ms, int64_t mono_ms);
 
-/* Removes ADDRESS: 0 if it was registered, -1 if not. */
-int subs_remove(struct subs *s, const char *address);
+/* Why a subscriber left the map. */
+enum sub_end { SUB_DEREGISTERED, SUB_EVICTED, SUB_GONE };
+
+/* Removes ADDRESS, noting WHY: 0 if it was registered, -1 if not. */
+int subs_remove(struct subs *s, const char *address, enum sub_end why);
+
+/* A subscriber as the store kept it, to be put back at start-up. */
+struct sub_saved {
+	const char	*address;
+	const char	*url_text;
+	int64_t		 registered_real;
+	int64_t		 keepalive_real, keepalive_mono;
+	int64_t		 store_id;
+	uint64_t	 start;		/* first message sequence not yet done */
+};
+/* Like subs_add (the hooks run), for a subscriber read back from the store. */
+enum subs_add_result subs_restore(struct subs *s, const struct sub_saved *saved,
+    CURLU *url);
 
 /*
  * Removes every subscriber whose last keep-alive is before CUTOFF_MONO.
@@ -83,8 +99,27 @@ void sub_set_error(struct sub *sub, const char *error);
 /* Copies the last delivery error ("" for none) into buf. */
 void sub_get_error(struct sub *sub, char buf[SUB_ERRLEN]);
 
+/*
+ * The store's row for the subscriber and the first message sequence it is
+ * to get; the store sets them before the delivery thread hears of it.
+ */
+int64_t sub_store_id(const struct sub *sub);
+uint64_t sub_start(const struct sub *sub);
+void sub_set_store(struct sub *sub, int64_t id, uint64_t start);
+
+/* Written by the delivery thread; shown in the listing. */
+enum sub_state { SUB_ACTIVE, SUB_FAILING };
+enum sub_state sub_state(const struct sub *sub);
+void sub_set_state(struct sub *sub, enum sub_state st);
+
+/* Why it left the map; meaningful once on_remove has run. */
+enum sub_end sub_end(const struct sub *sub);
+
 /* One slot the delivery thread alone reads and writes. */
 void *sub_deliver_state(const struct sub *sub);
 void sub_set_deliver_state(struct sub *sub, void *state);
+/* And one for the store's hooks. */
+void *sub_store_state(const struct sub *sub);
+void sub_set_store_state(struct sub *sub, void *state);
 
 #endif

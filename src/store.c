@@ -1,0 +1,1667 @@
+/*
+ * store.c: messages, subscribers, retries and dead letters in SQLite.
+ *
+ * DESIGN
+ * One database, DATA_DIR/hookcast.db, in WAL mode.  One thread (the writer)
+ * owns the read-write connection.  Everyone else hands it operations through
+ * a FIFO under q_lock: the front end's requests (a publish, a barrier, the
+ * dead-letter endpoints), the subscriber map's hooks, and the delivery
+ * thread's progress, retries and dead letters.  The writer takes whatever
+ * has queued up (at most BATCH_MAX operations) and applies it in one
+ * transaction: a group commit, so one fsync serves every publish that
+ * arrived while the previous one ran.  Only after COMMIT does it answer the
+ * requests (their r_done resumes the suspended HTTP connection) and pass
+ * messages and subscribers on to the delivery thread, in commit order.
+ *
+ * Messages are numbered by `seq`.  A subscriber's row holds `cursor`: every
+ * message before it is done for that subscriber (delivered, or kept as a
+ * retry or dead letter).  A message is deleted once every cursor has passed
+ * it and no retry or dead letter refers to it.  A body is stored once, on
+ * its own row, however many subscribers it goes to.
+ *
+ * Lock order: the subscriber map's rwlock, then q_lock (the hooks run under
+ * the map's lock); the writer holds q_lock only to take the queue.
+ *
+ * The delivery thread reads with a connection of its own (store_reader):
+ * WAL lets it read committed rows while the writer writes.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+#include <sqlite3.h>
+
+#include "clock.h"
+#include "deliver.h"
+#include "log.h"
+#include "store.h"
+
+enum op_type {
+	OP_REQUEST,	/* a struct store_req */
+	OP_SUB_ADD,
+	OP_SUB_REMOVE,
+	OP_PROGRESS,
+	OP_RETRY,
+	OP_RETRY_DONE,
+	OP_DEAD,
+	OP_DEAD_RANGE,
+	OP_SUB_GONE,
+};
+
+struct op {
+	struct op		*o_next;
+	enum op_type		 o_type;
+	struct store_req	*o_req;
+	struct sub		*o_sub;		/* a reference */
+	struct store_attempt	 o_at;		/* sub_id, seq, ... */
+	uint64_t		 o_lo, o_hi;
+	char			*o_address;
+	const char		*o_reason;	/* a literal */
+	int			 o_dead;
+};
+
+/* What the writer remembers of a live subscriber, to save its keep-alive. */
+struct known {
+	struct sub	*k_sub;
+	int64_t		 k_saved_ka;
+};
+
+enum stmt {
+	S_BEGIN, S_COMMIT, S_ROLLBACK,
+	S_MSG_INSERT,
+	S_SUB_INSERT, S_SUB_REMOVE, S_SUB_CURSOR, S_SUB_KA, S_SUB_DELETE,
+	S_SUB_LOOKUP,
+	S_RETRY_SET, S_RETRY_DEL, S_RETRY_DEL_SUB,
+	S_DEAD_ONE, S_DEAD_RANGE, S_DEAD_RETRIES,
+	S_GC, S_FLOOR,
+	S_DL_EXPIRE, S_DL_TRIM,
+	NSTMTS
+};
+
+static const char *const sql[NSTMTS] = {
+	[S_BEGIN] = "BEGIN IMMEDIATE",
+	[S_COMMIT] = "COMMIT",
+	[S_ROLLBACK] = "ROLLBACK",
+	[S_MSG_INSERT] = "INSERT INTO messages(seq, id, ctype, created, body) "
+	    "VALUES (?1, ?2, ?3, ?4, ?5)",
+	[S_SUB_INSERT] = "INSERT INTO subscribers(address, url, "
+	    "registered_at, last_keepalive, cursor) VALUES (?1, ?2, ?3, ?4, ?5)",
+	[S_SUB_REMOVE] = "UPDATE subscribers SET removed = ?2 WHERE id = ?1",
+	[S_SUB_CURSOR] = "UPDATE subscribers SET cursor = ?2 WHERE id = ?1 "
+	    "AND cursor < ?2",
+	[S_SUB_KA] = "UPDATE subscribers SET last_keepalive = ?2 WHERE id = ?1",
+	[S_SUB_DELETE] = "DELETE FROM subscribers WHERE id = ?1",
+	[S_SUB_LOOKUP] = "SELECT id FROM subscribers WHERE address = ?1 AND "
+	    "removed = 0",
+	[S_RETRY_SET] = "INSERT OR REPLACE INTO retries(sub, seq, attempts, "
+	    "first_at, last_at, next_at, last_status, last_error) "
+	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	[S_RETRY_DEL] = "DELETE FROM retries WHERE sub = ?1 AND seq = ?2",
+	[S_RETRY_DEL_SUB] = "DELETE FROM retries WHERE sub = ?1",
+	[S_DEAD_ONE] = "INSERT INTO dead_letters(address, seq, msg_id, "
+	    "attempts, first_at, last_at, dead_at, last_status, last_error, "
+	    "reason) SELECT ?1, seq, id, ?3, ?4, ?5, ?6, ?7, ?8, ?9 "
+	    "FROM messages WHERE seq = ?2",
+	[S_DEAD_RANGE] = "INSERT INTO dead_letters(address, seq, msg_id, "
+	    "attempts, first_at, last_at, dead_at, last_status, last_error, "
+	    "reason) SELECT ?1, seq, id, 0, 0, 0, ?4, 0, '', ?5 "
+	    "FROM messages WHERE seq BETWEEN ?2 AND ?3",
+	[S_DEAD_RETRIES] = "INSERT INTO dead_letters(address, seq, msg_id, "
+	    "attempts, first_at, last_at, dead_at, last_status, last_error, "
+	    "reason) SELECT ?2, r.seq, m.id, r.attempts, r.first_at, r.last_at, "
+	    "?3, r.last_status, r.last_error, ?4 FROM retries r "
+	    "JOIN messages m ON m.seq = r.seq WHERE r.sub = ?1",
+	[S_GC] = "DELETE FROM messages WHERE seq >= ?1 AND seq < ?2 AND "
+	    "NOT EXISTS (SELECT 1 FROM retries r WHERE r.seq = messages.seq) "
+	    "AND NOT EXISTS (SELECT 1 FROM dead_letters d "
+	    "WHERE d.seq = messages.seq) RETURNING length(body)",
+	[S_FLOOR] = "SELECT min(cursor) FROM subscribers",
+	[S_DL_EXPIRE] = "DELETE FROM dead_letters WHERE dead_at < ?1",
+	[S_DL_TRIM] = "DELETE FROM dead_letters WHERE id <= (SELECT id FROM "
+	    "dead_letters ORDER BY id DESC LIMIT 1 OFFSET ?1)",
+};
+
+static const char schema[] =
+    "CREATE TABLE IF NOT EXISTS messages ("
+    " seq INTEGER PRIMARY KEY,"
+    " id TEXT NOT NULL,"
+    " ctype TEXT NOT NULL,"
+    " created INTEGER NOT NULL,"
+    " body BLOB NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS subscribers ("
+    " id INTEGER PRIMARY KEY,"
+    " address TEXT NOT NULL,"
+    " url TEXT NOT NULL,"
+    " topics TEXT,"
+    " registered_at INTEGER NOT NULL,"
+    " last_keepalive INTEGER NOT NULL,"
+    " cursor INTEGER NOT NULL,"
+    " removed INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX IF NOT EXISTS subscribers_address ON subscribers(address);"
+    "CREATE TABLE IF NOT EXISTS retries ("
+    " sub INTEGER NOT NULL,"
+    " seq INTEGER NOT NULL,"
+    " attempts INTEGER NOT NULL,"
+    " first_at INTEGER NOT NULL,"
+    " last_at INTEGER NOT NULL,"
+    " next_at INTEGER NOT NULL,"
+    " last_status INTEGER NOT NULL,"
+    " last_error TEXT NOT NULL,"
+    " PRIMARY KEY (sub, seq)) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS retries_seq ON retries(seq);"
+    "CREATE TABLE IF NOT EXISTS dead_letters ("
+    " id INTEGER PRIMARY KEY,"
+    " address TEXT NOT NULL,"
+    " seq INTEGER NOT NULL,"
+    " msg_id TEXT NOT NULL,"
+    " attempts INTEGER NOT NULL,"
+    " first_at INTEGER NOT NULL,"
+    " last_at INTEGER NOT NULL,"
+    " dead_at INTEGER NOT NULL,"
+    " last_status INTEGER NOT NULL,"
+    " last_error TEXT NOT NULL,"
+    " reason TEXT NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS dead_letters_address ON dead_letters(address);"
+    "CREATE INDEX IF NOT EXISTS dead_letters_seq ON dead_letters(seq);"
+    "CREATE INDEX IF NOT EXISTS dead_letters_msg ON dead_letters(msg_id);";
+
+#define SCHEMA_VERSION	1
+#define BATCH_MAX	1024		/* operations a transaction */
+#define PERIODIC_MS	1000		/* keep-alives, garbage collection */
+#define SWEEP_MS	60000		/* full collection, dead-letter bounds */
+#define RETRY_WAIT_MS	200		/* after a failed commit */
+
+/* The removed column: why a subscriber left (0: it has not). */
+static const char *const end_reasons[] = {
+	[SUB_DEREGISTERED] = "deregistered",
+	[SUB_EVICTED] = "evicted",
+	[SUB_GONE] = "gone",
+};
+
+struct store {
+	const struct config	*cfg;
+	char			 path[1100];
+	int			 lockfd;
+	sqlite3			*db;
+	sqlite3_stmt		*stmt[NSTMTS];
+	pthread_t		 thread;
+	int			 started;
+	struct deliver		*deliver;
+
+	pthread_mutex_t		 fwd_lock;	/* guards deliver */
+	pthread_mutex_t		 q_lock;
+	pthread_cond_t		 q_cond;	/* work queued, or stopping */
+	pthread_cond_t		 q_idle;	/* requests_queued fell to 0 */
+	struct op		*q_head, **q_tail;
+	long			 requests_queued;
+	int			 closed;	/* no new requests */
+	int			 stopping;
+
+	atomic_size_t		 backlog;	/* bytes of bodies stored */
+	atomic_int		 full;
+	_Atomic uint64_t	 last_seq;	/* read by store_last_seq */
+
+	/* The writer's own. */
+	uint64_t		 next_seq;
+	uint64_t		 gc_from;
+	int64_t			 next_periodic, next_sweep;
+	struct known		*known;
+	size_t			 nknown, known_cap;
+};
+
+/* ---- opening ------------------------------------------------------------- */
+
+static int
+exec_sql(sqlite3 *db, const char *text)
+{
+	char *err = NULL;
+
+	if (sqlite3_exec(db, text, NULL, NULL, &err) != SQLITE_OK) {
+		log_error("database statement failed", "error=\"%s\" sql=\"%.60s\"",
+		    err != NULL ? err : sqlite3_errmsg(db), text);
+		sqlite3_free(err);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+query_int(sqlite3 *db, const char *text, int64_t *out)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if (sqlite3_prepare_v2(db, text, -1, &s, NULL) != SQLITE_OK)
+		return -1;
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		*out = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* The directory exists (one level is created), is ours alone, and is writable. */
+static int
+open_dir(struct store *st)
+{
+	const char *dir = st->cfg->data_dir;
+	char lock[1100];
+
+	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
+		log_error("cannot use data_dir", "path=%s error=\"%s\"", dir,
+		    strerror(errno));
+		return -1;
+	}
+	snprintf(lock, sizeof(lock), "%s/hookcast.lock", dir);
+	if ((st->lockfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) == -1) {
+		log_error("cannot use data_dir", "path=%s error=\"%s\"", dir,
+		    strerror(errno));
+		return -1;
+	}
+	if (flock(st->lockfd, LOCK_EX | LOCK_NB) == -1) {
+		log_error("cannot use data_dir", "path=%s error=\"%s\"", dir,
+		    errno == EWOULDBLOCK ? "in use by another hookcast" :
+		    strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int
+open_db(struct store *st)
+{
+	static const char *const sync_pragma[] = {
+		[DURABILITY_OFF] = "PRAGMA synchronous = OFF",
+		[DURABILITY_NORMAL] = "PRAGMA synchronous = NORMAL",
+		[DURABILITY_FULL] = "PRAGMA synchronous = FULL",
+	};
+	int64_t version = 0;
+	const char *why;
+	int rc;
+
+	rc = sqlite3_open_v2(st->path, &st->db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK)
+		goto fail;
+	sqlite3_busy_timeout(st->db, 5000);
+	sqlite3_extended_result_codes(st->db, 1);
+	/* The first read of the header: a file that is not a database fails here. */
+	if ((rc = sqlite3_exec(st->db, "PRAGMA journal_mode = WAL", NULL, NULL,
+	    NULL)) != SQLITE_OK)
+		goto fail;
+	if (query_int(st->db, "PRAGMA user_version", &version) == -1)
+		goto fail_msg;
+	if (version > SCHEMA_VERSION) {
+		log_error("cannot open store", "path=%s error=\"schema version "
+		    "%lld is newer than this hookcast's (%d)\"", st->path,
+		    (long long)version, SCHEMA_VERSION);
+		return -1;
+	}
+	/* A damaged page anywhere is found now, not in the middle of a delivery. */
+	{
+		sqlite3_stmt *s;
+		const unsigned char *res = NULL;
+
+		if (sqlite3_prepare_v2(st->db, "PRAGMA quick_check(1)", -1, &s,
+		    NULL) != SQLITE_OK)
+			goto fail_msg;
+		if (sqlite3_step(s) == SQLITE_ROW)
+			res = sqlite3_column_text(s, 0);
+		if (res == NULL || strcmp((const char *)res, "ok") != 0) {
+			log_error("cannot open store", "path=%s error=\"database "
+			    "is corrupt: %.100s\"", st->path, res != NULL ?
+			    (const char *)res : sqlite3_errmsg(st->db));
+			sqlite3_finalize(s);
+			return -1;
+		}
+		sqlite3_finalize(s);
+	}
+	if (exec_sql(st->db, sync_pragma[st->cfg->durability]) == -1 ||
+	    exec_sql(st->db, "PRAGMA foreign_keys = OFF") == -1 ||
+	    exec_sql(st->db, "BEGIN") == -1 || exec_sql(st->db, schema) == -1 ||
+	    exec_sql(st->db, "PRAGMA user_version = 1") == -1 ||
+	    exec_sql(st->db, "COMMIT") == -1)
+		return -1;
+	for (int i = 0; i < NSTMTS; i++)
+		if (sqlite3_prepare_v3(st->db, sql[i], -1,
+		    SQLITE_PREPARE_PERSISTENT, &st->stmt[i], NULL) != SQLITE_OK) {
+			log_error("cannot open store", "path=%s error=\"%s\"",
+			    st->path, sqlite3_errmsg(st->db));
+			return -1;
+		}
+	return 0;
+
+fail_msg:
+	rc = sqlite3_errcode(st->db);
+fail:
+	why = st->db != NULL ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc);
+	log_error("cannot open store", "path=%s error=\"%s\"", st->path,
+	    (rc & 0xff) == SQLITE_NOTADB || (rc & 0xff) == SQLITE_CORRUPT ?
+	    "not a hookcast database, or corrupt (left as it is)" : why);
+	return -1;
+}
+
+static void
+store_free(struct store *st)
+{
+	if (st == NULL)
+		return;
+	for (int i = 0; i < NSTMTS; i++)
+		sqlite3_finalize(st->stmt[i]);
+	if (st->db != NULL)
+		sqlite3_close(st->db);
+	if (st->lockfd >= 0)
+		close(st->lockfd);
+	for (size_t i = 0; i < st->nknown; i++)
+		sub_unref(st->known[i].k_sub);
+	free(st->known);
+	pthread_mutex_destroy(&st->q_lock);
+	pthread_mutex_destroy(&st->fwd_lock);
+	pthread_cond_destroy(&st->q_cond);
+	pthread_cond_destroy(&st->q_idle);
+	free(st);
+}
+
+struct store *
+store_open(const struct config *cfg)
+{
+	struct store *st;
+	int64_t last = 0, bytes = 0;
+
+	if ((st = calloc(1, sizeof(*st))) == NULL)
+		return NULL;
+	st->cfg = cfg;
+	st->lockfd = -1;
+	st->q_tail = &st->q_head;
+	pthread_mutex_init(&st->q_lock, NULL);
+	pthread_mutex_init(&st->fwd_lock, NULL);
+	pthread_cond_init(&st->q_cond, NULL);
+	pthread_cond_init(&st->q_idle, NULL);
+	snprintf(st->path, sizeof(st->path), "%s/hookcast.db", cfg->data_dir);
+	if (open_dir(st) == -1 || open_db(st) == -1)
+		goto fail;
+	if (query_int(st->db, "SELECT max(seq) FROM messages", &last) == -1 ||
+	    query_int(st->db, "SELECT total(length(body)) FROM messages",
+	    &bytes) == -1) {
+		log_error("cannot open store", "path=%s error=\"%s\"", st->path,
+		    sqlite3_errmsg(st->db));
+		goto fail;
+	}
+	st->next_seq = (uint64_t)last + 1;
+	atomic_store(&st->last_seq, (uint64_t)last);
+	atomic_store(&st->backlog, (size_t)bytes);
+	log_info("store open", "path=%s messages_bytes=%lld last_seq=%lld",
+	    st->path, (long long)bytes, (long long)last);
+	return st;
+
+fail:
+	store_free(st);
+	return NULL;
+}
+
+/* ---- the queue ----------------------------------------------------------- */
+
+static void
+enqueue(struct store *st, struct op *o)
+{
+	o->o_next = NULL;
+	pthread_mutex_lock(&st->q_lock);
+	*st->q_tail = o;
+	st->q_tail = &o->o_next;
+	pthread_cond_signal(&st->q_cond);
+	pthread_mutex_unlock(&st->q_lock);
+}
+
+static struct op *
+op_new(enum op_type type)
+{
+	struct op *o = calloc(1, sizeof(*o));
+
+	if (o != NULL)
+		o->o_type = type;
+	else
+		log_error("store operation lost", "reason=nomem type=%d",
+		    (int)type);
+	return o;
+}
+
+static void
+op_free(struct op *o)
+{
+	sub_unref(o->o_sub);
+	free(o->o_address);
+	free(o);
+}
+
+int
+store_submit(struct store *st, struct store_req *req)
+{
+	struct op *o;
+
+	if ((o = calloc(1, sizeof(*o))) == NULL)
+		return -1;
+	o->o_type = OP_REQUEST;
+	o->o_req = req;
+	req->r_status = STORE_OK;
+	pthread_mutex_lock(&st->q_lock);
+	if (st->closed) {
+		pthread_mutex_unlock(&st->q_lock);
+		free(o);
+		return -1;
+	}
+	st->requests_queued++;
+	*st->q_tail = o;
+	st->q_tail = &o->o_next;
+	pthread_cond_signal(&st->q_cond);
+	pthread_mutex_unlock(&st->q_lock);
+	return 0;
+}
+
+int
+store_on_add(struct sub *sub, void *arg)
+{
+	struct store *st = arg;
+	struct op *add, *rm;
+
+	/* Both now, so that the removal can never fail for want of memory. */
+	if ((add = calloc(1, sizeof(*add))) == NULL)
+		return -1;
+	if ((rm = calloc(1, sizeof(*rm))) == NULL) {
+		free(add);
+		return -1;
+	}
+	add->o_type = OP_SUB_ADD;
+	add->o_sub = sub_ref(sub);
+	rm->o_type = OP_SUB_REMOVE;
+	rm->o_sub = sub_ref(sub);
+	sub_set_store_state(sub, rm);
+	enqueue(st, add);
+	return 0;
+}
+
+void
+store_on_remove(struct sub *sub, void *arg)
+{
+	struct op *rm = sub_store_state(sub);
+
+	sub_set_store_state(sub, NULL);
+	enqueue(arg, rm);
+}
+
+void
+store_progress(struct store *st, int64_t sub_id, uint64_t cursor)
+{
+	struct op *o;
+
+	if ((o = op_new(OP_PROGRESS)) == NULL)
+		return;
+	o->o_at.sub_id = sub_id;
+	o->o_at.seq = cursor;
+	enqueue(st, o);
+}
+
+void
+store_retry(struct store *st, const struct store_attempt *a)
+{
+	struct op *o;
+
+	if ((o = op_new(OP_RETRY)) == NULL)
+		return;
+	o->o_at = *a;
+	enqueue(st, o);
+}
+
+void
+store_retry_done(struct store *st, int64_t sub_id, uint64_t seq)
+{
+	struct op *o;
+
+	if ((o = op_new(OP_RETRY_DONE)) == NULL)
+		return;
+	o->o_at.sub_id = sub_id;
+	o->o_at.seq = seq;
+	enqueue(st, o);
+}
+
+void
+store_dead(struct store *st, const struct store_attempt *a,
+    const char *address, const char *reason)
+{
+	struct op *o;
+
+	if ((o = op_new(OP_DEAD)) == NULL)
+		return;
+	if ((o->o_address = strdup(address)) == NULL) {
+		free(o);
+		return;
+	}
+	o->o_at = *a;
+	o->o_reason = reason;
+	enqueue(st, o);
+}
+
+void
+store_dead_range(struct store *st, const char *address, uint64_t lo,
+    uint64_t hi, const char *reason)
+{
+	struct op *o;
+
+	if (lo > hi || (o = op_new(OP_DEAD_RANGE)) == NULL)
+		return;
+	if ((o->o_address = strdup(address)) == NULL) {
+		free(o);
+		return;
+	}
+	o->o_lo = lo;
+	o->o_hi = hi;
+	o->o_reason = reason;
+	enqueue(st, o);
+}
+
+void
+store_sub_gone(struct store *st, int64_t sub_id, const char *address,
+    const char *reason, int dead)
+{
+	struct op *o;
+
+	if ((o = op_new(OP_SUB_GONE)) == NULL)
+		return;
+	if ((o->o_address = strdup(address)) == NULL) {
+		free(o);
+		return;
+	}
+	o->o_at.sub_id = sub_id;
+	o->o_reason = reason;
+	o->o_dead = dead;
+	enqueue(st, o);
+}
+
+size_t
+store_backlog_bytes(const struct store *st)
+{
+	return atomic_load(&((struct store *)(uintptr_t)st)->backlog);
+}
+
+int
+store_disk_full(const struct store *st)
+{
+	return atomic_load(&((struct store *)(uintptr_t)st)->full);
+}
+
+uint64_t
+store_last_seq(const struct store *st)
+{
+	return atomic_load(&((struct store *)(uintptr_t)st)->last_seq);
+}
+
+/* ---- the writer ---------------------------------------------------------- */
+
+/* Resets S for another use and runs it once to completion: the SQLite code. */
+static int
+step_done(sqlite3_stmt *s)
+{
+	int rc = sqlite3_step(s);
+
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : rc;
+}
+
+static void
+bind_text(sqlite3_stmt *s, int i, const char *text)
+{
+	if (text != NULL)
+		sqlite3_bind_text(s, i, text, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(s, i);
+}
+
+static void
+known_add(struct store *st, struct sub *sub)
+{
+	if (st->nknown == st->known_cap) {
+		size_t n = st->known_cap ? st->known_cap * 2 : 64;
+		struct known *v = realloc(st->known, n * sizeof(*v));
+
+		if (v == NULL)
+			return;		/* its keep-alives are saved no more */
+		st->known = v;
+		st->known_cap = n;
+	}
+	st->known[st->nknown].k_sub = sub_ref(sub);
+	st->known[st->nknown++].k_saved_ka = sub_keepalive_ms(sub);
+}
+
+static void
+known_remove(struct store *st, struct sub *sub)
+{
+	for (size_t i = 0; i < st->nknown; i++)
+		if (st->known[i].k_sub == sub) {
+			sub_unref(sub);
+			st->known[i] = st->known[--st->nknown];
+			return;
+		}
+}
+
+static int
+apply_publish(struct store *st, struct store_req *req, int64_t now)
+{
+	sqlite3_stmt *s = st->stmt[S_MSG_INSERT];
+	struct msg *m = req->r_msg;
+
+	msg_set_seq(m, st->next_seq);
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)st->next_seq);
+	sqlite3_bind_text(s, 2, msg_id(m), -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, msg_ctype(m), -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 4, now);
+	sqlite3_bind_blob64(s, 5, msg_body(m), msg_len(m), SQLITE_STATIC);
+	st->next_seq++;
+	return step_done(s);
+}
+
+/* Appends one dead letter's JSON or text form to OUT. */
+static int
+render_dead(sqlite3_stmt *s, int json, cJSON *arr, char **buf, size_t *len,
+    size_t *cap)
+{
+	char dead[40], first[40], last[40], line[1200];
+	const char *id = (const char *)sqlite3_column_text(s, 0);
+	const char *address = (const char *)sqlite3_column_text(s, 1);
+	int attempts = sqlite3_column_int(s, 2);
+	int64_t first_at = sqlite3_column_int64(s, 3);
+	int64_t last_at = sqlite3_column_int64(s, 4);
+	int64_t dead_at = sqlite3_column_int64(s, 5);
+	long status = (long)sqlite3_column_int64(s, 6);
+	const char *error = (const char *)sqlite3_column_text(s, 7);
+	const char *reason = (const char *)sqlite3_column_text(s, 8);
+	int n;
+
+	clock_rfc3339(dead_at, dead);
+	if (json) {
+		cJSON *o = cJSON_CreateObject();
+
+		if (o == NULL || !cJSON_AddItemToArray(arr, o))
+			return -1;
+		clock_rfc3339(first_at, first);
+		clock_rfc3339(last_at, last);
+		if (cJSON_AddStringToObject(o, "id", id) == NULL ||
+		    cJSON_AddStringToObject(o, "address", address) == NULL ||
+		    cJSON_AddNumberToObject(o, "attempts", attempts) == NULL ||
+		    cJSON_AddNumberToObject(o, "last_status", status) == NULL ||
+		    cJSON_AddStringToObject(o, "last_error", error) == NULL ||
+		    (first_at ? cJSON_AddStringToObject(o, "first_attempt",
+		    first) : cJSON_AddNullToObject(o, "first_attempt")) == NULL ||
+		    (last_at ? cJSON_AddStringToObject(o, "last_attempt",
+		    last) : cJSON_AddNullToObject(o, "last_attempt")) == NULL ||
+		    cJSON_AddStringToObject(o, "dead_at", dead) == NULL ||
+		    cJSON_AddStringToObject(o, "reason", reason) == NULL)
+			return -1;
+		return 0;
+	}
+	n = snprintf(line, sizeof(line), "%s  %s  attempts=%d  last=\"%s\"  "
+	    "dead=%s  reason=%s\n", id, address, attempts,
+	    *error ? error : "-", dead, reason);
+	if (n < 0)
+		return -1;
+	if ((size_t)n >= sizeof(line))
+		n = sizeof(line) - 1;
+	if (*len + (size_t)n + 1 > *cap) {
+		size_t ncap = *cap ? *cap * 2 : 4096;
+		char *p;
+
+		while (ncap < *len + (size_t)n + 1)
+			ncap *= 2;
+		if ((p = realloc(*buf, ncap)) == NULL)
+			return -1;
+		*buf = p;
+		*cap = ncap;
+	}
+	memcpy(*buf + *len, line, (size_t)n + 1);
+	*len += (size_t)n;
+	return 0;
+}
+
+static const char dl_filter[] = " WHERE (?1 IS NULL OR d.address = ?1) AND "
+    "(?2 IS NULL OR d.msg_id = ?2)";
+
+static int
+apply_dl_list(struct store *st, struct store_req *req)
+{
+	char q[512];
+	sqlite3_stmt *s;
+	cJSON *root = NULL, *arr = NULL;
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+	int rc;
+
+	snprintf(q, sizeof(q), "SELECT d.msg_id, d.address, d.attempts, "
+	    "d.first_at, d.last_at, d.dead_at, d.last_status, d.last_error, "
+	    "d.reason FROM dead_letters d%s ORDER BY d.id LIMIT ?3", dl_filter);
+	if ((rc = sqlite3_prepare_v2(st->db, q, -1, &s, NULL)) != SQLITE_OK)
+		return rc;
+	bind_text(s, 1, req->r_address);
+	bind_text(s, 2, req->r_id);
+	sqlite3_bind_int64(s, 3, req->r_limit);
+	if (req->r_json && ((root = cJSON_CreateObject()) == NULL ||
+	    (arr = cJSON_AddArrayToObject(root, "dead_letters")) == NULL))
+		goto nomem;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		if (render_dead(s, req->r_json, arr, &buf, &len, &cap) == -1)
+			goto nomem;
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE) {
+		cJSON_Delete(root);
+		free(buf);
+		return rc;
+	}
+	if (req->r_json) {
+		if ((buf = cJSON_PrintUnformatted(root)) == NULL) {
+			cJSON_Delete(root);
+			req->r_status = STORE_ERROR;
+			return SQLITE_OK;
+		}
+		len = strlen(buf);
+		cJSON_Delete(root);
+	} else if (buf == NULL && (buf = strdup("")) == NULL) {
+		req->r_status = STORE_ERROR;
+		return SQLITE_OK;
+	}
+	req->r_body = buf;
+	req->r_len = len;
+	return SQLITE_OK;
+
+nomem:
+	sqlite3_finalize(s);
+	cJSON_Delete(root);
+	free(buf);
+	req->r_status = STORE_ERROR;
+	return SQLITE_OK;
+}
+
+static int
+apply_dl_purge(struct store *st, struct store_req *req)
+{
+	char q[256];
+	sqlite3_stmt *s;
+	int rc;
+
+	snprintf(q, sizeof(q), "DELETE FROM dead_letters AS d%s", dl_filter);
+	if ((rc = sqlite3_prepare_v2(st->db, q, -1, &s, NULL)) != SQLITE_OK)
+		return rc;
+	bind_text(s, 1, req->r_address);
+	bind_text(s, 2, req->r_id);
+	rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE)
+		return rc;
+	req->r_count = sqlite3_changes(st->db);
+	st->gc_from = 0;	/* their messages may go now */
+	return SQLITE_OK;
+}
+
+/*
+ * Dead letters back into retries for the subscriber registered now at their
+ * address.  The pairs to hand to the delivery thread after the commit are
+ * kept in the request's body buffer (struct deliver_replay entries).
+ */
+static int
+apply_dl_replay(struct store *st, struct store_req *req, int64_t now)
+{
+	char q[512];
+	sqlite3_stmt *s, *ins = st->stmt[S_RETRY_SET];
+	struct replay_item *items = NULL;
+	size_t n = 0, cap = 0;
+	int rc;
+
+	if (req->r_address != NULL) {
+		sqlite3_stmt *l = st->stmt[S_SUB_LOOKUP];
+
+		sqlite3_bind_text(l, 1, req->r_address, -1, SQLITE_STATIC);
+		rc = sqlite3_step(l);
+		sqlite3_reset(l);
+		sqlite3_clear_bindings(l);
+		if (rc == SQLITE_DONE) {
+			req->r_status = STORE_CONFLICT;
+			return SQLITE_OK;
+		}
+		if (rc != SQLITE_ROW)
+			return rc;
+	}
+	snprintf(q, sizeof(q), "SELECT d.id, d.seq, s.id FROM dead_letters d "
+	    "JOIN subscribers s ON s.address = d.address AND s.removed = 0%s "
+	    "ORDER BY d.id", dl_filter);
+	if ((rc = sqlite3_prepare_v2(st->db, q, -1, &s, NULL)) != SQLITE_OK)
+		return rc;
+	bind_text(s, 1, req->r_address);
+	bind_text(s, 2, req->r_id);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (n == cap) {
+			size_t ncap = cap ? cap * 2 : 64;
+			struct replay_item *v = realloc(items,
+			    ncap * sizeof(*v));
+
+			if (v == NULL) {
+				rc = SQLITE_NOMEM;
+				break;
+			}
+			items = v;
+			cap = ncap;
+		}
+		items[n].dead_id = sqlite3_column_int64(s, 0);
+		items[n].seq = (uint64_t)sqlite3_column_int64(s, 1);
+		items[n++].sub_id = sqlite3_column_int64(s, 2);
+	}
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE) {
+		free(items);
+		return rc;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char del[64];
+
+		sqlite3_bind_int64(ins, 1, items[i].sub_id);
+		sqlite3_bind_int64(ins, 2, (sqlite3_int64)items[i].seq);
+		sqlite3_bind_int(ins, 3, 0);
+		sqlite3_bind_int64(ins, 4, now);
+		sqlite3_bind_int64(ins, 5, 0);
+		sqlite3_bind_int64(ins, 6, now);
+		sqlite3_bind_int(ins, 7, 0);
+		sqlite3_bind_text(ins, 8, "", -1, SQLITE_STATIC);
+		if ((rc = step_done(ins)) != SQLITE_OK)
+			break;
+		snprintf(del, sizeof(del), "DELETE FROM dead_letters WHERE "
+		    "id = %lld", (long long)items[i].dead_id);
+		if ((rc = sqlite3_exec(st->db, del, NULL, NULL, NULL)) !=
+		    SQLITE_OK)
+			break;
+	}
+	if (rc != SQLITE_OK) {
+		free(items);
+		return rc;
+	}
+	req->r_count = (long)n;
+	req->r_body = (char *)items;
+	req->r_len = n;
+	return SQLITE_OK;
+}
+
+static int
+apply_dead(struct store *st, struct op *o, int64_t now)
+{
+	sqlite3_stmt *s = st->stmt[S_DEAD_ONE];
+	int rc;
+
+	if (st->cfg->dead_letter_max > 0) {
+		sqlite3_bind_text(s, 1, o->o_address, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(s, 2, (sqlite3_int64)o->o_at.seq);
+		sqlite3_bind_int(s, 3, o->o_at.attempts);
+		sqlite3_bind_int64(s, 4, o->o_at.first_at);
+		sqlite3_bind_int64(s, 5, o->o_at.last_at);
+		sqlite3_bind_int64(s, 6, now);
+		sqlite3_bind_int64(s, 7, o->o_at.status);
+		sqlite3_bind_text(s, 8, o->o_at.error, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 9, o->o_reason, -1, SQLITE_STATIC);
+		if ((rc = step_done(s)) != SQLITE_OK)
+			return rc;
+	}
+	s = st->stmt[S_RETRY_DEL];
+	sqlite3_bind_int64(s, 1, o->o_at.sub_id);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)o->o_at.seq);
+	return step_done(s);
+}
+
+static int
+apply_sub_gone(struct store *st, int64_t sub_id, const char *address,
+    const char *reason, int dead, int64_t now)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if (dead && st->cfg->dead_letter_max > 0) {
+		s = st->stmt[S_DEAD_RETRIES];
+		sqlite3_bind_int64(s, 1, sub_id);
+		sqlite3_bind_text(s, 2, address, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(s, 3, now);
+		sqlite3_bind_text(s, 4, reason, -1, SQLITE_STATIC);
+		if ((rc = step_done(s)) != SQLITE_OK)
+			return rc;
+	}
+	s = st->stmt[S_RETRY_DEL_SUB];
+	sqlite3_bind_int64(s, 1, sub_id);
+	if ((rc = step_done(s)) != SQLITE_OK)
+		return rc;
+	s = st->stmt[S_SUB_DELETE];
+	sqlite3_bind_int64(s, 1, sub_id);
+	return step_done(s);
+}
+
+static int
+apply_dead_range(struct store *st, const char *address, uint64_t lo,
+    uint64_t hi, const char *reason, int64_t now)
+{
+	sqlite3_stmt *s = st->stmt[S_DEAD_RANGE];
+
+	if (st->cfg->dead_letter_max == 0)
+		return SQLITE_OK;
+	sqlite3_bind_text(s, 1, address, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)lo);
+	sqlite3_bind_int64(s, 3, (sqlite3_int64)hi);
+	sqlite3_bind_int64(s, 4, now);
+	sqlite3_bind_text(s, 5, reason, -1, SQLITE_STATIC);
+	return step_done(s);
+}
+
+/* Applies one operation inside the open transaction: an SQLite code. */
+static int
+apply(struct store *st, struct op *o, int64_t now)
+{
+	sqlite3_stmt *s;
+	struct sub *sub = o->o_sub;
+	int rc;
+
+	switch (o->o_type) {
+	case OP_REQUEST:
+		switch (o->o_req->r_type) {
+		case REQ_PUBLISH:
+			return apply_publish(st, o->o_req, now);
+		case REQ_SYNC:
+			return SQLITE_OK;
+		case REQ_DL_LIST:
+			return apply_dl_list(st, o->o_req);
+		case REQ_DL_REPLAY:
+			return apply_dl_replay(st, o->o_req, now);
+		case REQ_DL_PURGE:
+			return apply_dl_purge(st, o->o_req);
+		}
+		return SQLITE_MISUSE;
+	case OP_SUB_ADD:
+		if (sub_store_id(sub) != 0)
+			return SQLITE_OK;	/* restored: the row is there */
+		s = st->stmt[S_SUB_INSERT];
+		sqlite3_bind_text(s, 1, sub_address(sub), -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 2, sub_url_text(sub), -1, SQLITE_STATIC);
+		sqlite3_bind_int64(s, 3, sub_registered_ms(sub));
+		sqlite3_bind_int64(s, 4, sub_keepalive_ms(sub));
+		sqlite3_bind_int64(s, 5, (sqlite3_int64)st->next_seq);
+		if ((rc = step_done(s)) != SQLITE_OK)
+			return rc;
+		/* Seen at once by a removal later in this batch; undone on failure. */
+		o->o_at.sub_id = sqlite3_last_insert_rowid(st->db);
+		sub_set_store(sub, o->o_at.sub_id, st->next_seq);
+		return SQLITE_OK;
+	case OP_SUB_REMOVE:
+		if (sub_store_id(sub) == 0)
+			return SQLITE_OK;
+		s = st->stmt[S_SUB_REMOVE];
+		sqlite3_bind_int64(s, 1, sub_store_id(sub));
+		sqlite3_bind_int(s, 2, 1 + (int)sub_end(sub));
+		return step_done(s);
+	case OP_PROGRESS:
+		s = st->stmt[S_SUB_CURSOR];
+		sqlite3_bind_int64(s, 1, o->o_at.sub_id);
+		sqlite3_bind_int64(s, 2, (sqlite3_int64)o->o_at.seq);
+		return step_done(s);
+	case OP_RETRY:
+		s = st->stmt[S_RETRY_SET];
+		sqlite3_bind_int64(s, 1, o->o_at.sub_id);
+		sqlite3_bind_int64(s, 2, (sqlite3_int64)o->o_at.seq);
+		sqlite3_bind_int(s, 3, o->o_at.attempts);
+		sqlite3_bind_int64(s, 4, o->o_at.first_at);
+		sqlite3_bind_int64(s, 5, o->o_at.last_at);
+		sqlite3_bind_int64(s, 6, o->o_at.next_at);
+		sqlite3_bind_int64(s, 7, o->o_at.status);
+		sqlite3_bind_text(s, 8, o->o_at.error, -1, SQLITE_STATIC);
+		return step_done(s);
+	case OP_RETRY_DONE:
+		s = st->stmt[S_RETRY_DEL];
+		sqlite3_bind_int64(s, 1, o->o_at.sub_id);
+		sqlite3_bind_int64(s, 2, (sqlite3_int64)o->o_at.seq);
+		return step_done(s);
+	case OP_DEAD:
+		return apply_dead(st, o, now);
+	case OP_DEAD_RANGE:
+		return apply_dead_range(st, o->o_address, o->o_lo, o->o_hi,
+		    o->o_reason, now);
+	case OP_SUB_GONE:
+		return apply_sub_gone(st, o->o_at.sub_id, o->o_address,
+		    o->o_reason, o->o_dead, now);
+	}
+	return SQLITE_MISUSE;
+}
+
+/* After COMMIT: answers, and the delivery thread's share, in commit order. */
+static void
+complete(struct store *st, struct op *o)
+{
+	struct store_req *req = o->o_req;
+
+	pthread_mutex_lock(&st->fwd_lock);
+	switch (o->o_type) {
+	case OP_REQUEST:
+		if (req->r_type == REQ_PUBLISH && req->r_status == STORE_OK) {
+			atomic_fetch_add(&st->backlog, msg_len(req->r_msg));
+			atomic_store(&st->last_seq, msg_seq(req->r_msg));
+			if (st->deliver != NULL &&
+			    deliver_publish(st->deliver, req->r_msg) == -1)
+				log_error("message not queued for delivery",
+				    "message=%s reason=nomem", msg_id(req->r_msg));
+		} else if (req->r_type == REQ_DL_REPLAY) {
+			if (st->deliver != NULL && req->r_status == STORE_OK)
+				deliver_replay(st->deliver, (const struct
+				    replay_item *)(void *)req->r_body,
+				    req->r_len);
+			free(req->r_body);
+			req->r_body = NULL;
+			req->r_len = 0;
+		}
+		break;
+	case OP_SUB_ADD:
+		known_add(st, o->o_sub);
+		if (st->deliver != NULL &&
+		    deliver_on_add(o->o_sub, st->deliver) == -1)
+			log_error("cannot track subscriber", "address=%s "
+			    "reason=nomem", sub_address(o->o_sub));
+		break;
+	case OP_SUB_REMOVE:
+		known_remove(st, o->o_sub);
+		if (st->deliver != NULL &&
+		    sub_deliver_state(o->o_sub) != NULL)
+			deliver_on_remove(o->o_sub, st->deliver);
+		break;
+	default:
+		break;
+	}
+	pthread_mutex_unlock(&st->fwd_lock);
+	if (o->o_type == OP_REQUEST)
+		req->r_done(req);
+	op_free(o);
+}
+
+void
+store_detach(struct store *st)
+{
+	pthread_mutex_lock(&st->fwd_lock);
+	st->deliver = NULL;
+	pthread_mutex_unlock(&st->fwd_lock);
+}
+
+/* A failed transaction: the requests are told, the rest is tried again. */
+static struct op *
+fail_batch(struct store *st, struct op *ops, int rc, uint64_t seq0)
+{
+	struct op *again = NULL, **tail = &again, *o, *next;
+	int full = (rc & 0xff) == SQLITE_FULL;
+
+	st->next_seq = seq0;
+	for (o = ops; o != NULL; o = o->o_next)
+		if (o->o_type == OP_SUB_ADD && o->o_at.sub_id != 0) {
+			sub_set_store(o->o_sub, 0, 0);
+			o->o_at.sub_id = 0;
+		}
+	for (o = ops; o != NULL; o = next) {
+		next = o->o_next;
+		if (o->o_type == OP_REQUEST) {
+			struct store_req *req = o->o_req;
+
+			if (req->r_type == REQ_DL_REPLAY)
+				free(req->r_body);
+			else if (req->r_type == REQ_DL_LIST)
+				free(req->r_body);
+			req->r_body = NULL;
+			req->r_len = 0;
+			req->r_status = full ? STORE_FULL : STORE_ERROR;
+			req->r_done(req);
+			free(o);
+			continue;
+		}
+		o->o_next = NULL;
+		*tail = o;
+		tail = &o->o_next;
+	}
+	return again;
+}
+
+static void
+requeue_front(struct store *st, struct op *ops)
+{
+	struct op *last;
+
+	if (ops == NULL)
+		return;
+	for (last = ops; last->o_next != NULL; last = last->o_next)
+		;
+	pthread_mutex_lock(&st->q_lock);
+	last->o_next = st->q_head;
+	if (st->q_head == NULL)
+		st->q_tail = &last->o_next;
+	st->q_head = ops;
+	pthread_mutex_unlock(&st->q_lock);
+}
+
+static void
+log_db_error(struct store *st, const char *what, int rc)
+{
+	static int64_t last;
+	int64_t now = clock_mono_ms();
+
+	if (now - last < 10000)
+		return;
+	last = now;
+	log_error(what, "path=%s error=\"%s\"", st->path,
+	    (rc & 0xff) == SQLITE_FULL ? "disk full" : sqlite3_errstr(rc));
+}
+
+/* Runs OPS (a list) in one transaction.  Returns what must run again. */
+static struct op *
+run_batch(struct store *st, struct op *ops)
+{
+	int64_t now = clock_real_ms();
+	uint64_t seq0 = st->next_seq;
+	struct op *o, *next;
+	long requests = 0;
+	int rc;
+
+	if ((rc = step_done(st->stmt[S_BEGIN])) != SQLITE_OK)
+		goto fail;
+	for (o = ops; o != NULL; o = o->o_next) {
+		if ((rc = apply(st, o, now)) != SQLITE_OK) {
+			int kind = rc & 0xff;
+
+			/* A row that cannot be written is logged and skipped. */
+			if (kind == SQLITE_CONSTRAINT || kind == SQLITE_MISMATCH ||
+			    kind == SQLITE_TOOBIG || kind == SQLITE_RANGE) {
+				log_error("store operation failed", "type=%d "
+				    "error=\"%s\"", (int)o->o_type,
+				    sqlite3_errstr(rc));
+				if (o->o_type == OP_REQUEST)
+					o->o_req->r_status = STORE_ERROR;
+				continue;
+			}
+			goto fail;
+		}
+	}
+	if ((rc = step_done(st->stmt[S_COMMIT])) != SQLITE_OK)
+		goto fail;
+	atomic_store(&st->full, 0);
+	for (o = ops; o != NULL; o = next) {
+		next = o->o_next;
+		if (o->o_type == OP_REQUEST)
+			requests++;
+		complete(st, o);
+	}
+	if (requests > 0) {
+		pthread_mutex_lock(&st->q_lock);
+		st->requests_queued -= requests;
+		if (st->requests_queued == 0)
+			pthread_cond_broadcast(&st->q_idle);
+		pthread_mutex_unlock(&st->q_lock);
+	}
+	return NULL;
+
+fail:
+	if (!sqlite3_get_autocommit(st->db))
+		step_done(st->stmt[S_ROLLBACK]);
+	if ((rc & 0xff) == SQLITE_FULL)
+		atomic_store(&st->full, 1);
+	log_db_error(st, "store commit failed", rc);
+	for (o = ops; o != NULL; o = o->o_next)
+		if (o->o_type == OP_REQUEST)
+			requests++;
+	ops = fail_batch(st, ops, rc, seq0);
+	if (requests > 0) {
+		pthread_mutex_lock(&st->q_lock);
+		st->requests_queued -= requests;
+		if (st->requests_queued == 0)
+			pthread_cond_broadcast(&st->q_idle);
+		pthread_mutex_unlock(&st->q_lock);
+	}
+	return ops;
+}
+
+/* Deletes the messages no one needs any more, from FROM on. */
+static int
+collect(struct store *st, uint64_t from)
+{
+	sqlite3_stmt *f = st->stmt[S_FLOOR], *g = st->stmt[S_GC];
+	uint64_t floor = st->next_seq;
+	size_t freed = 0;
+	int rc;
+
+	if ((rc = sqlite3_step(f)) == SQLITE_ROW &&
+	    sqlite3_column_type(f, 0) != SQLITE_NULL &&
+	    (uint64_t)sqlite3_column_int64(f, 0) < floor)
+		floor = (uint64_t)sqlite3_column_int64(f, 0);
+	sqlite3_reset(f);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return rc;
+	if (floor <= from)
+		return SQLITE_OK;
+	sqlite3_bind_int64(g, 1, (sqlite3_int64)from);
+	sqlite3_bind_int64(g, 2, (sqlite3_int64)floor);
+	while ((rc = sqlite3_step(g)) == SQLITE_ROW)
+		freed += (size_t)sqlite3_column_int64(g, 0);
+	sqlite3_reset(g);
+	if (rc != SQLITE_DONE)
+		return rc;
+	if (freed > atomic_load(&st->backlog))
+		freed = atomic_load(&st->backlog);
+	atomic_fetch_sub(&st->backlog, freed);
+	st->gc_from = floor;
+	return SQLITE_OK;
+}
+
+/* Once a second: keep-alives and garbage; once a minute, dead-letter bounds. */
+static void
+periodic(struct store *st)
+{
+	int64_t mono = clock_mono_ms(), now = clock_real_ms();
+	int sweep = mono >= st->next_sweep;
+	sqlite3_stmt *s;
+	int rc;
+
+	if (mono < st->next_periodic)
+		return;
+	st->next_periodic = mono + PERIODIC_MS;
+	if ((rc = step_done(st->stmt[S_BEGIN])) != SQLITE_OK)
+		goto fail;
+	s = st->stmt[S_SUB_KA];
+	for (size_t i = 0; i < st->nknown; i++) {
+		struct known *k = &st->known[i];
+		int64_t ka = sub_keepalive_ms(k->k_sub);
+
+		if (ka == k->k_saved_ka || sub_store_id(k->k_sub) == 0)
+			continue;
+		sqlite3_bind_int64(s, 1, sub_store_id(k->k_sub));
+		sqlite3_bind_int64(s, 2, ka);
+		if ((rc = step_done(s)) != SQLITE_OK)
+			goto fail;
+		k->k_saved_ka = ka;
+	}
+	if ((rc = collect(st, sweep ? 0 : st->gc_from)) != SQLITE_OK)
+		goto fail;
+	if (sweep) {
+		s = st->stmt[S_DL_EXPIRE];
+		sqlite3_bind_int64(s, 1, now -
+		    st->cfg->dead_letter_retention * 1000);
+		if ((rc = step_done(s)) != SQLITE_OK)
+			goto fail;
+		if (sqlite3_changes(st->db) > 0)
+			log_info("dead letters expired", "count=%d",
+			    sqlite3_changes(st->db));
+		s = st->stmt[S_DL_TRIM];
+		sqlite3_bind_int64(s, 1, st->cfg->dead_letter_max > 0 ?
+		    st->cfg->dead_letter_max - 1 : 0);
+		if ((rc = step_done(s)) != SQLITE_OK)
+			goto fail;
+		if (sqlite3_changes(st->db) > 0)
+			log_warnx("dead letters over dead_letter_max deleted",
+			    "count=%d", sqlite3_changes(st->db));
+	}
+	if ((rc = step_done(st->stmt[S_COMMIT])) != SQLITE_OK)
+		goto fail;
+	if (sweep)
+		st->next_sweep = mono + SWEEP_MS;
+	return;
+
+fail:
+	if (!sqlite3_get_autocommit(st->db))
+		step_done(st->stmt[S_ROLLBACK]);
+	log_db_error(st, "store maintenance failed", rc);
+	st->gc_from = 0;
+}
+
+static void *
+store_loop(void *arg)
+{
+	struct store *st = arg;
+	struct op *ops, *again = NULL, **tail, *o;
+	struct timespec ts;
+	int n, stop;
+
+	for (;;) {
+		pthread_mutex_lock(&st->q_lock);
+		if (again == NULL && st->q_head == NULL && !st->stopping) {
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			ts.tv_nsec += 200 * 1000000L;
+			if (ts.tv_nsec >= 1000000000L) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000L;
+			}
+			pthread_cond_timedwait(&st->q_cond, &st->q_lock, &ts);
+		}
+		/* Take up to BATCH_MAX operations, in order. */
+		ops = st->q_head;
+		tail = &ops;
+		for (n = 0, o = ops; o != NULL && n < BATCH_MAX; n++) {
+			tail = &o->o_next;
+			o = o->o_next;
+		}
+		st->q_head = o;
+		if (o == NULL)
+			st->q_tail = &st->q_head;
+		*tail = NULL;
+		stop = st->stopping && st->q_head == NULL;
+		pthread_mutex_unlock(&st->q_lock);
+
+		if (ops != NULL) {
+			again = run_batch(st, ops);
+			if (again != NULL) {
+				requeue_front(st, again);
+				if (stop)
+					break;
+				usleep(RETRY_WAIT_MS * 1000);
+				continue;
+			}
+		}
+		periodic(st);
+		if (stop && ops == NULL)
+			break;
+	}
+	return NULL;
+}
+
+static pthread_condattr_t *
+monotonic_attr(pthread_condattr_t *a)
+{
+	pthread_condattr_init(a);
+	pthread_condattr_setclock(a, CLOCK_MONOTONIC);
+	return a;
+}
+
+int
+store_start(struct store *st, struct deliver *d)
+{
+	pthread_condattr_t a;
+	int rc;
+
+	st->deliver = d;
+	pthread_cond_destroy(&st->q_cond);
+	pthread_cond_init(&st->q_cond, monotonic_attr(&a));
+	pthread_condattr_destroy(&a);
+	st->next_periodic = clock_mono_ms() + PERIODIC_MS;
+	st->next_sweep = clock_mono_ms() + PERIODIC_MS;
+	if ((rc = pthread_create(&st->thread, NULL, store_loop, st)) != 0) {
+		log_error("cannot start store", "error=\"%s\"", strerror(rc));
+		return -1;
+	}
+	st->started = 1;
+	return 0;
+}
+
+void
+store_close_requests(struct store *st)
+{
+	if (st == NULL)
+		return;
+	pthread_mutex_lock(&st->q_lock);
+	st->closed = 1;
+	while (st->started && st->requests_queued > 0)
+		pthread_cond_wait(&st->q_idle, &st->q_lock);
+	pthread_mutex_unlock(&st->q_lock);
+}
+
+void
+store_stop(struct store *st)
+{
+	struct op *o, *next;
+
+	if (st == NULL)
+		return;
+	pthread_mutex_lock(&st->q_lock);
+	st->closed = 1;
+	st->stopping = 1;
+	pthread_cond_signal(&st->q_cond);
+	pthread_mutex_unlock(&st->q_lock);
+	if (st->started)
+		pthread_join(st->thread, NULL);
+	/* What could not be written (a full disk) is lost here. */
+	for (o = st->q_head; o != NULL; o = next) {
+		next = o->o_next;
+		if (o->o_type == OP_REQUEST) {
+			o->o_req->r_status = STORE_CLOSED;
+			o->o_req->r_done(o->o_req);
+			free(o);
+			continue;
+		}
+		op_free(o);
+	}
+	st->q_head = NULL;
+	sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_TRUNCATE,
+	    NULL, NULL);
+	store_free(st);
+}
+
+/* ---- restoring ----------------------------------------------------------- */
+
+int
+store_restore(struct store *st, struct subs *s)
+{
+	sqlite3_stmt *q;
+	int64_t now = clock_real_ms(), mono = clock_mono_ms();
+	size_t restored = 0, dropped = 0;
+	int rc;
+
+	/* Subscribers removed before a crash: what they had pending is dead. */
+	if (exec_sql(st->db, "BEGIN") == -1)
+		return -1;
+	if (sqlite3_prepare_v2(st->db, "SELECT id, address, cursor, removed "
+	    "FROM subscribers WHERE removed != 0", -1, &q, NULL) != SQLITE_OK)
+		goto fail;
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(q, 0);
+		const char *address = (const char *)sqlite3_column_text(q, 1);
+		uint64_t cursor = (uint64_t)sqlite3_column_int64(q, 2);
+		int why = sqlite3_column_int(q, 3) - 1;
+		const char *reason = why >= 0 && why <= SUB_GONE ?
+		    end_reasons[why] : "deregistered";
+		int dead = st->cfg->dead_letter_on_evict;
+
+		if ((dead && (rc = apply_dead_range(st, address, cursor,
+		    st->next_seq - 1, reason, now)) != SQLITE_OK) ||
+		    (rc = apply_sub_gone(st, id, address, reason, dead, now)) !=
+		    SQLITE_OK) {
+			sqlite3_finalize(q);
+			goto fail;
+		}
+		dropped++;
+	}
+	sqlite3_finalize(q);
+	if (exec_sql(st->db, "COMMIT") == -1)
+		return -1;
+
+	if (sqlite3_prepare_v2(st->db, "SELECT id, address, url, "
+	    "registered_at, last_keepalive, cursor FROM subscribers "
+	    "WHERE removed = 0 ORDER BY id", -1, &q, NULL) != SQLITE_OK)
+		goto fail;
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		struct sub_saved sv = {
+			.store_id = sqlite3_column_int64(q, 0),
+			.address = (const char *)sqlite3_column_text(q, 1),
+			.url_text = (const char *)sqlite3_column_text(q, 2),
+			.registered_real = sqlite3_column_int64(q, 3),
+			.keepalive_real = sqlite3_column_int64(q, 4),
+			.start = (uint64_t)sqlite3_column_int64(q, 5),
+		};
+		CURLU *u = curl_url();
+
+		/* The keep-alive clock ran on while the daemon was down. */
+		sv.keepalive_mono = mono - (now - sv.keepalive_real);
+		if (u == NULL || curl_url_set(u, CURLUPART_URL, sv.url_text,
+		    0) != CURLUE_OK) {
+			log_warnx("saved subscriber skipped", "address=%s "
+			    "url=%s", sv.address, sv.url_text);
+			curl_url_cleanup(u);
+			continue;
+		}
+		if (subs_restore(s, &sv, u) != SUBS_ADDED) {
+			curl_url_cleanup(u);
+			log_warnx("saved subscriber skipped", "address=%s",
+			    sv.address);
+			continue;
+		}
+		restored++;
+	}
+	sqlite3_finalize(q);
+	if (rc != SQLITE_DONE)
+		goto fail;
+	log_info("store restored", "subscribers=%zu removed_before=%zu",
+	    restored, dropped);
+	return 0;
+
+fail:
+	log_error("cannot read store", "path=%s error=\"%s\"", st->path,
+	    sqlite3_errmsg(st->db));
+	if (!sqlite3_get_autocommit(st->db))
+		exec_sql(st->db, "ROLLBACK");
+	return -1;
+}
+
+/* ---- the reader ---------------------------------------------------------- */
+
+struct store_reader {
+	sqlite3		*db;
+	sqlite3_stmt	*page, *one, *retries;
+};
+
+struct store_reader *
+store_reader_open(struct store *st)
+{
+	struct store_reader *r;
+
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return NULL;
+	if (sqlite3_open_v2(st->path, &r->db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v3(r->db, "SELECT seq, id, ctype, body FROM "
+	    "messages WHERE seq BETWEEN ?1 AND ?2 ORDER BY seq LIMIT ?3", -1,
+	    SQLITE_PREPARE_PERSISTENT, &r->page, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v3(r->db, "SELECT seq, id, ctype, body FROM "
+	    "messages WHERE seq = ?1", -1, SQLITE_PREPARE_PERSISTENT, &r->one,
+	    NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v3(r->db, "SELECT seq, attempts, first_at, "
+	    "last_at, next_at, last_status, last_error FROM retries "
+	    "WHERE sub = ?1 ORDER BY seq", -1, SQLITE_PREPARE_PERSISTENT,
+	    &r->retries, NULL) != SQLITE_OK) {
+		log_error("cannot read store", "path=%s error=\"%s\"", st->path,
+		    r->db != NULL ? sqlite3_errmsg(r->db) : "nomem");
+		store_reader_close(r);
+		return NULL;
+	}
+	sqlite3_busy_timeout(r->db, 5000);
+	return r;
+}
+
+void
+store_reader_close(struct store_reader *r)
+{
+	if (r == NULL)
+		return;
+	sqlite3_finalize(r->page);
+	sqlite3_finalize(r->one);
+	sqlite3_finalize(r->retries);
+	sqlite3_close(r->db);
+	free(r);
+}
+
+static struct msg *
+row_msg(sqlite3_stmt *s)
+{
+	struct msg *m;
+
+	m = msg_new((const char *)sqlite3_column_text(s, 1),
+	    (const char *)sqlite3_column_text(s, 2), sqlite3_column_blob(s, 3),
+	    (size_t)sqlite3_column_bytes(s, 3));
+	if (m != NULL)
+		msg_set_seq(m, (uint64_t)sqlite3_column_int64(s, 0));
+	return m;
+}
+
+long
+store_read_page(struct store_reader *r, uint64_t lo, uint64_t hi, size_t max,
+    struct msg **out)
+{
+	long n = 0;
+	int rc;
+
+	sqlite3_bind_int64(r->page, 1, (sqlite3_int64)lo);
+	sqlite3_bind_int64(r->page, 2, (sqlite3_int64)hi);
+	sqlite3_bind_int64(r->page, 3, (sqlite3_int64)max);
+	while ((rc = sqlite3_step(r->page)) == SQLITE_ROW) {
+		if ((out[n] = row_msg(r->page)) == NULL)
+			break;
+		n++;
+	}
+	sqlite3_reset(r->page);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		log_error("store read failed", "error=\"%s\"",
+		    sqlite3_errmsg(r->db));
+		while (n > 0)
+			msg_unref(out[--n]);
+		return -1;
+	}
+	return n;
+}
+
+struct msg *
+store_read_msg(struct store_reader *r, uint64_t seq)
+{
+	struct msg *m = NULL;
+
+	sqlite3_bind_int64(r->one, 1, (sqlite3_int64)seq);
+	if (sqlite3_step(r->one) == SQLITE_ROW)
+		m = row_msg(r->one);
+	sqlite3_reset(r->one);
+	return m;
+}
+
+long
+store_read_retries(struct store_reader *r, int64_t sub_id,
+    struct store_attempt **out)
+{
+	struct store_attempt *v = NULL;
+	size_t n = 0, cap = 0;
+	int rc;
+
+	*out = NULL;
+	sqlite3_bind_int64(r->retries, 1, sub_id);
+	while ((rc = sqlite3_step(r->retries)) == SQLITE_ROW) {
+		struct store_attempt *a;
+
+		if (n == cap) {
+			size_t ncap = cap ? cap * 2 : 16;
+			struct store_attempt *t = realloc(v, ncap * sizeof(*t));
+
+			if (t == NULL)
+				break;
+			v = t;
+			cap = ncap;
+		}
+		a = &v[n++];
+		memset(a, 0, sizeof(*a));
+		a->sub_id = sub_id;
+		a->seq = (uint64_t)sqlite3_column_int64(r->retries, 0);
+		a->attempts = sqlite3_column_int(r->retries, 1);
+		a->first_at = sqlite3_column_int64(r->retries, 2);
+		a->last_at = sqlite3_column_int64(r->retries, 3);
+		a->next_at = sqlite3_column_int64(r->retries, 4);
+		a->status = (long)sqlite3_column_int64(r->retries, 5);
+		snprintf(a->error, sizeof(a->error), "%s",
+		    (const char *)sqlite3_column_text(r->retries, 6));
+	}
+	sqlite3_reset(r->retries);
+	if (rc != SQLITE_DONE) {
+		free(v);
+		return -1;
+	}
+	*out = v;
+	return (long)n;
+}

@@ -1,0 +1,130 @@
+/* store.h: the durable store (SQLite in WAL mode) and its writer thread. */
+#ifndef HOOKCAST_STORE_H
+#define HOOKCAST_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "msg.h"
+#include "subs.h"
+
+struct store;
+struct deliver;
+
+enum store_status {
+	STORE_OK,
+	STORE_FULL,		/* the disk is full: retry later */
+	STORE_ERROR,		/* the database failed: retry later */
+	STORE_CLOSED,		/* shutting down */
+	STORE_CONFLICT,		/* replay: the address is not registered */
+};
+
+enum store_req_type {
+	REQ_PUBLISH,		/* commit r_msg */
+	REQ_SYNC,		/* wait until what was queued before is committed */
+	REQ_DL_LIST,		/* dead letters: r_body, r_len */
+	REQ_DL_REPLAY,		/* dead letters back to retries: r_count */
+	REQ_DL_PURGE,		/* dead letters deleted: r_count */
+};
+
+/*
+ * A request from the front end.  r_done is called on the store thread once
+ * the transaction it was part of has committed (or failed: r_status); it
+ * must not block.  The request belongs to the store from store_submit()
+ * until then.
+ */
+struct store_req {
+	enum store_req_type	 r_type;
+	void			(*r_done)(struct store_req *);
+	void			*r_arg;
+	enum store_status	 r_status;
+	struct msg		*r_msg;		/* REQ_PUBLISH; the caller's */
+	const char		*r_address;	/* dead letters: filters, or NULL */
+	const char		*r_id;
+	long			 r_limit;
+	int			 r_json;
+	char			*r_body;	/* REQ_DL_LIST: malloc'd, the caller frees */
+	size_t			 r_len;
+	long			 r_count;
+};
+
+/*
+ * Opens (creating it if need be) DATA_DIR/hookcast.db, checks it and locks
+ * the directory against a second daemon.  NULL, with the reason logged, when
+ * the directory is unusable or the database unreadable or corrupt; nothing
+ * is overwritten then.
+ */
+struct store *store_open(const struct config *cfg);
+
+/*
+ * Puts the saved subscribers back into S (their hooks queue them for the
+ * store thread) and turns what subscribers removed before a crash left
+ * pending into dead letters.  Before store_start.  -1 on a database error.
+ */
+int store_restore(struct store *st, struct subs *s);
+
+/* The newest message's sequence number (0 for none). */
+uint64_t store_last_seq(const struct store *st);
+
+/* Starts the writer thread; what it commits it passes on to D. */
+int store_start(struct store *st, struct deliver *d);
+
+/* From now on nothing is passed to the delivery thread (it is stopping). */
+void store_detach(struct store *st);
+
+/* Refuses new requests (STORE_CLOSED) and waits until the queued ones are done. */
+void store_close_requests(struct store *st);
+
+/* Commits what is still queued, stops the thread and closes.  NULL-safe. */
+void store_stop(struct store *st);
+
+/* Queues REQ; -1 (nothing queued) when closed or out of memory. */
+int store_submit(struct store *st, struct store_req *req);
+
+/* Bytes of message bodies in the store, and whether the disk was full. */
+size_t store_backlog_bytes(const struct store *st);
+int store_disk_full(const struct store *st);
+
+/* The subscriber map's hooks (see subs.h): they queue the change. */
+int store_on_add(struct sub *sub, void *st);
+void store_on_remove(struct sub *sub, void *st);
+
+/* ---- for the delivery thread: progress, retries, dead letters ---- */
+
+/* One delivery's history, as a retry or a dead letter keeps it. */
+struct store_attempt {
+	int64_t		 sub_id;
+	uint64_t	 seq;
+	int		 attempts;
+	int64_t		 first_at, last_at, next_at;	/* wall-clock ms */
+	long		 status;			/* HTTP status, 0: none */
+	char		 error[SUB_ERRLEN];
+};
+
+/* Everything before CURSOR is done for subscriber SUB_ID. */
+void store_progress(struct store *st, int64_t sub_id, uint64_t cursor);
+void store_retry(struct store *st, const struct store_attempt *a);
+void store_retry_done(struct store *st, int64_t sub_id, uint64_t seq);
+void store_dead(struct store *st, const struct store_attempt *a,
+    const char *address, const char *reason);
+/* Messages LO..HI, never attempted, become dead letters for ADDRESS. */
+void store_dead_range(struct store *st, const char *address, uint64_t lo,
+    uint64_t hi, const char *reason);
+/* The subscriber's retries become dead letters (if DEAD) and its row goes. */
+void store_sub_gone(struct store *st, int64_t sub_id, const char *address,
+    const char *reason, int dead);
+
+/* A read-only connection for one thread. */
+struct store_reader;
+struct store_reader *store_reader_open(struct store *st);
+void store_reader_close(struct store_reader *r);
+/* Up to MAX messages with LO <= seq <= HI, oldest first; -1 on error. */
+long store_read_page(struct store_reader *r, uint64_t lo, uint64_t hi,
+    size_t max, struct msg **out);
+struct msg *store_read_msg(struct store_reader *r, uint64_t seq);
+/* SUB_ID's retries in *out (free() it); their count, -1 on error. */
+long store_read_retries(struct store_reader *r, int64_t sub_id,
+    struct store_attempt **out);
+
+#endif
