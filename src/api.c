@@ -329,7 +329,9 @@ refuse_publish(const struct api *a, size_t more)
 	const char *why;
 	int64_t now, then;
 
-	if (store_backlog_bytes(a->store) + more > a->cfg->max_backlog_bytes)
+	if (store_disk_full(a->store))
+		why = "disk_full";
+	else if (store_backlog_bytes(a->store) + more > a->cfg->max_backlog_bytes)
 		why = "max_backlog_bytes";
 	else if (msg_bytes_alive() + more > a->cfg->max_queued_bytes * 2)
 		why = "max_queued_bytes";

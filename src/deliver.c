@@ -100,6 +100,7 @@ struct target {
 	enum sub_state	 t_state;
 	long		 t_in_flight;
 	int		 t_removed;
+	int		 t_gone;	/* answered 410: its removal is on its way */
 	int		 t_ready;	/* on the ready list */
 	struct target	*t_ready_next;
 	struct ratelog	 t_fail_log;
@@ -297,7 +298,8 @@ ring_seq(const struct target *t, size_t i)
 static int
 target_next(const struct deliver *d, const struct target *t)
 {
-	if (t->t_removed || t->t_in_flight >= target_max_in_flight(d))
+	if (t->t_removed || t->t_gone ||
+	    t->t_in_flight >= target_max_in_flight(d))
 		return 0;
 	if (t->t_nretries > 0 && t->t_retries[0].r_due <= d->now)
 		return t->t_state == SUB_FAILING && t->t_in_flight > 0 ? 0 : 1;
@@ -1147,9 +1149,11 @@ xfer_failed(struct deliver *d, struct xfer *x, CURL *e, long status,
 
 	note_failure(t, x->x_msg, status, rc, x->x_err, a.error);
 	t->t_fails++;
-	if (status == 410 && rc == CURLE_OK && !t->t_removed) {
+	if (status == 410 && rc == CURLE_OK && !t->t_removed && !t->t_gone) {
 		log_warnx("subscriber answered 410 Gone: deregistered",
 		    "address=%s", sub_address(t->t_sub));
+		/* Nothing more is sent; the store dead-letters what is pending. */
+		t->t_gone = 1;
 		subs_remove(d->subs, sub_address(t->t_sub), SUB_GONE);
 	}
 	delay = next_delay(d, e, status, a.attempts, real);
@@ -1168,7 +1172,7 @@ xfer_failed(struct deliver *d, struct xfer *x, CURL *e, long status,
 	/* Saved even for a removed subscriber: the store dead-letters its retries. */
 	a.next_at = real + delay;
 	store_retry(d->store, &a);
-	if (!t->t_removed) {
+	if (!t->t_removed && !t->t_gone) {
 		struct retry r = { .r_seq = a.seq, .r_msg = msg_ref(x->x_msg),
 		    .r_attempts = a.attempts, .r_due = d->now + delay,
 		    .r_first = a.first_at };

@@ -10,7 +10,7 @@
 struct msg;
 
 #define MSG_CTYPE_MAX	256
-#define MSG_IDLEN	37	/* "msg_" and 32 hex digits */
+#define MSG_IDLEN	36	/* "msg_" and 32 hex digits */
 
 /*
  * Copies BODY and builds the delivery headers once (Content-Type CTYPE, or

@@ -34,6 +34,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -179,6 +180,14 @@ static const char schema[] =
 #define PERIODIC_MS	1000		/* keep-alives, garbage collection */
 #define SWEEP_MS	60000		/* full collection, dead-letter bounds */
 #define RETRY_WAIT_MS	200		/* after a failed commit */
+/*
+ * Space kept in DATA_DIR/hookcast.reserve.  SQLite needs room to write
+ * even a DELETE, so a disk that filled up could never be emptied again;
+ * the reserve is given back the moment the disk is full, so that
+ * deliveries can be recorded and their messages deleted, and taken again
+ * once there is room.
+ */
+#define RESERVE_BYTES	(1 << 20)
 
 /* The removed column: why a subscriber left (0: it has not). */
 static const char *const end_reasons[] = {
@@ -206,6 +215,8 @@ struct store {
 	int			 closed;	/* no new requests */
 	int			 stopping;
 
+	char			 reserve[1100];
+	int			 reserved;	/* the reserve file is there */
 	atomic_size_t		 backlog;	/* bytes of bodies stored */
 	atomic_int		 full;
 	_Atomic uint64_t	 last_seq;	/* read by store_last_seq */
@@ -274,6 +285,42 @@ open_dir(struct store *st)
 		return -1;
 	}
 	return 0;
+}
+
+/* RESERVE_BYTES, or an eighth of a small filesystem; taken when twice that is free. */
+static void
+reserve_take(struct store *st)
+{
+	struct statvfs vfs;
+	uint64_t size;
+	int fd;
+
+	if (st->reserved || statvfs(st->cfg->data_dir, &vfs) == -1)
+		return;
+	size = (uint64_t)vfs.f_blocks * vfs.f_frsize / 8;
+	if (size > RESERVE_BYTES)
+		size = RESERVE_BYTES;
+	if ((uint64_t)vfs.f_bavail * vfs.f_frsize < 2 * size)
+		return;
+	if ((fd = open(st->reserve, O_WRONLY | O_CREAT | O_CLOEXEC, 0600)) ==
+	    -1)
+		return;
+	if (posix_fallocate(fd, 0, (off_t)size) == 0)
+		st->reserved = 1;
+	else
+		unlink(st->reserve);
+	close(fd);
+}
+
+static void
+reserve_release(struct store *st)
+{
+	if (!st->reserved)
+		return;
+	st->reserved = 0;
+	if (unlink(st->reserve) == 0)
+		log_warnx("disk full: reserve released so that deliveries can "
+		    "make room", "path=%s", st->reserve);
 }
 
 static int
@@ -389,6 +436,9 @@ store_open(const struct config *cfg)
 	snprintf(st->path, sizeof(st->path), "%s/hookcast.db", cfg->data_dir);
 	if (open_dir(st) == -1 || open_db(st) == -1)
 		goto fail;
+	snprintf(st->reserve, sizeof(st->reserve), "%s/hookcast.reserve",
+	    cfg->data_dir);
+	reserve_take(st);
 	if (query_int(st->db, "SELECT max(seq) FROM messages", &last) == -1 ||
 	    query_int(st->db, "SELECT total(length(body)) FROM messages",
 	    &bytes) == -1) {
@@ -865,6 +915,7 @@ apply_dl_replay(struct store *st, struct store_req *req, int64_t now)
 		free(items);
 		return rc;
 	}
+	rc = SQLITE_OK;
 	for (size_t i = 0; i < n; i++) {
 		char del[64];
 
@@ -1191,7 +1242,6 @@ run_batch(struct store *st, struct op *ops)
 	}
 	if ((rc = step_done(st->stmt[S_COMMIT])) != SQLITE_OK)
 		goto fail;
-	atomic_store(&st->full, 0);
 	for (o = ops; o != NULL; o = next) {
 		next = o->o_next;
 		if (o->o_type == OP_REQUEST)
@@ -1210,8 +1260,13 @@ run_batch(struct store *st, struct op *ops)
 fail:
 	if (!sqlite3_get_autocommit(st->db))
 		step_done(st->stmt[S_ROLLBACK]);
-	if ((rc & 0xff) == SQLITE_FULL)
+	if ((rc & 0xff) == SQLITE_FULL) {
 		atomic_store(&st->full, 1);
+		reserve_release(st);
+		/* At once, before anything else takes the space given back. */
+		sqlite3_wal_checkpoint_v2(st->db, NULL,
+		    SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+	}
 	log_db_error(st, "store commit failed", rc);
 	for (o = ops; o != NULL; o = o->o_next)
 		if (o->o_type == OP_REQUEST)
@@ -1310,11 +1365,27 @@ periodic(struct store *st)
 		goto fail;
 	if (sweep)
 		st->next_sweep = mono + SWEEP_MS;
+	/*
+	 * Fold the log back into the database every second, so that it is
+	 * reused from its start rather than grown; after a full disk, also
+	 * cut it short so that the space deletions freed comes back.  The
+	 * disk counts as full (publishes refused) until the reserve is back.
+	 */
+	sqlite3_wal_checkpoint_v2(st->db, NULL, atomic_load(&st->full) ?
+	    SQLITE_CHECKPOINT_TRUNCATE : SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	if (!st->reserved) {
+		reserve_take(st);
+		if (st->reserved && atomic_exchange(&st->full, 0))
+			log_info("disk space back: publishing again", "path=%s",
+			    st->path);
+	}
 	return;
 
 fail:
 	if (!sqlite3_get_autocommit(st->db))
 		step_done(st->stmt[S_ROLLBACK]);
+	if ((rc & 0xff) == SQLITE_FULL)
+		reserve_release(st);
 	log_db_error(st, "store maintenance failed", rc);
 	st->gc_from = 0;
 }
