@@ -56,7 +56,7 @@ $(BUILD):
 run:
 	@sh scripts/deps.sh build
 	@$(MAKE) --no-print-directory all
-	./$(BUILD)/hookcast --config etc/hookcast.conf
+	./$(BUILD)/hookcast --config etc/hookcast.conf --data-dir ./data
 
 check:
 	@sh scripts/deps.sh check
