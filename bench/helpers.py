@@ -6,8 +6,10 @@
       ephemeral range so that outgoing connections cannot take them
   helpers.py stats BASE_URL [EXCLUDE_ADDRESS]
       GET BASE_URL/listSubscribers?format=json and print
-      "count delivered failed dropped queued in_flight" summed over all
-      subscribers (but EXCLUDE_ADDRESS, if given)
+      "count delivered failed dropped queued in_flight retrying" summed over
+      all subscribers (but EXCLUDE_ADDRESS, if given); a field that no
+      subscriber object has (dropped since the store, retrying before it)
+      prints as n/a
   helpers.py sums FILE [EXCLUDE_ADDRESS]
       the same for a listing already saved in FILE
   helpers.py register BASE_URL ADDRESS...
@@ -73,16 +75,19 @@ def stats(base, exclude=None):
 
 def sums(body, exclude=None):
     subs = json.loads(body)["subscribers"]
-    keys = ("delivered", "failed", "dropped", "queued", "in_flight")
+    keys = ("delivered", "failed", "dropped", "queued", "in_flight", "retrying")
     tot = dict.fromkeys(keys, 0)
+    seen = set()
     n = 0
     for s in subs:
         if exclude is not None and s.get("address") == exclude:
             continue
         n += 1
         for k in keys:
+            if k in s:
+                seen.add(k)
             tot[k] += int(s.get(k) or 0)
-    print(n, *(tot[k] for k in keys))
+    print(n, *(tot[k] if k in seen or not n else "n/a" for k in keys))
 
 
 def register_all(base, addrs, nconn=1):

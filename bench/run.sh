@@ -2,29 +2,46 @@
 # bench/run.sh: hookcast speed and memory (`make bench`).
 #
 # One run, loopback only, free ports, everything started here is stopped on
-# exit. It measures:
+# exit. Every hookcast it starts gets a fresh data directory of its own
+# (--data-dir under the run's temporary directory) and --durability full,
+# unless BENCH_STORE=0. It measures:
 #   1. the loopback limit: wrk POSTing a 256-byte body at one nginx sink port;
+#   5. ingest: hookcast with no subscribers, wrk shaped like step 1's (-t2
+#      -c64) publishing 256-byte bodies to /sendMessage: publishes answered
+#      200 per second (every other answer is counted and reported), its ratio
+#      to (1), and the data directory's size;
 #   2. hookcast end to end: 100 nginx subscribers, wrk publishing 256-byte
 #      bodies to /sendMessage; deliveries/s, their ratio to (1), the fraction of
 #      accepted messages delivered once publishing stops, peak RSS;
 #   3. the same with one hanging subscriber (accepts, never answers) among the
 #      100: the other 99's per-subscriber rate relative to run 2;
+#   6. the 100 of step 2 plus one subscriber at an address where nothing
+#      listens (connection refused) all along: the healthy 100's
+#      per-subscriber rate relative to run 2, and peak RSS against run 2's;
+#      the down subscriber's state, failed attempts, queue and dead letters;
 #   4. a fresh hookcast with 10,000 registered subscribers: RSS and the time of
 #      GET /listSubscribers?format=json (median of 5).
-# On a shared 2-core machine one window's figure swings by +-15 %, so steps 1-3
-# are repeated BENCH_ROUNDS times, interleaved (1, 2, 3, 1, 2, 3, ...) so that a
-# drift in background load hits all three alike; every step-2 and step-3 round
-# starts a fresh hookcast and waits for its queues to drain. The table reports
-# medians with their min-max spread: wrk->nginx req/s, step 2's deliveries/s,
-# step 3's healthy-99 per-subscriber rate.  The two ratios (deliveries/s over
-# wrk->nginx, and step 3's per-subscriber rate over step 2's) are taken within
-# each round, whose windows are a minute apart, and their median is judged;
-# the ratio of the medians is printed beside it.
+# On a shared 2-core machine one window's figure swings by +-15 %, so steps
+# 1, 5, 2, 3 and 6 are repeated BENCH_ROUNDS times, interleaved (1, 5, 2, 3,
+# 6, 1, 5, ...) so that a drift in background load hits them alike (5 runs
+# next to 1, its reference; 3 and 6 shortly after 2, theirs); steps 2, 3, 5
+# and 6 each start a fresh hookcast, and 2, 3 and 6 wait for its queues to
+# drain (the hanging or down subscriber excepted). The table reports medians
+# with their min-max spread: wrk->nginx req/s, step 5's publishes/s, step
+# 2's deliveries/s, step 3's healthy-99 and step 6's healthy-100
+# per-subscriber rates. The ratios (step 5 and step 2 over wrk->nginx, steps
+# 3 and 6 over step 2's per-subscriber rate) are taken within each round,
+# whose windows are a minute or two apart, and their median is judged; the
+# ratio of the medians is printed beside it.
 # The fraction delivered must be 100 % in every step-2 round (the worst round is
-# shown); peak RSS is the maximum over the rounds. Step 4 runs once, at the end.
-# A line per round goes to stderr as it finishes, and a per-round table follows
-# the summary. With the defaults (3 rounds of 10-s windows) a run takes about
-# 4 minutes, mostly the ~15-20 s drain after each step-2 and step-3 window.
+# shown); peak RSS is the maximum over the rounds, and step 6's must stay
+# within run 2's (+10 % for noise; the same-round differences and VmRSS at
+# the start and end of each window are shown). The data directory's size is
+# taken after each step's drain (hookcast running) and after hookcast exits.
+# Step 4 runs once, at the end. A line per round goes to stderr as it
+# finishes, and per-round tables follow the summary. With the defaults
+# (3 rounds of 10-s windows) a run takes about 7 minutes, mostly the
+# ~15-20 s drain after each step-2, 3 and 6 window.
 # It prints a markdown table and writes it to bench/results.md.
 #
 # Needs: nginx, wrk, curl, python3 (standard library only) and build/hookcast.
@@ -33,18 +50,28 @@
 #   HOOKCAST [build/hookcast; the first argument wins]  NGINX [nginx on PATH or /usr/sbin/nginx]
 #   WRK [wrk]  PYTHON [/usr/bin/python3, else python3]
 #   BENCH_DURATION [10]    seconds of each measured window
-#   BENCH_ROUNDS [5]       rounds of steps 1-3 (medians over the rounds)
+#   BENCH_ROUNDS [3]       rounds of steps 1, 5, 2, 3, 6 (medians over the rounds)
 #   BENCH_PUB_THREADS [1], BENCH_PUB_CONNS [4]   wrk shape for publishing
+#                          (steps 2, 3, 6)
+#   BENCH_INGEST_THREADS [2], BENCH_INGEST_CONNS [64]   wrk shape for step 5
+#   BENCH_PUB_RATE [auto]  publishes/s offered in steps 2, 3 and 6: auto = the
+#                          round's wrk->nginx rate / 100 (the loopback limit's
+#                          worth of deliveries); N = N/s; 0 = closed loop
 #   BENCH_BACKOFF_MS [10]  publisher pause after a 503 (a publisher that backs
 #                          off when refused; 0: hammer on regardless)
 #   BENCH_PUB_DELAY_MS [0] publisher pause before every request (pacing)
 #   BENCH_DRAIN_MAX [60]   seconds to wait for the queues to empty
+#   BENCH_STORE [1]        0: start hookcast without --data-dir/--durability
+#                          (a hookcast from before the store)
+#   BENCH_DURABILITY [full]  --durability for every hookcast started
 #   BENCH_HOOKCAST_ARGS    extra flags for hookcast (word-split)
-#   BENCH_STEPS [1 2 3 4]  which steps to run (3 needs 2 for its ratio)
-#   BENCH_KEEP=1           keep the temporary directory (logs, configs)
+#   BENCH_STEPS [1 2 3 4 5 6]  which steps to run (3 and 6 need 2 for their
+#                          ratios, 2 and 5 need 1; the order is fixed)
+#   BENCH_KEEP=1           keep the temporary directory (logs, configs, data)
 #   BENCH_STRICT=1         exit 1 if any target is missed
 # Exit status: 0 when the bench ran (a missed target is reported, not fatal
-# unless BENCH_STRICT=1); 1 when something broke; 2 when a tool is missing.
+# unless BENCH_STRICT=1); 1 when something broke; 2 when a tool is missing
+# (or the hookcast does not take the store's flags while BENCH_STORE=1).
 
 set -uo pipefail
 
@@ -57,7 +84,7 @@ WRK=${WRK:-wrk}
 # Debian's python3 first: a pyenv shim on PATH costs ~0.4 s per start.
 PYTHON=${PYTHON:-$([[ -x /usr/bin/python3 ]] && echo /usr/bin/python3 || echo python3)}
 DURATION=${BENCH_DURATION:-10}
-ROUNDS=${BENCH_ROUNDS:-5}
+ROUNDS=${BENCH_ROUNDS:-3}
 # Publisher shape. The machine has 2 cores; hookcast delivers from one thread,
 # and every publish it accepts costs CPU on its HTTP threads as well. A big wrk
 # (-t2 -c64) would take both cores and measure the publisher, not delivery.
@@ -69,7 +96,22 @@ PUB_CONNS=${BENCH_PUB_CONNS:-4}
 BACKOFF_MS=${BENCH_BACKOFF_MS:-10}
 PUB_DELAY_MS=${BENCH_PUB_DELAY_MS:-0}
 DRAIN_MAX=${BENCH_DRAIN_MAX:-60}
-STEPS=${BENCH_STEPS:-1 2 3 4}
+# Publishers' pace in steps 2, 3 and 6: auto offers the loopback limit's
+# worth of deliveries, the round's step-1 rate ÷ NSUBS publishes/s (so the
+# subscribers stay saturated while the ratio is below 1, and the backlog left
+# to drain stays bounded whether hookcast answers 503 or not); a number:
+# that many publishes/s; 0: closed loop (only hookcast's 503s hold it back).
+PUB_RATE=${BENCH_PUB_RATE:-auto}
+STEPS=${BENCH_STEPS:-1 2 3 4 5 6}
+# The durable store: every hookcast started here gets its own fresh
+# --data-dir under the temporary directory, and --durability DURABILITY.
+# BENCH_STORE=0 passes neither (a hookcast from before the store).
+STORE=${BENCH_STORE:-1}
+DURABILITY=${BENCH_DURABILITY:-full}
+# Step 5's publisher: by default the shape of step 1's wrk, so that the two
+# rates compare like with like.
+INGEST_THREADS=${BENCH_INGEST_THREADS:-2}
+INGEST_CONNS=${BENCH_INGEST_CONNS:-64}
 NSUBS=100
 BODY_BYTES=256
 RESULTS=$HERE/results.md
@@ -81,7 +123,9 @@ HC_PID=""
 HANG_PID=""
 WRK_PID=""
 HC_PORT=""
+HC_DATA=""
 HC_STOP_RC=""
+HC_STOP_SECS=""
 PROBLEMS=()
 
 say() { printf 'bench: %s\n' "$*" >&2; }
@@ -94,6 +138,14 @@ calc() { awk "BEGIN { printf \"%.${2:-3}f\", ($1) }"; }
 # ge A B: true when A >= B (numbers).
 ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 >= b + 0) }'; }
 now() { date +%s.%N; }
+# has STEP: true when STEP is among BENCH_STEPS.
+has() { [[ " $STEPS " == *" $1 "* ]]; }
+# du_kb DIR: the disk use of DIR in KiB ("n/a" when it is not there).
+du_kb() {
+	local k
+	k=$(du -sk "$1" 2>/dev/null | cut -f1)
+	printf '%s' "${k:-n/a}"
+}
 # summary DECIMALS VALUE...: "median min max count" of the values (the median
 # of an even count is the mean of the middle two); nothing when no values.
 summary() {
@@ -245,10 +297,13 @@ sink_status() {
 }
 
 # ------------------------------------------------------------------ wrk ---
-# run_wrk THREADS CONNS SECONDS URL OUTFILE (in the background; sets WRK_PID)
+# run_wrk THREADS CONNS SECONDS URL OUTFILE [RATE] (in the background; sets
+# WRK_PID). RATE: requests/s in all, shared by the threads (none: no pacing).
 run_wrk() {
+	local per_thread=0
+	[[ -n ${6:-} ]] && per_thread=$(calc "${6} / $1" 3)
 	BENCH_BODY_BYTES=$BODY_BYTES BENCH_BACKOFF_MS=$BACKOFF_MS BENCH_PUB_DELAY_MS=$PUB_DELAY_MS \
-		"$WRK" -t"$1" -c"$2" -d"$3s" --timeout 10s -s "$HERE/post.lua" "$4" \
+		BENCH_RATE=$per_thread "$WRK" -t"$1" -c"$2" -d"$3s" --timeout 10s -s "$HERE/post.lua" "$4" \
 		>"$5" 2>&1 &
 	WRK_PID=$!
 }
@@ -259,12 +314,26 @@ wrk_field() {
 }
 
 # ------------------------------------------------------------- hookcast ---
-# start_hookcast TAG: sets HC_PID and HC_PORT.
+# store_args TAG: the store's flags for a hookcast tagged TAG (a fresh data
+# directory for each; hookcast creates it).
+store_args() {
+	[[ $STORE == 1 ]] || return 0
+	printf '%s\n' --data-dir "$TMP/data-$1" --durability "$DURABILITY"
+}
+# start_hookcast TAG: sets HC_PID, HC_PORT and HC_DATA (its data directory,
+# empty without the store).
 start_hookcast() {
 	local tag=$1 log=$TMP/hookcast-$1.log i
+	local -a store=()
 	HC_PORT=""
+	HC_DATA=""
 	stop_pid "$HC_PID" KILL 2 # a leftover from a step that failed half-way
-	"$HOOKCAST" --listen 127.0.0.1:0 --log-level warn "${EXTRA_ARGS[@]}" 2>"$log" &
+	mapfile -t store < <(store_args "$tag")
+	if [[ $STORE == 1 ]]; then
+		HC_DATA=$TMP/data-$tag
+		rm -rf "$HC_DATA"
+	fi
+	"$HOOKCAST" --listen 127.0.0.1:0 --log-level warn "${store[@]}" "${EXTRA_ARGS[@]}" 2>"$log" &
 	HC_PID=$!
 	for ((i = 0; i < 100; i++)); do
 		if ! kill -0 "$HC_PID" 2>/dev/null; then
@@ -300,12 +369,17 @@ hc_alive() {
 # proc_kb FIELD: VmHWM / VmRSS of hookcast in kB.
 proc_kb() { awk -v f="$1:" '$1 == f { print $2 }' "/proc/$HC_PID/status"; }
 # stop_hookcast TAG: SIGTERM, expect exit 0 within the grace period (+5 s).
+# Sets HC_STOP_SECS (how long it took to exit).
 stop_hookcast() {
-	local tag=$1 warns
+	local tag=$1 warns t0
+	HC_STOP_SECS=""
 	[[ -n $HC_PID ]] || return 0
+	t0=$(now)
 	stop_pid "$HC_PID" TERM 15
 	HC_STOP_RC=$?
+	HC_STOP_SECS=$(calc "$(now) - $t0" 1)
 	HC_PID=""
+	ge "$HC_STOP_SECS" 2 && say "hookcast ($tag) took $HC_STOP_SECS s to exit on SIGTERM"
 	if [[ $HC_STOP_RC == 124 ]]; then
 		problem "hookcast ($tag) did not exit within 15 s of SIGTERM (killed)"
 	elif [[ $HC_STOP_RC != 0 ]]; then
@@ -319,7 +393,8 @@ stop_hookcast() {
 	fi
 	return 0
 }
-# stats [EXCLUDE]: "count delivered failed dropped queued in_flight"
+# stats [EXCLUDE]: "count delivered failed dropped queued in_flight retrying"
+# (n/a for a field the listing does not have: dropped went with the store)
 stats() { "$PYTHON" "$HERE/helpers.py" stats "$(hc_url)" "$@"; }
 # snap FILE: save the JSON listing to FILE (curl: no interpreter start-up in
 # the timed path, which under load can take a second) and print the midpoint
@@ -338,11 +413,19 @@ snap() {
 # has no entry). S1_*: step 1, S2_*: step 2, S3_*: step 3.
 S1_RPS=()
 S2_DPS=() S2_SUB=() S2_FRAC=() S2_PASS=() S2_FRAC_DETAIL=() S2_HWM=() S2_PUB=() S2_PUB_DETAIL=()
-S3_SUB=() S3_DRAINED_ALL=() S3_HANG_STATE=()
+S2_RSSW=() S2_DU=()
+S3_SUB=() S3_DRAINED_ALL=() S3_HANG_STATE=() S3_DU=()
+# S5_*: step 5 (ingest); S6_*: step 6 (a down subscriber). *_DU: the data
+# directory's KiB "after drain (hookcast running) → after exit"; *_RSSW:
+# VmRSS MiB at the start → the end of the sampled window.
+S5_RPS=() S5_NON200=() S5_DETAIL=() S5_DU=()
+S6_SUB=() S6_HWM=() S6_RSSW=() S6_DRAINED_ALL=() S6_DOWN_STATE=() S6_DU=()
 # The summary, computed from the rounds by aggregate().
 R_NGINX="" R_DPS="" R_RATIO="" R_FRAC="" R_FRAC_PASS="" R_HWM="" R_HANG=""
 R_10K_RSS="" R_10K_MS="" R_PUB="" R_PUB_DETAIL="" R_HANG_DETAIL=""
 R_FRAC_DETAIL="" R_10K_DETAIL="" R_RATIO_DETAIL="" R_HWM_DETAIL=""
+R_INGEST="" R_INGEST_DETAIL="" R_INGEST_RATIO="" R_INGEST_RATIO_DETAIL=""
+R_DOWN="" R_DOWN_DETAIL="" R_DOWN_HWM="" R_DOWN_HWM2="" R_DOWN_HWM_DETAIL=""
 
 # step1_limit ROUND
 step1_limit() {
@@ -364,25 +447,46 @@ step1_limit() {
 	return 0
 }
 
-# publish TAG EXCLUDE: run wrk against /sendMessage; sample delivered over the
-# middle DURATION seconds; wait for the queues to drain. Sets P_* variables.
-P_DPS="" P_ACCEPTED="" P_REFUSED="" P_REQ="" P_DUR="" P_FINAL="" P_DRAINED=""
+# pub_rate ROUND: the publishers' rate for the round's steps 2, 3 and 6:
+# nothing (closed loop) or publishes/s (see BENCH_PUB_RATE).
+pub_rate() {
+	case $PUB_RATE in
+	0) ;;
+	auto) [[ -n ${S1_RPS[$1]:-} ]] && calc "${S1_RPS[$1]} / $NSUBS" 1 ;;
+	*) printf '%s' "$PUB_RATE" ;;
+	esac
+}
+
+# publish TAG EXCLUDE ROUND: run wrk against /sendMessage, paced as
+# pub_rate says; sample delivered over the
+# middle DURATION seconds; wait for the queues to drain. Sets P_* variables:
+# P_ACCEPTED counts the 200 answers, P_REFUSED every other answer (P_503 the
+# 503s among them); P_RSS0 and P_RSS1 are hookcast's VmRSS (MiB) at the
+# start and the end of the sampled window, P_DRAIN_SECS the drain's length.
+P_DPS="" P_ACCEPTED="" P_REFUSED="" P_503="" P_REQ="" P_DUR="" P_FINAL="" P_DRAINED=""
+P_RSS0="" P_RSS1="" P_DRAIN_SECS="" P_RATE=""
 publish() {
 	local tag=$1 exclude=${2:-} out=$TMP/wrk-$1.txt t0 t1 s0 s1 d0 d1 s
-	local n delivered failed dropped queued inflight
+	local n delivered failed dropped queued inflight retrying
 	local -a ex=()
 	[[ -n $exclude ]] && ex=("$exclude")
-	run_wrk "$PUB_THREADS" "$PUB_CONNS" $((DURATION + 2)) "$(hc_url)/sendMessage" "$out"
+	P_RATE=$(pub_rate "$3")
+	if [[ $PUB_RATE == auto && -z $P_RATE ]]; then
+		say "  $tag: no step-1 rate this round to pace by: publishing closed-loop"
+	fi
+	run_wrk "$PUB_THREADS" "$PUB_CONNS" $((DURATION + 2)) "$(hc_url)/sendMessage" "$out" "$P_RATE"
 	sleep 1
 	t0=$(snap "$TMP/$tag-t0.json") || {
 		problem "$tag: listing failed"
 		return 1
 	}
+	P_RSS0=$(calc "$(proc_kb VmRSS) / 1024" 1)
 	sleep "$DURATION"
 	t1=$(snap "$TMP/$tag-t1.json") || {
 		problem "$tag: listing failed"
 		return 1
 	}
+	P_RSS1=$(calc "$(proc_kb VmRSS) / 1024" 1)
 	wait "$WRK_PID"
 	WRK_PID=""
 	hc_alive "$tag" || return 1
@@ -393,16 +497,18 @@ publish() {
 	P_DPS=$(calc "($d1 - $d0) / ($t1 - $t0)" 0)
 	P_REQ=$(wrk_field requests "$out")
 	P_DUR=$(wrk_field duration_us "$out")
-	P_REFUSED=$(wrk_field non2xx "$out")
-	if [[ -z $P_REQ ]]; then
+	P_ACCEPTED=$(wrk_field ok200 "$out")
+	P_503=$(wrk_field s503 "$out")
+	if [[ -z $P_REQ || -z $P_ACCEPTED ]]; then
 		problem "$tag: no wrk summary: $(tr '\n' '|' <"$out")"
 		return 1
 	fi
-	P_ACCEPTED=$((P_REQ - P_REFUSED))
+	P_REFUSED=$((P_REQ - P_ACCEPTED))
+	((P_REFUSED == P_503)) || problem "$tag: $((P_REFUSED - P_503)) answers neither 200 nor 503 ($P_REQ answers: $P_ACCEPTED 200, $P_503 503)"
 	local errs
 	errs=$(calc "$(wrk_field connect "$out") + $(wrk_field read "$out") + $(wrk_field write "$out") + $(wrk_field timeout "$out")" 0)
 	[[ $errs == 0 ]] || problem "$tag: wrk saw $errs socket errors/timeouts ($(grep -i 'socket errors' "$out"))"
-	say "  $tag: $P_DPS deliveries/s; wrk: $P_REQ requests, $P_REFUSED refused (non-2xx)"
+	say "  $tag: $P_DPS deliveries/s; wrk (${P_RATE:-closed loop}${P_RATE:+ publishes/s offered}): $P_REQ requests, $P_ACCEPTED answered 200, $P_REFUSED not ($P_503 of them 503); RSS $P_RSS0 -> $P_RSS1 MiB over the window"
 	# Drain: wait (bounded) until nothing is queued or in flight.
 	P_DRAINED=0
 	P_FINAL=""
@@ -416,8 +522,8 @@ publish() {
 			return 1
 		fi
 		P_FINAL=$s
-		read -r n delivered failed dropped queued inflight <<<"$s"
-		if [[ $queued == 0 && $inflight == 0 ]]; then
+		read -r n delivered failed dropped queued inflight retrying <<<"$s"
+		if [[ $queued == 0 && $inflight == 0 && $retrying == [0n]* ]]; then
 			P_DRAINED=1
 			break
 		fi
@@ -425,17 +531,18 @@ publish() {
 		ge "$t_now" "$deadline" && break
 		sleep 0.2
 	done
+	P_DRAIN_SECS=$(calc "$(now) - $t_stop" 1)
 	if [[ $P_DRAINED == 1 ]]; then
-		say "  $tag: drained $(calc "$(now) - $t_stop" 1) s after publishing stopped: subscribers=$n delivered=$delivered failed=$failed dropped=$dropped"
+		say "  $tag: drained $P_DRAIN_SECS s after publishing stopped: subscribers=$n delivered=$delivered failed=$failed dropped=$dropped"
 	else
-		problem "$tag: queues not empty ${DRAIN_MAX} s after publishing stopped: queued=$queued in_flight=$inflight delivered=$delivered"
+		problem "$tag: queues not empty ${DRAIN_MAX} s after publishing stopped: queued=$queued in_flight=$inflight retrying=$retrying delivered=$delivered"
 	fi
 	return 0
 }
 
 # step2_end_to_end ROUND
 step2_end_to_end() {
-	local r=$1 tag=run2-r$1 addrs=() p n delivered failed dropped queued inflight expected hwm detail
+	local r=$1 tag=run2-r$1 addrs=() p n delivered failed dropped queued inflight retrying expected hwm detail
 	say "step 2 (round $r/$ROUNDS): hookcast, $NSUBS nginx subscribers, wrk -t$PUB_THREADS -c$PUB_CONNS -> /sendMessage"
 	start_hookcast "$tag" || return 1
 	for p in "${NGINX_PORTS[@]}"; do addrs+=("127.0.0.1:$p"); done
@@ -445,12 +552,12 @@ step2_end_to_end() {
 	}
 	read -r n _ <<<"$(stats)"
 	[[ $n == "$NSUBS" ]] || problem "$tag: listing shows $n subscribers, expected $NSUBS"
-	publish "$tag" || return 1
+	publish "$tag" "" "$r" || return 1
 	S2_DPS[r]=$P_DPS
 	S2_SUB[r]=$(calc "$P_DPS / $NSUBS" 2)
 	S2_PUB[r]=$(calc "$P_ACCEPTED / ($P_DUR / 1e6)" 0)
-	S2_PUB_DETAIL[r]="$P_ACCEPTED accepted, $P_REFUSED refused (503) of $P_REQ in $(calc "$P_DUR / 1e6" 1) s"
-	read -r n delivered failed dropped queued inflight <<<"$P_FINAL"
+	S2_PUB_DETAIL[r]="$P_ACCEPTED accepted, $P_REFUSED refused (503) of $P_REQ in $(calc "$P_DUR / 1e6" 1) s; offered ${P_RATE:-closed loop}${P_RATE:+/s}"
+	read -r n delivered failed dropped queued inflight retrying <<<"$P_FINAL"
 	expected=$((P_ACCEPTED * NSUBS))
 	# wrk does not count the (at most -c) publishes still unanswered when its
 	# time is up, though hookcast may have accepted them: so delivered may
@@ -465,9 +572,10 @@ step2_end_to_end() {
 	if ((delivered > expected)); then
 		detail+=" (+$(calc "($delivered - $expected) / $NSUBS" 2) publishes answered after wrk's deadline)"
 	fi
-	detail+="; failed $failed, dropped $dropped, left queued $queued"
+	detail+="; failed $failed, dropped $dropped, left queued $queued, retrying $retrying"
 	S2_FRAC_DETAIL[r]=$detail
-	if ((expected > 0 && delivered >= expected && failed == 0 && dropped == 0)) && [[ $P_DRAINED == 1 ]]; then
+	# (dropped is n/a since the store: nothing is dropped any more)
+	if ((expected > 0 && delivered >= expected && failed == 0 && ${dropped/#n\/a/0} == 0)) && [[ $P_DRAINED == 1 ]]; then
 		S2_PASS[r]=PASS
 	else
 		S2_PASS[r]=MISS
@@ -477,15 +585,30 @@ step2_end_to_end() {
 	fi
 	hwm=$(proc_kb VmHWM)
 	S2_HWM[r]=$(calc "$hwm / 1024" 1)
+	S2_RSSW[r]="$P_RSS0→$P_RSS1"
+	[[ -n $HC_DATA ]] && S2_DU[r]=$(du_kb "$HC_DATA")
 	say "  $tag: ${S2_FRAC[r]} % delivered (${S2_PASS[r]}); peak RSS ${S2_HWM[r]} MiB"
 	stop_hookcast "$tag"
+	[[ -n $HC_DATA ]] && S2_DU[r]+="→$(du_kb "$HC_DATA")" && say "  $tag: data dir ${S2_DU[r]} KiB (after drain → after exit)"
 	return 0
+}
+
+# one_sub ADDRESS: "1 delivered failed dropped queued in_flight retrying
+# state" of the subscriber at ADDRESS ("?" for what the listing lacks).
+one_sub() {
+	"$PYTHON" - "$(hc_url)" "$1" <<'EOF'
+import json, sys, urllib.request
+subs = json.load(urllib.request.urlopen(sys.argv[1] + "/listSubscribers?format=json"))["subscribers"]
+s = [x for x in subs if x.get("address") == sys.argv[2]]
+s = s[0] if s else {}
+print(len(s), *(s.get(k, "?") for k in ("delivered", "failed", "dropped", "queued", "in_flight", "retrying", "state")))
+EOF
 }
 
 # step3_hanging ROUND
 step3_hanging() {
 	local r=$1 tag=run3-r$1 addrs=() p hang_port="" i n d hang_addr expected
-	local failed dropped queued inflight
+	local failed dropped queued inflight retrying state
 	say "step 3 (round $r/$ROUNDS): as step 2 with one hanging subscriber among the $NSUBS"
 	stop_pid "$HANG_PID" TERM 2
 	"$PYTHON" "$HERE/hang.py" >"$TMP/hang-r$r.port" 2>"$TMP/hang-r$r.log" &
@@ -507,7 +630,7 @@ step3_hanging() {
 		problem "$tag: registering failed"
 		return 1
 	}
-	publish "$tag" "$hang_addr" || return 1
+	publish "$tag" "$hang_addr" "$r" || return 1
 	S3_SUB[r]=$(calc "$P_DPS / ($NSUBS - 1)" 2)
 	read -r n d _ <<<"$P_FINAL"
 	# As in step 2, d may exceed expected by the publishes wrk did not count.
@@ -518,35 +641,136 @@ step3_hanging() {
 		S3_DRAINED_ALL[r]=0
 	fi
 	say "  $tag: healthy $((NSUBS - 1)): $(calc "${S3_SUB[r]}" 0)/s each; after drain $d delivered of $expected expected"
-	read -r n d failed dropped queued inflight <<<"$("$PYTHON" - "$(hc_url)" "$hang_addr" <<'EOF'
-import json, sys, urllib.request
-subs = json.load(urllib.request.urlopen(sys.argv[1] + "/listSubscribers?format=json"))["subscribers"]
-s = [x for x in subs if x.get("address") == sys.argv[2]]
-s = s[0] if s else {}
-print(len(s), *(s.get(k, "?") for k in ("delivered", "failed", "dropped", "queued", "in_flight")))
-EOF
-)"
-	say "  $tag: hanging subscriber: delivered=$d failed=$failed dropped=$dropped queued=$queued in_flight=$inflight"
-	S3_HANG_STATE[r]="$inflight/$queued/$dropped"
+	read -r n d failed dropped queued inflight retrying state <<<"$(one_sub "$hang_addr")"
+	say "  $tag: hanging subscriber: state=$state delivered=$d failed=$failed dropped=$dropped queued=$queued in_flight=$inflight retrying=$retrying"
+	S3_HANG_STATE[r]="$state $inflight/$queued/$retrying/$dropped"
+	[[ -n $HC_DATA ]] && S3_DU[r]=$(du_kb "$HC_DATA")
 	# Stop the hanging subscriber first so its in-flight deliveries end at
 	# once instead of holding hookcast's shutdown for the whole grace period.
 	stop_pid "$HANG_PID" TERM 2
 	HANG_PID=""
 	stop_hookcast "$tag"
+	[[ -n $HC_DATA ]] && S3_DU[r]+="→$(du_kb "$HC_DATA")" && say "  $tag: data dir ${S3_DU[r]} KiB (after drain → after exit)"
+	return 0
+}
+
+# step5_ingest ROUND: a fresh hookcast with no subscribers; wrk shaped like
+# step 1's publishes to /sendMessage; the rate of 200 answers.
+step5_ingest() {
+	local r=$1 tag=run5-r$1 out=$TMP/wrk-run5-r$1.txt req ok n503 dur errs p50 p99 dnote=""
+	[[ $STORE == 1 ]] && dnote=", durability $DURABILITY"
+	say "step 5 (round $r/$ROUNDS): ingest, hookcast with no subscribers$dnote, wrk -t$INGEST_THREADS -c$INGEST_CONNS -> /sendMessage"
+	start_hookcast "$tag" || return 1
+	run_wrk "$INGEST_THREADS" "$INGEST_CONNS" "$DURATION" "$(hc_url)/sendMessage" "$out"
+	wait "$WRK_PID"
+	WRK_PID=""
+	hc_alive "$tag" || return 1
+	req=$(wrk_field requests "$out")
+	ok=$(wrk_field ok200 "$out")
+	n503=$(wrk_field s503 "$out")
+	dur=$(wrk_field duration_us "$out")
+	if [[ -z $req || -z $ok || -z $dur || $dur == 0 ]]; then
+		problem "$tag: no wrk summary: $(tr '\n' '|' <"$out")"
+		return 1
+	fi
+	errs=$(calc "$(wrk_field connect "$out") + $(wrk_field read "$out") + $(wrk_field write "$out") + $(wrk_field timeout "$out")" 0)
+	[[ $errs == 0 ]] || problem "$tag: wrk saw $errs socket errors/timeouts ($(grep -i 'socket errors' "$out"))"
+	p50=$(calc "$(wrk_field p50_us "$out") / 1000" 2)
+	p99=$(calc "$(wrk_field p99_us "$out") / 1000" 2)
+	S5_RPS[r]=$(calc "$ok / ($dur / 1e6)" 0)
+	S5_NON200[r]=$((req - ok))
+	S5_DETAIL[r]="$ok answered 200 of $req in $(calc "$dur / 1e6" 1) s, $n503 of them 503; latency p50 $p50 ms, p99 $p99 ms; peak RSS $(calc "$(proc_kb VmHWM) / 1024" 1) MiB"
+	((S5_NON200[r] == 0)) || problem "$tag: ${S5_NON200[r]} of $req publishes not answered 200 ($n503 of them 503)"
+	[[ -n $HC_DATA ]] && S5_DU[r]=$(du_kb "$HC_DATA")
+	say "  $tag: ${S5_RPS[r]} publishes/s answered 200; ${S5_DETAIL[r]}"
+	stop_hookcast "$tag"
+	[[ -n $HC_DATA ]] && S5_DU[r]+="→$(du_kb "$HC_DATA")" && say "  $tag: data dir ${S5_DU[r]} KiB (after the window → after exit) for $ok bodies of $BODY_BYTES B ($(calc "$ok * $BODY_BYTES / 1024" 0) KiB)"
+	return 0
+}
+
+# refused ADDRESS: true when a connection to ADDRESS is refused.
+refused() {
+	curl -s -o /dev/null --max-time 2 "http://$1/" 2>/dev/null
+	[[ $? == 7 ]]
+}
+
+# step6_down ROUND: as step 2, plus one subscriber at an address where
+# nothing listens (connection refused) for the whole window.
+step6_down() {
+	local r=$1 tag=run6-r$1 addrs=() p down_port down_addr n d expected
+	local failed dropped queued inflight retrying state dead
+	say "step 6 (round $r/$ROUNDS): as step 2 plus one subscriber where nothing listens ($NSUBS + 1)"
+	down_port=$("$PYTHON" "$HERE/helpers.py" freeports 1) || {
+		problem "$tag: no free port for the down subscriber"
+		return 1
+	}
+	down_addr=127.0.0.1:$down_port
+	refused "$down_addr" || {
+		problem "$tag: $down_addr does not refuse connections"
+		return 1
+	}
+	start_hookcast "$tag" || return 1
+	for p in "${NGINX_PORTS[@]}"; do addrs+=("127.0.0.1:$p"); done
+	addrs+=("$down_addr")
+	"$PYTHON" "$HERE/helpers.py" register "$(hc_url)" "${addrs[@]}" || {
+		problem "$tag: registering failed"
+		return 1
+	}
+	read -r n _ <<<"$(stats)"
+	[[ $n == $((NSUBS + 1)) ]] || problem "$tag: listing shows $n subscribers, expected $((NSUBS + 1))"
+	publish "$tag" "$down_addr" "$r" || return 1
+	S6_SUB[r]=$(calc "$P_DPS / $NSUBS" 2)
+	S6_HWM[r]=$(calc "$(proc_kb VmHWM) / 1024" 1)
+	S6_RSSW[r]="$P_RSS0→$P_RSS1"
+	read -r n d _ <<<"$P_FINAL"
+	expected=$((P_ACCEPTED * NSUBS))
+	if ((d >= expected)) && [[ $P_DRAINED == 1 ]]; then
+		S6_DRAINED_ALL[r]=1
+	else
+		S6_DRAINED_ALL[r]=0
+	fi
+	say "  $tag: healthy $NSUBS: $(calc "${S6_SUB[r]}" 0)/s each; after drain $d delivered of $expected expected; peak RSS ${S6_HWM[r]} MiB"
+	read -r n d failed dropped queued inflight retrying state <<<"$(one_sub "$down_addr")"
+	# Dead letters for it so far (none expected within the first retries).
+	dead=$(curl -s -w '\n%{http_code}' "$(hc_url)/deadLetters?address=$down_addr&limit=100000" 2>/dev/null)
+	if [[ ${dead##*$'\n'} == 200 ]]; then
+		dead=$(printf '%s' "${dead%$'\n'*}" | grep -c '^msg_')
+	else
+		dead="n/a"
+	fi
+	refused "$down_addr" || problem "$tag: $down_addr accepted a connection after the window (was it down all along?)"
+	say "  $tag: down subscriber: state=$state delivered=$d failed=$failed dropped=$dropped queued=$queued in_flight=$inflight retrying=$retrying dead_letters=$dead"
+	S6_DOWN_STATE[r]="$state $failed/$retrying/$queued/$dead"
+	((d == 0)) || problem "$tag: the down subscriber shows $d deliveries"
+	[[ -n $HC_DATA ]] && S6_DU[r]=$(du_kb "$HC_DATA")
+	stop_hookcast "$tag"
+	[[ -n $HC_DATA ]] && S6_DU[r]+="→$(du_kb "$HC_DATA")" && say "  $tag: data dir ${S6_DU[r]} KiB (after drain → after exit)"
 	return 0
 }
 
 # round_line ROUND: one line with a round's figures.
 round_line() {
 	local r=$1 line="round $1/$ROUNDS:"
-	[[ " $STEPS " == *" 1 "* ]] && line+=" wrk→nginx ${S1_RPS[r]:-n/a} req/s;"
-	[[ " $STEPS " == *" 2 "* ]] &&
+	has 1 && line+=" wrk→nginx ${S1_RPS[r]:-n/a} req/s;"
+	if has 5; then
+		line+=" run 5 ingest ${S5_RPS[r]:-n/a}/s (${S5_NON200[r]:-n/a} not 200)"
+		[[ -n ${S5_RPS[r]:-} && -n ${S1_RPS[r]:-} ]] &&
+			line+=" (÷ wrk→nginx: $(calc "${S5_RPS[r]} / ${S1_RPS[r]}" 3))"
+		line+=";"
+	fi
+	has 2 &&
 		line+=" run 2 ${S2_DPS[r]:-n/a} deliveries/s (${S2_SUB[r]:-n/a}/s per subscriber), ${S2_FRAC[r]:-n/a} % delivered, peak RSS ${S2_HWM[r]:-n/a} MiB;"
-	if [[ " $STEPS " == *" 3 "* ]]; then
+	if has 3; then
 		line+=" run 3 healthy 99 ${S3_SUB[r]:-n/a}/s each"
 		[[ -n ${S3_SUB[r]:-} && -n ${S2_SUB[r]:-} ]] &&
 			line+=" (÷ this round's run 2: $(calc "${S3_SUB[r]} / ${S2_SUB[r]}" 3))"
 		line+=";"
+	fi
+	if has 6; then
+		line+=" run 6 healthy $NSUBS ${S6_SUB[r]:-n/a}/s each"
+		[[ -n ${S6_SUB[r]:-} && -n ${S2_SUB[r]:-} ]] &&
+			line+=" (÷ this round's run 2: $(calc "${S6_SUB[r]} / ${S2_SUB[r]}" 3))"
+		line+=", peak RSS ${S6_HWM[r]:-n/a} MiB;"
 	fi
 	printf '%s\n' "${line%;}"
 }
@@ -575,7 +799,13 @@ step4_10k() {
 	R_10K_DETAIL="registered in $(calc "$t1 - $t0" 2) s; listing $(wc -c <"$TMP/list.json") bytes; times (s): ${times[*]}"
 	say "  run4: RSS $R_10K_RSS MiB, listing median $R_10K_MS ms ($R_10K_DETAIL)"
 	hc_alive run4 || return 1
+	local du_run
+	du_run=$(du_kb "$HC_DATA")
 	stop_hookcast run4
+	if [[ -n $HC_DATA ]]; then
+		R_10K_DETAIL+="; data dir $du_run→$(du_kb "$HC_DATA") KiB (running → after exit)"
+		say "  run4: data dir $du_run→$(du_kb "$HC_DATA") KiB (running → after exit)"
+	fi
 	return 0
 }
 
@@ -645,11 +875,80 @@ aggregate() {
 			R_HANG=$(median 3 "${ratios[@]}")
 			R_HANG_DETAIL+=" vs median $(calc "$s2" 0)/s per subscriber in run 2 ($(spread 0 "${S2_SUB[@]}")); median of same-round ratios, $(spread 3 "${ratios[@]}"); median ÷ median $(calc "$s3 / $s2" 3)"
 		fi
-		R_HANG_DETAIL+="; every accepted message reached the healthy $((NSUBS - 1)) after drain in $n_drained of ${#S3_SUB[@]} rounds; hanging one at the end, in_flight/queued/dropped: $(
+		R_HANG_DETAIL+="; every accepted message reached the healthy $((NSUBS - 1)) after drain in $n_drained of ${#S3_SUB[@]} rounds; hanging one at the end, state in_flight/queued/retrying/dropped: $(
 			IFS=,
 			printf '%s' "${hang[*]}" | sed 's/,/, /g'
 		)"
 	fi
+	aggregate_new
+}
+
+# max DECIMALS VALUE...: the largest value, or nothing.
+max() {
+	local s
+	s=$(summary "$@")
+	read -r _ _ s _ <<<"$s"
+	printf '%s' "$s"
+}
+# aggregate_new: the summary of steps 5 and 6.
+aggregate_new() {
+	local r ratios=() non200=0 s1="" s2="" s6="" n6=0 down=() diffs=() w6=() w2=()
+	# Step 5: median rate of 200 answers; its same-round ratio to step 1.
+	if ((${#S5_RPS[@]})); then
+		R_INGEST=$(median 0 "${S5_RPS[@]}")
+		for r in "${!S5_NON200[@]}"; do non200=$((non200 + S5_NON200[r])); done
+		R_INGEST_DETAIL="$(spread 0 "${S5_RPS[@]}"); answers other than 200: $non200 in all; wrk -t$INGEST_THREADS -c$INGEST_CONNS"
+		for r in "${!S5_RPS[@]}"; do
+			[[ -n ${S1_RPS[r]:-} && ${S1_RPS[r]} != 0 ]] &&
+				ratios+=("$(calc "${S5_RPS[r]} / ${S1_RPS[r]}" 3)")
+		done
+		((${#S1_RPS[@]})) && s1=$(median 3 "${S1_RPS[@]}")
+		if ((${#ratios[@]})) && [[ -n $s1 ]] && ge "$s1" 0.001; then
+			R_INGEST_RATIO=$(median 3 "${ratios[@]}")
+			R_INGEST_RATIO_DETAIL="median of same-round ratios, $(spread 3 "${ratios[@]}"); median ÷ median $(calc "$(median 3 "${S5_RPS[@]}") / $s1" 3)"
+		fi
+	fi
+	# Step 6: the healthy 100's per-subscriber rate over step 2's, within
+	# each round; peak RSS against step 2's.
+	((${#S6_SUB[@]})) || return 0
+	((${#S2_SUB[@]})) && s2=$(median 2 "${S2_SUB[@]}")
+	s6=$(median 2 "${S6_SUB[@]}")
+	ratios=()
+	for r in "${!S6_SUB[@]}"; do
+		[[ ${S6_DRAINED_ALL[r]} == 1 ]] && n6=$((n6 + 1))
+		down+=("r$r ${S6_DOWN_STATE[r]}")
+		w6+=("r$r ${S6_RSSW[r]}")
+		[[ -n ${S2_SUB[r]:-} ]] && ge "${S2_SUB[r]}" 0.01 &&
+			ratios+=("$(calc "${S6_SUB[r]} / ${S2_SUB[r]}" 3)")
+		[[ -n ${S2_HWM[r]:-} ]] &&
+			diffs+=("r$r $(calc "${S6_HWM[r]} - ${S2_HWM[r]}" 1 | sed 's/^\([0-9]\)/+\1/')")
+	done
+	for r in "${!S2_RSSW[@]}"; do w2+=("r$r ${S2_RSSW[r]}"); done
+	R_DOWN_DETAIL="healthy $NSUBS: median $(calc "$s6" 0)/s each ($(spread 0 "${S6_SUB[@]}"))"
+	if [[ -n $s2 ]] && ge "$s2" 0.01 && ((${#ratios[@]})); then
+		R_DOWN=$(median 3 "${ratios[@]}")
+		R_DOWN_DETAIL+=" vs median $(calc "$s2" 0)/s per subscriber in run 2; median of same-round ratios, $(spread 3 "${ratios[@]}"); median ÷ median $(calc "$s6 / $s2" 3)"
+	fi
+	R_DOWN_DETAIL+="; every accepted message reached the healthy $NSUBS after drain in $n6 of ${#S6_SUB[@]} rounds; the down one at the end, state failed/retrying/queued/dead letters: $(
+		IFS=,
+		printf '%s' "${down[*]}" | sed 's/,/, /g'
+	)"
+	R_DOWN_HWM=$(max 1 "${S6_HWM[@]}")
+	R_DOWN_HWM2=$(max 1 "${S2_HWM[@]}")
+	R_DOWN_HWM_DETAIL="max over ${#S6_HWM[@]} round$( ((${#S6_HWM[@]} == 1)) || echo s)"
+	[[ -n $R_DOWN_HWM2 ]] && R_DOWN_HWM_DETAIL+=" vs run 2's max $R_DOWN_HWM2 MiB; same round, run 6 − run 2 (MiB): $(
+		IFS=,
+		printf '%s' "${diffs[*]}" | sed 's/,/, /g'
+	)"
+	R_DOWN_HWM_DETAIL+="; VmRSS at the window's start→end (MiB), run 6: $(
+		IFS=,
+		printf '%s' "${w6[*]}" | sed 's/,/, /g'
+	)"
+	((${#w2[@]})) && R_DOWN_HWM_DETAIL+="; run 2: $(
+		IFS=,
+		printf '%s' "${w2[*]}" | sed 's/,/, /g'
+	)"
+	return 0
 }
 
 verdict() { # verdict VALUE OP LIMIT -> PASS / MISS / n/a
@@ -673,12 +972,19 @@ cell() {
 	[[ -n $3 ]] && printf ' (%s)' "$3"
 	return 0
 }
+pub_rate_note() {
+	case $PUB_RATE in
+	0) printf 'as much as it can (closed loop)' ;;
+	auto) printf "the round's wrk → nginx rate ÷ %d publishes/s (the loopback limit's worth of deliveries)" "$NSUBS" ;;
+	*) printf '%s publishes/s' "$PUB_RATE" ;;
+	esac
+}
 # rounds_table: the per-round figures as a markdown table.
 rounds_table() {
 	local r ratio
-	echo "Per round (a round runs the steps in the order 1, 2, 3; steps 2 and 3 each on a fresh hookcast):"
+	echo "Per round, steps 1-3 (a round runs the steps in the order 1, 5, 2, 3, 6; steps 2, 3, 5 and 6 each on a fresh hookcast):"
 	echo
-	echo "| Round | wrk → nginx req/s | run 2 deliveries/s | run 2 per subscriber /s | run 2 delivered | run 2 peak RSS MiB | run 2 publishes accepted/s | run 3 healthy $((NSUBS - 1)), each /s | run 3 ÷ run 2, same round | run 3 hanging one: in_flight/queued/dropped |"
+	echo "| Round | wrk → nginx req/s | run 2 deliveries/s | run 2 per subscriber /s | run 2 delivered | run 2 peak RSS MiB | run 2 publishes accepted/s | run 3 healthy $((NSUBS - 1)), each /s | run 3 ÷ run 2, same round | run 3 hanging one: state in_flight/queued/retrying/dropped |"
 	echo "|---|---|---|---|---|---|---|---|---|---|"
 	for ((r = 1; r <= ROUNDS; r++)); do
 		ratio=n/a
@@ -687,9 +993,31 @@ rounds_table() {
 		echo "| $r | ${S1_RPS[r]:-n/a} | ${S2_DPS[r]:-n/a} | ${S2_SUB[r]:-n/a} | $(cell "${S2_FRAC[r]:-}" % "${S2_PASS[r]:-}") | ${S2_HWM[r]:-n/a} | $(cell "${S2_PUB[r]:-}" "" "${S2_PUB_DETAIL[r]:-}") | ${S3_SUB[r]:-n/a} | $ratio | ${S3_HANG_STATE[r]:-n/a} |"
 	done
 }
+# rounds_table_new: the per-round figures of steps 5 and 6, and the data
+# directories' sizes.
+rounds_table_new() {
+	local r r5 r6
+	echo "Per round, steps 5 and 6, and the data directories (KiB after the window and drain, hookcast still running → after it exits):"
+	echo
+	echo "| Round | run 5 ingest, 200 answers/s | run 5 not 200 | run 5 ÷ wrk → nginx, same round | run 5 detail | run 6 healthy $NSUBS, each /s | run 6 ÷ run 2, same round | run 6 peak RSS MiB (run 2's) | run 6 VmRSS window start→end MiB (run 2's) | run 6 down one: state failed/retrying/queued/dead letters | data dir KiB run 5 / run 2 / run 3 / run 6 |"
+	echo "|---|---|---|---|---|---|---|---|---|---|---|"
+	for ((r = 1; r <= ROUNDS; r++)); do
+		r5=n/a r6=n/a
+		[[ -n ${S5_RPS[r]:-} && -n ${S1_RPS[r]:-} ]] && ge "${S1_RPS[r]}" 1 &&
+			r5=$(calc "${S5_RPS[r]} / ${S1_RPS[r]}" 3)
+		[[ -n ${S6_SUB[r]:-} && -n ${S2_SUB[r]:-} ]] && ge "${S2_SUB[r]}" 0.01 &&
+			r6=$(calc "${S6_SUB[r]} / ${S2_SUB[r]}" 3)
+		echo "| $r | ${S5_RPS[r]:-n/a} | ${S5_NON200[r]:-n/a} | $r5 | ${S5_DETAIL[r]:-n/a} | ${S6_SUB[r]:-n/a} | $r6 | ${S6_HWM[r]:-n/a} (${S2_HWM[r]:-n/a}) | ${S6_RSSW[r]:-n/a} (${S2_RSSW[r]:-n/a}) | ${S6_DOWN_STATE[r]:-n/a} | ${S5_DU[r]:-n/a} / ${S2_DU[r]:-n/a} / ${S3_DU[r]:-n/a} / ${S6_DU[r]:-n/a} |"
+	done
+}
 report() {
-	local v_ratio v_frac v_hwm v_hang v_rss v_ms version p rounds_note
+	local v_ratio v_frac v_hwm v_hang v_rss v_ms version p rounds_note store_note
+	local v_ingest v_down v_down_hwm
 	aggregate
+	v_ingest=$(verdict "$R_INGEST_RATIO" ge 0.4)
+	v_down=$(verdict "$R_DOWN" ge 0.9)
+	v_down_hwm=n/a
+	[[ -n $R_DOWN_HWM && -n $R_DOWN_HWM2 ]] && v_down_hwm=$(verdict "$R_DOWN_HWM" le "$(calc "$R_DOWN_HWM2 * 1.1" 2)")
 	v_ratio=$(verdict "$R_RATIO" ge 0.5)
 	v_frac=${R_FRAC_PASS:-n/a}
 	v_hwm=$(verdict "$R_HWM" le 100)
@@ -697,34 +1025,48 @@ report() {
 	v_rss=$(verdict "$R_10K_RSS" le 50)
 	v_ms=$(verdict "$R_10K_MS" lt 100)
 	version=$("$HOOKCAST" --version 2>&1 | head -n 1)
-	rounds_note=$(for p in 1 2 3; do [[ " $STEPS " == *" $p "* ]] && printf '%s, ' "$p"; done)
+	rounds_note=$(for p in 1 5 2 3 6; do has "$p" && printf '%s, ' "$p"; done)
 	if [[ -n $rounds_note ]]; then
 		rounds_note="$ROUNDS round$( ((ROUNDS == 1)) || echo s) of steps ${rounds_note%, } interleaved; rates are medians (min–max over the rounds)"
 	else
-		rounds_note="steps 1-3 not run"
+		rounds_note="steps 1-3, 5, 6 not run"
 	fi
+	if [[ $STORE == 1 ]]; then
+		store_note="store on: every hookcast started with a fresh \`--data-dir\` (on $(fstype "$TMP"), $(df -P "$TMP" 2>/dev/null | awk 'NR == 2 { print $1 }')) and \`--durability $DURABILITY\`"
+	else
+		store_note="store off (BENCH_STORE=0: no \`--data-dir\`, no \`--durability\`)"
+	fi
+	[[ ${#EXTRA_ARGS[@]} -gt 0 ]] && store_note+="; extra flags: \`${EXTRA_ARGS[*]}\`"
 	{
 		echo "# hookcast bench results"
 		echo
 		echo "Date: $(date -u '+%Y-%m-%d %H:%M UTC'); machine: $(nproc) cores, $(uname -sr), load average at start $LOAD_START (other work on the box skews every figure);"
 		echo "$version; nginx $("$NGINX" -v 2>&1 | sed 's|.*/||'); wrk $("$WRK" --version 2>&1 | head -n 1 | awk '{print $2}')."
-		echo "Body ${BODY_BYTES} B; windows of ${DURATION} s; $rounds_note; publisher wrk -t$PUB_THREADS -c$PUB_CONNS (pause per request ${PUB_DELAY_MS} ms, after a 503 ${BACKOFF_MS} ms); $NSUBS subscribers = nginx \`return 204\`."
+		echo "Body ${BODY_BYTES} B; windows of ${DURATION} s; $rounds_note; publisher wrk -t$PUB_THREADS -c$PUB_CONNS offering $(pub_rate_note) (pause per request ${PUB_DELAY_MS} ms, after a 503 ${BACKOFF_MS} ms), for ingest (run 5) wrk -t$INGEST_THREADS -c$INGEST_CONNS; $NSUBS subscribers = nginx \`return 204\`; $store_note."
 		echo
 		echo "| Figure | Value | Target | Result |"
 		echo "|---|---|---|---|"
 		echo "| Date | $(date -u +%Y-%m-%d) | | |"
 		echo "| wrk → nginx, POST ${BODY_BYTES} B, one port (loopback limit) | $(cell "$R_NGINX" req/s "$(spread 0 "${S1_RPS[@]}")") | | |"
-		echo "| hookcast deliveries/s, $NSUBS subscribers | $(cell "$R_DPS" /s "$(spread 0 "${S2_DPS[@]}")") | | |"
+		echo "| hookcast ingest (run 5), no subscribers, durability $([[ $STORE == 1 ]] && echo "$DURABILITY" || echo "n/a: store off"): publishes answered 200 /s | $(cell "$R_INGEST" /s "$R_INGEST_DETAIL") | | |"
+		echo "| ratio ingest ÷ wrk→nginx | $(cell "$R_INGEST_RATIO" "" "$R_INGEST_RATIO_DETAIL") | ≥ 0.4 | $v_ingest |"
+		echo "| hookcast deliveries/s (run 2), $NSUBS subscribers | $(cell "$R_DPS" /s "$(spread 0 "${S2_DPS[@]}")") | | |"
 		echo "| ratio deliveries/s ÷ wrk→nginx | $(cell "$R_RATIO" "" "$R_RATIO_DETAIL") | ≥ 0.5 | $v_ratio |"
 		echo "| accepted messages delivered after publishing stops, every round | $(cell "$R_FRAC" % "$R_FRAC_DETAIL") | 100 % | $v_frac |"
 		echo "| peak RSS (VmHWM), run 2 | $(cell "$R_HWM" MiB "$R_HWM_DETAIL") | ≤ 100 MB | $v_hwm |"
-		echo "| one hanging subscriber: healthy 99's rate ÷ run 2's | $(cell "$R_HANG" "" "$R_HANG_DETAIL") | ≥ 0.95 | $v_hang |"
+		echo "| one hanging subscriber (run 3): healthy 99's rate ÷ run 2's | $(cell "$R_HANG" "" "$R_HANG_DETAIL") | ≥ 0.95 | $v_hang |"
+		echo "| one down subscriber, connection refused (run 6): healthy $NSUBS's rate ÷ run 2's | $(cell "$R_DOWN" "" "$R_DOWN_DETAIL") | ≥ 0.9 | $v_down |"
+		echo "| peak RSS (VmHWM), run 6 (one down subscriber) | $(cell "$R_DOWN_HWM" MiB "$R_DOWN_HWM_DETAIL") | ≤ run 2's (+10 % for noise) | $v_down_hwm |"
 		echo "| 10,000 subscribers: RSS (VmRSS) | $(cell "$R_10K_RSS" MiB "") | ≤ 50 MB | $v_rss |"
 		echo "| 10,000 subscribers: GET /listSubscribers?format=json, median of 5 | $(cell "$R_10K_MS" ms "$R_10K_DETAIL") | < 100 ms | $v_ms |"
 		echo "| publishes accepted/s, run 2 (info) | $(cell "$R_PUB" /s "$R_PUB_DETAIL") | | |"
-		if [[ " $STEPS " == *" "[123]" "* ]]; then
+		if has 1 || has 2 || has 3; then
 			echo
 			rounds_table
+		fi
+		if has 5 || has 6; then
+			echo
+			rounds_table_new
 		fi
 		if ((${#PROBLEMS[@]})); then
 			echo
@@ -736,15 +1078,40 @@ report() {
 	echo
 	cat "$RESULTS"
 	MISSED=0
-	for p in "$v_ratio" "$v_frac" "$v_hwm" "$v_hang" "$v_rss" "$v_ms"; do
+	for p in "$v_ratio" "$v_frac" "$v_hwm" "$v_hang" "$v_rss" "$v_ms" "$v_ingest" "$v_down" "$v_down_hwm"; do
 		[[ $p == PASS ]] || MISSED=1
 	done
+}
+
+# fstype DIR: the type of the file system DIR is on.
+fstype() {
+	findmnt -n -o FSTYPE --target "$1" 2>/dev/null || stat -f -c %T "$1" 2>/dev/null || echo '?'
+}
+# check_store: with the store on, make sure this hookcast knows its flags
+# before anything is measured.
+check_store() {
+	local out
+	[[ $STORE == 1 ]] || return 0
+	if ! out=$("$HOOKCAST" --listen 127.0.0.1:0 --data-dir "$TMP/data-probe" \
+		--durability "$DURABILITY" "${EXTRA_ARGS[@]}" --check-config 2>&1); then
+		say "$HOOKCAST does not take --data-dir/--durability: $(printf '%s' "$out" | head -n 3 | tr '\n' '|')"
+		say "(a hookcast from before the store: run with BENCH_STORE=0)"
+		exit 2
+	fi
+	rm -rf "$TMP/data-probe"
+	case $(fstype "$TMP") in
+	tmpfs | ramfs) say "warning: $TMP is on $(fstype "$TMP"): fsync costs nothing there, so durability $DURABILITY is not measured (set TMPDIR to a disk)" ;;
+	esac
 }
 
 main() {
 	local r
 	if [[ ! $ROUNDS =~ ^[1-9][0-9]*$ ]]; then
 		say "BENCH_ROUNDS must be a positive integer, not '$ROUNDS'"
+		exit 1
+	fi
+	if [[ $PUB_RATE != auto && ! $PUB_RATE =~ ^[0-9]+(\.[0-9]+)?$ ]]; then
+		say "BENCH_PUB_RATE must be auto, 0 or publishes per second, not '$PUB_RATE'"
 		exit 1
 	fi
 	check_tools
@@ -761,23 +1128,27 @@ main() {
 	trap 'exit 130' INT
 	trap 'exit 143' TERM
 	ulimit -n 65536 2>/dev/null || true
+	check_store
 	start_nginx || {
 		say "could not start nginx"
 		exit 1
 	}
-	# Steps 1-3 interleaved, round after round, so that a drift in the
-	# machine's background load touches each step alike.
-	if [[ " $STEPS " == *" "[123]" "* ]]; then
+	# Steps 1, 5, 2, 3, 6 interleaved, round after round, so that a drift
+	# in the machine's background load touches each step alike (5 next to
+	# 1, its reference; 3 and 6 after 2, theirs).
+	if has 1 || has 2 || has 3 || has 5 || has 6; then
 		for ((r = 1; r <= ROUNDS; r++)); do
-			[[ " $STEPS " == *" 1 "* ]] && { step1_limit "$r" || problem "step 1 (round $r) failed"; }
-			[[ " $STEPS " == *" 2 "* ]] && { step2_end_to_end "$r" || problem "step 2 (round $r) failed"; }
-			[[ " $STEPS " == *" 3 "* ]] && { step3_hanging "$r" || problem "step 3 (round $r) failed"; }
+			has 1 && { step1_limit "$r" || problem "step 1 (round $r) failed"; }
+			has 5 && { step5_ingest "$r" || problem "step 5 (round $r) failed"; }
+			has 2 && { step2_end_to_end "$r" || problem "step 2 (round $r) failed"; }
+			has 3 && { step3_hanging "$r" || problem "step 3 (round $r) failed"; }
+			has 6 && { step6_down "$r" || problem "step 6 (round $r) failed"; }
 			say "$(round_line "$r")"
 		done
 		say "per round:"
 		for ((r = 1; r <= ROUNDS; r++)); do say "  $(round_line "$r")"; done
 	fi
-	[[ " $STEPS " == *" 4 "* ]] && { step4_10k || problem "step 4 failed"; }
+	has 4 && { step4_10k || problem "step 4 failed"; }
 	report
 	if ((${#PROBLEMS[@]})); then
 		exit 1

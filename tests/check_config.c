@@ -39,6 +39,20 @@ START_TEST(defaults)
 	ck_assert_int_eq(c.delivery_timeout, 15);
 	ck_assert_uint_eq(c.max_queued_bytes, 256u << 20);
 	ck_assert_int_eq(c.shutdown_grace, 10);
+	ck_assert_str_eq(c.data_dir, "/var/lib/hookcast");
+	ck_assert_int_eq(c.durability, DURABILITY_FULL);
+	ck_assert_int_eq(c.retry_count, 9);
+	ck_assert_int_eq(c.retry_schedule[0], 1000);
+	ck_assert_int_eq(c.retry_schedule[1], 5000);
+	ck_assert_int_eq(c.retry_schedule[2], 30000);
+	ck_assert_int_eq(c.retry_schedule[3], 120000);
+	ck_assert_int_eq(c.retry_schedule[8], 7200000);
+	ck_assert_int_eq(c.failure_threshold, 5);
+	ck_assert_int_eq(c.ordered, 0);
+	ck_assert_uint_eq(c.max_backlog_bytes, 1u << 30);
+	ck_assert_int_eq(c.dead_letter_on_evict, 1);
+	ck_assert_int_eq(c.dead_letter_retention, 7 * 86400);
+	ck_assert_int_eq(c.dead_letter_max, 100000);
 	ck_assert_int_eq(config_validate(&c, err), 0);
 }
 END_TEST
@@ -97,6 +111,53 @@ START_TEST(set_keys)
 	ck_assert_int_eq(c.log_level, LOG_DEBUG);
 	ck_assert_int_eq(config_set(&c, "no_such_key", "1", err), -1);
 	ck_assert_ptr_nonnull(strstr(err, "unknown key"));
+}
+END_TEST
+
+START_TEST(set_store_keys)
+{
+	struct config c;
+	char err[CONFIG_ERRLEN];
+
+	config_init(&c);
+	ck_assert_int_eq(config_set(&c, "--data-dir", "/srv/hc", err), 0);
+	ck_assert_str_eq(c.data_dir, "/srv/hc");
+	ck_assert_int_eq(config_set(&c, "data_dir", "", err), -1);
+	ck_assert_str_eq(c.data_dir, "/srv/hc");
+	ck_assert_int_eq(config_set(&c, "durability", "normal", err), 0);
+	ck_assert_int_eq(c.durability, DURABILITY_NORMAL);
+	ck_assert_int_eq(config_set(&c, "durability", "off", err), 0);
+	ck_assert_int_eq(c.durability, DURABILITY_OFF);
+	ck_assert_int_eq(config_set(&c, "durability", "fsync", err), -1);
+	ck_assert_ptr_nonnull(strstr(err, "durability"));
+	ck_assert_int_eq(c.durability, DURABILITY_OFF);
+	ck_assert_int_eq(config_set(&c, "--retry-schedule", "100ms 1s 2m", err),
+	    0);
+	ck_assert_int_eq(c.retry_count, 3);
+	ck_assert_int_eq(c.retry_schedule[0], 100);
+	ck_assert_int_eq(c.retry_schedule[1], 1000);
+	ck_assert_int_eq(c.retry_schedule[2], 120000);
+	ck_assert_int_eq(config_set(&c, "retry_schedule", "1s 5ms", err), -1);
+	ck_assert_ptr_nonnull(strstr(err, "retry_schedule"));
+	ck_assert_int_eq(c.retry_count, 3);	/* unchanged */
+	ck_assert_int_eq(c.retry_schedule[1], 1000);
+	ck_assert_int_eq(config_set(&c, "ordered", "yes", err), 0);
+	ck_assert_int_eq(c.ordered, 1);
+	ck_assert_int_eq(config_set(&c, "ordered", "true", err), -1);
+	ck_assert_int_eq(c.ordered, 1);
+	ck_assert_int_eq(config_set(&c, "dead-letter-on-evict", "no", err), 0);
+	ck_assert_int_eq(c.dead_letter_on_evict, 0);
+	ck_assert_int_eq(config_set(&c, "failure_threshold", "0", err), -1);
+	ck_assert_int_eq(config_set(&c, "failure_threshold", "2", err), 0);
+	ck_assert_int_eq(c.failure_threshold, 2);
+	ck_assert_int_eq(config_set(&c, "max_backlog_bytes", "64M", err), 0);
+	ck_assert_uint_eq(c.max_backlog_bytes, 64u << 20);
+	ck_assert_int_eq(config_set(&c, "max_backlog_bytes", "1", err), -1);
+	ck_assert_int_eq(config_set(&c, "dead_letter_retention", "1d", err), 0);
+	ck_assert_int_eq(c.dead_letter_retention, 86400);
+	ck_assert_int_eq(config_set(&c, "dead_letter_max", "0", err), 0);
+	ck_assert_int_eq(c.dead_letter_max, 0);
+	ck_assert_int_eq(config_validate(&c, err), 0);
 }
 END_TEST
 
@@ -164,11 +225,18 @@ START_TEST(dump_round_trips)
 
 	config_init(&a);
 	ck_assert_int_eq(config_set(&a, "queue_limit", "77", err), 0);
+	ck_assert_int_eq(config_set(&a, "retry_schedule", "250ms 3s 1h", err),
+	    0);
+	ck_assert_int_eq(config_set(&a, "durability", "normal", err), 0);
+	ck_assert_int_eq(config_set(&a, "ordered", "yes", err), 0);
+	ck_assert_int_eq(config_set(&a, "data_dir", "/tmp/x y", err), 0);
 	config_dump(&a, buf, sizeof(buf));
 	write_file(buf);
 	config_init(&b);
 	ck_assert_int_eq(config_load(&b, path, err), 0);
 	ck_assert_int_eq(b.queue_limit, 77);
+	ck_assert_int_eq(b.retry_count, 3);
+	ck_assert_int_eq(b.retry_schedule[0], 250);
 	ck_assert_mem_eq(&a, &b, sizeof(a));
 	unlink(path);
 }
@@ -183,6 +251,7 @@ main(void)
 	tcase_add_test(tc, defaults);
 	tcase_add_test(tc, units);
 	tcase_add_test(tc, set_keys);
+	tcase_add_test(tc, set_store_keys);
 	tcase_add_test(tc, file_ok);
 	tcase_add_test(tc, file_errors_name_the_line);
 	tcase_add_test(tc, validate_conflicts);

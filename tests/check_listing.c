@@ -86,15 +86,27 @@ START_TEST(text_is_the_seeds)
 	out = listing_render(LISTING_TEXT, v, 0, 120000, 0, &len);
 	ck_assert_uint_eq(len, 0);
 	free(out);
+	/* A failing subscriber's line says so after the seed's; others stay. */
+	sub_set_state(v[1], SUB_FAILING);
+	out = listing_render(LISTING_TEXT, v, 2, 120000, 0, &len);
+	ck_assert_ptr_nonnull(out);
+	ck_assert_str_eq(out,
+	    "a<x>&\"'.example:1  :  2026-11-23T05:43:39Z\n"
+	    "b.example:2  :  2026-11-23T05:43:39Z  failing\n");
+	free(out);
 }
 END_TEST
 
 START_TEST(json_fields)
 {
 	size_t len;
-	char *out = listing_render(LISTING_JSON, v, 2, 120000, 0, &len);
+	char *out;
 	cJSON *root, *arr, *b;
 
+	sub_set_state(v[1], SUB_FAILING);
+	atomic_store(&sub_counters(v[1])->retrying, 3);
+	atomic_store(&sub_counters(v[1])->queued, 11);
+	out = listing_render(LISTING_JSON, v, 2, 120000, 0, &len);
 	ck_assert_ptr_nonnull(out);
 	root = cJSON_ParseWithLength(out, len);
 	ck_assert_ptr_nonnull(root);
@@ -113,9 +125,16 @@ START_TEST(json_fields)
 	    "2026-11-23T05:45:39Z");
 	ck_assert_int_eq(cJSON_GetObjectItem(b, "delivered")->valueint, 7);
 	ck_assert_int_eq(cJSON_GetObjectItem(b, "failed")->valueint, 2);
-	ck_assert_int_eq(cJSON_GetObjectItem(b, "queued")->valueint, 0);
+	ck_assert_int_eq(cJSON_GetObjectItem(b, "queued")->valueint, 11);
 	ck_assert_int_eq(cJSON_GetObjectItem(b, "in_flight")->valueint, 0);
-	ck_assert_int_eq(cJSON_GetObjectItem(b, "dropped")->valueint, 0);
+	ck_assert_int_eq(cJSON_GetObjectItem(b, "retrying")->valueint, 3);
+	ck_assert_ptr_null(cJSON_GetObjectItem(b, "dropped"));
+	ck_assert_str_eq(cJSON_GetObjectItem(b, "state")->valuestring,
+	    "failing");
+	ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(arr, 0),
+	    "state")->valuestring, "active");
+	ck_assert_int_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(arr, 0),
+	    "retrying")->valueint, 0);
 	ck_assert_str_eq(cJSON_GetObjectItem(b, "last_error")->valuestring,
 	    "HTTP 503");
 	ck_assert(cJSON_IsNull(cJSON_GetObjectItem(cJSON_GetArrayItem(arr, 0),
@@ -128,10 +147,17 @@ END_TEST
 START_TEST(html_escapes_and_stands_alone)
 {
 	size_t len;
-	char *out = listing_render(LISTING_HTML, v, 2, 120000,
-	    1795412619000LL + 20000, &len);
+	char *out;
 
+	sub_set_state(v[1], SUB_FAILING);
+	out = listing_render(LISTING_HTML, v, 2, 120000,
+	    1795412619000LL + 20000, &len);
 	ck_assert_ptr_nonnull(out);
+	ck_assert_ptr_nonnull(strstr(out, "<th>State</th>"));
+	ck_assert_ptr_nonnull(strstr(out, "<th>Retrying</th>"));
+	ck_assert_ptr_null(strstr(out, "Dropped"));
+	ck_assert_ptr_nonnull(strstr(out, ">failing<"));
+	ck_assert_ptr_nonnull(strstr(out, ">active<"));
 	ck_assert_ptr_nonnull(strstr(out, "<!DOCTYPE html>"));
 	ck_assert_ptr_nonnull(strstr(out, "a&lt;x&gt;&amp;&quot;&#39;.example:1"));
 	ck_assert_ptr_null(strstr(out, "<x>"));

@@ -9,6 +9,7 @@
 #include "unit.h"
 
 static int adds, removes, fail_add;
+static enum sub_end last_end;
 
 static int
 on_add(struct sub *sub, void *arg)
@@ -24,9 +25,9 @@ on_add(struct sub *sub, void *arg)
 static void
 on_remove(struct sub *sub, void *arg)
 {
-	(void)sub;
 	(void)arg;
 	removes++;
+	last_end = sub_end(sub);
 }
 
 static const struct subs_hooks hooks = { on_add, on_remove, NULL };
@@ -48,6 +49,7 @@ static void
 setup(void)
 {
 	adds = removes = fail_add = 0;
+	last_end = (enum sub_end)-1;
 }
 
 START_TEST(add_refresh_remove)
@@ -60,8 +62,8 @@ START_TEST(add_refresh_remove)
 	ck_assert_int_eq(subs_keepalive(s, "a:1", 1030, 30), 0);
 	ck_assert_uint_eq(subs_count(s), 1);
 	ck_assert_int_eq(adds, 1);
-	ck_assert_int_eq(subs_remove(s, "a:1"), 0);
-	ck_assert_int_eq(subs_remove(s, "a:1"), -1);
+	ck_assert_int_eq(subs_remove(s, "a:1", SUB_DEREGISTERED), 0);
+	ck_assert_int_eq(subs_remove(s, "a:1", SUB_DEREGISTERED), -1);
 	ck_assert_int_eq(removes, 1);
 	ck_assert_uint_eq(subs_count(s), 0);
 	subs_free(s);
@@ -77,7 +79,7 @@ START_TEST(limit_and_failed_hook)
 	ck_assert_int_eq(add(s, "c:1", 1), SUBS_FULL);
 	ck_assert_int_eq(add(s, "a:1", 2), SUBS_REFRESHED);
 	ck_assert_uint_eq(subs_count(s), 2);
-	ck_assert_int_eq(subs_remove(s, "b:1"), 0);
+	ck_assert_int_eq(subs_remove(s, "b:1", SUB_DEREGISTERED), 0);
 	fail_add = 1;
 	ck_assert_int_eq(add(s, "c:1", 1), SUBS_NOMEM);
 	ck_assert_uint_eq(subs_count(s), 1);
@@ -111,7 +113,7 @@ START_TEST(snapshot_sorted_with_fields)
 	sub_get_error(v[0], err);
 	ck_assert_str_eq(err, "HTTP 500");
 	/* A snapshot outlives removal: its references keep the subscribers. */
-	ck_assert_int_eq(subs_remove(s, "a:1"), 0);
+	ck_assert_int_eq(subs_remove(s, "a:1", SUB_DEREGISTERED), 0);
 	ck_assert_str_eq(sub_address(v[0]), "a:1");
 	for (long i = 0; i < n; i++)
 		sub_unref(v[i]);
@@ -159,9 +161,99 @@ START_TEST(ten_thousand)
 	}
 	for (int i = 0; i < 10000; i += 2) {
 		snprintf(a, sizeof(a), "10.0.%d.%d:80", i / 256, i % 256);
-		ck_assert_int_eq(subs_remove(s, a), 0);
+		ck_assert_int_eq(subs_remove(s, a, SUB_DEREGISTERED), 0);
 	}
 	ck_assert_uint_eq(subs_count(s), 5000);
+	subs_free(s);
+}
+END_TEST
+
+/* The remove hook learns why the subscriber left. */
+START_TEST(removal_reasons)
+{
+	struct subs *s = subs_new(10, &hooks);
+	struct sub **gone;
+
+	add(s, "a:1", 10);
+	add(s, "b:1", 10);
+	add(s, "c:1", 1000);
+	ck_assert_int_eq(subs_remove(s, "a:1", SUB_DEREGISTERED), 0);
+	ck_assert_int_eq(last_end, SUB_DEREGISTERED);
+	ck_assert_int_eq(subs_remove(s, "c:1", SUB_GONE), 0);
+	ck_assert_int_eq(last_end, SUB_GONE);
+	ck_assert_uint_eq(subs_reap(s, 500, &gone), 1);
+	ck_assert_int_eq(last_end, SUB_EVICTED);
+	ck_assert_int_eq(sub_end(gone[0]), SUB_EVICTED);
+	sub_unref(gone[0]);
+	free(gone);
+	/* Not registered: nothing happens, whatever the reason. */
+	ck_assert_int_eq(subs_remove(s, "a:1", SUB_GONE), -1);
+	ck_assert_int_eq(removes, 3);
+	ck_assert_uint_eq(subs_count(s), 0);
+	subs_free(s);
+}
+END_TEST
+
+/* A subscriber read back from the store keeps its times, row and cursor. */
+START_TEST(restore_keeps_saved_fields)
+{
+	struct subs *s = subs_new(10, &hooks);
+	struct sub_saved sv = {
+		.address = "r:1", .url_text = "http://r:1/event",
+		.registered_real = 1111, .keepalive_real = 2222,
+		.keepalive_mono = 33, .store_id = 7, .start = 99,
+	};
+	struct sub **v;
+	CURLU *u = curl_url();
+
+	ck_assert_ptr_nonnull(u);
+	ck_assert_int_eq(subs_restore(s, &sv, u), SUBS_ADDED);
+	ck_assert_int_eq(adds, 1);
+	ck_assert_int_eq(subs_snapshot(s, &v), 1);
+	ck_assert_str_eq(sub_address(v[0]), "r:1");
+	ck_assert_str_eq(sub_url_text(v[0]), "http://r:1/event");
+	ck_assert_ptr_eq(sub_url(v[0]), u);
+	ck_assert_int_eq(sub_registered_ms(v[0]), 1111);
+	ck_assert_int_eq(sub_keepalive_ms(v[0]), 2222);
+	ck_assert_int_eq(sub_keepalive_mono(v[0]), 33);
+	ck_assert_int_eq(sub_store_id(v[0]), 7);
+	ck_assert_uint_eq(sub_start(v[0]), 99);
+	ck_assert_int_eq(sub_state(v[0]), SUB_ACTIVE);
+	/* An old keep-alive is reaped like any other. */
+	sub_unref(v[0]);
+	free(v);
+	ck_assert_uint_eq(subs_reap(s, 34, &v), 1);
+	ck_assert_int_eq(removes, 1);
+	sub_unref(v[0]);
+	free(v);
+	ck_assert_uint_eq(subs_count(s), 0);
+	subs_free(s);
+}
+END_TEST
+
+START_TEST(state_and_store_fields)
+{
+	struct subs *s = subs_new(10, &hooks);
+	struct sub **v;
+
+	add(s, "a:1", 1);
+	ck_assert_int_eq(subs_snapshot(s, &v), 1);
+	ck_assert_int_eq(sub_state(v[0]), SUB_ACTIVE);
+	ck_assert_int_eq(sub_store_id(v[0]), 0);
+	ck_assert_uint_eq(sub_start(v[0]), 0);
+	sub_set_state(v[0], SUB_FAILING);
+	ck_assert_int_eq(sub_state(v[0]), SUB_FAILING);
+	sub_set_state(v[0], SUB_ACTIVE);
+	ck_assert_int_eq(sub_state(v[0]), SUB_ACTIVE);
+	sub_set_store(v[0], 12, 345);
+	ck_assert_int_eq(sub_store_id(v[0]), 12);
+	ck_assert_uint_eq(sub_start(v[0]), 345);
+	ck_assert_ptr_null(sub_store_state(v[0]));
+	sub_set_store_state(v[0], v);
+	ck_assert_ptr_eq(sub_store_state(v[0]), v);
+	sub_set_store_state(v[0], NULL);
+	sub_unref(v[0]);
+	free(v);
 	subs_free(s);
 }
 END_TEST
@@ -185,7 +277,7 @@ churn(void *arg)
 			curl_url_cleanup(u);
 		subs_keepalive(w->s, a, 2, 2);
 		if (i % 3 == 0)
-			subs_remove(w->s, a);
+			subs_remove(w->s, a, SUB_DEREGISTERED);
 	}
 	return NULL;
 }
@@ -231,6 +323,9 @@ main(void)
 	tcase_add_test(tc, limit_and_failed_hook);
 	tcase_add_test(tc, snapshot_sorted_with_fields);
 	tcase_add_test(tc, reap_only_the_silent);
+	tcase_add_test(tc, removal_reasons);
+	tcase_add_test(tc, restore_keeps_saved_fields);
+	tcase_add_test(tc, state_and_store_fields);
 	tcase_add_test(tc, ten_thousand);
 	tcase_add_test(tc, concurrent_churn);
 	tcase_set_timeout(tc, 60);

@@ -1,9 +1,14 @@
-/* unit.h: the one main() every check suite shares. */
+/* unit.h: the one main() every check suite shares, and the daemon's stack. */
 #ifndef HOOKCAST_UNIT_H
 #define HOOKCAST_UNIT_H
 
 #include <check.h>
+#include <dirent.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 /* Runs every test of S and returns the process exit status. */
 static inline int
@@ -17,5 +22,150 @@ unit_run(Suite *s)
 	srunner_free(sr);
 	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
+
+/* A fresh directory under /tmp, for a data_dir. */
+static inline void
+unit_tempdir(char dir[64])
+{
+	snprintf(dir, 64, "/tmp/hookcast-unit.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+}
+
+/* Removes DIR and the files in it (a data_dir holds no subdirectories). */
+static inline void
+unit_rmdir(const char *dir)
+{
+	char path[1400];
+	struct dirent *e;
+	DIR *d;
+
+	if (dir == NULL || *dir == '\0' || (d = opendir(dir)) == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		unlink(path);
+	}
+	closedir(d);
+	rmdir(dir);
+}
+
+/*
+ * The daemon's stack as main() builds it, minus the front end and the
+ * reaper: store, subscriber map (its hooks go to the store), delivery
+ * thread.  Only for suites that include store.h and deliver.h.
+ */
+#if defined(HOOKCAST_STORE_H) && defined(HOOKCAST_DELIVER_H)
+struct unit_stack {
+	struct store	*store;
+	struct subs	*subs;
+	struct deliver	*deliver;
+};
+
+/* CFG->data_dir must be set; the stack reads CFG until it is stopped. */
+static inline void
+unit_stack_start(struct unit_stack *k, const struct config *cfg,
+    size_t max_subs)
+{
+	struct subs_hooks hooks = { store_on_add, store_on_remove, NULL };
+
+	k->store = store_open(cfg);
+	ck_assert_ptr_nonnull(k->store);
+	hooks.arg = k->store;
+	k->subs = subs_new(max_subs, &hooks);
+	ck_assert_ptr_nonnull(k->subs);
+	ck_assert_int_eq(store_restore(k->store, k->subs), 0);
+	k->deliver = deliver_start(cfg, k->store, k->subs,
+	    store_last_seq(k->store));
+	ck_assert_ptr_nonnull(k->deliver);
+	ck_assert_int_eq(store_start(k->store, k->deliver), 0);
+}
+
+/* main()'s shutdown order (the caller stops any front end or reaper first). */
+static inline void
+unit_stack_stop(struct unit_stack *k, long grace_ms)
+{
+	if (k->store == NULL)
+		return;
+	store_close_requests(k->store);
+	store_detach(k->store);
+	deliver_stop(k->deliver, grace_ms);
+	store_stop(k->store);
+	subs_free(k->subs);
+	memset(k, 0, sizeof(*k));
+}
+
+/* A store request done synchronously: submit, then wait for r_done. */
+struct unit_wait {
+	pthread_mutex_t	 lock;
+	pthread_cond_t	 cond;
+	int		 done;
+};
+
+static inline void
+unit_req_done(struct store_req *req)
+{
+	struct unit_wait *w = req->r_arg;
+
+	pthread_mutex_lock(&w->lock);
+	w->done = 1;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+}
+
+/* Fills in r_done and r_arg; returns r_status. */
+static inline enum store_status
+unit_request(struct store *st, struct store_req *req)
+{
+	struct unit_wait w = { PTHREAD_MUTEX_INITIALIZER,
+	    PTHREAD_COND_INITIALIZER, 0 };
+
+	req->r_done = unit_req_done;
+	req->r_arg = &w;
+	ck_assert_int_eq(store_submit(st, req), 0);
+	pthread_mutex_lock(&w.lock);
+	while (!w.done)
+		pthread_cond_wait(&w.cond, &w.lock);
+	pthread_mutex_unlock(&w.lock);
+	return req->r_status;
+}
+
+/* Publishes M as /sendMessage does: committed, then fanned out. */
+static inline enum store_status
+unit_publish(struct store *st, struct msg *m)
+{
+	struct store_req req = { .r_type = REQ_PUBLISH, .r_msg = m };
+
+	return unit_request(st, &req);
+}
+
+/* Waits until everything queued for the store before now is committed. */
+static inline void
+unit_sync(struct store *st)
+{
+	struct store_req req = { .r_type = REQ_SYNC };
+
+	ck_assert_int_eq(unit_request(st, &req), STORE_OK);
+}
+
+/* The dead letters (text, or JSON); the caller frees the answer. */
+static inline char *
+unit_dead_letters(struct store *st, const char *address, int json)
+{
+	struct store_req req = { .r_type = REQ_DL_LIST, .r_address = address,
+	    .r_limit = 1000, .r_json = json };
+	char *out;
+
+	ck_assert_int_eq(unit_request(st, &req), STORE_OK);
+	if ((out = malloc(req.r_len + 1)) == NULL)
+		ck_abort_msg("out of memory");
+	if (req.r_len > 0)
+		memcpy(out, req.r_body, req.r_len);
+	out[req.r_len] = '\0';
+	free(req.r_body);
+	return out;
+}
+#endif
 
 #endif

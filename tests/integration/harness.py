@@ -33,6 +33,8 @@ SANITIZER_MARKERS = ('AddressSanitizer', 'LeakSanitizer', 'ThreadSanitizer',
 LISTENING_RE = re.compile(r'msg="listening".*\blisten=127\.0\.0\.1:(\d+)')
 RFC3339_Z_RE = re.compile(
     r'^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$')
+# webhook-id of a delivery and Message-Id of a publish answer
+MSG_ID_RE = re.compile(r'^msg_[0-9a-f]{32}$')
 
 
 def _detect_time_scale():
@@ -220,9 +222,17 @@ class Recorded:
         self.client_port = client_port
         self.arrived = time.monotonic()
         self.done = None
+        self.index = None    # 0-based: the how-manieth request this sink received
+        self.status = None   # the status code the sink answered (None until answered)
+
+    @property
+    def webhook_id(self):
+        """The request's webhook-id header (None when absent)."""
+        return self.headers.get('webhook-id')
 
     def __repr__(self):
-        return '<Recorded %s %s %d bytes>' % (self.method, self.path, len(self.body))
+        return '<Recorded #%s %s %s %d bytes -> %s>' % (self.index, self.method, self.path,
+                                                        len(self.body), self.status)
 
 
 class _SinkHandler(http.server.BaseHTTPRequestHandler):
@@ -262,9 +272,13 @@ class _SinkHandler(http.server.BaseHTTPRequestHandler):
             gate.wait(60)
         if sink.delay:
             time.sleep(sink.delay)
+        status, extra = sink._answer_for(rec)
+        rec.status = status
         payload = b'ok'
-        self.send_response(sink.status)
-        for k, v in sink.response_headers.items():
+        self.send_response(status)
+        headers = dict(sink.response_headers)
+        headers.update(extra)
+        for k, v in headers.items():
             self.send_header(k, v)
         self.send_header('Content-Type', 'text/plain')
         self.send_header('Content-Length', str(len(payload)))
@@ -285,21 +299,47 @@ class _SinkServer(http.server.ThreadingHTTPServer):
     def handle_error(self, request, client_address):
         pass  # a subscriber connection hookcast dropped is not a test failure
 
+    def process_request(self, request, client_address):
+        with self.sink.cond:
+            self.sink._conns.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request):
+        with self.sink.cond:
+            self.sink._conns.discard(request)
+        super().shutdown_request(request)
+
 
 class Sink:
-    """A subscriber: an HTTP server on 127.0.0.1:0 recording every request.
+    """A subscriber: an HTTP server on 127.0.0.1 recording every request.
 
-    status / delay / gate / response_headers shape its answers."""
+    status is what it answers: an int; a list (one entry per request in
+    arrival order, the last one repeating); or a callable taking the request's
+    0-based index.  An entry is a status code or (status, {header: value}).
+    Assigning sink.status later changes the answers from then on (a list
+    assigned later starts at its first entry).  delay / gate /
+    response_headers (sent with every answer) shape the answers too.
+    port= binds a given port (e.g. one refusing_address() handed out) instead
+    of a free one.  close() also cuts the connections still open, so a closed
+    sink is down for good."""
 
-    def __init__(self, status=200, delay=0.0, gate=None, response_headers=None):
-        self.status = status
+    def __init__(self, status=200, delay=0.0, gate=None, response_headers=None, port=0):
+        self.cond = threading.Condition()
+        self._status = status
+        self._status_base = 0
         self.delay = delay
         self.gate = gate
         self.response_headers = dict(response_headers or {})
         self.requests = []
-        self.cond = threading.Condition()
-        self.server = _SinkServer(('127.0.0.1', 0), _SinkHandler)
+        self._conns = set()
+        self.server = _SinkServer(('127.0.0.1', port), _SinkHandler, bind_and_activate=False)
         self.server.sink = self
+        try:
+            self.server.server_bind()
+            self.server.server_activate()
+        except OSError:
+            self.server.server_close()
+            raise
         self.port = self.server.server_address[1]
         self.address = '127.0.0.1:%d' % self.port
         self.thread = threading.Thread(target=self.server.serve_forever,
@@ -307,11 +347,35 @@ class Sink:
                                        daemon=True)
         self.thread.start()
 
+    @property
+    def status(self):
+        return self._status
+
+    @status.setter
+    def status(self, value):
+        with self.cond:
+            self._status = value
+            self._status_base = len(self.requests)
+
+    def _answer_for(self, rec):
+        with self.cond:
+            spec = self._status
+            n = rec.index - self._status_base
+        if callable(spec):
+            spec = spec(rec.index)
+        elif isinstance(spec, (list, tuple)) and spec and not (
+                len(spec) == 2 and isinstance(spec[0], int) and isinstance(spec[1], dict)):
+            spec = spec[min(max(n, 0), len(spec) - 1)]
+        if isinstance(spec, tuple):
+            return int(spec[0]), dict(spec[1])
+        return int(spec), {}
+
     def url(self, path='/event'):
         return 'http://127.0.0.1:%d%s' % (self.port, path)
 
     def _arrive(self, rec):
         with self.cond:
+            rec.index = len(self.requests)
             self.requests.append(rec)
             self.cond.notify_all()
 
@@ -342,11 +406,33 @@ class Sink:
         with self.cond:
             return list(self.requests)
 
+    def webhook_ids(self):
+        with self.cond:
+            return [r.webhook_id for r in self.requests]
+
+    def wait_until(self, predicate, timeout):
+        """Waits until predicate(list of Recorded) is true; returns its last value."""
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                value = predicate(list(self.requests))
+                left = deadline - time.monotonic()
+                if value or left <= 0:
+                    return value
+                self.cond.wait(left)
+
     def close(self):
         if self.gate is not None:
             self.gate.set()
         self.server.shutdown()
         self.server.server_close()
+        with self.cond:
+            conns = list(self._conns)
+        for c in conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
 
 class HangingSink:
@@ -419,6 +505,12 @@ class HangingSink:
 class Hookcast:
     """Runs build/hookcast with a generated config file on 127.0.0.1:0.
 
+    Its store lives in --data-dir DIR: by default DIR is a fresh directory
+    inside the instance's temporary directory (removed at teardown).  Pass
+    data_dir=PATH to use a given one (e.g. the data_dir of a daemon that was
+    stopped or killed, to restart on the same store), or data_dir=False to pass
+    no --data-dir at all.  A --data-dir among the flags wins as well.
+
     stderr is collected line by line for the whole run (self.lines())."""
 
     BASE_CONFIG = {
@@ -426,8 +518,16 @@ class Hookcast:
         'shutdown_grace': '2',
     }
 
-    def __init__(self, *args, config=None, config_text=None, listen=True):
+    def __init__(self, *args, config=None, config_text=None, listen=True, data_dir=None):
         self.tmp = tempfile.mkdtemp(prefix='hookcast-it-')
+        args = [str(a) for a in args]
+        if any(a == '--data-dir' or a.startswith('--data-dir=') for a in args) or \
+                'data_dir' in (config or {}):
+            data_dir = False
+        if data_dir is None:
+            data_dir = os.path.join(self.tmp, 'data')
+            os.mkdir(data_dir)
+        self.data_dir = data_dir or None
         self.config_path = os.path.join(self.tmp, 'hookcast.conf')
         if config_text is None:
             cfg = dict(self.BASE_CONFIG)
@@ -439,7 +539,9 @@ class Hookcast:
         self.argv = [BINARY, '--config', self.config_path]
         if listen:
             self.argv += ['--listen', '127.0.0.1:0']
-        self.argv += [str(a) for a in args]
+        if self.data_dir:
+            self.argv += ['--data-dir', self.data_dir]
+        self.argv += args
         self.proc = None
         self.port = None
         self._lines = []
@@ -461,16 +563,7 @@ class Hookcast:
 
     def start(self, timeout=None):
         timeout = timeout if timeout is not None else scaled(10)
-        self.proc = subprocess.Popen(self.argv, cwd=self.tmp,
-                                     stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE)
-        for stream, sink in ((self.proc.stderr, self._lines),
-                             (self.proc.stdout, self._out)):
-            t = threading.Thread(target=self._reader, args=(stream, sink),
-                                 daemon=True)
-            t.start()
-            self._readers.append(t)
+        self._spawn()
         deadline = time.monotonic() + timeout
         with self._cond:
             while True:
@@ -492,6 +585,44 @@ class Hookcast:
             'hookcast did not log msg="listening" with listen=127.0.0.1:PORT '
             '(exit code %r)\nargv: %s\nstderr:\n%s' %
             (rc, ' '.join(self.argv), self.stderr_text()))
+
+    def _spawn(self):
+        self.proc = subprocess.Popen(self.argv, cwd=self.tmp,
+                                     stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE)
+        for stream, sink in ((self.proc.stderr, self._lines),
+                             (self.proc.stdout, self._out)):
+            t = threading.Thread(target=self._reader, args=(stream, sink),
+                                 daemon=True)
+            t.start()
+            self._readers.append(t)
+
+    def run_until_exit(self, timeout=None):
+        """For start-up failures: runs the daemon and waits for it to exit.
+
+        Returns its exit code, or None when it was still running after timeout
+        (it is killed then).  Checks for sanitizer reports either way."""
+        timeout = timeout if timeout is not None else scaled(10)
+        self._spawn()
+        self.stopped = True
+        rc = self.wait_exit(timeout)
+        if rc is None:
+            self.kill()
+        self.check_clean()
+        return rc
+
+    def kill9(self):
+        """SIGKILL, as a crash would: no clean exit expected, no check at teardown
+        beyond the sanitizer markers in what it wrote so far."""
+        self.stopped = True
+        if self.alive():
+            self.proc.send_signal(signal.SIGKILL)
+        self.rc = self.proc.wait(10)
+        for t in self._readers:
+            t.join(5)
+        self.check_clean()
+        return self.rc
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
@@ -585,6 +716,47 @@ class Hookcast:
     def publish(self, body, content_type=None):
         headers = {'Content-Type': content_type} if content_type else {}
         return self.request('POST', '/sendMessage', body=body, headers=headers)
+
+    # -- dead letters
+
+    @staticmethod
+    def _dl_query(address=None, id=None, **more):
+        params = []
+        if address is not None:
+            params.append(('address', address))
+        if id is not None:
+            params.append(('id', id))
+        params += [(k, str(v)) for k, v in more.items()]
+        return ('?' + urllib.parse.urlencode(params)) if params else ''
+
+    def dead_letters(self, address=None, id=None, **more):
+        """GET /deadLetters?format=json...; returns the list of dead-letter objects."""
+        r = self.request('GET', '/deadLetters' + self._dl_query(address, id, format='json',
+                                                                **more))
+        if r.status != 200:
+            raise AssertionError('GET /deadLetters (JSON): %r' % r)
+        return r.json()['dead_letters']
+
+    def dead_letters_text(self, address=None, id=None, **more):
+        r = self.request('GET', '/deadLetters' + self._dl_query(address, id, **more))
+        if r.status != 200:
+            raise AssertionError('GET /deadLetters: %r' % r)
+        return r.text
+
+    def replay(self, address=None, id=None):
+        return self.request('POST', '/deadLetters/replay' + self._dl_query(address, id))
+
+    def purge(self, address=None, id=None):
+        return self.request('DELETE', '/deadLetters' + self._dl_query(address, id))
+
+    def wait_dead_letters(self, predicate, timeout, **query):
+        """Polls the JSON dead letters until predicate(list) holds; returns the last list."""
+        deadline = time.monotonic() + timeout
+        while True:
+            dls = self.dead_letters(**query)
+            if predicate(dls) or time.monotonic() >= deadline:
+                return dls
+            time.sleep(0.05)
 
     def list_text(self):
         r = self.request('GET', '/listSubscribers')
@@ -680,6 +852,16 @@ class HookcastTestCase(unittest.TestCase):
         s = Sink(**kw)
         self._closers.append(s.close)
         return s
+
+    def after_daemons(self, fn):
+        """Runs fn at teardown once every daemon is stopped (e.g. an umount)."""
+        self._closers.insert(0, fn)
+
+    def make_tmpdir(self, prefix='hookcast-it-'):
+        """A temporary directory removed at teardown (after the daemons stopped)."""
+        d = tempfile.mkdtemp(prefix=prefix)
+        self.after_daemons(lambda: shutil.rmtree(d, ignore_errors=True))
+        return d
 
     def hanging_sink(self):
         s = HangingSink()
