@@ -322,21 +322,23 @@ handle_list(struct api *a, struct MHD_Connection *c)
  * memory may.  A full disk is answered by the failed commit itself.
  * Logged once a second at most.
  */
-static int
+static const char *
 refuse_publish(const struct api *a, size_t more)
 {
 	static _Atomic int64_t last_log;
-	const char *why;
+	const char *why, *text = "Error: Queue full, retry later.";
 	int64_t now, then;
 
-	if (store_disk_full(a->store))
+	if (store_disk_full(a->store)) {
 		why = "disk_full";
+		text = "Error: Disk full, retry later.";
+	}
 	else if (store_backlog_bytes(a->store) + more > a->cfg->max_backlog_bytes)
 		why = "max_backlog_bytes";
 	else if (msg_bytes_alive() + more > a->cfg->max_queued_bytes * 2)
 		why = "max_queued_bytes";
 	else
-		return 0;
+		return NULL;
 	now = clock_mono_ms();
 	then = atomic_load(&last_log);
 	if (now - then >= 1000 &&
@@ -344,7 +346,7 @@ refuse_publish(const struct api *a, size_t more)
 		log_warnx("publishing refused: backlog full", "reason=%s "
 		    "backlog_bytes=%zu memory_bytes=%zu", why,
 		    store_backlog_bytes(a->store), msg_bytes_alive());
-	return 1;
+	return text;
 }
 
 /* Bodies up to this size are read before being refused, and preallocated. */
@@ -357,6 +359,7 @@ send_begin(struct api *a, struct MHD_Connection *c, void **con_cls)
 	const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 	    MHD_HTTP_HEADER_CONTENT_LENGTH);
 	unsigned long long announced = 0;
+	const char *no;
 	struct upload *u;
 
 	if (cl != NULL) {
@@ -372,8 +375,8 @@ send_begin(struct api *a, struct MHD_Connection *c, void **con_cls)
 	 * large body is refused here; a small one is read and refused after.
 	 */
 	if (announced > EARLY_REFUSAL_BYTES &&
-	    refuse_publish(a, (size_t)announced))
-		return answer_busy(c, "Error: Queue full, retry later.");
+	    (no = refuse_publish(a, (size_t)announced)) != NULL)
+		return answer_busy(c, no);
 	if ((u = calloc(1, sizeof(*u))) == NULL)
 		return answer_busy(c, "Error: Out of memory, retry later.");
 	u->u_ep = EP_SEND;
@@ -435,6 +438,7 @@ send_end(struct api *a, struct MHD_Connection *c, struct upload *u)
 {
 	const char *ctype = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 	    MHD_HTTP_HEADER_CONTENT_TYPE);
+	const char *no;
 	struct msg *m;
 
 	if (u->u_too_large)
@@ -442,8 +446,8 @@ send_end(struct api *a, struct MHD_Connection *c, struct upload *u)
 	if (ctype != NULL && strlen(ctype) > MSG_CTYPE_MAX)
 		return answer_text(c, MHD_HTTP_BAD_REQUEST,
 		    "Error: Content-Type longer than 256 bytes.");
-	if (refuse_publish(a, u->u_len))
-		return answer_busy(c, "Error: Queue full, retry later.");
+	if ((no = refuse_publish(a, u->u_len)) != NULL)
+		return answer_busy(c, no);
 	if ((m = msg_new(NULL, ctype, u->u_data, u->u_len)) == NULL)
 		return answer_busy(c, "Error: Out of memory, retry later.");
 	free(u->u_data);

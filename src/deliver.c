@@ -633,7 +633,9 @@ handle_add(struct deliver *d, struct target *t)
 		t->t_next = start;
 	}
 	t->t_saved = start;
-	load_retries(d, t, start != 0 ? start : d->last_seq + 1);
+	/* A new subscriber's retries can only come from a replay (CMD_REPLAY). */
+	if (sub_restored(t->t_sub))
+		load_retries(d, t, start);
 	target_count(d, t);
 	ready_push(d, t);
 }

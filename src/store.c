@@ -181,13 +181,15 @@ static const char schema[] =
 #define SWEEP_MS	60000		/* full collection, dead-letter bounds */
 #define RETRY_WAIT_MS	200		/* after a failed commit */
 /*
- * Space kept in DATA_DIR/hookcast.reserve.  SQLite needs room to write
- * even a DELETE, so a disk that filled up could never be emptied again;
- * the reserve is given back the moment the disk is full, so that
- * deliveries can be recorded and their messages deleted, and taken again
- * once there is room.
+ * Space kept in DATA_DIR/hookcast.reserve: RESERVE_BYTES, or an eighth of
+ * a small filesystem.  SQLite needs room to write even a DELETE, and the
+ * WAL needs room in the database to be folded back into it, so a disk that
+ * filled up could never be emptied again.  The reserve is given back the
+ * moment the disk is full and taken again once there is room; the WAL is
+ * kept to half the reserve (checkpointed at that size) so that folding it
+ * back always fits.
  */
-#define RESERVE_BYTES	(1 << 20)
+#define RESERVE_BYTES	(4 << 20)
 
 /* The removed column: why a subscriber left (0: it has not). */
 static const char *const end_reasons[] = {
@@ -216,6 +218,7 @@ struct store {
 	int			 stopping;
 
 	char			 reserve[1100];
+	uint64_t		 reserve_size;
 	int			 reserved;	/* the reserve file is there */
 	atomic_size_t		 backlog;	/* bytes of bodies stored */
 	atomic_int		 full;
@@ -287,25 +290,44 @@ open_dir(struct store *st)
 	return 0;
 }
 
-/* RESERVE_BYTES, or an eighth of a small filesystem; taken when twice that is free. */
+/* The reserve's size for this filesystem, and the WAL limit that goes with it. */
+static void
+reserve_size(struct store *st)
+{
+	struct statvfs vfs;
+	char pragma[96];
+	uint64_t size = RESERVE_BYTES;
+	long pages;
+
+	if (statvfs(st->cfg->data_dir, &vfs) == 0 &&
+	    (uint64_t)vfs.f_blocks * vfs.f_frsize / 8 < size)
+		size = (uint64_t)vfs.f_blocks * vfs.f_frsize / 8;
+	st->reserve_size = size;
+	pages = (long)(size / 2 / 4096);
+	if (pages < 8)
+		pages = 8;
+	snprintf(pragma, sizeof(pragma), "PRAGMA wal_autocheckpoint = %ld",
+	    pages);
+	exec_sql(st->db, pragma);
+	snprintf(pragma, sizeof(pragma), "PRAGMA journal_size_limit = %llu",
+	    (unsigned long long)size / 2);
+	exec_sql(st->db, pragma);
+}
+
+/* Takes the reserve when that much is free beyond it. */
 static void
 reserve_take(struct store *st)
 {
 	struct statvfs vfs;
-	uint64_t size;
 	int fd;
 
-	if (st->reserved || statvfs(st->cfg->data_dir, &vfs) == -1)
-		return;
-	size = (uint64_t)vfs.f_blocks * vfs.f_frsize / 8;
-	if (size > RESERVE_BYTES)
-		size = RESERVE_BYTES;
-	if ((uint64_t)vfs.f_bavail * vfs.f_frsize < 2 * size)
+	if (st->reserved || statvfs(st->cfg->data_dir, &vfs) == -1 ||
+	    (uint64_t)vfs.f_bavail * vfs.f_frsize < 2 * st->reserve_size)
 		return;
 	if ((fd = open(st->reserve, O_WRONLY | O_CREAT | O_CLOEXEC, 0600)) ==
 	    -1)
 		return;
-	if (posix_fallocate(fd, 0, (off_t)size) == 0)
+	if (posix_fallocate(fd, 0, (off_t)st->reserve_size) == 0)
 		st->reserved = 1;
 	else
 		unlink(st->reserve);
@@ -341,8 +363,15 @@ open_db(struct store *st)
 		goto fail;
 	sqlite3_busy_timeout(st->db, 5000);
 	sqlite3_extended_result_codes(st->db, 1);
-	/* The first read of the header: a file that is not a database fails here. */
-	if ((rc = sqlite3_exec(st->db, "PRAGMA journal_mode = WAL", NULL, NULL,
+	/*
+	 * The first read of the header: a file that is not a database fails
+	 * here.  Incremental vacuum (it only takes effect on a new database,
+	 * before anything else writes it): the pages a drained backlog leaves
+	 * free can be given back to the filesystem.
+	 */
+	if ((rc = sqlite3_exec(st->db, "PRAGMA auto_vacuum = INCREMENTAL",
+	    NULL, NULL, NULL)) != SQLITE_OK ||
+	    (rc = sqlite3_exec(st->db, "PRAGMA journal_mode = WAL", NULL, NULL,
 	    NULL)) != SQLITE_OK)
 		goto fail;
 	if (query_int(st->db, "PRAGMA user_version", &version) == -1)
@@ -372,7 +401,9 @@ open_db(struct store *st)
 		}
 		sqlite3_finalize(s);
 	}
-	if (exec_sql(st->db, sync_pragma[st->cfg->durability]) == -1 ||
+	/* Zeroing freed pages would write every deleted body twice. */
+	if (exec_sql(st->db, "PRAGMA secure_delete = OFF") == -1 ||
+	    exec_sql(st->db, sync_pragma[st->cfg->durability]) == -1 ||
 	    exec_sql(st->db, "PRAGMA foreign_keys = OFF") == -1 ||
 	    exec_sql(st->db, "BEGIN") == -1 || exec_sql(st->db, schema) == -1 ||
 	    exec_sql(st->db, "PRAGMA user_version = 1") == -1 ||
@@ -438,6 +469,7 @@ store_open(const struct config *cfg)
 		goto fail;
 	snprintf(st->reserve, sizeof(st->reserve), "%s/hookcast.reserve",
 	    cfg->data_dir);
+	reserve_size(st);
 	reserve_take(st);
 	if (query_int(st->db, "SELECT max(seq) FROM messages", &last) == -1 ||
 	    query_int(st->db, "SELECT total(length(body)) FROM messages",
@@ -1320,6 +1352,8 @@ periodic(struct store *st)
 {
 	int64_t mono = clock_mono_ms(), now = clock_real_ms();
 	int sweep = mono >= st->next_sweep;
+	int64_t free_pages = 0;
+	char vacuum[64];
 	sqlite3_stmt *s;
 	int rc;
 
@@ -1343,6 +1377,7 @@ periodic(struct store *st)
 	}
 	if ((rc = collect(st, sweep ? 0 : st->gc_from)) != SQLITE_OK)
 		goto fail;
+
 	if (sweep) {
 		s = st->stmt[S_DL_EXPIRE];
 		sqlite3_bind_int64(s, 1, now -
@@ -1373,6 +1408,18 @@ periodic(struct store *st)
 	 */
 	sqlite3_wal_checkpoint_v2(st->db, NULL, atomic_load(&st->full) ?
 	    SQLITE_CHECKPOINT_TRUNCATE : SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	/*
+	 * Free pages past a quarter of the reserve go back to the filesystem,
+	 * a few at a time: each step is a transaction that must fit in the
+	 * space there is, and the checkpoint after it makes the file shorter.
+	 */
+	snprintf(vacuum, sizeof(vacuum), "PRAGMA incremental_vacuum(%llu)",
+	    (unsigned long long)(st->reserve_size / 2 / 4096 + 1));
+	if (query_int(st->db, "PRAGMA freelist_count", &free_pages) == 0 &&
+	    (uint64_t)free_pages * 4096 > st->reserve_size / 4 &&
+	    sqlite3_exec(st->db, vacuum, NULL, NULL, NULL) == SQLITE_OK)
+		sqlite3_wal_checkpoint_v2(st->db, NULL,
+		    SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
 	if (!st->reserved) {
 		reserve_take(st);
 		if (st->reserved && atomic_exchange(&st->full, 0))

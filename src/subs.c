@@ -39,6 +39,7 @@ struct sub {
 	_Atomic uint64_t	 sub_start;	/* first message sequence it gets */
 	atomic_int		 sub_state;	/* enum sub_state */
 	enum sub_end		 sub_end;	/* why it left; set under the map lock */
+	int			 sub_restored;	/* read back from the store */
 };
 
 struct subs {
@@ -244,6 +245,7 @@ subs_restore(struct subs *s, const struct sub_saved *saved, CURLU *url)
 	sub->sub_registered = saved->registered_real;
 	atomic_init(&sub->sub_store_id, saved->store_id);
 	atomic_init(&sub->sub_start, saved->start);
+	sub->sub_restored = 1;
 	return subs_insert(s, sub, saved->keepalive_real, saved->keepalive_mono);
 }
 
@@ -497,4 +499,10 @@ void
 sub_set_store_state(struct sub *sub, void *state)
 {
 	sub->sub_store = state;
+}
+
+int
+sub_restored(const struct sub *sub)
+{
+	return sub->sub_restored;
 }

@@ -112,6 +112,9 @@ enum sub_state { SUB_ACTIVE, SUB_FAILING };
 enum sub_state sub_state(const struct sub *sub);
 void sub_set_state(struct sub *sub, enum sub_state st);
 
+/* 1 for a subscriber subs_restore put back (it may have retries saved). */
+int sub_restored(const struct sub *sub);
+
 /* Why it left the map; meaningful once on_remove has run. */
 enum sub_end sub_end(const struct sub *sub);
 
