@@ -1,12 +1,14 @@
 /*
- * api.c: the four seed endpoints over libmicrohttpd.
+ * api.c: the HTTP endpoints over libmicrohttpd.
  *
  * DESIGN
  * libmicrohttpd runs its own epoll threads (http_threads of them) and calls
  * api_handle() on them.  A handler parses and validates, then hands over: a
  * registration goes into the subscriber map (subs.c, its rwlock), a message
- * into the delivery thread's inbox (deliver.c).  Nothing here waits on the
- * network or the disk.  A request body is read incrementally into a buffer
+ * to the store's writer (store.c).  What must be durable before it is
+ * answered (a publish, a new registration, a removal, the dead-letter
+ * endpoints) suspends its connection until the writer has committed it and
+ * resumes it; nothing here waits on the network or the disk.  A request body is read incrementally into a buffer
  * that never grows past max_body; a larger body, announced or chunked, gets
  * 413 as soon as it is known to be too large.
  */

@@ -3,12 +3,12 @@
  *
  * DESIGN
  * One thread runs deliver_loop() and is the only one to touch the CURLM and
- * CURL handles.  Other threads hand it commands (a subscriber added or
- * removed, a message published) through the inbox, a FIFO under inbox_lock,
- * and wake it through an eventfd.  The subscriber map's hooks queue their
- * commands while holding the map's write lock, so the lock order is subs
- * rwlock, then inbox_lock; the thread holds inbox_lock only to take the
- * whole list, and never takes the map lock.
+ * CURL handles.  The store's writer thread hands it commands (a subscriber
+ * added or removed, a message published, dead letters replayed), each once
+ * committed and in commit order, through the inbox, a FIFO under inbox_lock,
+ * and wakes it through an eventfd.  The thread holds inbox_lock only to take
+ * the whole list; it takes the map's lock only through subs_remove() (a 410),
+ * holding nothing else.
  *
  * The loop drives libcurl's socket interface (curl_multi_socket_action)
  * from its own epoll set, rather than curl_multi_poll()/curl_multi_perform()
@@ -17,22 +17,28 @@
  * few hundred in flight.  Idle connections stay in the epoll set (struct
  * fdslot) and the connection cache is sized to every subscriber's.
  *
- * For every subscriber the thread keeps a struct target: a bounded FIFO of
- * message references (the oldest is dropped, and counted, when it is full)
- * and its transfers in flight, at most max_in_flight.  A target with work
- * and a free slot waits in a round-robin ready list; transfers start from it
- * while fewer than max_transfers are in flight, not counting those in
- * flight for over SLOW_MS.  A subscriber that hangs or refuses therefore
- * holds only its own slots and the others keep their rate.  Only transfers
- * that are really running are added to the multi handle.
+ * For every subscriber the thread keeps a struct target: a FIFO of message
+ * references (at most queue_limit; shorter while bodies in memory pass
+ * max_queued_bytes), its retries ordered by due time, and its transfers in
+ * flight, at most max_in_flight (1 when ordered).  A FIFO that is full stops
+ * taking messages: the target then has a backlog in the store (t_stored,
+ * from t_next to last_seq), read back a page at a time when the FIFO is
+ * empty.  Nothing is dropped.  A target with work and a free slot waits in
+ * a round-robin ready list; transfers start from it while fewer than
+ * max_transfers are in flight, not counting those in flight for over
+ * SLOW_MS.  A subscriber that hangs or refuses therefore holds only its own
+ * slots and the others keep their rate.
  *
- * Back-pressure: deliver_overloaded() reads two counters this thread keeps
- * (FIFOs over half full, publishes not yet fanned out) so that the front end
- * can answer 503 before the FIFOs of most subscribers overflow.
+ * A failed attempt becomes a retry (saved in the store first) due after the
+ * schedule's jittered wait; failure_threshold failures in a row make the
+ * target failing: its FIFO goes back to the store and only one retry at a
+ * time is tried until one succeeds.  Once a second each target's cursor
+ * (the first message not yet done, retries aside) is saved, so that a
+ * restart resumes from it.
  *
- * A target is allocated by the add hook (so that removing a subscriber never
- * needs memory) with both of its commands embedded; from the moment its add
- * command is queued it belongs to this thread.
+ * A target is allocated by deliver_on_add (so that removing a subscriber
+ * never needs memory) with both of its commands embedded; from the moment
+ * its add command is queued it belongs to this thread.
  */
 #include <pthread.h>
 #include <stdatomic.h>

@@ -3,11 +3,13 @@
  *
  * DESIGN
  * Threads: main (waits for signals with sigwaitinfo), libmicrohttpd's pool
- * (api.c), the delivery thread (deliver.c) and the reaper (reaper.c).
- * Every signal hookcast handles is blocked before any thread starts, so no
- * asynchronous handler exists at all.  Locks, in the only order they nest:
- * subs rwlock, then deliver inbox_lock (the map's hooks); a subscriber's
- * own sub_lock and the reaper's r_lock are never held with another.
+ * (api.c), the store's writer (store.c), the delivery thread (deliver.c)
+ * and the reaper (reaper.c).  Every signal hookcast handles is blocked
+ * before any thread starts, so no asynchronous handler exists at all.
+ * Locks, in the only orders they nest: subs rwlock, then the store's
+ * q_lock (the map's hooks); the store's fwd_lock, then deliver's
+ * inbox_lock (passing committed work on); a subscriber's own sub_lock and
+ * the reaper's r_lock are never held with another.
  */
 #include <signal.h>
 #include <stdio.h>
