@@ -1527,6 +1527,18 @@ store_close_requests(struct store *st)
 	pthread_mutex_unlock(&st->q_lock);
 }
 
+/* Frees the removal store_on_add set aside for SUB. */
+static void
+forget(struct sub *sub)
+{
+	struct op *rm = sub_store_state(sub);
+
+	if (rm != NULL) {
+		sub_set_store_state(sub, NULL);
+		op_free(rm);
+	}
+}
+
 void
 store_stop(struct store *st)
 {
@@ -1544,6 +1556,8 @@ store_stop(struct store *st)
 	/* What could not be written (a full disk) is lost here. */
 	for (o = st->q_head; o != NULL; o = next) {
 		next = o->o_next;
+		if (o->o_type == OP_SUB_ADD)
+			forget(o->o_sub);
 		if (o->o_type == OP_REQUEST) {
 			o->o_req->r_status = STORE_CLOSED;
 			o->o_req->r_done(o->o_req);
@@ -1553,6 +1567,9 @@ store_stop(struct store *st)
 		op_free(o);
 	}
 	st->q_head = NULL;
+	/* Subscribers still registered keep their removal, never to be queued. */
+	for (size_t i = 0; i < st->nknown; i++)
+		forget(st->known[i].k_sub);
 	sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_TRUNCATE,
 	    NULL, NULL);
 	store_free(st);
