@@ -16,6 +16,10 @@
       register the given addresses
   helpers.py register-synthetic BASE_URL N
       register N distinct addresses 10.a.b.c:8080 (4 keep-alive connections)
+  helpers.py dbstat DATA_DIR
+      read DATA_DIR/hookcast.db (read-only, hookcast stopped) and print
+      "messages body_bytes retries dead_letters subscribers": what is left
+      in its tables; "n/a" when it cannot be read
 """
 import http.client
 import json
@@ -132,6 +136,33 @@ def register_all(base, addrs, nconn=1):
         sys.exit("register: %d failures, first: %s" % (len(errors), errors[0]))
 
 
+def dbstat(data_dir):
+    import os
+    import sqlite3
+    path = os.path.join(data_dir, "hookcast.db")
+    queries = (
+        "SELECT count(*), coalesce(sum(length(body)), 0) FROM messages",
+        "SELECT count(*) FROM retries",
+        "SELECT count(*) FROM dead_letters",
+        "SELECT count(*) FROM subscribers",
+    )
+    try:
+        if not os.path.exists(path):
+            raise OSError("no " + path)
+        db = sqlite3.connect("file:%s?mode=ro" % urllib.parse.quote(path), uri=True)
+        try:
+            out = list(db.execute(queries[0]).fetchone())
+            for q in queries[1:]:
+                out.append(db.execute(q).fetchone()[0])
+        finally:
+            db.close()
+    except (OSError, sqlite3.Error) as e:
+        print("n/a n/a n/a n/a n/a")
+        print("dbstat: %s" % e, file=sys.stderr)
+        return
+    print(*out)
+
+
 def main(argv):
     if len(argv) < 2:
         sys.exit(__doc__)
@@ -150,6 +181,8 @@ def main(argv):
         addrs = ["10.%d.%d.%d:8080" % ((i >> 16) & 255, (i >> 8) & 255, i & 255)
                  for i in range(1, n + 1)]
         register_all(argv[2], addrs, nconn=4)
+    elif cmd == "dbstat" and len(argv) == 3:
+        dbstat(argv[2])
     else:
         sys.exit(__doc__)
 
