@@ -255,7 +255,6 @@ deliver_publish(struct deliver *d, struct msg *m)
 	c->type = CMD_PUBLISH;
 	c->arg = msg_ref(m);
 	inbox_push(d, c);
-	deliver_wake(d);
 	return 0;
 }
 
@@ -1296,6 +1295,7 @@ tick(struct deliver *d)
 
 		if (t->t_nretries > 0 || t->t_stored)
 			ready_push(d, t);
+		target_count(d, t);
 	}
 	if (d->now >= d->next_progress) {
 		d->next_progress = d->now + PROGRESS_MS;

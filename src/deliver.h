@@ -29,8 +29,9 @@ void deliver_stop(struct deliver *d, long grace_ms);
 /*
  * A subscriber the store has committed (its store id and first message are
  * set), and one that has left the map.  Commands are handled in the order
- * queued.  deliver_on_add returns -1 when out of memory; deliver_on_remove
- * needs no memory and cannot fail.
+ * queued, once deliver_wake() is called (the store calls it once for all it
+ * passes on from one commit).  deliver_on_add returns -1 when out of
+ * memory; deliver_on_remove needs no memory and cannot fail.
  */
 int deliver_on_add(struct sub *sub, void *d);
 void deliver_on_remove(struct sub *sub, void *d);
@@ -38,7 +39,8 @@ void deliver_wake(struct deliver *d);
 
 /*
  * Queues M, committed, for every subscriber the thread knows when it gets
- * to it.  Takes its own reference.  -1 when out of memory.
+ * to it (after the next deliver_wake).  Takes its own reference.  -1 when
+ * out of memory.
  */
 int deliver_publish(struct deliver *d, struct msg *m);
 

@@ -177,7 +177,8 @@ static const char schema[] =
 
 #define SCHEMA_VERSION	1
 #define BATCH_MAX	1024		/* operations a transaction */
-#define PERIODIC_MS	1000		/* keep-alives, garbage collection */
+#define PERIODIC_MS	100		/* garbage collection: small, often */
+#define KEEPALIVE_MS	1000		/* keep-alives saved, WAL folded back */
 #define SWEEP_MS	60000		/* full collection, dead-letter bounds */
 #define RETRY_WAIT_MS	200		/* after a failed commit */
 /*
@@ -227,7 +228,7 @@ struct store {
 	/* The writer's own. */
 	uint64_t		 next_seq;
 	uint64_t		 gc_from;
-	int64_t			 next_periodic, next_sweep;
+	int64_t			 next_periodic, next_sweep, next_second;
 	struct known		*known;
 	size_t			 nknown, known_cap;
 };
@@ -1280,6 +1281,11 @@ run_batch(struct store *st, struct op *ops)
 			requests++;
 		complete(st, o);
 	}
+	/* One wakeup for everything this commit passed on. */
+	pthread_mutex_lock(&st->fwd_lock);
+	if (st->deliver != NULL)
+		deliver_wake(st->deliver);
+	pthread_mutex_unlock(&st->fwd_lock);
 	if (requests > 0) {
 		pthread_mutex_lock(&st->q_lock);
 		st->requests_queued -= requests;
@@ -1346,12 +1352,16 @@ collect(struct store *st, uint64_t from)
 	return SQLITE_OK;
 }
 
-/* Once a second: keep-alives and garbage; once a minute, dead-letter bounds. */
+/*
+ * Every PERIODIC_MS the garbage (a tenth of a second's worth: a short
+ * transaction that does not hold publishers up); every second keep-alives
+ * and the WAL; once a minute a full collection and the dead-letter bounds.
+ */
 static void
 periodic(struct store *st)
 {
 	int64_t mono = clock_mono_ms(), now = clock_real_ms();
-	int sweep = mono >= st->next_sweep;
+	int sweep = mono >= st->next_sweep, second;
 	int64_t free_pages = 0;
 	char vacuum[64];
 	sqlite3_stmt *s;
@@ -1360,10 +1370,11 @@ periodic(struct store *st)
 	if (mono < st->next_periodic)
 		return;
 	st->next_periodic = mono + PERIODIC_MS;
+	second = mono >= st->next_second;
 	if ((rc = step_done(st->stmt[S_BEGIN])) != SQLITE_OK)
 		goto fail;
 	s = st->stmt[S_SUB_KA];
-	for (size_t i = 0; i < st->nknown; i++) {
+	for (size_t i = 0; second && i < st->nknown; i++) {
 		struct known *k = &st->known[i];
 		int64_t ka = sub_keepalive_ms(k->k_sub);
 
@@ -1400,6 +1411,9 @@ periodic(struct store *st)
 		goto fail;
 	if (sweep)
 		st->next_sweep = mono + SWEEP_MS;
+	if (!second)
+		return;
+	st->next_second = mono + KEEPALIVE_MS;
 	/*
 	 * Fold the log back into the database every second, so that it is
 	 * reused from its start rather than grown; after a full disk, also
@@ -1449,7 +1463,7 @@ store_loop(void *arg)
 		pthread_mutex_lock(&st->q_lock);
 		if (again == NULL && st->q_head == NULL && !st->stopping) {
 			clock_gettime(CLOCK_MONOTONIC, &ts);
-			ts.tv_nsec += 200 * 1000000L;
+			ts.tv_nsec += PERIODIC_MS * 1000000L;
 			if (ts.tv_nsec >= 1000000000L) {
 				ts.tv_sec++;
 				ts.tv_nsec -= 1000000000L;
@@ -1567,6 +1581,9 @@ store_stop(struct store *st)
 		op_free(o);
 	}
 	st->q_head = NULL;
+	/* What the last progress freed, so that a clean stop leaves no garbage. */
+	st->next_periodic = 0;
+	periodic(st);
 	/* Subscribers still registered keep their removal, never to be queued. */
 	for (size_t i = 0; i < st->nknown; i++)
 		forget(st->known[i].k_sub);
