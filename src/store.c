@@ -1000,6 +1000,8 @@ apply_dead(struct store *st, struct op *o, int64_t now)
 	s = st->stmt[S_RETRY_DEL];
 	sqlite3_bind_int64(s, 1, o->o_at.sub_id);
 	sqlite3_bind_int64(s, 2, (sqlite3_int64)o->o_at.seq);
+	if (o->o_at.seq < st->gc_from)
+		st->gc_from = o->o_at.seq;
 	return step_done(s);
 }
 
@@ -1023,6 +1025,7 @@ apply_sub_gone(struct store *st, int64_t sub_id, const char *address,
 	sqlite3_bind_int64(s, 1, sub_id);
 	if ((rc = step_done(s)) != SQLITE_OK)
 		return rc;
+	st->gc_from = 0;	/* their messages may be garbage now */
 	s = st->stmt[S_SUB_DELETE];
 	sqlite3_bind_int64(s, 1, sub_id);
 	return step_done(s);
@@ -1109,6 +1112,9 @@ apply(struct store *st, struct op *o, int64_t now)
 		s = st->stmt[S_RETRY_DEL];
 		sqlite3_bind_int64(s, 1, o->o_at.sub_id);
 		sqlite3_bind_int64(s, 2, (sqlite3_int64)o->o_at.seq);
+		/* Its message may be garbage now, behind the collector. */
+		if (o->o_at.seq < st->gc_from)
+			st->gc_from = o->o_at.seq;
 		return step_done(s);
 	case OP_DEAD:
 		return apply_dead(st, o, now);

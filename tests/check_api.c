@@ -5,11 +5,19 @@
 #include <string.h>
 #include <strings.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include "api.h"
+#include "deliver.h"
+#include "store.h"
 #include "unit.h"
 
+static char dir[64];
 static struct config cfg;
-static struct deliver *dl;
+static struct unit_stack stack;
 static struct subs *map;
 static struct api *api;
 
@@ -20,6 +28,7 @@ struct reply {
 	char	allow[64];
 	char	ctype[128];
 	char	retry[16];
+	char	msgid[64];
 };
 
 static size_t
@@ -53,6 +62,7 @@ on_header(char *p, size_t size, size_t n, void *arg)
 	grab(p, size * n, "Allow: ", r->allow, sizeof(r->allow));
 	grab(p, size * n, "Content-Type: ", r->ctype, sizeof(r->ctype));
 	grab(p, size * n, "Retry-After: ", r->retry, sizeof(r->retry));
+	grab(p, size * n, "Message-Id: ", r->msgid, sizeof(r->msgid));
 	return size * n;
 }
 
@@ -84,19 +94,27 @@ call(const char *method, const char *path, const char *body,
 	return r;
 }
 
+/* Settings a test changes go in before start(). */
 static void
 setup(void)
 {
-	struct subs_hooks hooks = { deliver_on_add, deliver_on_remove, NULL };
-
+	unit_tempdir(dir);
 	config_init(&cfg);
 	snprintf(cfg.listen, sizeof(cfg.listen), "127.0.0.1:0");
+	snprintf(cfg.data_dir, sizeof(cfg.data_dir), "%s", dir);
+	cfg.durability = DURABILITY_OFF;
 	cfg.max_body = 16;
 	cfg.max_subscribers = 2;
-	dl = deliver_start(&cfg);
-	hooks.arg = dl;
-	map = subs_new((size_t)cfg.max_subscribers, &hooks);
-	api = api_start(&cfg, map, dl);
+	memset(&stack, 0, sizeof(stack));
+	api = NULL;
+}
+
+static void
+start(void)
+{
+	unit_stack_start(&stack, &cfg, (size_t)cfg.max_subscribers);
+	map = stack.subs;
+	api = api_start(&cfg, map, stack.store);
 	ck_assert_ptr_nonnull(api);
 	ck_assert_uint_gt(api_port(api), 0);
 }
@@ -104,14 +122,34 @@ setup(void)
 static void
 teardown(void)
 {
+	if (stack.store != NULL)
+		store_close_requests(stack.store);
 	api_stop(api);
-	deliver_stop(dl, 0);
-	subs_free(map);
+	unit_stack_stop(&stack, 0);
+	unit_rmdir(dir);
+}
+
+/* A socket that completes TCP handshakes (backlog) but never answers. */
+static int
+hang_start(unsigned *port)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	socklen_t len = sizeof(sin);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	ck_assert_int_eq(listen(fd, 64), 0);
+	getsockname(fd, (struct sockaddr *)&sin, &len);
+	*port = ntohs(sin.sin_port);
+	return fd;
 }
 
 START_TEST(register_list_deregister)
 {
 	struct reply r;
+
+	start();
 
 	r = call("POST", "/registerAndKeepAlive?address=127.0.0.1:9", NULL, NULL);
 	ck_assert_int_eq(r.status, 200);
@@ -123,6 +161,9 @@ START_TEST(register_list_deregister)
 	r = call("GET", "/listSubscribers", NULL, "Accept: application/json");
 	ck_assert_str_eq(r.ctype, "application/json");
 	ck_assert_ptr_nonnull(strstr(r.body, "\"url\":\"http://127.0.0.1:9/event\""));
+	ck_assert_ptr_nonnull(strstr(r.body, "\"state\":\"active\""));
+	ck_assert_ptr_nonnull(strstr(r.body, "\"retrying\":0"));
+	ck_assert_ptr_null(strstr(r.body, "dropped"));
 	r = call("GET", "/listSubscribers?format=html", NULL, NULL);
 	ck_assert_str_eq(r.ctype, "text/html; charset=utf-8");
 	r = call("GET", "/listSubscribers?format=yaml", NULL, NULL);
@@ -138,6 +179,8 @@ END_TEST
 START_TEST(bad_addresses_change_nothing)
 {
 	struct reply r;
+
+	start();
 
 	r = call("POST", "/registerAndKeepAlive", NULL, NULL);
 	ck_assert_int_eq(r.status, 400);
@@ -157,6 +200,8 @@ END_TEST
 START_TEST(methods_and_paths)
 {
 	struct reply r;
+
+	start();
 
 	r = call("GET", "/registerAndKeepAlive?address=h:1", NULL, NULL);
 	ck_assert_int_eq(r.status, 405);
@@ -183,9 +228,16 @@ START_TEST(publish_limits)
 {
 	struct reply r;
 
+	start();
+
 	r = call("POST", "/sendMessage", "sixteen bytes ok", NULL);
 	ck_assert_int_eq(r.status, 200);
 	ck_assert_str_eq(r.body, "success");
+	/* Committed by now, under the id it will be delivered with. */
+	ck_assert_uint_eq(strlen(r.msgid), 36);
+	ck_assert_int_eq(strncmp(r.msgid, "msg_", 4), 0);
+	ck_assert_uint_eq(strspn(r.msgid + 4, "0123456789abcdef"), 32);
+	ck_assert_uint_eq(store_last_seq(stack.store), 1);
 	r = call("POST", "/sendMessage", "seventeen bytes!!", NULL);
 	ck_assert_int_eq(r.status, 413);
 	ck_assert_ptr_nonnull(strstr(r.body, "max_body"));
@@ -195,6 +247,8 @@ END_TEST
 START_TEST(subscriber_limit)
 {
 	struct reply r;
+
+	start();
 
 	ck_assert_int_eq(call("POST", "/registerAndKeepAlive?address=a:1", NULL,
 	    NULL).status, 200);
@@ -207,6 +261,127 @@ START_TEST(subscriber_limit)
 	ck_assert_int_eq(call("POST", "/registerAndKeepAlive?address=a:1", NULL,
 	    NULL).status, 200);
 	ck_assert_uint_eq(subs_count(map), 2);
+}
+END_TEST
+
+static int
+lines(const char *text)
+{
+	int n = 0;
+
+	for (; (text = strchr(text, '\n')) != NULL; text++)
+		n++;
+	return n;
+}
+
+/*
+ * Past max_backlog_bytes in the store, publishes are refused with 503 and
+ * Retry-After; what was accepted stays, and once the backlog is gone
+ * publishing works again.
+ */
+START_TEST(backlog_limit)
+{
+	char path[128];
+	unsigned port;
+	int hfd = hang_start(&port);
+	struct reply r;
+
+	cfg.max_backlog_bytes = 40;
+	cfg.delivery_timeout = 1;	/* the transfers in flight give up */
+	start();
+	snprintf(path, sizeof(path), "/registerAndKeepAlive?address=127.0.0.1:%u",
+	    port);
+	ck_assert_int_eq(call("POST", path, NULL, NULL).status, 200);
+	/* The subscriber never answers: its messages stay in the store. */
+	ck_assert_int_eq(call("POST", "/sendMessage", "sixteen bytes ok",
+	    NULL).status, 200);
+	ck_assert_int_eq(call("POST", "/sendMessage", "sixteen bytes ok",
+	    NULL).status, 200);
+	ck_assert_uint_eq(store_backlog_bytes(stack.store), 32);
+	r = call("POST", "/sendMessage", "sixteen bytes ok", NULL);
+	ck_assert_int_eq(r.status, 503);
+	ck_assert_str_eq(r.retry, "1");
+	ck_assert_str_eq(r.msgid, "");
+	ck_assert_str_eq(r.body, "Error: Queue full, retry later.");
+	/* A smaller one still fits. */
+	ck_assert_int_eq(call("POST", "/sendMessage", "8 bytes!", NULL).status,
+	    200);
+	ck_assert_int_eq(call("POST", "/sendMessage", "1", NULL).status, 503);
+	ck_assert_uint_eq(store_backlog_bytes(stack.store), 40);
+	ck_assert_uint_eq(store_last_seq(stack.store), 3);
+
+	/* Deregistered: its three messages are dead letters, still stored... */
+	snprintf(path, sizeof(path), "/deregister?address=127.0.0.1:%u", port);
+	ck_assert_int_eq(call("DELETE", path, NULL, NULL).status, 200);
+	snprintf(path, sizeof(path), "/deadLetters?address=127.0.0.1:%u", port);
+	for (int i = 0; i < 250 && lines(r.body) < 3; i++) {
+		usleep(20000);
+		r = call("GET", path, NULL, NULL);
+	}
+	ck_assert_msg(lines(r.body) == 3, "dead letters: %s", r.body);
+	for (const char *p = r.body; (p = strchr(p, '\n')) != NULL; p++)
+		ck_assert_int_eq(strncmp(p - 19, "reason=deregistered\n", 20),
+		    0);
+	ck_assert_int_eq(call("POST", "/sendMessage", "1", NULL).status, 503);
+	/* ...until they are purged: then the store lets the bodies go. */
+	r = call("DELETE", path, NULL, NULL);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_str_eq(r.body, "purged 3\n");
+	for (int i = 0; i < 300 && store_backlog_bytes(stack.store) > 0; i++)
+		usleep(10000);
+	ck_assert_uint_eq(store_backlog_bytes(stack.store), 0);
+	ck_assert_int_eq(call("POST", "/sendMessage", "sixteen bytes ok",
+	    NULL).status, 200);
+	close(hfd);
+}
+END_TEST
+
+START_TEST(dead_letter_endpoints)
+{
+	struct reply r;
+
+	start();
+	r = call("GET", "/deadLetters", NULL, NULL);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_str_eq(r.ctype, "text/plain; charset=utf-8");
+	ck_assert_str_eq(r.body, "");
+	r = call("GET", "/deadLetters?format=json", NULL, NULL);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_str_eq(r.ctype, "application/json");
+	ck_assert_str_eq(r.body, "{\"dead_letters\":[]}");
+	r = call("GET", "/deadLetters", NULL, "Accept: application/json");
+	ck_assert_str_eq(r.ctype, "application/json");
+	r = call("GET", "/deadLetters?limit=0", NULL, NULL);
+	ck_assert_int_eq(r.status, 400);
+	r = call("GET", "/deadLetters?limit=100001", NULL, NULL);
+	ck_assert_int_eq(r.status, 400);
+	r = call("GET", "/deadLetters?limit=100000&address=h:1", NULL, NULL);
+	ck_assert_int_eq(r.status, 200);
+
+	r = call("POST", "/deadLetters/replay", NULL, NULL);
+	ck_assert_int_eq(r.status, 400);
+	ck_assert_str_eq(r.body, "Error: address or id required.");
+	r = call("POST", "/deadLetters/replay?address=127.0.0.1:9", NULL, NULL);
+	ck_assert_int_eq(r.status, 409);
+	ck_assert_int_eq(call("POST", "/registerAndKeepAlive?address=127.0.0.1:9",
+	    NULL, NULL).status, 200);
+	r = call("POST", "/deadLetters/replay?address=127.0.0.1:9", NULL, NULL);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_str_eq(r.body, "replayed 0\n");
+
+	r = call("DELETE", "/deadLetters", NULL, NULL);
+	ck_assert_int_eq(r.status, 400);
+	r = call("DELETE", "/deadLetters?id=msg_0123456789abcdef0123456789abcdef",
+	    NULL, NULL);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_str_eq(r.body, "purged 0\n");
+
+	r = call("PUT", "/deadLetters", NULL, NULL);
+	ck_assert_int_eq(r.status, 405);
+	ck_assert_str_eq(r.allow, "GET, HEAD, DELETE");
+	r = call("GET", "/deadLetters/replay?address=127.0.0.1:9", NULL, NULL);
+	ck_assert_int_eq(r.status, 405);
+	ck_assert_str_eq(r.allow, "POST");
 }
 END_TEST
 
@@ -224,6 +399,9 @@ main(void)
 	tcase_add_test(tc, methods_and_paths);
 	tcase_add_test(tc, publish_limits);
 	tcase_add_test(tc, subscriber_limit);
+	tcase_add_test(tc, backlog_limit);
+	tcase_add_test(tc, dead_letter_endpoints);
+	tcase_set_timeout(tc, 30);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }

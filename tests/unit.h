@@ -8,47 +8,71 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+/* Removes PATH, and what is in it if it is a directory. */
+static inline void
+unit_rmdir(const char *path)
+{
+	char sub[1400];
+	struct dirent *e;
+	struct stat sb;
+	DIR *d;
+
+	if (path == NULL || *path == '\0' || lstat(path, &sb) == -1)
+		return;
+	if (!S_ISDIR(sb.st_mode)) {
+		unlink(path);
+		return;
+	}
+	if ((d = opendir(path)) != NULL) {
+		while ((e = readdir(d)) != NULL) {
+			if (strcmp(e->d_name, ".") == 0 ||
+			    strcmp(e->d_name, "..") == 0)
+				continue;
+			if (snprintf(sub, sizeof(sub), "%s/%s", path,
+			    e->d_name) < (int)sizeof(sub))
+				unit_rmdir(sub);
+		}
+		closedir(d);
+	}
+	rmdir(path);
+}
+
+/*
+ * Where unit_tempdir makes its directories: one a suite, removed when the
+ * suite is over, so that a failed test (whose teardown does not run) leaves
+ * nothing behind either.
+ */
+static char unit_tempbase[64];
 
 /* Runs every test of S and returns the process exit status. */
 static inline int
 unit_run(Suite *s)
 {
-	SRunner *sr = srunner_create(s);
+	SRunner *sr;
 	int failed;
 
+	snprintf(unit_tempbase, sizeof(unit_tempbase),
+	    "/tmp/hookcast-unit.XXXXXX");
+	if (mkdtemp(unit_tempbase) == NULL)
+		unit_tempbase[0] = '\0';
+	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
+	unit_rmdir(unit_tempbase);
 	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 
-/* A fresh directory under /tmp, for a data_dir. */
+/* A fresh directory, for a data_dir. */
 static inline void
 unit_tempdir(char dir[64])
 {
-	snprintf(dir, 64, "/tmp/hookcast-unit.XXXXXX");
+	ck_assert_int_lt(snprintf(dir, 64, "%s/t.XXXXXX",
+	    unit_tempbase[0] != '\0' ? unit_tempbase : "/tmp"), 64);
 	ck_assert_ptr_nonnull(mkdtemp(dir));
-}
-
-/* Removes DIR and the files in it (a data_dir holds no subdirectories). */
-static inline void
-unit_rmdir(const char *dir)
-{
-	char path[1400];
-	struct dirent *e;
-	DIR *d;
-
-	if (dir == NULL || *dir == '\0' || (d = opendir(dir)) == NULL)
-		return;
-	while ((e = readdir(d)) != NULL) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-		unlink(path);
-	}
-	closedir(d);
-	rmdir(dir);
 }
 
 /*

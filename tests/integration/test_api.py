@@ -10,7 +10,8 @@ TEXT_LINE_RE = re.compile(r'^(.+)  :  (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)$')
 BROWSER_ACCEPT = ('text/html,application/xhtml+xml,application/xml;q=0.9,'
                   'image/avif,image/webp,*/*;q=0.8')
 JSON_FIELDS = ('address', 'url', 'registered_at', 'last_keepalive', 'expires_at',
-               'queued', 'in_flight', 'delivered', 'failed', 'dropped', 'last_error')
+               'state', 'queued', 'in_flight', 'delivered', 'failed', 'retrying',
+               'last_error')
 
 
 class RegisterTest(HookcastTestCase):
@@ -135,15 +136,18 @@ class ListingTest(HookcastTestCase):
                     ttl = (parse_ts(s['expires_at']) -
                            parse_ts(s['last_keepalive'])).total_seconds()
                     self.assertAlmostEqual(ttl, 100, delta=1)
-                    for f in ('queued', 'in_flight', 'delivered', 'failed', 'dropped'):
+                    for f in ('queued', 'in_flight', 'delivered', 'failed', 'retrying'):
                         self.assertIs(type(s[f]), int, f)
                         self.assertEqual(s[f], 0, f)
+                    self.assertEqual(s['state'], 'active')
+                    self.assertNotIn('dropped', s, 'nothing is dropped any more')
                     self.assertIsNone(s['last_error'])
 
     def test_json_counters_after_deliveries(self):
         good = self.sink()
         bad = refusing_address()
-        hc = self.start_hookcast('--connect-timeout', 2)
+        # A retry schedule of one hour: each failed delivery waits, counted once.
+        hc = self.start_hookcast('--connect-timeout', 2, '--retry-schedule', '1h')
         self.assertSuccess(hc.register(good.address))
         self.assertSuccess(hc.register(bad))
         for i in range(3):
@@ -153,12 +157,36 @@ class ListingTest(HookcastTestCase):
                                lambda s: s['delivered'] == 3 and s['in_flight'] == 0,
                                scaled(5))
         self.assertEqual((g['delivered'], g['failed'], g['queued'], g['in_flight'],
-                          g['dropped'], g['last_error']), (3, 0, 0, 0, 0, None), g)
-        b = hc.wait_subscriber(bad, lambda s: s['failed'] == 3, scaled(8))
-        self.assertEqual((b['delivered'], b['failed'], b['queued'], b['in_flight']),
-                         (0, 3, 0, 0), b)
+                          g['retrying'], g['state'], g['last_error']),
+                         (3, 0, 0, 0, 0, 'active', None), g)
+        b = hc.wait_subscriber(bad, lambda s: s['failed'] == 3 and s['retrying'] == 3,
+                               scaled(8))
+        # Three failures (under failure_threshold 5): still active, all three kept.
+        self.assertEqual((b['delivered'], b['failed'], b['queued'], b['in_flight'],
+                          b['retrying'], b['state']), (0, 3, 0, 0, 3, 'active'), b)
         self.assertIsInstance(b['last_error'], str)
         self.assertTrue(b['last_error'].strip(), b)
+
+    def test_failing_subscriber_in_every_format(self):
+        good = self.sink()
+        bad = refusing_address()
+        hc = self.start_hookcast('--connect-timeout', 2, '--retry-schedule', '1h',
+                                 '--failure-threshold', 2)
+        self.assertSuccess(hc.register(good.address))
+        self.assertSuccess(hc.register(bad))
+        for i in range(2):
+            self.assertSuccess(hc.publish(b'm%d' % i))
+        b = hc.wait_subscriber(bad, lambda s: s['state'] == 'failing', scaled(8))
+        self.assertEqual((b['state'], b['failed'], b['delivered']), ('failing', 2, 0), b)
+        self.assertEqual(hc.subscriber(good.address)['state'], 'active')
+        # Text: the seed's line, with "  failing" after it for a failing one only.
+        lines = dict((l.split('  :  ')[0], l) for l in hc.list_text().splitlines())
+        self.assertRegex(lines[bad], r'^%s  :  \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ  failing$'
+                         % re.escape(bad))
+        self.assertRegex(lines[good.address], TEXT_LINE_RE)
+        page = hc.request('GET', '/listSubscribers?format=html').text
+        self.assertIn('failing', page)
+        self.assertIn('active', page)
 
     def test_html_page(self):
         hc = self.start_hookcast()

@@ -3,7 +3,7 @@
 import random
 import time
 
-from harness import HookcastTestCase, Client, scaled
+from harness import HookcastTestCase, Client, MSG_ID_RE, scaled
 
 
 class DeliveryTest(HookcastTestCase):
@@ -17,6 +17,7 @@ class DeliveryTest(HookcastTestCase):
         self.assertIsNone(rec.headers.get('Expect'), 'no Expect header')
         if rec.headers.get('Content-Length') is not None:
             self.assertEqual(int(rec.headers['Content-Length']), length)
+        self.assertRegex(rec.headers.get('webhook-id') or '', MSG_ID_RE)
 
     def test_publish_delivers_with_headers(self):
         sink = self.sink()
@@ -25,16 +26,24 @@ class DeliveryTest(HookcastTestCase):
         r = hc.publish(b'{"event":"created","id":7}', content_type='application/json')
         self.assertSuccess(r, 'publish')
         self.assertTextPlain(r)
-        self.assertSuccess(hc.publish(b'no type given'))
+        first_id = r.header('Message-Id')
+        self.assertRegex(first_id or '', MSG_ID_RE)
+        r = hc.publish(b'no type given')
+        self.assertSuccess(r)
+        second_id = r.header('Message-Id')
+        self.assertRegex(second_id or '', MSG_ID_RE)
+        self.assertNotEqual(first_id, second_id)
         self.assertEqual(sink.wait_for(2, scaled(5)), 2)
         recs = {r.body: r for r in sink.snapshot()}
         self.assertEqual(set(recs), {b'{"event":"created","id":7}', b'no type given'})
         rec = recs[b'{"event":"created","id":7}']
         self.assertEqual(rec.path, '/event')
         self.assertDeliveryHeaders(rec, 'application/json', len(rec.body))
+        self.assertEqual(rec.webhook_id, first_id, 'webhook-id is the Message-Id')
         rec = recs[b'no type given']
         self.assertEqual(rec.path, '/event')
         self.assertDeliveryHeaders(rec, 'application/octet-stream', len(rec.body))
+        self.assertEqual(rec.webhook_id, second_id)
 
     def test_binary_200k_byte_exact_to_several_subscribers(self):
         body = random.Random(20261123).randbytes(200 * 1024)
@@ -90,9 +99,13 @@ class DeliveryTest(HookcastTestCase):
             self.assertSuccess(hc.register(s.address))
         c = Client(hc.port)
         bodies = [b'msg-%04d' % i for i in range(300)]
+        ids = {}
         for b in bodies:
-            self.assertSuccess(c.request('POST', '/sendMessage', body=b))
+            r = c.request('POST', '/sendMessage', body=b)
+            self.assertSuccess(r)
+            ids[b] = r.header('Message-Id')
         c.close()
+        self.assertEqual(len(set(ids.values())), 300, 'every message has its own id')
         for s in sinks:
             self.assertEqual(s.wait_for(300, scaled(15)), 300)
         time.sleep(0.2)
@@ -100,6 +113,8 @@ class DeliveryTest(HookcastTestCase):
             got = s.bodies()
             self.assertEqual(len(got), 300, 'duplicates delivered')
             self.assertEqual(sorted(got), bodies)
+            # The same message carries the same webhook-id to every subscriber.
+            self.assertEqual({r.body: r.webhook_id for r in s.snapshot()}, ids)
         st = hc.subscriber(sinks[0].address)
         self.assertEqual(st['delivered'], 300, st)
 
@@ -118,16 +133,18 @@ class DeliveryTest(HookcastTestCase):
         target = self.sink()
         redirect = self.sink(status=302, response_headers={'Location': target.url()})
         broken = self.sink(status=500)
-        hc = self.start_hookcast()
+        # One retry, an hour away: each failure is counted once, then waits.
+        hc = self.start_hookcast('--retry-schedule', '1h')
         self.assertSuccess(hc.register(redirect.address))
         self.assertSuccess(hc.register(broken.address))
         self.assertSuccess(hc.publish(b'x'))
         self.assertEqual(redirect.wait_for(1, scaled(5)), 1)
         self.assertEqual(broken.wait_for(1, scaled(5)), 1)
-        for s in (redirect, broken):
-            st = hc.wait_subscriber(s.address, lambda e: e['failed'] >= 1, scaled(5))
-            self.assertEqual((st['delivered'], st['failed']), (0, 1), st)
-            self.assertIsInstance(st['last_error'], str)
+        for s, err in ((redirect, 'HTTP 302'), (broken, 'HTTP 500')):
+            st = hc.wait_subscriber(s.address, lambda e: e['failed'] >= 1 and
+                                    e['retrying'] == 1, scaled(5))
+            self.assertEqual((st['delivered'], st['failed'], st['retrying']), (0, 1, 1), st)
+            self.assertEqual(st['last_error'], err)
         time.sleep(0.3)
         self.assertEqual(target.count(), 0, 'a 302 must not be followed')
 

@@ -130,8 +130,7 @@ class ConfigTest(HookcastTestCase):
 
     def tmpdir(self):
         if not hasattr(self, '_tmp'):
-            import tempfile
-            self._tmp = tempfile.mkdtemp(prefix='hookcast-cfg-')
+            self._tmp = self.make_tmpdir(prefix='hookcast-cfg-')
         return self._tmp
 
     def assertNamesFileAndLine(self, out, path, line):
@@ -143,7 +142,11 @@ class ConfigTest(HookcastTestCase):
     def test_check_config_accepts_a_good_file(self):
         path = self.write('good.conf', '# comment\n\nkeepalive_ttl 2m\nreap_interval 30s\n'
                           'max_body 2M\nlog_level debug\nmax_queued_bytes 1G\n'
-                          'listen 127.0.0.1:0\n   # indented comment\n')
+                          'listen 127.0.0.1:0\n   # indented comment\n'
+                          'data_dir /nonexistent/hookcast-data\ndurability normal\n'
+                          'retry_schedule 100ms 1s 2m 1h 1d\nfailure_threshold 3\n'
+                          'ordered yes\nmax_backlog_bytes 2G\ndead_letter_on_evict no\n'
+                          'dead_letter_retention 1d\ndead_letter_max 10\n')
         for flag in ('--check-config', '-t'):
             with self.subTest(flag=flag):
                 rc, out, err = run_binary('--config', path, flag)
@@ -160,6 +163,14 @@ class ConfigTest(HookcastTestCase):
         ('missing value', 'queue_limit\n', 1),
         ('zero queue', 'queue_limit 0\n', 1),
         ('trailing junk', 'max_in_flight 8 9\n', 1),
+        ('retry under 10ms', 'keepalive_ttl 5\nretry_schedule 1s 5ms\n', 2),
+        ('retry unit', 'retry_schedule 1x\n', 1),
+        ('retry over a day', 'retry_schedule 2d\n', 1),
+        ('33 retries', 'retry_schedule ' + ' '.join(['1s'] * 33) + '\n', 1),
+        ('bad durability', 'durability sometimes\n', 1),
+        ('bad yes or no', 'ordered maybe\n', 1),
+        ('zero failure threshold', 'failure_threshold 0\n', 1),
+        ('tiny backlog bound', 'max_backlog_bytes 10\n', 1),
     ]
 
     def test_check_config_rejects_bad_files(self):

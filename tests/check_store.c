@@ -1,0 +1,281 @@
+/* check_store.c: the durable store: what a restart keeps, what it refuses to open. */
+#include <arpa/inet.h>
+#include <check.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "addr.h"
+#include "clock.h"
+#include "deliver.h"
+#include "log.h"
+#include "store.h"
+#include "unit.h"
+
+static char dir[64];
+static struct config cfg;
+static struct unit_stack stack;
+
+static void
+setup(void)
+{
+	unit_tempdir(dir);
+	config_init(&cfg);
+	snprintf(cfg.data_dir, sizeof(cfg.data_dir), "%s", dir);
+	memset(&stack, 0, sizeof(stack));
+}
+
+static void
+teardown(void)
+{
+	unit_stack_stop(&stack, 0);
+	unit_rmdir(dir);
+}
+
+/* A socket that completes TCP handshakes (backlog) but never answers. */
+static int
+hang_start(unsigned *port)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	socklen_t len = sizeof(sin);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	ck_assert_int_eq(listen(fd, 64), 0);
+	getsockname(fd, (struct sockaddr *)&sin, &len);
+	*port = ntohs(sin.sin_port);
+	return fd;
+}
+
+static void
+subscribe(const char *address, int64_t real_ms)
+{
+	CURLU *u;
+	char *text;
+
+	ck_assert_int_eq(addr_parse(address, &u, &text), ADDR_OK);
+	ck_assert_int_eq(subs_add(stack.subs, address, u, text, real_ms,
+	    clock_mono_ms()), SUBS_ADDED);
+	curl_free(text);
+}
+
+static struct sub *
+only_subscriber(void)
+{
+	struct sub **v, *s;
+
+	ck_assert_int_eq(subs_snapshot(stack.subs, &v), 1);
+	s = v[0];
+	free(v);
+	return s;	/* the caller's reference */
+}
+
+/* Reads FILE whole into BUF; its length. */
+static size_t
+slurp(const char *file, char *buf, size_t cap)
+{
+	int fd = open(file, O_RDONLY);
+	ssize_t n;
+
+	ck_assert_int_ge(fd, 0);
+	n = read(fd, buf, cap);
+	ck_assert_int_ge(n, 0);
+	close(fd);
+	return (size_t)n;
+}
+
+static void
+spit(const char *file, const char *buf, size_t len)
+{
+	int fd = open(file, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, buf, len), (ssize_t)len);
+	close(fd);
+}
+
+START_TEST(restart_keeps_a_subscriber)
+{
+	int64_t registered = clock_real_ms() - 5000;
+	struct sub *s;
+	int64_t id;
+
+	unit_stack_start(&stack, &cfg, 10);
+	subscribe("127.0.0.1:9", registered);
+	unit_sync(stack.store);
+	s = only_subscriber();
+	id = sub_store_id(s);
+	ck_assert_int_gt(id, 0);
+	sub_unref(s);
+	unit_stack_stop(&stack, 0);
+
+	unit_stack_start(&stack, &cfg, 10);
+	ck_assert_uint_eq(subs_count(stack.subs), 1);
+	s = only_subscriber();
+	ck_assert_str_eq(sub_address(s), "127.0.0.1:9");
+	ck_assert_str_eq(sub_url_text(s), "http://127.0.0.1:9/event");
+	ck_assert_int_eq(sub_registered_ms(s), registered);
+	ck_assert_int_eq(sub_keepalive_ms(s), registered);
+	/* The keep-alive clock ran on: it is as old on the monotonic clock. */
+	ck_assert_int_le(sub_keepalive_mono(s), clock_mono_ms() - 4900);
+	ck_assert_int_eq(sub_store_id(s), id);
+	sub_unref(s);
+
+	/* Deregistered, it stays gone after the next restart. */
+	ck_assert_int_eq(subs_remove(stack.subs, "127.0.0.1:9",
+	    SUB_DEREGISTERED), 0);
+	unit_sync(stack.store);
+	unit_stack_stop(&stack, 0);
+	unit_stack_start(&stack, &cfg, 10);
+	ck_assert_uint_eq(subs_count(stack.subs), 0);
+}
+END_TEST
+
+/* Messages a subscriber has not had yet are still there after a restart. */
+START_TEST(restart_keeps_pending_messages)
+{
+	char address[64], ids[3][MSG_IDLEN + 1];
+	struct store_reader *r;
+	struct msg *page[8];
+	unsigned port;
+	int hfd = hang_start(&port);
+	long n;
+
+	cfg.durability = DURABILITY_NORMAL;
+	unit_stack_start(&stack, &cfg, 10);
+	snprintf(address, sizeof(address), "127.0.0.1:%u", port);
+	subscribe(address, clock_real_ms());
+	for (int i = 0; i < 3; i++) {
+		char body[16];
+		struct msg *m;
+
+		snprintf(body, sizeof(body), "body%d", i);
+		m = msg_new(NULL, "text/x-test", body, 5);
+		ck_assert_int_eq(unit_publish(stack.store, m), STORE_OK);
+		ck_assert_uint_eq(msg_seq(m), (uint64_t)i + 1);
+		snprintf(ids[i], sizeof(ids[i]), "%s", msg_id(m));
+		msg_unref(m);
+	}
+	ck_assert_uint_eq(store_last_seq(stack.store), 3);
+	ck_assert_uint_eq(store_backlog_bytes(stack.store), 15);
+	unit_stack_stop(&stack, 0);
+
+	unit_stack_start(&stack, &cfg, 10);
+	ck_assert_uint_eq(store_last_seq(stack.store), 3);
+	ck_assert_uint_eq(store_backlog_bytes(stack.store), 15);
+	r = store_reader_open(stack.store);
+	ck_assert_ptr_nonnull(r);
+	n = store_read_page(r, 1, 3, 8, page);
+	ck_assert_int_eq(n, 3);
+	for (int i = 0; i < 3; i++) {
+		char body[16];
+
+		snprintf(body, sizeof(body), "body%d", i);
+		ck_assert_uint_eq(msg_seq(page[i]), (uint64_t)i + 1);
+		ck_assert_str_eq(msg_id(page[i]), ids[i]);
+		ck_assert_str_eq(msg_ctype(page[i]), "text/x-test");
+		ck_assert_uint_eq(msg_len(page[i]), 5);
+		ck_assert_mem_eq(msg_body(page[i]), body, 5);
+		msg_unref(page[i]);
+	}
+	store_reader_close(r);
+	/* The next message continues the numbering. */
+	{
+		struct msg *m = msg_new(NULL, NULL, "x", 1);
+
+		ck_assert_int_eq(unit_publish(stack.store, m), STORE_OK);
+		ck_assert_uint_eq(msg_seq(m), 4);
+		msg_unref(m);
+	}
+	unit_stack_stop(&stack, 0);
+	close(hfd);
+}
+END_TEST
+
+START_TEST(garbage_database_is_refused_and_left_alone)
+{
+	char file[128], before[8192], after[8192];
+	size_t len, len2;
+	struct stat sb;
+
+	snprintf(file, sizeof(file), "%s/hookcast.db", dir);
+	for (size_t i = 0; i < sizeof(before); i++)
+		before[i] = "this is not a database\n"[i % 23];
+	spit(file, before, sizeof(before));
+	ck_assert_ptr_null(store_open(&cfg));
+	len = slurp(file, after, sizeof(after));
+	ck_assert_uint_eq(len, sizeof(before));
+	ck_assert_mem_eq(after, before, len);
+	/* Nothing was added beside it that the next start could trip on. */
+	snprintf(file, sizeof(file), "%s/hookcast.db-wal", dir);
+	ck_assert_int_eq(stat(file, &sb) == 0 && sb.st_size > 0, 0);
+
+	/* A real database with its pages overwritten is refused too. */
+	snprintf(file, sizeof(file), "%s/hookcast.db", dir);
+	ck_assert_int_eq(unlink(file), 0);
+	unit_stack_start(&stack, &cfg, 10);
+	subscribe("127.0.0.1:9", clock_real_ms());
+	unit_sync(stack.store);
+	unit_stack_stop(&stack, 0);
+	snprintf(file, sizeof(file), "%s/hookcast.db", dir);
+	len = slurp(file, before, sizeof(before));
+	ck_assert_uint_ge(len, 4096);
+	memset(before + 100, 0xa5, len - 100);	/* all but the header */
+	spit(file, before, len);
+	ck_assert_ptr_null(store_open(&cfg));
+	len2 = slurp(file, after, sizeof(after));
+	ck_assert_uint_eq(len2, len);
+	ck_assert_mem_eq(after, before, len);
+}
+END_TEST
+
+START_TEST(unusable_or_busy_data_dir)
+{
+	struct config c2 = cfg;
+	char file[128];
+	struct store *st;
+
+	/* A second daemon on the same directory is refused. */
+	ck_assert_ptr_nonnull(st = store_open(&cfg));
+	ck_assert_ptr_null(store_open(&c2));
+	store_stop(st);
+	ck_assert_ptr_nonnull(st = store_open(&c2));
+	store_stop(st);
+
+	/* A path that cannot be a directory. */
+	snprintf(file, sizeof(file), "%s/file", dir);
+	spit(file, "x", 1);
+	snprintf(c2.data_dir, sizeof(c2.data_dir), "%s/file/sub", dir);
+	ck_assert_ptr_null(store_open(&c2));
+	/* Only one level is created. */
+	snprintf(c2.data_dir, sizeof(c2.data_dir), "%s/a/b", dir);
+	ck_assert_ptr_null(store_open(&c2));
+	snprintf(c2.data_dir, sizeof(c2.data_dir), "%s/a", dir);
+	ck_assert_ptr_nonnull(st = store_open(&c2));
+	store_stop(st);
+	unit_rmdir(c2.data_dir);
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("store");
+	TCase *tc = tcase_create("store");
+
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	log_set_level(LOG_ERROR);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, restart_keeps_a_subscriber);
+	tcase_add_test(tc, restart_keeps_pending_messages);
+	tcase_add_test(tc, garbage_database_is_refused_and_left_alone);
+	tcase_add_test(tc, unusable_or_busy_data_dir);
+	tcase_set_timeout(tc, 30);
+	suite_add_tcase(s, tc);
+	return unit_run(s);
+}
