@@ -504,16 +504,29 @@ enqueue(struct store *st, struct op *o)
 	pthread_mutex_unlock(&st->q_lock);
 }
 
+/*
+ * An operation of TYPE about message SEQ for subscriber SUB_ID, with a copy
+ * of ADDRESS (may be NULL).  NULL, logged, when out of memory: the delivery
+ * thread's reports are then lost (a restart resends, at least once).
+ */
 static struct op *
-op_new(enum op_type type)
+op_new(enum op_type type, int64_t sub_id, uint64_t seq, const char *address)
 {
 	struct op *o = calloc(1, sizeof(*o));
 
-	if (o != NULL)
-		o->o_type = type;
-	else
+	if (o != NULL && address != NULL &&
+	    (o->o_address = strdup(address)) == NULL) {
+		free(o);
+		o = NULL;
+	}
+	if (o == NULL) {
 		log_error("store operation lost", "reason=nomem type=%d",
 		    (int)type);
+		return NULL;
+	}
+	o->o_type = type;
+	o->o_at.sub_id = sub_id;
+	o->o_at.seq = seq;
 	return o;
 }
 
@@ -585,11 +598,8 @@ store_progress(struct store *st, int64_t sub_id, uint64_t cursor)
 {
 	struct op *o;
 
-	if ((o = op_new(OP_PROGRESS)) == NULL)
-		return;
-	o->o_at.sub_id = sub_id;
-	o->o_at.seq = cursor;
-	enqueue(st, o);
+	if ((o = op_new(OP_PROGRESS, sub_id, cursor, NULL)) != NULL)
+		enqueue(st, o);
 }
 
 void
@@ -597,7 +607,7 @@ store_retry(struct store *st, const struct store_attempt *a)
 {
 	struct op *o;
 
-	if ((o = op_new(OP_RETRY)) == NULL)
+	if ((o = op_new(OP_RETRY, a->sub_id, a->seq, NULL)) == NULL)
 		return;
 	o->o_at = *a;
 	enqueue(st, o);
@@ -608,11 +618,8 @@ store_retry_done(struct store *st, int64_t sub_id, uint64_t seq)
 {
 	struct op *o;
 
-	if ((o = op_new(OP_RETRY_DONE)) == NULL)
-		return;
-	o->o_at.sub_id = sub_id;
-	o->o_at.seq = seq;
-	enqueue(st, o);
+	if ((o = op_new(OP_RETRY_DONE, sub_id, seq, NULL)) != NULL)
+		enqueue(st, o);
 }
 
 void
@@ -621,12 +628,8 @@ store_dead(struct store *st, const struct store_attempt *a,
 {
 	struct op *o;
 
-	if ((o = op_new(OP_DEAD)) == NULL)
+	if ((o = op_new(OP_DEAD, a->sub_id, a->seq, address)) == NULL)
 		return;
-	if ((o->o_address = strdup(address)) == NULL) {
-		free(o);
-		return;
-	}
 	o->o_at = *a;
 	o->o_reason = reason;
 	enqueue(st, o);
@@ -638,12 +641,8 @@ store_dead_range(struct store *st, const char *address, uint64_t lo,
 {
 	struct op *o;
 
-	if (lo > hi || (o = op_new(OP_DEAD_RANGE)) == NULL)
+	if (lo > hi || (o = op_new(OP_DEAD_RANGE, 0, 0, address)) == NULL)
 		return;
-	if ((o->o_address = strdup(address)) == NULL) {
-		free(o);
-		return;
-	}
 	o->o_lo = lo;
 	o->o_hi = hi;
 	o->o_reason = reason;
@@ -656,13 +655,8 @@ store_sub_gone(struct store *st, int64_t sub_id, const char *address,
 {
 	struct op *o;
 
-	if ((o = op_new(OP_SUB_GONE)) == NULL)
+	if ((o = op_new(OP_SUB_GONE, sub_id, 0, address)) == NULL)
 		return;
-	if ((o->o_address = strdup(address)) == NULL) {
-		free(o);
-		return;
-	}
-	o->o_at.sub_id = sub_id;
 	o->o_reason = reason;
 	o->o_dead = dead;
 	enqueue(st, o);
