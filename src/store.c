@@ -1362,7 +1362,7 @@ periodic(struct store *st)
 {
 	int64_t mono = clock_mono_ms(), now = clock_real_ms();
 	int sweep = mono >= st->next_sweep, second;
-	int64_t free_pages = 0;
+	int64_t free_pages = 0, pages = 0;
 	char vacuum[64];
 	sqlite3_stmt *s;
 	int rc;
@@ -1399,8 +1399,8 @@ periodic(struct store *st)
 			log_info("dead letters expired", "count=%d",
 			    sqlite3_changes(st->db));
 		s = st->stmt[S_DL_TRIM];
-		sqlite3_bind_int64(s, 1, st->cfg->dead_letter_max > 0 ?
-		    st->cfg->dead_letter_max - 1 : 0);
+		/* Keeps the newest dead_letter_max: the one past them and older go. */
+		sqlite3_bind_int64(s, 1, st->cfg->dead_letter_max);
 		if ((rc = step_done(s)) != SQLITE_OK)
 			goto fail;
 		if (sqlite3_changes(st->db) > 0)
@@ -1423,14 +1423,19 @@ periodic(struct store *st)
 	sqlite3_wal_checkpoint_v2(st->db, NULL, atomic_load(&st->full) ?
 	    SQLITE_CHECKPOINT_TRUNCATE : SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
 	/*
-	 * Free pages past a quarter of the reserve go back to the filesystem,
-	 * a few at a time: each step is a transaction that must fit in the
-	 * space there is, and the checkpoint after it makes the file shorter.
+	 * Once most of the file is free (a backlog has drained), or the disk
+	 * is full, free pages past a quarter of the reserve go back to the
+	 * filesystem, a few at a time: each step is a transaction that must
+	 * fit in the space there is, and the checkpoint after it makes the
+	 * file shorter.  While the file is mostly in use, new messages reuse
+	 * the free pages and moving them would only be wasted writes.
 	 */
 	snprintf(vacuum, sizeof(vacuum), "PRAGMA incremental_vacuum(%llu)",
 	    (unsigned long long)(st->reserve_size / 2 / 4096 + 1));
 	if (query_int(st->db, "PRAGMA freelist_count", &free_pages) == 0 &&
+	    query_int(st->db, "PRAGMA page_count", &pages) == 0 &&
 	    (uint64_t)free_pages * 4096 > st->reserve_size / 4 &&
+	    (free_pages * 2 > pages || !st->reserved) &&
 	    sqlite3_exec(st->db, vacuum, NULL, NULL, NULL) == SQLITE_OK)
 		sqlite3_wal_checkpoint_v2(st->db, NULL,
 		    SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
