@@ -262,6 +262,54 @@ START_TEST(unusable_or_busy_data_dir)
 }
 END_TEST
 
+/* dead_letter_max keeps exactly that many dead letters: the newest. */
+START_TEST(dead_letter_max_keeps_the_newest)
+{
+	char address[64], ids[5][MSG_IDLEN + 1], *text;
+	unsigned port;
+	int hfd = hang_start(&port), lines = 0;
+
+	cfg.durability = DURABILITY_NORMAL;
+	cfg.dead_letter_max = 2;
+	unit_stack_start(&stack, &cfg, 10);
+	snprintf(address, sizeof(address), "127.0.0.1:%u", port);
+	subscribe(address, clock_real_ms());	/* its cursor keeps the rows */
+	unit_sync(stack.store);
+	for (int i = 0; i < 5; i++) {
+		struct msg *m = msg_new(NULL, NULL, "x", 1);
+		struct store_attempt a = { .attempts = 1 };
+
+		ck_assert_int_eq(unit_publish(stack.store, m), STORE_OK);
+		snprintf(ids[i], sizeof(ids[i]), "%s", msg_id(m));
+		a.seq = msg_seq(m);
+		store_dead(stack.store, &a, "10.0.0.1:80", "retries exhausted");
+		msg_unref(m);
+	}
+	unit_sync(stack.store);
+	text = unit_dead_letters(stack.store, "10.0.0.1:80", 0);
+	for (char *p = text; (p = strchr(p, '\n')) != NULL; p++)
+		lines++;
+	ck_assert_int_eq(lines, 5);
+	free(text);
+	unit_stack_stop(&stack, 0);
+
+	/* The bounds are applied shortly after a start, then once a minute. */
+	unit_stack_start(&stack, &cfg, 10);
+	usleep(500 * 1000);
+	text = unit_dead_letters(stack.store, "10.0.0.1:80", 0);
+	lines = 0;
+	for (char *p = text; (p = strchr(p, '\n')) != NULL; p++)
+		lines++;
+	ck_assert_int_eq(lines, 2);
+	ck_assert_ptr_null(strstr(text, ids[2]));
+	ck_assert_ptr_nonnull(strstr(text, ids[3]));
+	ck_assert_ptr_nonnull(strstr(text, ids[4]));
+	free(text);
+	unit_stack_stop(&stack, 0);
+	close(hfd);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -275,6 +323,7 @@ main(void)
 	tcase_add_test(tc, restart_keeps_pending_messages);
 	tcase_add_test(tc, garbage_database_is_refused_and_left_alone);
 	tcase_add_test(tc, unusable_or_busy_data_dir);
+	tcase_add_test(tc, dead_letter_max_keeps_the_newest);
 	tcase_set_timeout(tc, 30);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
