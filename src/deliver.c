@@ -480,6 +480,15 @@ retry_insert(struct deliver *d, struct target *t, const struct retry *r)
 	t->t_nretries++;
 }
 
+static int
+retry_find(const struct target *t, uint64_t seq)
+{
+	for (size_t i = 0; i < t->t_nretries; i++)
+		if (t->t_retries[i].r_seq == seq)
+			return 1;
+	return 0;
+}
+
 static void
 retry_take(struct target *t, struct retry *out)
 {
@@ -696,6 +705,9 @@ handle_replay(struct deliver *d, const struct replay_item *items, size_t n)
 
 		if (t == NULL)
 			continue;	/* gone since: the store dead-letters it */
+		/* A restored one may have read this retry back already. */
+		if (sub_restored(t->t_sub) && retry_find(t, r.r_seq))
+			continue;
 		retry_insert(d, t, &r);
 		target_count(d, t);
 		ready_push(d, t);
