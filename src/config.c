@@ -162,7 +162,8 @@ config_parse_schedule(const char *s, long ms[RETRY_MAX], int *count)
 		if (*s == '\0')
 			break;
 		len = strcspn(s, " \t,");
-		if (len >= sizeof(word) || n == RETRY_MAX)
+		/* Room for the word, an "s" after a bare number, and the NUL. */
+		if (len + 1 >= sizeof(word) || n == RETRY_MAX)
 			return -1;
 		memcpy(word, s, len);
 		word[len] = '\0';
@@ -170,8 +171,7 @@ config_parse_schedule(const char *s, long ms[RETRY_MAX], int *count)
 		/* A bare number is seconds, like every other duration. */
 		if (strspn(word, "0123456789") == len)
 			word[len] = 's', word[len + 1] = '\0';
-		if (len + 1 >= sizeof(word) ||
-		    parse_scaled(word, units, mult, &v) == -1 || v < 10 ||
+		if (parse_scaled(word, units, mult, &v) == -1 || v < 10 ||
 		    v > 86400000LL)
 			return -1;
 		tmp[n++] = (long)v;

@@ -582,7 +582,7 @@ handle_remove(struct deliver *d, struct target *t)
 
 	targets_remove(d, t);
 	if (d->cfg->dead_letter_on_evict && lo <= d->last_seq)
-		store_dead_range(d->store, sub_address(t->t_sub), lo,
+		store_dead_range(d->store, t->t_id, sub_address(t->t_sub), lo,
 		    d->last_seq, reason);
 	target_clear(d, t);
 	retries_clear(t);
@@ -1126,7 +1126,7 @@ target_give_up(struct deliver *d, struct target *t, int64_t real)
 	}
 	retries_clear(t);
 	if (lo <= d->last_seq)
-		store_dead_range(d->store, sub_address(t->t_sub), lo,
+		store_dead_range(d->store, t->t_id, sub_address(t->t_sub), lo,
 		    d->last_seq, "retries exhausted");
 	target_clear(d, t);
 	t->t_stored = 0;
@@ -1173,7 +1173,7 @@ xfer_failed(struct deliver *d, struct xfer *x, CURL *e, long status,
 		    "address=%s", sub_address(t->t_sub));
 		/* Nothing more is sent; the store dead-letters what is pending. */
 		t->t_gone = 1;
-		subs_remove(d->subs, sub_address(t->t_sub), SUB_GONE);
+		subs_remove_sub(d->subs, t->t_sub, SUB_GONE);
 	}
 	delay = next_delay(d, e, status, a.attempts, real);
 	if (delay < 0 && !t->t_removed) {
@@ -1305,6 +1305,13 @@ tick(struct deliver *d)
 	for (size_t i = 0; i < d->ntargets; i++) {
 		struct target *t = d->targets[i];
 
+		/* A failing target whose probe is gone (dropped) would wait forever. */
+		if (t->t_state == SUB_FAILING && t->t_nretries == 0 &&
+		    t->t_in_flight == 0) {
+			t->t_state = SUB_ACTIVE;
+			t->t_fails = 0;
+			sub_set_state(t->t_sub, SUB_ACTIVE);
+		}
 		if (t->t_nretries > 0 || t->t_stored)
 			ready_push(d, t);
 		target_count(d, t);

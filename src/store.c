@@ -115,7 +115,8 @@ static const char *const sql[NSTMTS] = {
 	[S_DEAD_RANGE] = "INSERT INTO dead_letters(address, seq, msg_id, "
 	    "attempts, first_at, last_at, dead_at, last_status, last_error, "
 	    "reason) SELECT ?1, seq, id, 0, 0, 0, ?4, 0, '', ?5 "
-	    "FROM messages WHERE seq BETWEEN ?2 AND ?3",
+	    "FROM messages WHERE seq BETWEEN ?2 AND ?3 AND seq NOT IN "
+	    "(SELECT seq FROM retries WHERE sub = ?6)",
 	[S_DEAD_RETRIES] = "INSERT INTO dead_letters(address, seq, msg_id, "
 	    "attempts, first_at, last_at, dead_at, last_status, last_error, "
 	    "reason) SELECT ?2, r.seq, m.id, r.attempts, r.first_at, r.last_at, "
@@ -354,7 +355,7 @@ open_db(struct store *st)
 		[DURABILITY_NORMAL] = "PRAGMA synchronous = NORMAL",
 		[DURABILITY_FULL] = "PRAGMA synchronous = FULL",
 	};
-	int64_t version = 0;
+	int64_t version = 0, tables = 0, ours = 0;
 	const char *why;
 	int rc;
 
@@ -365,22 +366,20 @@ open_db(struct store *st)
 	sqlite3_busy_timeout(st->db, 5000);
 	sqlite3_extended_result_codes(st->db, 1);
 	/*
-	 * The first read of the header: a file that is not a database fails
-	 * here.  Incremental vacuum (it only takes effect on a new database,
-	 * before anything else writes it): the pages a drained backlog leaves
-	 * free can be given back to the filesystem.
+	 * Everything is checked before anything is written, so that a file
+	 * refused is left exactly as it was.  The first read of the header:
+	 * a file that is not a database fails here.
 	 */
-	if ((rc = sqlite3_exec(st->db, "PRAGMA auto_vacuum = INCREMENTAL",
-	    NULL, NULL, NULL)) != SQLITE_OK ||
-	    (rc = sqlite3_exec(st->db, "PRAGMA journal_mode = WAL", NULL, NULL,
-	    NULL)) != SQLITE_OK)
-		goto fail;
-	if (query_int(st->db, "PRAGMA user_version", &version) == -1)
+	if (query_int(st->db, "PRAGMA user_version", &version) == -1 ||
+	    query_int(st->db, "SELECT count(*) FROM sqlite_schema", &tables) ==
+	    -1 || query_int(st->db, "SELECT count(*) FROM sqlite_schema WHERE "
+	    "name = 'messages'", &ours) == -1)
 		goto fail_msg;
-	if (version > SCHEMA_VERSION) {
-		log_error("cannot open store", "path=%s error=\"schema version "
-		    "%lld is newer than this hookcast's (%d)\"", st->path,
-		    (long long)version, SCHEMA_VERSION);
+	if ((tables > 0 && (ours == 0 || version == 0)) ||
+	    version > SCHEMA_VERSION) {
+		log_error("cannot open store", "path=%s error=\"%s (left as it "
+		    "is)\"", st->path, tables > 0 && (ours == 0 || version == 0) ?
+		    "not a hookcast database" : "written by a newer hookcast");
 		return -1;
 	}
 	/* A damaged page anywhere is found now, not in the middle of a delivery. */
@@ -395,13 +394,24 @@ open_db(struct store *st)
 			res = sqlite3_column_text(s, 0);
 		if (res == NULL || strcmp((const char *)res, "ok") != 0) {
 			log_error("cannot open store", "path=%s error=\"database "
-			    "is corrupt: %.100s\"", st->path, res != NULL ?
-			    (const char *)res : sqlite3_errmsg(st->db));
+			    "is corrupt: %.100s (left as it is)\"", st->path,
+			    res != NULL ? (const char *)res :
+			    sqlite3_errmsg(st->db));
 			sqlite3_finalize(s);
 			return -1;
 		}
 		sqlite3_finalize(s);
 	}
+	/*
+	 * Incremental vacuum (it only takes effect on a new database, before
+	 * anything else writes it): the pages a drained backlog leaves free
+	 * can be given back to the filesystem.
+	 */
+	if ((rc = sqlite3_exec(st->db, "PRAGMA auto_vacuum = INCREMENTAL",
+	    NULL, NULL, NULL)) != SQLITE_OK ||
+	    (rc = sqlite3_exec(st->db, "PRAGMA journal_mode = WAL", NULL, NULL,
+	    NULL)) != SQLITE_OK)
+		goto fail;
 	/* Zeroing freed pages would write every deleted body twice. */
 	if (exec_sql(st->db, "PRAGMA secure_delete = OFF") == -1 ||
 	    exec_sql(st->db, sync_pragma[st->cfg->durability]) == -1 ||
@@ -472,7 +482,15 @@ store_open(const struct config *cfg)
 	    cfg->data_dir);
 	reserve_size(st);
 	reserve_take(st);
-	if (query_int(st->db, "SELECT max(seq) FROM messages", &last) == -1 ||
+	/*
+	 * Numbers are never handed out twice: a clean stop may have collected
+	 * every message, but cursors, retries and dead letters still name the
+	 * numbers they have seen.
+	 */
+	if (query_int(st->db, "SELECT max(coalesce((SELECT max(seq) FROM "
+	    "messages), 0), coalesce((SELECT max(cursor) - 1 FROM subscribers), "
+	    "0), coalesce((SELECT max(seq) FROM retries), 0), coalesce((SELECT "
+	    "max(seq) FROM dead_letters), 0))", &last) == -1 ||
 	    query_int(st->db, "SELECT total(length(body)) FROM messages",
 	    &bytes) == -1) {
 		log_error("cannot open store", "path=%s error=\"%s\"", st->path,
@@ -636,12 +654,12 @@ store_dead(struct store *st, const struct store_attempt *a,
 }
 
 void
-store_dead_range(struct store *st, const char *address, uint64_t lo,
-    uint64_t hi, const char *reason)
+store_dead_range(struct store *st, int64_t sub_id, const char *address,
+    uint64_t lo, uint64_t hi, const char *reason)
 {
 	struct op *o;
 
-	if (lo > hi || (o = op_new(OP_DEAD_RANGE, 0, 0, address)) == NULL)
+	if (lo > hi || (o = op_new(OP_DEAD_RANGE, sub_id, 0, address)) == NULL)
 		return;
 	o->o_lo = lo;
 	o->o_hi = hi;
@@ -915,7 +933,7 @@ apply_dl_replay(struct store *st, struct store_req *req, int64_t now)
 	}
 	snprintf(q, sizeof(q), "SELECT d.id, d.seq, s.id FROM dead_letters d "
 	    "JOIN subscribers s ON s.address = d.address AND s.removed = 0%s "
-	    "ORDER BY d.id", dl_filter);
+	    "ORDER BY s.id, d.seq, d.id", dl_filter);
 	if ((rc = sqlite3_prepare_v2(st->db, q, -1, &s, NULL)) != SQLITE_OK)
 		return rc;
 	bind_text(s, 1, req->r_address);
@@ -965,6 +983,16 @@ apply_dl_replay(struct store *st, struct store_req *req, int64_t now)
 	if (rc != SQLITE_OK) {
 		free(items);
 		return rc;
+	}
+	/* Two dead letters of one message for one subscriber: one delivery. */
+	{
+		size_t k = 0;
+
+		for (size_t i = 0; i < n; i++)
+			if (k == 0 || items[k - 1].sub_id != items[i].sub_id ||
+			    items[k - 1].seq != items[i].seq)
+				items[k++] = items[i];
+		n = k;
 	}
 	req->r_count = (long)n;
 	req->r_body = (char *)items;
@@ -1026,13 +1054,14 @@ apply_sub_gone(struct store *st, int64_t sub_id, const char *address,
 }
 
 static int
-apply_dead_range(struct store *st, const char *address, uint64_t lo,
-    uint64_t hi, const char *reason, int64_t now)
+apply_dead_range(struct store *st, int64_t sub_id, const char *address,
+    uint64_t lo, uint64_t hi, const char *reason, int64_t now)
 {
 	sqlite3_stmt *s = st->stmt[S_DEAD_RANGE];
 
 	if (st->cfg->dead_letter_max == 0)
 		return SQLITE_OK;
+	sqlite3_bind_int64(s, 6, sub_id);
 	sqlite3_bind_text(s, 1, address, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 2, (sqlite3_int64)lo);
 	sqlite3_bind_int64(s, 3, (sqlite3_int64)hi);
@@ -1113,8 +1142,8 @@ apply(struct store *st, struct op *o, int64_t now)
 	case OP_DEAD:
 		return apply_dead(st, o, now);
 	case OP_DEAD_RANGE:
-		return apply_dead_range(st, o->o_address, o->o_lo, o->o_hi,
-		    o->o_reason, now);
+		return apply_dead_range(st, o->o_at.sub_id, o->o_address,
+		    o->o_lo, o->o_hi, o->o_reason, now);
 	case OP_SUB_GONE:
 		return apply_sub_gone(st, o->o_at.sub_id, o->o_address,
 		    o->o_reason, o->o_dead, now);
@@ -1386,8 +1415,6 @@ periodic(struct store *st)
 			goto fail;
 		k->k_saved_ka = ka;
 	}
-	if ((rc = collect(st, sweep ? 0 : st->gc_from)) != SQLITE_OK)
-		goto fail;
 
 	if (sweep) {
 		s = st->stmt[S_DL_EXPIRE];
@@ -1407,6 +1434,9 @@ periodic(struct store *st)
 			log_warnx("dead letters over dead_letter_max deleted",
 			    "count=%d", sqlite3_changes(st->db));
 	}
+	/* After the dead-letter bounds, so that what they free goes now. */
+	if ((rc = collect(st, sweep ? 0 : st->gc_from)) != SQLITE_OK)
+		goto fail;
 	if ((rc = step_done(st->stmt[S_COMMIT])) != SQLITE_OK)
 		goto fail;
 	if (sweep)
@@ -1599,20 +1629,18 @@ store_stop(struct store *st)
 
 /* ---- restoring ----------------------------------------------------------- */
 
-int
-store_restore(struct store *st, struct subs *s)
+/* Subscribers removed before a crash (or not restored): what they had pending is dead. */
+static int
+drop_removed(struct store *st, int64_t now, size_t *dropped)
 {
 	sqlite3_stmt *q;
-	int64_t now = clock_real_ms(), mono = clock_mono_ms();
-	size_t restored = 0, dropped = 0;
 	int rc;
 
-	/* Subscribers removed before a crash: what they had pending is dead. */
 	if (exec_sql(st->db, "BEGIN") == -1)
 		return -1;
 	if (sqlite3_prepare_v2(st->db, "SELECT id, address, cursor, removed "
 	    "FROM subscribers WHERE removed != 0", -1, &q, NULL) != SQLITE_OK)
-		goto fail;
+		return -1;
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
 		int64_t id = sqlite3_column_int64(q, 0);
 		const char *address = (const char *)sqlite3_column_text(q, 1);
@@ -1622,18 +1650,27 @@ store_restore(struct store *st, struct subs *s)
 		    end_reasons[why] : "deregistered";
 		int dead = st->cfg->dead_letter_on_evict;
 
-		if ((dead && (rc = apply_dead_range(st, address, cursor,
+		if ((dead && (rc = apply_dead_range(st, id, address, cursor,
 		    st->next_seq - 1, reason, now)) != SQLITE_OK) ||
 		    (rc = apply_sub_gone(st, id, address, reason, dead, now)) !=
-		    SQLITE_OK) {
-			sqlite3_finalize(q);
-			goto fail;
-		}
-		dropped++;
+		    SQLITE_OK)
+			break;
+		(*dropped)++;
 	}
 	sqlite3_finalize(q);
-	if (exec_sql(st->db, "COMMIT") == -1)
+	if (rc != SQLITE_DONE)
 		return -1;
+	return exec_sql(st->db, "COMMIT");
+}
+
+int
+store_restore(struct store *st, struct subs *s)
+{
+	sqlite3_stmt *q;
+	int64_t now = clock_real_ms(), mono = clock_mono_ms();
+	int64_t *skipped = NULL;
+	size_t restored = 0, dropped = 0, nskipped = 0;
+	int rc;
 
 	if (sqlite3_prepare_v2(st->db, "SELECT id, address, url, "
 	    "registered_at, last_keepalive, cursor FROM subscribers "
@@ -1649,26 +1686,43 @@ store_restore(struct store *st, struct subs *s)
 			.start = (uint64_t)sqlite3_column_int64(q, 5),
 		};
 		CURLU *u = curl_url();
+		int64_t *v;
 
 		/* The keep-alive clock ran on while the daemon was down. */
 		sv.keepalive_mono = mono - (now - sv.keepalive_real);
-		if (u == NULL || curl_url_set(u, CURLUPART_URL, sv.url_text,
-		    0) != CURLUE_OK) {
-			log_warnx("saved subscriber skipped", "address=%s "
-			    "url=%s", sv.address, sv.url_text);
-			curl_url_cleanup(u);
+		if (u != NULL && curl_url_set(u, CURLUPART_URL, sv.url_text,
+		    0) == CURLUE_OK && subs_restore(s, &sv, u) == SUBS_ADDED) {
+			restored++;
 			continue;
 		}
-		if (subs_restore(s, &sv, u) != SUBS_ADDED) {
-			curl_url_cleanup(u);
-			log_warnx("saved subscriber skipped", "address=%s",
-			    sv.address);
-			continue;
+		/* Not listed, so not kept: it leaves as if deregistered. */
+		curl_url_cleanup(u);
+		log_warnx("saved subscriber not restored: deregistered",
+		    "address=%s url=%s", sv.address, sv.url_text);
+		if ((v = realloc(skipped, (nskipped + 1) * sizeof(*v))) ==
+		    NULL) {
+			sqlite3_finalize(q);
+			free(skipped);
+			goto fail;
 		}
-		restored++;
+		skipped = v;
+		skipped[nskipped++] = sv.store_id;
 	}
 	sqlite3_finalize(q);
 	if (rc != SQLITE_DONE)
+		goto fail;
+	for (size_t i = 0; i < nskipped; i++) {
+		sqlite3_stmt *r = st->stmt[S_SUB_REMOVE];
+
+		sqlite3_bind_int64(r, 1, skipped[i]);
+		sqlite3_bind_int(r, 2, 1 + (int)SUB_DEREGISTERED);
+		if (step_done(r) != SQLITE_OK) {
+			free(skipped);
+			goto fail;
+		}
+	}
+	free(skipped);
+	if (drop_removed(st, now, &dropped) == -1)
 		goto fail;
 	log_info("store restored", "subscribers=%zu removed_before=%zu",
 	    restored, dropped);

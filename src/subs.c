@@ -282,6 +282,24 @@ subs_remove(struct subs *s, const char *address, enum sub_end why)
 	return 0;
 }
 
+int
+subs_remove_sub(struct subs *s, struct sub *which, enum sub_end why)
+{
+	struct sub **pp, *sub = NULL;
+
+	pthread_rwlock_wrlock(&s->lock);
+	pp = subs_slot(s, which->sub_address, which->sub_hash);
+	if (*pp == which) {
+		which->sub_end = why;
+		sub = subs_unlink(s, pp);
+	}
+	pthread_rwlock_unlock(&s->lock);
+	if (sub == NULL)
+		return -1;
+	sub_unref(sub);
+	return 0;
+}
+
 size_t
 subs_reap(struct subs *s, int64_t cutoff_mono, struct sub ***gone)
 {

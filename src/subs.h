@@ -58,6 +58,9 @@ enum sub_end { SUB_DEREGISTERED, SUB_EVICTED, SUB_GONE };
 /* Removes ADDRESS, noting WHY: 0 if it was registered, -1 if not. */
 int subs_remove(struct subs *s, const char *address, enum sub_end why);
 
+/* Removes SUB itself, not another registered at its address since: 0 or -1. */
+int subs_remove_sub(struct subs *s, struct sub *sub, enum sub_end why);
+
 /* A subscriber as the store kept it, to be put back at start-up. */
 struct sub_saved {
 	const char	*address;

@@ -168,6 +168,9 @@ START_TEST(schedule_parsing)
 	n = 4;
 	ck_assert_int_eq(config_parse_schedule("", ms, &n), -1);
 	ck_assert_int_eq(config_parse_schedule("   ", ms, &n), -1);
+	/* A word as long as the parser's buffer, bare (an "s" goes after it). */
+	ck_assert_int_eq(config_parse_schedule("1111111111111111111111111111111",
+	    ms, &n), -1);
 	ck_assert_int_eq(config_parse_schedule("5ms", ms, &n), -1);
 	ck_assert_int_eq(config_parse_schedule("9ms", ms, &n), -1);
 	ck_assert_int_eq(config_parse_schedule("1x", ms, &n), -1);

@@ -104,6 +104,37 @@ class RestartTest(HookcastTestCase):
         hc2.wait_subscriber(held.address, lambda s: s['queued'] + s['in_flight'] == 0,
                             scaled(5))
 
+    def test_numbers_are_not_reused_after_everything_was_delivered(self):
+        # A clean stop collects every delivered message; the next start must
+        # not hand out numbers the saved cursors have already passed, or the
+        # collector deletes new messages before they are delivered.
+        sink = self.sink()
+        args = ('--retry-schedule', '100ms 100ms ' + ' '.join(['300ms'] * 10),
+                '--failure-threshold', '1')
+        hc = self.start_hookcast(*args)
+        self.assertSuccess(hc.register(sink.address))
+        for i in range(5):
+            self.assertSuccess(hc.publish(b'first-%d' % i))
+        self.assertEqual(sink.wait_for(5, scaled(5)), 5)
+        hc.wait_subscriber(sink.address, lambda s: s['delivered'] == 5, scaled(5))
+        time.sleep(1.2)  # a cursor save and a collection
+        hc.stop()
+
+        failing = {'on': True}
+        sink.status = lambda i: 500 if failing['on'] else 200
+        hc2 = self.start_hookcast(*args, data_dir=hc.data_dir)
+        for i in range(5):
+            self.assertSuccess(hc2.publish(b'new-%d' % i))
+        hc2.wait_subscriber(sink.address, lambda s: s.get('state') == 'failing',
+                            scaled(5))
+        time.sleep(0.5)  # several collections while it is failing
+        failing['on'] = False
+        want = {b'new-%d' % i for i in range(5)}
+        self.assertTrue(sink.wait_until(
+            lambda recs: want <= {r.body for r in recs if r.status == 200},
+            scaled(10)), 'messages published after the restart were lost: %r'
+            % sorted({r.body for r in sink.snapshot() if r.status == 200}))
+
     def test_clean_restart_keeps_subscribers_and_pending_messages(self):
         healthy = self.sink()
         down = refusing_address()
