@@ -263,15 +263,16 @@ subs_unlink(struct subs *s, struct sub **pp)
 	return sub;
 }
 
-int
-subs_remove(struct subs *s, const char *address, enum sub_end why)
+/* Removes ADDRESS's entry if it is WHICH (any entry when WHICH is NULL). */
+static int
+subs_remove_if(struct subs *s, const char *address, uint64_t h,
+    const struct sub *which, enum sub_end why)
 {
-	uint64_t h = subs_hash(s, address);
 	struct sub **pp, *sub = NULL;
 
 	pthread_rwlock_wrlock(&s->lock);
 	pp = subs_slot(s, address, h);
-	if (*pp != NULL) {
+	if (*pp != NULL && (which == NULL || *pp == which)) {
 		(*pp)->sub_end = why;
 		sub = subs_unlink(s, pp);
 	}
@@ -283,21 +284,16 @@ subs_remove(struct subs *s, const char *address, enum sub_end why)
 }
 
 int
+subs_remove(struct subs *s, const char *address, enum sub_end why)
+{
+	return subs_remove_if(s, address, subs_hash(s, address), NULL, why);
+}
+
+int
 subs_remove_sub(struct subs *s, struct sub *which, enum sub_end why)
 {
-	struct sub **pp, *sub = NULL;
-
-	pthread_rwlock_wrlock(&s->lock);
-	pp = subs_slot(s, which->sub_address, which->sub_hash);
-	if (*pp == which) {
-		which->sub_end = why;
-		sub = subs_unlink(s, pp);
-	}
-	pthread_rwlock_unlock(&s->lock);
-	if (sub == NULL)
-		return -1;
-	sub_unref(sub);
-	return 0;
+	return subs_remove_if(s, which->sub_address, which->sub_hash, which,
+	    why);
 }
 
 size_t
