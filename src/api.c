@@ -30,7 +30,9 @@
 #include "listing.h"
 #include "log.h"
 #include "msg.h"
+#include "sign.h"
 #include "store.h"
+#include "topics.h"
 
 enum endpoint { EP_REGISTER, EP_DEREGISTER, EP_SEND, EP_LIST, EP_DEAD,
     EP_REPLAY };
@@ -80,6 +82,8 @@ struct upload {
 	struct api		*u_api;
 	atomic_int		 u_waiting;	/* 1 submitted, 2 answered */
 	struct store_req	 u_req;
+	int			 u_json;	/* /sendMessage: answer in JSON */
+	char			 u_key[256];	/* its Idempotency-Key, "" none */
 };
 
 static enum MHD_Result
@@ -172,6 +176,62 @@ query(struct MHD_Connection *c, const char *key)
 	return MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, key);
 }
 
+/* The `topic` query values, each one topic or a comma-separated list. */
+struct topic_args {
+	const char	*v[TOPICS_MAX];
+	size_t		 n;
+	int		 over;
+};
+
+static enum MHD_Result
+collect_topic(void *cls, enum MHD_ValueKind kind, const char *key,
+    const char *value)
+{
+	struct topic_args *ta = cls;
+
+	(void)kind;
+	if (strcmp(key, "topic") != 0)
+		return MHD_YES;
+	if (ta->n == TOPICS_MAX)
+		ta->over = 1;
+	else
+		ta->v[ta->n++] = value != NULL ? value : "";
+	return MHD_YES;
+}
+
+/*
+ * The request's topics: for a subscriber PATTERNS allows "name.*" and "*".
+ * Returns MHD_YES with *out set (NULL when none; *given says whether any
+ * topic argument was there), or the 400 / 503 already queued in *ret.
+ */
+static int
+request_topics(struct MHD_Connection *c, int patterns, struct topics **out,
+    int *given, enum MHD_Result *ret)
+{
+	struct topic_args ta = { .n = 0 };
+	char err[TOPICS_ERRLEN];
+
+	*out = NULL;
+	MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_topic, &ta);
+	*given = ta.n > 0;
+	if (ta.over) {
+		*ret = answer_fmt(c, MHD_HTTP_BAD_REQUEST, "Error: More than "
+		    "%d topics.", TOPICS_MAX);
+		return -1;
+	}
+	switch (topics_parse(ta.v, ta.n, patterns, out, err)) {
+	case TOPICS_OK:
+		return 0;
+	case TOPICS_INVALID:
+		*ret = answer_text(c, MHD_HTTP_BAD_REQUEST, err);
+		return -1;
+	case TOPICS_NOMEM:
+		break;
+	}
+	*ret = answer_busy(c, "Error: Out of memory, retry later.");
+	return -1;
+}
+
 /* On the store thread: the request is done; its answer goes out on the next call. */
 static void
 store_answered(struct store_req *req)
@@ -216,29 +276,63 @@ upload_new(enum endpoint ep, void **con_cls)
 	return u;
 }
 
+/*
+ * A registration may also name topics (replacing the set the subscriber
+ * had) and a secret of its own; a bare keep-alive keeps both.
+ */
 static enum MHD_Result
 handle_register(struct api *a, struct MHD_Connection *c, void **con_cls)
 {
 	struct upload *u;
 	const char *address = query(c, "address");
+	const char *secret = query(c, "secret");
 	int64_t real = clock_real_ms(), mono = clock_mono_ms();
+	struct sub_opts opts = { 0, NULL, NULL };
+	char why[SIGN_ERRLEN];
+	enum subs_add_result r;
+	enum MHD_Result ret;
 	enum addr_status st;
 	CURLU *url;
 	char *text;
 
 	if (address == NULL || *address == '\0')
 		return answer_bad_address(c, ADDR_EMPTY);
-	if (subs_keepalive(a->subs, address, real, mono) == 0)
+	if (request_topics(c, 1, &opts.topics, &opts.has_topics, &ret) == -1)
+		return ret;
+	if (secret != NULL) {
+		if (sign_check(secret, 1, why) == -1) {
+			topics_unref(opts.topics);
+			return answer_fmt(c, MHD_HTTP_BAD_REQUEST, "Error: Wrong "
+			    "secret: %s.", why);
+		}
+		opts.secret = secret;
+	}
+	if (!opts.has_topics && opts.secret == NULL &&
+	    subs_keepalive(a->subs, address, real, mono) == 0)
 		return answer_success(a, c);
-	if ((st = addr_parse(address, &url, &text)) != ADDR_OK)
+	if ((st = addr_parse(address, &url, &text)) != ADDR_OK) {
+		topics_unref(opts.topics);
 		return answer_bad_address(c, st);
+	}
 
-	switch (subs_add(a->subs, address, url, text, real, mono)) {
+	r = subs_add(a->subs, address, url, text, &opts, real, mono);
+	switch (r) {
 	case SUBS_ADDED:
-		log_info("subscriber registered", "address=%s url=%s", address,
-		    text);
+	case SUBS_CHANGED:
+		if (r == SUBS_ADDED)
+			log_info("subscriber registered", "address=%s url=%s "
+			    "topics=%s signed=%s", address, text,
+			    opts.topics ? topics_text(opts.topics) : "*",
+			    opts.secret ? "own" : "-");
+		else
+			log_info("subscriber changed", "address=%s topics=%s "
+			    "secret=%s", address, topics_text(opts.topics),
+			    opts.secret ? "new" : "kept");
+		if (r == SUBS_CHANGED)
+			curl_url_cleanup(url);
 		curl_free(text);
-		/* Answered once the registration is committed. */
+		topics_unref(opts.topics);
+		/* Answered once the change is committed. */
 		if ((u = upload_new(EP_REGISTER, con_cls)) == NULL)
 			return answer_success(a, c);
 		u->u_req.r_type = REQ_SYNC;
@@ -246,10 +340,12 @@ handle_register(struct api *a, struct MHD_Connection *c, void **con_cls)
 	case SUBS_REFRESHED:
 		curl_url_cleanup(url);
 		curl_free(text);
+		topics_unref(opts.topics);
 		return answer_success(a, c);
 	case SUBS_FULL:
 		curl_url_cleanup(url);
 		curl_free(text);
+		topics_unref(opts.topics);
 		log_warnx("registration refused", "address=%s "
 		    "reason=max_subscribers limit=%ld", address,
 		    a->cfg->max_subscribers);
@@ -260,6 +356,7 @@ handle_register(struct api *a, struct MHD_Connection *c, void **con_cls)
 	}
 	curl_url_cleanup(url);
 	curl_free(text);
+	topics_unref(opts.topics);
 	log_error("registration failed", "address=%s reason=nomem", address);
 	return answer_busy(c, "Error: Out of memory, retry later.");
 }
@@ -435,28 +532,104 @@ send_data(struct api *a, struct upload *u, const char *data, size_t len)
 	return MHD_YES;
 }
 
+/* An Idempotency-Key is 1 to 255 printable ASCII characters. */
+static int
+key_ok(const char *key)
+{
+	size_t n = strlen(key);
+
+	if (n == 0 || n > 255)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)key[i] < 0x20 || (unsigned char)key[i] > 0x7e)
+			return 0;
+	return 1;
+}
+
 static enum MHD_Result
 send_end(struct api *a, struct MHD_Connection *c, struct upload *u)
 {
 	const char *ctype = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 	    MHD_HTTP_HEADER_CONTENT_TYPE);
+	const char *key = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+	    "Idempotency-Key");
+	const char *accept = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_ACCEPT);
+	struct topics *topics;
+	enum MHD_Result ret;
 	const char *no;
 	struct msg *m;
+	int given;
 
 	if (u->u_too_large)
 		return answer_too_large(a, c);
 	if (ctype != NULL && strlen(ctype) > MSG_CTYPE_MAX)
 		return answer_text(c, MHD_HTTP_BAD_REQUEST,
 		    "Error: Content-Type longer than 256 bytes.");
-	if ((no = refuse_publish(a, u->u_len)) != NULL)
+	if (key != NULL && !key_ok(key))
+		return answer_text(c, MHD_HTTP_BAD_REQUEST, "Error: "
+		    "Idempotency-Key must be 1 to 255 printable ASCII "
+		    "characters.");
+	if (request_topics(c, 0, &topics, &given, &ret) == -1)
+		return ret;
+	if ((no = refuse_publish(a, u->u_len)) != NULL) {
+		topics_unref(topics);
 		return answer_busy(c, no);
-	if ((m = msg_new(NULL, ctype, u->u_data, u->u_len)) == NULL)
+	}
+	if ((m = msg_new(NULL, ctype, u->u_data, u->u_len)) == NULL) {
+		topics_unref(topics);
 		return answer_busy(c, "Error: Out of memory, retry later.");
+	}
+	msg_set_topics(m, topics);
 	free(u->u_data);
 	u->u_data = NULL;
+	u->u_json = accept != NULL && strstr(accept, "application/json") !=
+	    NULL;
 	u->u_req.r_type = REQ_PUBLISH;
 	u->u_req.r_msg = m;
+	u->u_req.r_fanout = (long)subs_count_matching(a->subs, topics);
+	if (key != NULL) {
+		snprintf(u->u_key, sizeof(u->u_key), "%s", key);
+		u->u_req.r_key = u->u_key;
+	}
 	return wait_store(a, c, u);
+}
+
+/*
+ * "success", or {"id": ..., "subscribers": N} for Accept: application/json;
+ * the message's id in Webhook-Id (and Message-Id, as before).  A repeated
+ * Idempotency-Key gets the first message's id and Idempotent-Replayed.
+ */
+static enum MHD_Result
+answer_published(struct MHD_Connection *c, struct upload *u)
+{
+	struct store_req *req = &u->u_req;
+	const char *id = req->r_repeat ? req->r_first : msg_id(req->r_msg);
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+	char body[160];
+	int n;
+
+	if (u->u_json)
+		n = snprintf(body, sizeof(body), "{\"id\":\"%s\",\"subscribers\":"
+		    "%ld%s}\n", id, req->r_fanout, req->r_repeat ?
+		    ",\"duplicate\":true" : "");
+	else
+		n = snprintf(body, sizeof(body), "success");
+	r = MHD_create_response_from_buffer((size_t)n, body,
+	    MHD_RESPMEM_MUST_COPY);
+	if (r == NULL)
+		return MHD_NO;
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, u->u_json ?
+	    "application/json" : "text/plain; charset=utf-8");
+	MHD_add_response_header(r, "Webhook-Id", id);
+	MHD_add_response_header(r, "Message-Id", id);
+	MHD_add_response_header(r, MHD_HTTP_HEADER_VARY, "Accept");
+	if (req->r_repeat)
+		MHD_add_response_header(r, "Idempotent-Replayed", "true");
+	ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+	MHD_destroy_response(r);
+	return ret;
 }
 
 /* GET, DELETE /deadLetters and POST /deadLetters/replay. */
@@ -529,12 +702,16 @@ answer_stored(struct api *a, struct MHD_Connection *c, struct upload *u)
 	}
 	switch (req->r_type) {
 	case REQ_PUBLISH:
-		log_debug("message accepted", "message=%s seq=%llu bytes=%zu",
-		    msg_id(req->r_msg), (unsigned long long)msg_seq(req->r_msg),
-		    msg_len(req->r_msg));
-		return answer(c, MHD_HTTP_OK, "text/plain; charset=utf-8",
-		    "success", 7, MHD_RESPMEM_PERSISTENT, "Message-Id",
-		    msg_id(req->r_msg));
+		if (req->r_repeat)
+			log_debug("message repeated", "message=%s",
+			    req->r_first);
+		else
+			log_debug("message accepted", "message=%s seq=%llu "
+			    "bytes=%zu topics=%s", msg_id(req->r_msg),
+			    (unsigned long long)msg_seq(req->r_msg),
+			    msg_len(req->r_msg),
+			    topics_text(msg_topics(req->r_msg)));
+		return answer_published(c, u);
 	case REQ_SYNC:
 		return answer_success(a, c);
 	case REQ_DL_LIST:

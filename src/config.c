@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "sign.h"
 
 static const char *const durabilities[] = {
 	[DURABILITY_OFF] = "off",
@@ -15,7 +16,7 @@ static const char *const durabilities[] = {
 };
 
 enum config_type { CT_INT, CT_DURATION, CT_SIZE, CT_LISTEN, CT_LOGLEVEL,
-    CT_PATH, CT_BOOL, CT_DURABILITY, CT_SCHEDULE };
+    CT_PATH, CT_BOOL, CT_DURABILITY, CT_SCHEDULE, CT_SECRET };
 
 /* One row a key; the only place a key's name, type and bounds are written. */
 struct config_key {
@@ -53,6 +54,8 @@ static const struct config_key config_keys[] = {
 	KEY(dead_letter_on_evict, CT_BOOL,	0, 0),
 	KEY(dead_letter_retention, CT_DURATION,	1, 86400 * 3650),
 	KEY(dead_letter_max,	CT_INT,		0, 1000000000),
+	KEY(signing_secret,	CT_SECRET,	0, 0),
+	KEY(idempotency_window,	CT_DURATION,	1, 86400 * 365),
 };
 #define NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))
 
@@ -87,6 +90,7 @@ config_init(struct config *cfg)
 	cfg->dead_letter_on_evict = 1;
 	cfg->dead_letter_retention = 7 * 86400;
 	cfg->dead_letter_max = 100000;
+	cfg->idempotency_window = 86400;
 }
 
 /* A whole number with an optional unit suffix; -1 on trailing junk or overflow. */
@@ -303,6 +307,20 @@ config_set(struct config *cfg, const char *key, const char *value,
 			return -1;
 		}
 		return 0;
+	case CT_SECRET: {
+		char why[SIGN_ERRLEN];
+
+		/* The reason never repeats the value: it is a secret. */
+		if (strlen(value) >= sizeof(cfg->signing_secret) ||
+		    sign_check(value, SIGN_SECRETS, why) == -1) {
+			snprintf(err, CONFIG_ERRLEN, "%s: %s", k->name,
+			    strlen(value) >= sizeof(cfg->signing_secret) ?
+			    "too long" : why);
+			return -1;
+		}
+		memcpy(field, value, strlen(value) + 1);
+		return 0;
+	}
 	case CT_LOGLEVEL:
 		if (log_level_parse(value, &lv) == -1) {
 			snprintf(err, CONFIG_ERRLEN, "%s: \"%.64s\" is not one "
@@ -479,6 +497,11 @@ config_dump(const struct config *cfg, char *buf, size_t len)
 		case CT_LOGLEVEL:
 			r = snprintf(buf + n, len - n, "%s %s\n", k->name,
 			    levels[cfg->log_level]);
+			break;
+		case CT_SECRET:
+			/* Whether it is set, never what it is. */
+			r = *field == '\0' ? 0 : snprintf(buf + n, len - n,
+			    "%s (set)\n", k->name);
 			break;
 		}
 		if (r < 0)

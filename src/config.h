@@ -46,6 +46,8 @@ struct config {
 	int		 dead_letter_on_evict;
 	long		 dead_letter_retention;
 	long		 dead_letter_max;
+	char		 signing_secret[256];	/* "whsec_..", or two; "" none */
+	long		 idempotency_window;
 };
 
 /* Fills every field with its default. */

@@ -59,14 +59,16 @@
 #include "deliver.h"
 #include "log.h"
 #include "retry.h"
+#include "sign.h"
 #include "store.h"
+#include "topics.h"
 
-enum cmd_type { CMD_ADD, CMD_REMOVE, CMD_PUBLISH, CMD_REPLAY };
+enum cmd_type { CMD_ADD, CMD_REMOVE, CMD_UPDATE, CMD_PUBLISH, CMD_REPLAY };
 
 struct cmd {
 	struct cmd	*next;
 	enum cmd_type	 type;
-	void		*arg;		/* struct target, struct msg, replay */
+	void		*arg;		/* struct target, struct sub, struct msg, replay */
 	size_t		 n;		/* CMD_REPLAY: items in arg */
 };
 
@@ -89,6 +91,10 @@ struct target {
 	struct cmd	 t_add, t_remove;	/* embedded: never allocated later */
 	struct sub	*t_sub;
 	size_t		 t_index;	/* in deliver.targets while live */
+	struct topics	*t_topics;	/* NULL: every topic */
+	size_t		 t_every;	/* in deliver.every, when t_topics is NULL */
+	struct signer	*t_signer;	/* its own secret's, or NULL */
+	int		 t_own_secret;	/* it has one (t_signer NULL: out of memory) */
 	int64_t		 t_id;		/* the store's */
 	struct msg	**t_ring;	/* FIFO of references, in seq order */
 	size_t		 t_cap, t_head, t_len;
@@ -124,6 +130,10 @@ struct xfer {
 	int		 x_attempts;	/* failed before this one */
 	int64_t		 x_first;	/* wall-clock ms of the first attempt */
 	char		 x_err[CURL_ERROR_SIZE];
+	/* This attempt's own headers, chained in front of the message's. */
+	struct curl_slist x_hdr[2];
+	char		 x_stamp[40];
+	char		 x_sig[24 + SIGN_VALUE_MAX];
 };
 
 struct deliver {
@@ -149,6 +159,12 @@ struct deliver {
 	/* Everything below belongs to the delivery thread. */
 	struct target		**targets;
 	size_t			 ntargets, targets_cap;
+	/* Routing: targets by topic, and those that take every topic. */
+	struct topic_index	*index;
+	struct target		**every;
+	size_t			 nevery, every_cap;
+	struct topic_vec	 route;		/* scratch for one message */
+	struct signer		*signer;	/* signing_secret's, or NULL */
 	struct target		*ready_head, *ready_tail;
 	struct xfer		*xfer_free;
 	/* Transfers added to the multi handle, oldest first. */
@@ -243,6 +259,22 @@ deliver_on_remove(struct sub *sub, void *arg)
 	struct target *t = sub_deliver_state(sub);
 
 	inbox_push(arg, &t->t_remove);
+}
+
+int
+deliver_on_change(struct sub *sub, void *arg)
+{
+	struct cmd *c;
+
+	if ((c = malloc(sizeof(*c))) == NULL) {
+		log_error("new topics or secret not in effect until restart",
+		    "address=%s reason=nomem", sub_address(sub));
+		return -1;
+	}
+	c->type = CMD_UPDATE;
+	c->arg = sub_ref(sub);
+	inbox_push(arg, c);
+	return 0;
 }
 
 int
@@ -424,27 +456,29 @@ static void
 target_refill(struct deliver *d, struct target *t)
 {
 	struct msg *page[PAGE];
+	uint64_t next;
 	long n;
 
-	n = store_read_page(d->reader, t->t_next, d->last_seq, PAGE, page);
+	n = store_read_page(d->reader, t->t_next, d->last_seq,
+	    topics_text(t->t_topics), PAGE, page, &next);
 	if (n == -1)
 		return;		/* logged; tried again on the next tick */
-	if (n == 0) {
+	/* With topics, a stretch of others' messages is nothing to worry about. */
+	if (n == 0 && t->t_topics == NULL)
 		log_error("stored messages missing", "address=%s from=%llu "
 		    "to=%llu", sub_address(t->t_sub),
 		    (unsigned long long)t->t_next,
 		    (unsigned long long)d->last_seq);
-		t->t_next = d->last_seq + 1;
-	}
 	for (long i = 0; i < n; i++) {
 		if (target_push(d, t, page[i]) == -1) {
+			next = msg_seq(page[i]);
 			for (long j = i; j < n; j++)
 				msg_unref(page[j]);
 			break;
 		}
-		t->t_next = msg_seq(page[i]) + 1;
 		msg_unref(page[i]);
 	}
+	t->t_next = next;
 	if (t->t_next > d->last_seq)
 		t->t_stored = 0;
 }
@@ -518,6 +552,8 @@ target_release(struct deliver *d, struct target *t)
 	retries_clear(t);
 	free(t->t_retries);
 	sub_unref(t->t_sub);
+	topics_unref(t->t_topics);
+	signer_free(t->t_signer);
 	free(t->t_ring);
 	free(t);
 }
@@ -540,15 +576,53 @@ size_conn_cache(struct deliver *d)
 	curl_multi_setopt(d->multi, CURLMOPT_MAXCONNECTS, want);
 }
 
+/* Files T for routing by its topics: 0, or -1 (unchanged) when out of memory. */
+static int
+route_add(struct deliver *d, struct target *t)
+{
+	if (t->t_topics != NULL)
+		return topic_index_add(d->index, t->t_topics, t);
+	if (d->nevery == d->every_cap) {
+		size_t ncap = d->every_cap ? d->every_cap * 2 : 64;
+		struct target **v = realloc(d->every, ncap * sizeof(*v));
+
+		if (v == NULL)
+			return -1;
+		d->every = v;
+		d->every_cap = ncap;
+	}
+	t->t_every = d->nevery;
+	d->every[d->nevery++] = t;
+	return 0;
+}
+
+static void
+route_remove(struct deliver *d, struct target *t)
+{
+	struct target *last;
+
+	if (t->t_topics != NULL) {
+		topic_index_remove(d->index, t->t_topics, t);
+		return;
+	}
+	last = d->every[--d->nevery];
+	d->every[t->t_every] = last;
+	last->t_every = t->t_every;
+}
+
 static int
 targets_add(struct deliver *d, struct target *t)
 {
+	if (route_add(d, t) == -1)
+		return -1;
 	if (d->ntargets == d->targets_cap) {
 		size_t ncap = d->targets_cap ? d->targets_cap * 2 : 64;
 		struct target **v = realloc(d->targets, ncap * sizeof(*v));
 
-		if (v == NULL)
+		if (v == NULL) {
+			route_remove(d, t);
 			return -1;
+		}
 		d->targets = v;
 		d->targets_cap = ncap;
 	}
@@ -563,6 +637,7 @@ targets_remove(struct deliver *d, struct target *t)
 {
 	struct target *last = d->targets[--d->ntargets];
 
+	route_remove(d, t);
 	d->targets[t->t_index] = last;
 	last->t_index = t->t_index;
 	size_conn_cache(d);
@@ -593,6 +668,58 @@ handle_remove(struct deliver *d, struct target *t)
 		    "address=%s reason=%s count=%llu", sub_address(t->t_sub),
 		    reason, (unsigned long long)pending);
 	target_release(d, t);
+}
+
+/*
+ * T signs with its subscriber's own secret if it has one, else with
+ * signing_secret (d->signer) if that is set, else not at all.
+ */
+static void
+target_sign_with(struct deliver *d, struct target *t)
+{
+	char secret[SIGN_SECRET_MAX + 1];
+
+	(void)d;
+	signer_free(t->t_signer);
+	t->t_signer = NULL;
+	sub_get_secret(t->t_sub, secret);
+	t->t_own_secret = *secret != '\0';
+	if (t->t_own_secret && (t->t_signer = signer_new(secret)) == NULL) {
+		/* Signed with another key would be worse than late: wait. */
+		log_error("cannot sign for subscriber", "address=%s "
+		    "reason=nomem", sub_address(t->t_sub));
+		sub_set_error(t->t_sub, "cannot sign: out of memory");
+	}
+	explicit_bzero(secret, sizeof(secret));
+}
+
+/* New topics or a new secret, committed: routing and signing follow. */
+static void
+handle_update(struct deliver *d, struct sub *sub)
+{
+	struct target *t = sub_deliver_state(sub);
+	struct topics *now;
+
+	if (t == NULL || t->t_removed || t->t_index == SIZE_MAX)
+		return;
+	target_sign_with(d, t);
+	now = sub_topics(sub);
+	if (topics_equal(now, t->t_topics)) {
+		topics_unref(now);
+		return;
+	}
+	route_remove(d, t);
+	topics_unref(t->t_topics);
+	t->t_topics = now;
+	if (route_add(d, t) == -1) {
+		/* Routed as if for every topic rather than not at all. */
+		log_error("new topics not in effect", "address=%s "
+		    "reason=nomem", sub_address(sub));
+		topics_unref(t->t_topics);
+		t->t_topics = NULL;
+		if (route_add(d, t) == -1)
+			sub_set_error(sub, "out of memory: not receiving");
+	}
 }
 
 /* Retries the store kept for a subscriber that is back after a restart. */
@@ -632,6 +759,8 @@ handle_add(struct deliver *d, struct target *t)
 	t->t_id = sub_store_id(t->t_sub);
 	t->t_state = SUB_ACTIVE;
 	sub_set_state(t->t_sub, SUB_ACTIVE);
+	t->t_topics = sub_topics(t->t_sub);
+	target_sign_with(d, t);
 	if (targets_add(d, t) == -1) {
 		/* The subscriber stays listed but gets nothing: say so loudly. */
 		log_error("cannot track subscriber", "address=%s reason=nomem",
@@ -659,27 +788,45 @@ handle_add(struct deliver *d, struct target *t)
  * stops taking messages: they wait in the store and are read back in order.
  */
 static void
-handle_publish(struct deliver *d, struct msg *m)
+publish_to(struct deliver *d, struct target *t, struct msg *m, int tight)
 {
 	size_t limit = (size_t)d->cfg->queue_limit;
 	size_t spill = (size_t)target_max_in_flight(d) * 2;
+
+	if (!t->t_stored && t->t_state == SUB_ACTIVE &&
+	    t->t_len < limit && !(tight && t->t_len >= spill) &&
+	    target_push(d, t, m) == 0) {
+		ready_push(d, t);
+		return;
+	}
+	if (!t->t_stored) {
+		t->t_stored = 1;
+		t->t_next = d->last_seq;
+	}
+	ready_push(d, t);
+}
+
+/*
+ * A message with topics goes to the targets filed under them and to those
+ * that take every topic: the work is in proportion to who gets it.
+ */
+static void
+handle_publish(struct deliver *d, struct msg *m)
+{
+	const struct topics *topics = msg_topics(m);
 	int tight = msg_bytes_alive() > d->cfg->max_queued_bytes;
 
 	d->last_seq = msg_seq(m);
-	for (size_t i = 0; i < d->ntargets; i++) {
-		struct target *t = d->targets[i];
-
-		if (!t->t_stored && t->t_state == SUB_ACTIVE &&
-		    t->t_len < limit && !(tight && t->t_len >= spill) &&
-		    target_push(d, t, m) == 0) {
-			ready_push(d, t);
-			continue;
-		}
-		if (!t->t_stored) {
-			t->t_stored = 1;
-			t->t_next = d->last_seq;
-		}
-		ready_push(d, t);
+	if (topics == NULL || topic_index_match(d->index, topics,
+	    &d->route) == -1) {
+		for (size_t i = 0; i < d->ntargets; i++)
+			if (topics_match(d->targets[i]->t_topics, topics))
+				publish_to(d, d->targets[i], m, tight);
+	} else {
+		for (size_t i = 0; i < d->route.n; i++)
+			publish_to(d, d->route.v[i], m, tight);
+		for (size_t i = 0; i < d->nevery; i++)
+			publish_to(d, d->every[i], m, tight);
 	}
 	msg_unref(m);
 }
@@ -737,6 +884,11 @@ drain_inbox(struct deliver *d)
 				handle_remove(d, c->arg);
 			else
 				target_release(d, c->arg);
+			break;
+		case CMD_UPDATE:
+			handle_update(d, c->arg);
+			sub_unref(c->arg);
+			free(c);
 			break;
 		case CMD_PUBLISH:
 			handle_publish(d, c->arg);
@@ -950,6 +1102,48 @@ xfer_free_all(struct deliver *d)
 }
 
 /*
+ * This attempt's webhook-timestamp and, when a secret applies, its
+ * webhook-signature (Standard Webhooks: over id.timestamp.body), put in
+ * front of the message's own headers without copying them: curl_slist is a
+ * public struct, and X holds the two nodes until the transfer is done.
+ */
+static int
+attempt_headers(struct deliver *d, struct target *t, struct xfer *x,
+    const struct msg *m)
+{
+	struct curl_slist *rest = (struct curl_slist *)(uintptr_t)
+	    msg_headers(m);
+	int64_t ts = clock_real_ms() / 1000;
+	char sig[SIGN_VALUE_MAX];
+	struct signer *sg;
+
+	if (t->t_own_secret && t->t_signer == NULL) {
+		target_sign_with(d, t);
+		if (t->t_signer == NULL)
+			return -1;
+	}
+	sg = t->t_signer != NULL ? t->t_signer : d->signer;
+
+	snprintf(x->x_stamp, sizeof(x->x_stamp), "webhook-timestamp: %lld",
+	    (long long)ts);
+	x->x_hdr[0].data = x->x_stamp;
+	x->x_hdr[0].next = rest;
+	if (sg == NULL)
+		return 0;
+	if (signer_sign(sg, msg_id(m), ts, msg_body(m), msg_len(m), sig) ==
+	    -1) {
+		log_error("cannot sign delivery", "address=%s message=%s",
+		    sub_address(t->t_sub), msg_id(m));
+		return -1;
+	}
+	snprintf(x->x_sig, sizeof(x->x_sig), "webhook-signature: %s", sig);
+	x->x_hdr[0].next = &x->x_hdr[1];
+	x->x_hdr[1].data = x->x_sig;
+	x->x_hdr[1].next = rest;
+	return 0;
+}
+
+/*
  * Starts one delivery for T: its first retry when KIND is 1, else its
  * FIFO's head.  -1 if it cannot (nothing is lost: T keeps its work).
  */
@@ -980,9 +1174,12 @@ xfer_start(struct deliver *d, struct target *t, int kind)
 		return -1;
 	e = x->x_easy;
 	x->x_err[0] = '\0';
+	if (attempt_headers(d, t, x, m) == -1) {
+		xfer_put(d, x);
+		return -1;
+	}
 	curl_easy_setopt(e, CURLOPT_CURLU, sub_url(t->t_sub));
-	curl_easy_setopt(e, CURLOPT_HTTPHEADER,
-	    (struct curl_slist *)(uintptr_t)msg_headers(m));
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->x_hdr);
 	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)msg_len(m));
 	curl_easy_setopt(e, CURLOPT_POSTFIELDS, msg_body(m));
 	if (curl_multi_add_handle(d->multi, e) != CURLM_OK) {
@@ -1472,6 +1669,9 @@ deliver_free(struct deliver *d)
 		if (c->type == CMD_PUBLISH) {
 			msg_unref(c->arg);
 			free(c);
+		} else if (c->type == CMD_UPDATE) {
+			sub_unref(c->arg);
+			free(c);
 		} else if (c->type == CMD_REPLAY) {
 			free(c->arg);
 			free(c);
@@ -1479,6 +1679,10 @@ deliver_free(struct deliver *d)
 	}
 	release_all(d);
 	free(d->targets);
+	free(d->every);
+	free(d->route.v);
+	topic_index_free(d->index);
+	signer_free(d->signer);
 	xfer_free_all(d);
 	curl_multi_cleanup(d->multi);
 	free(d->slots);
@@ -1520,6 +1724,18 @@ deliver_start(const struct config *cfg, struct store *st, struct subs *subs,
 		return NULL;
 	}
 	d->timer = -1;
+	if ((d->index = topic_index_new()) == NULL) {
+		log_error("cannot start delivery", "reason=nomem");
+		deliver_free(d);
+		return NULL;
+	}
+	if (*cfg->signing_secret != '\0' &&
+	    (d->signer = signer_new(cfg->signing_secret)) == NULL) {
+		log_error("cannot start delivery", "reason=\"signing_secret "
+		    "refused by libcrypto\"");
+		deliver_free(d);
+		return NULL;
+	}
 	if ((d->reader = store_reader_open(st)) == NULL) {
 		deliver_free(d);
 		return NULL;

@@ -35,6 +35,8 @@ void deliver_stop(struct deliver *d, long grace_ms);
  */
 int deliver_on_add(struct sub *sub, void *d);
 void deliver_on_remove(struct sub *sub, void *d);
+/* Its topics or secret changed (committed): -1, logged, when out of memory. */
+int deliver_on_change(struct sub *sub, void *d);
 void deliver_wake(struct deliver *d);
 
 /*

@@ -9,6 +9,7 @@
 
 #include "clock.h"
 #include "listing.h"
+#include "topics.h"
 
 /* The three formats, in enum listing_format order: one row each. */
 static const struct format {
@@ -225,10 +226,14 @@ render_text(struct sub **subs, size_t n, size_t *len)
 	struct buf b = { 0 };
 
 	for (size_t i = 0; i < n; i++) {
+		struct topics *t = sub_topics(subs[i]);
+
 		clock_rfc3339(sub_keepalive_ms(subs[i]), ka);
-		/* The seed's line; a failing subscriber says so after it. */
-		buf_printf(&b, "%s  :  %s%s\n", sub_address(subs[i]), ka,
+		/* The seed's line; topics and a failing state follow it. */
+		buf_printf(&b, "%s  :  %s%s%s%s\n", sub_address(subs[i]), ka,
+		    t != NULL ? "  topics=" : "", topics_text(t),
 		    sub_state(subs[i]) == SUB_FAILING ? "  failing" : "");
+		topics_unref(t);
 	}
 	return buf_finish(&b, len);
 }
@@ -243,10 +248,23 @@ json_add_count(cJSON *o, const char *key, atomic_uint_fast64_t *v)
 	cJSON_AddRawToObject(o, key, num);
 }
 
+/* "topics": [...], empty for a subscriber that takes every topic. */
+static void
+json_add_topics(cJSON *o, struct sub *s)
+{
+	struct topics *t = sub_topics(s);
+	cJSON *arr = cJSON_AddArrayToObject(o, "topics");
+
+	for (size_t i = 0; arr != NULL && i < topics_count(t); i++)
+		cJSON_AddItemToArray(arr, cJSON_CreateString(topics_at(t, i)));
+	topics_unref(t);
+}
+
 static cJSON *
 json_subscriber(struct sub *s, long ttl_ms)
 {
 	char t[CLOCK_RFC3339_LEN], err[SUB_ERRLEN];
+	char secret[SIGN_SECRET_MAX + 1];
 	struct sub_counters *c = sub_counters(s);
 	int64_t ka = sub_keepalive_ms(s);
 	cJSON *o;
@@ -263,6 +281,11 @@ json_subscriber(struct sub *s, long ttl_ms)
 	cJSON_AddStringToObject(o, "expires_at", t);
 	cJSON_AddStringToObject(o, "state", sub_state(s) == SUB_FAILING ?
 	    "failing" : "active");
+	json_add_topics(o, s);
+	sub_get_secret(s, secret);
+	/* Whether it has a secret of its own; never the secret. */
+	cJSON_AddBoolToObject(o, "own_secret", *secret != '\0');
+	explicit_bzero(secret, sizeof(secret));
 	json_add_count(o, "queued", &c->queued);
 	json_add_count(o, "in_flight", &c->in_flight);
 	json_add_count(o, "delivered", &c->delivered);
@@ -334,6 +357,7 @@ render_html(struct sub **subs, size_t n, long ttl_ms, int64_t now_ms,
 {
 	char ka[CLOCK_RFC3339_LEN], err[SUB_ERRLEN];
 	struct buf b = { 0 };
+	struct topics *t;
 
 	buf_add(&b, html_head, sizeof(html_head) - 1);
 	buf_printf(&b, "<h1>hookcast subscribers</h1>\n<p>%zu registered; "
@@ -342,7 +366,7 @@ render_html(struct sub **subs, size_t n, long ttl_ms, int64_t now_ms,
 		buf_printf(&b, "<p class=\"muted\">No subscribers.</p>\n");
 	else
 		buf_printf(&b, "<table><thead><tr><th>Address</th><th>URL</th>"
-		    "<th>Last keep-alive (UTC)</th><th>Expires in</th>"
+		    "<th>Topics</th><th>Last keep-alive (UTC)</th><th>Expires in</th>"
 		    "<th>Queued</th><th>In flight</th><th>Delivered</th>"
 		    "<th>Failed</th><th>Retrying</th><th>State</th><th>Last error</th></tr>"
 		    "</thead><tbody>\n");
@@ -357,6 +381,10 @@ render_html(struct sub **subs, size_t n, long ttl_ms, int64_t now_ms,
 		buf_html(&b, sub_address(s));
 		buf_add(&b, "</td><td>", 9);
 		buf_html(&b, sub_url_text(s));
+		buf_add(&b, "</td><td>", 9);
+		t = sub_topics(s);
+		buf_html(&b, t != NULL ? topics_text(t) : "(all)");
+		topics_unref(t);
 		buf_printf(&b, "</td><td>%s</td><td class=\"n\">%llds</td>"
 		    "<td class=\"n\">%llu</td><td class=\"n\">%llu</td>"
 		    "<td class=\"n\">%llu</td><td class=\"n\">%llu</td>"

@@ -174,6 +174,7 @@ main(int argc, char **argv)
 	/* Registrations go to the store, which passes them on once committed. */
 	hooks.on_add = store_on_add;
 	hooks.on_remove = store_on_remove;
+	hooks.on_change = store_on_change;
 	hooks.arg = store;
 	if ((subs = subs_new((size_t)cfg.max_subscribers, &hooks)) == NULL)
 		fatalx("start-up failed", "part=subs reason=nomem");

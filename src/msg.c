@@ -6,10 +6,12 @@
 #include <sys/random.h>
 
 #include "msg.h"
+#include "topics.h"
 
 struct msg {
 	atomic_uint		 msg_refs;
 	uint64_t		 msg_seq;
+	struct topics		*msg_topics;
 	char			 msg_id[MSG_IDLEN + 1];
 	char			 msg_ctype[MSG_CTYPE_MAX + 1];
 	size_t			 msg_len;
@@ -82,6 +84,7 @@ msg_new(const char *id, const char *ctype, const void *body, size_t len)
 		goto fail;
 	atomic_init(&m->msg_refs, 1);
 	m->msg_seq = 0;
+	m->msg_topics = NULL;
 	snprintf(m->msg_id, sizeof(m->msg_id), "%s", id);
 	snprintf(m->msg_ctype, sizeof(m->msg_ctype), "%s", ctype);
 	m->msg_len = len;
@@ -113,6 +116,7 @@ msg_unref(struct msg *m)
 		return;
 	atomic_fetch_sub(&bytes_alive, m->msg_len);
 	curl_slist_free_all(m->msg_headers);
+	topics_unref(m->msg_topics);
 	free(m);
 }
 
@@ -150,6 +154,19 @@ void
 msg_set_seq(struct msg *m, uint64_t seq)
 {
 	m->msg_seq = seq;
+}
+
+const struct topics *
+msg_topics(const struct msg *m)
+{
+	return m->msg_topics;
+}
+
+void
+msg_set_topics(struct msg *m, struct topics *t)
+{
+	topics_unref(m->msg_topics);
+	m->msg_topics = t;
 }
 
 const struct curl_slist *

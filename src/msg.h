@@ -7,6 +7,8 @@
 
 #include <curl/curl.h>
 
+struct topics;
+
 struct msg;
 
 #define MSG_CTYPE_MAX	256
@@ -32,6 +34,12 @@ const char *msg_ctype(const struct msg *m);
 /* The store's sequence number, 0 until the store assigns it. */
 uint64_t msg_seq(const struct msg *m);
 void msg_set_seq(struct msg *m, uint64_t seq);
+/*
+ * The topics it was published on (NULL: none, it goes to everyone).  Set
+ * once, before the message is shared; the message takes the reference.
+ */
+const struct topics *msg_topics(const struct msg *m);
+void msg_set_topics(struct msg *m, struct topics *t);
 /* Request headers for every delivery of this message; owned by the message. */
 const struct curl_slist *msg_headers(const struct msg *m);
 

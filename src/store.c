@@ -45,11 +45,13 @@
 #include "deliver.h"
 #include "log.h"
 #include "store.h"
+#include "topics.h"
 
 enum op_type {
 	OP_REQUEST,	/* a struct store_req */
 	OP_SUB_ADD,
 	OP_SUB_REMOVE,
+	OP_SUB_UPDATE,	/* its topics or secret */
 	OP_PROGRESS,
 	OP_RETRY,
 	OP_RETRY_DONE,
@@ -80,7 +82,8 @@ enum stmt {
 	S_BEGIN, S_COMMIT, S_ROLLBACK,
 	S_MSG_INSERT,
 	S_SUB_INSERT, S_SUB_REMOVE, S_SUB_CURSOR, S_SUB_KA, S_SUB_DELETE,
-	S_SUB_LOOKUP,
+	S_SUB_LOOKUP, S_SUB_UPDATE,
+	S_IDEM_GET, S_IDEM_SET, S_IDEM_EXPIRE,
 	S_RETRY_SET, S_RETRY_DEL, S_RETRY_DEL_SUB,
 	S_DEAD_ONE, S_DEAD_RANGE, S_DEAD_RETRIES,
 	S_GC, S_FLOOR,
@@ -92,10 +95,18 @@ static const char *const sql[NSTMTS] = {
 	[S_BEGIN] = "BEGIN IMMEDIATE",
 	[S_COMMIT] = "COMMIT",
 	[S_ROLLBACK] = "ROLLBACK",
-	[S_MSG_INSERT] = "INSERT INTO messages(seq, id, ctype, created, body) "
-	    "VALUES (?1, ?2, ?3, ?4, ?5)",
+	[S_MSG_INSERT] = "INSERT INTO messages(seq, id, ctype, created, body, "
+	    "topics) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 	[S_SUB_INSERT] = "INSERT INTO subscribers(address, url, "
-	    "registered_at, last_keepalive, cursor) VALUES (?1, ?2, ?3, ?4, ?5)",
+	    "registered_at, last_keepalive, cursor, topics, secret) "
+	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	[S_SUB_UPDATE] = "UPDATE subscribers SET topics = ?2, secret = ?3 "
+	    "WHERE id = ?1",
+	[S_IDEM_GET] = "SELECT msg_id, subscribers FROM idempotency "
+	    "WHERE key = ?1 AND created >= ?2",
+	[S_IDEM_SET] = "INSERT OR REPLACE INTO idempotency(key, msg_id, "
+	    "subscribers, created) VALUES (?1, ?2, ?3, ?4)",
+	[S_IDEM_EXPIRE] = "DELETE FROM idempotency WHERE created < ?1",
 	[S_SUB_REMOVE] = "UPDATE subscribers SET removed = ?2 WHERE id = ?1",
 	[S_SUB_CURSOR] = "UPDATE subscribers SET cursor = ?2 WHERE id = ?1 "
 	    "AND cursor < ?2",
@@ -116,7 +127,8 @@ static const char *const sql[NSTMTS] = {
 	    "attempts, first_at, last_at, dead_at, last_status, last_error, "
 	    "reason) SELECT ?1, seq, id, 0, 0, 0, ?4, 0, '', ?5 "
 	    "FROM messages WHERE seq BETWEEN ?2 AND ?3 AND seq NOT IN "
-	    "(SELECT seq FROM retries WHERE sub = ?6)",
+	    "(SELECT seq FROM retries WHERE sub = ?6) AND hc_topics_match("
+	    "(SELECT topics FROM subscribers WHERE id = ?6), topics)",
 	[S_DEAD_RETRIES] = "INSERT INTO dead_letters(address, seq, msg_id, "
 	    "attempts, first_at, last_at, dead_at, last_status, last_error, "
 	    "reason) SELECT ?2, r.seq, m.id, r.attempts, r.first_at, r.last_at, "
@@ -138,7 +150,8 @@ static const char schema[] =
     " id TEXT NOT NULL,"
     " ctype TEXT NOT NULL,"
     " created INTEGER NOT NULL,"
-    " body BLOB NOT NULL);"
+    " body BLOB NOT NULL,"
+    " topics TEXT);"
     "CREATE TABLE IF NOT EXISTS subscribers ("
     " id INTEGER PRIMARY KEY,"
     " address TEXT NOT NULL,"
@@ -147,7 +160,8 @@ static const char schema[] =
     " registered_at INTEGER NOT NULL,"
     " last_keepalive INTEGER NOT NULL,"
     " cursor INTEGER NOT NULL,"
-    " removed INTEGER NOT NULL DEFAULT 0);"
+    " removed INTEGER NOT NULL DEFAULT 0,"
+    " secret TEXT);"
     "CREATE INDEX IF NOT EXISTS subscribers_address ON subscribers(address);"
     "CREATE TABLE IF NOT EXISTS retries ("
     " sub INTEGER NOT NULL,"
@@ -174,9 +188,20 @@ static const char schema[] =
     " reason TEXT NOT NULL);"
     "CREATE INDEX IF NOT EXISTS dead_letters_address ON dead_letters(address);"
     "CREATE INDEX IF NOT EXISTS dead_letters_seq ON dead_letters(seq);"
-    "CREATE INDEX IF NOT EXISTS dead_letters_msg ON dead_letters(msg_id);";
+    "CREATE INDEX IF NOT EXISTS dead_letters_msg ON dead_letters(msg_id);"
+    "CREATE TABLE IF NOT EXISTS idempotency ("
+    " key TEXT PRIMARY KEY,"
+    " msg_id TEXT NOT NULL,"
+    " subscribers INTEGER NOT NULL,"
+    " created INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS idempotency_created ON idempotency(created);";
 
-#define SCHEMA_VERSION	1
+/* Version 1 (hookcast 0.1 before topics) lacks two columns; the rest is new tables. */
+static const char migrate_1[] =
+    "ALTER TABLE messages ADD COLUMN topics TEXT;"
+    "ALTER TABLE subscribers ADD COLUMN secret TEXT;";
+
+#define SCHEMA_VERSION	2
 #define BATCH_MAX	1024		/* operations a transaction */
 #define PERIODIC_MS	100		/* garbage collection: small, often */
 #define KEEPALIVE_MS	1000		/* keep-alives saved, WAL folded back */
@@ -347,6 +372,29 @@ reserve_release(struct store *st)
 		    "make room", "path=%s", st->reserve);
 }
 
+/* hc_topics_match(subscriber's topics, message's topics), for the queries. */
+static void
+sql_topics_match(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	(void)argc;
+	sqlite3_result_int(ctx, topics_match_text(
+	    (const char *)sqlite3_value_text(argv[0]),
+	    (const char *)sqlite3_value_text(argv[1])));
+}
+
+static int
+match_function(sqlite3 *db)
+{
+	if (sqlite3_create_function(db, "hc_topics_match", 2, SQLITE_UTF8 |
+	    SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, NULL, sql_topics_match,
+	    NULL, NULL) != SQLITE_OK) {
+		log_error("cannot open store", "error=\"%s\"",
+		    sqlite3_errmsg(db));
+		return -1;
+	}
+	return 0;
+}
+
 static int
 open_db(struct store *st)
 {
@@ -416,10 +464,15 @@ open_db(struct store *st)
 	if (exec_sql(st->db, "PRAGMA secure_delete = OFF") == -1 ||
 	    exec_sql(st->db, sync_pragma[st->cfg->durability]) == -1 ||
 	    exec_sql(st->db, "PRAGMA foreign_keys = OFF") == -1 ||
-	    exec_sql(st->db, "BEGIN") == -1 || exec_sql(st->db, schema) == -1 ||
-	    exec_sql(st->db, "PRAGMA user_version = 1") == -1 ||
-	    exec_sql(st->db, "COMMIT") == -1)
+	    exec_sql(st->db, "BEGIN") == -1 ||
+	    (version == 1 && exec_sql(st->db, migrate_1) == -1) ||
+	    exec_sql(st->db, schema) == -1 ||
+	    exec_sql(st->db, "PRAGMA user_version = 2") == -1 ||
+	    exec_sql(st->db, "COMMIT") == -1 || match_function(st->db) == -1)
 		return -1;
+	if (version == 1)
+		log_info("store upgraded", "path=%s from=1 to=%d", st->path,
+		    SCHEMA_VERSION);
 	for (int i = 0; i < NSTMTS; i++)
 		if (sqlite3_prepare_v3(st->db, sql[i], -1,
 		    SQLITE_PREPARE_PERSISTENT, &st->stmt[i], NULL) != SQLITE_OK) {
@@ -602,6 +655,19 @@ store_on_add(struct sub *sub, void *arg)
 	return 0;
 }
 
+int
+store_on_change(struct sub *sub, void *arg)
+{
+	struct op *o;
+
+	if ((o = calloc(1, sizeof(*o))) == NULL)
+		return -1;
+	o->o_type = OP_SUB_UPDATE;
+	o->o_sub = sub_ref(sub);
+	enqueue(arg, o);
+	return 0;
+}
+
 void
 store_on_remove(struct sub *sub, void *arg)
 {
@@ -747,20 +813,82 @@ known_remove(struct store *st, struct sub *sub)
 		}
 }
 
+/*
+ * A publish whose Idempotency-Key was seen within idempotency_window
+ * commits nothing and answers with the first message's id.  Keys are looked
+ * up here, on the one writer, so two publishers racing with the same key
+ * are put in order: the second sees the first.
+ */
 static int
 apply_publish(struct store *st, struct store_req *req, int64_t now)
 {
 	sqlite3_stmt *s = st->stmt[S_MSG_INSERT];
 	struct msg *m = req->r_msg;
+	const char *topics = topics_text(msg_topics(m));
+	int rc;
 
+	req->r_repeat = 0;
+	if (req->r_key != NULL) {
+		sqlite3_stmt *g = st->stmt[S_IDEM_GET];
+
+		sqlite3_bind_text(g, 1, req->r_key, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(g, 2, now - st->cfg->idempotency_window *
+		    1000);
+		if ((rc = sqlite3_step(g)) == SQLITE_ROW) {
+			req->r_repeat = 1;
+			snprintf(req->r_first, sizeof(req->r_first), "%s",
+			    (const char *)sqlite3_column_text(g, 0));
+			req->r_fanout = (long)sqlite3_column_int64(g, 1);
+		}
+		sqlite3_reset(g);
+		if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+			return rc;
+		if (req->r_repeat)
+			return SQLITE_OK;
+	}
 	msg_set_seq(m, st->next_seq);
 	sqlite3_bind_int64(s, 1, (sqlite3_int64)st->next_seq);
 	sqlite3_bind_text(s, 2, msg_id(m), -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 3, msg_ctype(m), -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 4, now);
 	sqlite3_bind_blob64(s, 5, msg_body(m), msg_len(m), SQLITE_STATIC);
+	if (*topics != '\0')
+		sqlite3_bind_text(s, 6, topics, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(s, 6);
 	st->next_seq++;
+	if ((rc = step_done(s)) != SQLITE_OK || req->r_key == NULL)
+		return rc;
+	s = st->stmt[S_IDEM_SET];
+	sqlite3_bind_text(s, 1, req->r_key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, msg_id(m), -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, req->r_fanout);
+	sqlite3_bind_int64(s, 4, now);
 	return step_done(s);
+}
+
+/* Binds TEXT, or NULL for an empty one. */
+static void
+bind_text_or_null(sqlite3_stmt *s, int i, const char *text)
+{
+	if (text != NULL && *text != '\0')
+		sqlite3_bind_text(s, i, text, -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(s, i);
+}
+
+/* Saves SUB's topics and secret (as they are now) with statement S's ?A, ?A+1. */
+static void
+bind_sub_opts(sqlite3_stmt *s, int a, struct sub *sub)
+{
+	char secret[SIGN_SECRET_MAX + 1];
+	struct topics *t = sub_topics(sub);
+
+	bind_text_or_null(s, a, topics_text(t));
+	topics_unref(t);
+	sub_get_secret(sub, secret);
+	bind_text_or_null(s, a + 1, secret);
+	explicit_bzero(secret, sizeof(secret));
 }
 
 /* Appends one dead letter's JSON or text form to OUT. */
@@ -1102,6 +1230,7 @@ apply(struct store *st, struct op *o, int64_t now)
 		sqlite3_bind_int64(s, 3, sub_registered_ms(sub));
 		sqlite3_bind_int64(s, 4, sub_keepalive_ms(sub));
 		sqlite3_bind_int64(s, 5, (sqlite3_int64)st->next_seq);
+		bind_sub_opts(s, 6, sub);
 		if ((rc = step_done(s)) != SQLITE_OK)
 			return rc;
 		/* Seen at once by a removal later in this batch; undone on failure. */
@@ -1114,6 +1243,13 @@ apply(struct store *st, struct op *o, int64_t now)
 		s = st->stmt[S_SUB_REMOVE];
 		sqlite3_bind_int64(s, 1, sub_store_id(sub));
 		sqlite3_bind_int(s, 2, 1 + (int)sub_end(sub));
+		return step_done(s);
+	case OP_SUB_UPDATE:
+		if (sub_store_id(sub) == 0)
+			return SQLITE_OK;
+		s = st->stmt[S_SUB_UPDATE];
+		sqlite3_bind_int64(s, 1, sub_store_id(sub));
+		bind_sub_opts(s, 2, sub);
 		return step_done(s);
 	case OP_PROGRESS:
 		s = st->stmt[S_SUB_CURSOR];
@@ -1160,7 +1296,8 @@ complete(struct store *st, struct op *o)
 	pthread_mutex_lock(&st->fwd_lock);
 	switch (o->o_type) {
 	case OP_REQUEST:
-		if (req->r_type == REQ_PUBLISH && req->r_status == STORE_OK) {
+		if (req->r_type == REQ_PUBLISH && req->r_status == STORE_OK &&
+		    !req->r_repeat) {
 			atomic_fetch_add(&st->backlog, msg_len(req->r_msg));
 			atomic_store(&st->last_seq, msg_seq(req->r_msg));
 			if (st->deliver != NULL &&
@@ -1183,6 +1320,11 @@ complete(struct store *st, struct op *o)
 		    deliver_on_add(o->o_sub, st->deliver) == -1)
 			log_error("cannot track subscriber", "address=%s "
 			    "reason=nomem", sub_address(o->o_sub));
+		break;
+	case OP_SUB_UPDATE:
+		if (st->deliver != NULL &&
+		    sub_deliver_state(o->o_sub) != NULL)
+			deliver_on_change(o->o_sub, st->deliver);
 		break;
 	case OP_SUB_REMOVE:
 		known_remove(st, o->o_sub);
@@ -1417,6 +1559,11 @@ periodic(struct store *st)
 	}
 
 	if (sweep) {
+		s = st->stmt[S_IDEM_EXPIRE];
+		sqlite3_bind_int64(s, 1, now -
+		    st->cfg->idempotency_window * 1000);
+		if ((rc = step_done(s)) != SQLITE_OK)
+			goto fail;
 		s = st->stmt[S_DL_EXPIRE];
 		sqlite3_bind_int64(s, 1, now -
 		    st->cfg->dead_letter_retention * 1000);
@@ -1673,8 +1820,9 @@ store_restore(struct store *st, struct subs *s)
 	int rc;
 
 	if (sqlite3_prepare_v2(st->db, "SELECT id, address, url, "
-	    "registered_at, last_keepalive, cursor FROM subscribers "
-	    "WHERE removed = 0 ORDER BY id", -1, &q, NULL) != SQLITE_OK)
+	    "registered_at, last_keepalive, cursor, topics, secret "
+	    "FROM subscribers WHERE removed = 0 ORDER BY id", -1, &q, NULL) !=
+	    SQLITE_OK)
 		goto fail;
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
 		struct sub_saved sv = {
@@ -1684,6 +1832,8 @@ store_restore(struct store *st, struct subs *s)
 			.registered_real = sqlite3_column_int64(q, 3),
 			.keepalive_real = sqlite3_column_int64(q, 4),
 			.start = (uint64_t)sqlite3_column_int64(q, 5),
+			.topics = (const char *)sqlite3_column_text(q, 6),
+			.secret = (const char *)sqlite3_column_text(q, 7),
 		};
 		CURLU *u = curl_url();
 		int64_t *v;
@@ -1752,11 +1902,13 @@ store_reader_open(struct store *st)
 		return NULL;
 	if (sqlite3_open_v2(st->path, &r->db, SQLITE_OPEN_READWRITE |
 	    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v3(r->db, "SELECT seq, id, ctype, body FROM "
-	    "messages WHERE seq BETWEEN ?1 AND ?2 ORDER BY seq LIMIT ?3", -1,
+	    match_function(r->db) == -1 ||
+	    sqlite3_prepare_v3(r->db, "SELECT seq, id, ctype, body, topics "
+	    "FROM messages WHERE seq BETWEEN ?1 AND ?2 AND (?4 = '' OR "
+	    "hc_topics_match(?4, topics)) ORDER BY seq LIMIT ?3", -1,
 	    SQLITE_PREPARE_PERSISTENT, &r->page, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v3(r->db, "SELECT seq, id, ctype, body FROM "
-	    "messages WHERE seq = ?1", -1, SQLITE_PREPARE_PERSISTENT, &r->one,
+	    sqlite3_prepare_v3(r->db, "SELECT seq, id, ctype, body, topics "
+	    "FROM messages WHERE seq = ?1", -1, SQLITE_PREPARE_PERSISTENT, &r->one,
 	    NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v3(r->db, "SELECT seq, attempts, first_at, "
 	    "last_at, next_at, last_status, last_error FROM retries "
@@ -1786,29 +1938,43 @@ store_reader_close(struct store_reader *r)
 static struct msg *
 row_msg(sqlite3_stmt *s)
 {
+	const char *topics = (const char *)sqlite3_column_text(s, 4);
+	char err[TOPICS_ERRLEN];
+	struct topics *t = NULL;
 	struct msg *m;
 
+	/* Written by topics_text(); a row tampered with goes to everyone. */
+	if (topics != NULL && *topics != '\0' &&
+	    topics_parse(&topics, 1, 0, &t, err) == TOPICS_NOMEM)
+		return NULL;
 	m = msg_new((const char *)sqlite3_column_text(s, 1),
 	    (const char *)sqlite3_column_text(s, 2), sqlite3_column_blob(s, 3),
 	    (size_t)sqlite3_column_bytes(s, 3));
-	if (m != NULL)
-		msg_set_seq(m, (uint64_t)sqlite3_column_int64(s, 0));
+	if (m == NULL) {
+		topics_unref(t);
+		return NULL;
+	}
+	msg_set_seq(m, (uint64_t)sqlite3_column_int64(s, 0));
+	msg_set_topics(m, t);
 	return m;
 }
 
 long
-store_read_page(struct store_reader *r, uint64_t lo, uint64_t hi, size_t max,
-    struct msg **out)
+store_read_page(struct store_reader *r, uint64_t lo, uint64_t hi,
+    const char *topics, size_t max, struct msg **out, uint64_t *next)
 {
+	int rc, short_read = 0;
 	long n = 0;
-	int rc;
 
 	sqlite3_bind_int64(r->page, 1, (sqlite3_int64)lo);
 	sqlite3_bind_int64(r->page, 2, (sqlite3_int64)hi);
 	sqlite3_bind_int64(r->page, 3, (sqlite3_int64)max);
+	sqlite3_bind_text(r->page, 4, topics, -1, SQLITE_STATIC);
 	while ((rc = sqlite3_step(r->page)) == SQLITE_ROW) {
-		if ((out[n] = row_msg(r->page)) == NULL)
+		if ((out[n] = row_msg(r->page)) == NULL) {
+			short_read = 1;		/* out of memory: the rest later */
 			break;
+		}
 		n++;
 	}
 	sqlite3_reset(r->page);
@@ -1819,6 +1985,10 @@ store_read_page(struct store_reader *r, uint64_t lo, uint64_t hi, size_t max,
 			msg_unref(out[--n]);
 		return -1;
 	}
+	if ((size_t)n == max || short_read)
+		*next = n > 0 ? msg_seq(out[n - 1]) + 1 : lo;
+	else
+		*next = hi + 1;
 	return n;
 }
 

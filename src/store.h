@@ -21,7 +21,7 @@ enum store_status {
 };
 
 enum store_req_type {
-	REQ_PUBLISH,		/* commit r_msg */
+	REQ_PUBLISH,		/* commit r_msg (unless r_key was seen) */
 	REQ_SYNC,		/* wait until what was queued before is committed */
 	REQ_DL_LIST,		/* dead letters: r_body, r_len */
 	REQ_DL_REPLAY,		/* dead letters back to retries: r_count */
@@ -40,6 +40,10 @@ struct store_req {
 	void			*r_arg;
 	enum store_status	 r_status;
 	struct msg		*r_msg;		/* REQ_PUBLISH; the caller's */
+	const char		*r_key;		/* REQ_PUBLISH: Idempotency-Key, or NULL */
+	long			 r_fanout;	/* subscribers it goes to (saved with r_key) */
+	int			 r_repeat;	/* out: r_key was seen; nothing committed */
+	char			 r_first[MSG_IDLEN + 1];	/* out: the first message's id */
 	const char		*r_address;	/* dead letters: filters, or NULL */
 	const char		*r_id;
 	long			 r_limit;
@@ -89,6 +93,7 @@ int store_disk_full(const struct store *st);
 /* The subscriber map's hooks (see subs.h): they queue the change. */
 int store_on_add(struct sub *sub, void *st);
 void store_on_remove(struct sub *sub, void *st);
+int store_on_change(struct sub *sub, void *st);
 
 /* ---- for the delivery thread: progress, retries, dead letters ---- */
 
@@ -119,9 +124,13 @@ void store_sub_gone(struct store *st, int64_t sub_id, const char *address,
 struct store_reader;
 struct store_reader *store_reader_open(struct store *st);
 void store_reader_close(struct store_reader *r);
-/* Up to MAX messages with LO <= seq <= HI, oldest first; -1 on error. */
+/*
+ * Up to MAX messages with LO <= seq <= HI that a subscriber of TOPICS
+ * (topics_text(); "" for every topic) gets, oldest first; -1 on error.
+ * *next is where the following page starts: past HI once all are read.
+ */
 long store_read_page(struct store_reader *r, uint64_t lo, uint64_t hi,
-    size_t max, struct msg **out);
+    const char *topics, size_t max, struct msg **out, uint64_t *next);
 struct msg *store_read_msg(struct store_reader *r, uint64_t seq);
 /* SUB_ID's retries in *out (free() it); their count, -1 on error. */
 long store_read_retries(struct store_reader *r, int64_t sub_id,

@@ -14,11 +14,13 @@
  * small mutex of their own.
  */
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 
 #include "subs.h"
+#include "topics.h"
 
 struct sub {
 	atomic_uint		 sub_refs;
@@ -31,8 +33,14 @@ struct sub {
 	_Atomic int64_t		 sub_ka_real;
 	_Atomic int64_t		 sub_ka_mono;
 	struct sub_counters	 sub_counters;
-	pthread_mutex_t		 sub_lock;	/* guards sub_error */
+	/*
+	 * sub_topics and sub_secret change under both the map's write lock
+	 * and sub_lock: either is enough to read them.
+	 */
+	pthread_mutex_t		 sub_lock;	/* guards the three below */
 	char			 sub_error[SUB_ERRLEN];
+	struct topics		*sub_topics;	/* NULL: every topic */
+	char			 sub_secret[SIGN_SECRET_MAX + 1];
 	void			*sub_deliver;
 	void			*sub_store;
 	_Atomic int64_t		 sub_store_id;	/* row in the store, 0: none yet */
@@ -50,6 +58,8 @@ struct subs {
 	size_t			 max;
 	uint64_t		 seed;
 	struct subs_hooks	 hooks;
+	struct topic_index	*index;		/* subscribers by topic */
+	size_t			 every;		/* those with no topics */
 };
 
 #define SUBS_MIN_BUCKETS	64
@@ -82,6 +92,11 @@ subs_new(size_t max, const struct subs_hooks *hooks)
 		free(s);
 		return NULL;
 	}
+	if ((s->index = topic_index_new()) == NULL) {
+		free(s->buckets);
+		free(s);
+		return NULL;
+	}
 	if (getrandom(&s->seed, sizeof(s->seed), 0) != sizeof(s->seed))
 		s->seed = (uint64_t)(uintptr_t)s;
 	s->max = max;
@@ -104,6 +119,7 @@ subs_free(struct subs *s)
 			sub_unref(sub);
 		}
 	free(s->buckets);
+	topic_index_free(s->index);
 	pthread_rwlock_destroy(&s->lock);
 	free(s);
 }
@@ -164,7 +180,7 @@ subs_keepalive(struct subs *s, const char *address, int64_t real_ms,
 
 static struct sub *
 sub_new(const char *address, uint64_t h, CURLU *url, const char *url_text,
-    int64_t real_ms, int64_t mono_ms)
+    const struct sub_opts *opts, int64_t real_ms, int64_t mono_ms)
 {
 	struct sub *sub;
 
@@ -183,12 +199,85 @@ sub_new(const char *address, uint64_t h, CURLU *url, const char *url_text,
 	atomic_init(&sub->sub_ka_real, real_ms);
 	atomic_init(&sub->sub_ka_mono, mono_ms);
 	pthread_mutex_init(&sub->sub_lock, NULL);
+	if (opts != NULL) {
+		sub->sub_topics = topics_ref(opts->topics);
+		if (opts->secret != NULL)
+			snprintf(sub->sub_secret, sizeof(sub->sub_secret), "%s",
+			    opts->secret);
+	}
 	return sub;
 }
 
-/* Inserts SUB (its one reference passes to the map) unless ADDRESS is there. */
+/* Files SUB in the topic index: 0, or -1 when out of memory.  Write lock held. */
+static int
+subs_file(struct subs *s, struct sub *sub)
+{
+	if (sub->sub_topics == NULL) {
+		s->every++;
+		return 0;
+	}
+	return topic_index_add(s->index, sub->sub_topics, sub);
+}
+
+static void
+subs_unfile(struct subs *s, struct sub *sub)
+{
+	if (sub->sub_topics == NULL)
+		s->every--;
+	else
+		topic_index_remove(s->index, sub->sub_topics, sub);
+}
+
+/*
+ * Gives SUB (in the map) the topics and secret OPTS asks for, if they
+ * differ: SUBS_CHANGED, SUBS_REFRESHED (nothing to do) or SUBS_NOMEM
+ * (nothing changed).  Write lock held.
+ */
 static enum subs_add_result
-subs_insert(struct subs *s, struct sub *sub, int64_t real_ms, int64_t mono_ms)
+subs_change(struct subs *s, struct sub *sub, const struct sub_opts *opts)
+{
+	int topics = opts->has_topics &&
+	    !topics_equal(sub->sub_topics, opts->topics);
+	int secret = opts->secret != NULL &&
+	    strcmp(sub->sub_secret, opts->secret) != 0;
+	struct topics *old = sub->sub_topics;
+
+	if (!topics && !secret)
+		return SUBS_REFRESHED;
+	/* Filed under the new set first, so that failing changes nothing. */
+	if (topics && opts->topics != NULL &&
+	    topic_index_add(s->index, opts->topics, sub) == -1)
+		return SUBS_NOMEM;
+	if (s->hooks.on_change != NULL &&
+	    s->hooks.on_change(sub, s->hooks.arg) == -1) {
+		if (topics && opts->topics != NULL)
+			topic_index_remove(s->index, opts->topics, sub);
+		return SUBS_NOMEM;
+	}
+	if (topics) {
+		if (opts->topics == NULL)
+			s->every++;
+		subs_unfile(s, sub);	/* the old set */
+	}
+	pthread_mutex_lock(&sub->sub_lock);
+	if (topics)
+		sub->sub_topics = topics_ref(opts->topics);
+	if (secret)
+		snprintf(sub->sub_secret, sizeof(sub->sub_secret), "%s",
+		    opts->secret);
+	pthread_mutex_unlock(&sub->sub_lock);
+	if (topics)
+		topics_unref(old);
+	return SUBS_CHANGED;
+}
+
+/*
+ * Inserts SUB (its one reference passes to the map) unless ADDRESS is
+ * there; then that one is refreshed and given what OPTS asks for.
+ */
+static enum subs_add_result
+subs_insert(struct subs *s, struct sub *sub, const struct sub_opts *opts,
+    int64_t real_ms, int64_t mono_ms)
 {
 	const char *address = sub->sub_address;
 	uint64_t h = sub->sub_hash;
@@ -199,11 +288,14 @@ subs_insert(struct subs *s, struct sub *sub, int64_t real_ms, int64_t mono_ms)
 	pp = subs_slot(s, address, h);
 	if (*pp != NULL) {
 		sub_touch(*pp, real_ms, mono_ms);
-		r = SUBS_REFRESHED;
+		r = opts != NULL ? subs_change(s, *pp, opts) : SUBS_REFRESHED;
 	} else if (s->count >= s->max) {
 		r = SUBS_FULL;
+	} else if (subs_file(s, sub) == -1) {
+		r = SUBS_NOMEM;
 	} else if (s->hooks.on_add != NULL &&
 	    s->hooks.on_add(sub, s->hooks.arg) == -1) {
+		subs_unfile(s, sub);
 		r = SUBS_NOMEM;
 	} else {
 		*pp = sub;
@@ -222,31 +314,44 @@ subs_insert(struct subs *s, struct sub *sub, int64_t real_ms, int64_t mono_ms)
 
 enum subs_add_result
 subs_add(struct subs *s, const char *address, CURLU *url, const char *url_text,
-    int64_t real_ms, int64_t mono_ms)
+    const struct sub_opts *opts, int64_t real_ms, int64_t mono_ms)
 {
 	struct sub *sub;
 
 	/* Allocate outside the lock; most of the time it is needed. */
 	if ((sub = sub_new(address, subs_hash(s, address), url, url_text,
-	    real_ms, mono_ms)) == NULL)
+	    opts, real_ms, mono_ms)) == NULL)
 		return SUBS_NOMEM;
-	return subs_insert(s, sub, real_ms, mono_ms);
+	return subs_insert(s, sub, opts, real_ms, mono_ms);
 }
 
 enum subs_add_result
 subs_restore(struct subs *s, const struct sub_saved *saved, CURLU *url)
 {
+	struct sub_opts opts = { 1, NULL, saved->secret };
+	char err[TOPICS_ERRLEN];
+	const char *text = saved->topics;
+	enum subs_add_result r;
 	struct sub *sub;
 
-	if ((sub = sub_new(saved->address, subs_hash(s, saved->address), url,
-	    saved->url_text, saved->keepalive_real, saved->keepalive_mono)) ==
-	    NULL)
+	/* Written by topics_text(): it parses back, unless the row was tampered with. */
+	if (text != NULL && *text != '\0' &&
+	    topics_parse(&text, 1, 1, &opts.topics, err) != TOPICS_OK)
 		return SUBS_NOMEM;
+	if ((sub = sub_new(saved->address, subs_hash(s, saved->address), url,
+	    saved->url_text, &opts, saved->keepalive_real,
+	    saved->keepalive_mono)) == NULL) {
+		topics_unref(opts.topics);
+		return SUBS_NOMEM;
+	}
+	topics_unref(opts.topics);
 	sub->sub_registered = saved->registered_real;
 	atomic_init(&sub->sub_store_id, saved->store_id);
 	atomic_init(&sub->sub_start, saved->start);
 	sub->sub_restored = 1;
-	return subs_insert(s, sub, saved->keepalive_real, saved->keepalive_mono);
+	r = subs_insert(s, sub, NULL, saved->keepalive_real,
+	    saved->keepalive_mono);
+	return r;
 }
 
 /* Unlinks *PP; the map's reference passes to the caller.  Write lock held. */
@@ -258,6 +363,7 @@ subs_unlink(struct subs *s, struct sub **pp)
 	*pp = sub->sub_next;
 	sub->sub_next = NULL;
 	s->count--;
+	subs_unfile(s, sub);
 	if (s->hooks.on_remove != NULL)
 		s->hooks.on_remove(sub, s->hooks.arg);
 	return sub;
@@ -374,6 +480,24 @@ subs_count(struct subs *s)
 	return n;
 }
 
+size_t
+subs_count_matching(struct subs *s, const struct topics *topics)
+{
+	struct topic_vec v = { 0 };
+	size_t n;
+
+	pthread_rwlock_rdlock(&s->lock);
+	if (topics == NULL)
+		n = s->count;
+	else if (topic_index_match(s->index, topics, &v) == -1)
+		n = s->count;	/* out of memory: at most all of them */
+	else
+		n = s->every + v.n;
+	pthread_rwlock_unlock(&s->lock);
+	free(v.v);
+	return n;
+}
+
 struct sub *
 sub_ref(struct sub *sub)
 {
@@ -388,6 +512,8 @@ sub_unref(struct sub *sub)
 	    memory_order_acq_rel) != 1)
 		return;
 	curl_url_cleanup(sub->sub_url);
+	topics_unref(sub->sub_topics);
+	explicit_bzero(sub->sub_secret, sizeof(sub->sub_secret));
 	pthread_mutex_destroy(&sub->sub_lock);
 	free(sub->sub_url_text);
 	free(sub->sub_address);
@@ -450,6 +576,25 @@ sub_get_error(struct sub *sub, char buf[SUB_ERRLEN])
 {
 	pthread_mutex_lock(&sub->sub_lock);
 	memcpy(buf, sub->sub_error, SUB_ERRLEN);
+	pthread_mutex_unlock(&sub->sub_lock);
+}
+
+struct topics *
+sub_topics(struct sub *sub)
+{
+	struct topics *t;
+
+	pthread_mutex_lock(&sub->sub_lock);
+	t = topics_ref(sub->sub_topics);
+	pthread_mutex_unlock(&sub->sub_lock);
+	return t;
+}
+
+void
+sub_get_secret(struct sub *sub, char buf[SIGN_SECRET_MAX + 1])
+{
+	pthread_mutex_lock(&sub->sub_lock);
+	memcpy(buf, sub->sub_secret, SIGN_SECRET_MAX + 1);
 	pthread_mutex_unlock(&sub->sub_lock);
 }
 

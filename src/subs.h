@@ -8,8 +8,11 @@
 
 #include <curl/curl.h>
 
+#include "sign.h"
+
 struct subs;
 struct sub;
+struct topics;
 
 /* Delivery figures of one subscriber; written by the delivery thread, read by anyone. */
 struct sub_counters {
@@ -24,7 +27,10 @@ struct sub_counters {
 
 /*
  * Called with the map's write lock held, in the order the changes happen:
- * on_add when a subscriber enters the map, on_remove when it leaves.  Each
+ * on_add when a subscriber enters the map, on_remove when it leaves,
+ * on_change just before its topics or secret change (what they read then
+ * is either; when it returns -1 nothing changes and subs_add answers
+ * SUBS_NOMEM).  Each
  * receives a borrowed pointer (take a reference with sub_ref to keep it) and
  * must not block or call back into the map.  When on_add returns -1 the
  * subscriber is not added and subs_add answers SUBS_NOMEM.
@@ -32,6 +38,7 @@ struct sub_counters {
 struct subs_hooks {
 	int	(*on_add)(struct sub *, void *);
 	void	(*on_remove)(struct sub *, void *);
+	int	(*on_change)(struct sub *, void *);	/* topics or secret */
 	void	 *arg;
 };
 
@@ -43,14 +50,31 @@ void subs_free(struct subs *s);
 int subs_keepalive(struct subs *s, const char *address, int64_t real_ms,
     int64_t mono_ms);
 
-enum subs_add_result { SUBS_ADDED, SUBS_REFRESHED, SUBS_FULL, SUBS_NOMEM };
+/*
+ * What a registration sets besides the address.  has_topics: TOPICS (NULL:
+ * every topic) replaces the set; otherwise a refresh keeps it.  SECRET
+ * ("whsec_..", checked) replaces the subscriber's own; NULL keeps it.
+ */
+struct sub_opts {
+	int		 has_topics;
+	struct topics	*topics;	/* borrowed; the map takes a reference */
+	const char	*secret;
+};
+
+enum subs_add_result { SUBS_ADDED, SUBS_REFRESHED, SUBS_CHANGED, SUBS_FULL,
+    SUBS_NOMEM };
 /*
  * Registers ADDRESS (events go to URL, which the map takes over on
- * SUBS_ADDED and otherwise leaves to the caller) or, if another thread got
- * there first, refreshes it.
+ * SUBS_ADDED and otherwise leaves to the caller) with OPTS (NULL: none), or,
+ * if it is there, refreshes it: SUBS_CHANGED when OPTS changed its topics
+ * or secret, SUBS_REFRESHED when they were as asked already.
  */
 enum subs_add_result subs_add(struct subs *s, const char *address, CURLU *url,
-    const char *url_text, int64_t real_ms, int64_t mono_ms);
+    const char *url_text, const struct sub_opts *opts, int64_t real_ms,
+    int64_t mono_ms);
+
+/* How many subscribers a message on TOPICS (NULL: none) goes to. */
+size_t subs_count_matching(struct subs *s, const struct topics *topics);
 
 /* Why a subscriber left the map. */
 enum sub_end { SUB_DEREGISTERED, SUB_EVICTED, SUB_GONE };
@@ -69,6 +93,8 @@ struct sub_saved {
 	int64_t		 keepalive_real, keepalive_mono;
 	int64_t		 store_id;
 	uint64_t	 start;		/* first message sequence not yet done */
+	const char	*topics;	/* as topics_text() wrote them; NULL, "": none */
+	const char	*secret;	/* NULL, "": none */
 };
 /* Like subs_add (the hooks run), for a subscriber read back from the store. */
 enum subs_add_result subs_restore(struct subs *s, const struct sub_saved *saved,
@@ -101,6 +127,10 @@ struct sub_counters *sub_counters(struct sub *sub);
 void sub_set_error(struct sub *sub, const char *error);
 /* Copies the last delivery error ("" for none) into buf. */
 void sub_get_error(struct sub *sub, char buf[SUB_ERRLEN]);
+/* Its topics now: a reference the caller drops (NULL: every topic). */
+struct topics *sub_topics(struct sub *sub);
+/* Its own secret now, copied into buf ("" for none); never listed or logged. */
+void sub_get_secret(struct sub *sub, char buf[SIGN_SECRET_MAX + 1]);
 
 /*
  * The store's row for the subscriber and the first message sequence it is

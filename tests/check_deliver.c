@@ -258,7 +258,7 @@ subscribe(const char *address)
 	char *text;
 
 	ck_assert_int_eq(addr_parse(address, &u, &text), ADDR_OK);
-	ck_assert_int_eq(subs_add(stack.subs, address, u, text,
+	ck_assert_int_eq(subs_add(stack.subs, address, u, text, NULL,
 	    clock_real_ms(), clock_mono_ms()), SUBS_ADDED);
 	curl_free(text);
 	return find_sub(address);

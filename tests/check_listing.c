@@ -54,7 +54,7 @@ setup(void)
 
 		/* 2026-11-23T05:43:39Z is 1795412619 seconds after the epoch. */
 		ck_assert_int_eq(subs_add(map, addrs[i], u,
-		    "http://h/event", 1795412619000LL, 1), SUBS_ADDED);
+		    "http://h/event", NULL, 1795412619000LL, 1), SUBS_ADDED);
 	}
 	n = subs_snapshot(map, &v);
 	ck_assert_int_eq(n, 2);

@@ -42,7 +42,7 @@ add(struct subs *s, const char *address)
 	enum subs_add_result r;
 
 	ck_assert_int_eq(addr_parse(address, &u, &text), ADDR_OK);
-	r = subs_add(s, address, u, text, clock_real_ms(), clock_mono_ms());
+	r = subs_add(s, address, u, text, NULL, clock_real_ms(), clock_mono_ms());
 	curl_free(text);
 	if (r != SUBS_ADDED)
 		curl_url_cleanup(u);

@@ -59,7 +59,7 @@ subscribe(const char *address, int64_t real_ms)
 	char *text;
 
 	ck_assert_int_eq(addr_parse(address, &u, &text), ADDR_OK);
-	ck_assert_int_eq(subs_add(stack.subs, address, u, text, real_ms,
+	ck_assert_int_eq(subs_add(stack.subs, address, u, text, NULL, real_ms,
 	    clock_mono_ms()), SUBS_ADDED);
 	curl_free(text);
 }
@@ -142,6 +142,7 @@ START_TEST(restart_keeps_pending_messages)
 	char address[64], ids[3][MSG_IDLEN + 1];
 	struct store_reader *r;
 	struct msg *page[8];
+	uint64_t next;
 	unsigned port;
 	int hfd = hang_start(&port);
 	long n;
@@ -170,8 +171,9 @@ START_TEST(restart_keeps_pending_messages)
 	ck_assert_uint_eq(store_backlog_bytes(stack.store), 15);
 	r = store_reader_open(stack.store);
 	ck_assert_ptr_nonnull(r);
-	n = store_read_page(r, 1, 3, 8, page);
+	n = store_read_page(r, 1, 3, "", 8, page, &next);
 	ck_assert_int_eq(n, 3);
+	ck_assert_uint_eq(next, 4);
 	for (int i = 0; i < 3; i++) {
 		char body[16];
 

@@ -30,7 +30,7 @@ on_remove(struct sub *sub, void *arg)
 	last_end = sub_end(sub);
 }
 
-static const struct subs_hooks hooks = { on_add, on_remove, NULL };
+static const struct subs_hooks hooks = { on_add, on_remove, NULL, NULL };
 
 static enum subs_add_result
 add(struct subs *s, const char *address, int64_t mono)
@@ -39,7 +39,7 @@ add(struct subs *s, const char *address, int64_t mono)
 	enum subs_add_result r;
 
 	ck_assert_ptr_nonnull(u);
-	r = subs_add(s, address, u, "http://x/event", 1000 + mono, mono);
+	r = subs_add(s, address, u, "http://x/event", NULL, 1000 + mono, mono);
 	if (r != SUBS_ADDED)
 		curl_url_cleanup(u);
 	return r;
@@ -273,7 +273,7 @@ churn(void *arg)
 		CURLU *u = curl_url();
 
 		snprintf(a, sizeof(a), "h%d:%d", w->id, 1 + i % 50);
-		if (subs_add(w->s, a, u, "http://x/", 1, 1) != SUBS_ADDED)
+		if (subs_add(w->s, a, u, "http://x/", NULL, 1, 1) != SUBS_ADDED)
 			curl_url_cleanup(u);
 		subs_keepalive(w->s, a, 2, 2);
 		if (i % 3 == 0)
@@ -284,7 +284,7 @@ churn(void *arg)
 
 START_TEST(concurrent_churn)
 {
-	static const struct subs_hooks none = { NULL, NULL, NULL };
+	static const struct subs_hooks none = { NULL, NULL, NULL, NULL };
 	struct subs *s = subs_new(100000, &none);
 	struct worker w[8];
 	pthread_t t[8];

@@ -92,7 +92,8 @@ static inline void
 unit_stack_start(struct unit_stack *k, const struct config *cfg,
     size_t max_subs)
 {
-	struct subs_hooks hooks = { store_on_add, store_on_remove, NULL };
+	struct subs_hooks hooks = { store_on_add, store_on_remove,
+	    store_on_change, NULL };
 
 	k->store = store_open(cfg);
 	ck_assert_ptr_nonnull(k->store);
