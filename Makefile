@@ -65,8 +65,13 @@ check:
 unit: $(UNITBINS)
 	@set -e; for t in $(UNITBINS); do echo "== $$t"; CK_FORK=yes ./$$t; done
 
-integration: $(BUILD)/hookcast
+integration: $(BUILD)/hookcast tests/node_modules/.package-lock.json
 	python3 tests/integration/run.py --binary $(BUILD)/hookcast
+
+# The Node packages the tests use (the Standard Webhooks verifier), exactly
+# as tests/package-lock.json pins them.
+tests/node_modules/.package-lock.json: tests/package.json tests/package-lock.json
+	cd tests && npm ci --no-audit --no-fund
 
 bench:
 	@sh scripts/deps.sh bench

@@ -4,6 +4,7 @@ Everything here is Python 3 standard library.  The daemon under test is the
 binary named by $HOOKCAST_BINARY (run.py sets it from --binary).
 """
 
+import base64
 import datetime
 import http.client
 import http.server
@@ -787,6 +788,28 @@ class Hookcast:
             if (s is not None and predicate(s)) or time.monotonic() >= deadline:
                 return s
             time.sleep(0.05)
+
+
+def verify_webhooks(items):
+    """Judges deliveries with the official Standard Webhooks package (Node).
+
+    items: (secret, Recorded) pairs.  Returns one result each: 'ok', or the
+    verifier's reason for refusing.  `make check` installs the package
+    (tests/package-lock.json) with npm ci.
+    """
+    payload = [{'secret': secret,
+                'body_b64': base64.b64encode(rec.body).decode(),
+                'headers': {k.lower(): v for k, v in rec.headers.items()
+                            if k.lower().startswith('webhook-')}}
+               for secret, rec in items]
+    p = subprocess.run(['node', os.path.join(HERE, 'verify_webhooks.js')],
+                       input=json.dumps(payload).encode(), stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, cwd=os.path.dirname(HERE), timeout=60)
+    if p.returncode != 0:
+        raise AssertionError('verify_webhooks.js failed (is tests/node_modules '
+                             'installed? make check runs npm ci): %s'
+                             % p.stderr.decode('utf-8', 'replace'))
+    return json.loads(p.stdout)
 
 
 def run_binary(*args, timeout=None):
