@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "addr.h"
 #include "clock.h"
 #include "deliver.h"
@@ -236,6 +238,74 @@ START_TEST(garbage_database_is_refused_and_left_alone)
 }
 END_TEST
 
+/* hookcast's first schema (user_version 1), as databases of that version hold it. */
+static const char schema_v1[] =
+    "CREATE TABLE messages (seq INTEGER PRIMARY KEY, id TEXT NOT NULL,"
+    " ctype TEXT NOT NULL, created INTEGER NOT NULL, body BLOB NOT NULL);"
+    "CREATE TABLE subscribers (id INTEGER PRIMARY KEY, address TEXT NOT NULL,"
+    " url TEXT NOT NULL, topics TEXT, registered_at INTEGER NOT NULL,"
+    " last_keepalive INTEGER NOT NULL, cursor INTEGER NOT NULL,"
+    " removed INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE retries (sub INTEGER NOT NULL, seq INTEGER NOT NULL,"
+    " attempts INTEGER NOT NULL, first_at INTEGER NOT NULL,"
+    " last_at INTEGER NOT NULL, next_at INTEGER NOT NULL,"
+    " last_status INTEGER NOT NULL, last_error TEXT NOT NULL,"
+    " PRIMARY KEY (sub, seq)) WITHOUT ROWID;"
+    "CREATE TABLE dead_letters (id INTEGER PRIMARY KEY, address TEXT NOT NULL,"
+    " seq INTEGER NOT NULL, msg_id TEXT NOT NULL, attempts INTEGER NOT NULL,"
+    " first_at INTEGER NOT NULL, last_at INTEGER NOT NULL,"
+    " dead_at INTEGER NOT NULL, last_status INTEGER NOT NULL,"
+    " last_error TEXT NOT NULL, reason TEXT NOT NULL);"
+    "PRAGMA user_version = 1;";
+
+/* A version 1 database is upgraded in place and keeps what it held. */
+START_TEST(version_1_database_is_upgraded)
+{
+	char file[128], sql[512];
+	struct sub *s;
+	sqlite3 *db;
+	int64_t now = clock_real_ms(), version = 0, cols = 0;
+	sqlite3_stmt *q;
+
+	snprintf(file, sizeof(file), "%s/hookcast.db", dir);
+	ck_assert_int_eq(sqlite3_open(file, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db, schema_v1, NULL, NULL, NULL),
+	    SQLITE_OK);
+	snprintf(sql, sizeof(sql), "INSERT INTO subscribers(address, url, "
+	    "registered_at, last_keepalive, cursor) VALUES ('127.0.0.1:9', "
+	    "'http://127.0.0.1:9/event', %lld, %lld, 1);"
+	    "INSERT INTO messages VALUES (1, 'msg_0123456789abcdef0123456789abcdef',"
+	    " 'text/plain', %lld, 'hello');", (long long)now, (long long)now,
+	    (long long)now);
+	ck_assert_int_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+
+	unit_stack_start(&stack, &cfg, 10);
+	ck_assert_uint_eq(store_last_seq(stack.store), 1);
+	ck_assert_uint_eq(store_backlog_bytes(stack.store), 5);
+	s = only_subscriber();
+	ck_assert_str_eq(sub_address(s), "127.0.0.1:9");
+	ck_assert_ptr_null(sub_topics(s));	/* every topic, as before */
+	sub_unref(s);
+	unit_stack_stop(&stack, 0);
+
+	ck_assert_int_eq(sqlite3_open(file, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT (SELECT user_version "
+	    "FROM pragma_user_version), (SELECT count(*) FROM "
+	    "pragma_table_info('messages') WHERE name = 'topics') + (SELECT "
+	    "count(*) FROM pragma_table_info('subscribers') WHERE name = "
+	    "'secret') + (SELECT count(*) FROM sqlite_schema WHERE name = "
+	    "'idempotency')", -1, &q, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_step(q), SQLITE_ROW);
+	version = sqlite3_column_int64(q, 0);
+	cols = sqlite3_column_int64(q, 1);
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+	ck_assert_int_eq(version, 2);
+	ck_assert_int_eq(cols, 3);
+}
+END_TEST
+
 START_TEST(unusable_or_busy_data_dir)
 {
 	struct config c2 = cfg;
@@ -326,6 +396,7 @@ main(void)
 	tcase_add_test(tc, garbage_database_is_refused_and_left_alone);
 	tcase_add_test(tc, unusable_or_busy_data_dir);
 	tcase_add_test(tc, dead_letter_max_keeps_the_newest);
+	tcase_add_test(tc, version_1_database_is_upgraded);
 	tcase_set_timeout(tc, 30);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
