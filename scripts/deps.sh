@@ -5,7 +5,7 @@
 # otherwise it prints the exact command to run and fails.
 set -eu
 
-build="gcc make pkg-config libc6-dev libmicrohttpd-dev libcurl4-openssl-dev libcjson-dev libsqlite3-dev"
+build="gcc make pkg-config libc6-dev libmicrohttpd-dev libcurl4-openssl-dev libcjson-dev libsqlite3-dev libssl-dev"
 case "${1:-check}" in
 build) want="$build" ;;
 check) want="$build check python3" ;;
