@@ -11,6 +11,11 @@
  * resumes it; nothing here waits on the network or the disk.  A request body is read incrementally into a buffer
  * that never grows past max_body; a larger body, announced or chunked, gets
  * 413 as soon as it is known to be too large.
+ *
+ * Access control: each route names the scope it needs (routes[]).  With the
+ * headers in, a request is judged in this order: its path (404), its method
+ * (405), its token (401), then everything else; so a refused request is
+ * answered before any of its body reaches a handler, and changes nothing.
  */
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -26,6 +31,7 @@
 
 #include "addr.h"
 #include "api.h"
+#include "auth.h"
 #include "clock.h"
 #include "listing.h"
 #include "log.h"
@@ -42,19 +48,20 @@ static const struct route {
 	const char	*method;
 	const char	*allow;
 	const char	*wrong_method;	/* the seed's text */
+	enum auth_scope	 scope;		/* whose token it needs */
 } routes[] = {
 	[EP_REGISTER] = { "/registerAndKeepAlive", "POST", "POST",
-	    "Error: Only POST accepted" },
+	    "Error: Only POST accepted", AUTH_SUBSCRIBE },
 	[EP_DEREGISTER] = { "/deregister", "DELETE", "DELETE",
-	    "Error: Only DELETE accepted" },
+	    "Error: Only DELETE accepted", AUTH_SUBSCRIBE },
 	[EP_SEND] = { "/sendMessage", "POST", "POST",
-	    "Error: Only POST accepted" },
+	    "Error: Only POST accepted", AUTH_PUBLISH },
 	[EP_LIST] = { "/listSubscribers", "GET", "GET, HEAD",
-	    "Error: Only GET accepted" },
+	    "Error: Only GET accepted", AUTH_ADMIN },
 	[EP_DEAD] = { "/deadLetters", "GET", "GET, HEAD, DELETE",
-	    "Error: Only GET or DELETE accepted" },
+	    "Error: Only GET or DELETE accepted", AUTH_ADMIN },
 	[EP_REPLAY] = { "/deadLetters/replay", "POST", "POST",
-	    "Error: Only POST accepted" },
+	    "Error: Only POST accepted", AUTH_ADMIN },
 };
 
 struct api {
@@ -63,6 +70,7 @@ struct api {
 	struct store		*store;
 	struct MHD_Daemon	*daemon;
 	struct MHD_Response	*success;	/* shared by every 200 */
+	struct auth		*auth;
 };
 
 /*
@@ -168,6 +176,92 @@ answer_bad_address(struct MHD_Connection *c, enum addr_status st)
 		return answer_busy(c, "Error: Out of memory, retry later.");
 	return answer_fmt(c, MHD_HTTP_BAD_REQUEST,
 	    "Error:Wrong input address: %s.", addr_strerror(st));
+}
+
+/* The client's address, for log lines. */
+static void
+client_address(struct MHD_Connection *c, char *buf, size_t len)
+{
+	const union MHD_ConnectionInfo *ci;
+	const struct sockaddr *sa;
+
+	snprintf(buf, len, "-");
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ci == NULL || (sa = ci->client_addr) == NULL)
+		return;
+	if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)
+		    sa)->sin_addr, buf, (socklen_t)len);
+	else if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)
+		    sa)->sin6_addr, buf, (socklen_t)len);
+}
+
+/*
+ * 401 with a challenge for each scheme: Basic first, so that a browser
+ * asks for a user name and password (the token), and Bearer (RFC 6750).
+ * Logged once a second at most, with how many were refused since the last
+ * line, so a client hammering with a wrong token cannot flood the log.
+ * Neither the header nor anything from it is logged.
+ */
+static enum MHD_Result
+answer_unauthorized(struct MHD_Connection *c, enum endpoint ep,
+    enum auth_verdict v)
+{
+	static _Atomic int64_t last_log;
+	static atomic_long refused;
+	const char *scope = auth_scope_name(routes[ep].scope), *bearer;
+	char body[256], client[INET6_ADDRSTRLEN];
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+	int64_t now, then;
+	long n;
+
+	n = atomic_fetch_add(&refused, 1) + 1;
+	now = clock_mono_ms();
+	then = atomic_load(&last_log);
+	if (now - then >= 1000 &&
+	    atomic_compare_exchange_strong(&last_log, &then, now)) {
+		atomic_fetch_sub(&refused, n);
+		client_address(c, client, sizeof(client));
+		/* A browser always asks without a token first: not a warning. */
+		(v == AUTH_MISSING ? log_info : log_warnx)("request "
+		    "unauthorized", "path=%s scope=%s reason=%s client=%s "
+		    "refused=%ld", routes[ep].path, scope,
+		    auth_verdict_name(v), client, n);
+	}
+
+	switch (v) {
+	case AUTH_MISSING:
+		snprintf(body, sizeof(body), "Error: Unauthorized: %s needs the "
+		    "%s token (Authorization: Bearer TOKEN, or Basic with the "
+		    "token as password).", routes[ep].path, scope);
+		bearer = "Bearer realm=\"hookcast\"";
+		break;
+	case AUTH_MALFORMED:
+		snprintf(body, sizeof(body), "Error: Unauthorized: the "
+		    "Authorization header is neither Bearer TOKEN nor Basic "
+		    "base64(user:TOKEN).");
+		bearer = "Bearer realm=\"hookcast\", error=\"invalid_request\"";
+		break;
+	default:
+		snprintf(body, sizeof(body), "Error: Unauthorized: wrong %s "
+		    "token.", scope);
+		bearer = "Bearer realm=\"hookcast\", error=\"invalid_token\"";
+		break;
+	}
+	r = MHD_create_response_from_buffer(strlen(body), body,
+	    MHD_RESPMEM_MUST_COPY);
+	if (r == NULL)
+		return MHD_NO;
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+	    "text/plain; charset=utf-8");
+	MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+	    "Basic realm=\"hookcast\", charset=\"UTF-8\"");
+	MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, bearer);
+	ret = MHD_queue_response(c, MHD_HTTP_UNAUTHORIZED, r);
+	MHD_destroy_response(r);
+	return ret;
 }
 
 static const char *
@@ -765,6 +859,7 @@ api_handle(void *cls, struct MHD_Connection *c, const char *url,
 {
 	struct api *a = cls;
 	struct upload *u = *con_cls;
+	enum auth_verdict v;
 	enum endpoint ep;
 	size_t len;
 
@@ -810,6 +905,12 @@ api_handle(void *cls, struct MHD_Connection *c, const char *url,
 		    "text/plain; charset=utf-8", routes[ep].wrong_method,
 		    strlen(routes[ep].wrong_method), MHD_RESPMEM_PERSISTENT,
 		    MHD_HTTP_HEADER_ALLOW, routes[ep].allow);
+	v = auth_check(a->auth, routes[ep].scope, MHD_lookup_connection_value(c,
+	    MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION));
+	if (v == AUTH_ERROR)
+		return answer_busy(c, "Error: Out of memory, retry later.");
+	if (v != AUTH_OK)
+		return answer_unauthorized(c, ep, v);
 	if (ep == EP_SEND)
 		return send_begin(a, c, con_cls);
 	*con_cls = &bodiless[ep];
@@ -889,8 +990,13 @@ struct api *
 api_start(const struct config *cfg, struct subs *s, struct store *st)
 {
 	static const char ok[] = "success";
+	const char *tokens[AUTH_SCOPES] = {
+		[AUTH_PUBLISH] = cfg->publish_token,
+		[AUTH_SUBSCRIBE] = cfg->subscribe_token,
+		[AUTH_ADMIN] = cfg->admin_token,
+	};
 	struct sockaddr_storage ss;
-	char host[INET6_ADDRSTRLEN];
+	char host[INET6_ADDRSTRLEN], scopes[64];
 	unsigned int flags;
 	struct api *a;
 
@@ -905,6 +1011,8 @@ api_start(const struct config *cfg, struct subs *s, struct store *st)
 		goto fail;
 	MHD_add_response_header(a->success, MHD_HTTP_HEADER_CONTENT_TYPE,
 	    "text/plain; charset=utf-8");
+	if ((a->auth = auth_new(tokens)) == NULL)
+		goto fail;
 	if (resolve_listen(cfg->listen, &ss) == -1)
 		goto fail;
 
@@ -934,6 +1042,12 @@ api_start(const struct config *cfg, struct subs *s, struct store *st)
 		    host, sizeof(host));
 	log_info("listening", ss.ss_family == AF_INET6 ? "listen=[%s]:%u" :
 	    "listen=%s:%u", host, api_port(a));
+	if (auth_exposed(a->auth, (struct sockaddr *)&ss, scopes,
+	    sizeof(scopes)) > 0)
+		log_warnx("endpoints open to the network", "listen=%s "
+		    "open_scopes=%s hint=\"set publish_token, subscribe_token "
+		    "and admin_token, or listen on loopback\"", cfg->listen,
+		    scopes);
 	return a;
 
 fail:
@@ -959,5 +1073,6 @@ api_stop(struct api *a)
 		MHD_stop_daemon(a->daemon);
 	if (a->success != NULL)
 		MHD_destroy_response(a->success);
+	auth_free(a->auth);
 	free(a);
 }

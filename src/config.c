@@ -16,7 +16,7 @@ static const char *const durabilities[] = {
 };
 
 enum config_type { CT_INT, CT_DURATION, CT_SIZE, CT_LISTEN, CT_LOGLEVEL,
-    CT_PATH, CT_BOOL, CT_DURABILITY, CT_SCHEDULE, CT_SECRET };
+    CT_PATH, CT_BOOL, CT_DURABILITY, CT_SCHEDULE, CT_SECRET, CT_TOKEN };
 
 /* One row a key; the only place a key's name, type and bounds are written. */
 struct config_key {
@@ -56,6 +56,9 @@ static const struct config_key config_keys[] = {
 	KEY(dead_letter_max,	CT_INT,		0, 1000000000),
 	KEY(signing_secret,	CT_SECRET,	0, 0),
 	KEY(idempotency_window,	CT_DURATION,	1, 86400 * 365),
+	KEY(publish_token,	CT_TOKEN,	16, CONFIG_TOKEN_MAX),
+	KEY(subscribe_token,	CT_TOKEN,	16, CONFIG_TOKEN_MAX),
+	KEY(admin_token,	CT_TOKEN,	16, CONFIG_TOKEN_MAX),
 };
 #define NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))
 
@@ -208,6 +211,20 @@ parse_listen(const char *s, char *out, size_t outlen)
 	return 0;
 }
 
+/*
+ * A token is RFC 7235's token68, the syntax of "Bearer TOKEN": letters,
+ * digits, "-._~+/", then "=" padding.  So it never holds a space, or a "#"
+ * that the config file would take for a comment.
+ */
+static int
+is_token68(const char *s)
+{
+	size_t body = strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "abcdefghijklmnopqrstuvwxyz0123456789-._~+/");
+
+	return body > 0 && s[body + strspn(s + body, "=")] == '\0';
+}
+
 static const struct config_key *
 config_find(const char *key)
 {
@@ -321,6 +338,23 @@ config_set(struct config *cfg, const char *key, const char *value,
 		memcpy(field, value, strlen(value) + 1);
 		return 0;
 	}
+	case CT_TOKEN:
+		/* A secret: the error says what is wrong, never what it is. */
+		z = strlen(value);
+		if (z == 0)
+			snprintf(err, CONFIG_ERRLEN, "%s: empty", k->name);
+		else if ((long long)z < k->min || (long long)z > k->max)
+			snprintf(err, CONFIG_ERRLEN, "%s: must be %lld to %lld "
+			    "characters long", k->name, k->min, k->max);
+		else if (!is_token68(value))
+			snprintf(err, CONFIG_ERRLEN, "%s: may only hold letters, "
+			    "digits, - . _ ~ + / and trailing = (openssl rand "
+			    "-hex 32 makes a good one)", k->name);
+		else {
+			memcpy(field, value, z + 1);
+			return 0;
+		}
+		return -1;
 	case CT_LOGLEVEL:
 		if (log_level_parse(value, &lv) == -1) {
 			snprintf(err, CONFIG_ERRLEN, "%s: \"%.64s\" is not one "
@@ -427,6 +461,30 @@ config_load(struct config *cfg, const char *path, char err[CONFIG_ERRLEN])
 }
 
 int
+config_load_env(struct config *cfg, char err[CONFIG_ERRLEN])
+{
+	char name[80], why[CONFIG_ERRLEN];
+	const char *value;
+	size_t n;
+
+	for (size_t i = 0; i < NKEYS; i++) {
+		if (config_keys[i].type != CT_TOKEN)
+			continue;
+		n = (size_t)snprintf(name, sizeof(name), "HOOKCAST_%s",
+		    config_keys[i].name);
+		for (size_t j = 0; j < n && j < sizeof(name); j++)
+			name[j] = (char)toupper((unsigned char)name[j]);
+		if ((value = getenv(name)) == NULL)
+			continue;
+		if (config_set(cfg, config_keys[i].name, value, why) == -1) {
+			snprintf(err, CONFIG_ERRLEN, "%.40s: %.200s", name, why);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int
 config_validate(const struct config *cfg, char err[CONFIG_ERRLEN])
 {
 	if (cfg->max_in_flight > cfg->max_transfers) {
@@ -499,9 +557,10 @@ config_dump(const struct config *cfg, char *buf, size_t len)
 			    levels[cfg->log_level]);
 			break;
 		case CT_SECRET:
+		case CT_TOKEN:
 			/* Whether it is set, never what it is. */
-			r = *field == '\0' ? 0 : snprintf(buf + n, len - n,
-			    "%s (set)\n", k->name);
+			r = snprintf(buf + n, len - n, *field != '\0' ?
+			    "%s (set)\n" : "# %s (unset)\n", k->name);
 			break;
 		}
 		if (r < 0)

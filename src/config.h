@@ -9,6 +9,7 @@
 
 #define CONFIG_ERRLEN	256
 #define RETRY_MAX	32	/* entries in retry_schedule */
+#define CONFIG_TOKEN_MAX 256	/* bytes in an access token */
 
 /* SQLite's synchronous setting: what a commit survives (see README). */
 enum durability { DURABILITY_OFF, DURABILITY_NORMAL, DURABILITY_FULL };
@@ -48,6 +49,10 @@ struct config {
 	long		 dead_letter_max;
 	char		 signing_secret[256];	/* "whsec_..", or two; "" none */
 	long		 idempotency_window;
+	/* Access tokens (auth.c), "" for an open scope; never logged. */
+	char		 publish_token[CONFIG_TOKEN_MAX + 1];
+	char		 subscribe_token[CONFIG_TOKEN_MAX + 1];
+	char		 admin_token[CONFIG_TOKEN_MAX + 1];
 };
 
 /* Fills every field with its default. */
@@ -67,10 +72,23 @@ int config_set(struct config *cfg, const char *key, const char *value,
  */
 int config_load(struct config *cfg, const char *path, char err[CONFIG_ERRLEN]);
 
+/*
+ * Sets each token key that has an environment variable HOOKCAST_<KEY>
+ * (HOOKCAST_PUBLISH_TOKEN, ...) to its value; an empty one is an error.
+ * Called between config_load() and the command line, which overrides it.
+ * On error returns -1 with "VARIABLE: reason" in err (never the value);
+ * variables before the bad one may have been applied.
+ */
+int config_load_env(struct config *cfg, char err[CONFIG_ERRLEN]);
+
 /* Checks settings that depend on each other; -1 with err on a conflict. */
 int config_validate(const struct config *cfg, char err[CONFIG_ERRLEN]);
 
-/* Writes every key with its current value, one `key value` line each. */
+/*
+ * Writes every key with its current value, one `key value` line each; a
+ * token as "(set)", or as a comment when unset, so a dump is safe to show
+ * (and one with tokens does not load back).
+ */
 void config_dump(const struct config *cfg, char *buf, size_t len);
 
 /* Value parsers, shared with the tests: -1 on anything malformed or out of range. */

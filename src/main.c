@@ -43,7 +43,10 @@ usage(FILE *fp)
 	    "                       overriding the file; see hookcast.conf for them all\n"
 	    "  -t, --check-config   validate the configuration and exit\n"
 	    "  -v, --version        print the version and exit\n"
-	    "  -h, --help           print this help and exit\n");
+	    "  -h, --help           print this help and exit\n"
+	    "\n"
+	    "HOOKCAST_PUBLISH_TOKEN, HOOKCAST_SUBSCRIBE_TOKEN and HOOKCAST_ADMIN_TOKEN\n"
+	    "in the environment override the file's tokens; flags override both.\n");
 }
 
 struct override {
@@ -116,6 +119,11 @@ load_config(struct config *cfg, int argc, char **argv, int *check)
 	config_init(cfg);
 	parse_args(argc, argv, &path, check, ov, &nov);
 	if (path != NULL && config_load(cfg, path, err) == -1) {
+		fprintf(stderr, "hookcast: %s\n", err);
+		exit(1);
+	}
+	/* Tokens: the file, then the environment, then the command line. */
+	if (config_load_env(cfg, err) == -1) {
 		fprintf(stderr, "hookcast: %s\n", err);
 		exit(1);
 	}

@@ -53,6 +53,9 @@ START_TEST(defaults)
 	ck_assert_int_eq(c.dead_letter_on_evict, 1);
 	ck_assert_int_eq(c.dead_letter_retention, 7 * 86400);
 	ck_assert_int_eq(c.dead_letter_max, 100000);
+	ck_assert_str_eq(c.publish_token, "");
+	ck_assert_str_eq(c.subscribe_token, "");
+	ck_assert_str_eq(c.admin_token, "");
 	ck_assert_int_eq(config_validate(&c, err), 0);
 }
 END_TEST
@@ -242,6 +245,149 @@ START_TEST(dump_round_trips)
 }
 END_TEST
 
+#define TOK16	"0123456789abcdef"
+
+/* A token config_set refuses: -1, the field unchanged, the value not echoed. */
+static void
+assert_bad_token(struct config *c, const char *value, const char *why)
+{
+	char err[CONFIG_ERRLEN], before[sizeof(c->admin_token)];
+
+	memcpy(before, c->admin_token, sizeof(before));
+	ck_assert_msg(config_set(c, "admin_token", value, err) == -1,
+	    "\"%s\" accepted", value);
+	ck_assert_str_eq(c->admin_token, before);
+	ck_assert_ptr_nonnull(strstr(err, "admin_token"));
+	ck_assert_msg(strstr(err, why) != NULL, "\"%s\": \"%s\" lacks \"%s\"",
+	    value, err, why);
+	if (*value != '\0')
+		ck_assert_msg(strstr(err, value) == NULL, "\"%s\" echoed", err);
+}
+
+START_TEST(tokens)
+{
+	struct config c;
+	char err[CONFIG_ERRLEN], max[CONFIG_TOKEN_MAX + 2];
+
+	config_init(&c);
+	ck_assert_int_eq(config_set(&c, "publish_token", TOK16, err), 0);
+	ck_assert_str_eq(c.publish_token, TOK16);
+	ck_assert_int_eq(config_set(&c, "--subscribe-token",
+	    "Zm9vYmFyYmF6cXV4Cg-._~+/==", err), 0);
+	ck_assert_str_eq(c.subscribe_token, "Zm9vYmFyYmF6cXV4Cg-._~+/==");
+	memset(max, 'k', CONFIG_TOKEN_MAX);
+	max[CONFIG_TOKEN_MAX] = '\0';
+	ck_assert_int_eq(config_set(&c, "admin_token", max, err), 0);
+	ck_assert_str_eq(c.admin_token, max);
+
+	assert_bad_token(&c, "", "empty");
+	assert_bad_token(&c, "0123456789abcde", "16 to 256");
+	max[CONFIG_TOKEN_MAX] = 'k';
+	max[CONFIG_TOKEN_MAX + 1] = '\0';
+	assert_bad_token(&c, max, "16 to 256");
+	assert_bad_token(&c, "0123456789 abcdef", "letters, digits");
+	assert_bad_token(&c, "0123456789\tabcdef", "letters, digits");
+	assert_bad_token(&c, "0123456789#abcdef", "letters, digits");
+	assert_bad_token(&c, "0123456789\"abcdef", "letters, digits");
+	assert_bad_token(&c, "01234567=89abcdef", "letters, digits");
+	assert_bad_token(&c, "================", "letters, digits");
+	assert_bad_token(&c, "0123456789abcdef\xc3\xa9", "letters, digits");
+}
+END_TEST
+
+START_TEST(token_in_file)
+{
+	struct config c;
+	char err[CONFIG_ERRLEN], want[128];
+
+	write_file("admin_token   " TOK16 "==   # the operators'\n");
+	config_init(&c);
+	ck_assert_int_eq(config_load(&c, path, err), 0);
+	ck_assert_str_eq(c.admin_token, TOK16 "==");
+	unlink(path);
+
+	/* '#' starts a comment: what is left is too short, and the line says so. */
+	write_file("log_level info\npublish_token abcdefgh#ijklmnopqrstuvwxyz\n");
+	config_init(&c);
+	ck_assert_int_eq(config_load(&c, path, err), -1);
+	snprintf(want, sizeof(want), "%s:2: publish_token: must be 16 to 256",
+	    path);
+	ck_assert_msg(strncmp(err, want, strlen(want)) == 0, "%s", err);
+	ck_assert_ptr_null(strstr(err, "abcdefgh"));
+	ck_assert_str_eq(c.publish_token, "");
+	unlink(path);
+}
+END_TEST
+
+START_TEST(tokens_from_environment)
+{
+	struct config c;
+	char err[CONFIG_ERRLEN];
+
+	config_init(&c);
+	ck_assert_int_eq(config_set(&c, "publish_token", "file-token-0123456",
+	    err), 0);
+	ck_assert_int_eq(config_set(&c, "admin_token", "file-admin-0123456",
+	    err), 0);
+	unsetenv("HOOKCAST_PUBLISH_TOKEN");
+	unsetenv("HOOKCAST_SUBSCRIBE_TOKEN");
+	unsetenv("HOOKCAST_ADMIN_TOKEN");
+	ck_assert_int_eq(config_load_env(&c, err), 0);
+	ck_assert_str_eq(c.publish_token, "file-token-0123456");
+
+	/* A variable overrides the file; an absent one leaves it be. */
+	setenv("HOOKCAST_PUBLISH_TOKEN", "env-token-01234567", 1);
+	setenv("HOOKCAST_SUBSCRIBE_TOKEN", "env-subscribe-0123", 1);
+	ck_assert_int_eq(config_load_env(&c, err), 0);
+	ck_assert_str_eq(c.publish_token, "env-token-01234567");
+	ck_assert_str_eq(c.subscribe_token, "env-subscribe-0123");
+	ck_assert_str_eq(c.admin_token, "file-admin-0123456");
+
+	/* Set but empty, or invalid: an error naming the variable, not the value. */
+	setenv("HOOKCAST_ADMIN_TOKEN", "", 1);
+	ck_assert_int_eq(config_load_env(&c, err), -1);
+	ck_assert_ptr_nonnull(strstr(err, "HOOKCAST_ADMIN_TOKEN"));
+	ck_assert_ptr_nonnull(strstr(err, "empty"));
+	ck_assert_str_eq(c.admin_token, "file-admin-0123456");
+	setenv("HOOKCAST_ADMIN_TOKEN", "short-secret", 1);
+	ck_assert_int_eq(config_load_env(&c, err), -1);
+	ck_assert_ptr_nonnull(strstr(err, "HOOKCAST_ADMIN_TOKEN: admin_token: "));
+	ck_assert_ptr_null(strstr(err, "short-secret"));
+	unsetenv("HOOKCAST_ADMIN_TOKEN");
+	unsetenv("HOOKCAST_PUBLISH_TOKEN");
+	unsetenv("HOOKCAST_SUBSCRIBE_TOKEN");
+}
+END_TEST
+
+START_TEST(dump_hides_tokens)
+{
+	struct config c;
+	char buf[8192], err[CONFIG_ERRLEN], want[128];
+
+	config_init(&c);
+	config_dump(&c, buf, sizeof(buf));
+	ck_assert_ptr_nonnull(strstr(buf, "\n# publish_token (unset)\n"));
+	ck_assert_ptr_nonnull(strstr(buf, "\n# admin_token (unset)\n"));
+
+	ck_assert_int_eq(config_set(&c, "publish_token", "secret-publish-0123",
+	    err), 0);
+	ck_assert_int_eq(config_set(&c, "admin_token", "secret-admin-012345",
+	    err), 0);
+	config_dump(&c, buf, sizeof(buf));
+	ck_assert_ptr_null(strstr(buf, "secret-"));
+	ck_assert_ptr_nonnull(strstr(buf, "\npublish_token (set)\n"));
+	ck_assert_ptr_nonnull(strstr(buf, "\n# subscribe_token (unset)\n"));
+	ck_assert_ptr_nonnull(strstr(buf, "\nadmin_token (set)\n"));
+	/* A dump never loads back as a daemon with a placeholder for a token. */
+	write_file(buf);
+	config_init(&c);
+	ck_assert_int_eq(config_load(&c, path, err), -1);
+	snprintf(want, sizeof(want), "publish_token: must be 16 to 256");
+	ck_assert_msg(strstr(err, want) != NULL, "%s", err);
+	unlink(path);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -256,6 +402,10 @@ main(void)
 	tcase_add_test(tc, file_errors_name_the_line);
 	tcase_add_test(tc, validate_conflicts);
 	tcase_add_test(tc, dump_round_trips);
+	tcase_add_test(tc, tokens);
+	tcase_add_test(tc, token_in_file);
+	tcase_add_test(tc, tokens_from_environment);
+	tcase_add_test(tc, dump_hides_tokens);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }

@@ -78,6 +78,16 @@ def utcnow():
     return datetime.datetime.now(datetime.timezone.utc)
 
 
+def daemon_env(env=None):
+    """The environment a daemon runs with: this one without the HOOKCAST_*_TOKEN
+    variables a developer's shell may hold (they would lock every test out),
+    plus env."""
+    clean = {k: v for k, v in os.environ.items()
+             if not (k.startswith('HOOKCAST_') and k.endswith('_TOKEN'))}
+    clean.update(env or {})
+    return clean
+
+
 def wait_until(predicate, timeout, interval=0.02):
     """Polls predicate until it returns a true value or timeout passes; returns the last value."""
     deadline = time.monotonic() + timeout
@@ -519,7 +529,8 @@ class Hookcast:
         'shutdown_grace': '2',
     }
 
-    def __init__(self, *args, config=None, config_text=None, listen=True, data_dir=None):
+    def __init__(self, *args, config=None, config_text=None, listen=True, data_dir=None,
+                 env=None):
         self.tmp = tempfile.mkdtemp(prefix='hookcast-it-')
         args = [str(a) for a in args]
         if any(a == '--data-dir' or a.startswith('--data-dir=') for a in args) or \
@@ -543,6 +554,7 @@ class Hookcast:
         if self.data_dir:
             self.argv += ['--data-dir', self.data_dir]
         self.argv += args
+        self.env = daemon_env(env)
         self.proc = None
         self.port = None
         self._lines = []
@@ -588,7 +600,7 @@ class Hookcast:
             (rc, ' '.join(self.argv), self.stderr_text()))
 
     def _spawn(self):
-        self.proc = subprocess.Popen(self.argv, cwd=self.tmp,
+        self.proc = subprocess.Popen(self.argv, cwd=self.tmp, env=self.env,
                                      stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE)
@@ -812,10 +824,11 @@ def verify_webhooks(items):
     return json.loads(p.stdout)
 
 
-def run_binary(*args, timeout=None):
+def run_binary(*args, timeout=None, env=None):
     """Runs the binary to completion (for --check-config, --version...)."""
     timeout = timeout if timeout is not None else scaled(15)
     p = subprocess.run([BINARY] + [str(a) for a in args], stdin=subprocess.DEVNULL,
+                       env=daemon_env(env),
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                        timeout=timeout)
     return (p.returncode, p.stdout.decode('utf-8', 'replace'),
