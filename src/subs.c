@@ -17,15 +17,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
+#include "htab.h"
 #include "subs.h"
 #include "topics.h"
 
 struct sub {
 	atomic_uint		 sub_refs;
-	struct sub		*sub_next;	/* hash chain, under the map lock */
-	uint64_t		 sub_hash;
+	struct hnode		 sub_node;	/* keyed by sub_address; map lock */
 	char			*sub_address;
 	char			*sub_url_text;
 	CURLU			*sub_url;
@@ -52,33 +51,14 @@ struct sub {
 
 struct subs {
 	pthread_rwlock_t	 lock;
-	struct sub		**buckets;
-	size_t			 nbuckets;	/* a power of two */
-	size_t			 count;
+	struct htab		 table;		/* struct sub by address */
 	size_t			 max;
-	uint64_t		 seed;
 	struct subs_hooks	 hooks;
 	struct topic_index	*index;		/* subscribers by topic */
 	size_t			 every;		/* those with no topics */
 };
 
-#define SUBS_MIN_BUCKETS	64
-
-/* FNV-1a over a random seed, then a finalizer so the low bits are mixed. */
-static uint64_t
-subs_hash(const struct subs *s, const char *key)
-{
-	uint64_t h = 0xcbf29ce484222325ULL ^ s->seed;
-
-	for (; *key != '\0'; key++) {
-		h ^= (unsigned char)*key;
-		h *= 0x100000001b3ULL;
-	}
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdULL;
-	h ^= h >> 33;
-	return h;
-}
+#define SUB_OF(n)	HNODE_OWNER(n, struct sub, sub_node)
 
 struct subs *
 subs_new(size_t max, const struct subs_hooks *hooks)
@@ -87,18 +67,15 @@ subs_new(size_t max, const struct subs_hooks *hooks)
 
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return NULL;
-	s->nbuckets = SUBS_MIN_BUCKETS;
-	if ((s->buckets = calloc(s->nbuckets, sizeof(*s->buckets))) == NULL) {
+	if (htab_init(&s->table) == -1) {
 		free(s);
 		return NULL;
 	}
 	if ((s->index = topic_index_new()) == NULL) {
-		free(s->buckets);
+		htab_destroy(&s->table);
 		free(s);
 		return NULL;
 	}
-	if (getrandom(&s->seed, sizeof(s->seed), 0) != sizeof(s->seed))
-		s->seed = (uint64_t)(uintptr_t)s;
 	s->max = max;
 	if (hooks != NULL)
 		s->hooks = *hooks;
@@ -109,51 +86,19 @@ subs_new(size_t max, const struct subs_hooks *hooks)
 void
 subs_free(struct subs *s)
 {
-	struct sub *sub, *next;
+	struct hnode *n, *next;
 
 	if (s == NULL)
 		return;
-	for (size_t i = 0; i < s->nbuckets; i++)
-		for (sub = s->buckets[i]; sub != NULL; sub = next) {
-			next = sub->sub_next;
-			sub_unref(sub);
+	for (size_t i = 0; i < s->table.ht_n; i++)
+		for (n = s->table.ht_buckets[i]; n != NULL; n = next) {
+			next = n->hn_next;
+			sub_unref(SUB_OF(n));
 		}
-	free(s->buckets);
+	htab_destroy(&s->table);
 	topic_index_free(s->index);
 	pthread_rwlock_destroy(&s->lock);
 	free(s);
-}
-
-/* Returns the link that points at ADDRESS's entry, or at the chain's NULL end. */
-static struct sub **
-subs_slot(struct subs *s, const char *address, uint64_t h)
-{
-	struct sub **pp = &s->buckets[h & (s->nbuckets - 1)];
-
-	while (*pp != NULL && ((*pp)->sub_hash != h ||
-	    strcmp((*pp)->sub_address, address) != 0))
-		pp = &(*pp)->sub_next;
-	return pp;
-}
-
-/* Doubles the table; on allocation failure it stays as it is (only slower). */
-static void
-subs_grow(struct subs *s)
-{
-	size_t n = s->nbuckets * 2;
-	struct sub **nb, *sub, *next;
-
-	if ((nb = calloc(n, sizeof(*nb))) == NULL)
-		return;
-	for (size_t i = 0; i < s->nbuckets; i++)
-		for (sub = s->buckets[i]; sub != NULL; sub = next) {
-			next = sub->sub_next;
-			sub->sub_next = nb[sub->sub_hash & (n - 1)];
-			nb[sub->sub_hash & (n - 1)] = sub;
-		}
-	free(s->buckets);
-	s->buckets = nb;
-	s->nbuckets = n;
 }
 
 static void
@@ -167,15 +112,15 @@ int
 subs_keepalive(struct subs *s, const char *address, int64_t real_ms,
     int64_t mono_ms)
 {
-	uint64_t h = subs_hash(s, address);
-	struct sub *sub;
+	uint64_t h = htab_hash(&s->table, address);
+	struct hnode *n;
 
 	pthread_rwlock_rdlock(&s->lock);
-	sub = *subs_slot(s, address, h);
-	if (sub != NULL)
-		sub_touch(sub, real_ms, mono_ms);
+	n = *htab_slot(&s->table, address, h);
+	if (n != NULL)
+		sub_touch(SUB_OF(n), real_ms, mono_ms);
 	pthread_rwlock_unlock(&s->lock);
-	return sub != NULL ? 0 : -1;
+	return n != NULL ? 0 : -1;
 }
 
 static struct sub *
@@ -193,7 +138,8 @@ sub_new(const char *address, uint64_t h, CURLU *url, const char *url_text,
 		return NULL;
 	}
 	atomic_init(&sub->sub_refs, 1);
-	sub->sub_hash = h;
+	sub->sub_node.hn_hash = h;
+	sub->sub_node.hn_key = sub->sub_address;
 	sub->sub_url = url;
 	sub->sub_registered = real_ms;
 	atomic_init(&sub->sub_ka_real, real_ms);
@@ -279,17 +225,16 @@ static enum subs_add_result
 subs_insert(struct subs *s, struct sub *sub, const struct sub_opts *opts,
     int64_t real_ms, int64_t mono_ms)
 {
-	const char *address = sub->sub_address;
-	uint64_t h = sub->sub_hash;
 	enum subs_add_result r = SUBS_ADDED;
-	struct sub **pp;
+	struct hnode **pp;
 
 	pthread_rwlock_wrlock(&s->lock);
-	pp = subs_slot(s, address, h);
+	pp = htab_slot(&s->table, sub->sub_address, sub->sub_node.hn_hash);
 	if (*pp != NULL) {
-		sub_touch(*pp, real_ms, mono_ms);
-		r = opts != NULL ? subs_change(s, *pp, opts) : SUBS_REFRESHED;
-	} else if (s->count >= s->max) {
+		sub_touch(SUB_OF(*pp), real_ms, mono_ms);
+		r = opts != NULL ? subs_change(s, SUB_OF(*pp), opts) :
+		    SUBS_REFRESHED;
+	} else if (s->table.ht_count >= s->max) {
 		r = SUBS_FULL;
 	} else if (subs_file(s, sub) == -1) {
 		r = SUBS_NOMEM;
@@ -297,12 +242,8 @@ subs_insert(struct subs *s, struct sub *sub, const struct sub_opts *opts,
 	    s->hooks.on_add(sub, s->hooks.arg) == -1) {
 		subs_unfile(s, sub);
 		r = SUBS_NOMEM;
-	} else {
-		*pp = sub;
-		s->count++;
-		if (s->count > s->nbuckets)
-			subs_grow(s);
-	}
+	} else
+		htab_link(&s->table, pp, &sub->sub_node);
 	pthread_rwlock_unlock(&s->lock);
 
 	if (r != SUBS_ADDED) {
@@ -319,7 +260,7 @@ subs_add(struct subs *s, const char *address, CURLU *url, const char *url_text,
 	struct sub *sub;
 
 	/* Allocate outside the lock; most of the time it is needed. */
-	if ((sub = sub_new(address, subs_hash(s, address), url, url_text,
+	if ((sub = sub_new(address, htab_hash(&s->table, address), url, url_text,
 	    opts, real_ms, mono_ms)) == NULL)
 		return SUBS_NOMEM;
 	return subs_insert(s, sub, opts, real_ms, mono_ms);
@@ -338,7 +279,7 @@ subs_restore(struct subs *s, const struct sub_saved *saved, CURLU *url)
 	if (text != NULL && *text != '\0' &&
 	    topics_parse(&text, 1, 1, &opts.topics, err) != TOPICS_OK)
 		return SUBS_NOMEM;
-	if ((sub = sub_new(saved->address, subs_hash(s, saved->address), url,
+	if ((sub = sub_new(saved->address, htab_hash(&s->table, saved->address), url,
 	    saved->url_text, &opts, saved->keepalive_real,
 	    saved->keepalive_mono)) == NULL) {
 		topics_unref(opts.topics);
@@ -356,13 +297,10 @@ subs_restore(struct subs *s, const struct sub_saved *saved, CURLU *url)
 
 /* Unlinks *PP; the map's reference passes to the caller.  Write lock held. */
 static struct sub *
-subs_unlink(struct subs *s, struct sub **pp)
+subs_unlink(struct subs *s, struct hnode **pp)
 {
-	struct sub *sub = *pp;
+	struct sub *sub = SUB_OF(htab_unlink(&s->table, pp));
 
-	*pp = sub->sub_next;
-	sub->sub_next = NULL;
-	s->count--;
 	subs_unfile(s, sub);
 	if (s->hooks.on_remove != NULL)
 		s->hooks.on_remove(sub, s->hooks.arg);
@@ -374,12 +312,13 @@ static int
 subs_remove_if(struct subs *s, const char *address, uint64_t h,
     const struct sub *which, enum sub_end why)
 {
-	struct sub **pp, *sub = NULL;
+	struct hnode **pp;
+	struct sub *sub = NULL;
 
 	pthread_rwlock_wrlock(&s->lock);
-	pp = subs_slot(s, address, h);
-	if (*pp != NULL && (which == NULL || *pp == which)) {
-		(*pp)->sub_end = why;
+	pp = htab_slot(&s->table, address, h);
+	if (*pp != NULL && (which == NULL || SUB_OF(*pp) == which)) {
+		SUB_OF(*pp)->sub_end = why;
 		sub = subs_unlink(s, pp);
 	}
 	pthread_rwlock_unlock(&s->lock);
@@ -392,29 +331,31 @@ subs_remove_if(struct subs *s, const char *address, uint64_t h,
 int
 subs_remove(struct subs *s, const char *address, enum sub_end why)
 {
-	return subs_remove_if(s, address, subs_hash(s, address), NULL, why);
+	return subs_remove_if(s, address, htab_hash(&s->table, address), NULL, why);
 }
 
 int
 subs_remove_sub(struct subs *s, struct sub *which, enum sub_end why)
 {
-	return subs_remove_if(s, which->sub_address, which->sub_hash, which,
+	return subs_remove_if(s, which->sub_address, which->sub_node.hn_hash, which,
 	    why);
 }
 
 size_t
 subs_reap(struct subs *s, int64_t cutoff_mono, struct sub ***gone)
 {
-	struct sub **out = NULL, **pp;
+	struct sub **out = NULL;
+	struct hnode **pp;
 	size_t n = 0, cap = 0;
 
 	*gone = NULL;
 	pthread_rwlock_wrlock(&s->lock);
-	for (size_t i = 0; i < s->nbuckets; i++) {
-		pp = &s->buckets[i];
+	for (size_t i = 0; i < s->table.ht_n; i++) {
+		pp = &s->table.ht_buckets[i];
 		while (*pp != NULL) {
-			if (atomic_load(&(*pp)->sub_ka_mono) >= cutoff_mono) {
-				pp = &(*pp)->sub_next;
+			if (atomic_load(&SUB_OF(*pp)->sub_ka_mono) >=
+			    cutoff_mono) {
+				pp = &(*pp)->hn_next;
 				continue;
 			}
 			if (n == cap) {
@@ -428,7 +369,7 @@ subs_reap(struct subs *s, int64_t cutoff_mono, struct sub ***gone)
 				out = t;
 				cap = ncap;
 			}
-			(*pp)->sub_end = SUB_EVICTED;
+			SUB_OF(*pp)->sub_end = SUB_EVICTED;
 			out[n++] = subs_unlink(s, pp);
 		}
 	}
@@ -450,19 +391,20 @@ sub_cmp(const void *a, const void *b)
 long
 subs_snapshot(struct subs *s, struct sub ***out)
 {
-	struct sub **v, *sub;
+	struct sub **v;
+	struct hnode *e;
 	size_t n = 0;
 
 	*out = NULL;
 	pthread_rwlock_rdlock(&s->lock);
-	v = malloc((s->count ? s->count : 1) * sizeof(*v));
+	v = malloc((s->table.ht_count ? s->table.ht_count : 1) * sizeof(*v));
 	if (v == NULL) {
 		pthread_rwlock_unlock(&s->lock);
 		return -1;
 	}
-	for (size_t i = 0; i < s->nbuckets; i++)
-		for (sub = s->buckets[i]; sub != NULL; sub = sub->sub_next)
-			v[n++] = sub_ref(sub);
+	for (size_t i = 0; i < s->table.ht_n; i++)
+		for (e = s->table.ht_buckets[i]; e != NULL; e = e->hn_next)
+			v[n++] = sub_ref(SUB_OF(e));
 	pthread_rwlock_unlock(&s->lock);
 	qsort(v, n, sizeof(*v), sub_cmp);
 	*out = v;
@@ -475,7 +417,7 @@ subs_count(struct subs *s)
 	size_t n;
 
 	pthread_rwlock_rdlock(&s->lock);
-	n = s->count;
+	n = s->table.ht_count;
 	pthread_rwlock_unlock(&s->lock);
 	return n;
 }
@@ -488,9 +430,9 @@ subs_count_matching(struct subs *s, const struct topics *topics)
 
 	pthread_rwlock_rdlock(&s->lock);
 	if (topics == NULL)
-		n = s->count;
+		n = s->table.ht_count;
 	else if (topic_index_match(s->index, topics, &v) == -1)
-		n = s->count;	/* out of memory: at most all of them */
+		n = s->table.ht_count;	/* out of memory: at most all of them */
 	else
 		n = s->every + v.n;
 	pthread_rwlock_unlock(&s->lock);

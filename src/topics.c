@@ -4,8 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
+#include "htab.h"
 #include "topics.h"
 
 struct topics {
@@ -263,37 +263,15 @@ topics_match_text(const char *sub, const char *msg)
 /* ---- the index -------------------------------------------------------- */
 
 struct entry {
-	struct entry	*e_next;
-	uint64_t	 e_hash;
+	struct hnode	 e_node;	/* keyed by e_key */
 	void		**e_members;
 	size_t		 e_n, e_cap;
 	char		 e_key[];
 };
 
 struct topic_index {
-	struct entry	**buckets;
-	size_t		  nbuckets;	/* a power of two */
-	size_t		  count;
-	uint64_t	  seed;
+	struct htab	 entries;
 };
-
-#define INDEX_MIN_BUCKETS	16
-
-/* FNV-1a over a random seed (topics come from outside), then mixed. */
-static uint64_t
-key_hash(const struct topic_index *idx, const char *key)
-{
-	uint64_t h = 0xcbf29ce484222325ULL ^ idx->seed;
-
-	for (; *key != '\0'; key++) {
-		h ^= (unsigned char)*key;
-		h *= 0x100000001b3ULL;
-	}
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdULL;
-	h ^= h >> 33;
-	return h;
-}
 
 struct topic_index *
 topic_index_new(void)
@@ -302,69 +280,53 @@ topic_index_new(void)
 
 	if ((idx = calloc(1, sizeof(*idx))) == NULL)
 		return NULL;
-	idx->nbuckets = INDEX_MIN_BUCKETS;
-	if ((idx->buckets = calloc(idx->nbuckets, sizeof(*idx->buckets))) ==
-	    NULL) {
+	if (htab_init(&idx->entries) == -1) {
 		free(idx);
 		return NULL;
 	}
-	if (getrandom(&idx->seed, sizeof(idx->seed), 0) != sizeof(idx->seed))
-		idx->seed = (uint64_t)(uintptr_t)idx;
 	return idx;
 }
 
 void
 topic_index_free(struct topic_index *idx)
 {
-	struct entry *e, *next;
+	struct hnode *n, *next;
 
 	if (idx == NULL)
 		return;
-	for (size_t i = 0; i < idx->nbuckets; i++)
-		for (e = idx->buckets[i]; e != NULL; e = next) {
-			next = e->e_next;
+	for (size_t i = 0; i < idx->entries.ht_n; i++)
+		for (n = idx->entries.ht_buckets[i]; n != NULL; n = next) {
+			struct entry *e = HNODE_OWNER(n, struct entry, e_node);
+
+			next = n->hn_next;
 			free(e->e_members);
 			free(e);
 		}
-	free(idx->buckets);
+	htab_destroy(&idx->entries);
 	free(idx);
 }
 
-static struct entry **
-index_slot(const struct topic_index *idx, const char *key, uint64_t h)
+/* KEY's entry, or NULL; *slot (if asked) is where it is or would go. */
+static struct entry *
+entry_find(const struct topic_index *idx, const char *key,
+    struct hnode ***slot, uint64_t *hash)
 {
-	struct entry **pp = &idx->buckets[h & (idx->nbuckets - 1)];
+	uint64_t h = htab_hash(&idx->entries, key);
+	struct hnode **pp = htab_slot(&idx->entries, key, h);
 
-	while (*pp != NULL && ((*pp)->e_hash != h ||
-	    strcmp((*pp)->e_key, key) != 0))
-		pp = &(*pp)->e_next;
-	return pp;
-}
-
-/* Doubles the table; on allocation failure it stays as it is (only slower). */
-static void
-index_grow(struct topic_index *idx)
-{
-	size_t n = idx->nbuckets * 2;
-	struct entry **nb, *e, *next;
-
-	if ((nb = calloc(n, sizeof(*nb))) == NULL)
-		return;
-	for (size_t i = 0; i < idx->nbuckets; i++)
-		for (e = idx->buckets[i]; e != NULL; e = next) {
-			next = e->e_next;
-			e->e_next = nb[e->e_hash & (n - 1)];
-			nb[e->e_hash & (n - 1)] = e;
-		}
-	free(idx->buckets);
-	idx->buckets = nb;
-	idx->nbuckets = n;
+	if (slot != NULL) {
+		*slot = pp;
+		*hash = h;
+	}
+	return *pp != NULL ? HNODE_OWNER(*pp, struct entry, e_node) : NULL;
 }
 
 static void
 entry_drop(struct topic_index *idx, const char *key, void *m)
 {
-	struct entry **pp = index_slot(idx, key, key_hash(idx, key)), *e = *pp;
+	struct hnode **pp;
+	uint64_t h;
+	struct entry *e = entry_find(idx, key, &pp, &h);
 
 	if (e == NULL)
 		return;
@@ -374,10 +336,9 @@ entry_drop(struct topic_index *idx, const char *key, void *m)
 			break;
 		}
 	if (e->e_n == 0) {
-		*pp = e->e_next;
+		htab_unlink(&idx->entries, pp);
 		free(e->e_members);
 		free(e);
-		idx->count--;
 	}
 }
 
@@ -386,29 +347,27 @@ topic_index_add(struct topic_index *idx, const struct topics *t, void *m)
 {
 	for (size_t i = 0; i < topics_count(t); i++) {
 		const char *key = t->t_names[i];
-		uint64_t h = key_hash(idx, key);
-		struct entry **pp = index_slot(idx, key, h), *e = *pp;
+		struct hnode **pp;
+		uint64_t h;
+		struct entry *e = entry_find(idx, key, &pp, &h);
 
 		if (e == NULL) {
 			size_t len = strlen(key);
 
 			if ((e = calloc(1, sizeof(*e) + len + 1)) == NULL)
 				goto fail;
-			e->e_hash = h;
 			memcpy(e->e_key, key, len + 1);
-			*pp = e;
-			idx->count++;
+			e->e_node.hn_hash = h;
+			e->e_node.hn_key = e->e_key;
+			htab_link(&idx->entries, pp, &e->e_node);
 		}
 		if (e->e_n == e->e_cap) {
 			size_t cap = e->e_cap ? e->e_cap * 2 : 4;
 			void **v = realloc(e->e_members, cap * sizeof(*v));
 
 			if (v == NULL) {
-				if (e->e_n == 0) {
-					*pp = e->e_next;
-					free(e);
-					idx->count--;
-				}
+				if (e->e_n == 0)
+					entry_drop(idx, key, m);
 				goto fail;
 			}
 			e->e_members = v;
@@ -421,8 +380,6 @@ fail:
 			entry_drop(idx, t->t_names[i], m);
 		return -1;
 	}
-	if (idx->count > idx->nbuckets)
-		index_grow(idx);
 	return 0;
 }
 
@@ -445,7 +402,7 @@ collect(const char *key, void *arg)
 {
 	struct match *mt = arg;
 	struct topic_vec *out = mt->out;
-	struct entry *e = *index_slot(mt->idx, key, key_hash(mt->idx, key));
+	struct entry *e = entry_find(mt->idx, key, NULL, NULL);
 
 	if (e == NULL)
 		return 0;
