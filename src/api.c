@@ -27,10 +27,12 @@
 #include "addr.h"
 #include "api.h"
 #include "clock.h"
+#include "egress.h"
 #include "listing.h"
 #include "log.h"
 #include "msg.h"
 #include "store.h"
+#include "tls.h"
 
 enum endpoint { EP_REGISTER, EP_DEREGISTER, EP_SEND, EP_LIST, EP_DEAD,
     EP_REPLAY };
@@ -61,6 +63,7 @@ struct api {
 	struct store		*store;
 	struct MHD_Daemon	*daemon;
 	struct MHD_Response	*success;	/* shared by every 200 */
+	struct tls		*tls;		/* HTTPS: kept until the daemon stops */
 };
 
 /*
@@ -223,6 +226,8 @@ handle_register(struct api *a, struct MHD_Connection *c, void **con_cls)
 	const char *address = query(c, "address");
 	int64_t real = clock_real_ms(), mono = clock_mono_ms();
 	enum addr_status st;
+	struct sockaddr_storage ss;
+	char why[EGRESS_REASONLEN];
 	CURLU *url;
 	char *text;
 
@@ -232,6 +237,21 @@ handle_register(struct api *a, struct MHD_Connection *c, void **con_cls)
 		return answer_success(a, c);
 	if ((st = addr_parse(address, &url, &text)) != ADDR_OK)
 		return answer_bad_address(c, st);
+	/*
+	 * A literal address the egress policy denies could never be delivered
+	 * to: refuse it now.  A name is judged at each connection instead, by
+	 * what it resolves to then (deliver.c).
+	 */
+	if (addr_literal(url, &ss) == 0 && egress_check(&a->cfg->deny_targets,
+	    &a->cfg->allow_targets, (struct sockaddr *)&ss, why) ==
+	    EGRESS_DENY) {
+		curl_url_cleanup(url);
+		curl_free(text);
+		log_warnx("registration refused", "address=%s reason=\"%s\"",
+		    address, why);
+		return answer_fmt(c, MHD_HTTP_FORBIDDEN, "Error: Address not "
+		    "allowed: %s.", why);
+	}
 
 	switch (subs_add(a->subs, address, url, text, real, mono)) {
 	case SUBS_ADDED:
@@ -712,6 +732,11 @@ struct api *
 api_start(const struct config *cfg, struct subs *s, struct store *st)
 {
 	static const char ok[] = "success";
+	struct MHD_OptionItem tls[] = {
+		{ MHD_OPTION_END, 0, NULL },	/* filled in for HTTPS */
+		{ MHD_OPTION_END, 0, NULL },
+		{ MHD_OPTION_END, 0, NULL },
+	};
 	struct sockaddr_storage ss;
 	char host[INET6_ADDRSTRLEN];
 	unsigned int flags;
@@ -735,6 +760,20 @@ api_start(const struct config *cfg, struct subs *s, struct store *st)
 	    MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
+	if (cfg->tls_cert[0] != '\0') {
+		if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+			log_error("cannot serve HTTPS: this libmicrohttpd has no "
+			    "TLS support", "tls_cert=%s", cfg->tls_cert);
+			goto fail;
+		}
+		if ((a->tls = tls_load(cfg->tls_cert, cfg->tls_key)) == NULL)
+			goto fail;
+		flags |= MHD_USE_TLS;
+		tls[0] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0,
+		    (void *)(uintptr_t)tls_cert(a->tls) };
+		tls[1] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0,
+		    (void *)(uintptr_t)tls_key(a->tls) };
+	}
 	a->daemon = MHD_start_daemon(flags, 0, NULL, NULL, api_handle, a,
 	    MHD_OPTION_EXTERNAL_LOGGER, api_mhd_log, a,
 	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
@@ -744,6 +783,7 @@ api_start(const struct config *cfg, struct subs *s, struct store *st)
 	    MHD_OPTION_PER_IP_CONNECTION_LIMIT,
 	    (unsigned int)cfg->max_conns_per_ip,
 	    MHD_OPTION_NOTIFY_COMPLETED, api_completed, a,
+	    MHD_OPTION_ARRAY, tls,
 	    MHD_OPTION_END);
 	if (a->daemon == NULL) {
 		log_error("cannot listen", "listen=%s", cfg->listen);
@@ -755,8 +795,9 @@ api_start(const struct config *cfg, struct subs *s, struct store *st)
 	else
 		inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr,
 		    host, sizeof(host));
-	log_info("listening", ss.ss_family == AF_INET6 ? "listen=[%s]:%u" :
-	    "listen=%s:%u", host, api_port(a));
+	log_info("listening", ss.ss_family == AF_INET6 ? "listen=[%s]:%u%s" :
+	    "listen=%s:%u%s", host, api_port(a), a->tls != NULL ? " tls=yes" :
+	    "");
 	return a;
 
 fail:
@@ -782,5 +823,6 @@ api_stop(struct api *a)
 		MHD_stop_daemon(a->daemon);
 	if (a->success != NULL)
 		MHD_destroy_response(a->success);
+	tls_free(a->tls);
 	free(a);
 }

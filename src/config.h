@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "egress.h"
 #include "log.h"
 
 #define CONFIG_ERRLEN	256
@@ -46,6 +47,13 @@ struct config {
 	int		 dead_letter_on_evict;
 	long		 dead_letter_retention;
 	long		 dead_letter_max;
+	/* Egress policy and TLS. */
+	struct egress_list deny_targets;	/* beyond the built-in ones */
+	struct egress_list allow_targets;
+	char		 ca_file[1024];		/* "": libcurl's default */
+	int		 tls_verify;
+	char		 tls_cert[1024];	/* "": plain HTTP front end */
+	char		 tls_key[1024];
 };
 
 /* Fills every field with its default. */
