@@ -7,7 +7,7 @@ SYSCONFDIR ?= /etc
 UNITDIR   ?= /lib/systemd/system
 
 CC        ?= cc
-PKGS      := libmicrohttpd libcurl libcjson sqlite3 libcrypto
+PKGS      := libmicrohttpd libcurl libcjson sqlite3 libcrypto gnutls
 WARN      := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
              -Wpointer-arith -Wsign-compare -Werror
 CFLAGS    ?= -O2 -g

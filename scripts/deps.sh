@@ -8,7 +8,7 @@ set -eu
 build="gcc make pkg-config libc6-dev libmicrohttpd-dev libcurl4-openssl-dev libcjson-dev libsqlite3-dev libssl-dev"
 case "${1:-check}" in
 build) want="$build" ;;
-check) want="$build check python3" ;;
+check) want="$build check python3 openssl" ;;
 bench) want="$build python3 curl nginx-light wrk" ;;
 *) echo "usage: $0 [build|check|bench]" >&2; exit 2 ;;
 esac

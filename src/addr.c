@@ -1,5 +1,7 @@
 /* addr.c: subscriber address validation, with libcurl's URL parser doing the parsing. */
+#include <arpa/inet.h>
 #include <ctype.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -148,4 +150,32 @@ fail:
 	curl_url_cleanup(u);
 	free(buf);
 	return st;
+}
+
+int
+addr_literal(CURLU *url, struct sockaddr_storage *ss)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+	char *host = NULL;
+	size_t len;
+	int rc = -1;
+
+	/* libcurl gives an IPv4 address in dotted form whatever way it was written. */
+	if (curl_url_get(url, CURLUPART_HOST, &host, 0) != CURLUE_OK)
+		return -1;
+	memset(ss, 0, sizeof(*ss));
+	len = strlen(host);
+	if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		rc = 0;
+	} else if (len > 2 && host[0] == '[' && host[len - 1] == ']') {
+		host[len - 1] = '\0';
+		if (inet_pton(AF_INET6, host + 1, &sin6->sin6_addr) == 1) {
+			sin6->sin6_family = AF_INET6;
+			rc = 0;
+		}
+	}
+	curl_free(host);
+	return rc;
 }

@@ -2,6 +2,8 @@
 #ifndef HOOKCAST_ADDR_H
 #define HOOKCAST_ADDR_H
 
+#include <sys/socket.h>
+
 #include <curl/curl.h>
 
 #define ADDR_MAX	2048
@@ -24,6 +26,12 @@ enum addr_status {
  * (free with curl_free).  On any other status nothing is allocated.
  */
 enum addr_status addr_parse(const char *address, CURLU **url, char **text);
+
+/*
+ * When URL's host is a literal IPv4 or IPv6 address, writes it (port 0)
+ * to SS and returns 0; -1 for a name (or when out of memory).
+ */
+int addr_literal(CURLU *url, struct sockaddr_storage *ss);
 
 /* What is wrong, as the end of "Wrong input address: ..." ("" for ADDR_EMPTY). */
 const char *addr_strerror(enum addr_status status);

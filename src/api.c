@@ -33,11 +33,13 @@
 #include "api.h"
 #include "auth.h"
 #include "clock.h"
+#include "egress.h"
 #include "listing.h"
 #include "log.h"
 #include "msg.h"
 #include "sign.h"
 #include "store.h"
+#include "tls.h"
 #include "topics.h"
 
 enum endpoint { EP_REGISTER, EP_DEREGISTER, EP_SEND, EP_LIST, EP_DEAD,
@@ -71,6 +73,7 @@ struct api {
 	struct MHD_Daemon	*daemon;
 	struct MHD_Response	*success;	/* shared by every 200 */
 	struct auth		*auth;
+	struct tls		*tls;		/* HTTPS: kept until the daemon stops */
 };
 
 /*
@@ -382,10 +385,12 @@ handle_register(struct api *a, struct MHD_Connection *c, void **con_cls)
 	const char *secret = query(c, "secret");
 	int64_t real = clock_real_ms(), mono = clock_mono_ms();
 	struct sub_opts opts = { 0, NULL, NULL };
-	char why[SIGN_ERRLEN];
+	char bad[SIGN_ERRLEN];
 	enum subs_add_result r;
 	enum MHD_Result ret;
 	enum addr_status st;
+	struct sockaddr_storage ss;
+	char why[EGRESS_REASONLEN];
 	CURLU *url;
 	char *text;
 
@@ -394,10 +399,10 @@ handle_register(struct api *a, struct MHD_Connection *c, void **con_cls)
 	if (request_topics(c, 1, &opts.topics, &opts.has_topics, &ret) == -1)
 		return ret;
 	if (secret != NULL) {
-		if (sign_check(secret, 1, why) == -1) {
+		if (sign_check(secret, 1, bad) == -1) {
 			topics_unref(opts.topics);
 			return answer_fmt(c, MHD_HTTP_BAD_REQUEST, "Error: Wrong "
-			    "secret: %s.", why);
+			    "secret: %s.", bad);
 		}
 		opts.secret = secret;
 	}
@@ -407,6 +412,22 @@ handle_register(struct api *a, struct MHD_Connection *c, void **con_cls)
 	if ((st = addr_parse(address, &url, &text)) != ADDR_OK) {
 		topics_unref(opts.topics);
 		return answer_bad_address(c, st);
+	}
+	/*
+	 * A literal address the egress policy denies could never be delivered
+	 * to: refuse it now.  A name is judged at each connection instead, by
+	 * what it resolves to then (deliver.c).
+	 */
+	if (addr_literal(url, &ss) == 0 && egress_check(&a->cfg->deny_targets,
+	    &a->cfg->allow_targets, (struct sockaddr *)&ss, why) ==
+	    EGRESS_DENY) {
+		curl_url_cleanup(url);
+		curl_free(text);
+		topics_unref(opts.topics);
+		log_warnx("registration refused", "address=%s reason=\"%s\"",
+		    address, why);
+		return answer_fmt(c, MHD_HTTP_FORBIDDEN, "Error: Address not "
+		    "allowed: %s.", why);
 	}
 
 	r = subs_add(a->subs, address, url, text, &opts, real, mono);
@@ -995,6 +1016,11 @@ api_start(const struct config *cfg, struct subs *s, struct store *st)
 		[AUTH_SUBSCRIBE] = cfg->subscribe_token,
 		[AUTH_ADMIN] = cfg->admin_token,
 	};
+	struct MHD_OptionItem tls[] = {
+		{ MHD_OPTION_END, 0, NULL },	/* filled in for HTTPS */
+		{ MHD_OPTION_END, 0, NULL },
+		{ MHD_OPTION_END, 0, NULL },
+	};
 	struct sockaddr_storage ss;
 	char host[INET6_ADDRSTRLEN], scopes[64];
 	unsigned int flags;
@@ -1020,6 +1046,20 @@ api_start(const struct config *cfg, struct subs *s, struct store *st)
 	    MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
+	if (cfg->tls_cert[0] != '\0') {
+		if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+			log_error("cannot serve HTTPS: this libmicrohttpd has no "
+			    "TLS support", "tls_cert=%s", cfg->tls_cert);
+			goto fail;
+		}
+		if ((a->tls = tls_load(cfg->tls_cert, cfg->tls_key)) == NULL)
+			goto fail;
+		flags |= MHD_USE_TLS;
+		tls[0] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0,
+		    (void *)(uintptr_t)tls_cert(a->tls) };
+		tls[1] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0,
+		    (void *)(uintptr_t)tls_key(a->tls) };
+	}
 	a->daemon = MHD_start_daemon(flags, 0, NULL, NULL, api_handle, a,
 	    MHD_OPTION_EXTERNAL_LOGGER, api_mhd_log, a,
 	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
@@ -1029,6 +1069,7 @@ api_start(const struct config *cfg, struct subs *s, struct store *st)
 	    MHD_OPTION_PER_IP_CONNECTION_LIMIT,
 	    (unsigned int)cfg->max_conns_per_ip,
 	    MHD_OPTION_NOTIFY_COMPLETED, api_completed, a,
+	    MHD_OPTION_ARRAY, tls,
 	    MHD_OPTION_END);
 	if (a->daemon == NULL) {
 		log_error("cannot listen", "listen=%s", cfg->listen);
@@ -1040,8 +1081,9 @@ api_start(const struct config *cfg, struct subs *s, struct store *st)
 	else
 		inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr,
 		    host, sizeof(host));
-	log_info("listening", ss.ss_family == AF_INET6 ? "listen=[%s]:%u" :
-	    "listen=%s:%u", host, api_port(a));
+	log_info("listening", ss.ss_family == AF_INET6 ? "listen=[%s]:%u%s" :
+	    "listen=%s:%u%s", host, api_port(a), a->tls != NULL ? " tls=yes" :
+	    "");
 	if (auth_exposed(a->auth, (struct sockaddr *)&ss, scopes,
 	    sizeof(scopes)) > 0)
 		log_warnx("endpoints open to the network", "listen=%s "
@@ -1074,5 +1116,6 @@ api_stop(struct api *a)
 	if (a->success != NULL)
 		MHD_destroy_response(a->success);
 	auth_free(a->auth);
+	tls_free(a->tls);
 	free(a);
 }

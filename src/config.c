@@ -2,6 +2,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +17,8 @@ static const char *const durabilities[] = {
 };
 
 enum config_type { CT_INT, CT_DURATION, CT_SIZE, CT_LISTEN, CT_LOGLEVEL,
-    CT_PATH, CT_BOOL, CT_DURABILITY, CT_SCHEDULE, CT_SECRET, CT_TOKEN };
+    CT_PATH, CT_BOOL, CT_DURABILITY, CT_SCHEDULE, CT_SECRET, CT_TOKEN,
+    CT_TARGETS, CT_FILE };
 
 /* One row a key; the only place a key's name, type and bounds are written. */
 struct config_key {
@@ -59,6 +61,12 @@ static const struct config_key config_keys[] = {
 	KEY(publish_token,	CT_TOKEN,	16, CONFIG_TOKEN_MAX),
 	KEY(subscribe_token,	CT_TOKEN,	16, CONFIG_TOKEN_MAX),
 	KEY(admin_token,	CT_TOKEN,	16, CONFIG_TOKEN_MAX),
+	KEY(deny_targets,	CT_TARGETS,	0, 0),
+	KEY(allow_targets,	CT_TARGETS,	0, 0),
+	KEY(ca_file,		CT_FILE,	0, 0),
+	KEY(tls_verify,		CT_BOOL,	0, 0),
+	KEY(tls_cert,		CT_FILE,	0, 0),
+	KEY(tls_key,		CT_FILE,	0, 0),
 };
 #define NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))
 
@@ -94,6 +102,9 @@ config_init(struct config *cfg)
 	cfg->dead_letter_retention = 7 * 86400;
 	cfg->dead_letter_max = 100000;
 	cfg->idempotency_window = 86400;
+	/* deny_targets, allow_targets: empty (the built-in denials apply). */
+	/* ca_file, tls_cert, tls_key: unset. */
+	cfg->tls_verify = 1;
 }
 
 /* A whole number with an optional unit suffix; -1 on trailing junk or overflow. */
@@ -253,6 +264,7 @@ config_set(struct config *cfg, const char *key, const char *value,
 	long l;
 	size_t z;
 	enum log_level lv;
+	char why[EGRESS_ERRLEN];
 
 	if (k == NULL) {
 		snprintf(err, CONFIG_ERRLEN, "unknown key \"%.64s\"", key);
@@ -287,12 +299,24 @@ config_set(struct config *cfg, const char *key, const char *value,
 		}
 		return 0;
 	case CT_PATH:
-		if (*value == '\0' || strlen(value) >= sizeof(cfg->data_dir)) {
+	case CT_FILE:
+		/* An optional file may be set to "" (unset) by a flag. */
+		if ((k->type == CT_PATH && *value == '\0') ||
+		    strlen(value) >= sizeof(cfg->data_dir)) {
 			snprintf(err, CONFIG_ERRLEN, "%s: empty or longer than "
 			    "%zu bytes", k->name, sizeof(cfg->data_dir) - 1);
 			return -1;
 		}
-		memcpy(field, value, strlen(value) + 1);
+		/* Every path field is data_dir's size; no old tail is left. */
+		memset(field, 0, sizeof(cfg->data_dir));
+		memcpy(field, value, strlen(value));
+		return 0;
+	case CT_TARGETS:
+		if (egress_parse(value, (struct egress_list *)(void *)field,
+		    why) == -1) {
+			snprintf(err, CONFIG_ERRLEN, "%s: %s", k->name, why);
+			return -1;
+		}
 		return 0;
 	case CT_BOOL:
 		if (strcmp(value, "yes") == 0)
@@ -325,14 +349,14 @@ config_set(struct config *cfg, const char *key, const char *value,
 		}
 		return 0;
 	case CT_SECRET: {
-		char why[SIGN_ERRLEN];
+		char bad[SIGN_ERRLEN];
 
 		/* The reason never repeats the value: it is a secret. */
 		if (strlen(value) >= sizeof(cfg->signing_secret) ||
-		    sign_check(value, SIGN_SECRETS, why) == -1) {
+		    sign_check(value, SIGN_SECRETS, bad) == -1) {
 			snprintf(err, CONFIG_ERRLEN, "%s: %s", k->name,
 			    strlen(value) >= sizeof(cfg->signing_secret) ?
-			    "too long" : why);
+			    "too long" : bad);
 			return -1;
 		}
 		memcpy(field, value, strlen(value) + 1);
@@ -505,6 +529,13 @@ config_validate(const struct config *cfg, char err[CONFIG_ERRLEN])
 		    cfg->max_queued_bytes);
 		return -1;
 	}
+	if ((cfg->tls_cert[0] == '\0') != (cfg->tls_key[0] == '\0')) {
+		snprintf(err, CONFIG_ERRLEN, "%s is set but %s is not: the "
+		    "HTTPS front end needs both", cfg->tls_cert[0] ?
+		    "tls_cert" : "tls_key", cfg->tls_cert[0] ? "tls_key" :
+		    "tls_cert");
+		return -1;
+	}
 	return 0;
 }
 
@@ -531,8 +562,20 @@ config_dump(const struct config *cfg, char *buf, size_t len)
 			break;
 		case CT_LISTEN:
 		case CT_PATH:
-			r = snprintf(buf + n, len - n, "%s %s\n", k->name, field);
+		case CT_FILE:
+			/* An empty value cannot be written: leave it out. */
+			r = snprintf(buf + n, len - n, "%s%s %s\n", *field ?
+			    "" : "# ", k->name, *field ? field : "(unset)");
 			break;
+		case CT_TARGETS: {
+			char list[EGRESS_MAX * (INET6_ADDRSTRLEN + 5)];
+
+			egress_format((const struct egress_list *)(const void *)
+			    field, list, sizeof(list));
+			r = snprintf(buf + n, len - n, "%s%s %s\n", *list ?
+			    "" : "# ", k->name, *list ? list : "(empty)");
+			break;
+		}
 		case CT_BOOL:
 			r = snprintf(buf + n, len - n, "%s %s\n", k->name,
 			    *(const int *)(const void *)field ? "yes" : "no");

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "egress.h"
 #include "log.h"
 
 #define CONFIG_ERRLEN	256
@@ -53,6 +54,13 @@ struct config {
 	char		 publish_token[CONFIG_TOKEN_MAX + 1];
 	char		 subscribe_token[CONFIG_TOKEN_MAX + 1];
 	char		 admin_token[CONFIG_TOKEN_MAX + 1];
+	/* Egress policy and TLS. */
+	struct egress_list deny_targets;	/* beyond the built-in ones */
+	struct egress_list allow_targets;
+	char		 ca_file[1024];		/* "": libcurl's default */
+	int		 tls_verify;
+	char		 tls_cert[1024];	/* "": plain HTTP front end */
+	char		 tls_key[1024];
 };
 
 /* Fills every field with its default. */

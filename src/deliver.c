@@ -36,6 +36,11 @@
  * (the first message not yet done, retries aside) is saved, so that a
  * restart resumes from it.
  *
+ * Every connection libcurl opens goes through on_open(), on this thread,
+ * with the address it is about to connect to: the egress policy is checked
+ * there, after DNS, and a denial's reason is kept in the transfer until it
+ * fails (note_failure makes it the subscriber's last error).
+ *
  * A target is allocated by deliver_on_add (so that removing a subscriber
  * never needs memory) with both of its commands embedded; from the moment
  * its add command is queued it belongs to this thread.
@@ -47,6 +52,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
@@ -57,6 +64,7 @@
 
 #include "clock.h"
 #include "deliver.h"
+#include "egress.h"
 #include "log.h"
 #include "retry.h"
 #include "sign.h"
@@ -129,11 +137,13 @@ struct xfer {
 	int		 x_retry;	/* an attempt of a struct retry */
 	int		 x_attempts;	/* failed before this one */
 	int64_t		 x_first;	/* wall-clock ms of the first attempt */
+	struct deliver	*x_d;		/* for on_open */
 	char		 x_err[CURL_ERROR_SIZE];
 	/* This attempt's own headers, chained in front of the message's. */
 	struct curl_slist x_hdr[2];
 	char		 x_stamp[40];
 	char		 x_sig[24 + SIGN_VALUE_MAX];
+	char		 x_denied[EGRESS_REASONLEN];	/* by on_open, "": no */
 };
 
 struct deliver {
@@ -976,13 +986,30 @@ fd_unwatch(struct deliver *d, int fd)
 	fs->fs_events = 0;
 }
 
+/*
+ * Every connection libcurl opens comes here with the address it is about
+ * to connect to, after any DNS lookup: the egress policy is checked on
+ * that, so a name that resolves (or rebinds) to a denied address gets no
+ * connection.  The reason waits in the transfer for xfer_failed; libcurl
+ * then tries the name's next address, or fails with COULDNT_CONNECT.
+ */
 static curl_socket_t
 on_open(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
 {
-	struct deliver *d = arg;
+	struct xfer *x = arg;
+	struct deliver *d = x->x_d;
+	char why[EGRESS_REASONLEN];
 	int fd;
 
-	(void)purpose;
+	if (purpose != CURLSOCKTYPE_IPCXN)
+		return CURL_SOCKET_BAD;
+	if (egress_check(&d->cfg->deny_targets, &d->cfg->allow_targets,
+	    &a->addr, why) == EGRESS_DENY) {
+		memcpy(x->x_denied, why, sizeof(why));
+		log_debug("connection not allowed", "address=%s reason=\"%s\"",
+		    sub_address(x->x_target->t_sub), why);
+		return CURL_SOCKET_BAD;
+	}
 	fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
 	if (fd == -1)
 		return CURL_SOCKET_BAD;
@@ -1041,6 +1068,7 @@ xfer_get(struct deliver *d)
 		return NULL;
 	}
 	x->x_easy = e;
+	x->x_d = d;
 	/* Everything that is the same for every delivery is set once here. */
 	curl_easy_setopt(e, CURLOPT_PRIVATE, x);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->x_err);
@@ -1054,8 +1082,16 @@ xfer_get(struct deliver *d)
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, d->cfg->delivery_timeout * 1000L);
 	curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard_body);
+	/* libcurl's defaults, spelt out: https:// subscribers are verified. */
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, d->cfg->tls_verify ? 1L : 0L);
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, d->cfg->tls_verify ? 2L : 0L);
+	if (d->cfg->ca_file[0] != '\0') {
+		/* The file replaces the system's CAs rather than adding to them. */
+		curl_easy_setopt(e, CURLOPT_CAINFO, d->cfg->ca_file);
+		curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
+	}
 	curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, on_open);
-	curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, d);
+	curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, x);
 	curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, on_close);
 	curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, d);
 	return x;
@@ -1174,6 +1210,7 @@ xfer_start(struct deliver *d, struct target *t, int kind)
 		return -1;
 	e = x->x_easy;
 	x->x_err[0] = '\0';
+	x->x_denied[0] = '\0';
 	if (attempt_headers(d, t, x, m) == -1) {
 		xfer_put(d, x);
 		return -1;
@@ -1182,11 +1219,11 @@ xfer_start(struct deliver *d, struct target *t, int kind)
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->x_hdr);
 	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)msg_len(m));
 	curl_easy_setopt(e, CURLOPT_POSTFIELDS, msg_body(m));
+	x->x_target = t;	/* before libcurl can call on_open */
 	if (curl_multi_add_handle(d->multi, e) != CURLM_OK) {
 		xfer_put(d, x);
 		return -1;
 	}
-	x->x_target = t;
 	if (kind == 1) {
 		retry_take(t, &r);
 		x->x_msg = r.r_msg;	/* the retry's reference moves here */
@@ -1361,9 +1398,17 @@ xfer_failed(struct deliver *d, struct xfer *x, CURL *e, long status,
 	struct store_attempt a = { .sub_id = t->t_id, .seq = msg_seq(x->x_msg),
 	    .attempts = x->x_attempts + 1, .first_at = x->x_first ? x->x_first :
 	    real, .last_at = real, .status = rc == CURLE_OK ? status : 0 };
+	const char *detail = x->x_err;
+	char denied[SUB_ERRLEN];
 	long delay;
 
-	note_failure(t, x->x_msg, status, rc, x->x_err, a.error);
+	/* Refused by on_open: the policy's reason says more than libcurl's. */
+	if (rc == CURLE_COULDNT_CONNECT && x->x_denied[0] != '\0') {
+		snprintf(denied, sizeof(denied), "egress denied: %s",
+		    x->x_denied);
+		detail = denied;
+	}
+	note_failure(t, x->x_msg, status, rc, detail, a.error);
 	t->t_fails++;
 	if (status == 410 && rc == CURLE_OK && !t->t_removed && !t->t_gone) {
 		log_warnx("subscriber answered 410 Gone: deregistered",
@@ -1701,8 +1746,20 @@ deliver_start(const struct config *cfg, struct store *st, struct subs *subs,
 {
 	struct deliver *d;
 	struct rlimit rl;
-	int rc;
+	int rc, fd;
 
+	/* Unreadable, it would fail every https delivery: say so now. */
+	if (cfg->ca_file[0] != '\0') {
+		if ((fd = open(cfg->ca_file, O_RDONLY | O_CLOEXEC)) == -1) {
+			log_error("cannot read ca_file", "ca_file=%s error=\"%s\"",
+			    cfg->ca_file, strerror(errno));
+			return NULL;
+		}
+		close(fd);
+	}
+	if (!cfg->tls_verify)
+		log_warnx("tls_verify is off: deliveries to https:// "
+		    "subscribers accept any certificate", "tls_verify=no");
 	if ((d = calloc(1, sizeof(*d))) == NULL) {
 		log_error("cannot start delivery", "reason=nomem");
 		return NULL;

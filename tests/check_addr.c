@@ -1,5 +1,7 @@
 /* check_addr.c: which subscriber addresses are accepted and where their events go. */
+#include <arpa/inet.h>
 #include <check.h>
+#include <netinet/in.h>
 #include <string.h>
 
 #include "addr.h"
@@ -90,6 +92,49 @@ START_TEST(messages)
 }
 END_TEST
 
+/* The literal address of ADDRESS's host as text, or "" for a name. */
+static void
+expect_literal(const char *address, const char *want)
+{
+	struct sockaddr_storage ss;
+	char text[INET6_ADDRSTRLEN] = "";
+	CURLU *u;
+	char *url;
+
+	ck_assert_int_eq(addr_parse(address, &u, &url), ADDR_OK);
+	if (addr_literal(u, &ss) == 0) {
+		if (ss.ss_family == AF_INET)
+			inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr,
+			    text, sizeof(text));
+		else {
+			ck_assert_int_eq(ss.ss_family, AF_INET6);
+			inet_ntop(AF_INET6,
+			    &((struct sockaddr_in6 *)&ss)->sin6_addr, text,
+			    sizeof(text));
+		}
+	}
+	ck_assert_msg(strcmp(text, want) == 0, "%s: \"%s\", expected \"%s\"",
+	    address, text, want);
+	curl_free(url);
+	curl_url_cleanup(u);
+}
+
+START_TEST(literal_hosts)
+{
+	expect_literal("169.254.169.254:80", "169.254.169.254");
+	expect_literal("[::1]:80", "::1");
+	expect_literal("https://[fe80::1%25eth0]:8443/x", "fe80::1");
+	expect_literal("http://[::FFFF:A9FE:A9FE]:80/", "::ffff:169.254.169.254");
+	/* However an IPv4 address is spelt, it is the same address. */
+	expect_literal("http://0xa9fea9fe:80/", "169.254.169.254");
+	expect_literal("http://2852039166:80/", "169.254.169.254");
+	expect_literal("http://169.254.43518:80/", "169.254.169.254");
+	/* Names are judged when they are resolved, not here. */
+	expect_literal("localhost:80", "");
+	expect_literal("https://metadata.google.internal/", "");
+}
+END_TEST
+
 int
 main(void)
 {
@@ -100,6 +145,7 @@ main(void)
 	tcase_add_test(tc, full_urls);
 	tcase_add_test(tc, rejected);
 	tcase_add_test(tc, messages);
+	tcase_add_test(tc, literal_hosts);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }

@@ -388,6 +388,68 @@ START_TEST(dump_hides_tokens)
 }
 END_TEST
 
+START_TEST(egress_and_tls_keys)
+{
+	struct config c, d;
+	char err[CONFIG_ERRLEN], buf[8192], want[160];
+
+	config_init(&c);
+	ck_assert_int_eq(c.deny_targets.el_count, 0);
+	ck_assert_int_eq(c.allow_targets.el_count, 0);
+	ck_assert_str_eq(c.ca_file, "");
+	ck_assert_int_eq(c.tls_verify, 1);
+	ck_assert_str_eq(c.tls_cert, "");
+	ck_assert_str_eq(c.tls_key, "");
+
+	ck_assert_int_eq(config_set(&c, "--deny-targets", "10.0.0.0/8, fd00::/8",
+	    err), 0);
+	ck_assert_int_eq(c.deny_targets.el_count, 2);
+	ck_assert_int_eq(config_set(&c, "allow_targets", "10.1.0.0/16", err), 0);
+	ck_assert_int_eq(c.allow_targets.el_count, 1);
+	/* A bad entry names the key and itself, and changes nothing. */
+	ck_assert_int_eq(config_set(&c, "deny_targets", "10.0.0.0/8 10.0.0.1/8",
+	    err), -1);
+	ck_assert_ptr_nonnull(strstr(err, "deny_targets: \"10.0.0.1/8\""));
+	ck_assert_int_eq(c.deny_targets.el_count, 2);
+	ck_assert_int_eq(config_set(&c, "tls_verify", "no", err), 0);
+	ck_assert_int_eq(c.tls_verify, 0);
+	ck_assert_int_eq(config_set(&c, "tls_verify", "off", err), -1);
+	ck_assert_int_eq(config_set(&c, "ca_file", "/etc/ca.pem", err), 0);
+	ck_assert_str_eq(c.ca_file, "/etc/ca.pem");
+
+	/* The HTTPS front end needs both files, or neither. */
+	ck_assert_int_eq(config_set(&c, "tls_cert", "/etc/c.pem", err), 0);
+	ck_assert_int_eq(config_validate(&c, err), -1);
+	ck_assert_ptr_nonnull(strstr(err, "tls_cert is set but tls_key is not"));
+	ck_assert_int_eq(config_set(&c, "tls_key", "/etc/k.pem", err), 0);
+	ck_assert_int_eq(config_validate(&c, err), 0);
+	ck_assert_int_eq(config_set(&c, "tls_cert", "", err), 0);	/* a flag unsets */
+	ck_assert_int_eq(config_validate(&c, err), -1);
+	ck_assert_ptr_nonnull(strstr(err, "tls_key is set but tls_cert is not"));
+	ck_assert_int_eq(config_set(&c, "tls_key", "", err), 0);
+	ck_assert_int_eq(config_validate(&c, err), 0);
+
+	/* Written back and read again, unset ones too. */
+	config_dump(&c, buf, sizeof(buf));
+	ck_assert_ptr_nonnull(strstr(buf, "deny_targets 10.0.0.0/8 fd00::/8\n"));
+	ck_assert_ptr_nonnull(strstr(buf, "# tls_cert (unset)\n"));
+	write_file(buf);
+	config_init(&d);
+	ck_assert_int_eq(config_load(&d, path, err), 0);
+	ck_assert_mem_eq(&c, &d, sizeof(c));
+	unlink(path);
+
+	/* In a file, the error names the line. */
+	write_file("allow_targets 10.0.0.0/8\ndeny_targets 169.254.0.0/33\n");
+	config_init(&c);
+	ck_assert_int_eq(config_load(&c, path, err), -1);
+	snprintf(want, sizeof(want), "%s:2: deny_targets: \"169.254.0.0/33\"",
+	    path);
+	ck_assert_msg(strncmp(err, want, strlen(want)) == 0, "\"%s\"", err);
+	unlink(path);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -406,6 +468,7 @@ main(void)
 	tcase_add_test(tc, token_in_file);
 	tcase_add_test(tc, tokens_from_environment);
 	tcase_add_test(tc, dump_hides_tokens);
+	tcase_add_test(tc, egress_and_tls_keys);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }

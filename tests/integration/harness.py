@@ -15,6 +15,7 @@ import selectors
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import threading
@@ -125,9 +126,15 @@ class Response:
 
 
 def http_request(port, method, path, body=None, headers=None, timeout=10.0,
-                 encode_chunked=False):
-    """One request on a fresh connection, closed afterwards."""
-    conn = http.client.HTTPConnection('127.0.0.1', port, timeout=timeout)
+                 encode_chunked=False, context=None, host='127.0.0.1'):
+    """One request on a fresh connection, closed afterwards.
+
+    With context (an ssl.SSLContext) the request goes over HTTPS to host."""
+    if context is not None:
+        conn = http.client.HTTPSConnection(host, port, timeout=timeout,
+                                           context=context)
+    else:
+        conn = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
         conn.request(method, path, body=body, headers=headers or {},
                      encode_chunked=encode_chunked)
@@ -315,6 +322,29 @@ class _SinkServer(http.server.ThreadingHTTPServer):
             self.sink._conns.add(request)
         super().process_request(request, client_address)
 
+    def finish_request(self, request, client_address):
+        """On the connection's own thread: the TLS handshake first, if any."""
+        sink = self.sink
+        if sink.tls is None:
+            return super().finish_request(request, client_address)
+        request.settimeout(10)
+        try:
+            conn = sink.tls.wrap_socket(request, server_side=True)
+        except OSError as e:  # ssl.SSLError included: hookcast gave up
+            with sink.cond:
+                sink.tls_errors.append(e)
+                sink.cond.notify_all()
+            return
+        with sink.cond:
+            sink._conns.discard(request)
+            sink._conns.add(conn)
+        try:
+            super().finish_request(conn, client_address)
+        finally:
+            with sink.cond:
+                sink._conns.discard(conn)
+            conn.close()
+
     def shutdown_request(self, request):
         with self.sink.cond:
             self.sink._conns.discard(request)
@@ -331,11 +361,16 @@ class Sink:
     assigned later starts at its first entry).  delay / gate /
     response_headers (sent with every answer) shape the answers too.
     port= binds a given port (e.g. one refusing_address() handed out) instead
-    of a free one.  close() also cuts the connections still open, so a closed
+    of a free one.  tls= (a server-side ssl.SSLContext) makes it an HTTPS
+    server: url() is then https://, and handshakes that failed are kept in
+    tls_errors.  close() also cuts the connections still open, so a closed
     sink is down for good."""
 
-    def __init__(self, status=200, delay=0.0, gate=None, response_headers=None, port=0):
+    def __init__(self, status=200, delay=0.0, gate=None, response_headers=None, port=0,
+                 tls=None):
         self.cond = threading.Condition()
+        self.tls = tls
+        self.tls_errors = []
         self._status = status
         self._status_base = 0
         self.delay = delay
@@ -381,8 +416,8 @@ class Sink:
             return int(spec[0]), dict(spec[1])
         return int(spec), {}
 
-    def url(self, path='/event'):
-        return 'http://127.0.0.1:%d%s' % (self.port, path)
+    def url(self, path='/event', host='127.0.0.1'):
+        return '%s://%s:%d%s' % ('https' if self.tls else 'http', host, self.port, path)
 
     def _arrive(self, rec):
         with self.cond:
@@ -522,7 +557,9 @@ class Hookcast:
     stopped or killed, to restart on the same store), or data_dir=False to pass
     no --data-dir at all.  A --data-dir among the flags wins as well.
 
-    stderr is collected line by line for the whole run (self.lines())."""
+    stderr is collected line by line for the whole run (self.lines()).
+    client_tls= (a client-side ssl.SSLContext) makes every request of the
+    helpers below go over HTTPS, for a daemon with tls_cert and tls_key."""
 
     BASE_CONFIG = {
         'log_level': 'info',
@@ -530,8 +567,9 @@ class Hookcast:
     }
 
     def __init__(self, *args, config=None, config_text=None, listen=True, data_dir=None,
-                 env=None):
+                 env=None, client_tls=None):
         self.tmp = tempfile.mkdtemp(prefix='hookcast-it-')
+        self.client_tls = client_tls
         args = [str(a) for a in args]
         if any(a == '--data-dir' or a.startswith('--data-dir=') for a in args) or \
                 'data_dir' in (config or {}):
@@ -718,6 +756,7 @@ class Hookcast:
     # -- HTTP
 
     def request(self, method, path, body=None, headers=None, **kw):
+        kw.setdefault('context', self.client_tls)
         return http_request(self.port, method, path, body=body, headers=headers, **kw)
 
     def register(self, address):

@@ -1,0 +1,56 @@
+/* egress.h: which addresses deliveries may connect to (deny_targets, allow_targets). */
+#ifndef HOOKCAST_EGRESS_H
+#define HOOKCAST_EGRESS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#define EGRESS_MAX		64	/* entries in one list */
+#define EGRESS_ERRLEN		200
+#define EGRESS_REASONLEN	128
+
+/*
+ * One network.  An IPv4 network is kept in its IPv4-mapped IPv6 form
+ * (::ffff:a.b.c.d, prefix + 96), so that one comparison serves both
+ * families and an IPv4-mapped IPv6 address is judged as the IPv4 one.
+ */
+struct egress_net {
+	uint8_t		en_addr[16];
+	uint8_t		en_bits;	/* 0 to 128, in the IPv6 space */
+	uint8_t		en_v4;		/* written as IPv4: printed as IPv4 */
+};
+
+/* A list of networks: plain data, part of struct config. */
+struct egress_list {
+	struct egress_net	el_net[EGRESS_MAX];
+	int			el_count;
+};
+
+/*
+ * Parses CIDRs separated by spaces or commas ("10.0.0.0/8 fd00::/8"); an
+ * address without /BITS is one host.  On error returns -1 with the entry
+ * and what is wrong with it in err, and leaves OUT unchanged.
+ */
+int egress_parse(const char *s, struct egress_list *out,
+    char err[EGRESS_ERRLEN]);
+
+/* Writes LIST back in the same form ("" when empty). */
+void egress_format(const struct egress_list *list, char *buf, size_t len);
+
+enum egress_verdict { EGRESS_ALLOW, EGRESS_DENY };
+
+/*
+ * Judges the IPv4 or IPv6 address SA against the built-in denials
+ * (169.254.0.0/16, 0.0.0.0/8, fe80::/10, ::/128), DENY and ALLOW: the
+ * matching entry with the longest prefix decides, deny on a tie; an
+ * address that matches nothing is allowed when ALLOW is empty and denied
+ * otherwise.  Any other family is denied.  If REASON is not NULL it gets
+ * a sentence saying why ("169.254.169.254 is in deny_targets
+ * 169.254.0.0/16 (built in)").  Reads only its arguments: any thread.
+ */
+enum egress_verdict egress_check(const struct egress_list *deny,
+    const struct egress_list *allow, const struct sockaddr *sa,
+    char reason[EGRESS_REASONLEN]);
+
+#endif
