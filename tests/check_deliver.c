@@ -34,7 +34,8 @@ static int64_t sink_times[16];			/* monotonic ms of the first requests */
 static int sink_status = 204;		/* from the request after the first ones: */
 static int sink_first_n, sink_first_status;	/* the first N get this */
 static const char *sink_retry_after;	/* with the first ones' answer */
-static int sink_closed_gate;		/* 1: hold every request until opened */
+/* Until opened: 1 holds every request, 2 those for a message seen before. */
+static int sink_closed_gate;
 
 struct req {
 	size_t	len;
@@ -104,7 +105,8 @@ sink_handle(void *cls, struct MHD_Connection *c, const char *url,
 	if (r->len == 5 && r->body[0] == 'm')
 		n = atoi(r->body + 1);
 	pthread_mutex_lock(&sink_lock);
-	while (sink_closed_gate)
+	while (sink_closed_gate == 1 || (sink_closed_gate == 2 && n >= 0 &&
+	    n < MAXMSG && seen[n] > 0))
 		pthread_cond_wait(&sink_cond, &sink_lock);
 	if (sink_count < 16)
 		sink_times[sink_count] = clock_mono_ms();
@@ -608,7 +610,10 @@ START_TEST(retry_after_is_honoured)
 }
 END_TEST
 
-/* A message delivered on a retry is let go: its body leaves the store. */
+/*
+ * A message waiting for a retry keeps its body in the store, even once the
+ * collector has passed it; delivered on the retry, it is let go.
+ */
 START_TEST(retried_body_is_let_go)
 {
 	char a[64];
@@ -618,18 +623,32 @@ START_TEST(retried_body_is_let_go)
 
 	sink_first_n = 1;
 	sink_first_status = 503;
-	sink_retry_after = "3";
+	sink_retry_after = "1";
+	sink_closed_gate = 2;	/* the retry of message 0 waits for gate_open */
 	start();
 	snprintf(a, sizeof(a), "127.0.0.1:%u", port);
 	s = subscribe(a);
 	publish(1);
+	ck_assert(wait_for(&sub_counters(s)->failed, 1));
+	publish(1);
 	ck_assert(wait_for(&sub_counters(s)->delivered, 1));
+	/* Message 1 is collected; message 0 cannot have been delivered yet. */
+	for (int i = 0; i < 500 && store_backlog_bytes(stack.store) > 5; i++)
+		usleep(10000);
 	ck_assert_uint_eq(store_backlog_bytes(stack.store), 5);
+	ck_assert_uint_eq(atomic_load(&sub_counters(s)->delivered), 1);
+	gate_open();
+	ck_assert(wait_for(&sub_counters(s)->delivered, 2));
 	for (int i = 0; i < 500 && store_backlog_bytes(stack.store) > 0; i++)
 		usleep(10000);
 	ck_assert_msg(store_backlog_bytes(stack.store) == 0, "backlog %zu "
 	    "bytes 5 s after the last delivery",
 	    store_backlog_bytes(stack.store));
+	ck_assert_int_eq(sink_get(&sink_count), 3);
+	pthread_mutex_lock(&sink_lock);
+	ck_assert_int_eq(seen[0], 2);
+	ck_assert_int_eq(seen[1], 1);
+	pthread_mutex_unlock(&sink_lock);
 	sub_unref(s);
 	sink_stop(sink);
 }
