@@ -401,8 +401,11 @@ handle_register(struct api *a, struct MHD_Connection *c, void **con_cls)
 	if (secret != NULL) {
 		if (sign_check(secret, 1, bad) == -1) {
 			topics_unref(opts.topics);
+			/* A query string reads '+' as a space. */
 			return answer_fmt(c, MHD_HTTP_BAD_REQUEST, "Error: Wrong "
-			    "secret: %s.", bad);
+			    "secret: %s%s.", bad, strchr(secret, ' ') != NULL ?
+			    " (a + in a query string reads as a space: send it "
+			    "as %2B)" : "");
 		}
 		opts.secret = secret;
 	}

@@ -102,7 +102,14 @@ struct target {
 	struct topics	*t_topics;	/* NULL: every topic */
 	size_t		 t_every;	/* in deliver.every, when t_topics is NULL */
 	struct signer	*t_signer;	/* its own secret's, or NULL */
-	int		 t_own_secret;	/* it has one (t_signer NULL: out of memory) */
+	/*
+	 * Routing is decided when a message is published: after a change of
+	 * topics, what was pending before it (in the FIFO or in the store)
+	 * stays judged by the topics of then.  t_segs[i] holds the topics
+	 * that routed the messages up to ts_until, oldest first.
+	 */
+	struct topic_seg *t_segs;
+	size_t		 t_nsegs;
 	int64_t		 t_id;		/* the store's */
 	struct msg	**t_ring;	/* FIFO of references, in seq order */
 	size_t		 t_cap, t_head, t_len;
@@ -124,6 +131,11 @@ struct target {
 	int		 t_ready;	/* on the ready list */
 	struct target	*t_ready_next;
 	struct ratelog	 t_fail_log;
+};
+
+struct topic_seg {
+	uint64_t	 ts_until;
+	struct topics	*ts_topics;
 };
 
 struct xfer {
@@ -188,12 +200,31 @@ struct deliver {
 	int64_t			 now;		/* monotonic ms, this round */
 	int64_t			 next_tick;	/* retries due, progress */
 	int64_t			 next_progress;
+	int			 rescan;	/* a backlog read is under way: no sleep */
 	char			 user_agent[64];
 };
+
+/* A subscriber's new topics and signer, as of the commit that changed them. */
+struct update {
+	struct cmd	 u_cmd;
+	struct sub	*u_sub;
+	struct topics	*u_topics;
+	struct signer	*u_signer;
+};
+
+static void
+update_free(struct update *u)
+{
+	sub_unref(u->u_sub);
+	topics_unref(u->u_topics);
+	signer_free(u->u_signer);
+	free(u);
+}
 
 #define RING_MIN	16
 #define LOG_EVERY_MS	10000
 #define PAGE		64	/* messages read back from the store at once */
+#define SCAN_MAX	4096	/* stored messages looked at a read, with topics */
 #define TICK_MS		50	/* how often due retries are looked for */
 #define PROGRESS_MS	1000	/* how often cursors are saved */
 
@@ -246,13 +277,21 @@ deliver_wake(struct deliver *d)
 }
 
 int
-deliver_on_add(struct sub *sub, void *arg)
+deliver_on_add(struct sub *sub, const struct topics *topics,
+    const char *secret, void *arg)
 {
 	struct deliver *d = arg;
 	struct target *t;
 
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		return -1;
+	/* A secret that cannot be used would sign with the wrong key: refuse. */
+	if (secret != NULL && *secret != '\0' &&
+	    (t->t_signer = signer_new(secret)) == NULL) {
+		free(t);
+		return -1;
+	}
+	t->t_topics = topics_ref((struct topics *)(uintptr_t)topics);
 	sub_set_deliver_state(sub, t);
 	t->t_sub = sub_ref(sub);
 	t->t_add.type = CMD_ADD;
@@ -272,18 +311,24 @@ deliver_on_remove(struct sub *sub, void *arg)
 }
 
 int
-deliver_on_change(struct sub *sub, void *arg)
+deliver_on_change(struct sub *sub, const struct topics *topics,
+    const char *secret, void *arg)
 {
-	struct cmd *c;
+	struct update *u;
 
-	if ((c = malloc(sizeof(*c))) == NULL) {
+	if ((u = calloc(1, sizeof(*u))) == NULL ||
+	    (secret != NULL && *secret != '\0' &&
+	    (u->u_signer = signer_new(secret)) == NULL)) {
+		free(u);
 		log_error("new topics or secret not in effect until restart",
 		    "address=%s reason=nomem", sub_address(sub));
 		return -1;
 	}
-	c->type = CMD_UPDATE;
-	c->arg = sub_ref(sub);
-	inbox_push(arg, c);
+	u->u_sub = sub_ref(sub);
+	u->u_topics = topics_ref((struct topics *)(uintptr_t)topics);
+	u->u_cmd.type = CMD_UPDATE;
+	u->u_cmd.arg = u;
+	inbox_push(arg, &u->u_cmd);
 	return 0;
 }
 
@@ -461,20 +506,75 @@ target_spill(struct deliver *d, struct target *t)
 	t->t_cap = t->t_head = 0;
 }
 
+/* The topics message SEQ was routed to T by. */
+static const struct topics *
+target_topics_at(const struct target *t, uint64_t seq)
+{
+	for (size_t i = 0; i < t->t_nsegs; i++)
+		if (seq <= t->t_segs[i].ts_until)
+			return t->t_segs[i].ts_topics;
+	return t->t_topics;
+}
+
+/* Forgets the topics of messages before FROM: none of them is pending. */
+static void
+segs_prune(struct target *t, uint64_t from)
+{
+	size_t n = 0;
+
+	while (n < t->t_nsegs && t->t_segs[n].ts_until < from)
+		topics_unref(t->t_segs[n++].ts_topics);
+	if (n == 0)
+		return;
+	memmove(t->t_segs, t->t_segs + n, (t->t_nsegs - n) *
+	    sizeof(*t->t_segs));
+	t->t_nsegs -= n;
+}
+
+/*
+ * LO..last_seq, less what is already a retry, become dead letters for T:
+ * each stretch filtered by the topics that routed it.
+ */
+static void
+target_dead_range(struct deliver *d, struct target *t, uint64_t lo,
+    const char *reason)
+{
+	for (size_t i = 0; i < t->t_nsegs && lo <= d->last_seq; i++) {
+		uint64_t hi = t->t_segs[i].ts_until;
+
+		if (hi < lo)
+			continue;
+		store_dead_range(d->store, t->t_id, sub_address(t->t_sub), lo,
+		    hi, topics_text(t->t_segs[i].ts_topics), reason);
+		lo = hi + 1;
+	}
+	if (lo <= d->last_seq)
+		store_dead_range(d->store, t->t_id, sub_address(t->t_sub), lo,
+		    d->last_seq, topics_text(t->t_topics), reason);
+}
+
 /* Reads T's next page of backlog into its FIFO. */
 static void
 target_refill(struct deliver *d, struct target *t)
 {
+	const struct topics *topics;
 	struct msg *page[PAGE];
-	uint64_t next;
+	uint64_t next, hi = d->last_seq;
 	long n;
 
-	n = store_read_page(d->reader, t->t_next, d->last_seq,
-	    topics_text(t->t_topics), PAGE, page, &next);
+	segs_prune(t, t->t_next);
+	topics = target_topics_at(t, t->t_next);
+	if (t->t_nsegs > 0 && t->t_segs[0].ts_until < hi)
+		hi = t->t_segs[0].ts_until;
+	/* Other topics' messages are skipped a stretch at a time (dispatch). */
+	if (topics != NULL && hi - t->t_next >= SCAN_MAX)
+		hi = t->t_next + SCAN_MAX - 1;
+	n = store_read_page(d->reader, t->t_next, hi, topics_text(topics),
+	    PAGE, page, &next);
 	if (n == -1)
 		return;		/* logged; tried again on the next tick */
 	/* With topics, a stretch of others' messages is nothing to worry about. */
-	if (n == 0 && t->t_topics == NULL)
+	if (n == 0 && topics == NULL)
 		log_error("stored messages missing", "address=%s from=%llu "
 		    "to=%llu", sub_address(t->t_sub),
 		    (unsigned long long)t->t_next,
@@ -563,6 +663,9 @@ target_release(struct deliver *d, struct target *t)
 	free(t->t_retries);
 	sub_unref(t->t_sub);
 	topics_unref(t->t_topics);
+	for (size_t i = 0; i < t->t_nsegs; i++)
+		topics_unref(t->t_segs[i].ts_topics);
+	free(t->t_segs);
 	signer_free(t->t_signer);
 	free(t->t_ring);
 	free(t);
@@ -667,8 +770,7 @@ handle_remove(struct deliver *d, struct target *t)
 
 	targets_remove(d, t);
 	if (d->cfg->dead_letter_on_evict && lo <= d->last_seq)
-		store_dead_range(d->store, t->t_id, sub_address(t->t_sub), lo,
-		    d->last_seq, reason);
+		target_dead_range(d, t, lo, reason);
 	target_clear(d, t);
 	retries_clear(t);
 	t->t_removed = 1;
@@ -681,55 +783,52 @@ handle_remove(struct deliver *d, struct target *t)
 }
 
 /*
- * T signs with its subscriber's own secret if it has one, else with
- * signing_secret (d->signer) if that is set, else not at all.
+ * New topics or a new secret, committed: routing and signing follow from
+ * the next message on.  What is pending stays routed as it was.
  */
 static void
-target_sign_with(struct deliver *d, struct target *t)
+handle_update(struct deliver *d, struct update *u)
 {
-	char secret[SIGN_SECRET_MAX + 1];
-
-	(void)d;
-	signer_free(t->t_signer);
-	t->t_signer = NULL;
-	sub_get_secret(t->t_sub, secret);
-	t->t_own_secret = *secret != '\0';
-	if (t->t_own_secret && (t->t_signer = signer_new(secret)) == NULL) {
-		/* Signed with another key would be worse than late: wait. */
-		log_error("cannot sign for subscriber", "address=%s "
-		    "reason=nomem", sub_address(t->t_sub));
-		sub_set_error(t->t_sub, "cannot sign: out of memory");
-	}
-	explicit_bzero(secret, sizeof(secret));
-}
-
-/* New topics or a new secret, committed: routing and signing follow. */
-static void
-handle_update(struct deliver *d, struct sub *sub)
-{
-	struct target *t = sub_deliver_state(sub);
-	struct topics *now;
+	struct target *t = sub_deliver_state(u->u_sub);
+	struct topics *old;
 
 	if (t == NULL || t->t_removed || t->t_index == SIZE_MAX)
 		return;
-	target_sign_with(d, t);
-	now = sub_topics(sub);
-	if (topics_equal(now, t->t_topics)) {
-		topics_unref(now);
+	signer_free(t->t_signer);
+	t->t_signer = u->u_signer;
+	u->u_signer = NULL;
+	if (topics_equal(u->u_topics, t->t_topics))
 		return;
-	}
 	route_remove(d, t);
-	topics_unref(t->t_topics);
-	t->t_topics = now;
+	old = t->t_topics;
+	t->t_topics = u->u_topics;
+	u->u_topics = NULL;
 	if (route_add(d, t) == -1) {
 		/* Routed as if for every topic rather than not at all. */
 		log_error("new topics not in effect", "address=%s "
-		    "reason=nomem", sub_address(sub));
+		    "reason=nomem", sub_address(t->t_sub));
 		topics_unref(t->t_topics);
 		t->t_topics = NULL;
 		if (route_add(d, t) == -1)
-			sub_set_error(sub, "out of memory: not receiving");
+			sub_set_error(t->t_sub, "out of memory: not receiving");
 	}
+	segs_prune(t, target_unsent(d, t));
+	if (target_unsent(d, t) <= d->last_seq &&
+	    (t->t_nsegs == 0 || t->t_segs[t->t_nsegs - 1].ts_until <
+	    d->last_seq)) {
+		struct topic_seg *v = realloc(t->t_segs, (t->t_nsegs + 1) *
+		    sizeof(*v));
+
+		if (v != NULL) {
+			t->t_segs = v;
+			t->t_segs[t->t_nsegs].ts_until = d->last_seq;
+			t->t_segs[t->t_nsegs++].ts_topics = old;
+			return;
+		}
+		log_error("pending messages routed by the new topics",
+		    "address=%s reason=nomem", sub_address(t->t_sub));
+	}
+	topics_unref(old);
 }
 
 /* Retries the store kept for a subscriber that is back after a restart. */
@@ -769,8 +868,6 @@ handle_add(struct deliver *d, struct target *t)
 	t->t_id = sub_store_id(t->t_sub);
 	t->t_state = SUB_ACTIVE;
 	sub_set_state(t->t_sub, SUB_ACTIVE);
-	t->t_topics = sub_topics(t->t_sub);
-	target_sign_with(d, t);
 	if (targets_add(d, t) == -1) {
 		/* The subscriber stays listed but gets nothing: say so loudly. */
 		log_error("cannot track subscriber", "address=%s reason=nomem",
@@ -897,8 +994,7 @@ drain_inbox(struct deliver *d)
 			break;
 		case CMD_UPDATE:
 			handle_update(d, c->arg);
-			sub_unref(c->arg);
-			free(c);
+			update_free(c->arg);
 			break;
 		case CMD_PUBLISH:
 			handle_publish(d, c->arg);
@@ -1153,11 +1249,6 @@ attempt_headers(struct deliver *d, struct target *t, struct xfer *x,
 	char sig[SIGN_VALUE_MAX];
 	struct signer *sg;
 
-	if (t->t_own_secret && t->t_signer == NULL) {
-		target_sign_with(d, t);
-		if (t->t_signer == NULL)
-			return -1;
-	}
 	sg = t->t_signer != NULL ? t->t_signer : d->signer;
 
 	snprintf(x->x_stamp, sizeof(x->x_stamp), "webhook-timestamp: %lld",
@@ -1279,7 +1370,7 @@ age_transfers(struct deliver *d)
 static void
 dispatch(struct deliver *d)
 {
-	struct target *t;
+	struct target *t, *again = NULL;
 	int kind;
 
 	age_transfers(d);
@@ -1290,16 +1381,29 @@ dispatch(struct deliver *d)
 			continue;
 		}
 		if ((kind = target_next(d, t)) == 3) {
+			uint64_t from = t->t_next;
+
 			target_refill(d, t);
 			kind = target_next(d, t);
+			/* Read past other topics' messages only: on at once. */
+			if (kind == 3 && t->t_next > from) {
+				t->t_ready_next = again;
+				again = t;
+				continue;
+			}
 		}
-		if (kind == 0)
+		/* 3 still: a read error, which the tick tries again. */
+		if (kind == 0 || kind == 3)
 			continue;
 		if (xfer_start(d, t, kind) == -1) {
 			/* Out of memory or handles: try again on the next round. */
 			ready_push(d, t);
 			break;
 		}
+		ready_push(d, t);
+	}
+	for (d->rescan = again != NULL; (t = again) != NULL; ) {
+		again = t->t_ready_next;
 		ready_push(d, t);
 	}
 }
@@ -1360,8 +1464,7 @@ target_give_up(struct deliver *d, struct target *t, int64_t real)
 	}
 	retries_clear(t);
 	if (lo <= d->last_seq)
-		store_dead_range(d->store, t->t_id, sub_address(t->t_sub), lo,
-		    d->last_seq, "retries exhausted");
+		target_dead_range(d, t, lo, "retries exhausted");
 	target_clear(d, t);
 	t->t_stored = 0;
 	log_warnx("subscriber failed for its whole retry schedule: its pending "
@@ -1658,7 +1761,8 @@ deliver_loop(void *arg)
 			dispatch(d);
 		}
 		now = clock_mono_ms();
-		limit = atomic_load(&d->stopping) ? 100 : TICK_MS;
+		limit = atomic_load(&d->stopping) ? 100 : d->rescan ? 0 :
+		    TICK_MS;
 		/* Work waits for slots: wake when the oldest transfer turns slow. */
 		if (d->ready_head != NULL && d->active_young != NULL &&
 		    d->fast >= d->cfg->max_transfers) {
@@ -1715,8 +1819,7 @@ deliver_free(struct deliver *d)
 			msg_unref(c->arg);
 			free(c);
 		} else if (c->type == CMD_UPDATE) {
-			sub_unref(c->arg);
-			free(c);
+			update_free(c->arg);
 		} else if (c->type == CMD_REPLAY) {
 			free(c->arg);
 			free(c);

@@ -70,6 +70,15 @@ struct op {
 	char			*o_address;
 	const char		*o_reason;	/* a literal */
 	int			 o_dead;
+	/*
+	 * OP_SUB_ADD, OP_SUB_UPDATE: the subscriber's topics and secret when
+	 * the change was made, under the map's lock, so that what is saved
+	 * and what the delivery thread routes by follow the order of changes.
+	 * OP_DEAD_RANGE: the topics its messages were routed by.
+	 */
+	struct topics		*o_topics;
+	char			 o_secret[SIGN_SECRET_MAX + 1];
+	char			*o_topics_text;
 };
 
 /* What the writer remembers of a live subscriber, to save its keep-alive. */
@@ -127,8 +136,8 @@ static const char *const sql[NSTMTS] = {
 	    "attempts, first_at, last_at, dead_at, last_status, last_error, "
 	    "reason) SELECT ?1, seq, id, 0, 0, 0, ?4, 0, '', ?5 "
 	    "FROM messages WHERE seq BETWEEN ?2 AND ?3 AND seq NOT IN "
-	    "(SELECT seq FROM retries WHERE sub = ?6) AND hc_topics_match("
-	    "(SELECT topics FROM subscribers WHERE id = ?6), topics)",
+	    "(SELECT seq FROM retries WHERE sub = ?6) AND hc_topics_match(?7, "
+	    "topics)",
 	[S_DEAD_RETRIES] = "INSERT INTO dead_letters(address, seq, msg_id, "
 	    "attempts, first_at, last_at, dead_at, last_status, last_error, "
 	    "reason) SELECT ?2, r.seq, m.id, r.attempts, r.first_at, r.last_at, "
@@ -606,7 +615,18 @@ op_free(struct op *o)
 {
 	sub_unref(o->o_sub);
 	free(o->o_address);
+	topics_unref(o->o_topics);
+	free(o->o_topics_text);
+	explicit_bzero(o->o_secret, sizeof(o->o_secret));
 	free(o);
+}
+
+/* The subscriber's topics and secret now (the map's lock is held). */
+static void
+op_snapshot(struct op *o, struct sub *sub)
+{
+	o->o_topics = sub_topics(sub);
+	sub_get_secret(sub, o->o_secret);
 }
 
 int
@@ -648,6 +668,7 @@ store_on_add(struct sub *sub, void *arg)
 	}
 	add->o_type = OP_SUB_ADD;
 	add->o_sub = sub_ref(sub);
+	op_snapshot(add, sub);
 	rm->o_type = OP_SUB_REMOVE;
 	rm->o_sub = sub_ref(sub);
 	sub_set_store_state(sub, rm);
@@ -664,6 +685,7 @@ store_on_change(struct sub *sub, void *arg)
 		return -1;
 	o->o_type = OP_SUB_UPDATE;
 	o->o_sub = sub_ref(sub);
+	op_snapshot(o, sub);
 	enqueue(arg, o);
 	return 0;
 }
@@ -721,12 +743,18 @@ store_dead(struct store *st, const struct store_attempt *a,
 
 void
 store_dead_range(struct store *st, int64_t sub_id, const char *address,
-    uint64_t lo, uint64_t hi, const char *reason)
+    uint64_t lo, uint64_t hi, const char *topics, const char *reason)
 {
 	struct op *o;
 
 	if (lo > hi || (o = op_new(OP_DEAD_RANGE, sub_id, 0, address)) == NULL)
 		return;
+	if (topics != NULL && *topics != '\0' &&
+	    (o->o_topics_text = strdup(topics)) == NULL) {
+		/* Every message of the range then: more, never fewer. */
+		log_error("dead letters not filtered by topic", "address=%s "
+		    "reason=nomem", address);
+	}
 	o->o_lo = lo;
 	o->o_hi = hi;
 	o->o_reason = reason;
@@ -877,18 +905,12 @@ bind_text_or_null(sqlite3_stmt *s, int i, const char *text)
 		sqlite3_bind_null(s, i);
 }
 
-/* Saves SUB's topics and secret (as they are now) with statement S's ?A, ?A+1. */
+/* Saves the topics and secret O carries with statement S's ?A, ?A+1. */
 static void
-bind_sub_opts(sqlite3_stmt *s, int a, struct sub *sub)
+bind_sub_opts(sqlite3_stmt *s, int a, const struct op *o)
 {
-	char secret[SIGN_SECRET_MAX + 1];
-	struct topics *t = sub_topics(sub);
-
-	bind_text_or_null(s, a, topics_text(t));
-	topics_unref(t);
-	sub_get_secret(sub, secret);
-	bind_text_or_null(s, a + 1, secret);
-	explicit_bzero(secret, sizeof(secret));
+	bind_text_or_null(s, a, topics_text(o->o_topics));
+	bind_text_or_null(s, a + 1, o->o_secret);
 }
 
 /* Appends one dead letter's JSON or text form to OUT. */
@@ -1181,15 +1203,19 @@ apply_sub_gone(struct store *st, int64_t sub_id, const char *address,
 	return step_done(s);
 }
 
+/* LO..HI that a subscriber of TOPICS ("": every topic) was owed, as dead letters. */
 static int
 apply_dead_range(struct store *st, int64_t sub_id, const char *address,
-    uint64_t lo, uint64_t hi, const char *reason, int64_t now)
+    uint64_t lo, uint64_t hi, const char *topics, const char *reason,
+    int64_t now)
 {
 	sqlite3_stmt *s = st->stmt[S_DEAD_RANGE];
 
 	if (st->cfg->dead_letter_max == 0)
 		return SQLITE_OK;
 	sqlite3_bind_int64(s, 6, sub_id);
+	sqlite3_bind_text(s, 7, topics != NULL ? topics : "", -1,
+	    SQLITE_STATIC);
 	sqlite3_bind_text(s, 1, address, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 2, (sqlite3_int64)lo);
 	sqlite3_bind_int64(s, 3, (sqlite3_int64)hi);
@@ -1230,7 +1256,7 @@ apply(struct store *st, struct op *o, int64_t now)
 		sqlite3_bind_int64(s, 3, sub_registered_ms(sub));
 		sqlite3_bind_int64(s, 4, sub_keepalive_ms(sub));
 		sqlite3_bind_int64(s, 5, (sqlite3_int64)st->next_seq);
-		bind_sub_opts(s, 6, sub);
+		bind_sub_opts(s, 6, o);
 		if ((rc = step_done(s)) != SQLITE_OK)
 			return rc;
 		/* Seen at once by a removal later in this batch; undone on failure. */
@@ -1249,7 +1275,7 @@ apply(struct store *st, struct op *o, int64_t now)
 			return SQLITE_OK;
 		s = st->stmt[S_SUB_UPDATE];
 		sqlite3_bind_int64(s, 1, sub_store_id(sub));
-		bind_sub_opts(s, 2, sub);
+		bind_sub_opts(s, 2, o);
 		return step_done(s);
 	case OP_PROGRESS:
 		s = st->stmt[S_SUB_CURSOR];
@@ -1279,7 +1305,7 @@ apply(struct store *st, struct op *o, int64_t now)
 		return apply_dead(st, o, now);
 	case OP_DEAD_RANGE:
 		return apply_dead_range(st, o->o_at.sub_id, o->o_address,
-		    o->o_lo, o->o_hi, o->o_reason, now);
+		    o->o_lo, o->o_hi, o->o_topics_text, o->o_reason, now);
 	case OP_SUB_GONE:
 		return apply_sub_gone(st, o->o_at.sub_id, o->o_address,
 		    o->o_reason, o->o_dead, now);
@@ -1316,15 +1342,16 @@ complete(struct store *st, struct op *o)
 		break;
 	case OP_SUB_ADD:
 		known_add(st, o->o_sub);
-		if (st->deliver != NULL &&
-		    deliver_on_add(o->o_sub, st->deliver) == -1)
+		if (st->deliver != NULL && deliver_on_add(o->o_sub,
+		    o->o_topics, o->o_secret, st->deliver) == -1)
 			log_error("cannot track subscriber", "address=%s "
 			    "reason=nomem", sub_address(o->o_sub));
 		break;
 	case OP_SUB_UPDATE:
 		if (st->deliver != NULL &&
 		    sub_deliver_state(o->o_sub) != NULL)
-			deliver_on_change(o->o_sub, st->deliver);
+			deliver_on_change(o->o_sub, o->o_topics, o->o_secret,
+			    st->deliver);
 		break;
 	case OP_SUB_REMOVE:
 		known_remove(st, o->o_sub);
@@ -1785,8 +1812,9 @@ drop_removed(struct store *st, int64_t now, size_t *dropped)
 
 	if (exec_sql(st->db, "BEGIN") == -1)
 		return -1;
-	if (sqlite3_prepare_v2(st->db, "SELECT id, address, cursor, removed "
-	    "FROM subscribers WHERE removed != 0", -1, &q, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(st->db, "SELECT id, address, cursor, removed, "
+	    "topics FROM subscribers WHERE removed != 0", -1, &q, NULL) !=
+	    SQLITE_OK)
 		return -1;
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
 		int64_t id = sqlite3_column_int64(q, 0);
@@ -1797,8 +1825,10 @@ drop_removed(struct store *st, int64_t now, size_t *dropped)
 		    end_reasons[why] : "deregistered";
 		int dead = st->cfg->dead_letter_on_evict;
 
+		const char *topics = (const char *)sqlite3_column_text(q, 4);
+
 		if ((dead && (rc = apply_dead_range(st, id, address, cursor,
-		    st->next_seq - 1, reason, now)) != SQLITE_OK) ||
+		    st->next_seq - 1, topics, reason, now)) != SQLITE_OK) ||
 		    (rc = apply_sub_gone(st, id, address, reason, dead, now)) !=
 		    SQLITE_OK)
 			break;

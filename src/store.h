@@ -113,9 +113,13 @@ void store_retry(struct store *st, const struct store_attempt *a);
 void store_retry_done(struct store *st, int64_t sub_id, uint64_t seq);
 void store_dead(struct store *st, const struct store_attempt *a,
     const char *address, const char *reason);
-/* Messages LO..HI, never attempted (no retry of SUB_ID's), become dead letters for ADDRESS. */
+/*
+ * Messages LO..HI that went to a subscriber of TOPICS (topics_text(); "" or
+ * NULL: every topic) and were never attempted (no retry of SUB_ID's) become
+ * dead letters for ADDRESS.
+ */
 void store_dead_range(struct store *st, int64_t sub_id, const char *address,
-    uint64_t lo, uint64_t hi, const char *reason);
+    uint64_t lo, uint64_t hi, const char *topics, const char *reason);
 /* The subscriber's retries become dead letters (if DEAD) and its row goes. */
 void store_sub_gone(struct store *st, int64_t sub_id, const char *address,
     const char *reason, int dead);

@@ -187,6 +187,7 @@ subs_change(struct subs *s, struct sub *sub, const struct sub_opts *opts)
 	int secret = opts->secret != NULL &&
 	    strcmp(sub->sub_secret, opts->secret) != 0;
 	struct topics *old = sub->sub_topics;
+	char old_secret[SIGN_SECRET_MAX + 1];
 
 	if (!topics && !secret)
 		return SUBS_REFRESHED;
@@ -194,17 +195,8 @@ subs_change(struct subs *s, struct sub *sub, const struct sub_opts *opts)
 	if (topics && opts->topics != NULL &&
 	    topic_index_add(s->index, opts->topics, sub) == -1)
 		return SUBS_NOMEM;
-	if (s->hooks.on_change != NULL &&
-	    s->hooks.on_change(sub, s->hooks.arg) == -1) {
-		if (topics && opts->topics != NULL)
-			topic_index_remove(s->index, opts->topics, sub);
-		return SUBS_NOMEM;
-	}
-	if (topics) {
-		if (opts->topics == NULL)
-			s->every++;
-		subs_unfile(s, sub);	/* the old set */
-	}
+	/* Installed before the hook, which takes its snapshot of them. */
+	memcpy(old_secret, sub->sub_secret, sizeof(old_secret));
 	pthread_mutex_lock(&sub->sub_lock);
 	if (topics)
 		sub->sub_topics = topics_ref(opts->topics);
@@ -212,8 +204,30 @@ subs_change(struct subs *s, struct sub *sub, const struct sub_opts *opts)
 		snprintf(sub->sub_secret, sizeof(sub->sub_secret), "%s",
 		    opts->secret);
 	pthread_mutex_unlock(&sub->sub_lock);
-	if (topics)
+	if (s->hooks.on_change != NULL &&
+	    s->hooks.on_change(sub, s->hooks.arg) == -1) {
+		pthread_mutex_lock(&sub->sub_lock);
+		if (topics) {
+			topics_unref(sub->sub_topics);
+			sub->sub_topics = old;
+		}
+		memcpy(sub->sub_secret, old_secret, sizeof(old_secret));
+		pthread_mutex_unlock(&sub->sub_lock);
+		if (topics && opts->topics != NULL)
+			topic_index_remove(s->index, opts->topics, sub);
+		explicit_bzero(old_secret, sizeof(old_secret));
+		return SUBS_NOMEM;
+	}
+	explicit_bzero(old_secret, sizeof(old_secret));
+	if (topics) {
+		if (old == NULL)
+			s->every--;
+		else
+			topic_index_remove(s->index, old, sub);
+		if (opts->topics == NULL)
+			s->every++;
 		topics_unref(old);
+	}
 	return SUBS_CHANGED;
 }
 
@@ -275,10 +289,21 @@ subs_restore(struct subs *s, const struct sub_saved *saved, CURLU *url)
 	enum subs_add_result r;
 	struct sub *sub;
 
-	/* Written by topics_text(): it parses back, unless the row was tampered with. */
+	char bad[SIGN_ERRLEN];
+
+	/*
+	 * Written by topics_text() and checked by sign_check(): they read back,
+	 * unless the row was tampered with.  Such a subscriber is not put back
+	 * (it could only be misrouted, or signed with no key).
+	 */
 	if (text != NULL && *text != '\0' &&
 	    topics_parse(&text, 1, 1, &opts.topics, err) != TOPICS_OK)
 		return SUBS_NOMEM;
+	if (saved->secret != NULL && *saved->secret != '\0' &&
+	    sign_check(saved->secret, 1, bad) == -1) {
+		topics_unref(opts.topics);
+		return SUBS_NOMEM;
+	}
 	if ((sub = sub_new(saved->address, htab_hash(&s->table, saved->address), url,
 	    saved->url_text, &opts, saved->keepalive_real,
 	    saved->keepalive_mono)) == NULL) {

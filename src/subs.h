@@ -28,8 +28,8 @@ struct sub_counters {
 /*
  * Called with the map's write lock held, in the order the changes happen:
  * on_add when a subscriber enters the map, on_remove when it leaves,
- * on_change just before its topics or secret change (what they read then
- * is either; when it returns -1 nothing changes and subs_add answers
+ * on_change once its topics or secret have changed (it reads the new ones;
+ * when it returns -1 the change is undone and subs_add answers
  * SUBS_NOMEM).  Each
  * receives a borrowed pointer (take a reference with sub_ref to keep it) and
  * must not block or call back into the map.  When on_add returns -1 the

@@ -177,3 +177,59 @@ class TopicTest(HookcastTestCase):
         self.assertEqual(len(recs), 1000)
         got = sorted((r.path, r.body) for r in recs)
         self.assertEqual(got, sorted(('/s%d' % i, b'm%d' % (i % 50)) for i in range(1000)))
+
+
+class TopicChangeTest(HookcastTestCase):
+    """A change of topics applies from the next message: what is pending stays routed."""
+
+    def test_change_keeps_what_was_routed_before_it(self):
+        gate = threading.Event()
+        self.addCleanup(gate.set)
+        sink = self.sink(gate=gate)
+        hc = self.start_hookcast(config={'queue_limit': 2, 'max_in_flight': 1})
+        self.assertSuccess(register(hc, sink.address, 'a'))
+        for i in range(10):
+            self.assertSuccess(publish(hc, b'a%02d' % i, 'a'))
+            self.assertSuccess(publish(hc, b'b%02d' % i, 'b'))
+        # Most of the a's wait in the store, not in memory.
+        entry = hc.wait_subscriber(sink.address, lambda e: e['queued'] > 2, scaled(5))
+        self.assertGreater(entry['queued'], 2)
+        self.assertSuccess(register(hc, sink.address, 'b'))
+        self.assertSuccess(publish(hc, b'a-after', 'a'))
+        self.assertSuccess(publish(hc, b'b-after', 'b'))
+        gate.set()
+        self.assertEqual(sink.wait_for(11, scaled(20)), 11)
+        time.sleep(0.3)
+        self.assertEqual(sink.bodies(), [b'a%02d' % i for i in range(10)] + [b'b-after'])
+
+    def test_change_right_after_a_publish_routes_it_by_the_old_topics(self):
+        """Register, publish and change topics back to back: the publish was
+        routed to the subscriber (its answer says so) and must arrive."""
+        lost = []
+        for trial in range(20):
+            sink = self.sink()
+            hc = self.start_hookcast()
+            answers = {}
+
+            def send(name, fn):
+                answers[name] = fn()
+            self.assertSuccess(register(hc, sink.address, 'a'))
+            threads = [threading.Thread(target=send, args=(
+                'pub', lambda: publish(hc, b'first', 'a',
+                                       headers={'Accept': 'application/json'})))]
+            threads.append(threading.Thread(target=send, args=(
+                'change', lambda: register(hc, sink.address, 'b'))))
+            for t in threads:
+                t.start()
+                time.sleep(0.0005)
+            for t in threads:
+                t.join()
+            self.assertSuccess(answers['change'])
+            self.assertSuccess(publish(hc, b'marker', 'b'))
+            self.assertTrue(sink.wait_until(
+                lambda recs: any(r.body == b'marker' for r in recs), scaled(5)))
+            time.sleep(0.1)
+            if answers['pub'].json()['subscribers'] == 1 and b'first' not in sink.bodies():
+                lost.append(trial)
+            hc.stop()
+        self.assertEqual(lost, [])
