@@ -14,6 +14,19 @@
       the same for a listing already saved in FILE
   helpers.py register BASE_URL ADDRESS...
       register the given addresses
+  helpers.py register-with QUERY BASE_URL ADDRESS...
+      the same, with "&QUERY" added to each registration (e.g. topic=a,b)
+  helpers.py topics BASE_URL
+      print "COUNT TOPICS" per distinct topic set in the JSON listing
+      (TOPICS: the set sorted and comma-separated, "*" for no topics)
+  helpers.py sigcheck LOG SECRET BODY_BYTES SINCE
+      check every line "id|timestamp|signature|length" of the check sink's
+      access log: a msg_ id, a timestamp from SINCE (Unix seconds) to now
+      (5 s slack), the length of bench/post.lua's body, and among the
+      signature's space-separated "v1,<base64>" the HMAC-SHA256 of
+      "id.timestamp.body" keyed with the whsec_ SECRET; print
+      "lines good bad", then why the first bad line is (its fields
+      space-separated); exit 1 when a line is bad or there is none
   helpers.py register-synthetic BASE_URL N
       register N distinct addresses 10.a.b.c:8080 (4 keep-alive connections)
   helpers.py dbstat DATA_DIR
@@ -21,12 +34,16 @@
       "messages body_bytes retries dead_letters subscribers": what is left
       in its tables; "n/a" when it cannot be read
 """
+import base64
+import hashlib
+import hmac
 import http.client
 import json
 import random
 import socket
 import sys
 import threading
+import time
 import urllib.parse
 
 
@@ -94,7 +111,7 @@ def sums(body, exclude=None):
     print(n, *(tot[k] if k in seen or not n else "n/a" for k in keys))
 
 
-def register_all(base, addrs, nconn=1):
+def register_all(base, addrs, nconn=1, query=""):
     host, port = split_url(base)
     errors = []
 
@@ -102,6 +119,8 @@ def register_all(base, addrs, nconn=1):
         c = None
         for a in chunk:
             path = "/registerAndKeepAlive?address=" + urllib.parse.quote(a, safe="")
+            if query:
+                path += "&" + query
             for attempt in range(3):
                 try:
                     if c is None:
@@ -134,6 +153,70 @@ def register_all(base, addrs, nconn=1):
         t.join()
     if errors:
         sys.exit("register: %d failures, first: %s" % (len(errors), errors[0]))
+
+
+def topics(base):
+    host, port = split_url(base)
+    c = http.client.HTTPConnection(host, port, timeout=30)
+    c.request("GET", "/listSubscribers?format=json")
+    r = c.getresponse()
+    body = r.read()
+    if r.status != 200:
+        sys.exit("topics: HTTP %d: %r" % (r.status, body[:200]))
+    sets = {}
+    for s in json.loads(body)["subscribers"]:
+        key = ",".join(sorted(s.get("topics") or [])) or "*"
+        sets[key] = sets.get(key, 0) + 1
+    for key in sorted(sets):
+        print(sets[key], key)
+
+
+def sigcheck(log, secret, body_bytes, since):
+    # The body bench/post.lua sends.
+    body = b"x" * (body_bytes - 1) + b"\n"
+    if not secret.startswith("whsec_"):
+        sys.exit("sigcheck: the secret is not whsec_...")
+    key = base64.b64decode(secret[len("whsec_"):])
+    now = time.time()
+    lines = good = 0
+    first_bad = None
+    with open(log, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            line = line.rstrip("\n")
+            if not line:
+                continue
+            lines += 1
+            why = None
+            parts = line.split("|")
+            if len(parts) != 4:
+                why = "not id|timestamp|signature|length"
+            else:
+                wid, ts, sig, length = parts
+                if not wid.startswith("msg_"):
+                    why = "no webhook-id"
+                elif not ts.isdigit():
+                    why = "no webhook-timestamp"
+                elif not since - 5 <= int(ts) <= now + 5:
+                    why = "webhook-timestamp %s not within the window" % ts
+                elif length != str(body_bytes):
+                    why = "body of %s bytes" % length
+                elif sig in ("", "-"):
+                    why = "no webhook-signature"
+                else:
+                    mac = hmac.new(key, ("%s.%s." % (wid, ts)).encode() + body,
+                                   hashlib.sha256).digest()
+                    want = "v1," + base64.b64encode(mac).decode()
+                    if not any(hmac.compare_digest(v, want) for v in sig.split(" ")):
+                        why = "webhook-signature does not verify"
+            if why is None:
+                good += 1
+            elif first_bad is None:
+                first_bad = "%s: line %d: %s" % (why, lines, " ".join(line.split("|"))[:200])
+    print(lines, good, lines - good)
+    if first_bad is not None:
+        print(first_bad)
+    if lines == 0 or first_bad is not None:
+        sys.exit(1)
 
 
 def dbstat(data_dir):
@@ -176,6 +259,12 @@ def main(argv):
             sums(f.read(), argv[3] if len(argv) == 4 else None)
     elif cmd == "register" and len(argv) >= 3:
         register_all(argv[2], argv[3:])
+    elif cmd == "register-with" and len(argv) >= 4:
+        register_all(argv[3], argv[4:], query=argv[2])
+    elif cmd == "topics" and len(argv) == 3:
+        topics(argv[2])
+    elif cmd == "sigcheck" and len(argv) == 6:
+        sigcheck(argv[2], argv[3], int(argv[4]), float(argv[5]))
     elif cmd == "register-synthetic" and len(argv) == 4:
         n = int(argv[3])
         addrs = ["10.%d.%d.%d:8080" % ((i >> 16) & 255, (i >> 8) & 255, i & 255)

@@ -13,6 +13,10 @@
 --                     that falls behind catches up by at most 100 ms), so
 --                     the thread sends at most that rate, and that rate
 --                     whenever one of its connections is free in time
+--   BENCH_TOPICS      if > 0, spread the requests over that many topics:
+--                     each thread appends ?topic=<BENCH_TOPIC_PREFIX>K to
+--                     the URL's path, K cycling 0, 1, ... BENCH_TOPICS - 1
+--                     request by request (default prefix "bench.t")
 -- The summary line: requests (answers received), ok200 (of them, status 200
 -- exactly), s503 (status 503), non2xx (wrk's count of status >= 400), the
 -- socket errors, duration and latency percentiles.
@@ -20,6 +24,8 @@ local size = tonumber(os.getenv("BENCH_BODY_BYTES") or "256")
 local backoff = tonumber(os.getenv("BENCH_BACKOFF_MS") or "0")
 local pace = tonumber(os.getenv("BENCH_PUB_DELAY_MS") or "0")
 local rate = tonumber(os.getenv("BENCH_RATE") or "0")
+local ntopics = tonumber(os.getenv("BENCH_TOPICS") or "0")
+local topic_prefix = os.getenv("BENCH_TOPIC_PREFIX") or "bench.t"
 
 wrk.method = "POST"
 wrk.body = string.rep("x", size - 1) .. "\n"
@@ -30,6 +36,23 @@ wrk.headers["Content-Type"] = "application/octet-stream"
 local threads = {}
 function setup(thread)
     table.insert(threads, thread)
+end
+
+-- With topics, the requests are formatted once per thread (init runs in
+-- each thread's Lua state) and request() takes them in turn.
+if ntopics > 0 then
+    local reqs = {}
+    local next_req = 0
+    function init(args)
+        for k = 0, ntopics - 1 do
+            reqs[k] = wrk.format(nil, wrk.path .. "?topic=" .. topic_prefix .. k)
+        end
+    end
+    request = function()
+        local r = reqs[next_req]
+        next_req = (next_req + 1) % ntopics
+        return r
+    end
 end
 
 -- Per thread (globals of the thread's own Lua state, read back by done()).

@@ -25,34 +25,54 @@
 #      listens (connection refused) all along: the healthy 100's
 #      per-subscriber rate relative to run 2, and peak RSS against run 2's;
 #      the down subscriber's state, failed attempts, queue and dead letters;
+#   7. step 2 with signatures and topics: hookcast started with
+#      --signing-secret (a fixed 32-byte test secret, so every delivery is
+#      signed, HMAC-SHA256), the same paced publisher cycling request by
+#      request through /sendMessage?topic=bench.t0 .. bench.t9, subscribers
+#      0-49 registered with topic=bench.* (a prefix pattern) and 50-99 with
+#      the ten names, so every message still reaches all 100 while the
+#      topic index does its most work (registrations must answer 200, and
+#      the listing must show those topic sets); one more subscriber, the
+#      check sink (an extra nginx port whose access log records webhook-id,
+#      webhook-timestamp and webhook-signature; the 100 ports log nothing),
+#      takes bench.t0 alone: after the drain every line of its log must
+#      carry all three and a signature that verifies (helpers.py sigcheck),
+#      or the round fails and gives no figure. Deliveries/s to the 100 (the
+#      check sink left out), their ratio to step 2's within the round
+#      (signing and topic matching must cost no more than 10 %: >= 0.90),
+#      and the same 100 % delivered check as step 2's;
 #   4. a fresh hookcast with 10,000 registered subscribers: RSS and the time of
 #      GET /listSubscribers?format=json (median of 5).
 # On a shared 2-core machine one window's figure swings by +-15 %, so steps
-# 1, 5, 2, 3 and 6 are repeated BENCH_ROUNDS times, interleaved so that a
-# drift in background load hits them alike: every round runs 1 then 5 (its
-# ratio's reference just before it), then 2, 3 and 6 in an order that
-# rotates from round to round (2 3 6, 3 6 2, 6 2 3), so that none of the
-# three is always first after the ingest or always last; steps 2, 3, 5
-# and 6 each start a fresh hookcast, and 2, 3 and 6 wait for its queues to
-# drain (the hanging or down subscriber excepted). The table reports medians
-# with their min-max spread: wrk->nginx req/s, step 5's publishes/s, step
-# 2's deliveries/s, step 3's healthy-99 and step 6's healthy-100
-# per-subscriber rates. The ratios (step 5 and step 2 over wrk->nginx, steps
-# 3 and 6 over step 2's per-subscriber rate) are taken within each round,
-# whose windows are a minute or two apart, and their median is judged; the
-# ratio of the medians is printed beside it.
-# The fraction delivered must be 100 % in every step-2 round (the worst round is
-# shown); peak RSS is the maximum over the rounds, and step 6's must stay
-# within run 2's (+10 % for noise; the same-round differences and VmRSS at
-# the start and end of each window are shown). The data directory's size is
+# 1, 5, 2, 3, 6 and 7 are repeated BENCH_ROUNDS times, interleaved so that
+# a drift in background load hits them alike: every round runs 1 then 5
+# (its ratio's reference just before it), then 2, 3, 6 and 7 in an order
+# that rotates from round to round (2 3 6 7, 3 6 7 2, 6 7 2 3, 7 2 3 6),
+# so that none of the four is always first after the ingest or always
+# last; steps 2, 3, 5, 6 and 7 each start a fresh hookcast, and 2, 3, 6
+# and 7 wait for its queues to drain (the hanging, down or check subscriber
+# excepted). The table reports medians with their min-max spread:
+# wrk->nginx req/s, step 5's publishes/s, step 2's and step 7's
+# deliveries/s, step 3's healthy-99 and step 6's healthy-100
+# per-subscriber rates. The ratios (step 5 and step 2 over wrk->nginx,
+# steps 3 and 6 over step 2's per-subscriber rate, step 7 over step 2's
+# deliveries/s) are taken within each round, whose windows are a minute or
+# two apart, and their median is judged; the ratio of the medians is
+# printed beside it.
+# The fraction delivered must be 100 % in every step-2 and every step-7
+# round (the worst round is shown); peak RSS is the maximum over the
+# rounds, and step 6's must stay within run 2's (+10 % for noise; the
+# same-round differences and VmRSS at the start and end of each window are
+# shown). The data directory's size is
 # taken after each step's drain (hookcast running) and after hookcast exits,
 # when the rows left in hookcast.db are counted (python's sqlite3, read-only);
 # messages nobody needs any more, a listing that understates what a dead
 # subscriber is owed, and the like are listed as observations.
 # Step 4 runs once, at the end. A line per round goes to stderr as it
-# finishes, and per-round tables follow the summary. With the defaults
-# (3 rounds of 10-s windows) a run takes about 6 minutes, mostly the
-# ~15-20 s drain after each step-2, 3 and 6 window.
+# finishes, and per-round tables follow the summary (step 7's with
+# hookcast's CPU time per delivery beside step 2's). With the defaults
+# (3 rounds of 10-s windows) a run takes about 8 minutes, mostly the
+# ~15-20 s drain after each step-2, 3, 6 and 7 window.
 # It prints a markdown table and writes it to bench/results.md.
 #
 # Needs: nginx, wrk, curl, python3 (standard library only) and build/hookcast.
@@ -61,11 +81,12 @@
 #   HOOKCAST [build/hookcast; the first argument wins]  NGINX [nginx on PATH or /usr/sbin/nginx]
 #   WRK [wrk]  PYTHON [/usr/bin/python3, else python3]
 #   BENCH_DURATION [10]    seconds of each measured window
-#   BENCH_ROUNDS [3]       rounds of steps 1, 5, 2, 3, 6 (medians over the rounds)
+#   BENCH_ROUNDS [3]       rounds of steps 1, 5, 2, 3, 6, 7 (medians over the
+#                          rounds)
 #   BENCH_PUB_THREADS [1], BENCH_PUB_CONNS [4]   wrk shape for publishing
-#                          (steps 2, 3, 6)
+#                          (steps 2, 3, 6, 7)
 #   BENCH_INGEST_THREADS [2], BENCH_INGEST_CONNS [64]   wrk shape for step 5
-#   BENCH_PUB_RATE [auto]  publishes/s offered in steps 2, 3 and 6: auto = the
+#   BENCH_PUB_RATE [auto]  publishes/s offered in steps 2, 3, 6 and 7: auto = the
 #                          round's wrk->nginx rate / 100 (the loopback limit's
 #                          worth of deliveries); N = N/s; 0 = closed loop
 #   BENCH_BACKOFF_MS [10]  publisher pause after a 503 (a publisher that backs
@@ -76,8 +97,9 @@
 #                          (a hookcast from before the store)
 #   BENCH_DURABILITY [full]  --durability for every hookcast started
 #   BENCH_HOOKCAST_ARGS    extra flags for hookcast (word-split)
-#   BENCH_STEPS [1 2 3 4 5 6]  which steps to run (3 and 6 need 2 for their
-#                          ratios, 2 and 5 need 1; the bench sets the order)
+#   BENCH_STEPS [1 2 3 4 5 6 7]  which steps to run (3, 6 and 7 need 2 for
+#                          their ratios, 2 and 5 need 1; the bench sets the
+#                          order)
 #   BENCH_KEEP=1           keep the temporary directory (logs, configs, data)
 #   BENCH_STRICT=1         exit 1 if any target is missed
 # Exit status: 0 when the bench ran (a missed target is reported, not fatal
@@ -107,13 +129,13 @@ PUB_CONNS=${BENCH_PUB_CONNS:-4}
 BACKOFF_MS=${BENCH_BACKOFF_MS:-10}
 PUB_DELAY_MS=${BENCH_PUB_DELAY_MS:-0}
 DRAIN_MAX=${BENCH_DRAIN_MAX:-60}
-# Publishers' pace in steps 2, 3 and 6: auto offers the loopback limit's
+# Publishers' pace in steps 2, 3, 6 and 7: auto offers the loopback limit's
 # worth of deliveries, the round's step-1 rate ÷ NSUBS publishes/s (so the
 # subscribers stay saturated while the ratio is below 1, and the backlog left
 # to drain stays bounded whether hookcast answers 503 or not); a number:
 # that many publishes/s; 0: closed loop (only hookcast's 503s hold it back).
 PUB_RATE=${BENCH_PUB_RATE:-auto}
-STEPS=${BENCH_STEPS:-1 2 3 4 5 6}
+STEPS=${BENCH_STEPS:-1 2 3 4 5 6 7}
 # The durable store: every hookcast started here gets its own fresh
 # --data-dir under the temporary directory, and --durability DURABILITY.
 # BENCH_STORE=0 passes neither (a hookcast from before the store).
@@ -125,6 +147,14 @@ INGEST_THREADS=${BENCH_INGEST_THREADS:-2}
 INGEST_CONNS=${BENCH_INGEST_CONNS:-64}
 NSUBS=100
 BODY_BYTES=256
+# Step 7: its publisher cycles through NTOPICS topics TOPIC_PREFIX0.. (K
+# appended); half the subscribers take them all through TOPIC_PATTERN, half
+# through their NTOPICS names. Every delivery is signed with SIGN_SECRET, a
+# fixed 32-byte test key ("hookcast-bench-signing-secret-32").
+NTOPICS=10
+TOPIC_PREFIX=bench.t
+TOPIC_PATTERN='bench.*'
+SIGN_SECRET=whsec_aG9va2Nhc3QtYmVuY2gtc2lnbmluZy1zZWNyZXQtMzI=
 RESULTS=$HERE/results.md
 read -ra EXTRA_ARGS <<<"${BENCH_HOOKCAST_ARGS:-}"
 
@@ -289,18 +319,25 @@ cleanup() {
 }
 
 # ---------------------------------------------------------------- nginx ---
+# NGINX_PORTS: the NSUBS subscribers' ports; CHECK_PORT: the check sink's,
+# whose access log (CHECK_LOG) has every delivery's webhook-* headers.
 NGINX_PORTS=()
+CHECK_PORT=""
+CHECK_LOG=""
 start_nginx() {
 	local attempt p listen i prefix=$TMP/nginx
 	mkdir -p "$prefix"
+	CHECK_LOG=$prefix/check.log
 	for attempt in 1 2 3; do
-		read -ra NGINX_PORTS <<<"$("$PYTHON" "$HERE/helpers.py" freeports "$NSUBS")" || return 1
+		read -ra NGINX_PORTS <<<"$("$PYTHON" "$HERE/helpers.py" freeports $((NSUBS + 1)))" || return 1
+		CHECK_PORT=${NGINX_PORTS[-1]}
+		unset 'NGINX_PORTS[-1]'
 		listen=""
 		for p in "${NGINX_PORTS[@]}"; do
 			listen+="        listen 127.0.0.1:$p;"$'\n'
 		done
-		awk -v prefix="$prefix" -v listen="$listen" '
-			{ gsub(/@PREFIX@/, prefix) }
+		awk -v prefix="$prefix" -v listen="$listen" -v check="$CHECK_PORT" '
+			{ gsub(/@PREFIX@/, prefix); gsub(/@CHECK_PORT@/, check) }
 			/^@LISTEN@$/ { printf "%s", listen; next }
 			{ print }' "$HERE/nginx.conf.in" >"$prefix/nginx.conf"
 		"$NGINX" -p "$prefix/" -c "$prefix/nginx.conf" -e "$prefix/error.log" \
@@ -309,8 +346,9 @@ start_nginx() {
 		for ((i = 0; i < 50; i++)); do
 			kill -0 "$NGINX_PID" 2>/dev/null || break
 			if [[ $(sink_status "${NGINX_PORTS[0]}") == 204 &&
-				$(sink_status "${NGINX_PORTS[-1]}") == 204 ]]; then
-				say "nginx up (pid $NGINX_PID), ports ${NGINX_PORTS[0]}..${NGINX_PORTS[-1]}"
+				$(sink_status "${NGINX_PORTS[-1]}") == 204 &&
+				$(sink_status "$CHECK_PORT") == 204 ]]; then
+				say "nginx up (pid $NGINX_PID), ports ${NGINX_PORTS[0]}..${NGINX_PORTS[-1]}, check sink $CHECK_PORT"
 				return 0
 			fi
 			sleep 0.1
@@ -328,13 +366,15 @@ sink_status() {
 }
 
 # ------------------------------------------------------------------ wrk ---
-# run_wrk THREADS CONNS SECONDS URL OUTFILE [RATE] (in the background; sets
-# WRK_PID). RATE: requests/s in all, shared by the threads (none: no pacing).
+# run_wrk THREADS CONNS SECONDS URL OUTFILE [RATE [TOPICS]] (in the
+# background; sets WRK_PID). RATE: requests/s in all, shared by the threads
+# (empty: no pacing). TOPICS: publish on TOPIC_PREFIX0 .. TOPIC_PREFIX(N-1)
+# in turn (empty or 0: no topic).
 run_wrk() {
 	local per_thread=0
 	[[ -n ${6:-} ]] && per_thread=$(calc "${6} / $1" 3)
 	BENCH_BODY_BYTES=$BODY_BYTES BENCH_BACKOFF_MS=$BACKOFF_MS BENCH_PUB_DELAY_MS=$PUB_DELAY_MS \
-		BENCH_RATE=$per_thread "$WRK" -t"$1" -c"$2" -d"$3s" --timeout 10s -s "$HERE/post.lua" "$4" \
+		BENCH_RATE=$per_thread BENCH_TOPICS=${7:-0} BENCH_TOPIC_PREFIX=$TOPIC_PREFIX "$WRK" -t"$1" -c"$2" -d"$3s" --timeout 10s -s "$HERE/post.lua" "$4" \
 		>"$5" 2>&1 &
 	WRK_PID=$!
 }
@@ -351,11 +391,12 @@ store_args() {
 	[[ $STORE == 1 ]] || return 0
 	printf '%s\n' --data-dir "$TMP/data-$1" --durability "$DURABILITY"
 }
-# start_hookcast TAG: sets HC_PID, HC_PORT and HC_DATA (its data directory,
-# empty without the store).
+# start_hookcast TAG [FLAG...]: sets HC_PID, HC_PORT and HC_DATA (its data
+# directory, empty without the store). FLAGs go after BENCH_HOOKCAST_ARGS.
 start_hookcast() {
 	local tag=$1 log=$TMP/hookcast-$1.log i
 	local -a store=()
+	shift
 	HC_PORT=""
 	HC_DATA=""
 	stop_pid "$HC_PID" KILL 2 # a leftover from a step that failed half-way
@@ -364,7 +405,7 @@ start_hookcast() {
 		HC_DATA=$TMP/data-$tag
 		rm -rf "$HC_DATA"
 	fi
-	"$HOOKCAST" --listen 127.0.0.1:0 --log-level warn "${store[@]}" "${EXTRA_ARGS[@]}" 2>"$log" &
+	"$HOOKCAST" --listen 127.0.0.1:0 --log-level warn "${store[@]}" "${EXTRA_ARGS[@]}" "$@" 2>"$log" &
 	HC_PID=$!
 	for ((i = 0; i < 100; i++)); do
 		if ! kill -0 "$HC_PID" 2>/dev/null; then
@@ -448,21 +489,27 @@ snap() {
 # has no entry). S1_*: step 1, S2_*: step 2, S3_*: step 3.
 S1_RPS=()
 S2_DPS=() S2_SUB=() S2_FRAC=() S2_PASS=() S2_FRAC_DETAIL=() S2_HWM=() S2_PUB=() S2_PUB_DETAIL=()
-S2_RSSW=() S2_DU=()
+S2_RSSW=() S2_DU=() S2_CPU=()
 S3_SUB=() S3_DRAINED_ALL=() S3_HANG_STATE=() S3_DU=()
 # S5_*: step 5 (ingest); S6_*: step 6 (a down subscriber). *_DU: the data
 # directory's KiB "after drain (hookcast running) → after exit"; *_RSSW:
 # VmRSS MiB at the start → the end of the sampled window.
 S5_RPS=() S5_NON200=() S5_DETAIL=() S5_DU=()
 S6_SUB=() S6_HWM=() S6_RSSW=() S6_DRAINED_ALL=() S6_DOWN_STATE=() S6_DU=()
+# S7_*: step 7 (signed, over topics); S7_SIG: what the check sink's log
+# showed ("N of M signatures verified", or why the round failed).
+S7_DPS=() S7_FRAC=() S7_PASS=() S7_FRAC_DETAIL=() S7_HWM=() S7_PUB=() S7_PUB_DETAIL=()
+S7_CPU=() S7_SIG=() S7_DU=()
 # *_LEFT: what hookcast.db holds after exit, "messages/retries/dead letters".
-S2_LEFT=() S3_LEFT=() S5_LEFT=() S6_LEFT=()
+S2_LEFT=() S3_LEFT=() S5_LEFT=() S6_LEFT=() S7_LEFT=()
 # The summary, computed from the rounds by aggregate().
 R_NGINX="" R_DPS="" R_RATIO="" R_FRAC="" R_FRAC_PASS="" R_HWM="" R_HANG=""
 R_10K_RSS="" R_10K_MS="" R_PUB="" R_PUB_DETAIL="" R_HANG_DETAIL=""
 R_FRAC_DETAIL="" R_10K_DETAIL="" R_RATIO_DETAIL="" R_HWM_DETAIL=""
 R_INGEST="" R_INGEST_DETAIL="" R_INGEST_RATIO="" R_INGEST_RATIO_DETAIL=""
 R_DOWN="" R_DOWN_DETAIL="" R_DOWN_HWM="" R_DOWN_HWM2="" R_DOWN_HWM_DETAIL=""
+R_SIGN_DPS="" R_SIGN_RATIO="" R_SIGN_RATIO_DETAIL="" R_SIGN_FRAC="" R_SIGN_FRAC_PASS=""
+R_SIGN_FRAC_DETAIL=""
 
 # step1_limit ROUND
 step1_limit() {
@@ -484,7 +531,7 @@ step1_limit() {
 	return 0
 }
 
-# pub_rate ROUND: the publishers' rate for the round's steps 2, 3 and 6:
+# pub_rate ROUND: the publishers' rate for the round's steps 2, 3, 6, 7:
 # nothing (closed loop) or publishes/s (see BENCH_PUB_RATE).
 pub_rate() {
 	case $PUB_RATE in
@@ -494,13 +541,13 @@ pub_rate() {
 	esac
 }
 
-# publish TAG EXCLUDE ROUND: run wrk against /sendMessage, paced as
-# pub_rate says; sample delivered over the
-# middle DURATION seconds; wait for the queues to drain. Sets P_* variables:
-# P_ACCEPTED counts the 200 answers, P_REFUSED every other answer (P_503 the
-# 503s among them); P_RSS0 and P_RSS1 are hookcast's VmRSS (MiB) at the
-# start and the end of the sampled window, P_CPU its CPU seconds per second
-# over the window, P_DRAIN_SECS the drain's length.
+# publish TAG EXCLUDE ROUND [TOPICS]: run wrk against /sendMessage, paced as
+# pub_rate says (spread over TOPICS topics, see run_wrk); sample delivered
+# over the middle DURATION seconds; wait for the queues to drain. Sets P_*
+# variables: P_ACCEPTED counts the 200 answers, P_REFUSED every other answer
+# (P_503 the 503s among them); P_RSS0 and P_RSS1 are hookcast's VmRSS (MiB)
+# at the start and the end of the sampled window, P_CPU its CPU seconds per
+# second over the window, P_DRAIN_SECS the drain's length.
 P_DPS="" P_ACCEPTED="" P_REFUSED="" P_503="" P_REQ="" P_DUR="" P_FINAL="" P_DRAINED=""
 P_RSS0="" P_RSS1="" P_DRAIN_SECS="" P_RATE="" P_CPU=""
 publish() {
@@ -512,7 +559,7 @@ publish() {
 	if [[ $PUB_RATE == auto && -z $P_RATE ]]; then
 		say "  $tag: no step-1 rate this round to pace by: publishing closed-loop"
 	fi
-	run_wrk "$PUB_THREADS" "$PUB_CONNS" $((DURATION + 2)) "$(hc_url)/sendMessage" "$out" "$P_RATE"
+	run_wrk "$PUB_THREADS" "$PUB_CONNS" $((DURATION + 2)) "$(hc_url)/sendMessage" "$out" "$P_RATE" "${4:-}"
 	sleep 1
 	t0=$(snap "$TMP/$tag-t0.json") || {
 		problem "$tag: listing failed"
@@ -580,9 +627,43 @@ publish() {
 	return 0
 }
 
+# frac_check TAG: after publish, with each of the NSUBS subscribers owed
+# every accepted message: sets F_FRAC (the % of that delivered), F_PASS and
+# F_DETAIL.
+F_FRAC="" F_PASS="" F_DETAIL=""
+frac_check() {
+	local tag=$1 n delivered failed dropped queued inflight retrying expected
+	read -r n delivered failed dropped queued inflight retrying <<<"$P_FINAL"
+	expected=$((P_ACCEPTED * NSUBS))
+	# wrk does not count the (at most -c) publishes still unanswered when its
+	# time is up, though hookcast may have accepted them: so delivered may
+	# exceed expected by up to PUB_CONNS * NSUBS, and must never fall short.
+	# Such a surplus counts as 100 %, and the detail shows it.
+	if ((expected > 0)); then
+		F_FRAC=$(calc "100 * ($delivered > $expected ? $expected : $delivered) / $expected" 3)
+	else
+		F_FRAC=0.000
+	fi
+	F_DETAIL="$delivered delivered for $P_ACCEPTED accepted × $NSUBS = $expected"
+	if ((delivered > expected)); then
+		F_DETAIL+=" (+$(calc "($delivered - $expected) / $NSUBS" 2) publishes answered after wrk's deadline)"
+	fi
+	F_DETAIL+="; failed $failed, dropped $dropped, left queued $queued, retrying $retrying"
+	# (dropped is n/a since the store: nothing is dropped any more)
+	if ((expected > 0 && delivered >= expected && failed == 0 && ${dropped/#n\/a/0} == 0)) && [[ $P_DRAINED == 1 ]]; then
+		F_PASS=PASS
+	else
+		F_PASS=MISS
+	fi
+	if ((delivered > expected + PUB_CONNS * NSUBS)); then
+		problem "$tag: $delivered deliveries for $P_ACCEPTED accepted publishes x $NSUBS: more than published"
+	fi
+	return 0
+}
+
 # step2_end_to_end ROUND
 step2_end_to_end() {
-	local r=$1 tag=run2-r$1 addrs=() p n delivered failed dropped queued inflight retrying expected hwm detail
+	local r=$1 tag=run2-r$1 addrs=() p n hwm
 	say "step 2 (round $r/$ROUNDS): hookcast, $NSUBS nginx subscribers, wrk -t$PUB_THREADS -c$PUB_CONNS -> /sendMessage"
 	start_hookcast "$tag" || return 1
 	for p in "${NGINX_PORTS[@]}"; do addrs+=("127.0.0.1:$p"); done
@@ -597,32 +678,11 @@ step2_end_to_end() {
 	S2_SUB[r]=$(calc "$P_DPS / $NSUBS" 2)
 	S2_PUB[r]=$(calc "$P_ACCEPTED / ($P_DUR / 1e6)" 0)
 	S2_PUB_DETAIL[r]="$P_ACCEPTED accepted, $P_REFUSED refused (503) of $P_REQ in $(calc "$P_DUR / 1e6" 1) s; offered ${P_RATE:-closed loop}${P_RATE:+/s}; hookcast CPU $P_CPU s/s; drained in $P_DRAIN_SECS s"
-	read -r n delivered failed dropped queued inflight retrying <<<"$P_FINAL"
-	expected=$((P_ACCEPTED * NSUBS))
-	# wrk does not count the (at most -c) publishes still unanswered when its
-	# time is up, though hookcast may have accepted them: so delivered may
-	# exceed expected by up to PUB_CONNS * NSUBS, and must never fall short.
-	# Such a surplus counts as 100 %, and the detail shows it.
-	if ((expected > 0)); then
-		S2_FRAC[r]=$(calc "100 * ($delivered > $expected ? $expected : $delivered) / $expected" 3)
-	else
-		S2_FRAC[r]=0.000
-	fi
-	detail="$delivered delivered for $P_ACCEPTED accepted × $NSUBS = $expected"
-	if ((delivered > expected)); then
-		detail+=" (+$(calc "($delivered - $expected) / $NSUBS" 2) publishes answered after wrk's deadline)"
-	fi
-	detail+="; failed $failed, dropped $dropped, left queued $queued, retrying $retrying"
-	S2_FRAC_DETAIL[r]=$detail
-	# (dropped is n/a since the store: nothing is dropped any more)
-	if ((expected > 0 && delivered >= expected && failed == 0 && ${dropped/#n\/a/0} == 0)) && [[ $P_DRAINED == 1 ]]; then
-		S2_PASS[r]=PASS
-	else
-		S2_PASS[r]=MISS
-	fi
-	if ((delivered > expected + PUB_CONNS * NSUBS)); then
-		problem "$tag: $delivered deliveries for $P_ACCEPTED accepted publishes x $NSUBS: more than published"
-	fi
+	S2_CPU[r]=$P_CPU
+	frac_check "$tag"
+	S2_FRAC[r]=$F_FRAC
+	S2_PASS[r]=$F_PASS
+	S2_FRAC_DETAIL[r]=$F_DETAIL
 	hwm=$(proc_kb VmHWM)
 	S2_HWM[r]=$(calc "$hwm / 1024" 1)
 	S2_RSSW[r]="$P_RSS0→$P_RSS1"
@@ -822,6 +882,80 @@ step6_down() {
 	return 0
 }
 
+# step7_signed ROUND: step 2 with every delivery signed (--signing-secret)
+# and the messages spread over NTOPICS topics, each of which every
+# subscriber takes: 0-49 through TOPIC_PATTERN, 50-99 through the NTOPICS
+# names, so that each message costs the topic index its most lookups and
+# still reaches all NSUBS (deliveries/s compare with step 2's). One more
+# subscriber, the check sink on TOPIC_PREFIX0 alone (a tenth of the
+# messages, left out of the figures), has nginx log each delivery's
+# webhook-* headers: every line must verify against SIGN_SECRET, or the
+# round fails and gives no figure.
+step7_signed() {
+	local r=$1 tag=run7-r$1 addrs=() p k half=$((NSUBS / 2)) names=() exact want got
+	local check_addr=127.0.0.1:$CHECK_PORT since sig lines good n d share
+	say "step 7 (round $r/$ROUNDS): as step 2, every delivery signed, messages over $NTOPICS topics"
+	: >"$CHECK_LOG" || {
+		problem "$tag: cannot empty $CHECK_LOG"
+		return 1
+	}
+	since=$(date +%s)
+	start_hookcast "$tag" --signing-secret "$SIGN_SECRET" || return 1
+	for ((k = 0; k < NTOPICS; k++)); do names+=("$TOPIC_PREFIX$k"); done
+	exact=$(printf '%s\n' "${names[@]}" | LC_ALL=C sort | paste -sd, -)
+	for p in "${NGINX_PORTS[@]}"; do addrs+=("127.0.0.1:$p"); done
+	if ! "$PYTHON" "$HERE/helpers.py" register-with "topic=$TOPIC_PATTERN" "$(hc_url)" "${addrs[@]:0:half}" ||
+		! "$PYTHON" "$HERE/helpers.py" register-with "topic=$exact" "$(hc_url)" "${addrs[@]:half}" ||
+		! "$PYTHON" "$HERE/helpers.py" register-with "topic=${TOPIC_PREFIX}0" "$(hc_url)" "$check_addr"; then
+		problem "$tag: registering $NSUBS subscribers and the check sink with topics failed"
+		stop_hookcast "$tag"
+		return 1
+	fi
+	# The listing must show the topic sets asked for: a daemon that took
+	# the registrations but not the topics would deliver everything too.
+	want=$(printf '%s\n' "$half $TOPIC_PATTERN" "$((NSUBS - half)) $exact" "1 ${TOPIC_PREFIX}0" | LC_ALL=C sort)
+	got=$("$PYTHON" "$HERE/helpers.py" topics "$(hc_url)" | LC_ALL=C sort)
+	if [[ $got != "$want" ]]; then
+		problem "$tag: the listing's topic sets are $(printf '%s' "$got" | tr '\n' ';'), expected $(printf '%s' "$want" | tr '\n' ';')"
+		stop_hookcast "$tag"
+		return 1
+	fi
+	publish "$tag" "$check_addr" "$r" "$NTOPICS" || return 1
+	# Every delivery the check sink logged, in the window and the drain.
+	if ! sig=$("$PYTHON" "$HERE/helpers.py" sigcheck "$CHECK_LOG" "$SIGN_SECRET" "$BODY_BYTES" "$since" 2>&1); then
+		read -r lines good _ <<<"$sig"
+		S7_SIG[r]="FAILED: ${good:-?} of ${lines:-?} verified; $(printf '%s' "$sig" | sed 1d | tr '\n|' '  ')"
+		problem "$tag: deliveries not signed as Standard Webhooks says: ${S7_SIG[r]#FAILED: } (log: $CHECK_LOG)"
+		stop_hookcast "$tag"
+		return 1
+	fi
+	read -r lines good _ <<<"$sig"
+	read -r n d _ <<<"$(one_sub "$check_addr")"
+	share=$(calc "$P_ACCEPTED / $NTOPICS" 0)
+	S7_SIG[r]="$good of $lines verified ($d delivered to the check sink, ≈ $share expected)"
+	say "  $tag: check sink: $good of $lines deliveries logged carry webhook-id, webhook-timestamp and a webhook-signature that verifies; $d delivered to it (${TOPIC_PREFIX}0: ≈ $share of $P_ACCEPTED)"
+	# The check sink takes one topic of NTOPICS: far more means routing
+	# ignored its topics, far fewer that it lost messages.
+	[[ $d =~ ^[0-9]+$ ]] && ge "$(calc "$d > $share ? $d - $share : $share - $d" 0)" "$(calc "$share / 10 + $PUB_CONNS" 0)" &&
+		note "$tag: the check sink, subscribed to ${TOPIC_PREFIX}0 alone, had $d deliveries for $P_ACCEPTED messages accepted over $NTOPICS topics (≈ $share expected)"
+	S7_DPS[r]=$P_DPS
+	S7_PUB[r]=$(calc "$P_ACCEPTED / ($P_DUR / 1e6)" 0)
+	S7_PUB_DETAIL[r]="$P_ACCEPTED accepted, $P_REFUSED refused (503) of $P_REQ in $(calc "$P_DUR / 1e6" 1) s; offered ${P_RATE:-closed loop}${P_RATE:+/s}; drained in $P_DRAIN_SECS s"
+	S7_CPU[r]=$P_CPU
+	frac_check "$tag"
+	S7_FRAC[r]=$F_FRAC
+	S7_PASS[r]=$F_PASS
+	S7_FRAC_DETAIL[r]=$F_DETAIL
+	S7_HWM[r]=$(calc "$(proc_kb VmHWM) / 1024" 1)
+	[[ -n $HC_DATA ]] && S7_DU[r]=$(du_kb "$HC_DATA")
+	say "  $tag: ${S7_FRAC[r]} % delivered (${S7_PASS[r]}); peak RSS ${S7_HWM[r]} MiB"
+	stop_hookcast "$tag"
+	[[ -n $HC_DATA ]] && S7_DU[r]+="→$(du_kb "$HC_DATA")" && say "  $tag: data dir ${S7_DU[r]} KiB (after drain → after exit)"
+	db_left "$tag"
+	S7_LEFT[r]=$DB_LEFT
+	return 0
+}
+
 # round_line ROUND: one line with a round's figures.
 round_line() {
 	local r=$1 line="round $1/$ROUNDS:"
@@ -845,6 +979,12 @@ round_line() {
 		[[ -n ${S6_SUB[r]:-} && -n ${S2_SUB[r]:-} ]] &&
 			line+=" (÷ this round's run 2: $(calc "${S6_SUB[r]} / ${S2_SUB[r]}" 3))"
 		line+=", peak RSS ${S6_HWM[r]:-n/a} MiB;"
+	fi
+	if has 7; then
+		line+=" run 7 signed over $NTOPICS topics ${S7_DPS[r]:-n/a} deliveries/s"
+		[[ -n ${S7_DPS[r]:-} && -n ${S2_DPS[r]:-} ]] && ge "${S2_DPS[r]}" 1 &&
+			line+=" (÷ this round's run 2: $(calc "${S7_DPS[r]} / ${S2_DPS[r]}" 3))"
+		line+=", ${S7_FRAC[r]:-n/a} % delivered;"
 	fi
 	printf '%s\n' "${line%;}"
 }
@@ -885,6 +1025,23 @@ step4_10k() {
 }
 
 # --------------------------------------------------------------- report ---
+# worst_round STEP (S2, S7): of the rounds in STEP_FRAC / STEP_PASS, sets
+# W_ROUND to the worst (a MISS before a PASS, then the lowest fraction; empty
+# without rounds) and W_PASSES to the number that passed.
+W_ROUND="" W_PASSES=0
+worst_round() {
+	local -n frac=$1_FRAC pass=$1_PASS
+	local r
+	W_ROUND="" W_PASSES=0
+	for r in "${!frac[@]}"; do
+		[[ ${pass[r]} == PASS ]] && W_PASSES=$((W_PASSES + 1))
+		if [[ -z $W_ROUND ]] ||
+			[[ ${pass[r]} == MISS && ${pass[W_ROUND]} == PASS ]] ||
+			{ [[ ${pass[r]} == "${pass[W_ROUND]}" ]] && ! ge "${frac[r]}" "${frac[W_ROUND]}"; }; then
+			W_ROUND=$r
+		fi
+	done
+}
 # aggregate: the summary figures (R_*) from the per-round ones.
 aggregate() {
 	local r worst="" n_pass=0 n_drained=0 s2="" s3="" ratios=() hang=() d1="" d2=""
@@ -907,16 +1064,9 @@ aggregate() {
 			R_RATIO_DETAIL="median of same-round ratios, $(spread 3 "${ratios[@]}"); median ÷ median $(calc "$d2 / $d1" 3)"
 		fi
 	fi
-	# Fraction delivered: every step-2 round must pass; show the worst one
-	# (a MISS before a PASS, then the lowest fraction).
-	for r in "${!S2_FRAC[@]}"; do
-		[[ ${S2_PASS[r]} == PASS ]] && n_pass=$((n_pass + 1))
-		if [[ -z $worst ]] ||
-			[[ ${S2_PASS[r]} == MISS && ${S2_PASS[worst]} == PASS ]] ||
-			{ [[ ${S2_PASS[r]} == "${S2_PASS[worst]}" ]] && ! ge "${S2_FRAC[r]}" "${S2_FRAC[worst]}"; }; then
-			worst=$r
-		fi
-	done
+	# Fraction delivered: every step-2 round must pass; show the worst one.
+	worst_round S2
+	worst=$W_ROUND n_pass=$W_PASSES
 	if [[ -n $worst ]]; then
 		R_FRAC=${S2_FRAC[worst]}
 		R_FRAC_DETAIL="worst round: $worst, ${S2_FRAC_DETAIL[worst]}; PASS in $n_pass of $ROUNDS rounds"
@@ -956,6 +1106,38 @@ aggregate() {
 		)"
 	fi
 	aggregate_new
+	aggregate_sign
+}
+
+# aggregate_sign: the summary of step 7: deliveries/s, their ratio to step
+# 2's within each round, and the rounds that delivered everything.
+aggregate_sign() {
+	local r ratios=() d2="" d7="" sigs=""
+	((${#S7_DPS[@]} || ${#S7_SIG[@]})) || return 0
+	R_SIGN_DPS=$(median 0 "${S7_DPS[@]}")
+	for r in "${!S7_DPS[@]}"; do
+		[[ -n ${S2_DPS[r]:-} ]] && ge "${S2_DPS[r]}" 1 &&
+			ratios+=("$(calc "${S7_DPS[r]} / ${S2_DPS[r]}" 3)")
+	done
+	((${#S2_DPS[@]})) && d2=$(median 3 "${S2_DPS[@]}")
+	((${#S7_DPS[@]})) && d7=$(median 3 "${S7_DPS[@]}")
+	if ((${#ratios[@]})) && [[ -n $d2 ]] && ge "$d2" 1; then
+		R_SIGN_RATIO=$(median 3 "${ratios[@]}")
+		R_SIGN_RATIO_DETAIL="median of same-round ratios, $(spread 3 "${ratios[@]}"); median ÷ median $(calc "$d7 / $d2" 3)"
+	fi
+	for r in "${!S7_SIG[@]}"; do sigs+="${sigs:+; }r$r ${S7_SIG[r]}"; done
+	worst_round S7
+	if [[ -n $W_ROUND ]]; then
+		R_SIGN_FRAC=${S7_FRAC[W_ROUND]}
+		R_SIGN_FRAC_DETAIL="worst round: $W_ROUND, ${S7_FRAC_DETAIL[W_ROUND]}; PASS in $W_PASSES of $ROUNDS rounds"
+	fi
+	if [[ -n $W_ROUND ]] && ((W_PASSES == ROUNDS)); then
+		R_SIGN_FRAC_PASS=PASS
+	else
+		R_SIGN_FRAC_PASS=MISS
+	fi
+	R_SIGN_FRAC_DETAIL+="${R_SIGN_FRAC_DETAIL:+; }check sink's signatures: $sigs"
+	return 0
 }
 
 # max DECIMALS VALUE...: the largest value, or nothing.
@@ -1057,7 +1239,7 @@ pub_rate_note() {
 # rounds_table: the per-round figures as a markdown table.
 rounds_table() {
 	local r ratio
-	echo "Per round, steps 1-3 (a round runs 1, 5, then 2, 3 and 6 in the order 2 3 6, 3 6 2, 6 2 3 in rounds 1, 2, 3, 4, ...; steps 2, 3, 5 and 6 each on a fresh hookcast):"
+	echo "Per round, steps 1-3 (a round runs 1, 5, then 2, 3, 6 and 7 in the order 2 3 6 7, 3 6 7 2, 6 7 2 3, 7 2 3 6 in rounds 1, 2, 3, 4, ...; steps 2, 3, 5, 6 and 7 each on a fresh hookcast):"
 	echo
 	echo "| Round | wrk → nginx req/s | run 2 deliveries/s | run 2 per subscriber /s | run 2 delivered | run 2 peak RSS MiB | run 2 publishes accepted/s | run 3 healthy $((NSUBS - 1)), each /s | run 3 ÷ run 2, same round | run 3 hanging one: state in_flight/queued/retrying/dropped |"
 	echo "|---|---|---|---|---|---|---|---|---|---|"
@@ -1085,10 +1267,30 @@ rounds_table_new() {
 		echo "| $r | ${S5_RPS[r]:-n/a} | ${S5_NON200[r]:-n/a} | $r5 | ${S5_DETAIL[r]:-n/a} | ${S6_SUB[r]:-n/a} | $r6 | ${S6_HWM[r]:-n/a} (${S2_HWM[r]:-n/a}) | ${S6_RSSW[r]:-n/a} (${S2_RSSW[r]:-n/a}) | ${S6_DOWN_STATE[r]:-n/a} | ${S5_DU[r]:-n/a} / ${S2_DU[r]:-n/a} / ${S3_DU[r]:-n/a} / ${S6_DU[r]:-n/a} | ${S5_LEFT[r]:-n/a} / ${S2_LEFT[r]:-n/a} / ${S3_LEFT[r]:-n/a} / ${S6_LEFT[r]:-n/a} |"
 	done
 }
+# rounds_table_sign: the per-round figures of step 7.
+rounds_table_sign() {
+	local r ratio cpu7 cpu2
+	echo "Per round, step 7 ($NSUBS subscribers, every delivery signed, messages over $NTOPICS topics; hookcast CPU per delivery = its CPU s/s over the window ÷ deliveries/s):"
+	echo
+	echo "| Round | run 7 deliveries/s | run 7 ÷ run 2, same round | run 7 delivered | run 7 publishes accepted/s | run 7 peak RSS MiB (run 2's) | hookcast CPU µs per delivery, run 7 (run 2) | check sink: signed deliveries verified | data dir KiB run 7 | left in hookcast.db after exit, run 7 |"
+	echo "|---|---|---|---|---|---|---|---|---|---|"
+	for ((r = 1; r <= ROUNDS; r++)); do
+		ratio=n/a cpu7=n/a cpu2=n/a
+		[[ -n ${S7_DPS[r]:-} && -n ${S2_DPS[r]:-} ]] && ge "${S2_DPS[r]}" 1 &&
+			ratio=$(calc "${S7_DPS[r]} / ${S2_DPS[r]}" 3)
+		[[ -n ${S7_CPU[r]:-} ]] && ge "${S7_DPS[r]}" 1 &&
+			cpu7=$(calc "${S7_CPU[r]} * 1e6 / ${S7_DPS[r]}" 1)
+		[[ -n ${S2_CPU[r]:-} ]] && ge "${S2_DPS[r]}" 1 &&
+			cpu2=$(calc "${S2_CPU[r]} * 1e6 / ${S2_DPS[r]}" 1)
+		echo "| $r | ${S7_DPS[r]:-n/a} | $ratio | $(cell "${S7_FRAC[r]:-}" % "${S7_PASS[r]:-}") | $(cell "${S7_PUB[r]:-}" "" "${S7_PUB_DETAIL[r]:-}") | ${S7_HWM[r]:-n/a} (${S2_HWM[r]:-n/a}) | $cpu7 ($cpu2) | ${S7_SIG[r]:-n/a} | ${S7_DU[r]:-n/a} | ${S7_LEFT[r]:-n/a} |"
+	done
+}
 report() {
 	local v_ratio v_frac v_hwm v_hang v_rss v_ms version p rounds_note store_note
-	local v_ingest v_down v_down_hwm
+	local v_ingest v_down v_down_hwm v_sign v_sign_frac
 	aggregate
+	v_sign=$(verdict "$R_SIGN_RATIO" ge 0.9)
+	v_sign_frac=${R_SIGN_FRAC_PASS:-n/a}
 	v_ingest=$(verdict "$R_INGEST_RATIO" ge 0.4)
 	v_down=$(verdict "$R_DOWN" ge 0.9)
 	v_down_hwm=n/a
@@ -1100,11 +1302,11 @@ report() {
 	v_rss=$(verdict "$R_10K_RSS" le 50)
 	v_ms=$(verdict "$R_10K_MS" lt 100)
 	version=$("$HOOKCAST" --version 2>&1 | head -n 1)
-	rounds_note=$(for p in 1 5 2 3 6; do has "$p" && printf '%s, ' "$p"; done)
+	rounds_note=$(for p in 1 5 2 3 6 7; do has "$p" && printf '%s, ' "$p"; done)
 	if [[ -n $rounds_note ]]; then
-		rounds_note="$ROUNDS round$( ((ROUNDS == 1)) || echo s) of steps ${rounds_note%, } interleaved$( ((ROUNDS > 1)) && { has 2 || has 3 || has 6; } && echo " (2, 3 and 6 in a rotating order)"); rates are medians (min–max over the rounds)"
+		rounds_note="$ROUNDS round$( ((ROUNDS == 1)) || echo s) of steps ${rounds_note%, } interleaved$( ((ROUNDS > 1)) && { has 2 || has 3 || has 6 || has 7; } && echo " (2, 3, 6 and 7 in a rotating order)"); rates are medians (min–max over the rounds)"
 	else
-		rounds_note="steps 1-3, 5, 6 not run"
+		rounds_note="steps 1-3, 5-7 not run"
 	fi
 	if [[ $STORE == 1 ]]; then
 		store_note="store on: every hookcast started with a fresh \`--data-dir\` (on $(fstype "$TMP"), $(df -P "$TMP" 2>/dev/null | awk 'NR == 2 { print $1 }')) and \`--durability $DURABILITY\`"
@@ -1118,6 +1320,7 @@ report() {
 		echo "Date: $(date -u '+%Y-%m-%d %H:%M UTC'); machine: $(nproc) cores, $(uname -sr), load average at start $LOAD_START (other work on the box skews every figure);"
 		echo "$version ($HOOKCAST_ORIG, built $HOOKCAST_ID); nginx $("$NGINX" -v 2>&1 | sed 's|.*/||'); wrk $("$WRK" --version 2>&1 | head -n 1 | awk '{print $2}')."
 		echo "Body ${BODY_BYTES} B; windows of ${DURATION} s; $rounds_note; publisher wrk -t$PUB_THREADS -c$PUB_CONNS offering $(pub_rate_note) (pause per request ${PUB_DELAY_MS} ms, after a 503 ${BACKOFF_MS} ms), for ingest (run 5) wrk -t$INGEST_THREADS -c$INGEST_CONNS; $NSUBS subscribers = nginx \`return 204\`; $store_note."
+		has 7 && echo "Run 7: hookcast with \`--signing-secret\` (one 32-byte test secret: every delivery signed); the publisher cycles through topics ${TOPIC_PREFIX}0–${TOPIC_PREFIX}$((NTOPICS - 1)); subscribers 0–$((NSUBS / 2 - 1)) take \`$TOPIC_PATTERN\`, $((NSUBS / 2))–$((NSUBS - 1)) the $NTOPICS names, so each still gets every message; a check sink (one more nginx port, on ${TOPIC_PREFIX}0 alone, out of the figures) logs the webhook-* headers of its deliveries, each verified with HMAC-SHA256."
 		echo
 		echo "| Figure | Value | Target | Result |"
 		echo "|---|---|---|---|"
@@ -1132,6 +1335,9 @@ report() {
 		echo "| one hanging subscriber (run 3): healthy 99's rate ÷ run 2's | $(cell "$R_HANG" "" "$R_HANG_DETAIL") | ≥ 0.95 | $v_hang |"
 		echo "| one down subscriber, connection refused (run 6): healthy $NSUBS's rate ÷ run 2's | $(cell "$R_DOWN" "" "$R_DOWN_DETAIL") | ≥ 0.9 | $v_down |"
 		echo "| peak RSS (VmHWM), run 6 (one down subscriber) | $(cell "$R_DOWN_HWM" MiB "$R_DOWN_HWM_DETAIL") | ≤ run 2's (+10 % for noise) | $v_down_hwm |"
+		echo "| hookcast deliveries/s (run 7), $NSUBS subscribers, every delivery signed, messages over $NTOPICS topics | $(cell "$R_SIGN_DPS" /s "$(spread 0 "${S7_DPS[@]}")") | | |"
+		echo "| signing and topic matching: deliveries/s, run 7 ÷ run 2 | $(cell "$R_SIGN_RATIO" "" "$R_SIGN_RATIO_DETAIL") | ≥ 0.90 | $v_sign |"
+		echo "| run 7: accepted messages delivered after publishing stops, every round; every delivery the check sink logged signed | $(cell "$R_SIGN_FRAC" % "$R_SIGN_FRAC_DETAIL") | 100 %, all verified | $v_sign_frac |"
 		echo "| 10,000 subscribers: RSS (VmRSS) | $(cell "$R_10K_RSS" MiB "") | ≤ 50 MB | $v_rss |"
 		echo "| 10,000 subscribers: GET /listSubscribers?format=json, median of 5 | $(cell "$R_10K_MS" ms "$R_10K_DETAIL") | < 100 ms | $v_ms |"
 		echo "| publishes accepted/s, run 2 (info) | $(cell "$R_PUB" /s "$R_PUB_DETAIL") | | |"
@@ -1142,6 +1348,10 @@ report() {
 		if has 5 || has 6; then
 			echo
 			rounds_table_new
+		fi
+		if has 7; then
+			echo
+			rounds_table_sign
 		fi
 		if ((${#NOTES[@]})); then
 			echo
@@ -1158,7 +1368,7 @@ report() {
 	echo
 	cat "$RESULTS"
 	MISSED=0
-	for p in "$v_ratio" "$v_frac" "$v_hwm" "$v_hang" "$v_rss" "$v_ms" "$v_ingest" "$v_down" "$v_down_hwm"; do
+	for p in "$v_ratio" "$v_frac" "$v_hwm" "$v_hang" "$v_rss" "$v_ms" "$v_ingest" "$v_down" "$v_down_hwm" "$v_sign" "$v_sign_frac"; do
 		[[ $p == PASS ]] || MISSED=1
 	done
 }
@@ -1231,18 +1441,19 @@ main() {
 		say "could not start nginx"
 		exit 1
 	}
-	# Steps 1, 5, 2, 3, 6 interleaved, round after round, so that a drift
-	# in the machine's background load touches each step alike: 5 next to
-	# 1, its reference; 2, 3 and 6 after them, in an order that rotates
-	# from round to round (2 3 6, 3 6 2, 6 2 3, ...) so that no one of the
-	# three always comes first, right after the ingest, or last.
+	# Steps 1, 5, 2, 3, 6, 7 interleaved, round after round, so that a
+	# drift in the machine's background load touches each step alike: 5
+	# next to 1, its reference; 2, 3, 6 and 7 after them, in an order that
+	# rotates from round to round (2 3 6 7, 3 6 7 2, 6 7 2 3, 7 2 3 6, ...)
+	# so that no one of the four always comes first, right after the
+	# ingest, or last.
 	local order k
-	if has 1 || has 2 || has 3 || has 5 || has 6; then
+	if has 1 || has 2 || has 3 || has 5 || has 6 || has 7; then
 		for ((r = 1; r <= ROUNDS; r++)); do
 			has 1 && { step1_limit "$r" || problem "step 1 (round $r) failed"; }
 			has 5 && { step5_ingest "$r" || problem "step 5 (round $r) failed"; }
-			order=(2 3 6)
-			k=$(((r - 1) % 3))
+			order=(2 3 6 7)
+			k=$(((r - 1) % ${#order[@]}))
 			order=("${order[@]:k}" "${order[@]:0:k}")
 			for p in "${order[@]}"; do
 				has "$p" || continue
@@ -1250,6 +1461,7 @@ main() {
 				2) step2_end_to_end "$r" || problem "step 2 (round $r) failed" ;;
 				3) step3_hanging "$r" || problem "step 3 (round $r) failed" ;;
 				6) step6_down "$r" || problem "step 6 (round $r) failed" ;;
+				7) step7_signed "$r" || problem "step 7 (round $r) failed" ;;
 				esac
 			done
 			say "$(round_line "$r")"
