@@ -105,10 +105,15 @@ START_TEST(evicts_after_ttl)
 	unit_stack_start(&stack, &cfg, 10);
 	ck_assert_int_eq(add(stack.subs, "127.0.0.1:9"), SUBS_ADDED);
 	ck_assert_int_eq(add(stack.subs, "127.0.0.2:9"), SUBS_ADDED);
-	r = reaper_start(stack.subs, stack.deliver, 300, 100);
+	/*
+	 * A keep-alive every 50 ms against a TTL of 1 s: this thread may be
+	 * held up a while (sanitizers, a loaded machine) before a keep-alive
+	 * is late.  Waits (10 s at most) until the silent one is gone.
+	 */
+	r = reaper_start(stack.subs, stack.deliver, 1000, 100);
 	ck_assert_ptr_nonnull(r);
-	for (int i = 0; i < 8; i++) {
-		usleep(100000);
+	for (int i = 0; i < 200 && subs_count(stack.subs) > 1; i++) {
+		usleep(50000);
 		subs_keepalive(stack.subs, "127.0.0.2:9", clock_real_ms(),
 		    clock_mono_ms());
 	}
