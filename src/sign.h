@@ -31,7 +31,9 @@ void signer_free(struct signer *sg);	/* NULL-safe; wipes the keys */
 
 /*
  * Writes the webhook-signature value for ID, TS (Unix seconds) and BODY
- * into out: one "v1,<base64>" a key.  0, or -1 when libcrypto fails.
+ * into out: one "v1,<base64>" a key.  0, or -1 when libcrypto fails.  An
+ * ID must always name the same body: the last value is reused when ID, TS
+ * and the length are those of the last call.
  */
 int signer_sign(struct signer *sg, const char *id, int64_t ts,
     const void *body, size_t len, char out[SIGN_VALUE_MAX]);

@@ -32,6 +32,14 @@ START_TEST(signs_the_specification_example)
 	ck_assert_int_eq(signer_sign(sg, ID, TS, BODY, strlen(BODY) - 1, out),
 	    0);
 	ck_assert_str_ne(out, SIG);
+	/* The last value is kept for the next subscriber, per id. */
+	ck_assert_int_eq(signer_sign(sg, ID, TS, BODY, strlen(BODY), out), 0);
+	ck_assert_str_eq(out, SIG);
+	ck_assert_int_eq(signer_sign(sg, "msg_p5jXN8AQM9LWM0D4loKWxJel", TS, BODY,
+	    strlen(BODY), out), 0);
+	ck_assert_str_ne(out, SIG);
+	ck_assert_int_eq(signer_sign(sg, ID, TS, BODY, strlen(BODY), out), 0);
+	ck_assert_str_eq(out, SIG);
 	signer_free(sg);
 }
 END_TEST
