@@ -119,6 +119,7 @@ answer(struct MHD_Connection *c, unsigned int status, const char *ctype,
 	return ret;
 }
 
+/* TEXT is a literal: the response points at it, uncopied. */
 static enum MHD_Result
 answer_text(struct MHD_Connection *c, unsigned int status, const char *text)
 {
@@ -320,7 +321,7 @@ request_topics(struct MHD_Connection *c, int patterns, struct topics **out,
 	case TOPICS_OK:
 		return 0;
 	case TOPICS_INVALID:
-		*ret = answer_text(c, MHD_HTTP_BAD_REQUEST, err);
+		*ret = answer_fmt(c, MHD_HTTP_BAD_REQUEST, "%s", err);
 		return -1;
 	case TOPICS_NOMEM:
 		break;
