@@ -344,16 +344,33 @@ store_answered(struct store_req *req)
  * Hands U's request to the store and suspends C until it is committed:
  * libmicrohttpd's threads go on serving other connections meanwhile.
  */
+/* A publish is queued together with its count of subscribers (subs_count_then). */
+static int
+submit_counted(void *arg, size_t n)
+{
+	struct upload *u = arg;
+
+	u->u_req.r_fanout = (long)n;
+	return store_submit(u->u_api->store, &u->u_req);
+}
+
 static enum MHD_Result
 wait_store(struct api *a, struct MHD_Connection *c, struct upload *u)
 {
+	int rc;
+
 	u->u_conn = c;
 	u->u_api = a;
 	u->u_req.r_done = store_answered;
 	u->u_req.r_arg = u;
 	atomic_store(&u->u_waiting, 1);
 	MHD_suspend_connection(c);
-	if (store_submit(a->store, &u->u_req) == -1) {
+	if (u->u_req.r_type == REQ_PUBLISH)
+		rc = subs_count_then(a->subs, msg_topics(u->u_req.r_msg),
+		    submit_counted, u);
+	else
+		rc = store_submit(a->store, &u->u_req);
+	if (rc == -1) {
 		u->u_req.r_status = STORE_CLOSED;
 		atomic_store(&u->u_waiting, 2);
 		MHD_resume_connection(c);
@@ -706,7 +723,6 @@ send_end(struct api *a, struct MHD_Connection *c, struct upload *u)
 	    NULL;
 	u->u_req.r_type = REQ_PUBLISH;
 	u->u_req.r_msg = m;
-	u->u_req.r_fanout = (long)subs_count_matching(a->subs, topics);
 	if (key != NULL) {
 		snprintf(u->u_key, sizeof(u->u_key), "%s", key);
 		u->u_req.r_key = u->u_key;

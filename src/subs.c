@@ -6,8 +6,10 @@
  * libmicrohttpd threads take the read lock to refresh a keep-alive (an
  * atomic store on the subscriber) and the write lock to add or remove; the
  * reaper takes the write lock to evict.  The lock is held only around table
- * operations and the on_add/on_remove hooks, which just queue a command for
- * the delivery thread (lock order: subs rwlock, then deliver's queue mutex).
+ * operations and the on_add/on_remove/on_change hooks, which just queue an
+ * operation for the store (lock order: subs rwlock, then the store's queue
+ * mutex).  A publish is queued under the read lock as well, with its count
+ * of subscribers, so that count and its place among the changes agree.
  * Subscribers are reference counted so readers can copy pointers out under
  * the read lock and look at them after it is released; their strings are
  * immutable, their clocks and counters atomic, their last error behind a
@@ -447,11 +449,13 @@ subs_count(struct subs *s)
 	return n;
 }
 
-size_t
-subs_count_matching(struct subs *s, const struct topics *topics)
+int
+subs_count_then(struct subs *s, const struct topics *topics,
+    int (*then)(void *, size_t), void *arg)
 {
 	struct topic_vec v = { 0 };
 	size_t n;
+	int r;
 
 	pthread_rwlock_rdlock(&s->lock);
 	if (topics == NULL)
@@ -460,9 +464,10 @@ subs_count_matching(struct subs *s, const struct topics *topics)
 		n = s->table.ht_count;	/* out of memory: at most all of them */
 	else
 		n = s->every + v.n;
+	r = then(arg, n);
 	pthread_rwlock_unlock(&s->lock);
 	free(v.v);
-	return n;
+	return r;
 }
 
 struct sub *

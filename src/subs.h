@@ -73,8 +73,14 @@ enum subs_add_result subs_add(struct subs *s, const char *address, CURLU *url,
     const char *url_text, const struct sub_opts *opts, int64_t real_ms,
     int64_t mono_ms);
 
-/* How many subscribers a message on TOPICS (NULL: none) goes to. */
-size_t subs_count_matching(struct subs *s, const struct topics *topics);
+/*
+ * Counts the subscribers a message on TOPICS (NULL: none) goes to and
+ * passes the count to THEN, under the same read lock: what THEN queues for
+ * the store is thereby ordered against every change to the map, whose hooks
+ * queue theirs under the write lock.  Returns what THEN returns.
+ */
+int subs_count_then(struct subs *s, const struct topics *topics,
+    int (*then)(void *, size_t), void *arg);
 
 /* Why a subscriber left the map. */
 enum sub_end { SUB_DEREGISTERED, SUB_EVICTED, SUB_GONE };
