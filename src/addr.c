@@ -161,18 +161,33 @@ addr_literal(CURLU *url, struct sockaddr_storage *ss)
 	size_t len;
 	int rc = -1;
 
+	char *port = NULL;
+	long pnum;
+
 	/* libcurl gives an IPv4 address in dotted form whatever way it was written. */
 	if (curl_url_get(url, CURLUPART_HOST, &host, 0) != CURLUE_OK)
 		return -1;
+	if (curl_url_get(url, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) !=
+	    CURLUE_OK) {
+		curl_free(host);
+		return -1;
+	}
+	pnum = strtol(port, NULL, 10);
+	curl_free(port);
 	memset(ss, 0, sizeof(*ss));
 	len = strlen(host);
+	/* "169.254.169.254." is the same address to the resolver. */
+	if (len > 1 && host[len - 1] == '.')
+		host[--len] = '\0';
 	if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
 		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)pnum);
 		rc = 0;
 	} else if (len > 2 && host[0] == '[' && host[len - 1] == ']') {
 		host[len - 1] = '\0';
 		if (inet_pton(AF_INET6, host + 1, &sin6->sin6_addr) == 1) {
 			sin6->sin6_family = AF_INET6;
+			sin6->sin6_port = htons((uint16_t)pnum);
 			rc = 0;
 		}
 	}

@@ -28,8 +28,9 @@ enum addr_status {
 enum addr_status addr_parse(const char *address, CURLU **url, char **text);
 
 /*
- * When URL's host is a literal IPv4 or IPv6 address, writes it (port 0)
- * to SS and returns 0; -1 for a name (or when out of memory).
+ * When URL's host is a literal IPv4 or IPv6 address, writes it and the
+ * port (the scheme's default if none) to SS and returns 0; -1 for a name
+ * (or when out of memory).
  */
 int addr_literal(CURLU *url, struct sockaddr_storage *ss);
 

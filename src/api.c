@@ -18,6 +18,8 @@
  * answered before any of its body reaches a handler, and changes nothing.
  */
 #include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
 #include <netdb.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -26,6 +28,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <microhttpd.h>
 
@@ -74,6 +77,8 @@ struct api {
 	struct MHD_Response	*success;	/* shared by every 200 */
 	struct auth		*auth;
 	struct tls		*tls;		/* HTTPS: kept until the daemon stops */
+	struct sockaddr_storage	 self;		/* where it listens, with its port */
+	int			 fd;		/* listening, until libmicrohttpd has it */
 };
 
 /*
@@ -439,9 +444,11 @@ handle_register(struct api *a, struct MHD_Connection *c, void **con_cls)
 	 * to: refuse it now.  A name is judged at each connection instead, by
 	 * what it resolves to then (deliver.c).
 	 */
-	if (addr_literal(url, &ss) == 0 && egress_check(&a->cfg->deny_targets,
-	    &a->cfg->allow_targets, (struct sockaddr *)&ss, why) ==
-	    EGRESS_DENY) {
+	if (addr_literal(url, &ss) == 0 &&
+	    (egress_is_self((struct sockaddr *)&ss, (struct sockaddr *)&a->self) ?
+	    snprintf(why, sizeof(why), "%s", EGRESS_SELF) > 0 :
+	    egress_check(&a->cfg->deny_targets, &a->cfg->allow_targets,
+	    (struct sockaddr *)&ss, why) == EGRESS_DENY)) {
 		curl_url_cleanup(url);
 		curl_free(text);
 		topics_unref(opts.topics);
@@ -1027,8 +1034,40 @@ resolve_listen(const char *listen, struct sockaddr_storage *ss)
 	return 0;
 }
 
+/*
+ * A listening socket on SS, its address with the port it got in BOUND.
+ * hookcast binds it rather than libmicrohttpd so that its own address is
+ * known before the first request can arrive (egress_is_self).
+ */
+static int
+open_listen(const char *where, const struct sockaddr_storage *ss,
+    struct sockaddr_storage *bound)
+{
+	socklen_t len = ss->ss_family == AF_INET6 ?
+	    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+	int fd, on = 1;
+
+	fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		goto fail;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) == -1 ||
+	    (ss->ss_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6,
+	    IPV6_V6ONLY, &on, sizeof(on)) == -1) ||
+	    bind(fd, (const struct sockaddr *)ss, len) == -1 ||
+	    listen(fd, SOMAXCONN) == -1 ||
+	    getsockname(fd, (struct sockaddr *)bound, &len) == -1)
+		goto fail;
+	return fd;
+fail:
+	log_error("cannot listen", "listen=%s error=\"%s\"", where,
+	    strerror(errno));
+	if (fd != -1)
+		close(fd);
+	return -1;
+}
+
 struct api *
-api_start(const struct config *cfg, struct subs *s, struct store *st)
+api_open(const struct config *cfg)
 {
 	static const char ok[] = "success";
 	const char *tokens[AUTH_SCOPES] = {
@@ -1036,21 +1075,13 @@ api_start(const struct config *cfg, struct subs *s, struct store *st)
 		[AUTH_SUBSCRIBE] = cfg->subscribe_token,
 		[AUTH_ADMIN] = cfg->admin_token,
 	};
-	struct MHD_OptionItem tls[] = {
-		{ MHD_OPTION_END, 0, NULL },	/* filled in for HTTPS */
-		{ MHD_OPTION_END, 0, NULL },
-		{ MHD_OPTION_END, 0, NULL },
-	};
 	struct sockaddr_storage ss;
-	char host[INET6_ADDRSTRLEN], scopes[64];
-	unsigned int flags;
 	struct api *a;
 
 	if ((a = calloc(1, sizeof(*a))) == NULL)
 		return NULL;
 	a->cfg = cfg;
-	a->subs = s;
-	a->store = st;
+	a->fd = -1;
 	a->success = MHD_create_response_from_buffer(sizeof(ok) - 1,
 	    (void *)(uintptr_t)ok, MHD_RESPMEM_PERSISTENT);
 	if (a->success == NULL)
@@ -1059,13 +1090,6 @@ api_start(const struct config *cfg, struct subs *s, struct store *st)
 	    "text/plain; charset=utf-8");
 	if ((a->auth = auth_new(tokens)) == NULL)
 		goto fail;
-	if (resolve_listen(cfg->listen, &ss) == -1)
-		goto fail;
-
-	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
-	    MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
-	if (ss.ss_family == AF_INET6)
-		flags |= MHD_USE_IPv6;
 	if (cfg->tls_cert[0] != '\0') {
 		if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
 			log_error("cannot serve HTTPS: this libmicrohttpd has no "
@@ -1074,15 +1098,50 @@ api_start(const struct config *cfg, struct subs *s, struct store *st)
 		}
 		if ((a->tls = tls_load(cfg->tls_cert, cfg->tls_key)) == NULL)
 			goto fail;
+	}
+	if (resolve_listen(cfg->listen, &ss) == -1 ||
+	    (a->fd = open_listen(cfg->listen, &ss, &a->self)) == -1)
+		goto fail;
+	return a;
+
+fail:
+	api_stop(a);
+	return NULL;
+}
+
+int
+api_run(struct api *a, struct subs *s, struct store *st)
+{
+	struct MHD_OptionItem tls[] = {
+		{ MHD_OPTION_END, 0, NULL },	/* filled in for HTTPS */
+		{ MHD_OPTION_END, 0, NULL },
+		{ MHD_OPTION_END, 0, NULL },
+		{ MHD_OPTION_END, 0, NULL },
+	};
+	const struct config *cfg = a->cfg;
+	char host[INET6_ADDRSTRLEN], scopes[64];
+	unsigned int flags;
+
+	a->subs = s;
+	a->store = st;
+	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
+	    MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
+	if (a->self.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	if (a->tls != NULL) {
 		flags |= MHD_USE_TLS;
 		tls[0] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0,
 		    (void *)(uintptr_t)tls_cert(a->tls) };
 		tls[1] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0,
 		    (void *)(uintptr_t)tls_key(a->tls) };
+		/* TLS 1.2 and later: GnuTLS's default still has 1.0 and 1.1. */
+		tls[2] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_PRIORITIES, 0,
+		    (void *)(uintptr_t)"NORMAL:-VERS-TLS1.0:-VERS-TLS1.1:"
+		    "-VERS-DTLS1.0" };
 	}
 	a->daemon = MHD_start_daemon(flags, 0, NULL, NULL, api_handle, a,
 	    MHD_OPTION_EXTERNAL_LOGGER, api_mhd_log, a,
-	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+	    MHD_OPTION_LISTEN_SOCKET, a->fd,
 	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)cfg->http_threads,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->client_timeout,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->max_connections,
@@ -1093,37 +1152,53 @@ api_start(const struct config *cfg, struct subs *s, struct store *st)
 	    MHD_OPTION_END);
 	if (a->daemon == NULL) {
 		log_error("cannot listen", "listen=%s", cfg->listen);
-		goto fail;
+		return -1;
 	}
-	if (ss.ss_family == AF_INET6)
-		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr,
+	a->fd = -1;			/* libmicrohttpd's now */
+	if (a->self.ss_family == AF_INET6)
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&a->self)->sin6_addr,
 		    host, sizeof(host));
 	else
-		inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr,
+		inet_ntop(AF_INET, &((struct sockaddr_in *)&a->self)->sin_addr,
 		    host, sizeof(host));
-	log_info("listening", ss.ss_family == AF_INET6 ? "listen=[%s]:%u%s" :
-	    "listen=%s:%u%s", host, api_port(a), a->tls != NULL ? " tls=yes" :
-	    "");
-	if (auth_exposed(a->auth, (struct sockaddr *)&ss, scopes,
+	log_info("listening", a->self.ss_family == AF_INET6 ?
+	    "listen=[%s]:%u%s" : "listen=%s:%u%s", host, api_port(a),
+	    a->tls != NULL ? " tls=yes" : "");
+	if (auth_exposed(a->auth, (struct sockaddr *)&a->self, scopes,
 	    sizeof(scopes)) > 0)
 		log_warnx("endpoints open to the network", "listen=%s "
 		    "open_scopes=%s hint=\"set publish_token, subscribe_token "
 		    "and admin_token, or listen on loopback\"", cfg->listen,
 		    scopes);
-	return a;
+	return 0;
+}
 
-fail:
-	api_stop(a);
-	return NULL;
+struct api *
+api_start(const struct config *cfg, struct subs *s, struct store *st)
+{
+	struct api *a;
+
+	if ((a = api_open(cfg)) == NULL)
+		return NULL;
+	if (api_run(a, s, st) == -1) {
+		api_stop(a);
+		return NULL;
+	}
+	return a;
+}
+
+const struct sockaddr *
+api_self(const struct api *a)
+{
+	return (const struct sockaddr *)&a->self;
 }
 
 unsigned int
 api_port(const struct api *a)
 {
-	const union MHD_DaemonInfo *info;
-
-	info = MHD_get_daemon_info(a->daemon, MHD_DAEMON_INFO_BIND_PORT);
-	return info != NULL ? info->port : 0;
+	if (a->self.ss_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)&a->self)->sin6_port);
+	return ntohs(((const struct sockaddr_in *)&a->self)->sin_port);
 }
 
 void
@@ -1133,6 +1208,8 @@ api_stop(struct api *a)
 		return;
 	if (a->daemon != NULL)
 		MHD_stop_daemon(a->daemon);
+	if (a->fd != -1)
+		close(a->fd);
 	if (a->success != NULL)
 		MHD_destroy_response(a->success);
 	auth_free(a->auth);

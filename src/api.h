@@ -2,17 +2,29 @@
 #ifndef HOOKCAST_API_H
 #define HOOKCAST_API_H
 
+#include <sys/socket.h>
+
 #include "config.h"
 #include "store.h"
 #include "subs.h"
 
 struct api;
 
-/* Binds cfg->listen and starts serving; NULL (logged) on failure. */
+/*
+ * Binds cfg->listen and loads the HTTPS files, serving nothing yet, so that
+ * its address is known (api_self) before anything is delivered; NULL
+ * (logged) on failure.
+ */
+struct api *api_open(const struct config *cfg);
+/* Starts serving on what api_open bound; -1 (logged) on failure. */
+int api_run(struct api *a, struct subs *s, struct store *st);
+/* api_open and api_run in one. */
 struct api *api_start(const struct config *cfg, struct subs *s,
     struct store *st);
 /* The port it listens on (the kernel's choice when cfg->listen says 0). */
 unsigned int api_port(const struct api *a);
+/* Its address with that port (a struct sockaddr_storage). */
+const struct sockaddr *api_self(const struct api *a);
 /*
  * Stops listening, lets the handlers running now return, closes every
  * connection, joins libmicrohttpd's threads and frees.  NULL-safe.

@@ -201,6 +201,9 @@ struct deliver {
 	int64_t			 next_tick;	/* retries due, progress */
 	int64_t			 next_progress;
 	int			 rescan;	/* a backlog read is under way: no sleep */
+	/* The API's own address (deliver_set_self, before store_start). */
+	struct sockaddr_storage	 self;
+	atomic_bool		 self_known;
 	char			 user_agent[64];
 };
 
@@ -266,6 +269,15 @@ wake_thread(struct deliver *d)
 	/* EAGAIN means the counter is already non-zero: the thread will wake. */
 	if (write(d->wakefd, &one, sizeof(one)) < 0)
 		return;
+}
+
+void
+deliver_set_self(struct deliver *d, const struct sockaddr *sa, size_t len)
+{
+	if (len > sizeof(d->self))
+		return;
+	memcpy(&d->self, sa, len);
+	atomic_store(&d->self_known, true);
 }
 
 void
@@ -1099,8 +1111,13 @@ on_open(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
 
 	if (purpose != CURLSOCKTYPE_IPCXN)
 		return CURL_SOCKET_BAD;
-	if (egress_check(&d->cfg->deny_targets, &d->cfg->allow_targets,
-	    &a->addr, why) == EGRESS_DENY) {
+	if (atomic_load(&d->self_known) &&
+	    egress_is_self(&a->addr, (struct sockaddr *)&d->self))
+		snprintf(why, sizeof(why), "%s", EGRESS_SELF);
+	else if (egress_check(&d->cfg->deny_targets, &d->cfg->allow_targets,
+	    &a->addr, why) == EGRESS_ALLOW)
+		why[0] = '\0';
+	if (why[0] != '\0') {
 		memcpy(x->x_denied, why, sizeof(why));
 		log_debug("connection not allowed", "address=%s reason=\"%s\"",
 		    sub_address(x->x_target->t_sub), why);
@@ -1171,6 +1188,11 @@ xfer_get(struct deliver *d)
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+	/*
+	 * No proxy, not even one from http_proxy and the like: through a proxy
+	 * on_open would judge the proxy's address, not the subscriber's.
+	 */
+	curl_easy_setopt(e, CURLOPT_PROXY, "");
 	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
 	curl_easy_setopt(e, CURLOPT_USERAGENT, d->user_agent);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,

@@ -2,6 +2,8 @@
 #ifndef HOOKCAST_DELIVER_H
 #define HOOKCAST_DELIVER_H
 
+#include <sys/socket.h>
+
 #include "config.h"
 #include "msg.h"
 #include "subs.h"
@@ -43,6 +45,10 @@ void deliver_on_remove(struct sub *sub, void *d);
 int deliver_on_change(struct sub *sub, const struct topics *topics,
     const char *secret, void *d);
 void deliver_wake(struct deliver *d);
+
+/* The API listens at SA (with its port): deliveries never connect there. */
+void deliver_set_self(struct deliver *d, const struct sockaddr *sa,
+    size_t len);
 
 /*
  * Queues M, committed, for every subscriber the thread knows when it gets

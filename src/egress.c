@@ -1,5 +1,6 @@
 /* egress.c: CIDR lists and the longest-prefix check of a delivery's address. */
 #include <arpa/inet.h>
+#include <ifaddrs.h>
 #include <ctype.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -13,7 +14,7 @@
  * Always denied, whatever the lists say short of a longer allow_targets
  * entry: link-local (cloud metadata services live at 169.254.169.254),
  * and the "this host" addresses 0.0.0.0/8 and ::, which Linux connects
- * to the local machine.
+ * to the local machine; and fd00:ec2::254, AWS's metadata over IPv6.
  */
 static const struct egress_list builtin = {
 	.el_net = {
@@ -22,8 +23,11 @@ static const struct egress_list builtin = {
 		{ .en_addr = { V4_MAPPED }, .en_bits = 96 + 8, .en_v4 = 1 },
 		{ .en_addr = { 0xfe, 0x80 }, .en_bits = 10 },
 		{ .en_addr = { 0 }, .en_bits = 128 },
+		/* AWS's metadata service over IPv6, inside the private fd00::/8. */
+		{ .en_addr = { 0xfd, 0x00, 0x0e, 0xc2, [15] = 0x54 },
+		    .en_bits = 128 },
 	},
-	.el_count = 4,
+	.el_count = 5,
 };
 
 static const uint8_t v4_prefix[12] = { V4_MAPPED };
@@ -252,4 +256,79 @@ egress_check(const struct egress_list *deny, const struct egress_list *allow,
 	if (d != NULL || (a == NULL && allow->el_count > 0))
 		return EGRESS_DENY;
 	return EGRESS_ALLOW;
+}
+
+/* SA's address as 16 bytes (IPv4 mapped) and its port; -1 for another family. */
+static int
+addr_port(const struct sockaddr *sa, uint8_t a[16], unsigned int *port)
+{
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)
+		    (const void *)sa;
+
+		memcpy(a, v4_prefix, 12);
+		memcpy(a + 12, &sin->sin_addr, 4);
+		*port = ntohs(sin->sin_port);
+		return 0;
+	}
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)
+		    (const void *)sa;
+
+		memcpy(a, &sin6->sin6_addr, 16);
+		*port = ntohs(sin6->sin6_port);
+		return 0;
+	}
+	return -1;
+}
+
+static int
+is_loopback(const uint8_t a[16])
+{
+	static const uint8_t v6[16] = { [15] = 1 };
+
+	return memcmp(a, v6, 16) == 0 ||
+	    (memcmp(a, v4_prefix, 12) == 0 && a[12] == 127);
+}
+
+static int
+is_any(const uint8_t a[16])
+{
+	static const uint8_t zero[16];
+
+	return memcmp(a, zero, 16) == 0 ||
+	    (memcmp(a, v4_prefix, 12) == 0 && memcmp(a + 12, zero, 4) == 0);
+}
+
+/* 1 if A is one of this host's addresses. */
+static int
+is_local(const uint8_t a[16])
+{
+	struct ifaddrs *ifs, *i;
+	uint8_t b[16];
+	unsigned int port;
+	int found = 0;
+
+	if (getifaddrs(&ifs) == -1)
+		return 0;
+	for (i = ifs; i != NULL && !found; i = i->ifa_next)
+		if (i->ifa_addr != NULL && addr_port(i->ifa_addr, b, &port) == 0)
+			found = memcmp(a, b, 16) == 0;
+	freeifaddrs(ifs);
+	return found;
+}
+
+int
+egress_is_self(const struct sockaddr *sa, const struct sockaddr *listen)
+{
+	uint8_t a[16], l[16];
+	unsigned int port, lport;
+
+	if (addr_port(sa, a, &port) == -1 || addr_port(listen, l, &lport) == -1 ||
+	    port != lport || lport == 0)
+		return 0;
+	if (memcmp(a, l, 16) == 0)
+		return 1;
+	/* On a wildcard it answers on every address the host has. */
+	return is_any(l) && (is_loopback(a) || is_any(a) || is_local(a));
 }

@@ -53,4 +53,14 @@ enum egress_verdict egress_check(const struct egress_list *deny,
     const struct egress_list *allow, const struct sockaddr *sa,
     char reason[EGRESS_REASONLEN]);
 
+/*
+ * 1 when SA (address and port) is hookcast's own API, which listens on
+ * LISTEN (address and the port it got): the same port on loopback, on the
+ * listen address, or, when that is a wildcard, on any of this host's
+ * addresses.  Delivering there would publish every message again, for ever.
+ */
+#define EGRESS_SELF	"that is hookcast's own API (each delivery would " \
+	"publish the message again)"
+int egress_is_self(const struct sockaddr *sa, const struct sockaddr *listen);
+
 #endif

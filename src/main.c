@@ -188,15 +188,20 @@ main(int argc, char **argv)
 		fatalx("start-up failed", "part=subs reason=nomem");
 	if (store_restore(store, subs) == -1)
 		fatalx("start-up failed", "part=store data_dir=%s", cfg.data_dir);
+	/* Bound now, so that its own address is known before any delivery. */
+	if ((api = api_open(&cfg)) == NULL)
+		fatalx("start-up failed", "part=api");
 	if ((d = deliver_start(&cfg, store, subs, store_last_seq(store))) ==
 	    NULL)
 		fatalx("start-up failed", "part=deliver");
+	/* Delivering to itself would publish every message again, for ever. */
+	deliver_set_self(d, api_self(api), sizeof(struct sockaddr_storage));
 	if (store_start(store, d) == -1)
 		fatalx("start-up failed", "part=store");
 	if ((reaper = reaper_start(subs, d, cfg.keepalive_ttl * 1000,
 	    cfg.reap_interval * 1000)) == NULL)
 		fatalx("start-up failed", "part=reaper");
-	if ((api = api_start(&cfg, subs, store)) == NULL)
+	if (api_run(api, subs, store) == -1)
 		fatalx("start-up failed", "part=api");
 	log_info("started", "version=%s keepalive_ttl=%ld reap_interval=%ld "
 	    "max_body=%zu", HOOKCAST_VERSION, cfg.keepalive_ttl,

@@ -19,24 +19,42 @@ lists(const char *d, const char *a)
 	ck_assert_msg(egress_parse(a, &allow, err) == 0, "%s: %s", a, err);
 }
 
+/* ADDR (IPv4 or IPv6 text) and PORT as a socket address in SS. */
+static struct sockaddr *
+sockaddr_of(const char *addr, unsigned int port, struct sockaddr_storage *ss)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, addr, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)port);
+	} else {
+		ck_assert_int_eq(inet_pton(AF_INET6, addr, &sin6->sin6_addr), 1);
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)port);
+	}
+	return (struct sockaddr *)ss;
+}
+
 /* The verdict on ADDR (IPv4 or IPv6 text), its reason in WHY. */
 static enum egress_verdict
 judge(const char *addr, char why[EGRESS_REASONLEN])
 {
 	struct sockaddr_storage ss;
-	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
 
-	memset(&ss, 0, sizeof(ss));
-	if (inet_pton(AF_INET, addr, &sin->sin_addr) == 1) {
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(80);
-	} else {
-		ck_assert_int_eq(inet_pton(AF_INET6, addr, &sin6->sin6_addr), 1);
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons(80);
-	}
-	return egress_check(&deny, &allow, (struct sockaddr *)&ss, why);
+	return egress_check(&deny, &allow, sockaddr_of(addr, 80, &ss), why);
+}
+
+/* Whether ADDR:PORT is hookcast's own API when it listens on LISTEN:8080. */
+static int
+is_self(const char *addr, unsigned int port, const char *listen)
+{
+	struct sockaddr_storage a, l;
+
+	return egress_is_self(sockaddr_of(addr, port, &a),
+	    sockaddr_of(listen, 8080, &l));
 }
 
 static void
@@ -239,6 +257,24 @@ START_TEST(other_families_denied)
 }
 END_TEST
 
+START_TEST(own_api)
+{
+	/* Listening on one address: that address and port, in any spelling. */
+	ck_assert(is_self("127.0.0.1", 8080, "127.0.0.1"));
+	ck_assert(is_self("::ffff:127.0.0.1", 8080, "127.0.0.1"));
+	ck_assert(!is_self("127.0.0.1", 8081, "127.0.0.1"));
+	ck_assert(!is_self("127.0.0.2", 8080, "127.0.0.1"));	/* another bind */
+	ck_assert(!is_self("::1", 8080, "127.0.0.1"));
+	ck_assert(is_self("::1", 8080, "::1"));
+	/* On a wildcard: loopback and the host's own addresses too. */
+	ck_assert(is_self("127.0.0.1", 8080, "0.0.0.0"));
+	ck_assert(is_self("127.9.9.9", 8080, "0.0.0.0"));
+	ck_assert(is_self("::1", 8080, "::"));
+	ck_assert(!is_self("192.0.2.1", 8080, "0.0.0.0"));	/* not ours */
+	ck_assert(!is_self("127.0.0.1", 8081, "0.0.0.0"));
+}
+END_TEST
+
 int
 main(void)
 {
@@ -252,6 +288,7 @@ main(void)
 	tcase_add_test(tc, longest_prefix_decides);
 	tcase_add_test(tc, allow_only);
 	tcase_add_test(tc, other_families_denied);
+	tcase_add_test(tc, own_api);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }

@@ -125,3 +125,46 @@ class EgressTest(HookcastTestCase):
         self.assertNotEqual(rc, 0)
         self.assertIn('deny_targets', err)
         self.assertIn('1.2.3.4/40', err)
+
+
+class SelfAndProxyTest(HookcastTestCase):
+    """hookcast never delivers to its own API, and never through a proxy."""
+
+    def test_own_api_is_refused_at_registration_and_at_delivery(self):
+        hc = self.start_hookcast('--retry-schedule', '100ms')
+        for address in ('http://127.0.0.1:%d/sendMessage' % hc.port,
+                        '127.0.0.1:%d' % hc.port, 'http://127.1:%d/' % hc.port,
+                        'http://[::ffff:127.0.0.1]:%d/sendMessage' % hc.port):
+            with self.subTest(address=address):
+                r = hc.register(address)
+                self.assertEqual(r.status, 403, r)
+                self.assertIn("hookcast's own API", r.text)
+        self.assertEqual(hc.list_json(), [])
+        # A name is judged when it is connected to: no loop, the reason listed.
+        loop = 'http://localhost:%d/sendMessage' % hc.port
+        self.assertSuccess(hc.register(loop))
+        self.assertSuccess(hc.publish(b'once'))
+        entry = hc.wait_subscriber(loop, lambda e: e['failed'] >= 1, scaled(5))
+        self.assertIn("hookcast's own API", entry['last_error'] or '')
+        time.sleep(0.5)
+        entry = hc.subscriber(loop)
+        self.assertEqual(entry['delivered'], 0)
+
+    def test_proxy_from_the_environment_is_not_used(self):
+        proxy, sink = self.sink(), self.sink()
+        url = 'http://127.0.0.1:%d' % proxy.port
+        hc = self.start_hookcast(env={'http_proxy': url, 'HTTP_PROXY': url,
+                                      'https_proxy': url, 'ALL_PROXY': url})
+        self.assertSuccess(hc.register(sink.address))
+        self.assertSuccess(hc.publish(b'direct'))
+        self.assertEqual(sink.wait_for(1, scaled(5)), 1)
+        time.sleep(0.2)
+        self.assertEqual(proxy.count(), 0)
+
+    def test_trailing_dot_is_the_same_address(self):
+        hc = self.start_hookcast()
+        for address in ('169.254.169.254.:80', 'http://169.254.169.254./latest/'):
+            with self.subTest(address=address):
+                r = hc.register(address)
+                self.assertEqual(r.status, 403, r)
+                self.assertIn('169.254.169.254 is in deny_targets', r.text)

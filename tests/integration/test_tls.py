@@ -204,6 +204,20 @@ class TlsFrontEndTest(HookcastTestCase):
         # The daemon still serves TLS clients afterwards.
         self.assertEqual(hc.request('GET', '/listSubscribers').status, 200)
 
+    def test_only_tls_1_2_and_later_are_offered(self):
+        hc = self.start_https()
+        for version in (ssl.TLSVersion.TLSv1, ssl.TLSVersion.TLSv1_1):
+            with self.subTest(version=version):
+                ctx = client_context()
+                ctx.set_ciphers('DEFAULT:@SECLEVEL=0')   # let the client try it
+                ctx.minimum_version = ctx.maximum_version = version
+                with self.assertRaises((ssl.SSLError, ConnectionError)):
+                    http_request(hc.port, 'GET', '/listSubscribers', context=ctx)
+        ctx = client_context()
+        ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+        self.assertEqual(http_request(hc.port, 'GET', '/listSubscribers',
+                                      context=ctx).status, 200)
+
     def start_failure(self, config):
         h = Hookcast(config=config)
         self.addCleanup(shutil.rmtree, h.tmp, True)
