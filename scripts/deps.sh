@@ -5,10 +5,12 @@
 # otherwise it prints the exact command to run and fails.
 set -eu
 
-build="gcc make pkg-config libc6-dev libmicrohttpd-dev libcurl4-openssl-dev libcjson-dev libsqlite3-dev libssl-dev"
+build="gcc make pkg-config libc6-dev libmicrohttpd-dev libcurl4-openssl-dev libcjson-dev libsqlite3-dev libssl-dev libsystemd-dev"
 case "${1:-check}" in
 build) want="$build" ;;
-check) want="$build check python3 openssl" ;;
+# promtool (prometheus) checks /metrics; chromium runs the dashboard test;
+# systemd-analyze (systemd) checks the unit; man (man-db) renders hookcast.8.
+check) want="$build check python3 openssl prometheus chromium systemd man-db" ;;
 bench) want="$build python3 curl nginx-light wrk" ;;
 *) echo "usage: $0 [build|check|bench]" >&2; exit 2 ;;
 esac
