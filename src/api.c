@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -77,6 +78,13 @@ struct api {
 	struct MHD_Response	*success;	/* shared by every 200 */
 	struct auth		*auth;
 	struct tls		*tls;		/* HTTPS: kept until the daemon stops */
+	/*
+	 * cfg and auth change on a reload, under the write lock; handlers
+	 * read them under the read lock (api_handle).  cfg_ref is the
+	 * reference api_reload() took, NULL for the caller's first one.
+	 */
+	pthread_rwlock_t	 conf_lock;
+	const struct config	*cfg_ref;
 	struct sockaddr_storage	 self;		/* where it listens, with its port */
 	int			 fd;		/* listening, until libmicrohttpd has it */
 };
@@ -872,6 +880,8 @@ answer_stored(struct api *a, struct MHD_Connection *c, struct upload *u)
 		    req->r_address ? req->r_address : "-",
 		    req->r_id ? req->r_id : "-", req->r_count);
 		return answer_fmt(c, MHD_HTTP_OK, "purged %ld\n", req->r_count);
+	case REQ_CONFIG:		/* the store's own, never a client's */
+		break;
 	}
 	return MHD_NO;
 }
@@ -901,11 +911,10 @@ static struct upload bodiless[] = {
 };
 
 static enum MHD_Result
-api_handle(void *cls, struct MHD_Connection *c, const char *url,
+api_serve(struct api *a, struct MHD_Connection *c, const char *url,
     const char *method, const char *version, const char *data,
     size_t *data_size, void **con_cls)
 {
-	struct api *a = cls;
 	struct upload *u = *con_cls;
 	enum auth_verdict v;
 	enum endpoint ep;
@@ -963,6 +972,24 @@ api_handle(void *cls, struct MHD_Connection *c, const char *url,
 		return send_begin(a, c, con_cls);
 	*con_cls = &bodiless[ep];
 	return MHD_YES;
+}
+
+/*
+ * Every call runs with the configuration and tokens of one moment:
+ * api_reload() swaps them under the write lock, never under a handler.
+ */
+static enum MHD_Result
+api_handle(void *cls, struct MHD_Connection *c, const char *url,
+    const char *method, const char *version, const char *data,
+    size_t *data_size, void **con_cls)
+{
+	struct api *a = cls;
+	enum MHD_Result r;
+
+	pthread_rwlock_rdlock(&a->conf_lock);
+	r = api_serve(a, c, url, method, version, data, data_size, con_cls);
+	pthread_rwlock_unlock(&a->conf_lock);
+	return r;
 }
 
 static void
@@ -1066,15 +1093,38 @@ fail:
 	return -1;
 }
 
-struct api *
-api_open(const struct config *cfg)
+/* Listening beyond loopback with a scope open to anyone deserves a warning. */
+static void
+warn_exposed(const struct api *a)
 {
-	static const char ok[] = "success";
+	char scopes[64];
+
+	if (auth_exposed(a->auth, (const struct sockaddr *)&a->self, scopes,
+	    sizeof(scopes)) > 0)
+		log_warnx("endpoints open to the network", "listen=%s "
+		    "open_scopes=%s hint=\"set publish_token, subscribe_token "
+		    "and admin_token, or listen on loopback\"", a->cfg->listen,
+		    scopes);
+}
+
+/* The access tokens CFG sets, as auth_new() takes them. */
+static struct auth *
+auth_of(const struct config *cfg)
+{
 	const char *tokens[AUTH_SCOPES] = {
 		[AUTH_PUBLISH] = cfg->publish_token,
 		[AUTH_SUBSCRIBE] = cfg->subscribe_token,
 		[AUTH_ADMIN] = cfg->admin_token,
 	};
+
+	return auth_new(tokens);
+}
+
+struct api *
+api_open(const struct config *cfg)
+{
+	static const char ok[] = "success";
+	pthread_rwlockattr_t attr;
 	struct sockaddr_storage ss;
 	struct api *a;
 
@@ -1082,13 +1132,19 @@ api_open(const struct config *cfg)
 		return NULL;
 	a->cfg = cfg;
 	a->fd = -1;
+	/* A reload must not wait behind a steady stream of requests. */
+	pthread_rwlockattr_init(&attr);
+	pthread_rwlockattr_setkind_np(&attr,
+	    PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&a->conf_lock, &attr);
+	pthread_rwlockattr_destroy(&attr);
 	a->success = MHD_create_response_from_buffer(sizeof(ok) - 1,
 	    (void *)(uintptr_t)ok, MHD_RESPMEM_PERSISTENT);
 	if (a->success == NULL)
 		goto fail;
 	MHD_add_response_header(a->success, MHD_HTTP_HEADER_CONTENT_TYPE,
 	    "text/plain; charset=utf-8");
-	if ((a->auth = auth_new(tokens)) == NULL)
+	if ((a->auth = auth_of(cfg)) == NULL)
 		goto fail;
 	if (cfg->tls_cert[0] != '\0') {
 		if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
@@ -1119,7 +1175,7 @@ api_run(struct api *a, struct subs *s, struct store *st)
 		{ MHD_OPTION_END, 0, NULL },
 	};
 	const struct config *cfg = a->cfg;
-	char host[INET6_ADDRSTRLEN], scopes[64];
+	char host[INET6_ADDRSTRLEN];
 	unsigned int flags;
 
 	a->subs = s;
@@ -1164,12 +1220,7 @@ api_run(struct api *a, struct subs *s, struct store *st)
 	log_info("listening", a->self.ss_family == AF_INET6 ?
 	    "listen=[%s]:%u%s" : "listen=%s:%u%s", host, api_port(a),
 	    a->tls != NULL ? " tls=yes" : "");
-	if (auth_exposed(a->auth, (struct sockaddr *)&a->self, scopes,
-	    sizeof(scopes)) > 0)
-		log_warnx("endpoints open to the network", "listen=%s "
-		    "open_scopes=%s hint=\"set publish_token, subscribe_token "
-		    "and admin_token, or listen on loopback\"", cfg->listen,
-		    scopes);
+	warn_exposed(a);
 	return 0;
 }
 
@@ -1185,6 +1236,26 @@ api_start(const struct config *cfg, struct subs *s, struct store *st)
 		return NULL;
 	}
 	return a;
+}
+
+int
+api_reload(struct api *a, const struct config *cfg)
+{
+	const struct config *old_ref;
+	struct auth *auth, *old_auth;
+
+	if ((auth = auth_of(cfg)) == NULL)
+		return -1;
+	pthread_rwlock_wrlock(&a->conf_lock);
+	old_ref = a->cfg_ref;
+	old_auth = a->auth;
+	a->cfg = a->cfg_ref = config_hold(cfg);
+	a->auth = auth;
+	pthread_rwlock_unlock(&a->conf_lock);
+	auth_free(old_auth);
+	config_release(old_ref);
+	warn_exposed(a);
+	return 0;
 }
 
 const struct sockaddr *
@@ -1214,5 +1285,7 @@ api_stop(struct api *a)
 		MHD_destroy_response(a->success);
 	auth_free(a->auth);
 	tls_free(a->tls);
+	config_release(a->cfg_ref);
+	pthread_rwlock_destroy(&a->conf_lock);
 	free(a);
 }

@@ -21,6 +21,13 @@ int api_run(struct api *a, struct subs *s, struct store *st);
 /* api_open and api_run in one. */
 struct api *api_start(const struct config *cfg, struct subs *s,
     struct store *st);
+/*
+ * Reload: from now on requests are judged by CFG (a config_share() copy, of
+ * which it takes a reference), with CFG's tokens.  Only settings read per
+ * request change: limits, tokens, egress policy, keep-alive TTL.  -1, with
+ * nothing changed, if out of memory.
+ */
+int api_reload(struct api *a, const struct config *cfg);
 /* The port it listens on (the kernel's choice when cfg->listen says 0). */
 unsigned int api_port(const struct api *a);
 /* Its address with that port (a struct sockaddr_storage). */

@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,13 +26,21 @@ enum config_type { CT_INT, CT_DURATION, CT_SIZE, CT_LISTEN, CT_LOGLEVEL,
 struct config_key {
 	const char		*name;
 	enum config_type	 type;
-	size_t			 offset;
+	size_t			 offset, size;
 	long long		 min, max;
+	int			 restart;	/* cannot change on a reload */
 };
 
-#define KEY(n, t, lo, hi) { #n, t, offsetof(struct config, n), lo, hi }
+#define FIELD(n)	offsetof(struct config, n), sizeof(((struct config *)0)->n)
+#define KEY(n, t, lo, hi) { #n, t, FIELD(n), lo, hi, 0 }
+/*
+ * Settings the running daemon was built around: the listening socket and
+ * libmicrohttpd's options, the database's place, the HTTPS front end's
+ * certificate and the delivery order of every subscriber's queue.
+ */
+#define RESTART_KEY(n, t, lo, hi) { #n, t, FIELD(n), lo, hi, 1 }
 static const struct config_key config_keys[] = {
-	KEY(listen,		CT_LISTEN,	0, 0),
+	RESTART_KEY(listen,		CT_LISTEN,	0, 0),
 	KEY(keepalive_ttl,	CT_DURATION,	1, 86400 * 365),
 	KEY(reap_interval,	CT_DURATION,	1, 86400),
 	KEY(max_body,		CT_SIZE,	1, 1LL << 30),
@@ -42,16 +52,16 @@ static const struct config_key config_keys[] = {
 	KEY(delivery_timeout,	CT_DURATION,	1, 86400),
 	KEY(max_queued_bytes,	CT_SIZE,	1024, 1LL << 40),
 	KEY(shutdown_grace,	CT_DURATION,	0, 3600),
-	KEY(client_timeout,	CT_DURATION,	1, 86400),
-	KEY(max_conns_per_ip,	CT_INT,		1, 1000000),
-	KEY(max_connections,	CT_INT,		1, 1000000),
-	KEY(http_threads,	CT_INT,		1, 64),
+	RESTART_KEY(client_timeout,	CT_DURATION,	1, 86400),
+	RESTART_KEY(max_conns_per_ip,	CT_INT,		1, 1000000),
+	RESTART_KEY(max_connections,	CT_INT,		1, 1000000),
+	RESTART_KEY(http_threads,	CT_INT,		1, 64),
 	KEY(max_subscribers,	CT_INT,		1, 100000000),
-	KEY(data_dir,		CT_PATH,	0, 0),
-	KEY(durability,		CT_DURABILITY,	0, 0),
+	RESTART_KEY(data_dir,		CT_PATH,	0, 0),
+	RESTART_KEY(durability,		CT_DURABILITY,	0, 0),
 	KEY(retry_schedule,	CT_SCHEDULE,	0, 0),
 	KEY(failure_threshold,	CT_INT,		1, 1000000),
-	KEY(ordered,		CT_BOOL,	0, 0),
+	RESTART_KEY(ordered,		CT_BOOL,	0, 0),
 	KEY(max_backlog_bytes,	CT_SIZE,	1024, 1LL << 50),
 	KEY(dead_letter_on_evict, CT_BOOL,	0, 0),
 	KEY(dead_letter_retention, CT_DURATION,	1, 86400 * 3650),
@@ -65,8 +75,8 @@ static const struct config_key config_keys[] = {
 	KEY(allow_targets,	CT_TARGETS,	0, 0),
 	KEY(ca_file,		CT_FILE,	0, 0),
 	KEY(tls_verify,		CT_BOOL,	0, 0),
-	KEY(tls_cert,		CT_FILE,	0, 0),
-	KEY(tls_key,		CT_FILE,	0, 0),
+	RESTART_KEY(tls_cert,		CT_FILE,	0, 0),
+	RESTART_KEY(tls_key,		CT_FILE,	0, 0),
 };
 #define NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))
 
@@ -539,75 +549,166 @@ config_validate(const struct config *cfg, char err[CONFIG_ERRLEN])
 	return 0;
 }
 
+/* Writes K's `key value` line for CFG into BUF, as snprintf() would. */
+static int
+format_key(const struct config *cfg, const struct config_key *k, char *buf,
+    size_t len)
+{
+	static const char *const levels[] = { "error", "warn", "info", "debug" };
+	const char *field = (const char *)cfg + k->offset;
+
+	switch (k->type) {
+	case CT_INT:
+	case CT_DURATION:
+		return snprintf(buf, len, "%s %ld\n", k->name,
+		    *(const long *)(const void *)field);
+	case CT_SIZE:
+		return snprintf(buf, len, "%s %zu\n", k->name,
+		    *(const size_t *)(const void *)field);
+	case CT_LISTEN:
+	case CT_PATH:
+	case CT_FILE:
+		/* An empty value cannot be written: leave it out. */
+		return snprintf(buf, len, "%s%s %s\n", *field ? "" : "# ",
+		    k->name, *field ? field : "(unset)");
+	case CT_TARGETS: {
+		char list[EGRESS_MAX * (INET6_ADDRSTRLEN + 5)];
+
+		egress_format((const struct egress_list *)(const void *)field,
+		    list, sizeof(list));
+		return snprintf(buf, len, "%s%s %s\n", *list ? "" : "# ",
+		    k->name, *list ? list : "(empty)");
+	}
+	case CT_BOOL:
+		return snprintf(buf, len, "%s %s\n", k->name,
+		    *(const int *)(const void *)field ? "yes" : "no");
+	case CT_DURABILITY:
+		return snprintf(buf, len, "%s %s\n", k->name,
+		    durabilities[cfg->durability]);
+	case CT_SCHEDULE: {
+		char list[RETRY_MAX * 24] = "";
+		size_t m = 0;
+
+		for (int j = 0; j < cfg->retry_count; j++)
+			m += (size_t)snprintf(list + m, sizeof(list) - m,
+			    "%s%ldms", j ? " " : "", cfg->retry_schedule[j]);
+		return snprintf(buf, len, "%s %s\n", k->name, list);
+	}
+	case CT_LOGLEVEL:
+		return snprintf(buf, len, "%s %s\n", k->name,
+		    levels[cfg->log_level]);
+	case CT_SECRET:
+	case CT_TOKEN:
+		/* Whether it is set, never what it is. */
+		return snprintf(buf, len, *field != '\0' ? "%s (set)\n" :
+		    "# %s (unset)\n", k->name);
+	}
+	return -1;
+}
+
 void
 config_dump(const struct config *cfg, char *buf, size_t len)
 {
-	static const char *const levels[] = { "error", "warn", "info", "debug" };
 	size_t n = 0;
-	int r = 0;
+	int r;
 
 	for (size_t i = 0; i < NKEYS && n < len; i++) {
-		const struct config_key *k = &config_keys[i];
-		const char *field = (const char *)cfg + k->offset;
-
-		switch (k->type) {
-		case CT_INT:
-		case CT_DURATION:
-			r = snprintf(buf + n, len - n, "%s %ld\n", k->name,
-			    *(const long *)(const void *)field);
-			break;
-		case CT_SIZE:
-			r = snprintf(buf + n, len - n, "%s %zu\n", k->name,
-			    *(const size_t *)(const void *)field);
-			break;
-		case CT_LISTEN:
-		case CT_PATH:
-		case CT_FILE:
-			/* An empty value cannot be written: leave it out. */
-			r = snprintf(buf + n, len - n, "%s%s %s\n", *field ?
-			    "" : "# ", k->name, *field ? field : "(unset)");
-			break;
-		case CT_TARGETS: {
-			char list[EGRESS_MAX * (INET6_ADDRSTRLEN + 5)];
-
-			egress_format((const struct egress_list *)(const void *)
-			    field, list, sizeof(list));
-			r = snprintf(buf + n, len - n, "%s%s %s\n", *list ?
-			    "" : "# ", k->name, *list ? list : "(empty)");
-			break;
-		}
-		case CT_BOOL:
-			r = snprintf(buf + n, len - n, "%s %s\n", k->name,
-			    *(const int *)(const void *)field ? "yes" : "no");
-			break;
-		case CT_DURABILITY:
-			r = snprintf(buf + n, len - n, "%s %s\n", k->name,
-			    durabilities[cfg->durability]);
-			break;
-		case CT_SCHEDULE: {
-			char list[RETRY_MAX * 24] = "";
-			size_t m = 0;
-
-			for (int j = 0; j < cfg->retry_count; j++)
-				m += (size_t)snprintf(list + m, sizeof(list) - m,
-				    "%s%ldms", j ? " " : "",
-				    cfg->retry_schedule[j]);
-			r = snprintf(buf + n, len - n, "%s %s\n", k->name, list);
-			break;
-		}
-		case CT_LOGLEVEL:
-			r = snprintf(buf + n, len - n, "%s %s\n", k->name,
-			    levels[cfg->log_level]);
-			break;
-		case CT_SECRET:
-		case CT_TOKEN:
-			/* Whether it is set, never what it is. */
-			r = snprintf(buf + n, len - n, *field != '\0' ?
-			    "%s (set)\n" : "# %s (unset)\n", k->name);
-			break;
-		}
-		if (r < 0)
+		if ((r = format_key(cfg, &config_keys[i], buf + n, len - n)) < 0)
 			break;
 		n += (size_t)r;
+	}
+}
+
+/* 1 if K differs between A and B. */
+static int
+key_differs(const struct config *a, const struct config *b,
+    const struct config_key *k)
+{
+	char x[EGRESS_MAX * (INET6_ADDRSTRLEN + 5) + 64];
+	char y[sizeof(x)];
+
+	/* The shown form hides secrets and tokens: compare those themselves. */
+	if (k->type == CT_SECRET || k->type == CT_TOKEN)
+		return strcmp((const char *)a + k->offset,
+		    (const char *)b + k->offset) != 0;
+	format_key(a, k, x, sizeof(x));
+	format_key(b, k, y, sizeof(y));
+	return strcmp(x, y) != 0;
+}
+
+/* Appends NAME to the space-separated LIST of LEN bytes. */
+static void
+list_add(char *list, size_t len, const char *name)
+{
+	size_t n = strlen(list);
+
+	snprintf(list + n, len - n, "%s%s", n > 0 ? " " : "", name);
+}
+
+int
+config_reconcile(struct config *next, const struct config *cur,
+    char *changed, size_t clen, char *restart, size_t rlen)
+{
+	int n = 0;
+
+	*changed = *restart = '\0';
+	for (size_t i = 0; i < NKEYS; i++) {
+		const struct config_key *k = &config_keys[i];
+
+		if (!key_differs(next, cur, k))
+			continue;
+		if (k->restart) {
+			memcpy((char *)next + k->offset,
+			    (const char *)cur + k->offset, k->size);
+			list_add(restart, rlen, k->name);
+		} else {
+			list_add(changed, clen, k->name);
+			n++;
+		}
+	}
+	return n;
+}
+
+/* A configuration shared by reference between threads. */
+struct shared_config {
+	atomic_long	 refs;
+	struct config	 cfg;
+};
+
+#define SHARED_OF(c) ((struct shared_config *)(void *)((char *)(uintptr_t)(c) - \
+    offsetof(struct shared_config, cfg)))
+
+const struct config *
+config_share(const struct config *cfg)
+{
+	struct shared_config *sc;
+
+	if ((sc = malloc(sizeof(*sc))) == NULL)
+		return NULL;
+	atomic_init(&sc->refs, 1);
+	sc->cfg = *cfg;
+	return &sc->cfg;
+}
+
+const struct config *
+config_hold(const struct config *cfg)
+{
+	atomic_fetch_add_explicit(&SHARED_OF(cfg)->refs, 1,
+	    memory_order_relaxed);
+	return cfg;
+}
+
+void
+config_release(const struct config *cfg)
+{
+	struct shared_config *sc;
+
+	if (cfg == NULL)
+		return;
+	sc = SHARED_OF(cfg);
+	if (atomic_fetch_sub_explicit(&sc->refs, 1, memory_order_acq_rel) == 1) {
+		/* Tokens and secrets do not outlive their last reader. */
+		explicit_bzero(sc, sizeof(*sc));
+		free(sc);
 	}
 }

@@ -16,8 +16,9 @@
 enum durability { DURABILITY_OFF, DURABILITY_NORMAL, DURABILITY_FULL };
 
 /*
- * All of hookcast's settings.  Plain data: filled at start-up by
- * config_init(), config_load() and config_set(), then read-only.
+ * All of hookcast's settings.  Plain data: filled by config_init(),
+ * config_load() and config_set(), then read-only; a reload makes a new one
+ * (config_share) rather than changing the one in use.
  * Durations are in seconds (retry_schedule in milliseconds), sizes in bytes.
  */
 struct config {
@@ -98,6 +99,25 @@ int config_validate(const struct config *cfg, char err[CONFIG_ERRLEN]);
  * (and one with tokens does not load back).
  */
 void config_dump(const struct config *cfg, char *buf, size_t len);
+
+/*
+ * Reload: compares NEXT, a configuration just read, with CUR, the running
+ * one.  A key that cannot change while running gets CUR's value back in
+ * NEXT and its name in RESTART; the names of the keys that do change go to
+ * CHANGED (both space-separated, "" for none).  Returns how many change.
+ */
+int config_reconcile(struct config *next, const struct config *cur,
+    char *changed, size_t clen, char *restart, size_t rlen);
+
+/*
+ * A copy of CFG shared between threads by reference: config_share makes it
+ * (one reference, the caller's; NULL if out of memory), config_hold adds a
+ * reference, config_release drops one and frees (wiped) with the last.
+ * Only pointers from config_share may be held or released.
+ */
+const struct config *config_share(const struct config *cfg);
+const struct config *config_hold(const struct config *cfg);
+void config_release(const struct config *cfg);
 
 /* Value parsers, shared with the tests: -1 on anything malformed or out of range. */
 int config_parse_duration(const char *s, long min, long max, long *out);

@@ -55,6 +55,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <arpa/inet.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/eventfd.h>
@@ -71,12 +72,13 @@
 #include "store.h"
 #include "topics.h"
 
-enum cmd_type { CMD_ADD, CMD_REMOVE, CMD_UPDATE, CMD_PUBLISH, CMD_REPLAY };
+enum cmd_type { CMD_ADD, CMD_REMOVE, CMD_UPDATE, CMD_PUBLISH, CMD_REPLAY,
+    CMD_CONFIG };
 
 struct cmd {
 	struct cmd	*next;
 	enum cmd_type	 type;
-	void		*arg;		/* struct target, struct sub, struct msg, replay */
+	void		*arg;		/* target, sub, msg, replay, config */
 	size_t		 n;		/* CMD_REPLAY: items in arg */
 };
 
@@ -160,6 +162,7 @@ struct xfer {
 
 struct deliver {
 	const struct config	*cfg;
+	const struct config	*cfg_ref;	/* held since a reload, or NULL */
 	struct store		*store;
 	struct subs		*subs;
 	struct store_reader	*reader;
@@ -980,6 +983,36 @@ handle_replay(struct deliver *d, const struct replay_item *items, size_t n)
 	}
 }
 
+/*
+ * A reload: everything read per transfer or per decision (timeouts, limits,
+ * retry schedule, egress policy, CA file, signing secret) follows CFG from
+ * now on; transfers in flight finish as they started.
+ */
+static void
+handle_config(struct deliver *d, const struct config *cfg)
+{
+	struct signer *sg = NULL;
+
+	if (strcmp(cfg->signing_secret, d->cfg->signing_secret) != 0 &&
+	    *cfg->signing_secret != '\0' &&
+	    (sg = signer_new(cfg->signing_secret)) == NULL) {
+		/* Signing with the old key beats not signing: keep all of it. */
+		log_error("reload not applied to deliveries", "reason=\"signing_"
+		    "secret refused by libcrypto\"");
+		config_release(cfg);
+		return;
+	}
+	if (strcmp(cfg->signing_secret, d->cfg->signing_secret) != 0) {
+		signer_free(d->signer);
+		d->signer = sg;
+	}
+	config_release(d->cfg_ref);
+	d->cfg = d->cfg_ref = cfg;
+	if (d->max_open < cfg->max_transfers)
+		d->max_open = cfg->max_transfers;
+	size_conn_cache(d);
+}
+
 static void
 drain_inbox(struct deliver *d)
 {
@@ -1015,6 +1048,10 @@ drain_inbox(struct deliver *d)
 		case CMD_REPLAY:
 			handle_replay(d, c->arg, c->n);
 			free(c->arg);
+			free(c);
+			break;
+		case CMD_CONFIG:
+			handle_config(d, c->arg);
 			free(c);
 			break;
 		}
@@ -1101,33 +1138,67 @@ fd_unwatch(struct deliver *d, int fd)
  * connection.  The reason waits in the transfer for xfer_failed; libcurl
  * then tries the name's next address, or fails with COULDNT_CONNECT.
  */
+/* 1, with the reason kept in X for xfer_failed, if X may not reach SA. */
+static int
+egress_denied(struct xfer *x, const struct sockaddr *sa)
+{
+	struct deliver *d = x->x_d;
+	char why[EGRESS_REASONLEN];
+
+	if (atomic_load(&d->self_known) &&
+	    egress_is_self(sa, (struct sockaddr *)&d->self))
+		snprintf(why, sizeof(why), "%s", EGRESS_SELF);
+	else if (egress_check(&d->cfg->deny_targets, &d->cfg->allow_targets,
+	    sa, why) == EGRESS_ALLOW)
+		return 0;
+	memcpy(x->x_denied, why, sizeof(why));
+	log_debug("connection not allowed", "address=%s reason=\"%s\"",
+	    sub_address(x->x_target->t_sub), why);
+	return 1;
+}
+
 static curl_socket_t
 on_open(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
 {
 	struct xfer *x = arg;
 	struct deliver *d = x->x_d;
-	char why[EGRESS_REASONLEN];
 	int fd;
 
-	if (purpose != CURLSOCKTYPE_IPCXN)
+	if (purpose != CURLSOCKTYPE_IPCXN || egress_denied(x, &a->addr))
 		return CURL_SOCKET_BAD;
-	if (atomic_load(&d->self_known) &&
-	    egress_is_self(&a->addr, (struct sockaddr *)&d->self))
-		snprintf(why, sizeof(why), "%s", EGRESS_SELF);
-	else if (egress_check(&d->cfg->deny_targets, &d->cfg->allow_targets,
-	    &a->addr, why) == EGRESS_ALLOW)
-		why[0] = '\0';
-	if (why[0] != '\0') {
-		memcpy(x->x_denied, why, sizeof(why));
-		log_debug("connection not allowed", "address=%s reason=\"%s\"",
-		    sub_address(x->x_target->t_sub), why);
-		return CURL_SOCKET_BAD;
-	}
 	fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
 	if (fd == -1)
 		return CURL_SOCKET_BAD;
 	*fd_slot(d, fd) = (struct fdslot){ .fs_conn = 1 };
 	return fd;
+}
+
+/*
+ * Just before each request is sent, on a new connection or one kept alive:
+ * a connection made before a reload changed the egress policy is judged
+ * again by the policy of now.
+ */
+static int
+on_prereq(void *arg, char *peer_ip, char *local_ip, int peer_port,
+    int local_port)
+{
+	struct xfer *x = arg;
+	struct sockaddr_storage ss;
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+
+	(void)local_ip;
+	(void)local_port;
+	memset(&ss, 0, sizeof(ss));
+	if (inet_pton(AF_INET, peer_ip, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)peer_port);
+	} else if (inet_pton(AF_INET6, peer_ip, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)peer_port);
+	}
+	return egress_denied(x, (struct sockaddr *)&ss) ?
+	    CURL_PREREQFUNC_ABORT : CURL_PREREQFUNC_OK;
 }
 
 static int
@@ -1210,6 +1281,8 @@ xfer_get(struct deliver *d)
 	}
 	curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, on_open);
 	curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, x);
+	curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_prereq);
+	curl_easy_setopt(e, CURLOPT_PREREQDATA, x);
 	curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, on_close);
 	curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, d);
 	return x;
@@ -1528,7 +1601,8 @@ xfer_failed(struct deliver *d, struct xfer *x, CURL *e, long status,
 	long delay;
 
 	/* Refused by on_open: the policy's reason says more than libcurl's. */
-	if (rc == CURLE_COULDNT_CONNECT && x->x_denied[0] != '\0') {
+	if ((rc == CURLE_COULDNT_CONNECT || rc == CURLE_ABORTED_BY_CALLBACK) &&
+	    x->x_denied[0] != '\0') {
 		snprintf(denied, sizeof(denied), "egress denied: %s",
 		    x->x_denied);
 		detail = denied;
@@ -1845,6 +1919,9 @@ deliver_free(struct deliver *d)
 		} else if (c->type == CMD_REPLAY) {
 			free(c->arg);
 			free(c);
+		} else if (c->type == CMD_CONFIG) {
+			config_release(c->arg);
+			free(c);
 		}
 	}
 	release_all(d);
@@ -1855,6 +1932,7 @@ deliver_free(struct deliver *d)
 	signer_free(d->signer);
 	xfer_free_all(d);
 	curl_multi_cleanup(d->multi);
+	config_release(d->cfg_ref);
 	free(d->slots);
 	if (d->epfd >= 0)
 		close(d->epfd);
@@ -1865,22 +1943,53 @@ deliver_free(struct deliver *d)
 	free(d);
 }
 
+int
+deliver_check(const struct config *cfg, char err[CONFIG_ERRLEN])
+{
+	int fd, e;
+
+	/* Unreadable, it would fail every https delivery: say so now. */
+	if (cfg->ca_file[0] == '\0')
+		return 0;
+	if ((fd = open(cfg->ca_file, O_RDONLY | O_CLOEXEC)) == -1) {
+		e = errno;
+		snprintf(err, CONFIG_ERRLEN, "ca_file %.160s: %s", cfg->ca_file,
+		    strerror(e));
+		errno = e;
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+void
+deliver_reload(struct deliver *d, const struct config *cfg)
+{
+	struct cmd *c;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		log_error("reload not applied to deliveries", "reason=nomem");
+		return;
+	}
+	c->type = CMD_CONFIG;
+	c->arg = (void *)(uintptr_t)config_hold(cfg);
+	inbox_push(d, c);
+	deliver_wake(d);
+}
+
 struct deliver *
 deliver_start(const struct config *cfg, struct store *st, struct subs *subs,
     uint64_t last_seq)
 {
+	char err[CONFIG_ERRLEN];
 	struct deliver *d;
 	struct rlimit rl;
-	int rc, fd;
+	int rc;
 
-	/* Unreadable, it would fail every https delivery: say so now. */
-	if (cfg->ca_file[0] != '\0') {
-		if ((fd = open(cfg->ca_file, O_RDONLY | O_CLOEXEC)) == -1) {
-			log_error("cannot read ca_file", "ca_file=%s error=\"%s\"",
-			    cfg->ca_file, strerror(errno));
-			return NULL;
-		}
-		close(fd);
+	if (deliver_check(cfg, err) == -1) {
+		log_error("cannot read ca_file", "ca_file=%s error=\"%s\"",
+		    cfg->ca_file, strerror(errno));
+		return NULL;
 	}
 	if (!cfg->tls_verify)
 		log_warnx("tls_verify is off: deliveries to https:// "

@@ -21,6 +21,19 @@ struct deliver *deliver_start(const struct config *cfg, struct store *st,
     struct subs *subs, uint64_t last_seq);
 
 /*
+ * What deliver_start() would refuse in CFG that the config parser cannot
+ * see (an unreadable ca_file): -1 with the reason in ERR (and errno set).
+ */
+int deliver_check(const struct config *cfg, char err[CONFIG_ERRLEN]);
+
+/*
+ * Reload: the thread takes CFG (a config_share() copy; it holds its own
+ * reference) for everything it decides from now on.  Settings config.c
+ * marks as needing a restart must be unchanged in CFG.
+ */
+void deliver_reload(struct deliver *d, const struct config *cfg);
+
+/*
  * Starts nothing new, lets the deliveries in flight finish for up to
  * GRACE_MS, abandons the rest (they stay in the store, to be sent again),
  * saves every subscriber's progress, joins the thread and frees everything.

@@ -108,54 +108,126 @@ parse_args(int argc, char **argv, const char **config_path, int *check,
 	}
 }
 
-static void
-load_config(struct config *cfg, int argc, char **argv, int *check)
+/* The command line, kept: a reload reads the file again, and it wins again. */
+struct cmdline {
+	const char	*path;
+	struct override	 ov[MAX_OVERRIDES];
+	size_t		 nov;
+	int		 check;
+};
+
+/*
+ * Fills CFG from the config file, then the environment (tokens), then the
+ * command line.  -1 (a bad file or combination) or -2 (a bad option), with
+ * the reason in ERR.
+ */
+static int
+build_config(struct config *cfg, const struct cmdline *cl,
+    char err[CONFIG_ERRLEN])
 {
-	struct override ov[MAX_OVERRIDES];
-	const char *path = NULL;
-	char err[CONFIG_ERRLEN];
-	size_t nov = 0;
+	char why[CONFIG_ERRLEN];
 
 	config_init(cfg);
-	parse_args(argc, argv, &path, check, ov, &nov);
-	if (path != NULL && config_load(cfg, path, err) == -1) {
-		fprintf(stderr, "hookcast: %s\n", err);
-		exit(1);
-	}
-	/* Tokens: the file, then the environment, then the command line. */
-	if (config_load_env(cfg, err) == -1) {
-		fprintf(stderr, "hookcast: %s\n", err);
-		exit(1);
-	}
-	for (size_t i = 0; i < nov; i++)
-		if (config_set(cfg, ov[i].key, ov[i].value, err) == -1) {
-			fprintf(stderr, "hookcast: %s: %s\n", ov[i].key, err);
-			exit(2);
+	if (cl->path != NULL && config_load(cfg, cl->path, err) == -1)
+		return -1;
+	if (config_load_env(cfg, err) == -1)
+		return -1;
+	for (size_t i = 0; i < cl->nov; i++)
+		if (config_set(cfg, cl->ov[i].key, cl->ov[i].value, why) ==
+		    -1) {
+			snprintf(err, CONFIG_ERRLEN, "%.60s: %.180s",
+			    cl->ov[i].key, why);
+			return -2;
 		}
-	if (config_validate(cfg, err) == -1) {
-		fprintf(stderr, "hookcast: %s%s%s\n", path ? path : "",
-		    path ? ": " : "", err);
-		exit(1);
+	if (config_validate(cfg, why) == -1) {
+		snprintf(err, CONFIG_ERRLEN, "%.100s%s%.140s", cl->path ?
+		    cl->path : "", cl->path ? ": " : "", why);
+		return -1;
 	}
+	return 0;
+}
+
+/* The running parts a reload reaches. */
+struct parts {
+	struct api	*api;
+	struct deliver	*deliver;
+	struct store	*store;
+	struct subs	*subs;
+	struct reaper	*reaper;
+};
+
+/*
+ * SIGHUP: reads the configuration again and hands it to every part, or
+ * refuses it whole (logged) and keeps CUR.  Connections and queued
+ * messages are not touched.  Returns the configuration now in force.
+ */
+static const struct config *
+reload(const struct config *cur, const struct cmdline *cl,
+    const struct parts *p)
+{
+	char err[CONFIG_ERRLEN], changed[1024], restart[256];
+	const struct config *snap = NULL;
+	struct config next;
+
+	if (build_config(&next, cl, err) != 0 ||
+	    deliver_check(&next, err) == -1) {
+		log_error("reload refused, the running configuration stays",
+		    "reason=\"%s\"", err);
+		goto done;
+	}
+	config_reconcile(&next, cur, changed, sizeof(changed), restart,
+	    sizeof(restart));
+	if ((snap = config_share(&next)) == NULL ||
+	    api_reload(p->api, snap) == -1) {
+		log_error("reload refused, the running configuration stays",
+		    "reason=nomem");
+		config_release(snap);
+		snap = NULL;
+		goto done;
+	}
+	if (*restart != '\0')
+		log_warnx("settings need a restart to change", "keys=\"%s\"",
+		    restart);
+	log_set_level(snap->log_level);
+	subs_set_max(p->subs, (size_t)snap->max_subscribers);
+	reaper_set(p->reaper, snap->keepalive_ttl * 1000,
+	    snap->reap_interval * 1000);
+	deliver_reload(p->deliver, snap);
+	if (store_reload(p->store, snap) == -1)
+		log_error("reload not applied to the store", "reason=nomem");
+	log_info("configuration reloaded", "changed=\"%s\"", *changed ?
+	    changed : "");
+done:
+	/* The tokens and secrets of the copy on the stack. */
+	explicit_bzero(&next, sizeof(next));
+	return snap != NULL ? snap : cur;
 }
 
 int
 main(int argc, char **argv)
 {
+	static struct cmdline cl;
 	struct config cfg;
+	const struct config *cur = &cfg, *next;
+	char err[CONFIG_ERRLEN];
 	struct subs_hooks hooks;
 	struct deliver *d;
 	struct store *store;
 	struct subs *subs;
 	struct reaper *reaper;
 	struct api *api;
+	struct parts parts;
 	struct rlimit rl;
 	sigset_t sigs;
 	siginfo_t si;
-	int check = 0, sig;
+	int rc, sig;
 
-	load_config(&cfg, argc, argv, &check);
-	if (check) {
+	parse_args(argc, argv, &cl.path, &cl.check, cl.ov, &cl.nov);
+	if ((rc = build_config(&cfg, &cl, err)) != 0) {
+		fprintf(stderr, "hookcast: %s\n", err);
+		return rc == -2 ? 2 : 1;
+	}
+	if (cl.check) {
 		printf("hookcast: configuration ok\n");
 		return 0;
 	}
@@ -207,19 +279,24 @@ main(int argc, char **argv)
 	    "max_body=%zu", HOOKCAST_VERSION, cfg.keepalive_ttl,
 	    cfg.reap_interval, cfg.max_body);
 
+	parts = (struct parts){ .api = api, .deliver = d, .store = store,
+	    .subs = subs, .reaper = reaper };
 	for (;;) {
 		if ((sig = sigwaitinfo(&sigs, &si)) == -1)
 			continue;
 		if (sig == SIGHUP) {
-			log_warnx("SIGHUP ignored", "reason=\"live reload is not "
-			    "implemented; restart to apply a new config\"");
+			/* The first stays with the parts that borrowed it. */
+			if ((next = reload(cur, &cl, &parts)) != cur &&
+			    cur != &cfg)
+				config_release(cur);
+			cur = next;
 			continue;
 		}
 		break;
 	}
 
 	log_info("stopping", "signal=%s grace_s=%ld", sig == SIGINT ?
-	    "SIGINT" : "SIGTERM", cfg.shutdown_grace);
+	    "SIGINT" : "SIGTERM", cur->shutdown_grace);
 	/*
 	 * Publishes already queued are committed and answered; then the front
 	 * end and the reaper stop; deliveries in flight get the grace period,
@@ -229,10 +306,13 @@ main(int argc, char **argv)
 	api_stop(api);
 	reaper_stop(reaper);
 	store_detach(store);
-	deliver_stop(d, cfg.shutdown_grace * 1000);
+	deliver_stop(d, cur->shutdown_grace * 1000);
 	store_stop(store);
 	subs_free(subs);
 	curl_global_cleanup();
+	if (cur != &cfg)
+		config_release(cur);
+	explicit_bzero(&cfg, sizeof(cfg));
 	log_info("stopped", NULL);
 	return 0;
 }

@@ -29,13 +29,13 @@ struct reaper {
 };
 
 static void
-reaper_run_once(struct reaper *r)
+reaper_run_once(struct reaper *r, long ttl_ms)
 {
 	int64_t now = clock_mono_ms();
 	struct sub **gone;
 	size_t n;
 
-	n = subs_reap(r->r_subs, now - r->r_ttl_ms, &gone);
+	n = subs_reap(r->r_subs, now - ttl_ms, &gone);
 	if (n == 0)
 		return;
 	deliver_wake(r->r_deliver);
@@ -54,6 +54,8 @@ reaper_loop(void *arg)
 	struct reaper *r = arg;
 	struct timespec next;
 
+	long ttl_ms;
+
 	clock_gettime(CLOCK_MONOTONIC, &next);
 	pthread_mutex_lock(&r->r_lock);
 	while (!r->r_stop) {
@@ -68,8 +70,9 @@ reaper_loop(void *arg)
 			;
 		if (r->r_stop)
 			break;
+		ttl_ms = r->r_ttl_ms;
 		pthread_mutex_unlock(&r->r_lock);
-		reaper_run_once(r);
+		reaper_run_once(r, ttl_ms);
 		pthread_mutex_lock(&r->r_lock);
 	}
 	pthread_mutex_unlock(&r->r_lock);
@@ -104,6 +107,15 @@ reaper_start(struct subs *s, struct deliver *d, long ttl_ms, long interval_ms)
 		return NULL;
 	}
 	return r;
+}
+
+void
+reaper_set(struct reaper *r, long ttl_ms, long interval_ms)
+{
+	pthread_mutex_lock(&r->r_lock);
+	r->r_ttl_ms = ttl_ms;
+	r->r_interval_ms = interval_ms;
+	pthread_mutex_unlock(&r->r_lock);
 }
 
 void

@@ -14,6 +14,11 @@ struct reaper;
  */
 struct reaper *reaper_start(struct subs *s, struct deliver *d, long ttl_ms,
     long interval_ms);
+/*
+ * Reload: the next round judges by TTL_MS, and the one after starts
+ * INTERVAL_MS after it.
+ */
+void reaper_set(struct reaper *r, long ttl_ms, long interval_ms);
 /* Stops and joins the thread, then frees it.  NULL-safe. */
 void reaper_stop(struct reaper *r);
 

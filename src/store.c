@@ -236,6 +236,7 @@ static const char *const end_reasons[] = {
 
 struct store {
 	const struct config	*cfg;
+	const struct config	*cfg_ref;	/* held since a reload, or NULL */
 	char			 path[1100];
 	int			 lockfd;
 	sqlite3			*db;
@@ -515,6 +516,7 @@ store_free(struct store *st)
 	for (size_t i = 0; i < st->nknown; i++)
 		sub_unref(st->known[i].k_sub);
 	free(st->known);
+	config_release(st->cfg_ref);
 	pthread_mutex_destroy(&st->q_lock);
 	pthread_mutex_destroy(&st->fwd_lock);
 	pthread_cond_destroy(&st->q_cond);
@@ -1224,6 +1226,48 @@ apply_dead_range(struct store *st, int64_t sub_id, const char *address,
 	return step_done(s);
 }
 
+/*
+ * A reload: retention, limits and windows follow the new configuration
+ * from this batch on.  Not a database change, so a batch applied twice
+ * (after a rollback) must not swap back: r_count marks it done.
+ */
+static void
+apply_config(struct store *st, struct store_req *req)
+{
+	const struct config *old = st->cfg_ref;
+
+	if (req->r_count != 0)
+		return;
+	st->cfg = st->cfg_ref = req->r_arg;
+	req->r_arg = (void *)(uintptr_t)old;
+	req->r_count = 1;
+}
+
+/* On the store thread: lets go of the configuration it replaced. */
+static void
+config_done(struct store_req *req)
+{
+	config_release(req->r_arg);
+	free(req);
+}
+
+int
+store_reload(struct store *st, const struct config *cfg)
+{
+	struct store_req *req;
+
+	if ((req = calloc(1, sizeof(*req))) == NULL)
+		return -1;
+	req->r_type = REQ_CONFIG;
+	req->r_done = config_done;
+	req->r_arg = (void *)(uintptr_t)config_hold(cfg);
+	if (store_submit(st, req) == -1) {
+		config_done(req);
+		return -1;
+	}
+	return 0;
+}
+
 /* Applies one operation inside the open transaction: an SQLite code. */
 static int
 apply(struct store *st, struct op *o, int64_t now)
@@ -1245,6 +1289,9 @@ apply(struct store *st, struct op *o, int64_t now)
 			return apply_dl_replay(st, o->o_req, now);
 		case REQ_DL_PURGE:
 			return apply_dl_purge(st, o->o_req);
+		case REQ_CONFIG:
+			apply_config(st, o->o_req);
+			return SQLITE_OK;
 		}
 		return SQLITE_MISUSE;
 	case OP_SUB_ADD:

@@ -26,6 +26,7 @@ enum store_req_type {
 	REQ_DL_LIST,		/* dead letters: r_body, r_len */
 	REQ_DL_REPLAY,		/* dead letters back to retries: r_count */
 	REQ_DL_PURGE,		/* dead letters deleted: r_count */
+	REQ_CONFIG,		/* store_reload()'s own */
 };
 
 /*
@@ -85,6 +86,12 @@ void store_stop(struct store *st);
 
 /* Queues REQ; -1 (nothing queued) when closed or out of memory. */
 int store_submit(struct store *st, struct store_req *req);
+/*
+ * Reload: dead-letter limits and the idempotency window follow CFG (a
+ * config_share() copy; the store takes its own reference) from the next
+ * batch on.  -1 if out of memory or closed.
+ */
+int store_reload(struct store *st, const struct config *cfg);
 
 /* Bytes of message bodies in the store, and whether the disk was full. */
 size_t store_backlog_bytes(const struct store *st);

@@ -438,6 +438,14 @@ subs_snapshot(struct subs *s, struct sub ***out)
 	return (long)n;
 }
 
+void
+subs_set_max(struct subs *s, size_t max)
+{
+	pthread_rwlock_wrlock(&s->lock);
+	s->max = max;
+	pthread_rwlock_unlock(&s->lock);
+}
+
 size_t
 subs_count(struct subs *s)
 {

@@ -119,6 +119,8 @@ size_t subs_reap(struct subs *s, int64_t cutoff_mono, struct sub ***gone);
  */
 long subs_snapshot(struct subs *s, struct sub ***out);
 size_t subs_count(struct subs *s);
+/* Reload: new registrations are refused beyond MAX; none is evicted for it. */
+void subs_set_max(struct subs *s, size_t max);
 
 struct sub *sub_ref(struct sub *sub);
 void sub_unref(struct sub *sub);

@@ -247,6 +247,50 @@ END_TEST
 
 #define TOK16	"0123456789abcdef"
 
+START_TEST(reconcile_keeps_restart_keys)
+{
+	struct config cur, next;
+	char err[CONFIG_ERRLEN], changed[512], restart[256];
+	const struct config *a, *b;
+
+	config_init(&cur);
+	config_init(&next);
+	ck_assert_int_eq(config_reconcile(&next, &cur, changed, sizeof(changed),
+	    restart, sizeof(restart)), 0);
+	ck_assert_str_eq(changed, "");
+	ck_assert_str_eq(restart, "");
+
+	ck_assert_int_eq(config_set(&next, "listen", "127.0.0.1:9999", err), 0);
+	ck_assert_int_eq(config_set(&next, "data_dir", "/elsewhere", err), 0);
+	ck_assert_int_eq(config_set(&next, "queue_limit", "77", err), 0);
+	ck_assert_int_eq(config_set(&next, "retry_schedule", "1s", err), 0);
+	ck_assert_int_eq(config_set(&next, "admin_token", TOK16, err), 0);
+	ck_assert_int_eq(config_set(&next, "deny_targets", "10.0.0.0/8", err),
+	    0);
+	ck_assert_int_eq(config_reconcile(&next, &cur, changed, sizeof(changed),
+	    restart, sizeof(restart)), 4);
+	ck_assert_str_eq(changed, "queue_limit retry_schedule admin_token "
+	    "deny_targets");
+	ck_assert_str_eq(restart, "listen data_dir");
+	/* What cannot change is put back; the rest stays. */
+	ck_assert_str_eq(next.listen, cur.listen);
+	ck_assert_str_eq(next.data_dir, cur.data_dir);
+	ck_assert_int_eq(next.queue_limit, 77);
+	ck_assert_int_eq(next.retry_count, 1);
+
+	/* Shared copies live until their last reference goes. */
+	ck_assert_ptr_nonnull(a = config_share(&next));
+	ck_assert_int_eq(a->queue_limit, 77);
+	b = config_hold(a);
+	ck_assert_ptr_eq(a, b);
+	config_release(a);
+	ck_assert_int_eq(b->queue_limit, 77);	/* ASan: still alive */
+	config_release(b);
+	config_release(NULL);
+}
+END_TEST
+
+
 /* A token config_set refuses: -1, the field unchanged, the value not echoed. */
 static void
 assert_bad_token(struct config *c, const char *value, const char *why)
@@ -464,6 +508,7 @@ main(void)
 	tcase_add_test(tc, file_errors_name_the_line);
 	tcase_add_test(tc, validate_conflicts);
 	tcase_add_test(tc, dump_round_trips);
+	tcase_add_test(tc, reconcile_keeps_restart_keys);
 	tcase_add_test(tc, tokens);
 	tcase_add_test(tc, token_in_file);
 	tcase_add_test(tc, tokens_from_environment);
