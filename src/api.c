@@ -14,8 +14,12 @@
  *
  * Access control: each route names the scope it needs (routes[]).  With the
  * headers in, a request is judged in this order: its path (404), its method
- * (405), its token (401), then everything else; so a refused request is
- * answered before any of its body reaches a handler, and changes nothing.
+ * (405), whether a page of another origin sent it (403, auth_cross_site),
+ * its token (401), then everything else; so a refused request is answered
+ * before any of its body reaches a handler, and changes nothing.
+ *
+ * The dashboard's three files are embedded (dashboard.c) and each answered
+ * with one response made at start and shared by every request.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -36,6 +40,7 @@
 #include "api.h"
 #include "auth.h"
 #include "clock.h"
+#include "dashboard.h"
 #include "egress.h"
 #include "listing.h"
 #include "log.h"
@@ -46,27 +51,39 @@
 #include "topics.h"
 
 enum endpoint { EP_REGISTER, EP_DEREGISTER, EP_SEND, EP_LIST, EP_DEAD,
-    EP_REPLAY };
+    EP_REPLAY, EP_PAGE, EP_SCRIPT, EP_STYLE };
 
 static const struct route {
 	const char	*path;
-	const char	*method;
-	const char	*allow;
+	const char	*allow;		/* the methods it takes */
 	const char	*wrong_method;	/* the seed's text */
 	enum auth_scope	 scope;		/* whose token it needs */
 } routes[] = {
-	[EP_REGISTER] = { "/registerAndKeepAlive", "POST", "POST",
+	[EP_REGISTER] = { "/registerAndKeepAlive", "POST",
 	    "Error: Only POST accepted", AUTH_SUBSCRIBE },
-	[EP_DEREGISTER] = { "/deregister", "DELETE", "DELETE",
+	[EP_DEREGISTER] = { "/deregister", "DELETE",
 	    "Error: Only DELETE accepted", AUTH_SUBSCRIBE },
-	[EP_SEND] = { "/sendMessage", "POST", "POST",
+	[EP_SEND] = { "/sendMessage", "POST",
 	    "Error: Only POST accepted", AUTH_PUBLISH },
-	[EP_LIST] = { "/listSubscribers", "GET", "GET, HEAD",
+	[EP_LIST] = { "/listSubscribers", "GET, HEAD",
 	    "Error: Only GET accepted", AUTH_ADMIN },
-	[EP_DEAD] = { "/deadLetters", "GET", "GET, HEAD, DELETE",
+	[EP_DEAD] = { "/deadLetters", "GET, HEAD, DELETE",
 	    "Error: Only GET or DELETE accepted", AUTH_ADMIN },
-	[EP_REPLAY] = { "/deadLetters/replay", "POST", "POST",
+	[EP_REPLAY] = { "/deadLetters/replay", "POST",
 	    "Error: Only POST accepted", AUTH_ADMIN },
+	/* The dashboard: it shows what the admin endpoints do. */
+	[EP_PAGE] = { "/", "GET, HEAD", "Error: Only GET accepted", AUTH_ADMIN },
+	[EP_SCRIPT] = { "/dashboard.js", "GET, HEAD",
+	    "Error: Only GET accepted", AUTH_ADMIN },
+	[EP_STYLE] = { "/dashboard.css", "GET, HEAD",
+	    "Error: Only GET accepted", AUTH_ADMIN },
+};
+
+/* The dashboard's file each of its endpoints answers with. */
+static const enum dashboard_part parts[] = {
+	[EP_PAGE] = DASHBOARD_PAGE,
+	[EP_SCRIPT] = DASHBOARD_SCRIPT,
+	[EP_STYLE] = DASHBOARD_STYLE,
 };
 
 struct api {
@@ -75,6 +92,7 @@ struct api {
 	struct store		*store;
 	struct MHD_Daemon	*daemon;
 	struct MHD_Response	*success;	/* shared by every 200 */
+	struct MHD_Response	*files[DASHBOARD_PARTS];	/* the same */
 	struct auth		*auth;
 	struct tls		*tls;		/* HTTPS: kept until the daemon stops */
 	struct sockaddr_storage	 self;		/* where it listens, with its port */
@@ -187,6 +205,45 @@ answer_bad_address(struct MHD_Connection *c, enum addr_status st)
 	    "Error:Wrong input address: %s.", addr_strerror(st));
 }
 
+/*
+ * What a page of hookcast's is sent with: CSP (what it may load and run,
+ * and that no other site may frame it), the same refusal of frames for
+ * browsers without CSP, no guessing of content types, no Referer leaking
+ * its address, and no use of a cached copy without asking.
+ */
+static void
+add_page_headers(struct MHD_Response *r, const char *csp)
+{
+	if (csp != NULL) {
+		MHD_add_response_header(r, "Content-Security-Policy", csp);
+		MHD_add_response_header(r, "X-Frame-Options", "DENY");
+		MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+	}
+	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+}
+
+/* The server-rendered listing (?format=html); takes BODY. */
+static enum MHD_Result
+answer_page(struct MHD_Connection *c, char *body, size_t len)
+{
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+
+	r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+	if (r == NULL) {
+		free(body);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+	    listing_content_type(LISTING_HTML));
+	MHD_add_response_header(r, MHD_HTTP_HEADER_VARY, "Accept");
+	add_page_headers(r, LISTING_HTML_CSP);
+	ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
 /* The client's address, for log lines. */
 static void
 client_address(struct MHD_Connection *c, char *buf, size_t len)
@@ -271,6 +328,35 @@ answer_unauthorized(struct MHD_Connection *c, enum endpoint ep,
 	ret = MHD_queue_response(c, MHD_HTTP_UNAUTHORIZED, r);
 	MHD_destroy_response(r);
 	return ret;
+}
+
+/*
+ * 403 for a request that would change something, sent by a page of another
+ * origin (auth_cross_site).  Logged once a second at most; the Origin is
+ * not logged, being whatever the other site says.
+ */
+static enum MHD_Result
+answer_cross_site(struct MHD_Connection *c, enum endpoint ep)
+{
+	static _Atomic int64_t last_log;
+	static atomic_long refused;
+	char client[INET6_ADDRSTRLEN];
+	int64_t now, then;
+	long n;
+
+	n = atomic_fetch_add(&refused, 1) + 1;
+	now = clock_mono_ms();
+	then = atomic_load(&last_log);
+	if (now - then >= 1000 &&
+	    atomic_compare_exchange_strong(&last_log, &then, now)) {
+		atomic_fetch_sub(&refused, n);
+		client_address(c, client, sizeof(client));
+		log_warnx("cross-origin request refused", "path=%s client=%s "
+		    "refused=%ld", routes[ep].path, client, n);
+	}
+	return answer_text(c, MHD_HTTP_FORBIDDEN, "Error: Forbidden: a page "
+	    "of another origin may not change anything here (Origin or "
+	    "Sec-Fetch-Site says it came from one).");
 }
 
 static const char *
@@ -544,6 +630,10 @@ handle_list(struct api *a, struct MHD_Connection *c)
 	    MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT), &f) == -1)
 		return answer_text(c, MHD_HTTP_BAD_REQUEST,
 		    "Error: Unknown format (use text, json or html).");
+	/* A browser gets the dashboard; ?format=html the table without script. */
+	if (f == LISTING_HTML && format == NULL)
+		return MHD_queue_response(c, MHD_HTTP_OK,
+		    a->files[DASHBOARD_PAGE]);
 	if ((n = subs_snapshot(a->subs, &subs)) == -1)
 		return answer_busy(c, "Error: Out of memory, retry later.");
 	body = listing_render(f, subs, (size_t)n, a->cfg->keepalive_ttl * 1000,
@@ -553,6 +643,8 @@ handle_list(struct api *a, struct MHD_Connection *c)
 	free(subs);
 	if (body == NULL)
 		return answer_busy(c, "Error: Out of memory, retry later.");
+	if (f == LISTING_HTML)
+		return answer_page(c, body, len);
 	return answer(c, MHD_HTTP_OK, listing_content_type(f), body, len,
 	    MHD_RESPMEM_MUST_FREE, MHD_HTTP_HEADER_VARY, "Accept");
 }
@@ -898,7 +990,25 @@ static struct upload bodiless[] = {
 	[EP_LIST] = { .u_ep = EP_LIST, .u_static = 1 },
 	[EP_DEAD] = { .u_ep = EP_DEAD, .u_static = 1 },
 	[EP_REPLAY] = { .u_ep = EP_REPLAY, .u_static = 1 },
+	[EP_PAGE] = { .u_ep = EP_PAGE, .u_static = 1 },
+	[EP_SCRIPT] = { .u_ep = EP_SCRIPT, .u_static = 1 },
+	[EP_STYLE] = { .u_ep = EP_STYLE, .u_static = 1 },
 };
+
+/* Whether METHOD is one of ALLOW's ("GET, HEAD, DELETE"). */
+static int
+method_allowed(const char *allow, const char *method)
+{
+	size_t n = strlen(method), len;
+
+	for (const char *p = allow; *p != '\0'; p += strspn(p, ", ")) {
+		len = strcspn(p, ",");
+		if (len == n && strncmp(p, method, n) == 0)
+			return 1;
+		p += len;
+	}
+	return 0;
+}
 
 static enum MHD_Result
 api_handle(void *cls, struct MHD_Connection *c, const char *url,
@@ -935,6 +1045,11 @@ api_handle(void *cls, struct MHD_Connection *c, const char *url,
 		case EP_REPLAY:
 			return len > 0 ? MHD_YES : handle_dead(a, c, u->u_ep,
 			    method, con_cls);
+		case EP_PAGE:
+		case EP_SCRIPT:
+		case EP_STYLE:
+			return len > 0 ? MHD_YES : MHD_queue_response(c,
+			    MHD_HTTP_OK, a->files[parts[u->u_ep]]);
 		}
 		return MHD_NO;
 	}
@@ -946,13 +1061,17 @@ api_handle(void *cls, struct MHD_Connection *c, const char *url,
 	if (ep == sizeof(routes) / sizeof(routes[0]))
 		return answer_text(c, MHD_HTTP_NOT_FOUND,
 		    "404 page not found\n");
-	if (strcmp(method, routes[ep].method) != 0 &&
-	    !((ep == EP_LIST || ep == EP_DEAD) && strcmp(method, "HEAD") == 0) &&
-	    !(ep == EP_DEAD && strcmp(method, "DELETE") == 0))
+	if (!method_allowed(routes[ep].allow, method))
 		return answer(c, MHD_HTTP_METHOD_NOT_ALLOWED,
 		    "text/plain; charset=utf-8", routes[ep].wrong_method,
 		    strlen(routes[ep].wrong_method), MHD_RESPMEM_PERSISTENT,
 		    MHD_HTTP_HEADER_ALLOW, routes[ep].allow);
+	if (auth_cross_site(method, MHD_lookup_connection_value(c,
+	    MHD_HEADER_KIND, "Sec-Fetch-Site"), MHD_lookup_connection_value(c,
+	    MHD_HEADER_KIND, MHD_HTTP_HEADER_ORIGIN),
+	    MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_HOST)))
+		return answer_cross_site(c, ep);
 	v = auth_check(a->auth, routes[ep].scope, MHD_lookup_connection_value(c,
 	    MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION));
 	if (v == AUTH_ERROR)
@@ -1088,6 +1207,23 @@ api_open(const struct config *cfg)
 		goto fail;
 	MHD_add_response_header(a->success, MHD_HTTP_HEADER_CONTENT_TYPE,
 	    "text/plain; charset=utf-8");
+	for (int i = 0; i < DASHBOARD_PARTS; i++) {
+		const struct dashboard_file *f = dashboard_file(i);
+
+		a->files[i] = MHD_create_response_from_buffer((size_t)(f->df_end -
+		    f->df_data), (void *)(uintptr_t)f->df_data,
+		    MHD_RESPMEM_PERSISTENT);
+		if (a->files[i] == NULL)
+			goto fail;
+		MHD_add_response_header(a->files[i],
+		    MHD_HTTP_HEADER_CONTENT_TYPE, f->df_ctype);
+		/* The page also answers /listSubscribers, by Accept. */
+		if (i == DASHBOARD_PAGE)
+			MHD_add_response_header(a->files[i],
+			    MHD_HTTP_HEADER_VARY, "Accept");
+		add_page_headers(a->files[i], i == DASHBOARD_PAGE ?
+		    DASHBOARD_CSP : NULL);
+	}
 	if ((a->auth = auth_new(tokens)) == NULL)
 		goto fail;
 	if (cfg->tls_cert[0] != '\0') {
@@ -1212,6 +1348,9 @@ api_stop(struct api *a)
 		close(a->fd);
 	if (a->success != NULL)
 		MHD_destroy_response(a->success);
+	for (int i = 0; i < DASHBOARD_PARTS; i++)
+		if (a->files[i] != NULL)
+			MHD_destroy_response(a->files[i]);
 	auth_free(a->auth);
 	tls_free(a->tls);
 	free(a);
