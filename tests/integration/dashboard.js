@@ -2,8 +2,10 @@
 // for test_dashboard.py, one command at a time, so that the Python test can
 // act on hookcast and its subscriber sinks between looks at the page.
 //
-//   node dashboard.js BASE_URL USER PASSWORD
+//   DASHBOARD_USER=ops DASHBOARD_PASSWORD=TOKEN node dashboard.js BASE_URL
 //
+// The credentials answer the page's Basic challenge, as a person would at
+// the browser's prompt (the environment keeps the token out of ps).
 // Reads one JSON command a line on stdin and answers each with one JSON line
 // on stdout: {"ok": true, "value": ...} or {"ok": false, "error": "..."}.
 //   {"op": "goto", "path": "/"}              opens BASE_URL + path
@@ -12,6 +14,7 @@
 //       true value; answers that value
 //   {"op": "eval", "js": EXPR, "arg": A}     EXPR(A) in the page
 //   {"op": "click", "selector": S}           clicks it (Playwright selector)
+//   {"op": "fill", "selector": S, "text": T} types T into the input S
 //   {"op": "screenshot", "path": P}          the full page, as PNG
 //   {"op": "report"}                         what the page did so far:
 //       {"console": [...], "foreign": [...], "navigations": [...],
@@ -31,7 +34,9 @@ function call(c) {
 }
 
 async function main() {
-  const [base, user, password] = process.argv.slice(2);
+  const base = process.argv[2];
+  const user = process.env.DASHBOARD_USER || "";
+  const password = process.env.DASHBOARD_PASSWORD || "";
   const origin = new URL(base).origin;
   const browser = await chromium.launch({ executablePath: EXECUTABLE,
     headless: true, args: ["--no-sandbox"] });
@@ -75,6 +80,10 @@ async function main() {
     eval: async (c) => page.evaluate(call(c)),
     click: async (c) => {
       await page.click(c.selector, { timeout: c.timeout || 10000 });
+      return true;
+    },
+    fill: async (c) => {
+      await page.fill(c.selector, c.text, { timeout: c.timeout || 10000 });
       return true;
     },
     screenshot: async (c) => {
