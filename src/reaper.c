@@ -15,6 +15,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "metrics.h"
 #include "reaper.h"
 
 struct reaper {
@@ -38,6 +39,7 @@ reaper_run_once(struct reaper *r)
 	n = subs_reap(r->r_subs, now - r->r_ttl_ms, &gone);
 	if (n == 0)
 		return;
+	metrics_evictions(n);
 	deliver_wake(r->r_deliver);
 	for (size_t i = 0; i < n; i++) {
 		log_info("subscriber evicted", "address=%s idle_ms=%lld",

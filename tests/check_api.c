@@ -19,6 +19,8 @@ static char dir[64];
 static struct config cfg;
 static struct unit_stack stack;
 static struct subs *map;
+static struct stats *stats;
+static struct api_parts parts;
 static struct api *api;
 
 struct reply {
@@ -107,6 +109,7 @@ setup(void)
 	cfg.max_subscribers = 2;
 	memset(&stack, 0, sizeof(stack));
 	api = NULL;
+	stats = NULL;
 }
 
 static void
@@ -114,7 +117,10 @@ start(void)
 {
 	unit_stack_start(&stack, &cfg, (size_t)cfg.max_subscribers);
 	map = stack.subs;
-	api = api_start(&cfg, map, stack.store);
+	stats = stats_start();
+	ck_assert_ptr_nonnull(stats);
+	parts = (struct api_parts){ map, stack.store, stack.deliver, stats };
+	api = api_start(&cfg, &parts);
 	ck_assert_ptr_nonnull(api);
 	ck_assert_uint_gt(api_port(api), 0);
 }
@@ -125,6 +131,7 @@ teardown(void)
 	if (stack.store != NULL)
 		store_close_requests(stack.store);
 	api_stop(api);
+	stats_stop(stats);
 	unit_stack_stop(&stack, 0);
 	unit_rmdir(dir);
 }
