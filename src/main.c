@@ -4,13 +4,14 @@
  * DESIGN
  * Threads: main (waits for signals with sigwaitinfo), libmicrohttpd's pool
  * (api.c), the store's writer (store.c), the delivery thread (deliver.c),
- * the reaper (reaper.c) and the /stats sampler (stats.c).  Every signal
- * hookcast handles is blocked before any thread starts, so no asynchronous
- * handler exists at all.  Locks, in the only orders they nest: subs
- * rwlock, then the store's q_lock (the map's hooks); the store's fwd_lock,
- * then deliver's inbox_lock (passing committed work on); a subscriber's own
- * sub_lock, the reaper's r_lock and the sampler's s_lock are never held
- * with another.  The metrics (metrics.c) are atomics, and take no lock.
+ * and two tickers (ticker.c): the reaper (reaper.c) and the /stats sampler
+ * (stats.c).  Every signal hookcast handles is blocked before any thread
+ * starts, so no asynchronous handler exists at all.  Locks, in the only
+ * orders they nest: subs rwlock, then the store's q_lock (the map's
+ * hooks); the store's fwd_lock, then deliver's inbox_lock (passing
+ * committed work on); a subscriber's own sub_lock, a ticker's t_lock and
+ * the sampler's s_lock are never held with another.  The metrics
+ * (metrics.c) are atomics, and take no lock.
  */
 #include <signal.h>
 #include <stdio.h>

@@ -2,26 +2,24 @@
  * stats.c: the last ten minutes of deliveries and publishes, for /stats.
  *
  * DESIGN
- * One thread sleeps until the next multiple of STATS_INTERVAL_S seconds of
- * the wall clock (pthread_cond_timedwait on CLOCK_MONOTONIC, aimed afresh
- * each time, so that a clock step only moves the next wake-up) and closes
- * the interval: how much metrics.c's counters grew during it goes into a
- * ring.  A request closes whatever is due as well, then copies the ring
- * out.  s_lock guards the ring; it is never held with another lock, nor
- * while formatting.  stats_stop() sets s_stop under s_lock, signals, joins.
+ * A ticker (ticker.c) wakes just past each multiple of STATS_INTERVAL_S
+ * seconds of the wall clock (aimed afresh each time, so that a clock step
+ * only moves the next wake-up) and closes the interval: how much
+ * metrics.c's counters grew during it goes into a ring.  A request closes
+ * whatever is due as well, then copies the ring out.  s_lock guards the
+ * ring; it is never held with another lock, nor while formatting.
  */
-#include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "clock.h"
 #include "log.h"
 #include "metrics.h"
 #include "stats.h"
+#include "ticker.h"
 
 #define INTERVAL_MS	(STATS_INTERVAL_S * 1000L)
 #define CLOSED		(STATS_POINTS - 1)	/* the intervals before the current */
@@ -32,10 +30,8 @@ struct point {
 };
 
 struct stats {
-	pthread_t		s_thread;
+	struct ticker		*s_ticker;
 	pthread_mutex_t		s_lock;
-	pthread_cond_t		s_cond;
-	int			s_stop;
 	int64_t			s_index;	/* the current interval */
 	struct metrics_totals	s_base;		/* the counters at its start */
 	struct point		s_ring[CLOSED];	/* by p_index % CLOSED */
@@ -125,43 +121,24 @@ stats_render(struct stats *s, int64_t now_ms, size_t *len)
 	return buf;
 }
 
-static void *
-stats_loop(void *arg)
+/* Just past the next boundary of the wall clock. */
+static int64_t
+stats_due(void *arg, int64_t now)
 {
-	struct stats *s = arg;
-	struct timespec ts;
-	int64_t wait;
+	(void)arg;
+	return now + INTERVAL_MS - clock_real_ms() % INTERVAL_MS + 1;
+}
 
-	pthread_mutex_lock(&s->s_lock);
-	while (!s->s_stop) {
-		/* Until the next boundary of the wall clock, a millisecond past. */
-		wait = INTERVAL_MS - clock_real_ms() % INTERVAL_MS + 1;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_sec += wait / 1000;
-		ts.tv_nsec += (wait % 1000) * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
-		while (!s->s_stop && pthread_cond_timedwait(&s->s_cond,
-		    &s->s_lock, &ts) != ETIMEDOUT)
-			;
-		if (s->s_stop)
-			break;
-		pthread_mutex_unlock(&s->s_lock);
-		stats_sample(s, clock_real_ms());
-		pthread_mutex_lock(&s->s_lock);
-	}
-	pthread_mutex_unlock(&s->s_lock);
-	return NULL;
+static void
+stats_run(void *arg)
+{
+	stats_sample(arg, clock_real_ms());
 }
 
 struct stats *
 stats_start(void)
 {
-	pthread_condattr_t attr;
 	struct stats *s;
-	int rc;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
 		log_error("cannot start stats", "reason=nomem");
@@ -172,13 +149,8 @@ stats_start(void)
 	s->s_index = clock_real_ms() / INTERVAL_MS;
 	metrics_totals(&s->s_base);
 	pthread_mutex_init(&s->s_lock, NULL);
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&s->s_cond, &attr);
-	pthread_condattr_destroy(&attr);
-	if ((rc = pthread_create(&s->s_thread, NULL, stats_loop, s)) != 0) {
-		log_error("cannot start stats", "error=\"%s\"", strerror(rc));
-		pthread_cond_destroy(&s->s_cond);
+	if ((s->s_ticker = ticker_start("stats", stats_due, stats_run, s)) ==
+	    NULL) {
 		pthread_mutex_destroy(&s->s_lock);
 		free(s);
 		return NULL;
@@ -191,12 +163,7 @@ stats_stop(struct stats *s)
 {
 	if (s == NULL)
 		return;
-	pthread_mutex_lock(&s->s_lock);
-	s->s_stop = 1;
-	pthread_cond_signal(&s->s_cond);
-	pthread_mutex_unlock(&s->s_lock);
-	pthread_join(s->s_thread, NULL);
-	pthread_cond_destroy(&s->s_cond);
+	ticker_stop(s->s_ticker);
 	pthread_mutex_destroy(&s->s_lock);
 	free(s);
 }

@@ -5,7 +5,6 @@ import re
 import secrets
 import shutil
 import subprocess
-import tempfile
 import time
 
 from harness import (HookcastTestCase, http_request, q, refusing_address, scaled,
@@ -296,25 +295,10 @@ class MetricsTest(HookcastTestCase):
                          (405, 'GET, HEAD', b'Error: Only GET accepted'))
 
     def test_readyz_503_while_the_disk_is_full_then_200(self):
-        # Needs root to mount a 2 MiB tmpfs, as test_store's full-disk test does.
-        if os.geteuid() != 0:
-            self.skipTest('not root: cannot mount a 2 MiB tmpfs to fill')
-        mnt = tempfile.mkdtemp(prefix='hookcast-ready-')
-        p = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', mnt],
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        if p.returncode != 0:
-            os.rmdir(mnt)
-            self.skipTest('mount -t tmpfs failed: %s'
-                          % p.stdout.decode('utf-8', 'replace').strip())
-
-        def unmount():
-            if subprocess.run(['umount', mnt]).returncode != 0:
-                subprocess.run(['umount', '-l', mnt])
-            try:
-                os.rmdir(mnt)
-            except OSError:
-                pass
-        self.after_daemons(unmount)
+        # A real full disk, as test_store's: root mounts a 2 MiB tmpfs.
+        mnt, why = self.mount_tmpfs('size=2m')
+        if mnt is None:
+            self.skipTest('cannot mount a 2 MiB tmpfs to fill: %s' % why)
         data = os.path.join(mnt, 'data')
         os.mkdir(data)
         hc = self.start_hookcast(data_dir=data)
