@@ -625,9 +625,9 @@ handle_stats(struct api *a, struct MHD_Connection *c)
 }
 
 /*
- * GET /readyz: 200 while the store takes writes and both of its threads
- * and the delivery thread go round their loops; otherwise 503 and why, on
- * one line.
+ * GET /readyz: 200 while the store takes writes and its writer thread and
+ * the delivery thread go round their loops; otherwise 503 and why, on one
+ * line.
  */
 static enum MHD_Result
 handle_readyz(struct api *a, struct MHD_Connection *c)

@@ -5,12 +5,12 @@
 #include <sys/socket.h>
 
 #include "config.h"
-#include "deliver.h"
-#include "stats.h"
 #include "store.h"
 #include "subs.h"
 
 struct api;
+struct deliver;
+struct stats;
 
 /* What the endpoints hand work to and read from; borrowed, none NULL. */
 struct api_parts {

@@ -44,6 +44,11 @@
  * A target is allocated by deliver_on_add (so that removing a subscriber
  * never needs memory) with both of its commands embedded; from the moment
  * its add command is queued it belongs to this thread.
+ *
+ * For /metrics and /readyz the thread counts each attempt's result and
+ * time (metrics.c), and publishes its heartbeat (each round of the loop)
+ * and its count in flight in relaxed atomics: no lock, a few adds and
+ * stores a delivery.
  */
 #include <pthread.h>
 #include <stdatomic.h>

@@ -208,7 +208,8 @@ main(int argc, char **argv)
 		fatalx("start-up failed", "part=reaper");
 	if ((stats = stats_start()) == NULL)
 		fatalx("start-up failed", "part=stats");
-	parts = (struct api_parts){ subs, store, d, stats };
+	parts = (struct api_parts){ .subs = subs, .store = store, .deliver = d,
+	    .stats = stats };
 	if (api_run(api, &parts) == -1)
 		fatalx("start-up failed", "part=api");
 	log_info("started", "version=%s keepalive_ttl=%ld reap_interval=%ld "

@@ -24,6 +24,12 @@
  *
  * The delivery thread reads with a connection of its own (store_reader):
  * WAL lets it read committed rows while the writer writes.
+ *
+ * Health (/readyz): a failed write leaves its SQLite code in `fault`, a
+ * full disk sets `full` as well; the writer clears `fault` when a write
+ * commits, and while it is set tries a small one every second, so that the
+ * store is seen usable again with no traffic.  The writer's loop stamps
+ * `beat` each round.
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -13,6 +13,7 @@
 
 #include "api.h"
 #include "deliver.h"
+#include "stats.h"
 #include "store.h"
 #include "unit.h"
 
@@ -120,7 +121,8 @@ start(void)
 	map = stack.subs;
 	stats = stats_start();
 	ck_assert_ptr_nonnull(stats);
-	parts = (struct api_parts){ map, stack.store, stack.deliver, stats };
+	parts = (struct api_parts){ .subs = map, .store = stack.store,
+	    .deliver = stack.deliver, .stats = stats };
 	api = api_start(&cfg, &parts);
 	ck_assert_ptr_nonnull(api);
 	ck_assert_uint_gt(api_port(api), 0);
