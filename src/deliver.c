@@ -1810,7 +1810,7 @@ deliver_loop(void *arg)
 
 	for (;;) {
 		d->now = clock_mono_ms();
-		/* The loop goes round at least every TICK_MS: proof of life. */
+		/* Each round is proof of life: every TICK_MS at least, when idle. */
 		atomic_store_explicit(&d->beat, d->now, memory_order_relaxed);
 		drain_inbox(d);
 		/* Stopping: nothing new starts; what is queued stays stored. */
