@@ -18,6 +18,12 @@
  * its token (401), then everything else; so a refused request is answered
  * before any of its body reaches a handler, and changes nothing.
  *
+ * Every answer is counted (metrics.c) by its route and status.  /metrics
+ * takes its gauges from their owners when scraped: the map's totals under
+ * its read lock (subs_census), the rest from atomics; /readyz reads the
+ * store's state and both threads' heartbeats, and takes no lock but the
+ * store's queue mutex, briefly.
+ *
  * The dashboard's three files are embedded (dashboard.c) and each answered
  * with one response made at start and shared by every request.
  */
@@ -41,21 +47,26 @@
 #include "auth.h"
 #include "clock.h"
 #include "dashboard.h"
+#include "deliver.h"
 #include "egress.h"
 #include "listing.h"
 #include "log.h"
+#include "metrics.h"
 #include "msg.h"
 #include "sign.h"
+#include "stats.h"
 #include "store.h"
 #include "tls.h"
 #include "topics.h"
 
+/* EP_OTHER: a path that is no route's, for the request counter. */
 enum endpoint { EP_REGISTER, EP_DEREGISTER, EP_SEND, EP_LIST, EP_DEAD,
-    EP_REPLAY, EP_PAGE, EP_SCRIPT, EP_STYLE };
+    EP_REPLAY, EP_METRICS, EP_STATS, EP_HEALTHZ, EP_READYZ, EP_PAGE,
+    EP_SCRIPT, EP_STYLE, EP_OTHER };
 
 static const struct route {
 	const char	*path;
-	const char	*allow;		/* the methods it takes */
+	const char	*allow;		/* the methods it answers */
 	const char	*wrong_method;	/* the seed's text */
 	enum auth_scope	 scope;		/* whose token it needs */
 } routes[] = {
@@ -71,6 +82,15 @@ static const struct route {
 	    "Error: Only GET or DELETE accepted", AUTH_ADMIN },
 	[EP_REPLAY] = { "/deadLetters/replay", "POST",
 	    "Error: Only POST accepted", AUTH_ADMIN },
+	[EP_METRICS] = { "/metrics", "GET, HEAD",
+	    "Error: Only GET accepted", AUTH_ADMIN },
+	[EP_STATS] = { "/stats", "GET, HEAD",
+	    "Error: Only GET accepted", AUTH_ADMIN },
+	/* Probes carry no token, and what they answer tells nothing secret. */
+	[EP_HEALTHZ] = { "/healthz", "GET, HEAD",
+	    "Error: Only GET accepted", AUTH_PUBLIC },
+	[EP_READYZ] = { "/readyz", "GET, HEAD",
+	    "Error: Only GET accepted", AUTH_PUBLIC },
 	/* The dashboard: it shows what the admin endpoints do. */
 	[EP_PAGE] = { "/", "GET, HEAD", "Error: Only GET accepted", AUTH_ADMIN },
 	[EP_SCRIPT] = { "/dashboard.js", "GET, HEAD",
@@ -86,10 +106,20 @@ static const enum dashboard_part parts[] = {
 	[EP_STYLE] = DASHBOARD_STYLE,
 };
 
+_Static_assert(sizeof(routes) / sizeof(routes[0]) == EP_OTHER,
+    "a route for every endpoint");
+_Static_assert(EP_OTHER < METRICS_ENDPOINTS_MAX,
+    "every endpoint and other fit the request counter");
+
+/* Not ready when a thread has not gone round its loop for this long. */
+#define READY_STALE_MS	5000
+
 struct api {
 	const struct config	*cfg;
 	struct subs		*subs;
 	struct store		*store;
+	struct deliver		*deliver;
+	struct stats		*stats;
 	struct MHD_Daemon	*daemon;
 	struct MHD_Response	*success;	/* shared by every 200 */
 	struct MHD_Response	*files[DASHBOARD_PARTS];	/* the same */
@@ -649,6 +679,68 @@ handle_list(struct api *a, struct MHD_Connection *c)
 	    MHD_RESPMEM_MUST_FREE, MHD_HTTP_HEADER_VARY, "Accept");
 }
 
+/* GET /metrics: the counters, and the gauges as their owners have them now. */
+static enum MHD_Result
+handle_metrics(struct api *a, struct MHD_Connection *c)
+{
+	const char *names[EP_OTHER + 1];
+	struct metrics_gauges g;
+	struct subs_census sc;
+	size_t len = 0;
+	char *body;
+
+	for (size_t i = 0; i < EP_OTHER; i++)
+		names[i] = routes[i].path;
+	names[EP_OTHER] = "other";
+	subs_census(a->subs, &sc);
+	g.active = sc.active;
+	g.failing = sc.failing;
+	g.queued = sc.queued;
+	g.retrying = sc.retrying;
+	g.in_flight = (uint64_t)deliver_in_flight(a->deliver);
+	g.backlog_bytes = store_backlog_bytes(a->store);
+	if ((body = metrics_render(&g, names, EP_OTHER + 1, &len)) == NULL)
+		return answer_busy(c, "Error: Out of memory, retry later.");
+	return answer(c, MHD_HTTP_OK, "text/plain; version=0.0.4; "
+	    "charset=utf-8", body, len, MHD_RESPMEM_MUST_FREE, NULL, NULL);
+}
+
+/* GET /stats: the last ten minutes, for the dashboard's chart. */
+static enum MHD_Result
+handle_stats(struct api *a, struct MHD_Connection *c)
+{
+	size_t len = 0;
+	char *body;
+
+	if ((body = stats_render(a->stats, clock_real_ms(), &len)) == NULL)
+		return answer_busy(c, "Error: Out of memory, retry later.");
+	return answer(c, MHD_HTTP_OK, "application/json", body, len,
+	    MHD_RESPMEM_MUST_FREE, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+}
+
+/*
+ * GET /readyz: 200 while the store takes writes and its writer thread and
+ * the delivery thread go round their loops; otherwise 503 and why, on one
+ * line.
+ */
+static enum MHD_Result
+handle_readyz(struct api *a, struct MHD_Connection *c)
+{
+	int64_t now = clock_mono_ms(), age;
+	char why[160];
+
+	if (store_health(a->store, why, sizeof(why)) == -1)
+		return answer_fmt(c, MHD_HTTP_SERVICE_UNAVAILABLE, "store: %s\n",
+		    why);
+	if ((age = now - store_heartbeat(a->store)) > READY_STALE_MS)
+		return answer_fmt(c, MHD_HTTP_SERVICE_UNAVAILABLE, "store: "
+		    "writer thread stuck for %lld s\n", (long long)age / 1000);
+	if ((age = now - deliver_heartbeat(a->deliver)) > READY_STALE_MS)
+		return answer_fmt(c, MHD_HTTP_SERVICE_UNAVAILABLE, "delivery "
+		    "thread: no heartbeat for %lld s\n", (long long)age / 1000);
+	return answer_text(c, MHD_HTTP_OK, "ok\n");
+}
+
 /*
  * Back-pressure: say no (503) rather than accept more than the store may
  * hold (max_backlog_bytes), or, should the delivery thread fall so far
@@ -990,39 +1082,42 @@ static struct upload bodiless[] = {
 	[EP_LIST] = { .u_ep = EP_LIST, .u_static = 1 },
 	[EP_DEAD] = { .u_ep = EP_DEAD, .u_static = 1 },
 	[EP_REPLAY] = { .u_ep = EP_REPLAY, .u_static = 1 },
+	[EP_METRICS] = { .u_ep = EP_METRICS, .u_static = 1 },
+	[EP_STATS] = { .u_ep = EP_STATS, .u_static = 1 },
+	[EP_HEALTHZ] = { .u_ep = EP_HEALTHZ, .u_static = 1 },
+	[EP_READYZ] = { .u_ep = EP_READYZ, .u_static = 1 },
 	[EP_PAGE] = { .u_ep = EP_PAGE, .u_static = 1 },
 	[EP_SCRIPT] = { .u_ep = EP_SCRIPT, .u_static = 1 },
 	[EP_STYLE] = { .u_ep = EP_STYLE, .u_static = 1 },
 };
 
-/* Whether METHOD is one of ALLOW's ("GET, HEAD, DELETE"). */
+/* Whether METHOD is one of those ALLOW lists ("GET, HEAD"). */
 static int
 method_allowed(const char *allow, const char *method)
 {
-	size_t n = strlen(method), len;
+	size_t n = strlen(method);
+	const char *p;
 
-	for (const char *p = allow; *p != '\0'; p += strspn(p, ", ")) {
-		len = strcspn(p, ",");
-		if (len == n && strncmp(p, method, n) == 0)
+	for (p = allow; n > 0 && (p = strstr(p, method)) != NULL; p += n)
+		if ((p == allow || p[-1] == ' ') &&
+		    (p[n] == ',' || p[n] == '\0'))
 			return 1;
-		p += len;
-	}
 	return 0;
 }
 
+/* One call for a request: *EP is set to the route it is for, or EP_OTHER. */
 static enum MHD_Result
-api_handle(void *cls, struct MHD_Connection *c, const char *url,
-    const char *method, const char *version, const char *data,
-    size_t *data_size, void **con_cls)
+api_serve(struct api *a, struct MHD_Connection *c, const char *url,
+    const char *method, const char *data, size_t *data_size, void **con_cls,
+    enum endpoint *epp)
 {
-	struct api *a = cls;
 	struct upload *u = *con_cls;
 	enum auth_verdict v;
 	enum endpoint ep;
 	size_t len;
 
-	(void)version;
 	if (u != NULL) {
+		*epp = u->u_ep;
 		len = *data_size;
 		*data_size = 0;		/* always: everything offered is consumed */
 		if (!u->u_static && atomic_load(&u->u_waiting) != 0)
@@ -1045,20 +1140,32 @@ api_handle(void *cls, struct MHD_Connection *c, const char *url,
 		case EP_REPLAY:
 			return len > 0 ? MHD_YES : handle_dead(a, c, u->u_ep,
 			    method, con_cls);
+		case EP_METRICS:
+			return len > 0 ? MHD_YES : handle_metrics(a, c);
+		case EP_STATS:
+			return len > 0 ? MHD_YES : handle_stats(a, c);
+		case EP_HEALTHZ:
+			return len > 0 ? MHD_YES : answer_text(c, MHD_HTTP_OK,
+			    "ok\n");
+		case EP_READYZ:
+			return len > 0 ? MHD_YES : handle_readyz(a, c);
 		case EP_PAGE:
 		case EP_SCRIPT:
 		case EP_STYLE:
 			return len > 0 ? MHD_YES : MHD_queue_response(c,
 			    MHD_HTTP_OK, a->files[parts[u->u_ep]]);
+		case EP_OTHER:
+			break;
 		}
 		return MHD_NO;
 	}
 
 	url = origin_form(url);
-	for (ep = 0; ep < sizeof(routes) / sizeof(routes[0]); ep++)
+	for (ep = 0; ep < EP_OTHER; ep++)
 		if (strcmp(url, routes[ep].path) == 0)
 			break;
-	if (ep == sizeof(routes) / sizeof(routes[0]))
+	*epp = ep;
+	if (ep == EP_OTHER)
 		return answer_text(c, MHD_HTTP_NOT_FOUND,
 		    "404 page not found\n");
 	if (!method_allowed(routes[ep].allow, method))
@@ -1082,6 +1189,29 @@ api_handle(void *cls, struct MHD_Connection *c, const char *url,
 		return send_begin(a, c, con_cls);
 	*con_cls = &bodiless[ep];
 	return MHD_YES;
+}
+
+/*
+ * libmicrohttpd's handler.  Each answer is counted once, by its route and
+ * its status: libmicrohttpd calls the handler no more for a request once a
+ * response is queued, so a status on the connection after a call is the
+ * one that call queued.
+ */
+static enum MHD_Result
+api_handle(void *cls, struct MHD_Connection *c, const char *url,
+    const char *method, const char *version, const char *data,
+    size_t *data_size, void **con_cls)
+{
+	const union MHD_ConnectionInfo *ci;
+	enum endpoint ep = EP_OTHER;
+	enum MHD_Result ret;
+
+	(void)version;
+	ret = api_serve(cls, c, url, method, data, data_size, con_cls, &ep);
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_HTTP_STATUS);
+	if (ci != NULL && ci->http_status != 0)
+		metrics_http(ep, ci->http_status);
+	return ret;
 }
 
 static void
@@ -1246,7 +1376,7 @@ fail:
 }
 
 int
-api_run(struct api *a, struct subs *s, struct store *st)
+api_run(struct api *a, const struct api_parts *p)
 {
 	struct MHD_OptionItem tls[] = {
 		{ MHD_OPTION_END, 0, NULL },	/* filled in for HTTPS */
@@ -1258,8 +1388,10 @@ api_run(struct api *a, struct subs *s, struct store *st)
 	char host[INET6_ADDRSTRLEN], scopes[64];
 	unsigned int flags;
 
-	a->subs = s;
-	a->store = st;
+	a->subs = p->subs;
+	a->store = p->store;
+	a->deliver = p->deliver;
+	a->stats = p->stats;
 	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
 	    MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
 	if (a->self.ss_family == AF_INET6)
@@ -1310,13 +1442,13 @@ api_run(struct api *a, struct subs *s, struct store *st)
 }
 
 struct api *
-api_start(const struct config *cfg, struct subs *s, struct store *st)
+api_start(const struct config *cfg, const struct api_parts *p)
 {
 	struct api *a;
 
 	if ((a = api_open(cfg)) == NULL)
 		return NULL;
-	if (api_run(a, s, st) == -1) {
+	if (api_run(a, p) == -1) {
 		api_stop(a);
 		return NULL;
 	}

@@ -1,5 +1,6 @@
 /* check_api.c: routing, methods, validation and answers of the HTTP front end. */
 #include <check.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 
 #include "api.h"
 #include "deliver.h"
+#include "stats.h"
 #include "store.h"
 #include "unit.h"
 
@@ -19,6 +21,8 @@ static char dir[64];
 static struct config cfg;
 static struct unit_stack stack;
 static struct subs *map;
+static struct stats *stats;
+static struct api_parts parts;
 static struct api *api;
 
 struct reply {
@@ -107,6 +111,7 @@ setup(void)
 	cfg.max_subscribers = 2;
 	memset(&stack, 0, sizeof(stack));
 	api = NULL;
+	stats = NULL;
 }
 
 static void
@@ -114,7 +119,11 @@ start(void)
 {
 	unit_stack_start(&stack, &cfg, (size_t)cfg.max_subscribers);
 	map = stack.subs;
-	api = api_start(&cfg, map, stack.store);
+	stats = stats_start();
+	ck_assert_ptr_nonnull(stats);
+	parts = (struct api_parts){ .subs = map, .store = stack.store,
+	    .deliver = stack.deliver, .stats = stats };
+	api = api_start(&cfg, &parts);
 	ck_assert_ptr_nonnull(api);
 	ck_assert_uint_gt(api_port(api), 0);
 }
@@ -125,6 +134,7 @@ teardown(void)
 	if (stack.store != NULL)
 		store_close_requests(stack.store);
 	api_stop(api);
+	stats_stop(stats);
 	unit_stack_stop(&stack, 0);
 	unit_rmdir(dir);
 }
@@ -220,7 +230,139 @@ START_TEST(methods_and_paths)
 	r = call("GET", "/nope", NULL, NULL);
 	ck_assert_int_eq(r.status, 404);
 	ck_assert_str_eq(r.body, "404 page not found\n");
+	/* "GET, HEAD" holds neither "GE" nor "EAD". */
+	r = call("GE", "/listSubscribers", NULL, NULL);
+	ck_assert_int_eq(r.status, 405);
+	r = call("EAD", "/listSubscribers", NULL, NULL);
+	ck_assert_int_eq(r.status, 405);
+	for (size_t i = 0; i < 4; i++) {
+		static const char *const probes[] = { "/metrics", "/stats",
+		    "/healthz", "/readyz" };
+
+		r = call("POST", probes[i], NULL, NULL);
+		ck_assert_int_eq(r.status, 405);
+		ck_assert_str_eq(r.allow, "GET, HEAD");
+		ck_assert_str_eq(r.body, "Error: Only GET accepted");
+	}
 	ck_assert_uint_eq(subs_count(map), 0);
+}
+END_TEST
+
+START_TEST(probes_metrics_and_stats)
+{
+	struct reply r;
+
+	start();
+	r = call("GET", "/healthz", NULL, NULL);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_str_eq(r.body, "ok\n");
+	r = call("GET", "/readyz", NULL, NULL);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_str_eq(r.body, "ok\n");
+	ck_assert_int_eq(call("POST", "/sendMessage", "one", NULL).status, 200);
+	r = call("GET", "/metrics", NULL, NULL);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_str_eq(r.ctype, "text/plain; version=0.0.4; charset=utf-8");
+	/* Each answer above is counted, by route and status. */
+	ck_assert_ptr_nonnull(strstr(r.body, "\nhookcast_http_requests_total{"
+	    "endpoint=\"/healthz\",code=\"200\"} 1\n"));
+	ck_assert_ptr_nonnull(strstr(r.body, "\nhookcast_http_requests_total{"
+	    "endpoint=\"/readyz\",code=\"200\"} 1\n"));
+	ck_assert_ptr_nonnull(strstr(r.body, "\nhookcast_http_requests_total{"
+	    "endpoint=\"/sendMessage\",code=\"200\"} 1\n"));
+	ck_assert_ptr_nonnull(strstr(r.body, "\nhookcast_backlog_bytes 3\n"));
+	r = call("GET", "/stats", NULL, NULL);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_str_eq(r.ctype, "application/json");
+	ck_assert_int_eq(strncmp(r.body, "{\"interval_s\":10,\"now\":", 23), 0);
+	ck_assert_ptr_nonnull(strstr(r.body, "\"accepted\":1}]}"));
+}
+END_TEST
+
+/* A subscriber that answers 410 once GATE has a byte to read. */
+struct gone {
+	int		 g_listen, g_gate[2];
+	pthread_t	 g_thread;
+};
+
+static void *
+gone_serve(void *arg)
+{
+	static const char answer[] = "HTTP/1.1 410 Gone\r\n"
+	    "Content-Length: 0\r\nConnection: close\r\n\r\n";
+	struct gone *g = arg;
+	char buf[4096], c;
+	int fd;
+
+	if ((fd = accept(g->g_listen, NULL, NULL)) == -1)
+		return NULL;
+	if (read(fd, buf, sizeof(buf)) > 0 && read(g->g_gate[0], &c, 1) == 1 &&
+	    write(fd, answer, sizeof(answer) - 1) < 0)
+		c = 0;
+	close(fd);
+	return NULL;
+}
+
+struct stuck {
+	struct gone	*s_gone;
+	struct reply	 s_reply;	/* the first /readyz that was not 200 */
+};
+
+/* Under the map's read lock: opens the gate, then polls /readyz. */
+static int
+poll_ready_locked(void *arg, size_t n)
+{
+	struct stuck *s = arg;
+
+	(void)n;
+	if (write(s->s_gone->g_gate[1], "x", 1) != 1)
+		return -1;
+	/* 410 makes the delivery thread wait for the write lock: stuck. */
+	for (int i = 0; i < 100; i++) {
+		s->s_reply = call("GET", "/readyz", NULL, NULL);
+		if (s->s_reply.status != 200)
+			break;
+		usleep(100000);
+	}
+	return 0;
+}
+
+/*
+ * A delivery thread that stops going round its loop makes /readyz say so
+ * within READY_STALE_MS (5 s), and it is ready again once the thread moves.
+ */
+START_TEST(readyz_reports_a_stuck_delivery_thread)
+{
+	struct gone g;
+	struct stuck s = { .s_gone = &g };
+	struct reply r;
+	char path[128];
+	unsigned port;
+
+	start();
+	g.g_listen = hang_start(&port);
+	ck_assert_int_eq(pipe(g.g_gate), 0);
+	ck_assert_int_eq(pthread_create(&g.g_thread, NULL, gone_serve, &g), 0);
+	snprintf(path, sizeof(path), "/registerAndKeepAlive?address=127.0.0.1:%u",
+	    port);
+	ck_assert_int_eq(call("POST", path, NULL, NULL).status, 200);
+	ck_assert_int_eq(call("POST", "/sendMessage", "gone", NULL).status, 200);
+	ck_assert_int_eq(subs_count_then(map, NULL, poll_ready_locked, &s), 0);
+	ck_assert_int_eq(s.s_reply.status, 503);
+	ck_assert_msg(strncmp(s.s_reply.body, "delivery thread: no heartbeat "
+	    "for ", 34) == 0 && atoi(s.s_reply.body + 34) >= 5 &&
+	    strstr(s.s_reply.body, " s\n") != NULL, "%s", s.s_reply.body);
+	for (int i = 0; i < 50; i++) {
+		r = call("GET", "/readyz", NULL, NULL);
+		if (r.status == 200)
+			break;
+		usleep(100000);
+	}
+	ck_assert_int_eq(r.status, 200);
+	pthread_join(g.g_thread, NULL);
+	close(g.g_listen);
+	close(g.g_gate[0]);
+	close(g.g_gate[1]);
 }
 END_TEST
 
@@ -401,6 +543,8 @@ main(void)
 	tcase_add_test(tc, subscriber_limit);
 	tcase_add_test(tc, backlog_limit);
 	tcase_add_test(tc, dead_letter_endpoints);
+	tcase_add_test(tc, probes_metrics_and_stats);
+	tcase_add_test(tc, readyz_reports_a_stuck_delivery_thread);
 	tcase_set_timeout(tc, 30);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
