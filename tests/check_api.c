@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "dashboard.h"
 #include "deliver.h"
 #include "stats.h"
 #include "store.h"
@@ -183,6 +184,64 @@ START_TEST(register_list_deregister)
 	ck_assert_uint_eq(subs_count(map), 0);
 	r = call("DELETE", "/deregister?address=127.0.0.1:9", NULL, NULL);
 	ck_assert_int_eq(r.status, 200);
+}
+END_TEST
+
+START_TEST(dashboard_files)
+{
+	const struct dashboard_file *page = dashboard_file(DASHBOARD_PAGE);
+	struct reply r;
+
+	start();
+
+	r = call("GET", "/", NULL, NULL);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_str_eq(r.ctype, "text/html; charset=utf-8");
+	ck_assert_uint_eq(r.len, (size_t)(page->df_end - page->df_data));
+	ck_assert_str_eq(r.body, page->df_data);
+	/* A browser's Accept on the listing, without ?format=, gets the same. */
+	r = call("GET", "/listSubscribers", NULL, "Accept: text/html");
+	ck_assert_str_eq(r.body, page->df_data);
+	r = call("GET", "/listSubscribers?format=html", NULL, "Accept: text/html");
+	ck_assert_ptr_nonnull(strstr(r.body, "hookcast subscribers"));
+	ck_assert_ptr_null(strstr(r.body, "<script"));
+	r = call("GET", "/dashboard.js", NULL, NULL);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_str_eq(r.ctype, "text/javascript; charset=utf-8");
+	r = call("GET", "/dashboard.css", NULL, NULL);
+	ck_assert_str_eq(r.ctype, "text/css; charset=utf-8");
+	r = call("DELETE", "/dashboard.css", NULL, NULL);
+	ck_assert_int_eq(r.status, 405);
+	ck_assert_str_eq(r.allow, "GET, HEAD");
+}
+END_TEST
+
+START_TEST(cross_site_changes_refused)
+{
+	char origin[64];
+	struct reply r;
+
+	start();
+
+	r = call("POST", "/registerAndKeepAlive?address=127.0.0.1:9", NULL,
+	    "Origin: http://evil.example");
+	ck_assert_int_eq(r.status, 403);
+	r = call("POST", "/registerAndKeepAlive?address=127.0.0.1:9", NULL,
+	    "Sec-Fetch-Site: same-site");
+	ck_assert_int_eq(r.status, 403);
+	ck_assert_uint_eq(subs_count(map), 0);
+	r = call("POST", "/deadLetters/replay?address=127.0.0.1:9", NULL,
+	    "Sec-Fetch-Site: cross-site");
+	ck_assert_int_eq(r.status, 403);
+	/* Reading is not a change. */
+	r = call("GET", "/listSubscribers", NULL, "Sec-Fetch-Site: cross-site");
+	ck_assert_int_eq(r.status, 200);
+	snprintf(origin, sizeof(origin), "Origin: http://127.0.0.1:%u",
+	    api_port(api));
+	r = call("POST", "/registerAndKeepAlive?address=127.0.0.1:9", NULL,
+	    origin);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_uint_eq(subs_count(map), 1);
 }
 END_TEST
 
@@ -537,6 +596,8 @@ main(void)
 	log_set_level(LOG_WARN);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, register_list_deregister);
+	tcase_add_test(tc, dashboard_files);
+	tcase_add_test(tc, cross_site_changes_refused);
 	tcase_add_test(tc, bad_addresses_change_nothing);
 	tcase_add_test(tc, methods_and_paths);
 	tcase_add_test(tc, publish_limits);

@@ -111,6 +111,8 @@ async function main() {
     process.stdout.write(JSON.stringify(answer) + "\n");
   }
   await browser.close();
+  // stdin stays open (the test keeps its end): leave without waiting on it.
+  process.exit(0);
 }
 
 main().catch((e) => {

@@ -113,7 +113,7 @@ class Browser:
         if self.proc.poll() is None:
             try:
                 self.proc.stdin.write('{"op": "close"}\n')
-                self.proc.stdin.flush()
+                self.proc.stdin.close()
                 self.proc.wait(scaled(20))
             except (OSError, subprocess.TimeoutExpired):
                 self.proc.kill()
