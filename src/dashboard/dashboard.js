@@ -301,10 +301,19 @@
     const pw = W - L - R, ph = H - T - B;
     let peak = 0;
 
-    chart.replaceChildren();
-    for (const p of pts)
+    // A point stands at the end of its interval, at its rate.  The last one
+    // is still running: it stands at "now" with its rate so far, once it is
+    // two seconds old (before, one delivery would be a tall spike).
+    const drawn = [];
+    for (const p of pts) {
+      const len = Math.min(stats.now - p.t, iv);
+      if (len >= Math.min(2, iv))
+        drawn.push({ at: p.t + len, len, p });
+    }
+    for (const d of drawn)
       for (const k of SERIES)
-        peak = Math.max(peak, (p[k] || 0) / iv);
+        peak = Math.max(peak, (d.p[k] || 0) / d.len);
+    chart.replaceChildren();
     const top = peak > 0 ? ceilNice(peak) : 1;
     const x = (t) => L + Math.max(0, Math.min(1, (t - t0) / span)) * pw;
     const y = (v) => T + ph - (v / top) * ph;
@@ -325,11 +334,10 @@
       legend.textContent = "No intervals recorded yet.";
       return;
     }
-    // A point stands at the end of its interval; the last may be running.
     for (const k of SERIES)
-      chart.appendChild(svg("polyline", { class: k, points: pts.map((p) =>
-        x(Math.min(p.t + iv, stats.now)).toFixed(1) + "," +
-        y((p[k] || 0) / iv).toFixed(1)).join(" ") }));
+      chart.appendChild(svg("polyline", { class: k, points: drawn.map((d) =>
+        x(d.at).toFixed(1) + "," + y((d.p[k] || 0) / d.len).toFixed(1))
+        .join(" ") }));
 
     const sums = { delivered: 0, failed: 0, accepted: 0 };
     for (const p of pts)
