@@ -52,14 +52,26 @@
     }
   }
 
+  // Date has whole seconds, truncated: each sample is at most a second
+  // behind the server's clock, so the largest of the last minute's is the
+  // closest, and the countdown does not jump back and forth by a second.
+  const skewSamples = [];
+  function noteDate(header) {
+    const date = Date.parse(header || ""), now = Date.now();
+    if (Number.isNaN(date))
+      return;
+    skewSamples.push({ at: now, skew: date - now });
+    while (skewSamples.length > 1 && skewSamples[0].at < now - 60000)
+      skewSamples.shift();
+    skewMs = Math.max(...skewSamples.map((x) => x.skew));
+  }
+
   async function getJSON(path) {
     const r = await fetch(path, { cache: "no-store",
       headers: { Accept: "application/json" } });
     if (!r.ok)
       throw new HTTPError(r.status, (await r.text()).trim().slice(0, 200));
-    const date = Date.parse(r.headers.get("Date") || "");
-    if (!Number.isNaN(date))
-      skewMs = date - Date.now();
+    noteDate(r.headers.get("Date"));
     return r.json();
   }
 
