@@ -293,6 +293,29 @@ client_address(struct MHD_Connection *c, char *buf, size_t len)
 		    sa)->sin6_addr, buf, (socklen_t)len);
 }
 
+/* Refusals of one kind, logged once a second at most. */
+struct refusals {
+	_Atomic int64_t	 r_logged;	/* when the last line was written */
+	atomic_long	 r_count;	/* refused since */
+};
+
+/*
+ * Counts one refusal; returns how many to log now (this one included), or
+ * 0 when a line was written less than a second ago.
+ */
+static long
+refusal_to_log(struct refusals *r)
+{
+	long n = atomic_fetch_add(&r->r_count, 1) + 1;
+	int64_t now = clock_mono_ms(), then = atomic_load(&r->r_logged);
+
+	if (now - then < 1000 ||
+	    !atomic_compare_exchange_strong(&r->r_logged, &then, now))
+		return 0;
+	atomic_fetch_sub(&r->r_count, n);
+	return n;
+}
+
 /*
  * 401 with a challenge for each scheme: Basic first, so that a browser
  * asks for a user name and password (the token), and Bearer (RFC 6750).
@@ -304,21 +327,14 @@ static enum MHD_Result
 answer_unauthorized(struct MHD_Connection *c, enum endpoint ep,
     enum auth_verdict v)
 {
-	static _Atomic int64_t last_log;
-	static atomic_long refused;
+	static struct refusals refusals;
 	const char *scope = auth_scope_name(routes[ep].scope), *bearer;
 	char body[256], client[INET6_ADDRSTRLEN];
 	struct MHD_Response *r;
 	enum MHD_Result ret;
-	int64_t now, then;
 	long n;
 
-	n = atomic_fetch_add(&refused, 1) + 1;
-	now = clock_mono_ms();
-	then = atomic_load(&last_log);
-	if (now - then >= 1000 &&
-	    atomic_compare_exchange_strong(&last_log, &then, now)) {
-		atomic_fetch_sub(&refused, n);
+	if ((n = refusal_to_log(&refusals)) > 0) {
 		client_address(c, client, sizeof(client));
 		/* A browser always asks without a token first: not a warning. */
 		(v == AUTH_MISSING ? log_info : log_warnx)("request "
@@ -368,18 +384,11 @@ answer_unauthorized(struct MHD_Connection *c, enum endpoint ep,
 static enum MHD_Result
 answer_cross_site(struct MHD_Connection *c, enum endpoint ep)
 {
-	static _Atomic int64_t last_log;
-	static atomic_long refused;
+	static struct refusals refusals;
 	char client[INET6_ADDRSTRLEN];
-	int64_t now, then;
 	long n;
 
-	n = atomic_fetch_add(&refused, 1) + 1;
-	now = clock_mono_ms();
-	then = atomic_load(&last_log);
-	if (now - then >= 1000 &&
-	    atomic_compare_exchange_strong(&last_log, &then, now)) {
-		atomic_fetch_sub(&refused, n);
+	if ((n = refusal_to_log(&refusals)) > 0) {
 		client_address(c, client, sizeof(client));
 		log_warnx("cross-origin request refused", "path=%s client=%s "
 		    "refused=%ld", routes[ep].path, client, n);

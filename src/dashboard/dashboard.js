@@ -45,6 +45,33 @@
     }
   }
 
+  // Keeps BODY's rows in the order of KEYS, reusing ROWS (key -> row, made
+  // by make(key, i) when missing, filled by fill(row, i)); rows of keys no
+  // longer there leave.  A row is moved only when it is out of place.
+  function reconcile(body, rows, keys, make, fill) {
+    const keep = new Set();
+    let prev = null;
+
+    keys.forEach((key, i) => {
+      let row = rows.get(key);
+      if (!row) {
+        row = make(i);
+        rows.set(key, row);
+      }
+      keep.add(key);
+      fill(row, i);
+      const want = prev ? prev.nextSibling : body.firstChild;
+      if (want !== row.tr)
+        body.insertBefore(row.tr, want);
+      prev = row.tr;
+    });
+    for (const [key, row] of rows)
+      if (!keep.has(key)) {
+        row.tr.remove();
+        rows.delete(key);
+      }
+  }
+
   class HTTPError extends Error {
     constructor(status, text) {
       super("HTTP " + status + (text ? ": " + text : ""));
@@ -150,28 +177,10 @@
     const q = $("filter").value.trim().toLowerCase();
     const shown = (q ? subs.filter((s) => matches(s, q)) : subs.slice())
       .sort(bySeverity);
-    const keep = new Set();
-    let prev = null;
+    const drawn = shown.slice(0, MAX_ROWS);
 
-    for (const s of shown.slice(0, MAX_ROWS)) {
-      let row = subRows.get(s.address);
-      if (!row) {
-        row = newSubRow();
-        subRows.set(s.address, row);
-      }
-      keep.add(s.address);
-      updateSubRow(row, s);
-      // Moves a row only when it is out of place.
-      const want = prev ? prev.nextSibling : subsBody.firstChild;
-      if (want !== row.tr)
-        subsBody.insertBefore(row.tr, want);
-      prev = row.tr;
-    }
-    for (const [address, row] of subRows)
-      if (!keep.has(address)) {
-        row.tr.remove();
-        subRows.delete(address);
-      }
+    reconcile(subsBody, subRows, drawn.map((s) => s.address), newSubRow,
+      (row, i) => updateSubRow(row, drawn[i]));
 
     const failing = subs.filter((s) => s.state === "failing").length;
     $("subs-count").textContent = subs.length + " registered" +
@@ -249,37 +258,21 @@
     return iso.slice(0, 16).replace("T", " ") + " UTC";
   }
 
+  function updateDeadRow(row, d) {
+    put(row, 0, d.id);
+    put(row, 1, d.address);
+    put(row, 2, d.reason);
+    put(row, 3, String(d.attempts));
+    put(row, 4, d.last_error || (d.last_status ? "HTTP " + d.last_status : ""));
+    put(row, 5, agoText(d.dead_at));
+    row.cells[5].title = d.dead_at;
+  }
+
   function renderDead(list) {
     const shown = list.slice(0, MAX_DEAD);
-    const keep = new Set();
-    let prev = null;
 
-    for (const d of shown) {
-      const key = d.id + " " + d.address;
-      let row = deadRows.get(key);
-      if (!row) {
-        row = newDeadRow(d);
-        deadRows.set(key, row);
-      }
-      keep.add(key);
-      put(row, 0, d.id);
-      put(row, 1, d.address);
-      put(row, 2, d.reason);
-      put(row, 3, String(d.attempts));
-      put(row, 4, d.last_error ||
-        (d.last_status ? "HTTP " + d.last_status : ""));
-      put(row, 5, agoText(d.dead_at));
-      row.cells[5].title = d.dead_at;
-      const want = prev ? prev.nextSibling : deadBody.firstChild;
-      if (want !== row.tr)
-        deadBody.insertBefore(row.tr, want);
-      prev = row.tr;
-    }
-    for (const [key, row] of deadRows)
-      if (!keep.has(key)) {
-        row.tr.remove();
-        deadRows.delete(key);
-      }
+    reconcile(deadBody, deadRows, shown.map((d) => d.id + " " + d.address),
+      (i) => newDeadRow(shown[i]), (row, i) => updateDeadRow(row, shown[i]));
     $("dl-count").textContent = list.length > MAX_DEAD ?
       "more than " + MAX_DEAD : String(list.length);
     $("dl-more").textContent = list.length === 0 ? "No dead letters." :
