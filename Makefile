@@ -32,7 +32,10 @@ export UBSAN_OPTIONS ?= halt_on_error=1:print_stacktrace=1
 export TSAN_OPTIONS ?= halt_on_error=1:second_deadlock_stack=1
 
 SRCS      := $(wildcard src/*.c)
-LIBOBJS   := $(patsubst src/%.c,$(BUILD)/%.o,$(filter-out src/main.c,$(SRCS)))
+# The dashboard's page, script and style, which dashboard_files.S embeds.
+WEB       := $(wildcard src/dashboard/*)
+LIBOBJS   := $(patsubst src/%.c,$(BUILD)/%.o,$(filter-out src/main.c,$(SRCS))) \
+             $(BUILD)/dashboard_files.o
 UNITS     := $(patsubst tests/%.c,%,$(wildcard tests/check_*.c))
 UNITBINS  := $(addprefix $(BUILD)/,$(UNITS))
 CHECKLIBS := $(shell pkg-config --libs check)
@@ -42,6 +45,9 @@ CHECKLIBS := $(shell pkg-config --libs check)
 all: $(BUILD)/hookcast
 
 $(BUILD)/%.o: src/%.c $(wildcard src/*.h) | $(BUILD)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/dashboard_files.o: src/dashboard_files.S $(WEB) | $(BUILD)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/hookcast: $(BUILD)/main.o $(LIBOBJS)

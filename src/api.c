@@ -14,8 +14,18 @@
  *
  * Access control: each route names the scope it needs (routes[]).  With the
  * headers in, a request is judged in this order: its path (404), its method
- * (405), its token (401), then everything else; so a refused request is
- * answered before any of its body reaches a handler, and changes nothing.
+ * (405), whether a page of another origin sent it (403, auth_cross_site),
+ * its token (401), then everything else; so a refused request is answered
+ * before any of its body reaches a handler, and changes nothing.
+ *
+ * Every answer is counted (metrics.c) by its route and status.  /metrics
+ * takes its gauges from their owners when scraped: the map's totals under
+ * its read lock (subs_census), the rest from atomics; /readyz reads the
+ * store's state and both threads' heartbeats, and takes no lock but the
+ * store's queue mutex, briefly.
+ *
+ * The dashboard's three files are embedded (dashboard.c) and each answered
+ * with one response made at start and shared by every request.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -37,45 +47,83 @@
 #include "api.h"
 #include "auth.h"
 #include "clock.h"
+#include "dashboard.h"
+#include "deliver.h"
 #include "egress.h"
 #include "listing.h"
 #include "log.h"
+#include "metrics.h"
 #include "msg.h"
 #include "sign.h"
+#include "stats.h"
 #include "store.h"
 #include "tls.h"
 #include "topics.h"
 
+/* EP_OTHER: a path that is no route's, for the request counter. */
 enum endpoint { EP_REGISTER, EP_DEREGISTER, EP_SEND, EP_LIST, EP_DEAD,
-    EP_REPLAY };
+    EP_REPLAY, EP_METRICS, EP_STATS, EP_HEALTHZ, EP_READYZ, EP_PAGE,
+    EP_SCRIPT, EP_STYLE, EP_OTHER };
 
 static const struct route {
 	const char	*path;
-	const char	*method;
-	const char	*allow;
+	const char	*allow;		/* the methods it answers */
 	const char	*wrong_method;	/* the seed's text */
 	enum auth_scope	 scope;		/* whose token it needs */
 } routes[] = {
-	[EP_REGISTER] = { "/registerAndKeepAlive", "POST", "POST",
+	[EP_REGISTER] = { "/registerAndKeepAlive", "POST",
 	    "Error: Only POST accepted", AUTH_SUBSCRIBE },
-	[EP_DEREGISTER] = { "/deregister", "DELETE", "DELETE",
+	[EP_DEREGISTER] = { "/deregister", "DELETE",
 	    "Error: Only DELETE accepted", AUTH_SUBSCRIBE },
-	[EP_SEND] = { "/sendMessage", "POST", "POST",
+	[EP_SEND] = { "/sendMessage", "POST",
 	    "Error: Only POST accepted", AUTH_PUBLISH },
-	[EP_LIST] = { "/listSubscribers", "GET", "GET, HEAD",
+	[EP_LIST] = { "/listSubscribers", "GET, HEAD",
 	    "Error: Only GET accepted", AUTH_ADMIN },
-	[EP_DEAD] = { "/deadLetters", "GET", "GET, HEAD, DELETE",
+	[EP_DEAD] = { "/deadLetters", "GET, HEAD, DELETE",
 	    "Error: Only GET or DELETE accepted", AUTH_ADMIN },
-	[EP_REPLAY] = { "/deadLetters/replay", "POST", "POST",
+	[EP_REPLAY] = { "/deadLetters/replay", "POST",
 	    "Error: Only POST accepted", AUTH_ADMIN },
+	[EP_METRICS] = { "/metrics", "GET, HEAD",
+	    "Error: Only GET accepted", AUTH_ADMIN },
+	[EP_STATS] = { "/stats", "GET, HEAD",
+	    "Error: Only GET accepted", AUTH_ADMIN },
+	/* Probes carry no token, and what they answer tells nothing secret. */
+	[EP_HEALTHZ] = { "/healthz", "GET, HEAD",
+	    "Error: Only GET accepted", AUTH_PUBLIC },
+	[EP_READYZ] = { "/readyz", "GET, HEAD",
+	    "Error: Only GET accepted", AUTH_PUBLIC },
+	/* The dashboard: it shows what the admin endpoints do. */
+	[EP_PAGE] = { "/", "GET, HEAD", "Error: Only GET accepted", AUTH_ADMIN },
+	[EP_SCRIPT] = { "/dashboard.js", "GET, HEAD",
+	    "Error: Only GET accepted", AUTH_ADMIN },
+	[EP_STYLE] = { "/dashboard.css", "GET, HEAD",
+	    "Error: Only GET accepted", AUTH_ADMIN },
 };
+
+/* The dashboard's file each of its endpoints answers with. */
+static const enum dashboard_part parts[] = {
+	[EP_PAGE] = DASHBOARD_PAGE,
+	[EP_SCRIPT] = DASHBOARD_SCRIPT,
+	[EP_STYLE] = DASHBOARD_STYLE,
+};
+
+_Static_assert(sizeof(routes) / sizeof(routes[0]) == EP_OTHER,
+    "a route for every endpoint");
+_Static_assert(EP_OTHER < METRICS_ENDPOINTS_MAX,
+    "every endpoint and other fit the request counter");
+
+/* Not ready when a thread has not gone round its loop for this long. */
+#define READY_STALE_MS	5000
 
 struct api {
 	const struct config	*cfg;
 	struct subs		*subs;
 	struct store		*store;
+	struct deliver		*deliver;
+	struct stats		*stats;
 	struct MHD_Daemon	*daemon;
 	struct MHD_Response	*success;	/* shared by every 200 */
+	struct MHD_Response	*files[DASHBOARD_PARTS];	/* the same */
 	struct auth		*auth;
 	struct tls		*tls;		/* HTTPS: kept until the daemon stops */
 	/*
@@ -195,6 +243,45 @@ answer_bad_address(struct MHD_Connection *c, enum addr_status st)
 	    "Error:Wrong input address: %s.", addr_strerror(st));
 }
 
+/*
+ * What a page of hookcast's is sent with: CSP (what it may load and run,
+ * and that no other site may frame it), the same refusal of frames for
+ * browsers without CSP, no guessing of content types, no Referer leaking
+ * its address, and no use of a cached copy without asking.
+ */
+static void
+add_page_headers(struct MHD_Response *r, const char *csp)
+{
+	if (csp != NULL) {
+		MHD_add_response_header(r, "Content-Security-Policy", csp);
+		MHD_add_response_header(r, "X-Frame-Options", "DENY");
+		MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+	}
+	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+}
+
+/* The server-rendered listing (?format=html); takes BODY. */
+static enum MHD_Result
+answer_page(struct MHD_Connection *c, char *body, size_t len)
+{
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+
+	r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+	if (r == NULL) {
+		free(body);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+	    listing_content_type(LISTING_HTML));
+	MHD_add_response_header(r, MHD_HTTP_HEADER_VARY, "Accept");
+	add_page_headers(r, LISTING_HTML_CSP);
+	ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
 /* The client's address, for log lines. */
 static void
 client_address(struct MHD_Connection *c, char *buf, size_t len)
@@ -214,6 +301,29 @@ client_address(struct MHD_Connection *c, char *buf, size_t len)
 		    sa)->sin6_addr, buf, (socklen_t)len);
 }
 
+/* Refusals of one kind, logged once a second at most. */
+struct refusals {
+	_Atomic int64_t	 r_logged;	/* when the last line was written */
+	atomic_long	 r_count;	/* refused since */
+};
+
+/*
+ * Counts one refusal; returns how many to log now (this one included), or
+ * 0 when a line was written less than a second ago.
+ */
+static long
+refusal_to_log(struct refusals *r)
+{
+	long n = atomic_fetch_add(&r->r_count, 1) + 1;
+	int64_t now = clock_mono_ms(), then = atomic_load(&r->r_logged);
+
+	if (now - then < 1000 ||
+	    !atomic_compare_exchange_strong(&r->r_logged, &then, now))
+		return 0;
+	atomic_fetch_sub(&r->r_count, n);
+	return n;
+}
+
 /*
  * 401 with a challenge for each scheme: Basic first, so that a browser
  * asks for a user name and password (the token), and Bearer (RFC 6750).
@@ -225,21 +335,14 @@ static enum MHD_Result
 answer_unauthorized(struct MHD_Connection *c, enum endpoint ep,
     enum auth_verdict v)
 {
-	static _Atomic int64_t last_log;
-	static atomic_long refused;
+	static struct refusals refusals;
 	const char *scope = auth_scope_name(routes[ep].scope), *bearer;
 	char body[256], client[INET6_ADDRSTRLEN];
 	struct MHD_Response *r;
 	enum MHD_Result ret;
-	int64_t now, then;
 	long n;
 
-	n = atomic_fetch_add(&refused, 1) + 1;
-	now = clock_mono_ms();
-	then = atomic_load(&last_log);
-	if (now - then >= 1000 &&
-	    atomic_compare_exchange_strong(&last_log, &then, now)) {
-		atomic_fetch_sub(&refused, n);
+	if ((n = refusal_to_log(&refusals)) > 0) {
 		client_address(c, client, sizeof(client));
 		/* A browser always asks without a token first: not a warning. */
 		(v == AUTH_MISSING ? log_info : log_warnx)("request "
@@ -279,6 +382,28 @@ answer_unauthorized(struct MHD_Connection *c, enum endpoint ep,
 	ret = MHD_queue_response(c, MHD_HTTP_UNAUTHORIZED, r);
 	MHD_destroy_response(r);
 	return ret;
+}
+
+/*
+ * 403 for a request that would change something, sent by a page of another
+ * origin (auth_cross_site).  Logged once a second at most; the Origin is
+ * not logged, being whatever the other site says.
+ */
+static enum MHD_Result
+answer_cross_site(struct MHD_Connection *c, enum endpoint ep)
+{
+	static struct refusals refusals;
+	char client[INET6_ADDRSTRLEN];
+	long n;
+
+	if ((n = refusal_to_log(&refusals)) > 0) {
+		client_address(c, client, sizeof(client));
+		log_warnx("cross-origin request refused", "path=%s client=%s "
+		    "refused=%ld", routes[ep].path, client, n);
+	}
+	return answer_text(c, MHD_HTTP_FORBIDDEN, "Error: Forbidden: a page "
+	    "of another origin may not change anything here (Origin or "
+	    "Sec-Fetch-Site says it came from one).");
 }
 
 static const char *
@@ -552,6 +677,10 @@ handle_list(struct api *a, struct MHD_Connection *c)
 	    MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT), &f) == -1)
 		return answer_text(c, MHD_HTTP_BAD_REQUEST,
 		    "Error: Unknown format (use text, json or html).");
+	/* A browser gets the dashboard; ?format=html the table without script. */
+	if (f == LISTING_HTML && format == NULL)
+		return MHD_queue_response(c, MHD_HTTP_OK,
+		    a->files[DASHBOARD_PAGE]);
 	if ((n = subs_snapshot(a->subs, &subs)) == -1)
 		return answer_busy(c, "Error: Out of memory, retry later.");
 	body = listing_render(f, subs, (size_t)n, a->cfg->keepalive_ttl * 1000,
@@ -561,8 +690,72 @@ handle_list(struct api *a, struct MHD_Connection *c)
 	free(subs);
 	if (body == NULL)
 		return answer_busy(c, "Error: Out of memory, retry later.");
+	if (f == LISTING_HTML)
+		return answer_page(c, body, len);
 	return answer(c, MHD_HTTP_OK, listing_content_type(f), body, len,
 	    MHD_RESPMEM_MUST_FREE, MHD_HTTP_HEADER_VARY, "Accept");
+}
+
+/* GET /metrics: the counters, and the gauges as their owners have them now. */
+static enum MHD_Result
+handle_metrics(struct api *a, struct MHD_Connection *c)
+{
+	const char *names[EP_OTHER + 1];
+	struct metrics_gauges g;
+	struct subs_census sc;
+	size_t len = 0;
+	char *body;
+
+	for (size_t i = 0; i < EP_OTHER; i++)
+		names[i] = routes[i].path;
+	names[EP_OTHER] = "other";
+	subs_census(a->subs, &sc);
+	g.active = sc.active;
+	g.failing = sc.failing;
+	g.queued = sc.queued;
+	g.retrying = sc.retrying;
+	g.in_flight = (uint64_t)deliver_in_flight(a->deliver);
+	g.backlog_bytes = store_backlog_bytes(a->store);
+	if ((body = metrics_render(&g, names, EP_OTHER + 1, &len)) == NULL)
+		return answer_busy(c, "Error: Out of memory, retry later.");
+	return answer(c, MHD_HTTP_OK, "text/plain; version=0.0.4; "
+	    "charset=utf-8", body, len, MHD_RESPMEM_MUST_FREE, NULL, NULL);
+}
+
+/* GET /stats: the last ten minutes, for the dashboard's chart. */
+static enum MHD_Result
+handle_stats(struct api *a, struct MHD_Connection *c)
+{
+	size_t len = 0;
+	char *body;
+
+	if ((body = stats_render(a->stats, clock_real_ms(), &len)) == NULL)
+		return answer_busy(c, "Error: Out of memory, retry later.");
+	return answer(c, MHD_HTTP_OK, "application/json", body, len,
+	    MHD_RESPMEM_MUST_FREE, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+}
+
+/*
+ * GET /readyz: 200 while the store takes writes and its writer thread and
+ * the delivery thread go round their loops; otherwise 503 and why, on one
+ * line.
+ */
+static enum MHD_Result
+handle_readyz(struct api *a, struct MHD_Connection *c)
+{
+	int64_t now = clock_mono_ms(), age;
+	char why[160];
+
+	if (store_health(a->store, why, sizeof(why)) == -1)
+		return answer_fmt(c, MHD_HTTP_SERVICE_UNAVAILABLE, "store: %s\n",
+		    why);
+	if ((age = now - store_heartbeat(a->store)) > READY_STALE_MS)
+		return answer_fmt(c, MHD_HTTP_SERVICE_UNAVAILABLE, "store: "
+		    "writer thread stuck for %lld s\n", (long long)age / 1000);
+	if ((age = now - deliver_heartbeat(a->deliver)) > READY_STALE_MS)
+		return answer_fmt(c, MHD_HTTP_SERVICE_UNAVAILABLE, "delivery "
+		    "thread: no heartbeat for %lld s\n", (long long)age / 1000);
+	return answer_text(c, MHD_HTTP_OK, "ok\n");
 }
 
 /*
@@ -908,20 +1101,42 @@ static struct upload bodiless[] = {
 	[EP_LIST] = { .u_ep = EP_LIST, .u_static = 1 },
 	[EP_DEAD] = { .u_ep = EP_DEAD, .u_static = 1 },
 	[EP_REPLAY] = { .u_ep = EP_REPLAY, .u_static = 1 },
+	[EP_METRICS] = { .u_ep = EP_METRICS, .u_static = 1 },
+	[EP_STATS] = { .u_ep = EP_STATS, .u_static = 1 },
+	[EP_HEALTHZ] = { .u_ep = EP_HEALTHZ, .u_static = 1 },
+	[EP_READYZ] = { .u_ep = EP_READYZ, .u_static = 1 },
+	[EP_PAGE] = { .u_ep = EP_PAGE, .u_static = 1 },
+	[EP_SCRIPT] = { .u_ep = EP_SCRIPT, .u_static = 1 },
+	[EP_STYLE] = { .u_ep = EP_STYLE, .u_static = 1 },
 };
 
+/* Whether METHOD is one of those ALLOW lists ("GET, HEAD"). */
+static int
+method_allowed(const char *allow, const char *method)
+{
+	size_t n = strlen(method);
+	const char *p;
+
+	for (p = allow; n > 0 && (p = strstr(p, method)) != NULL; p += n)
+		if ((p == allow || p[-1] == ' ') &&
+		    (p[n] == ',' || p[n] == '\0'))
+			return 1;
+	return 0;
+}
+
+/* One call for a request: *EP is set to the route it is for, or EP_OTHER. */
 static enum MHD_Result
 api_serve(struct api *a, struct MHD_Connection *c, const char *url,
-    const char *method, const char *version, const char *data,
-    size_t *data_size, void **con_cls)
+    const char *method, const char *data, size_t *data_size, void **con_cls,
+    enum endpoint *epp)
 {
 	struct upload *u = *con_cls;
 	enum auth_verdict v;
 	enum endpoint ep;
 	size_t len;
 
-	(void)version;
 	if (u != NULL) {
+		*epp = u->u_ep;
 		len = *data_size;
 		*data_size = 0;		/* always: everything offered is consumed */
 		if (!u->u_static && atomic_load(&u->u_waiting) != 0)
@@ -944,24 +1159,45 @@ api_serve(struct api *a, struct MHD_Connection *c, const char *url,
 		case EP_REPLAY:
 			return len > 0 ? MHD_YES : handle_dead(a, c, u->u_ep,
 			    method, con_cls);
+		case EP_METRICS:
+			return len > 0 ? MHD_YES : handle_metrics(a, c);
+		case EP_STATS:
+			return len > 0 ? MHD_YES : handle_stats(a, c);
+		case EP_HEALTHZ:
+			return len > 0 ? MHD_YES : answer_text(c, MHD_HTTP_OK,
+			    "ok\n");
+		case EP_READYZ:
+			return len > 0 ? MHD_YES : handle_readyz(a, c);
+		case EP_PAGE:
+		case EP_SCRIPT:
+		case EP_STYLE:
+			return len > 0 ? MHD_YES : MHD_queue_response(c,
+			    MHD_HTTP_OK, a->files[parts[u->u_ep]]);
+		case EP_OTHER:
+			break;
 		}
 		return MHD_NO;
 	}
 
 	url = origin_form(url);
-	for (ep = 0; ep < sizeof(routes) / sizeof(routes[0]); ep++)
+	for (ep = 0; ep < EP_OTHER; ep++)
 		if (strcmp(url, routes[ep].path) == 0)
 			break;
-	if (ep == sizeof(routes) / sizeof(routes[0]))
+	*epp = ep;
+	if (ep == EP_OTHER)
 		return answer_text(c, MHD_HTTP_NOT_FOUND,
 		    "404 page not found\n");
-	if (strcmp(method, routes[ep].method) != 0 &&
-	    !((ep == EP_LIST || ep == EP_DEAD) && strcmp(method, "HEAD") == 0) &&
-	    !(ep == EP_DEAD && strcmp(method, "DELETE") == 0))
+	if (!method_allowed(routes[ep].allow, method))
 		return answer(c, MHD_HTTP_METHOD_NOT_ALLOWED,
 		    "text/plain; charset=utf-8", routes[ep].wrong_method,
 		    strlen(routes[ep].wrong_method), MHD_RESPMEM_PERSISTENT,
 		    MHD_HTTP_HEADER_ALLOW, routes[ep].allow);
+	if (auth_cross_site(method, MHD_lookup_connection_value(c,
+	    MHD_HEADER_KIND, "Sec-Fetch-Site"), MHD_lookup_connection_value(c,
+	    MHD_HEADER_KIND, MHD_HTTP_HEADER_ORIGIN),
+	    MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_HOST)))
+		return answer_cross_site(c, ep);
 	v = auth_check(a->auth, routes[ep].scope, MHD_lookup_connection_value(c,
 	    MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION));
 	if (v == AUTH_ERROR)
@@ -975,21 +1211,31 @@ api_serve(struct api *a, struct MHD_Connection *c, const char *url,
 }
 
 /*
- * Every call runs with the configuration and tokens of one moment:
- * api_reload() swaps them under the write lock, never under a handler.
+ * libmicrohttpd's handler.  Each answer is counted once, by its route and
+ * its status: libmicrohttpd calls the handler no more for a request once a
+ * response is queued, so a status on the connection after a call is the
+ * one that call queued.  Every call runs with the configuration and
+ * tokens of one moment: api_reload() swaps them under the write lock,
+ * never under a handler.
  */
 static enum MHD_Result
 api_handle(void *cls, struct MHD_Connection *c, const char *url,
     const char *method, const char *version, const char *data,
     size_t *data_size, void **con_cls)
 {
+	const union MHD_ConnectionInfo *ci;
 	struct api *a = cls;
-	enum MHD_Result r;
+	enum endpoint ep = EP_OTHER;
+	enum MHD_Result ret;
 
+	(void)version;
 	pthread_rwlock_rdlock(&a->conf_lock);
-	r = api_serve(a, c, url, method, version, data, data_size, con_cls);
+	ret = api_serve(a, c, url, method, data, data_size, con_cls, &ep);
 	pthread_rwlock_unlock(&a->conf_lock);
-	return r;
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_HTTP_STATUS);
+	if (ci != NULL && ci->http_status != 0)
+		metrics_http(ep, ci->http_status);
+	return ret;
 }
 
 static void
@@ -1144,6 +1390,23 @@ api_open(const struct config *cfg)
 		goto fail;
 	MHD_add_response_header(a->success, MHD_HTTP_HEADER_CONTENT_TYPE,
 	    "text/plain; charset=utf-8");
+	for (int i = 0; i < DASHBOARD_PARTS; i++) {
+		const struct dashboard_file *f = dashboard_file(i);
+
+		a->files[i] = MHD_create_response_from_buffer((size_t)(f->df_end -
+		    f->df_data), (void *)(uintptr_t)f->df_data,
+		    MHD_RESPMEM_PERSISTENT);
+		if (a->files[i] == NULL)
+			goto fail;
+		MHD_add_response_header(a->files[i],
+		    MHD_HTTP_HEADER_CONTENT_TYPE, f->df_ctype);
+		/* The page also answers /listSubscribers, by Accept. */
+		if (i == DASHBOARD_PAGE)
+			MHD_add_response_header(a->files[i],
+			    MHD_HTTP_HEADER_VARY, "Accept");
+		add_page_headers(a->files[i], i == DASHBOARD_PAGE ?
+		    DASHBOARD_CSP : NULL);
+	}
 	if ((a->auth = auth_of(cfg)) == NULL)
 		goto fail;
 	if (cfg->tls_cert[0] != '\0') {
@@ -1166,7 +1429,7 @@ fail:
 }
 
 int
-api_run(struct api *a, struct subs *s, struct store *st)
+api_run(struct api *a, const struct api_parts *p)
 {
 	struct MHD_OptionItem tls[] = {
 		{ MHD_OPTION_END, 0, NULL },	/* filled in for HTTPS */
@@ -1178,8 +1441,10 @@ api_run(struct api *a, struct subs *s, struct store *st)
 	char host[INET6_ADDRSTRLEN];
 	unsigned int flags;
 
-	a->subs = s;
-	a->store = st;
+	a->subs = p->subs;
+	a->store = p->store;
+	a->deliver = p->deliver;
+	a->stats = p->stats;
 	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
 	    MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
 	if (a->self.ss_family == AF_INET6)
@@ -1225,13 +1490,13 @@ api_run(struct api *a, struct subs *s, struct store *st)
 }
 
 struct api *
-api_start(const struct config *cfg, struct subs *s, struct store *st)
+api_start(const struct config *cfg, const struct api_parts *p)
 {
 	struct api *a;
 
 	if ((a = api_open(cfg)) == NULL)
 		return NULL;
-	if (api_run(a, s, st) == -1) {
+	if (api_run(a, p) == -1) {
 		api_stop(a);
 		return NULL;
 	}
@@ -1283,6 +1548,9 @@ api_stop(struct api *a)
 		close(a->fd);
 	if (a->success != NULL)
 		MHD_destroy_response(a->success);
+	for (int i = 0; i < DASHBOARD_PARTS; i++)
+		if (a->files[i] != NULL)
+			MHD_destroy_response(a->files[i]);
 	auth_free(a->auth);
 	tls_free(a->tls);
 	config_release(a->cfg_ref);

@@ -9,6 +9,16 @@
 #include "subs.h"
 
 struct api;
+struct deliver;
+struct stats;
+
+/* What the endpoints hand work to and read from; borrowed, none NULL. */
+struct api_parts {
+	struct subs	*subs;
+	struct store	*store;
+	struct deliver	*deliver;	/* its heartbeat and transfers in flight */
+	struct stats	*stats;		/* /stats */
+};
 
 /*
  * Binds cfg->listen and loads the HTTPS files, serving nothing yet, so that
@@ -17,10 +27,9 @@ struct api;
  */
 struct api *api_open(const struct config *cfg);
 /* Starts serving on what api_open bound; -1 (logged) on failure. */
-int api_run(struct api *a, struct subs *s, struct store *st);
+int api_run(struct api *a, const struct api_parts *p);
 /* api_open and api_run in one. */
-struct api *api_start(const struct config *cfg, struct subs *s,
-    struct store *st);
+struct api *api_start(const struct config *cfg, const struct api_parts *p);
 /*
  * Reload: from now on requests are judged by CFG (a config_share() copy, of
  * which it takes a reference), with CFG's tokens.  Only settings read per

@@ -152,6 +152,26 @@ auth_check(const struct auth *a, enum auth_scope scope, const char *header)
 	    AUTH_OK : AUTH_WRONG;
 }
 
+int
+auth_cross_site(const char *method, const char *fetch_site,
+    const char *origin, const char *host)
+{
+	const char *h;
+
+	if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0 ||
+	    strcmp(method, "OPTIONS") == 0)
+		return 0;
+	if (fetch_site != NULL && *fetch_site != '\0')
+		return strcasecmp(fetch_site, "same-origin") != 0 &&
+		    strcasecmp(fetch_site, "none") != 0;
+	if (origin == NULL || *origin == '\0')
+		return 0;
+	/* "scheme://host[:port]"; "null" (a sandboxed or file: page) has none. */
+	if ((h = strstr(origin, "://")) == NULL || host == NULL)
+		return 1;
+	return strcasecmp(h + 3, host) != 0;
+}
+
 const char *
 auth_scope_name(enum auth_scope scope)
 {

@@ -36,6 +36,21 @@ void auth_free(struct auth *a);
 enum auth_verdict auth_check(const struct auth *a, enum auth_scope scope,
     const char *header);
 
+/*
+ * Whether a request comes from a page of another origin and, changing
+ * something, must be refused: a browser attaches its Basic credentials, and
+ * reaches an open scope, whichever site's page sends it (cross-site request
+ * forgery).  The rule is that of Go's http.CrossOriginProtection: GET, HEAD
+ * and OPTIONS never are; otherwise FETCH_SITE (Sec-Fetch-Site, which every
+ * current browser sends) decides, only "same-origin" and "none" (the user's
+ * own navigation) passing; without it, an ORIGIN whose host[:port] is not
+ * HOST (the Host header) is refused.  A request with neither header (curl,
+ * a library, a service) is not a browser's and passes.  Any argument but
+ * METHOD may be NULL.  Returns 1 to refuse, 0 to let it through.
+ */
+int auth_cross_site(const char *method, const char *fetch_site,
+    const char *origin, const char *host);
+
 /* "publish", "subscribe", "admin" ("public" for AUTH_PUBLIC). */
 const char *auth_scope_name(enum auth_scope scope);
 /* "missing", "malformed", "wrong", ...: for log lines. */

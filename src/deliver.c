@@ -44,6 +44,11 @@
  * A target is allocated by deliver_on_add (so that removing a subscriber
  * never needs memory) with both of its commands embedded; from the moment
  * its add command is queued it belongs to this thread.
+ *
+ * For /metrics and /readyz the thread counts each attempt's result and
+ * time (metrics.c), and publishes its heartbeat (each round of the loop)
+ * and its count in flight in relaxed atomics: no lock, a few adds and
+ * stores a delivery.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -67,6 +72,7 @@
 #include "deliver.h"
 #include "egress.h"
 #include "log.h"
+#include "metrics.h"
 #include "retry.h"
 #include "sign.h"
 #include "store.h"
@@ -180,6 +186,9 @@ struct deliver {
 	atomic_bool		 woken;		/* a wakeup is already on its way */
 	atomic_bool		 stopping;
 	_Atomic int64_t		 deadline;	/* monotonic ms, once stopping */
+	/* For /readyz and /metrics: written by the thread, read by anyone. */
+	_Atomic int64_t		 beat;		/* monotonic ms of the last round */
+	atomic_long		 flying;	/* in_flight, as of the last change */
 
 	/* Everything below belongs to the delivery thread. */
 	struct target		**targets;
@@ -1304,6 +1313,7 @@ xfer_unlink(struct deliver *d, struct xfer *x)
 	if (!x->x_slow)
 		d->fast--;
 	d->in_flight--;
+	atomic_store_explicit(&d->flying, d->in_flight, memory_order_relaxed);
 }
 
 static void
@@ -1435,6 +1445,7 @@ xfer_start(struct deliver *d, struct target *t, int kind)
 		d->active_young = x;
 	t->t_in_flight++;
 	d->in_flight++;
+	atomic_store_explicit(&d->flying, d->in_flight, memory_order_relaxed);
 	d->fast++;
 	atomic_store(&sub_counters(t->t_sub)->in_flight,
 	    (uint_fast64_t)t->t_in_flight);
@@ -1638,6 +1649,7 @@ xfer_failed(struct deliver *d, struct xfer *x, CURL *e, long status,
 		    .r_first = a.first_at };
 
 		retry_insert(d, t, &r);
+		metrics_retry();
 	}
 	if (t->t_state == SUB_ACTIVE && t->t_fails >= d->cfg->failure_threshold &&
 	    !t->t_removed) {
@@ -1650,20 +1662,49 @@ xfer_failed(struct deliver *d, struct xfer *x, CURL *e, long status,
 	}
 }
 
+/*
+ * How an attempt ended, for hookcast_deliveries_total.  A timeout is
+ * libcurl's (connect_timeout or delivery_timeout); refused is a connection
+ * the peer refused (ECONNREFUSED: nothing listens there) or on_open did
+ * (the egress policy); anything else that is not a 2xx answer failed.
+ */
+static enum metrics_result
+attempt_result(CURL *e, const struct xfer *x, long status, CURLcode rc)
+{
+	long err = 0;
+
+	if (rc == CURLE_OK)
+		return status >= 200 && status < 300 ? METRICS_OK :
+		    METRICS_FAILED;
+	if (rc == CURLE_OPERATION_TIMEDOUT)
+		return METRICS_TIMEOUT;
+	if (rc == CURLE_COULDNT_CONNECT && (x->x_denied[0] != '\0' ||
+	    (curl_easy_getinfo(e, CURLINFO_OS_ERRNO, &err) == CURLE_OK &&
+	    err == ECONNREFUSED)))
+		return METRICS_REFUSED;
+	return METRICS_FAILED;
+}
+
 static void
 xfer_done(struct deliver *d, CURL *e, CURLcode rc)
 {
+	enum metrics_result result;
 	struct xfer *x = NULL;
 	struct target *t;
+	curl_off_t us = 0;
 	long status = 0;
 
 	curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&x);
 	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_getinfo(e, CURLINFO_TOTAL_TIME_T, &us);
+	result = attempt_result(e, x, status, rc);
+	metrics_delivery(result, (int64_t)us);
 	curl_multi_remove_handle(d->multi, e);
 	xfer_unlink(d, x);
 	t = x->x_target;
 
-	if (rc == CURLE_OK && status >= 200 && status < 300) {
+	if (result == METRICS_OK) {
+		metrics_delivered_after(clock_real_ms() - msg_created(x->x_msg));
 		atomic_fetch_add(&sub_counters(t->t_sub)->delivered, 1);
 		log_debug("delivered", "address=%s message=%s status=%ld",
 		    sub_address(t->t_sub), msg_id(x->x_msg), status);
@@ -1843,6 +1884,8 @@ deliver_loop(void *arg)
 
 	for (;;) {
 		d->now = clock_mono_ms();
+		/* Each round is proof of life: every TICK_MS at least, when idle. */
+		atomic_store_explicit(&d->beat, d->now, memory_order_relaxed);
 		drain_inbox(d);
 		/* Stopping: nothing new starts; what is queued stays stored. */
 		if (atomic_load(&d->stopping)) {
@@ -2050,6 +2093,7 @@ deliver_start(const struct config *cfg, struct store *st, struct subs *subs,
 	if (d->max_open < cfg->max_transfers)
 		d->max_open = cfg->max_transfers;
 	size_conn_cache(d);
+	atomic_store(&d->beat, clock_mono_ms());
 	if ((rc = pthread_create(&d->thread, NULL, deliver_loop, d)) != 0) {
 		log_error("cannot start delivery", "error=\"%s\"",
 		    strerror(rc));
@@ -2057,6 +2101,20 @@ deliver_start(const struct config *cfg, struct store *st, struct subs *subs,
 		return NULL;
 	}
 	return d;
+}
+
+int64_t
+deliver_heartbeat(const struct deliver *d)
+{
+	return atomic_load_explicit(&((struct deliver *)(uintptr_t)d)->beat,
+	    memory_order_relaxed);
+}
+
+long
+deliver_in_flight(const struct deliver *d)
+{
+	return atomic_load_explicit(&((struct deliver *)(uintptr_t)d)->flying,
+	    memory_order_relaxed);
 }
 
 void

@@ -59,6 +59,15 @@ int deliver_on_change(struct sub *sub, const struct topics *topics,
     const char *secret, void *d);
 void deliver_wake(struct deliver *d);
 
+/*
+ * Monotonic ms when the thread last went round its loop, which it does
+ * every 50 ms when idle and at least once a second when busy: a heartbeat
+ * much older than that means the thread is stuck.
+ */
+int64_t deliver_heartbeat(const struct deliver *d);
+/* Delivery attempts in progress. */
+long deliver_in_flight(const struct deliver *d);
+
 /* The API listens at SA (with its port): deliveries never connect there. */
 void deliver_set_self(struct deliver *d, const struct sockaddr *sa,
     size_t len);

@@ -20,6 +20,13 @@ int listing_negotiate(const char *format, const char *accept,
 const char *listing_content_type(enum listing_format f);
 
 /*
+ * The HTML listing's Content-Security-Policy: its own inline style, and
+ * nothing else at all (it has no script, and no site may frame it).
+ */
+#define LISTING_HTML_CSP	"default-src 'none'; style-src 'unsafe-inline'; " \
+	"base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+
+/*
  * Renders N subscribers as of NOW_MS (wall clock) with keep-alive TTL_MS.
  * Returns a malloc'd buffer of *len bytes, or NULL when out of memory.
  */

@@ -3,13 +3,15 @@
  *
  * DESIGN
  * Threads: main (waits for signals with sigwaitinfo), libmicrohttpd's pool
- * (api.c), the store's writer (store.c), the delivery thread (deliver.c)
- * and the reaper (reaper.c).  Every signal hookcast handles is blocked
- * before any thread starts, so no asynchronous handler exists at all.
- * Locks, in the only orders they nest: subs rwlock, then the store's
- * q_lock (the map's hooks); the store's fwd_lock, then deliver's
- * inbox_lock (passing committed work on); a subscriber's own sub_lock and
- * the reaper's r_lock are never held with another.
+ * (api.c), the store's writer (store.c), the delivery thread (deliver.c),
+ * and two tickers (ticker.c): the reaper (reaper.c) and the /stats sampler
+ * (stats.c).  Every signal hookcast handles is blocked before any thread
+ * starts, so no asynchronous handler exists at all.  Locks, in the only
+ * orders they nest: subs rwlock, then the store's q_lock (the map's
+ * hooks); the store's fwd_lock, then deliver's inbox_lock (passing
+ * committed work on); a subscriber's own sub_lock, a ticker's t_lock and
+ * the sampler's s_lock are never held with another.  The metrics
+ * (metrics.c) are atomics, and take no lock.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -24,6 +26,7 @@
 #include "deliver.h"
 #include "log.h"
 #include "reaper.h"
+#include "stats.h"
 #include "store.h"
 #include "subs.h"
 
@@ -148,7 +151,7 @@ build_config(struct config *cfg, const struct cmdline *cl,
 }
 
 /* The running parts a reload reaches. */
-struct parts {
+struct running {
 	struct api	*api;
 	struct deliver	*deliver;
 	struct store	*store;
@@ -163,7 +166,7 @@ struct parts {
  */
 static const struct config *
 reload(const struct config *cur, const struct cmdline *cl,
-    const struct parts *p)
+    const struct running *p)
 {
 	char err[CONFIG_ERRLEN], changed[1024], restart[256];
 	const struct config *snap = NULL;
@@ -215,8 +218,10 @@ main(int argc, char **argv)
 	struct store *store;
 	struct subs *subs;
 	struct reaper *reaper;
+	struct stats *stats;
+	struct api_parts parts;
 	struct api *api;
-	struct parts parts;
+	struct running running;
 	struct rlimit rl;
 	sigset_t sigs;
 	siginfo_t si;
@@ -273,20 +278,24 @@ main(int argc, char **argv)
 	if ((reaper = reaper_start(subs, d, cfg.keepalive_ttl * 1000,
 	    cfg.reap_interval * 1000)) == NULL)
 		fatalx("start-up failed", "part=reaper");
-	if (api_run(api, subs, store) == -1)
+	if ((stats = stats_start()) == NULL)
+		fatalx("start-up failed", "part=stats");
+	parts = (struct api_parts){ .subs = subs, .store = store, .deliver = d,
+	    .stats = stats };
+	if (api_run(api, &parts) == -1)
 		fatalx("start-up failed", "part=api");
 	log_info("started", "version=%s keepalive_ttl=%ld reap_interval=%ld "
 	    "max_body=%zu", HOOKCAST_VERSION, cfg.keepalive_ttl,
 	    cfg.reap_interval, cfg.max_body);
 
-	parts = (struct parts){ .api = api, .deliver = d, .store = store,
+	running = (struct running){ .api = api, .deliver = d, .store = store,
 	    .subs = subs, .reaper = reaper };
 	for (;;) {
 		if ((sig = sigwaitinfo(&sigs, &si)) == -1)
 			continue;
 		if (sig == SIGHUP) {
 			/* The first stays with the parts that borrowed it. */
-			if ((next = reload(cur, &cl, &parts)) != cur &&
+			if ((next = reload(cur, &cl, &running)) != cur &&
 			    cur != &cfg)
 				config_release(cur);
 			cur = next;
@@ -304,6 +313,7 @@ main(int argc, char **argv)
 	 */
 	store_close_requests(store);
 	api_stop(api);
+	stats_stop(stats);
 	reaper_stop(reaper);
 	store_detach(store);
 	deliver_stop(d, cur->shutdown_grace * 1000);

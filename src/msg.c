@@ -11,6 +11,7 @@
 struct msg {
 	atomic_uint		 msg_refs;
 	uint64_t		 msg_seq;
+	int64_t			 msg_created;
 	struct topics		*msg_topics;
 	char			 msg_id[MSG_IDLEN + 1];
 	char			 msg_ctype[MSG_CTYPE_MAX + 1];
@@ -84,6 +85,7 @@ msg_new(const char *id, const char *ctype, const void *body, size_t len)
 		goto fail;
 	atomic_init(&m->msg_refs, 1);
 	m->msg_seq = 0;
+	m->msg_created = 0;
 	m->msg_topics = NULL;
 	snprintf(m->msg_id, sizeof(m->msg_id), "%s", id);
 	snprintf(m->msg_ctype, sizeof(m->msg_ctype), "%s", ctype);
@@ -154,6 +156,18 @@ void
 msg_set_seq(struct msg *m, uint64_t seq)
 {
 	m->msg_seq = seq;
+}
+
+int64_t
+msg_created(const struct msg *m)
+{
+	return m->msg_created;
+}
+
+void
+msg_set_created(struct msg *m, int64_t real_ms)
+{
+	m->msg_created = real_ms;
 }
 
 const struct topics *

@@ -34,6 +34,9 @@ const char *msg_ctype(const struct msg *m);
 /* The store's sequence number, 0 until the store assigns it. */
 uint64_t msg_seq(const struct msg *m);
 void msg_set_seq(struct msg *m, uint64_t seq);
+/* Wall-clock ms of its commit (the store's `created`), 0 until committed. */
+int64_t msg_created(const struct msg *m);
+void msg_set_created(struct msg *m, int64_t real_ms);
 /*
  * The topics it was published on (NULL: none, it goes to everyone).  Set
  * once, before the message is shared; the message takes the reference.

@@ -2,42 +2,43 @@
  * reaper.c: evicts subscribers that stopped sending keep-alives.
  *
  * DESIGN
- * One thread waits on a condition variable bound to CLOCK_MONOTONIC, so a
- * wall-clock jump neither evicts everyone nor no one.  reaper_stop() sets
- * r_stop under r_lock, signals and joins.  Eviction itself takes the
- * subscriber map's write lock inside subs_reap(); r_lock is never held then.
+ * A ticker (ticker.c) runs a round every r_interval_ms of the monotonic
+ * clock, so a wall-clock jump neither evicts everyone nor no one.
+ * Eviction takes the subscriber map's write lock inside subs_reap(); the
+ * reaper has no lock of its own; a reload changes its TTL and interval
+ * through atomics.
  */
-#include <errno.h>
-#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
-#include <string.h>
-#include <time.h>
 
 #include "clock.h"
 #include "log.h"
+#include "metrics.h"
 #include "reaper.h"
+#include "ticker.h"
 
 struct reaper {
-	pthread_t	 r_thread;
-	pthread_mutex_t	 r_lock;
-	pthread_cond_t	 r_cond;
-	int		 r_stop;	/* under r_lock */
+	struct ticker	*r_ticker;
 	struct subs	*r_subs;
 	struct deliver	*r_deliver;
-	long		 r_ttl_ms;
-	long		 r_interval_ms;
+	/* Changed by a reload (reaper_set) while the ticker reads them. */
+	_Atomic long	 r_ttl_ms;
+	_Atomic long	 r_interval_ms;
+	int64_t		 r_next;	/* the ticker's: the next round, 0 none yet */
 };
 
 static void
-reaper_run_once(struct reaper *r, long ttl_ms)
+reaper_run(void *arg)
 {
+	struct reaper *r = arg;
 	int64_t now = clock_mono_ms();
 	struct sub **gone;
 	size_t n;
 
-	n = subs_reap(r->r_subs, now - ttl_ms, &gone);
+	n = subs_reap(r->r_subs, now - atomic_load(&r->r_ttl_ms), &gone);
 	if (n == 0)
 		return;
+	metrics_evictions(n);
 	deliver_wake(r->r_deliver);
 	for (size_t i = 0; i < n; i++) {
 		log_info("subscriber evicted", "address=%s idle_ms=%lld",
@@ -48,43 +49,21 @@ reaper_run_once(struct reaper *r, long ttl_ms)
 	free(gone);
 }
 
-static void *
-reaper_loop(void *arg)
+/* Rounds keep to their interval, however long each one takes. */
+static int64_t
+reaper_due(void *arg, int64_t now)
 {
 	struct reaper *r = arg;
-	struct timespec next;
 
-	long ttl_ms;
-
-	clock_gettime(CLOCK_MONOTONIC, &next);
-	pthread_mutex_lock(&r->r_lock);
-	while (!r->r_stop) {
-		next.tv_sec += r->r_interval_ms / 1000;
-		next.tv_nsec += (r->r_interval_ms % 1000) * 1000000L;
-		if (next.tv_nsec >= 1000000000L) {
-			next.tv_sec++;
-			next.tv_nsec -= 1000000000L;
-		}
-		while (!r->r_stop && pthread_cond_timedwait(&r->r_cond,
-		    &r->r_lock, &next) != ETIMEDOUT)
-			;
-		if (r->r_stop)
-			break;
-		ttl_ms = r->r_ttl_ms;
-		pthread_mutex_unlock(&r->r_lock);
-		reaper_run_once(r, ttl_ms);
-		pthread_mutex_lock(&r->r_lock);
-	}
-	pthread_mutex_unlock(&r->r_lock);
-	return NULL;
+	r->r_next = (r->r_next != 0 ? r->r_next : now) +
+	    atomic_load(&r->r_interval_ms);
+	return r->r_next;
 }
 
 struct reaper *
 reaper_start(struct subs *s, struct deliver *d, long ttl_ms, long interval_ms)
 {
-	pthread_condattr_t attr;
 	struct reaper *r;
-	int rc;
 
 	if ((r = calloc(1, sizeof(*r))) == NULL) {
 		log_error("cannot start reaper", "reason=nomem");
@@ -94,15 +73,8 @@ reaper_start(struct subs *s, struct deliver *d, long ttl_ms, long interval_ms)
 	r->r_deliver = d;
 	r->r_ttl_ms = ttl_ms;
 	r->r_interval_ms = interval_ms;
-	pthread_mutex_init(&r->r_lock, NULL);
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&r->r_cond, &attr);
-	pthread_condattr_destroy(&attr);
-	if ((rc = pthread_create(&r->r_thread, NULL, reaper_loop, r)) != 0) {
-		log_error("cannot start reaper", "error=\"%s\"", strerror(rc));
-		pthread_cond_destroy(&r->r_cond);
-		pthread_mutex_destroy(&r->r_lock);
+	if ((r->r_ticker = ticker_start("reaper", reaper_due, reaper_run,
+	    r)) == NULL) {
 		free(r);
 		return NULL;
 	}
@@ -112,10 +84,8 @@ reaper_start(struct subs *s, struct deliver *d, long ttl_ms, long interval_ms)
 void
 reaper_set(struct reaper *r, long ttl_ms, long interval_ms)
 {
-	pthread_mutex_lock(&r->r_lock);
-	r->r_ttl_ms = ttl_ms;
-	r->r_interval_ms = interval_ms;
-	pthread_mutex_unlock(&r->r_lock);
+	atomic_store(&r->r_ttl_ms, ttl_ms);
+	atomic_store(&r->r_interval_ms, interval_ms);
 }
 
 void
@@ -123,12 +93,6 @@ reaper_stop(struct reaper *r)
 {
 	if (r == NULL)
 		return;
-	pthread_mutex_lock(&r->r_lock);
-	r->r_stop = 1;
-	pthread_cond_signal(&r->r_cond);
-	pthread_mutex_unlock(&r->r_lock);
-	pthread_join(r->r_thread, NULL);
-	pthread_cond_destroy(&r->r_cond);
-	pthread_mutex_destroy(&r->r_lock);
+	ticker_stop(r->r_ticker);
 	free(r);
 }

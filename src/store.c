@@ -24,6 +24,12 @@
  *
  * The delivery thread reads with a connection of its own (store_reader):
  * WAL lets it read committed rows while the writer writes.
+ *
+ * Health (/readyz): a failed write leaves its SQLite code in `fault`, a
+ * full disk sets `full` as well; the writer clears `fault` when a write
+ * commits, and while it is set tries a small one every second, so that the
+ * store is seen usable again with no traffic.  The writer's loop stamps
+ * `beat` each round.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -44,6 +50,7 @@
 #include "clock.h"
 #include "deliver.h"
 #include "log.h"
+#include "metrics.h"
 #include "store.h"
 #include "topics.h"
 
@@ -259,12 +266,15 @@ struct store {
 	int			 reserved;	/* the reserve file is there */
 	atomic_size_t		 backlog;	/* bytes of bodies stored */
 	atomic_int		 full;
+	atomic_int		 fault;		/* the last failed write's code, 0: none */
+	_Atomic int64_t		 beat;		/* monotonic ms: the writer went round */
 	_Atomic uint64_t	 last_seq;	/* read by store_last_seq */
 
 	/* The writer's own. */
 	uint64_t		 next_seq;
 	uint64_t		 gc_from;
 	int64_t			 next_periodic, next_sweep, next_second;
+	uint64_t		 dead_added;	/* dead letters in this transaction */
 	struct known		*known;
 	size_t			 nknown, known_cap;
 };
@@ -788,6 +798,32 @@ store_disk_full(const struct store *st)
 	return atomic_load(&((struct store *)(uintptr_t)st)->full);
 }
 
+int
+store_health(struct store *st, char *why, size_t len)
+{
+	int closed, fault;
+
+	pthread_mutex_lock(&st->q_lock);
+	closed = st->closed;
+	pthread_mutex_unlock(&st->q_lock);
+	if (closed)
+		snprintf(why, len, "closed (shutting down)");
+	else if (atomic_load(&st->full))
+		snprintf(why, len, "disk full");
+	else if ((fault = atomic_load(&st->fault)) != 0)
+		snprintf(why, len, "writes failing: %s", sqlite3_errstr(fault));
+	else
+		return 0;
+	return -1;
+}
+
+int64_t
+store_heartbeat(const struct store *st)
+{
+	return atomic_load_explicit(&((struct store *)(uintptr_t)st)->beat,
+	    memory_order_relaxed);
+}
+
 uint64_t
 store_last_seq(const struct store *st)
 {
@@ -877,6 +913,7 @@ apply_publish(struct store *st, struct store_req *req, int64_t now)
 			return SQLITE_OK;
 	}
 	msg_set_seq(m, st->next_seq);
+	msg_set_created(m, now);
 	sqlite3_bind_int64(s, 1, (sqlite3_int64)st->next_seq);
 	sqlite3_bind_text(s, 2, msg_id(m), -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 3, msg_ctype(m), -1, SQLITE_STATIC);
@@ -1170,6 +1207,7 @@ apply_dead(struct store *st, struct op *o, int64_t now)
 		sqlite3_bind_text(s, 9, o->o_reason, -1, SQLITE_STATIC);
 		if ((rc = step_done(s)) != SQLITE_OK)
 			return rc;
+		st->dead_added += (uint64_t)sqlite3_changes(st->db);
 	}
 	s = st->stmt[S_RETRY_DEL];
 	sqlite3_bind_int64(s, 1, o->o_at.sub_id);
@@ -1194,6 +1232,7 @@ apply_sub_gone(struct store *st, int64_t sub_id, const char *address,
 		sqlite3_bind_text(s, 4, reason, -1, SQLITE_STATIC);
 		if ((rc = step_done(s)) != SQLITE_OK)
 			return rc;
+		st->dead_added += (uint64_t)sqlite3_changes(st->db);
 	}
 	s = st->stmt[S_RETRY_DEL_SUB];
 	sqlite3_bind_int64(s, 1, sub_id);
@@ -1212,6 +1251,7 @@ apply_dead_range(struct store *st, int64_t sub_id, const char *address,
     int64_t now)
 {
 	sqlite3_stmt *s = st->stmt[S_DEAD_RANGE];
+	int rc;
 
 	if (st->cfg->dead_letter_max == 0)
 		return SQLITE_OK;
@@ -1223,7 +1263,9 @@ apply_dead_range(struct store *st, int64_t sub_id, const char *address,
 	sqlite3_bind_int64(s, 3, (sqlite3_int64)hi);
 	sqlite3_bind_int64(s, 4, now);
 	sqlite3_bind_text(s, 5, reason, -1, SQLITE_STATIC);
-	return step_done(s);
+	if ((rc = step_done(s)) == SQLITE_OK)
+		st->dead_added += (uint64_t)sqlite3_changes(st->db);
+	return rc;
 }
 
 /*
@@ -1373,6 +1415,7 @@ complete(struct store *st, struct op *o)
 		    !req->r_repeat) {
 			atomic_fetch_add(&st->backlog, msg_len(req->r_msg));
 			atomic_store(&st->last_seq, msg_seq(req->r_msg));
+			metrics_accepted();
 			if (st->deliver != NULL &&
 			    deliver_publish(st->deliver, req->r_msg) == -1)
 				log_error("message not queued for delivery",
@@ -1489,16 +1532,26 @@ log_db_error(struct store *st, const char *what, int rc)
 	    (rc & 0xff) == SQLITE_FULL ? "disk full" : sqlite3_errstr(rc));
 }
 
+/* A write committed after writes had failed: the store is usable again. */
+static void
+store_writable(struct store *st)
+{
+	if (atomic_exchange(&st->fault, 0) != 0)
+		log_info("store writable again", "path=%s", st->path);
+}
+
 /* Runs OPS (a list) in one transaction.  Returns what must run again. */
 static struct op *
 run_batch(struct store *st, struct op *ops)
 {
 	int64_t now = clock_real_ms();
+	int64_t changes = sqlite3_total_changes64(st->db);
 	uint64_t seq0 = st->next_seq;
 	struct op *o, *next;
 	long requests = 0;
 	int rc;
 
+	st->dead_added = 0;
 	if ((rc = step_done(st->stmt[S_BEGIN])) != SQLITE_OK)
 		goto fail;
 	for (o = ops; o != NULL; o = o->o_next) {
@@ -1520,6 +1573,10 @@ run_batch(struct store *st, struct op *ops)
 	}
 	if ((rc = step_done(st->stmt[S_COMMIT])) != SQLITE_OK)
 		goto fail;
+	metrics_dead_letters(st->dead_added);
+	/* A write went through: the store is usable (again). */
+	if (sqlite3_total_changes64(st->db) != changes)
+		store_writable(st);
 	for (o = ops; o != NULL; o = next) {
 		next = o->o_next;
 		if (o->o_type == OP_REQUEST)
@@ -1543,6 +1600,7 @@ run_batch(struct store *st, struct op *ops)
 fail:
 	if (!sqlite3_get_autocommit(st->db))
 		step_done(st->stmt[S_ROLLBACK]);
+	atomic_store(&st->fault, rc);
 	if ((rc & 0xff) == SQLITE_FULL) {
 		atomic_store(&st->full, 1);
 		reserve_release(st);
@@ -1606,7 +1664,7 @@ static void
 periodic(struct store *st)
 {
 	int64_t mono = clock_mono_ms(), now = clock_real_ms();
-	int sweep = mono >= st->next_sweep, second;
+	int sweep = mono >= st->next_sweep, second, probe;
 	int64_t free_pages = 0, pages = 0;
 	char vacuum[64];
 	sqlite3_stmt *s;
@@ -1616,7 +1674,16 @@ periodic(struct store *st)
 		return;
 	st->next_periodic = mono + PERIODIC_MS;
 	second = mono >= st->next_second;
+	/*
+	 * Once a write has failed, a small one each second (the header page,
+	 * rewritten as it is) finds out whether writing works again, with no
+	 * publish needed to try: /readyz follows st->fault.
+	 */
+	probe = second && atomic_load(&st->fault) != 0;
 	if ((rc = step_done(st->stmt[S_BEGIN])) != SQLITE_OK)
+		goto fail;
+	if (probe && (rc = sqlite3_exec(st->db, "PRAGMA user_version = 2",
+	    NULL, NULL, NULL)) != SQLITE_OK)
 		goto fail;
 	s = st->stmt[S_SUB_KA];
 	for (size_t i = 0; second && i < st->nknown; i++) {
@@ -1660,6 +1727,8 @@ periodic(struct store *st)
 		goto fail;
 	if ((rc = step_done(st->stmt[S_COMMIT])) != SQLITE_OK)
 		goto fail;
+	if (probe)
+		store_writable(st);
 	if (sweep)
 		st->next_sweep = mono + SWEEP_MS;
 	if (!second)
@@ -1701,6 +1770,7 @@ periodic(struct store *st)
 fail:
 	if (!sqlite3_get_autocommit(st->db))
 		step_done(st->stmt[S_ROLLBACK]);
+	atomic_store(&st->fault, rc);
 	if ((rc & 0xff) == SQLITE_FULL)
 		reserve_release(st);
 	log_db_error(st, "store maintenance failed", rc);
@@ -1716,6 +1786,8 @@ store_loop(void *arg)
 	int n, stop;
 
 	for (;;) {
+		atomic_store_explicit(&st->beat, clock_mono_ms(),
+		    memory_order_relaxed);
 		pthread_mutex_lock(&st->q_lock);
 		if (again == NULL && st->q_head == NULL && !st->stopping) {
 			clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -1777,6 +1849,7 @@ store_start(struct store *st, struct deliver *d)
 	pthread_condattr_destroy(&a);
 	st->next_periodic = clock_mono_ms() + PERIODIC_MS;
 	st->next_sweep = clock_mono_ms() + PERIODIC_MS;
+	atomic_store(&st->beat, clock_mono_ms());
 	if ((rc = pthread_create(&st->thread, NULL, store_loop, st)) != 0) {
 		log_error("cannot start store", "error=\"%s\"", strerror(rc));
 		return -1;
@@ -1857,6 +1930,7 @@ drop_removed(struct store *st, int64_t now, size_t *dropped)
 	sqlite3_stmt *q;
 	int rc;
 
+	st->dead_added = 0;
 	if (exec_sql(st->db, "BEGIN") == -1)
 		return -1;
 	if (sqlite3_prepare_v2(st->db, "SELECT id, address, cursor, removed, "
@@ -1882,9 +1956,10 @@ drop_removed(struct store *st, int64_t now, size_t *dropped)
 		(*dropped)++;
 	}
 	sqlite3_finalize(q);
-	if (rc != SQLITE_DONE)
+	if (rc != SQLITE_DONE || exec_sql(st->db, "COMMIT") == -1)
 		return -1;
-	return exec_sql(st->db, "COMMIT");
+	metrics_dead_letters(st->dead_added);
+	return 0;
 }
 
 int
@@ -1980,13 +2055,13 @@ store_reader_open(struct store *st)
 	if (sqlite3_open_v2(st->path, &r->db, SQLITE_OPEN_READWRITE |
 	    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK ||
 	    match_function(r->db) == -1 ||
-	    sqlite3_prepare_v3(r->db, "SELECT seq, id, ctype, body, topics "
-	    "FROM messages WHERE seq BETWEEN ?1 AND ?2 AND (?4 = '' OR "
+	    sqlite3_prepare_v3(r->db, "SELECT seq, id, ctype, body, topics, "
+	    "created FROM messages WHERE seq BETWEEN ?1 AND ?2 AND (?4 = '' OR "
 	    "hc_topics_match(?4, topics)) ORDER BY seq LIMIT ?3", -1,
 	    SQLITE_PREPARE_PERSISTENT, &r->page, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v3(r->db, "SELECT seq, id, ctype, body, topics "
-	    "FROM messages WHERE seq = ?1", -1, SQLITE_PREPARE_PERSISTENT, &r->one,
-	    NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v3(r->db, "SELECT seq, id, ctype, body, topics, "
+	    "created FROM messages WHERE seq = ?1", -1,
+	    SQLITE_PREPARE_PERSISTENT, &r->one, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v3(r->db, "SELECT seq, attempts, first_at, "
 	    "last_at, next_at, last_status, last_error FROM retries "
 	    "WHERE sub = ?1 ORDER BY seq", -1, SQLITE_PREPARE_PERSISTENT,
@@ -2032,6 +2107,7 @@ row_msg(sqlite3_stmt *s)
 		return NULL;
 	}
 	msg_set_seq(m, (uint64_t)sqlite3_column_int64(s, 0));
+	msg_set_created(m, sqlite3_column_int64(s, 5));
 	msg_set_topics(m, t);
 	return m;
 }

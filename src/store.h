@@ -97,6 +97,18 @@ int store_reload(struct store *st, const struct config *cfg);
 size_t store_backlog_bytes(const struct store *st);
 int store_disk_full(const struct store *st);
 
+/*
+ * Whether the store takes writes: 0, or -1 with why not in WHY (LEN
+ * bytes): it is closed, the disk is full (until the reserve is back), or
+ * the last write failed (until a write succeeds; one is tried every second).
+ */
+int store_health(struct store *st, char *why, size_t len);
+/*
+ * Monotonic ms when the writer thread last went round its loop: at least
+ * every 100 ms, unless one transaction holds it longer.
+ */
+int64_t store_heartbeat(const struct store *st);
+
 /* The subscriber map's hooks (see subs.h): they queue the change. */
 int store_on_add(struct sub *sub, void *st);
 void store_on_remove(struct sub *sub, void *st);

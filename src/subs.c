@@ -457,6 +457,28 @@ subs_count(struct subs *s)
 	return n;
 }
 
+void
+subs_census(struct subs *s, struct subs_census *out)
+{
+	struct hnode *e;
+
+	memset(out, 0, sizeof(*out));
+	pthread_rwlock_rdlock(&s->lock);
+	for (size_t i = 0; i < s->table.ht_n; i++)
+		for (e = s->table.ht_buckets[i]; e != NULL; e = e->hn_next) {
+			struct sub *sub = SUB_OF(e);
+
+			if (sub_state(sub) == SUB_FAILING)
+				out->failing++;
+			else
+				out->active++;
+			out->queued += atomic_load(&sub->sub_counters.queued);
+			out->retrying +=
+			    atomic_load(&sub->sub_counters.retrying);
+		}
+	pthread_rwlock_unlock(&s->lock);
+}
+
 int
 subs_count_then(struct subs *s, const struct topics *topics,
     int (*then)(void *, size_t), void *arg)

@@ -122,6 +122,14 @@ size_t subs_count(struct subs *s);
 /* Reload: new registrations are refused beyond MAX; none is evicted for it. */
 void subs_set_max(struct subs *s, size_t max);
 
+/* Totals over every subscriber, for /metrics. */
+struct subs_census {
+	uint64_t	active, failing;	/* by sub_state */
+	uint64_t	queued, retrying;	/* their sub_counters, summed */
+};
+/* Takes the totals under the read lock, which it holds for nothing else. */
+void subs_census(struct subs *s, struct subs_census *out);
+
 struct sub *sub_ref(struct sub *sub);
 void sub_unref(struct sub *sub);
 

@@ -1,5 +1,6 @@
 /* check_api.c: routing, methods, validation and answers of the HTTP front end. */
 #include <check.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,7 +12,9 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "dashboard.h"
 #include "deliver.h"
+#include "stats.h"
 #include "store.h"
 #include "unit.h"
 
@@ -19,6 +22,8 @@ static char dir[64];
 static struct config cfg;
 static struct unit_stack stack;
 static struct subs *map;
+static struct stats *stats;
+static struct api_parts parts;
 static struct api *api;
 
 struct reply {
@@ -107,6 +112,7 @@ setup(void)
 	cfg.max_subscribers = 2;
 	memset(&stack, 0, sizeof(stack));
 	api = NULL;
+	stats = NULL;
 }
 
 static void
@@ -114,7 +120,11 @@ start(void)
 {
 	unit_stack_start(&stack, &cfg, (size_t)cfg.max_subscribers);
 	map = stack.subs;
-	api = api_start(&cfg, map, stack.store);
+	stats = stats_start();
+	ck_assert_ptr_nonnull(stats);
+	parts = (struct api_parts){ .subs = map, .store = stack.store,
+	    .deliver = stack.deliver, .stats = stats };
+	api = api_start(&cfg, &parts);
 	ck_assert_ptr_nonnull(api);
 	ck_assert_uint_gt(api_port(api), 0);
 }
@@ -125,6 +135,7 @@ teardown(void)
 	if (stack.store != NULL)
 		store_close_requests(stack.store);
 	api_stop(api);
+	stats_stop(stats);
 	unit_stack_stop(&stack, 0);
 	unit_rmdir(dir);
 }
@@ -176,6 +187,64 @@ START_TEST(register_list_deregister)
 }
 END_TEST
 
+START_TEST(dashboard_files)
+{
+	const struct dashboard_file *page = dashboard_file(DASHBOARD_PAGE);
+	struct reply r;
+
+	start();
+
+	r = call("GET", "/", NULL, NULL);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_str_eq(r.ctype, "text/html; charset=utf-8");
+	ck_assert_uint_eq(r.len, (size_t)(page->df_end - page->df_data));
+	ck_assert_str_eq(r.body, page->df_data);
+	/* A browser's Accept on the listing, without ?format=, gets the same. */
+	r = call("GET", "/listSubscribers", NULL, "Accept: text/html");
+	ck_assert_str_eq(r.body, page->df_data);
+	r = call("GET", "/listSubscribers?format=html", NULL, "Accept: text/html");
+	ck_assert_ptr_nonnull(strstr(r.body, "hookcast subscribers"));
+	ck_assert_ptr_null(strstr(r.body, "<script"));
+	r = call("GET", "/dashboard.js", NULL, NULL);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_str_eq(r.ctype, "text/javascript; charset=utf-8");
+	r = call("GET", "/dashboard.css", NULL, NULL);
+	ck_assert_str_eq(r.ctype, "text/css; charset=utf-8");
+	r = call("DELETE", "/dashboard.css", NULL, NULL);
+	ck_assert_int_eq(r.status, 405);
+	ck_assert_str_eq(r.allow, "GET, HEAD");
+}
+END_TEST
+
+START_TEST(cross_site_changes_refused)
+{
+	char origin[64];
+	struct reply r;
+
+	start();
+
+	r = call("POST", "/registerAndKeepAlive?address=127.0.0.1:9", NULL,
+	    "Origin: http://evil.example");
+	ck_assert_int_eq(r.status, 403);
+	r = call("POST", "/registerAndKeepAlive?address=127.0.0.1:9", NULL,
+	    "Sec-Fetch-Site: same-site");
+	ck_assert_int_eq(r.status, 403);
+	ck_assert_uint_eq(subs_count(map), 0);
+	r = call("POST", "/deadLetters/replay?address=127.0.0.1:9", NULL,
+	    "Sec-Fetch-Site: cross-site");
+	ck_assert_int_eq(r.status, 403);
+	/* Reading is not a change. */
+	r = call("GET", "/listSubscribers", NULL, "Sec-Fetch-Site: cross-site");
+	ck_assert_int_eq(r.status, 200);
+	snprintf(origin, sizeof(origin), "Origin: http://127.0.0.1:%u",
+	    api_port(api));
+	r = call("POST", "/registerAndKeepAlive?address=127.0.0.1:9", NULL,
+	    origin);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_uint_eq(subs_count(map), 1);
+}
+END_TEST
+
 START_TEST(bad_addresses_change_nothing)
 {
 	struct reply r;
@@ -220,7 +289,139 @@ START_TEST(methods_and_paths)
 	r = call("GET", "/nope", NULL, NULL);
 	ck_assert_int_eq(r.status, 404);
 	ck_assert_str_eq(r.body, "404 page not found\n");
+	/* "GET, HEAD" holds neither "GE" nor "EAD". */
+	r = call("GE", "/listSubscribers", NULL, NULL);
+	ck_assert_int_eq(r.status, 405);
+	r = call("EAD", "/listSubscribers", NULL, NULL);
+	ck_assert_int_eq(r.status, 405);
+	for (size_t i = 0; i < 4; i++) {
+		static const char *const probes[] = { "/metrics", "/stats",
+		    "/healthz", "/readyz" };
+
+		r = call("POST", probes[i], NULL, NULL);
+		ck_assert_int_eq(r.status, 405);
+		ck_assert_str_eq(r.allow, "GET, HEAD");
+		ck_assert_str_eq(r.body, "Error: Only GET accepted");
+	}
 	ck_assert_uint_eq(subs_count(map), 0);
+}
+END_TEST
+
+START_TEST(probes_metrics_and_stats)
+{
+	struct reply r;
+
+	start();
+	r = call("GET", "/healthz", NULL, NULL);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_str_eq(r.body, "ok\n");
+	r = call("GET", "/readyz", NULL, NULL);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_str_eq(r.body, "ok\n");
+	ck_assert_int_eq(call("POST", "/sendMessage", "one", NULL).status, 200);
+	r = call("GET", "/metrics", NULL, NULL);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_str_eq(r.ctype, "text/plain; version=0.0.4; charset=utf-8");
+	/* Each answer above is counted, by route and status. */
+	ck_assert_ptr_nonnull(strstr(r.body, "\nhookcast_http_requests_total{"
+	    "endpoint=\"/healthz\",code=\"200\"} 1\n"));
+	ck_assert_ptr_nonnull(strstr(r.body, "\nhookcast_http_requests_total{"
+	    "endpoint=\"/readyz\",code=\"200\"} 1\n"));
+	ck_assert_ptr_nonnull(strstr(r.body, "\nhookcast_http_requests_total{"
+	    "endpoint=\"/sendMessage\",code=\"200\"} 1\n"));
+	ck_assert_ptr_nonnull(strstr(r.body, "\nhookcast_backlog_bytes 3\n"));
+	r = call("GET", "/stats", NULL, NULL);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_str_eq(r.ctype, "application/json");
+	ck_assert_int_eq(strncmp(r.body, "{\"interval_s\":10,\"now\":", 23), 0);
+	ck_assert_ptr_nonnull(strstr(r.body, "\"accepted\":1}]}"));
+}
+END_TEST
+
+/* A subscriber that answers 410 once GATE has a byte to read. */
+struct gone {
+	int		 g_listen, g_gate[2];
+	pthread_t	 g_thread;
+};
+
+static void *
+gone_serve(void *arg)
+{
+	static const char answer[] = "HTTP/1.1 410 Gone\r\n"
+	    "Content-Length: 0\r\nConnection: close\r\n\r\n";
+	struct gone *g = arg;
+	char buf[4096], c;
+	int fd;
+
+	if ((fd = accept(g->g_listen, NULL, NULL)) == -1)
+		return NULL;
+	if (read(fd, buf, sizeof(buf)) > 0 && read(g->g_gate[0], &c, 1) == 1 &&
+	    write(fd, answer, sizeof(answer) - 1) < 0)
+		c = 0;
+	close(fd);
+	return NULL;
+}
+
+struct stuck {
+	struct gone	*s_gone;
+	struct reply	 s_reply;	/* the first /readyz that was not 200 */
+};
+
+/* Under the map's read lock: opens the gate, then polls /readyz. */
+static int
+poll_ready_locked(void *arg, size_t n)
+{
+	struct stuck *s = arg;
+
+	(void)n;
+	if (write(s->s_gone->g_gate[1], "x", 1) != 1)
+		return -1;
+	/* 410 makes the delivery thread wait for the write lock: stuck. */
+	for (int i = 0; i < 100; i++) {
+		s->s_reply = call("GET", "/readyz", NULL, NULL);
+		if (s->s_reply.status != 200)
+			break;
+		usleep(100000);
+	}
+	return 0;
+}
+
+/*
+ * A delivery thread that stops going round its loop makes /readyz say so
+ * within READY_STALE_MS (5 s), and it is ready again once the thread moves.
+ */
+START_TEST(readyz_reports_a_stuck_delivery_thread)
+{
+	struct gone g;
+	struct stuck s = { .s_gone = &g };
+	struct reply r;
+	char path[128];
+	unsigned port;
+
+	start();
+	g.g_listen = hang_start(&port);
+	ck_assert_int_eq(pipe(g.g_gate), 0);
+	ck_assert_int_eq(pthread_create(&g.g_thread, NULL, gone_serve, &g), 0);
+	snprintf(path, sizeof(path), "/registerAndKeepAlive?address=127.0.0.1:%u",
+	    port);
+	ck_assert_int_eq(call("POST", path, NULL, NULL).status, 200);
+	ck_assert_int_eq(call("POST", "/sendMessage", "gone", NULL).status, 200);
+	ck_assert_int_eq(subs_count_then(map, NULL, poll_ready_locked, &s), 0);
+	ck_assert_int_eq(s.s_reply.status, 503);
+	ck_assert_msg(strncmp(s.s_reply.body, "delivery thread: no heartbeat "
+	    "for ", 34) == 0 && atoi(s.s_reply.body + 34) >= 5 &&
+	    strstr(s.s_reply.body, " s\n") != NULL, "%s", s.s_reply.body);
+	for (int i = 0; i < 50; i++) {
+		r = call("GET", "/readyz", NULL, NULL);
+		if (r.status == 200)
+			break;
+		usleep(100000);
+	}
+	ck_assert_int_eq(r.status, 200);
+	pthread_join(g.g_thread, NULL);
+	close(g.g_listen);
+	close(g.g_gate[0]);
+	close(g.g_gate[1]);
 }
 END_TEST
 
@@ -395,12 +596,16 @@ main(void)
 	log_set_level(LOG_WARN);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, register_list_deregister);
+	tcase_add_test(tc, dashboard_files);
+	tcase_add_test(tc, cross_site_changes_refused);
 	tcase_add_test(tc, bad_addresses_change_nothing);
 	tcase_add_test(tc, methods_and_paths);
 	tcase_add_test(tc, publish_limits);
 	tcase_add_test(tc, subscriber_limit);
 	tcase_add_test(tc, backlog_limit);
 	tcase_add_test(tc, dead_letter_endpoints);
+	tcase_add_test(tc, probes_metrics_and_stats);
+	tcase_add_test(tc, readyz_reports_a_stuck_delivery_thread);
 	tcase_set_timeout(tc, 30);
 	suite_add_tcase(s, tc);
 	return unit_run(s);

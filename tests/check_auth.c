@@ -304,6 +304,42 @@ START_TEST(open_on_the_network)
 }
 END_TEST
 
+START_TEST(cross_site)
+{
+	const char *host = "127.0.0.1:3000";
+
+	/* Reading never changes anything: always through. */
+	ck_assert_int_eq(auth_cross_site("GET", "cross-site",
+	    "http://evil.example", host), 0);
+	ck_assert_int_eq(auth_cross_site("HEAD", "cross-site", NULL, host), 0);
+	/* curl, a library, a service: neither header. */
+	ck_assert_int_eq(auth_cross_site("POST", NULL, NULL, host), 0);
+	ck_assert_int_eq(auth_cross_site("DELETE", "", "", host), 0);
+	/* Sec-Fetch-Site decides when present, whatever Origin says. */
+	ck_assert_int_eq(auth_cross_site("POST", "same-origin",
+	    "http://proxy.example", host), 0);
+	ck_assert_int_eq(auth_cross_site("POST", "none", NULL, host), 0);
+	ck_assert_int_eq(auth_cross_site("POST", "Same-Origin", NULL, host), 0);
+	ck_assert_int_eq(auth_cross_site("POST", "cross-site",
+	    "http://127.0.0.1:3000", host), 1);
+	/* Another port of the same host is the same site, not the same origin. */
+	ck_assert_int_eq(auth_cross_site("DELETE", "same-site", NULL, host), 1);
+	ck_assert_int_eq(auth_cross_site("POST", "bogus", NULL, host), 1);
+	/* Without it, Origin's host and port against Host. */
+	ck_assert_int_eq(auth_cross_site("POST", NULL, "http://127.0.0.1:3000",
+	    host), 0);
+	ck_assert_int_eq(auth_cross_site("POST", NULL, "https://HOOKS.example",
+	    "hooks.example"), 0);
+	ck_assert_int_eq(auth_cross_site("POST", NULL, "http://127.0.0.1:3001",
+	    host), 1);
+	ck_assert_int_eq(auth_cross_site("DELETE", NULL, "http://evil.example",
+	    host), 1);
+	ck_assert_int_eq(auth_cross_site("POST", NULL, "null", host), 1);
+	ck_assert_int_eq(auth_cross_site("POST", NULL, "http://127.0.0.1:3000",
+	    NULL), 1);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -320,6 +356,7 @@ main(void)
 	tcase_add_test(tc, long_credentials);
 	tcase_add_test(tc, names);
 	tcase_add_test(tc, open_on_the_network);
+	tcase_add_test(tc, cross_site);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }

@@ -3,8 +3,10 @@
 #include <check.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -389,6 +391,62 @@ START_TEST(dead_letter_max_keeps_the_newest)
 }
 END_TEST
 
+/* store_health() until it says HEALTHY (0 or -1), for up to 5 s; its last answer. */
+static int
+wait_health(int healthy, char *why, size_t len)
+{
+	int rc = !healthy ? 0 : -1;
+
+	for (int i = 0; i < 100; i++) {
+		if ((rc = store_health(stack.store, why, len)) == healthy)
+			break;
+		usleep(50000);
+	}
+	return rc;
+}
+
+/*
+ * Writes that fail for real (the file size limit at 0: every write gets
+ * EFBIG) make the store unhealthy, and it stays so while they fail; once
+ * writing works again the writer finds out by itself, with no request.
+ */
+START_TEST(health_follows_failing_writes)
+{
+	struct rlimit was, none = { 0, 0 };
+	struct msg *m;
+	char why[160];
+
+	signal(SIGXFSZ, SIG_IGN);	/* else the first EFBIG kills the test */
+	cfg.durability = DURABILITY_NORMAL;
+	unit_stack_start(&stack, &cfg, 10);
+	ck_assert_int_eq(store_health(stack.store, why, sizeof(why)), 0);
+	ck_assert_int_ge(store_heartbeat(stack.store), clock_mono_ms() - 1000);
+
+	ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &was), 0);
+	none.rlim_max = was.rlim_max;
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &none), 0);
+	m = msg_new(NULL, NULL, "lost", 4);
+	ck_assert_int_eq(unit_publish(stack.store, m), STORE_ERROR);
+	msg_unref(m);
+	ck_assert_int_eq(store_health(stack.store, why, sizeof(why)), -1);
+	ck_assert_msg(strncmp(why, "writes failing: ", 16) == 0, "%s", why);
+	/* The writer's probes (one a second) fail too. */
+	usleep(2500 * 1000);
+	ck_assert_int_eq(store_health(stack.store, why, sizeof(why)), -1);
+	ck_assert_int_ge(store_heartbeat(stack.store), clock_mono_ms() - 1000);
+
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &was), 0);
+	ck_assert_msg(wait_health(0, why, sizeof(why)) == 0, "still: %s", why);
+	m = msg_new(NULL, NULL, "kept", 4);
+	ck_assert_int_eq(unit_publish(stack.store, m), STORE_OK);
+	msg_unref(m);
+
+	store_close_requests(stack.store);
+	ck_assert_int_eq(store_health(stack.store, why, sizeof(why)), -1);
+	ck_assert_str_eq(why, "closed (shutting down)");
+}
+END_TEST
+
 int
 main(void)
 {
@@ -404,6 +462,7 @@ main(void)
 	tcase_add_test(tc, unusable_or_busy_data_dir);
 	tcase_add_test(tc, dead_letter_max_keeps_the_newest);
 	tcase_add_test(tc, version_1_database_is_upgraded);
+	tcase_add_test(tc, health_follows_failing_writes);
 	tcase_set_timeout(tc, 30);
 	suite_add_tcase(s, tc);
 	return unit_run(s);

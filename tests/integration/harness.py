@@ -932,6 +932,30 @@ class HookcastTestCase(unittest.TestCase):
         """Runs fn at teardown once every daemon is stopped (e.g. an umount)."""
         self._closers.insert(0, fn)
 
+    def mount_tmpfs(self, opts):
+        """Mounts a tmpfs with opts on a fresh directory, unmounted at teardown once
+        the daemons are stopped: its path, or None and why not (not root, or the
+        mount failed)."""
+        if os.geteuid() != 0:
+            return None, 'not root'
+        mnt = tempfile.mkdtemp(prefix='hookcast-mnt-')
+        p = subprocess.run(['mount', '-t', 'tmpfs', '-o', opts, 'tmpfs', mnt],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        if p.returncode != 0:
+            os.rmdir(mnt)
+            return None, 'mount -t tmpfs -o %s failed: %s' % (
+                opts, p.stdout.decode('utf-8', 'replace').strip())
+
+        def cleanup():
+            if subprocess.run(['umount', mnt]).returncode != 0:
+                subprocess.run(['umount', '-l', mnt])
+            try:
+                os.rmdir(mnt)
+            except OSError:
+                pass
+        self.after_daemons(cleanup)
+        return mnt, None
+
     def make_tmpdir(self, prefix='hookcast-it-'):
         """A temporary directory removed at teardown (after the daemons stopped)."""
         d = tempfile.mkdtemp(prefix=prefix)

@@ -193,12 +193,10 @@ class ListingTest(HookcastTestCase):
         addrs = ['127.0.0.1:5050', 'http://127.0.0.1:5051/in/path']
         for a in addrs:
             self.assertSuccess(hc.register(a))
-        for how, path, headers in (
-                ('browser Accept', '/listSubscribers', {'Accept': BROWSER_ACCEPT}),
-                ('Accept text/html', '/listSubscribers', {'Accept': 'text/html'}),
-                ('?format=html', '/listSubscribers?format=html', {})):
-            with self.subTest(how=how):
-                r = hc.request('GET', path, headers=headers)
+        # ?format=html: the server-rendered table, for any client.
+        for how, headers in (('no Accept', {}), ('browser Accept', {'Accept': BROWSER_ACCEPT})):
+            with self.subTest(how='?format=html, ' + how):
+                r = hc.request('GET', '/listSubscribers?format=html', headers=headers)
                 self.assertEqual(r.status, 200)
                 self.assertTrue(r.header('Content-Type', '').startswith('text/html'),
                                 r.header('Content-Type'))
@@ -207,6 +205,17 @@ class ListingTest(HookcastTestCase):
                 for a in addrs:
                     self.assertIn(a, page)
                 self.assertNoExternalAssets(page)
+        # A browser asking for HTML gets the live dashboard (test_dashboard.py),
+        # which fetches the listing itself.
+        for how, headers in (('browser Accept', {'Accept': BROWSER_ACCEPT}),
+                             ('Accept text/html', {'Accept': 'text/html'})):
+            with self.subTest(how=how):
+                r = hc.request('GET', '/listSubscribers', headers=headers)
+                self.assertEqual(r.status, 200)
+                self.assertTrue(r.header('Content-Type', '').startswith('text/html'),
+                                r.header('Content-Type'))
+                self.assertIn('<script src="/dashboard.js"', r.text)
+                self.assertNoExternalAssets(r.text)
 
     def test_html_and_json_escape_odd_addresses(self):
         hc = self.start_hookcast()
@@ -221,7 +230,7 @@ class ListingTest(HookcastTestCase):
             self.assertEqual(r.status, 400, (a, r))
             self.assertIn('Wrong input address', r.text)
         self.assertEqual(hc.addresses(), sorted(odd), 'JSON must round-trip addresses')
-        page = hc.request('GET', '/listSubscribers', headers={'Accept': 'text/html'}).text
+        page = hc.request('GET', '/listSubscribers?format=html').text
         self.assertIn('a?x=1&amp;y=&#39;z&#39;', page, 'HTML must escape addresses')
         self.assertNotIn("y='z'", page, 'HTML must escape addresses')
 
@@ -280,7 +289,7 @@ class MethodAndPathTest(HookcastTestCase):
 
     def test_unknown_path_is_404(self):
         hc = self.start_hookcast()
-        for method, path in (('GET', '/'), ('GET', '/nope'), ('POST', '/nope'),
+        for method, path in (('GET', '/index.html'), ('GET', '/nope'), ('POST', '/nope'),
                              ('GET', '/event'), ('POST', '/registerAndKeepAlive/x'),
                              ('GET', '/listSubscribers/extra'),
                              ('POST', '/sendmessage'), ('DELETE', '/deregister/')):

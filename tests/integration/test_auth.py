@@ -52,6 +52,10 @@ class AuthTest(HookcastTestCase):
             ('HEAD', '/deadLetters', None, self.adm, 200),
             ('DELETE', '/deadLetters?address=' + q(address), None, self.adm, 200),
             ('POST', '/deadLetters/replay?address=' + q(address), None, self.adm, 200),
+            ('GET', '/metrics', None, self.adm, 200),
+            ('HEAD', '/metrics', None, self.adm, 200),
+            ('GET', '/stats', None, self.adm, 200),
+            ('HEAD', '/stats', None, self.adm, 200),
         ]
 
     def assertUnauthorized(self, r, what, error=None):

@@ -65,8 +65,7 @@ class SignatureTest(HookcastTestCase):
         entry = hc.subscriber(own.address)
         self.assertIs(entry['own_secret'], True)
         self.assertIs(hc.subscriber(shared.address)['own_secret'], False)
-        for text in (hc.list_text(), hc.request('GET', '/listSubscribers',
-                     headers={'Accept': 'text/html'}).text,
+        for text in (hc.list_text(), hc.request('GET', '/listSubscribers?format=html').text,
                      hc.request('GET', '/listSubscribers?format=json').text,
                      hc.stderr_text()):
             self.assertNotIn(SECRET_OWN[6:], text)

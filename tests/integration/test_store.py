@@ -3,8 +3,6 @@
 import http.client
 import os
 import random
-import subprocess
-import tempfile
 import threading
 import time
 
@@ -219,28 +217,6 @@ class StartupErrorTest(HookcastTestCase):
                         'no level=error line names %s:\n%s' % (names, hc.stderr_tail()))
         self.assertFalse(any('msg="listening"' in l for l in hc.lines()))
 
-    def _mount_tmpfs(self, opts):
-        """Mounts a tmpfs with opts on a fresh directory: its path, or None (with why)."""
-        if os.geteuid() != 0:
-            return None, 'not root'
-        mnt = tempfile.mkdtemp(prefix='hookcast-mnt-')
-        p = subprocess.run(['mount', '-t', 'tmpfs', '-o', opts, 'tmpfs', mnt],
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        if p.returncode != 0:
-            os.rmdir(mnt)
-            return None, 'mount -t tmpfs -o %s failed: %s' % (
-                opts, p.stdout.decode('utf-8', 'replace').strip())
-
-        def cleanup():
-            if subprocess.run(['umount', mnt]).returncode != 0:
-                subprocess.run(['umount', '-l', mnt])
-            try:
-                os.rmdir(mnt)
-            except OSError:
-                pass
-        self.after_daemons(cleanup)
-        return mnt, None
-
     def test_data_dir_is_created(self):
         base = self.make_tmpdir()
         d = os.path.join(base, 'new')
@@ -265,7 +241,7 @@ class StartupErrorTest(HookcastTestCase):
             self.after_daemons(lambda: os.chmod(ro, 0o700))
             cases.append(('a 0500 directory', ro))
         else:
-            mnt, why = self._mount_tmpfs('ro,size=1m')
+            mnt, why = self.mount_tmpfs('ro,size=1m')
             if mnt is not None:  # root cannot write to a read-only mount either
                 cases.append(('a read-only mount', mnt))
         for label, path in cases:
@@ -350,25 +326,9 @@ class BackPressureTest(HookcastTestCase):
     def test_full_disk_503_then_recovers(self):
         # Needs root and a kernel that lets us mount a tmpfs; skipped otherwise
         # (max_backlog_bytes above covers the same answer everywhere).
-        if os.geteuid() != 0:
-            self.skipTest('not root: cannot mount a 2 MiB tmpfs to fill')
-        mnt = tempfile.mkdtemp(prefix='hookcast-full-')
-        p = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', mnt],
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        if p.returncode != 0:
-            os.rmdir(mnt)
-            self.skipTest('mount -t tmpfs failed: %s'
-                          % p.stdout.decode('utf-8', 'replace').strip())
-
-        def unmount():
-            if subprocess.run(['umount', mnt]).returncode != 0:
-                subprocess.run(['umount', '-l', mnt])
-            try:
-                os.rmdir(mnt)
-            except OSError:
-                pass
-        self.after_daemons(unmount)
-
+        mnt, why = self.mount_tmpfs('size=2m')
+        if mnt is None:
+            self.skipTest('cannot mount a 2 MiB tmpfs to fill: %s' % why)
         sink = self.sink(status=500)
         hc = self.start_hookcast('--retry-schedule', PATIENT, data_dir=mnt)
         self.assertSuccess(hc.register(sink.address))

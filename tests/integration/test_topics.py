@@ -82,7 +82,7 @@ class TopicTest(HookcastTestCase):
         self.assertNotIn('topics', lines[b.address])
         self.assertEqual(hc.subscriber(a.address)['topics'], ['billing', 'orders.*'])
         self.assertEqual(hc.subscriber(b.address)['topics'], [])
-        html = hc.request('GET', '/listSubscribers', headers={'Accept': 'text/html'}).text
+        html = hc.request('GET', '/listSubscribers?format=html').text
         self.assertIn('<th>Topics</th>', html)
         self.assertIn('billing,orders.*', html)
         self.assertIn('(all)', html)

@@ -1,0 +1,64 @@
+/* metrics.h: the process's counters and histograms, and their Prometheus text. */
+#ifndef HOOKCAST_METRICS_H
+#define HOOKCAST_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * The counters are the process's own: they start at zero, only grow, and
+ * need no set-up.  Every function that counts is a relaxed atomic add or
+ * two, safe from any thread.
+ */
+
+/* How one delivery attempt ended: hookcast_deliveries_total's result label. */
+enum metrics_result {
+	METRICS_OK,		/* the subscriber answered 2xx */
+	METRICS_FAILED,		/* any other answer, or an error not below */
+	METRICS_TIMEOUT,	/* connect_timeout or delivery_timeout ran out */
+	METRICS_REFUSED,	/* connection refused, or denied by the egress policy */
+};
+#define METRICS_RESULTS		4
+
+/* Endpoints hookcast_http_requests_total can tell apart (api.c names them). */
+#define METRICS_ENDPOINTS_MAX	16
+
+/* A publish committed (an idempotent repeat is not one). */
+void metrics_accepted(void);
+/* One attempt ended as R after DURATION_US (libcurl's total time). */
+void metrics_delivery(enum metrics_result r, int64_t duration_us);
+/* A successful delivery of a message committed AGE_MS ago. */
+void metrics_delivered_after(int64_t age_ms);
+/* A failed attempt that will be tried again. */
+void metrics_retry(void);
+void metrics_dead_letters(uint64_t n);
+void metrics_evictions(uint64_t n);
+/* A request to ENDPOINT (< METRICS_ENDPOINTS_MAX) answered STATUS (100..599). */
+void metrics_http(size_t endpoint, unsigned int status);
+
+/* What /stats samples. */
+struct metrics_totals {
+	uint64_t	accepted;
+	uint64_t	deliveries[METRICS_RESULTS];
+};
+void metrics_totals(struct metrics_totals *out);
+
+/* Figures the caller takes at scrape time, from their owners. */
+struct metrics_gauges {
+	uint64_t	active, failing;	/* subscribers by state */
+	uint64_t	queued;			/* deliveries waiting to start */
+	uint64_t	retrying;		/* retries waiting to be due */
+	uint64_t	in_flight;
+	uint64_t	backlog_bytes;
+};
+
+/*
+ * The text exposition format (0.0.4) of every series, with G's gauges and
+ * ENDPOINTS[i] as the endpoint label of metrics_http(i, ...), for i < N.
+ * Returns a malloc'd buffer of *len bytes (the caller frees it), or NULL
+ * when out of memory.
+ */
+char *metrics_render(const struct metrics_gauges *g,
+    const char *const endpoints[], size_t n, size_t *len);
+
+#endif
