@@ -41,6 +41,11 @@
  * there, after DNS, and a denial's reason is kept in the transfer until it
  * fails (note_failure makes it the subscriber's last error).
  *
+ * The loop pings the service manager's watchdog (notify_watchdog) on every
+ * turn and never sleeps longer than a quarter of its interval, so the pings
+ * stop exactly when this thread is wedged, and then systemd restarts the
+ * daemon.
+ *
  * A target is allocated by deliver_on_add (so that removing a subscriber
  * never needs memory) with both of its commands embedded; from the moment
  * its add command is queued it belongs to this thread.
@@ -66,6 +71,7 @@
 #include "deliver.h"
 #include "egress.h"
 #include "log.h"
+#include "notify.h"
 #include "retry.h"
 #include "sign.h"
 #include "store.h"
@@ -201,6 +207,7 @@ struct deliver {
 	int64_t			 next_tick;	/* retries due, progress */
 	int64_t			 next_progress;
 	int			 rescan;	/* a backlog read is under way: no sleep */
+	int			 max_sleep;	/* ms, a quarter of the watchdog's */
 	/* The API's own address (deliver_set_self, before store_start). */
 	struct sockaddr_storage	 self;
 	atomic_bool		 self_known;
@@ -1768,6 +1775,7 @@ deliver_loop(void *arg)
 	uint64_t count;
 
 	for (;;) {
+		notify_watchdog();
 		d->now = clock_mono_ms();
 		drain_inbox(d);
 		/* Stopping: nothing new starts; what is queued stays stored. */
@@ -1792,6 +1800,8 @@ deliver_loop(void *arg)
 
 			limit = until > 0 ? (int)until : 0;
 		}
+		if (limit > d->max_sleep)
+			limit = d->max_sleep;
 		n = epoll_wait(d->epfd, ev, EVENTS_MAX, wait_ms(d, now, limit));
 		for (int i = 0; i < n; i++) {
 			int fd = ev[i].data.fd, mask = 0;
@@ -1871,6 +1881,7 @@ deliver_start(const struct config *cfg, struct store *st, struct subs *subs,
 {
 	struct deliver *d;
 	struct rlimit rl;
+	uint64_t wd;
 	int rc, fd;
 
 	/* Unreadable, it would fail every https delivery: say so now. */
@@ -1906,6 +1917,11 @@ deliver_start(const struct config *cfg, struct store *st, struct subs *subs,
 		return NULL;
 	}
 	d->timer = -1;
+	/* Idle, the loop still turns four times a watchdog interval. */
+	d->max_sleep = INT_MAX;
+	if ((wd = notify_watchdog_usec() / 4000) < INT_MAX &&
+	    notify_watchdog_usec() > 0)
+		d->max_sleep = wd > 0 ? (int)wd : 1;
 	if ((d->index = topic_index_new()) == NULL) {
 		log_error("cannot start delivery", "reason=nomem");
 		deliver_free(d);

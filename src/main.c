@@ -23,6 +23,7 @@
 #include "config.h"
 #include "deliver.h"
 #include "log.h"
+#include "notify.h"
 #include "reaper.h"
 #include "store.h"
 #include "subs.h"
@@ -206,6 +207,8 @@ main(int argc, char **argv)
 	log_info("started", "version=%s keepalive_ttl=%ld reap_interval=%ld "
 	    "max_body=%zu", HOOKCAST_VERSION, cfg.keepalive_ttl,
 	    cfg.reap_interval, cfg.max_body);
+	/* Only now: api_run() has the front end answering, not just bound. */
+	notify_ready();
 
 	for (;;) {
 		if ((sig = sigwaitinfo(&sigs, &si)) == -1)
@@ -218,6 +221,7 @@ main(int argc, char **argv)
 		break;
 	}
 
+	notify_stopping();
 	log_info("stopping", "signal=%s grace_s=%ld", sig == SIGINT ?
 	    "SIGINT" : "SIGTERM", cfg.shutdown_grace);
 	/*
