@@ -414,6 +414,7 @@ handle_register(struct api *a, struct MHD_Connection *c, void **con_cls)
 	enum addr_status st;
 	struct sockaddr_storage ss;
 	char why[EGRESS_REASONLEN];
+	char la[LOG_VALUE_MAX], lv[LOG_VALUE_MAX];
 	CURLU *url;
 	char *text;
 
@@ -452,8 +453,9 @@ handle_register(struct api *a, struct MHD_Connection *c, void **con_cls)
 		curl_url_cleanup(url);
 		curl_free(text);
 		topics_unref(opts.topics);
-		log_warnx("registration refused", "address=%s reason=\"%s\"",
-		    address, why);
+		log_warnx("registration refused", "address=%s reason=%s",
+		    log_value(la, sizeof(la), address),
+		    log_value(lv, sizeof(lv), why));
 		return answer_fmt(c, MHD_HTTP_FORBIDDEN, "Error: Address not "
 		    "allowed: %s.", why);
 	}
@@ -464,12 +466,15 @@ handle_register(struct api *a, struct MHD_Connection *c, void **con_cls)
 	case SUBS_CHANGED:
 		if (r == SUBS_ADDED)
 			log_info("subscriber registered", "address=%s url=%s "
-			    "topics=%s signed=%s", address, text,
+			    "topics=%s signed=%s",
+			    log_value(la, sizeof(la), address),
+			    log_value(lv, sizeof(lv), text),
 			    opts.topics ? topics_text(opts.topics) : "*",
 			    opts.secret ? "own" : "-");
 		else
 			log_info("subscriber changed", "address=%s topics=%s "
-			    "secret=%s", address, topics_text(opts.topics),
+			    "secret=%s", log_value(la, sizeof(la), address),
+			    topics_text(opts.topics),
 			    opts.secret ? "new" : "kept");
 		if (r == SUBS_CHANGED)
 			curl_url_cleanup(url);
@@ -490,7 +495,8 @@ handle_register(struct api *a, struct MHD_Connection *c, void **con_cls)
 		curl_free(text);
 		topics_unref(opts.topics);
 		log_warnx("registration refused", "address=%s "
-		    "reason=max_subscribers limit=%ld", address,
+		    "reason=max_subscribers limit=%ld",
+		    log_value(la, sizeof(la), address),
 		    a->cfg->max_subscribers);
 		return answer_text(c, MHD_HTTP_SERVICE_UNAVAILABLE,
 		    "Error: Too many subscribers (max_subscribers).");
@@ -500,7 +506,8 @@ handle_register(struct api *a, struct MHD_Connection *c, void **con_cls)
 	curl_url_cleanup(url);
 	curl_free(text);
 	topics_unref(opts.topics);
-	log_error("registration failed", "address=%s reason=nomem", address);
+	log_error("registration failed", "address=%s reason=nomem",
+	    log_value(la, sizeof(la), address));
 	return answer_busy(c, "Error: Out of memory, retry later.");
 }
 
@@ -508,6 +515,7 @@ static enum MHD_Result
 handle_deregister(struct api *a, struct MHD_Connection *c, void **con_cls)
 {
 	const char *address = query(c, "address");
+	char la[LOG_VALUE_MAX];
 	enum addr_status st;
 	struct upload *u;
 	CURLU *url;
@@ -516,7 +524,8 @@ handle_deregister(struct api *a, struct MHD_Connection *c, void **con_cls)
 	if (address == NULL || *address == '\0')
 		return answer_bad_address(c, ADDR_EMPTY);
 	if (subs_remove(a->subs, address, SUB_DEREGISTERED) == 0) {
-		log_info("subscriber deregistered", "address=%s", address);
+		log_info("subscriber deregistered", "address=%s",
+		    log_value(la, sizeof(la), address));
 		if ((u = upload_new(EP_DEREGISTER, con_cls)) == NULL)
 			return answer_success(a, c);
 		u->u_req.r_type = REQ_SYNC;
@@ -826,6 +835,7 @@ static enum MHD_Result
 answer_stored(struct api *a, struct MHD_Connection *c, struct upload *u)
 {
 	struct store_req *req = &u->u_req;
+	char la[LOG_VALUE_MAX], li[LOG_VALUE_MAX];
 	char *body;
 
 	switch (req->r_status) {
@@ -864,13 +874,15 @@ answer_stored(struct api *a, struct MHD_Connection *c, struct upload *u)
 		    MHD_RESPMEM_MUST_FREE, MHD_HTTP_HEADER_VARY, "Accept");
 	case REQ_DL_REPLAY:
 		log_info("dead letters replayed", "address=%s id=%s count=%ld",
-		    req->r_address ? req->r_address : "-",
-		    req->r_id ? req->r_id : "-", req->r_count);
+		    log_value(la, sizeof(la), req->r_address ? req->r_address :
+		    "-"), log_value(li, sizeof(li), req->r_id ? req->r_id :
+		    "-"), req->r_count);
 		return answer_fmt(c, MHD_HTTP_OK, "replayed %ld\n", req->r_count);
 	case REQ_DL_PURGE:
 		log_info("dead letters purged", "address=%s id=%s count=%ld",
-		    req->r_address ? req->r_address : "-",
-		    req->r_id ? req->r_id : "-", req->r_count);
+		    log_value(la, sizeof(la), req->r_address ? req->r_address :
+		    "-"), log_value(li, sizeof(li), req->r_id ? req->r_id :
+		    "-"), req->r_count);
 		return answer_fmt(c, MHD_HTTP_OK, "purged %ld\n", req->r_count);
 	}
 	return MHD_NO;
@@ -986,7 +998,7 @@ api_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 static void
 api_mhd_log(void *cls, const char *fmt, va_list ap)
 {
-	char buf[512];
+	char buf[512], lv[LOG_VALUE_MAX];
 	size_t n;
 
 	(void)cls;
@@ -994,17 +1006,14 @@ api_mhd_log(void *cls, const char *fmt, va_list ap)
 	n = strlen(buf);
 	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
 		buf[--n] = '\0';
-	for (char *p = buf; *p != '\0'; p++)
-		if (*p == '"')
-			*p = '\'';
-	log_warnx("http", "detail=\"%s\"", buf);
+	log_warnx("http", "detail=%s", log_value(lv, sizeof(lv), buf));
 }
 
 /* Resolves cfg->listen ("host:port", "[v6]:port") to one socket address. */
 static int
 resolve_listen(const char *listen, struct sockaddr_storage *ss)
 {
-	char host[256], *port;
+	char host[256], *port, la[LOG_VALUE_MAX], lv[LOG_VALUE_MAX];
 	struct addrinfo hints, *res;
 	int rc;
 
@@ -1026,7 +1035,8 @@ resolve_listen(const char *listen, struct sockaddr_storage *ss)
 	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
 	if ((rc = getaddrinfo(host, port, &hints, &res)) != 0) {
 		log_error("cannot resolve listen address", "listen=%s "
-		    "error=\"%s\"", listen, gai_strerror(rc));
+		    "error=%s", log_value(la, sizeof(la), listen),
+		    log_value(lv, sizeof(lv), gai_strerror(rc)));
 		return -1;
 	}
 	memcpy(ss, res->ai_addr, res->ai_addrlen);
@@ -1045,6 +1055,7 @@ open_listen(const char *where, const struct sockaddr_storage *ss,
 {
 	socklen_t len = ss->ss_family == AF_INET6 ?
 	    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+	char la[LOG_VALUE_MAX], lv[LOG_VALUE_MAX];
 	int fd, on = 1;
 
 	fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -1059,8 +1070,9 @@ open_listen(const char *where, const struct sockaddr_storage *ss,
 		goto fail;
 	return fd;
 fail:
-	log_error("cannot listen", "listen=%s error=\"%s\"", where,
-	    strerror(errno));
+	log_error("cannot listen", "listen=%s error=%s",
+	    log_value(la, sizeof(la), where),
+	    log_value(lv, sizeof(lv), strerror(errno)));
 	if (fd != -1)
 		close(fd);
 	return -1;
@@ -1076,6 +1088,7 @@ api_open(const struct config *cfg)
 		[AUTH_ADMIN] = cfg->admin_token,
 	};
 	struct sockaddr_storage ss;
+	char lv[LOG_VALUE_MAX];
 	struct api *a;
 
 	if ((a = calloc(1, sizeof(*a))) == NULL)
@@ -1093,7 +1106,8 @@ api_open(const struct config *cfg)
 	if (cfg->tls_cert[0] != '\0') {
 		if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
 			log_error("cannot serve HTTPS: this libmicrohttpd has no "
-			    "TLS support", "tls_cert=%s", cfg->tls_cert);
+			    "TLS support", "tls_cert=%s",
+			    log_value(lv, sizeof(lv), cfg->tls_cert));
 			goto fail;
 		}
 		if ((a->tls = tls_load(cfg->tls_cert, cfg->tls_key)) == NULL)
@@ -1119,7 +1133,7 @@ api_run(struct api *a, struct subs *s, struct store *st)
 		{ MHD_OPTION_END, 0, NULL },
 	};
 	const struct config *cfg = a->cfg;
-	char host[INET6_ADDRSTRLEN], scopes[64];
+	char host[INET6_ADDRSTRLEN], scopes[64], lv[LOG_VALUE_MAX];
 	unsigned int flags;
 
 	a->subs = s;
@@ -1151,7 +1165,8 @@ api_run(struct api *a, struct subs *s, struct store *st)
 	    MHD_OPTION_ARRAY, tls,
 	    MHD_OPTION_END);
 	if (a->daemon == NULL) {
-		log_error("cannot listen", "listen=%s", cfg->listen);
+		log_error("cannot listen", "listen=%s",
+		    log_value(lv, sizeof(lv), cfg->listen));
 		return -1;
 	}
 	a->fd = -1;			/* libmicrohttpd's now */
@@ -1168,8 +1183,8 @@ api_run(struct api *a, struct subs *s, struct store *st)
 	    sizeof(scopes)) > 0)
 		log_warnx("endpoints open to the network", "listen=%s "
 		    "open_scopes=%s hint=\"set publish_token, subscribe_token "
-		    "and admin_token, or listen on loopback\"", cfg->listen,
-		    scopes);
+		    "and admin_token, or listen on loopback\"",
+		    log_value(lv, sizeof(lv), cfg->listen), scopes);
 	return 0;
 }
 

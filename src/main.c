@@ -143,6 +143,7 @@ load_config(struct config *cfg, int argc, char **argv, int *check)
 int
 main(int argc, char **argv)
 {
+	char lp[LOG_VALUE_MAX];
 	struct config cfg;
 	struct subs_hooks hooks;
 	struct deliver *d;
@@ -179,7 +180,8 @@ main(int argc, char **argv)
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		fatalx("cannot initialise libcurl", NULL);
 	if ((store = store_open(&cfg)) == NULL)
-		fatalx("start-up failed", "part=store data_dir=%s", cfg.data_dir);
+		fatalx("start-up failed", "part=store data_dir=%s",
+		    log_value(lp, sizeof(lp), cfg.data_dir));
 	/* Registrations go to the store, which passes them on once committed. */
 	hooks.on_add = store_on_add;
 	hooks.on_remove = store_on_remove;
@@ -188,7 +190,8 @@ main(int argc, char **argv)
 	if ((subs = subs_new((size_t)cfg.max_subscribers, &hooks)) == NULL)
 		fatalx("start-up failed", "part=subs reason=nomem");
 	if (store_restore(store, subs) == -1)
-		fatalx("start-up failed", "part=store data_dir=%s", cfg.data_dir);
+		fatalx("start-up failed", "part=store data_dir=%s",
+		    log_value(lp, sizeof(lp), cfg.data_dir));
 	/* Bound now, so that its own address is known before any delivery. */
 	if ((api = api_open(&cfg)) == NULL)
 		fatalx("start-up failed", "part=api");

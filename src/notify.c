@@ -43,6 +43,7 @@ notify_send(const char *state, int quiet)
 
 	if ((rc = sd_notify(0, state)) >= 0)
 		return 0;
+	/* The first assignment names the message: READY=1, WATCHDOG=1... */
 	if (!quiet)
 		log_warnx("cannot notify the service manager", "state=%.*s "
 		    "error=\"%s\"", (int)strcspn(state, "\n"), state,
