@@ -30,6 +30,10 @@
 
 #define MAX_OVERRIDES	64
 
+/* What the command line asks for besides running: *check in parse_args. */
+#define CHECK_CONFIG	1	/* validate and exit */
+#define DUMP_CONFIG	2	/* validate, print every key's value, exit */
+
 static void
 usage(FILE *fp)
 {
@@ -37,12 +41,15 @@ usage(FILE *fp)
 	    "usage: hookcast [--config FILE] [--listen HOST:PORT]\n"
 	    "                [--keepalive-ttl SECONDS] [--reap-interval SECONDS]\n"
 	    "                [--max-body BYTES] [--log-level error|warn|info|debug]\n"
-	    "                [--KEY VALUE ...] [--check-config] [--version] [--help]\n"
+	    "                [--KEY VALUE ...] [--check-config] [--dump-config]\n"
+	    "                [--version] [--help]\n"
 	    "\n"
 	    "  -c, --config FILE    read `key value` lines from FILE\n"
 	    "  --KEY VALUE          set any configuration key (dashes for underscores),\n"
 	    "                       overriding the file; see hookcast.conf for them all\n"
 	    "  -t, --check-config   validate the configuration and exit\n"
+	    "  --dump-config        validate, print every key with the value in\n"
+	    "                       effect (secrets as \"(set)\") and exit\n"
 	    "  -v, --version        print the version and exit\n"
 	    "  -h, --help           print this help and exit\n"
 	    "\n"
@@ -74,7 +81,11 @@ parse_args(int argc, char **argv, const char **config_path, int *check,
 		}
 		if (strcmp(arg, "-t") == 0 ||
 		    strcmp(arg, "--check-config") == 0) {
-			*check = 1;
+			*check = CHECK_CONFIG;
+			continue;
+		}
+		if (strcmp(arg, "--dump-config") == 0) {
+			*check = DUMP_CONFIG;
 			continue;
 		}
 		if (strncmp(arg, "--", 2) != 0 && strcmp(arg, "-c") != 0) {
@@ -157,7 +168,14 @@ main(int argc, char **argv)
 	int check = 0, sig;
 
 	load_config(&cfg, argc, argv, &check);
-	if (check) {
+	if (check == DUMP_CONFIG) {
+		static char dump[32768];
+
+		config_dump(&cfg, dump, sizeof(dump));
+		fputs(dump, stdout);
+		return 0;
+	}
+	if (check == CHECK_CONFIG) {
 		printf("hookcast: configuration ok\n");
 		return 0;
 	}
