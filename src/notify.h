@@ -8,6 +8,8 @@
  * Each call sends one datagram to $NOTIFY_SOCKET (a path, or "@name" in the
  * abstract namespace) and does nothing when it is unset, as outside
  * systemd.  Safe from any thread.  A failed send is logged, never fatal.
+ * As with sd_notify(3), a send waits while the manager's socket is full:
+ * a manager that stops reading holds up the caller.
  */
 
 /* READY=1 with a STATUS= line: start-up, or a reload, is complete. */
