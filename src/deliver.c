@@ -207,7 +207,7 @@ struct deliver {
 	int64_t			 next_tick;	/* retries due, progress */
 	int64_t			 next_progress;
 	int			 rescan;	/* a backlog read is under way: no sleep */
-	int			 max_sleep;	/* ms, a quarter of the watchdog's */
+	int			 max_sleep;	/* ms: a watchdog interval / 4 */
 	/* The API's own address (deliver_set_self, before store_start). */
 	struct sockaddr_storage	 self;
 	atomic_bool		 self_known;

@@ -32,7 +32,7 @@
 
 /* What the command line asks for besides running: *check in parse_args. */
 #define CHECK_CONFIG	1	/* validate and exit */
-#define DUMP_CONFIG	2	/* validate, print every key's value, exit */
+#define DUMP_CONFIG	2	/* validate, print every key, exit */
 
 static void
 usage(FILE *fp)

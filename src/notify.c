@@ -1,4 +1,4 @@
-/* notify.c: sd_notify(3) messages: ready, reloading, stopping, status, watchdog. */
+/* notify.c: sd_notify(3): ready, reloading, stopping, status, watchdog. */
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -12,9 +12,9 @@
 #include "notify.h"
 
 static pthread_once_t	 notify_once = PTHREAD_ONCE_INIT;
-static uint64_t		 watchdog_usec;		/* 0: no watchdog; set once */
-static _Atomic uint64_t	 watchdog_last;		/* monotonic µs of the last ping */
-static atomic_int	 watchdog_failed;	/* a failed ping was logged */
+static uint64_t		 watchdog_usec;	/* 0: no watchdog; set once */
+static _Atomic uint64_t	 watchdog_last;	/* monotonic µs of the last ping */
+static atomic_int	 watchdog_failed; /* a failed ping was logged */
 
 /* The environment is read once: nothing in hookcast changes it later. */
 static void
@@ -116,7 +116,7 @@ notify_watchdog(void)
 	if (last != 0 && now - last < watchdog_usec / 2)
 		return;
 	atomic_store_explicit(&watchdog_last, now, memory_order_relaxed);
-	/* Every few seconds for ever: one line when it starts failing is enough. */
+	/* Pinged for ever: one line when it starts failing is enough. */
 	if (notify_send("WATCHDOG=1", atomic_load(&watchdog_failed)) == -1)
 		atomic_store(&watchdog_failed, 1);
 	else

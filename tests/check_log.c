@@ -75,26 +75,26 @@ END_TEST
 
 START_TEST(values_are_bare_or_quoted)
 {
-	char buf[LOG_VALUE_MAX], small[12];
+	static const struct { const char *in, *out; size_t len; } cases[] = {
+		{ "10.0.0.7:8080", "10.0.0.7:8080", LOG_VALUE_MAX },
+		{ "no such file", "\"no such file\"", LOG_VALUE_MAX },
+		{ "http://h:1/e?a=b", "\"http://h:1/e?a=b\"", LOG_VALUE_MAX },
+		{ "", "\"\"", LOG_VALUE_MAX },
+		{ NULL, "\"\"", LOG_VALUE_MAX },
+		{ "say \"hi\" \\o/", "\"say \\\"hi\\\" \\\\o/\"",
+		    LOG_VALUE_MAX },
+		{ "a\nb\rc\td\001\xc3\xa9", "\"a\\nb\\rc\\td\\x01\\xc3\\xa9\"",
+		    LOG_VALUE_MAX },
+		/* Cut to fit, never inside an escape, and still closed. */
+		{ "abcdefghijklmnop", "\"abcdefghi\"", 12 },
+		{ "abcdefgh\n", "\"abcdefgh\"", 12 },
+		{ "x y", "\"x y\"", 12 },
+	};
+	char buf[LOG_VALUE_MAX];
 
-	ck_assert_str_eq(log_value(buf, sizeof(buf), "10.0.0.7:8080"),
-	    "10.0.0.7:8080");
-	ck_assert_str_eq(log_value(buf, sizeof(buf), "no such file"),
-	    "\"no such file\"");
-	ck_assert_str_eq(log_value(buf, sizeof(buf), "http://h:1/e?a=b"),
-	    "\"http://h:1/e?a=b\"");
-	ck_assert_str_eq(log_value(buf, sizeof(buf), ""), "\"\"");
-	ck_assert_str_eq(log_value(buf, sizeof(buf), NULL), "\"\"");
-	ck_assert_str_eq(log_value(buf, sizeof(buf), "say \"hi\" \\o/"),
-	    "\"say \\\"hi\\\" \\\\o/\"");
-	ck_assert_str_eq(log_value(buf, sizeof(buf), "a\nb\rc\td\001\xc3\xa9"),
-	    "\"a\\nb\\rc\\td\\x01\\xc3\\xa9\"");
-	/* Cut to fit, never in the middle of an escape, and still closed. */
-	ck_assert_str_eq(log_value(small, sizeof(small), "abcdefghijklmnop"),
-	    "\"abcdefghi\"");
-	ck_assert_str_eq(log_value(small, sizeof(small), "abcdefgh\n"),
-	    "\"abcdefgh\"");
-	ck_assert_str_eq(log_value(small, sizeof(small), "x y"), "\"x y\"");
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		ck_assert_str_eq(log_value(buf, cases[i].len, cases[i].in),
+		    cases[i].out);
 }
 END_TEST
 

@@ -1,4 +1,4 @@
-/* check_notify.c: what reaches NOTIFY_SOCKET, and how often the watchdog is fed. */
+/* check_notify.c: what reaches NOTIFY_SOCKET, how often the watchdog is fed. */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -115,7 +115,8 @@ START_TEST(watchdog_every_half_interval)
 	start = now_usec();
 	while (now_usec() - start < 480000) {
 		notify_watchdog();
-		while ((n = recv(sock, buf, sizeof(buf) - 1, MSG_DONTWAIT)) > 0) {
+		while ((n = recv(sock, buf, sizeof(buf) - 1,
+		    MSG_DONTWAIT)) > 0) {
 			buf[n] = '\0';
 			ck_assert_str_eq(buf, "WATCHDOG=1");
 			pings++;
@@ -127,13 +128,20 @@ START_TEST(watchdog_every_half_interval)
 }
 END_TEST
 
+/* WATCHDOG_USEC as systemd sets it, with WATCHDOG_PID naming PID. */
+static void
+watchdog_env(const char *usec, pid_t pid)
+{
+	char text[32];
+
+	snprintf(text, sizeof(text), "%d", (int)pid);
+	setenv("WATCHDOG_USEC", usec, 1);
+	setenv("WATCHDOG_PID", text, 1);
+}
+
 START_TEST(watchdog_for_another_process_is_not_ours)
 {
-	char pid[32];
-
-	snprintf(pid, sizeof(pid), "%d", (int)getppid());
-	setenv("WATCHDOG_USEC", "100000", 1);
-	setenv("WATCHDOG_PID", pid, 1);
+	watchdog_env("100000", getppid());
 	ck_assert_uint_eq(notify_watchdog_usec(), 0);
 	notify_watchdog();
 	ck_assert_str_eq(next_message(), "");
@@ -142,11 +150,7 @@ END_TEST
 
 START_TEST(watchdog_for_this_process)
 {
-	char pid[32];
-
-	snprintf(pid, sizeof(pid), "%d", (int)getpid());
-	setenv("WATCHDOG_USEC", "2000000", 1);
-	setenv("WATCHDOG_PID", pid, 1);
+	watchdog_env("2000000", getpid());
 	ck_assert_uint_eq(notify_watchdog_usec(), 2000000);
 	notify_watchdog();
 	notify_watchdog();
