@@ -111,6 +111,13 @@ class DocsTest(unittest.TestCase):
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
         self.assertEqual((p.returncode, p.stderr.decode()), (0, ''), 'groff -ww')
 
+    def test_man_page_names_this_version(self):
+        rc, out, err = run_binary('--version')
+        self.assertEqual(rc, 0, err)
+        version = out.split()[-1]
+        self.assertRegex(read('etc', 'hookcast.8'),
+                         r'(?m)^\.TH HOOKCAST 8 \S+ "hookcast %s"' % re.escape(version))
+
     def test_man_page_sections(self):
         text = render_man()
         for name in ('NAME', 'SYNOPSIS', 'DESCRIPTION', 'OPTIONS', 'CONFIGURATION',
