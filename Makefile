@@ -5,9 +5,10 @@ PREFIX    ?= /usr/local
 DESTDIR   ?=
 SYSCONFDIR ?= /etc
 UNITDIR   ?= /lib/systemd/system
+MANDIR    ?= $(PREFIX)/share/man
 
 CC        ?= cc
-PKGS      := libmicrohttpd libcurl libcjson sqlite3 libcrypto gnutls
+PKGS      := libmicrohttpd libcurl libcjson sqlite3 libcrypto gnutls libsystemd
 WARN      := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
              -Wpointer-arith -Wsign-compare -Werror
 CFLAGS    ?= -O2 -g
@@ -85,15 +86,19 @@ bench:
 	bash bench/run.sh $(BUILD)/hookcast
 
 install: $(BUILD)/hookcast
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(SYSCONFDIR)/hookcast $(DESTDIR)$(UNITDIR)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(SYSCONFDIR)/hookcast \
+	    $(DESTDIR)$(UNITDIR) $(DESTDIR)$(MANDIR)/man8
 	install -m 0755 $(BUILD)/hookcast $(DESTDIR)$(PREFIX)/bin/hookcast
 	install -m 0644 etc/hookcast.conf $(DESTDIR)$(SYSCONFDIR)/hookcast/hookcast.conf
+	install -m 0644 etc/hookcast.8 $(DESTDIR)$(MANDIR)/man8/hookcast.8
 	sed 's|@BINDIR@|$(PREFIX)/bin|g; s|@SYSCONFDIR@|$(SYSCONFDIR)|g' systemd/hookcast.service \
 	    > $(DESTDIR)$(UNITDIR)/hookcast.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/hookcast.service
 
+# The configuration file stays: it may hold an operator's settings and tokens.
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/hookcast $(DESTDIR)$(UNITDIR)/hookcast.service
+	rm -f $(DESTDIR)$(PREFIX)/bin/hookcast $(DESTDIR)$(UNITDIR)/hookcast.service \
+	    $(DESTDIR)$(MANDIR)/man8/hookcast.8
 
 clean:
 	rm -rf build build-*

@@ -547,6 +547,7 @@ handle_register(struct api *a, struct MHD_Connection *c, void **con_cls)
 	enum addr_status st;
 	struct sockaddr_storage ss;
 	char why[EGRESS_REASONLEN];
+	char la[LOG_VALUE_MAX], lv[LOG_VALUE_MAX];
 	CURLU *url;
 	char *text;
 
@@ -585,8 +586,9 @@ handle_register(struct api *a, struct MHD_Connection *c, void **con_cls)
 		curl_url_cleanup(url);
 		curl_free(text);
 		topics_unref(opts.topics);
-		log_warnx("registration refused", "address=%s reason=\"%s\"",
-		    address, why);
+		log_warnx("registration refused", "address=%s reason=%s",
+		    log_value(la, sizeof(la), address),
+		    log_value(lv, sizeof(lv), why));
 		return answer_fmt(c, MHD_HTTP_FORBIDDEN, "Error: Address not "
 		    "allowed: %s.", why);
 	}
@@ -597,12 +599,15 @@ handle_register(struct api *a, struct MHD_Connection *c, void **con_cls)
 	case SUBS_CHANGED:
 		if (r == SUBS_ADDED)
 			log_info("subscriber registered", "address=%s url=%s "
-			    "topics=%s signed=%s", address, text,
+			    "topics=%s signed=%s",
+			    log_value(la, sizeof(la), address),
+			    log_value(lv, sizeof(lv), text),
 			    opts.topics ? topics_text(opts.topics) : "*",
 			    opts.secret ? "own" : "-");
 		else
 			log_info("subscriber changed", "address=%s topics=%s "
-			    "secret=%s", address, topics_text(opts.topics),
+			    "secret=%s", log_value(la, sizeof(la), address),
+			    topics_text(opts.topics),
 			    opts.secret ? "new" : "kept");
 		if (r == SUBS_CHANGED)
 			curl_url_cleanup(url);
@@ -623,7 +628,8 @@ handle_register(struct api *a, struct MHD_Connection *c, void **con_cls)
 		curl_free(text);
 		topics_unref(opts.topics);
 		log_warnx("registration refused", "address=%s "
-		    "reason=max_subscribers limit=%ld", address,
+		    "reason=max_subscribers limit=%ld",
+		    log_value(la, sizeof(la), address),
 		    a->cfg->max_subscribers);
 		return answer_text(c, MHD_HTTP_SERVICE_UNAVAILABLE,
 		    "Error: Too many subscribers (max_subscribers).");
@@ -633,7 +639,8 @@ handle_register(struct api *a, struct MHD_Connection *c, void **con_cls)
 	curl_url_cleanup(url);
 	curl_free(text);
 	topics_unref(opts.topics);
-	log_error("registration failed", "address=%s reason=nomem", address);
+	log_error("registration failed", "address=%s reason=nomem",
+	    log_value(la, sizeof(la), address));
 	return answer_busy(c, "Error: Out of memory, retry later.");
 }
 
@@ -641,6 +648,7 @@ static enum MHD_Result
 handle_deregister(struct api *a, struct MHD_Connection *c, void **con_cls)
 {
 	const char *address = query(c, "address");
+	char la[LOG_VALUE_MAX];
 	enum addr_status st;
 	struct upload *u;
 	CURLU *url;
@@ -649,7 +657,8 @@ handle_deregister(struct api *a, struct MHD_Connection *c, void **con_cls)
 	if (address == NULL || *address == '\0')
 		return answer_bad_address(c, ADDR_EMPTY);
 	if (subs_remove(a->subs, address, SUB_DEREGISTERED) == 0) {
-		log_info("subscriber deregistered", "address=%s", address);
+		log_info("subscriber deregistered", "address=%s",
+		    log_value(la, sizeof(la), address));
 		if ((u = upload_new(EP_DEREGISTER, con_cls)) == NULL)
 			return answer_success(a, c);
 		u->u_req.r_type = REQ_SYNC;
@@ -1027,6 +1036,7 @@ static enum MHD_Result
 answer_stored(struct api *a, struct MHD_Connection *c, struct upload *u)
 {
 	struct store_req *req = &u->u_req;
+	char la[LOG_VALUE_MAX], li[LOG_VALUE_MAX];
 	char *body;
 
 	switch (req->r_status) {
@@ -1065,13 +1075,15 @@ answer_stored(struct api *a, struct MHD_Connection *c, struct upload *u)
 		    MHD_RESPMEM_MUST_FREE, MHD_HTTP_HEADER_VARY, "Accept");
 	case REQ_DL_REPLAY:
 		log_info("dead letters replayed", "address=%s id=%s count=%ld",
-		    req->r_address ? req->r_address : "-",
-		    req->r_id ? req->r_id : "-", req->r_count);
+		    log_value(la, sizeof(la), req->r_address ? req->r_address :
+		    "-"), log_value(li, sizeof(li), req->r_id ? req->r_id :
+		    "-"), req->r_count);
 		return answer_fmt(c, MHD_HTTP_OK, "replayed %ld\n", req->r_count);
 	case REQ_DL_PURGE:
 		log_info("dead letters purged", "address=%s id=%s count=%ld",
-		    req->r_address ? req->r_address : "-",
-		    req->r_id ? req->r_id : "-", req->r_count);
+		    log_value(la, sizeof(la), req->r_address ? req->r_address :
+		    "-"), log_value(li, sizeof(li), req->r_id ? req->r_id :
+		    "-"), req->r_count);
 		return answer_fmt(c, MHD_HTTP_OK, "purged %ld\n", req->r_count);
 	case REQ_CONFIG:		/* the store's own, never a client's */
 		break;
@@ -1259,7 +1271,7 @@ api_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 static void
 api_mhd_log(void *cls, const char *fmt, va_list ap)
 {
-	char buf[512];
+	char buf[512], lv[LOG_VALUE_MAX];
 	size_t n;
 
 	(void)cls;
@@ -1267,17 +1279,14 @@ api_mhd_log(void *cls, const char *fmt, va_list ap)
 	n = strlen(buf);
 	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
 		buf[--n] = '\0';
-	for (char *p = buf; *p != '\0'; p++)
-		if (*p == '"')
-			*p = '\'';
-	log_warnx("http", "detail=\"%s\"", buf);
+	log_warnx("http", "detail=%s", log_value(lv, sizeof(lv), buf));
 }
 
 /* Resolves cfg->listen ("host:port", "[v6]:port") to one socket address. */
 static int
 resolve_listen(const char *listen, struct sockaddr_storage *ss)
 {
-	char host[256], *port;
+	char host[256], *port, la[LOG_VALUE_MAX], lv[LOG_VALUE_MAX];
 	struct addrinfo hints, *res;
 	int rc;
 
@@ -1299,7 +1308,8 @@ resolve_listen(const char *listen, struct sockaddr_storage *ss)
 	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
 	if ((rc = getaddrinfo(host, port, &hints, &res)) != 0) {
 		log_error("cannot resolve listen address", "listen=%s "
-		    "error=\"%s\"", listen, gai_strerror(rc));
+		    "error=%s", log_value(la, sizeof(la), listen),
+		    log_value(lv, sizeof(lv), gai_strerror(rc)));
 		return -1;
 	}
 	memcpy(ss, res->ai_addr, res->ai_addrlen);
@@ -1318,6 +1328,7 @@ open_listen(const char *where, const struct sockaddr_storage *ss,
 {
 	socklen_t len = ss->ss_family == AF_INET6 ?
 	    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+	char la[LOG_VALUE_MAX], lv[LOG_VALUE_MAX];
 	int fd, on = 1;
 
 	fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -1332,8 +1343,9 @@ open_listen(const char *where, const struct sockaddr_storage *ss,
 		goto fail;
 	return fd;
 fail:
-	log_error("cannot listen", "listen=%s error=\"%s\"", where,
-	    strerror(errno));
+	log_error("cannot listen", "listen=%s error=%s",
+	    log_value(la, sizeof(la), where),
+	    log_value(lv, sizeof(lv), strerror(errno)));
 	if (fd != -1)
 		close(fd);
 	return -1;
@@ -1343,14 +1355,14 @@ fail:
 static void
 warn_exposed(const struct api *a)
 {
-	char scopes[64];
+	char scopes[64], lv[LOG_VALUE_MAX];
 
 	if (auth_exposed(a->auth, (const struct sockaddr *)&a->self, scopes,
 	    sizeof(scopes)) > 0)
 		log_warnx("endpoints open to the network", "listen=%s "
 		    "open_scopes=%s hint=\"set publish_token, subscribe_token "
-		    "and admin_token, or listen on loopback\"", a->cfg->listen,
-		    scopes);
+		    "and admin_token, or listen on loopback\"",
+		    log_value(lv, sizeof(lv), a->cfg->listen), scopes);
 }
 
 /* The access tokens CFG sets, as auth_new() takes them. */
@@ -1372,6 +1384,7 @@ api_open(const struct config *cfg)
 	static const char ok[] = "success";
 	pthread_rwlockattr_t attr;
 	struct sockaddr_storage ss;
+	char lv[LOG_VALUE_MAX];
 	struct api *a;
 
 	if ((a = calloc(1, sizeof(*a))) == NULL)
@@ -1412,7 +1425,8 @@ api_open(const struct config *cfg)
 	if (cfg->tls_cert[0] != '\0') {
 		if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
 			log_error("cannot serve HTTPS: this libmicrohttpd has no "
-			    "TLS support", "tls_cert=%s", cfg->tls_cert);
+			    "TLS support", "tls_cert=%s",
+			    log_value(lv, sizeof(lv), cfg->tls_cert));
 			goto fail;
 		}
 		if ((a->tls = tls_load(cfg->tls_cert, cfg->tls_key)) == NULL)
@@ -1438,7 +1452,7 @@ api_run(struct api *a, const struct api_parts *p)
 		{ MHD_OPTION_END, 0, NULL },
 	};
 	const struct config *cfg = a->cfg;
-	char host[INET6_ADDRSTRLEN];
+	char host[INET6_ADDRSTRLEN], lv[LOG_VALUE_MAX];
 	unsigned int flags;
 
 	a->subs = p->subs;
@@ -1472,7 +1486,8 @@ api_run(struct api *a, const struct api_parts *p)
 	    MHD_OPTION_ARRAY, tls,
 	    MHD_OPTION_END);
 	if (a->daemon == NULL) {
-		log_error("cannot listen", "listen=%s", cfg->listen);
+		log_error("cannot listen", "listen=%s",
+		    log_value(lv, sizeof(lv), cfg->listen));
 		return -1;
 	}
 	a->fd = -1;			/* libmicrohttpd's now */

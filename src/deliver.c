@@ -41,6 +41,11 @@
  * there, after DNS, and a denial's reason is kept in the transfer until it
  * fails (note_failure makes it the subscriber's last error).
  *
+ * The loop pings the service manager's watchdog (notify_watchdog) on every
+ * turn and never sleeps longer than a quarter of its interval, so the pings
+ * stop exactly when this thread is wedged, and then systemd restarts the
+ * daemon.
+ *
  * A target is allocated by deliver_on_add (so that removing a subscriber
  * never needs memory) with both of its commands embedded; from the moment
  * its add command is queued it belongs to this thread.
@@ -73,6 +78,7 @@
 #include "egress.h"
 #include "log.h"
 #include "metrics.h"
+#include "notify.h"
 #include "retry.h"
 #include "sign.h"
 #include "store.h"
@@ -213,6 +219,7 @@ struct deliver {
 	int64_t			 next_tick;	/* retries due, progress */
 	int64_t			 next_progress;
 	int			 rescan;	/* a backlog read is under way: no sleep */
+	int			 max_sleep;	/* ms: a watchdog interval / 4 */
 	/* The API's own address (deliver_set_self, before store_start). */
 	struct sockaddr_storage	 self;
 	atomic_bool		 self_known;
@@ -338,6 +345,7 @@ int
 deliver_on_change(struct sub *sub, const struct topics *topics,
     const char *secret, void *arg)
 {
+	char la[LOG_VALUE_MAX];
 	struct update *u;
 
 	if ((u = calloc(1, sizeof(*u))) == NULL ||
@@ -345,7 +353,8 @@ deliver_on_change(struct sub *sub, const struct topics *topics,
 	    (u->u_signer = signer_new(secret)) == NULL)) {
 		free(u);
 		log_error("new topics or secret not in effect until restart",
-		    "address=%s reason=nomem", sub_address(sub));
+		    "address=%s reason=nomem",
+		    log_value(la, sizeof(la), sub_address(sub)));
 		return -1;
 	}
 	u->u_sub = sub_ref(sub);
@@ -581,6 +590,7 @@ target_dead_range(struct deliver *d, struct target *t, uint64_t lo,
 static void
 target_refill(struct deliver *d, struct target *t)
 {
+	char la[LOG_VALUE_MAX];
 	const struct topics *topics;
 	struct msg *page[PAGE];
 	uint64_t next, hi = d->last_seq;
@@ -600,7 +610,7 @@ target_refill(struct deliver *d, struct target *t)
 	/* With topics, a stretch of others' messages is nothing to worry about. */
 	if (n == 0 && topics == NULL)
 		log_error("stored messages missing", "address=%s from=%llu "
-		    "to=%llu", sub_address(t->t_sub),
+		    "to=%llu", log_value(la, sizeof(la), sub_address(t->t_sub)),
 		    (unsigned long long)t->t_next,
 		    (unsigned long long)d->last_seq);
 	for (long i = 0; i < n; i++) {
@@ -620,6 +630,7 @@ target_refill(struct deliver *d, struct target *t)
 static void
 retry_insert(struct deliver *d, struct target *t, const struct retry *r)
 {
+	char la[LOG_VALUE_MAX];
 	size_t i;
 
 	if (t->t_nretries == t->t_retries_cap) {
@@ -629,7 +640,8 @@ retry_insert(struct deliver *d, struct target *t, const struct retry *r)
 		if (v == NULL) {
 			/* The row is in the store: it comes back at the next start. */
 			log_error("retry kept in the store only", "address=%s "
-			    "reason=nomem", sub_address(t->t_sub));
+			    "reason=nomem",
+			    log_value(la, sizeof(la), sub_address(t->t_sub)));
 			msg_unref(r->r_msg);
 			return;
 		}
@@ -788,6 +800,7 @@ targets_remove(struct deliver *d, struct target *t)
 static void
 handle_remove(struct deliver *d, struct target *t)
 {
+	char la[LOG_VALUE_MAX];
 	const char *reason = end_reasons[sub_end(t->t_sub)];
 	uint64_t lo = target_unsent(d, t);
 	uint64_t pending = d->last_seq + 1 - lo + t->t_nretries;
@@ -801,8 +814,9 @@ handle_remove(struct deliver *d, struct target *t)
 	if (pending > 0)
 		log_info(d->cfg->dead_letter_on_evict ? "pending deliveries "
 		    "are dead letters" : "pending deliveries discarded",
-		    "address=%s reason=%s count=%llu", sub_address(t->t_sub),
-		    reason, (unsigned long long)pending);
+		    "address=%s reason=%s count=%llu",
+		    log_value(la, sizeof(la), sub_address(t->t_sub)), reason,
+		    (unsigned long long)pending);
 	target_release(d, t);
 }
 
@@ -813,6 +827,7 @@ handle_remove(struct deliver *d, struct target *t)
 static void
 handle_update(struct deliver *d, struct update *u)
 {
+	char la[LOG_VALUE_MAX];
 	struct target *t = sub_deliver_state(u->u_sub);
 	struct topics *old;
 
@@ -830,7 +845,8 @@ handle_update(struct deliver *d, struct update *u)
 	if (route_add(d, t) == -1) {
 		/* Routed as if for every topic rather than not at all. */
 		log_error("new topics not in effect", "address=%s "
-		    "reason=nomem", sub_address(t->t_sub));
+		    "reason=nomem",
+		    log_value(la, sizeof(la), sub_address(t->t_sub)));
 		topics_unref(t->t_topics);
 		t->t_topics = NULL;
 		if (route_add(d, t) == -1)
@@ -850,7 +866,8 @@ handle_update(struct deliver *d, struct update *u)
 			return;
 		}
 		log_error("pending messages routed by the new topics",
-		    "address=%s reason=nomem", sub_address(t->t_sub));
+		    "address=%s reason=nomem",
+		    log_value(la, sizeof(la), sub_address(t->t_sub)));
 	}
 	topics_unref(old);
 }
@@ -887,6 +904,7 @@ load_retries(struct deliver *d, struct target *t, uint64_t start)
 static void
 handle_add(struct deliver *d, struct target *t)
 {
+	char la[LOG_VALUE_MAX];
 	uint64_t start = sub_start(t->t_sub);
 
 	t->t_id = sub_store_id(t->t_sub);
@@ -895,7 +913,7 @@ handle_add(struct deliver *d, struct target *t)
 	if (targets_add(d, t) == -1) {
 		/* The subscriber stays listed but gets nothing: say so loudly. */
 		log_error("cannot track subscriber", "address=%s reason=nomem",
-		    sub_address(t->t_sub));
+		    log_value(la, sizeof(la), sub_address(t->t_sub)));
 		sub_set_error(t->t_sub, "out of memory: not receiving");
 		t->t_removed = 1;
 		t->t_index = SIZE_MAX;
@@ -1152,7 +1170,7 @@ static int
 egress_denied(struct xfer *x, const struct sockaddr *sa)
 {
 	struct deliver *d = x->x_d;
-	char why[EGRESS_REASONLEN];
+	char why[EGRESS_REASONLEN], la[LOG_VALUE_MAX], lv[LOG_VALUE_MAX];
 
 	if (atomic_load(&d->self_known) &&
 	    egress_is_self(sa, (struct sockaddr *)&d->self))
@@ -1161,8 +1179,9 @@ egress_denied(struct xfer *x, const struct sockaddr *sa)
 	    sa, why) == EGRESS_ALLOW)
 		return 0;
 	memcpy(x->x_denied, why, sizeof(why));
-	log_debug("connection not allowed", "address=%s reason=\"%s\"",
-	    sub_address(x->x_target->t_sub), why);
+	log_debug("connection not allowed", "address=%s reason=%s",
+	    log_value(la, sizeof(la), sub_address(x->x_target->t_sub)),
+	    log_value(lv, sizeof(lv), why));
 	return 1;
 }
 
@@ -1348,6 +1367,7 @@ static int
 attempt_headers(struct deliver *d, struct target *t, struct xfer *x,
     const struct msg *m)
 {
+	char la[LOG_VALUE_MAX];
 	struct curl_slist *rest = (struct curl_slist *)(uintptr_t)
 	    msg_headers(m);
 	int64_t ts = clock_real_ms() / 1000;
@@ -1365,7 +1385,8 @@ attempt_headers(struct deliver *d, struct target *t, struct xfer *x,
 	if (signer_sign(sg, msg_id(m), ts, msg_body(m), msg_len(m), sig) ==
 	    -1) {
 		log_error("cannot sign delivery", "address=%s message=%s",
-		    sub_address(t->t_sub), msg_id(m));
+		    log_value(la, sizeof(la), sub_address(t->t_sub)),
+		    msg_id(m));
 		return -1;
 	}
 	snprintf(x->x_sig, sizeof(x->x_sig), "webhook-signature: %s", sig);
@@ -1382,6 +1403,7 @@ attempt_headers(struct deliver *d, struct target *t, struct xfer *x,
 static int
 xfer_start(struct deliver *d, struct target *t, int kind)
 {
+	char la[LOG_VALUE_MAX];
 	struct retry r = { 0 };
 	struct xfer *x;
 	struct msg *m;
@@ -1393,7 +1415,8 @@ xfer_start(struct deliver *d, struct target *t, int kind)
 		    (m = store_read_msg(d->reader, t->t_retries[0].r_seq)) ==
 		    NULL) {
 			log_error("retry without its message dropped",
-			    "address=%s seq=%llu", sub_address(t->t_sub),
+			    "address=%s seq=%llu",
+			    log_value(la, sizeof(la), sub_address(t->t_sub)),
 			    (unsigned long long)t->t_retries[0].r_seq);
 			retry_take(t, &r);
 			store_retry_done(d->store, t->t_id, r.r_seq);
@@ -1518,6 +1541,8 @@ static void
 note_failure(struct target *t, const struct msg *m, long status,
     CURLcode rc, const char *detail, char err[SUB_ERRLEN])
 {
+	char la[LOG_VALUE_MAX], lv[LOG_VALUE_MAX];
+
 	if (status != 0 && rc == CURLE_OK)
 		snprintf(err, SUB_ERRLEN, "HTTP %ld", status);
 	else
@@ -1529,8 +1554,9 @@ note_failure(struct target *t, const struct msg *m, long status,
 	if (!ratelog_allow(&t->t_fail_log))
 		return;
 	log_warnx("delivery failed", "address=%s message=%s status=%ld "
-	    "error=\"%s\" suppressed=%lu", sub_address(t->t_sub), msg_id(m),
-	    status, err, t->t_fail_log.rl_quiet);
+	    "error=%s suppressed=%lu",
+	    log_value(la, sizeof(la), sub_address(t->t_sub)), msg_id(m), status,
+	    log_value(lv, sizeof(lv), err), t->t_fail_log.rl_quiet);
 	t->t_fail_log.rl_quiet = 0;
 }
 
@@ -1538,6 +1564,8 @@ note_failure(struct target *t, const struct msg *m, long status,
 static void
 target_recovered(struct deliver *d, struct target *t)
 {
+	char la[LOG_VALUE_MAX];
+
 	t->t_fails = 0;
 	if (t->t_state != SUB_FAILING)
 		return;
@@ -1545,7 +1573,8 @@ target_recovered(struct deliver *d, struct target *t)
 	sub_set_state(t->t_sub, SUB_ACTIVE);
 	for (size_t i = 0; i < t->t_nretries; i++)
 		t->t_retries[i].r_due = d->now;
-	log_info("subscriber recovered", "address=%s", sub_address(t->t_sub));
+	log_info("subscriber recovered", "address=%s",
+	    log_value(la, sizeof(la), sub_address(t->t_sub)));
 }
 
 /*
@@ -1555,6 +1584,7 @@ target_recovered(struct deliver *d, struct target *t)
 static void
 target_give_up(struct deliver *d, struct target *t, int64_t real)
 {
+	char la[LOG_VALUE_MAX];
 	uint64_t lo = target_unsent(d, t);
 	size_t n = t->t_nretries;
 
@@ -1575,8 +1605,8 @@ target_give_up(struct deliver *d, struct target *t, int64_t real)
 	t->t_stored = 0;
 	log_warnx("subscriber failed for its whole retry schedule: its pending "
 	    "messages are dead letters", "address=%s retries=%zu "
-	    "unsent=%llu", sub_address(t->t_sub), n,
-	    (unsigned long long)(d->last_seq + 1 - lo));
+	    "unsent=%llu", log_value(la, sizeof(la), sub_address(t->t_sub)),
+	    n, (unsigned long long)(d->last_seq + 1 - lo));
 	t->t_fails = 0;
 	t->t_state = SUB_ACTIVE;
 	sub_set_state(t->t_sub, SUB_ACTIVE);
@@ -1602,6 +1632,7 @@ static void
 xfer_failed(struct deliver *d, struct xfer *x, CURL *e, long status,
     CURLcode rc)
 {
+	char la[LOG_VALUE_MAX];
 	struct target *t = x->x_target;
 	int64_t real = clock_real_ms();
 	struct store_attempt a = { .sub_id = t->t_id, .seq = msg_seq(x->x_msg),
@@ -1622,7 +1653,8 @@ xfer_failed(struct deliver *d, struct xfer *x, CURL *e, long status,
 	t->t_fails++;
 	if (status == 410 && rc == CURLE_OK && !t->t_removed && !t->t_gone) {
 		log_warnx("subscriber answered 410 Gone: deregistered",
-		    "address=%s", sub_address(t->t_sub));
+		    "address=%s",
+		    log_value(la, sizeof(la), sub_address(t->t_sub)));
 		/* Nothing more is sent; the store dead-letters what is pending. */
 		t->t_gone = 1;
 		subs_remove_sub(d->subs, t->t_sub, SUB_GONE);
@@ -1632,7 +1664,8 @@ xfer_failed(struct deliver *d, struct xfer *x, CURL *e, long status,
 		store_dead(d->store, &a, sub_address(t->t_sub),
 		    "retries exhausted");
 		log_warnx("delivery gave up: dead letter", "address=%s "
-		    "message=%s attempts=%d", sub_address(t->t_sub),
+		    "message=%s attempts=%d",
+		    log_value(la, sizeof(la), sub_address(t->t_sub)),
 		    msg_id(x->x_msg), a.attempts);
 		if (t->t_state == SUB_FAILING)
 			target_give_up(d, t, real);
@@ -1658,7 +1691,8 @@ xfer_failed(struct deliver *d, struct xfer *x, CURL *e, long status,
 		target_spill(d, t);
 		log_warnx("subscriber failing: only retry probes until it "
 		    "answers", "address=%s consecutive_failures=%d",
-		    sub_address(t->t_sub), t->t_fails);
+		    log_value(la, sizeof(la), sub_address(t->t_sub)),
+		    t->t_fails);
 	}
 }
 
@@ -1689,6 +1723,7 @@ static void
 xfer_done(struct deliver *d, CURL *e, CURLcode rc)
 {
 	enum metrics_result result;
+	char la[LOG_VALUE_MAX];
 	struct xfer *x = NULL;
 	struct target *t;
 	curl_off_t us = 0;
@@ -1706,8 +1741,12 @@ xfer_done(struct deliver *d, CURL *e, CURLcode rc)
 	if (result == METRICS_OK) {
 		metrics_delivered_after(clock_real_ms() - msg_created(x->x_msg));
 		atomic_fetch_add(&sub_counters(t->t_sub)->delivered, 1);
-		log_debug("delivered", "address=%s message=%s status=%ld",
-		    sub_address(t->t_sub), msg_id(x->x_msg), status);
+		/* Every delivery passes here: no formatting unless shown. */
+		if (log_enabled(LOG_DEBUG))
+			log_debug("delivered", "address=%s message=%s "
+			    "status=%ld",
+			    log_value(la, sizeof(la), sub_address(t->t_sub)),
+			    msg_id(x->x_msg), status);
 		if (x->x_retry)
 			store_retry_done(d->store, t->t_id, msg_seq(x->x_msg));
 		target_recovered(d, t);
@@ -1883,6 +1922,7 @@ deliver_loop(void *arg)
 	uint64_t count;
 
 	for (;;) {
+		notify_watchdog();
 		d->now = clock_mono_ms();
 		/* Each round is proof of life: every TICK_MS at least, when idle. */
 		atomic_store_explicit(&d->beat, d->now, memory_order_relaxed);
@@ -1909,6 +1949,8 @@ deliver_loop(void *arg)
 
 			limit = until > 0 ? (int)until : 0;
 		}
+		if (limit > d->max_sleep)
+			limit = d->max_sleep;
 		n = epoll_wait(d->epfd, ev, EVENTS_MAX, wait_ms(d, now, limit));
 		for (int i = 0; i < n; i++) {
 			int fd = ev[i].data.fd, mask = 0;
@@ -2024,14 +2066,15 @@ struct deliver *
 deliver_start(const struct config *cfg, struct store *st, struct subs *subs,
     uint64_t last_seq)
 {
-	char err[CONFIG_ERRLEN];
+	char err[CONFIG_ERRLEN], lp[LOG_VALUE_MAX];
 	struct deliver *d;
 	struct rlimit rl;
+	uint64_t wd;
 	int rc;
 
 	if (deliver_check(cfg, err) == -1) {
 		log_error("cannot read ca_file", "ca_file=%s error=\"%s\"",
-		    cfg->ca_file, strerror(errno));
+		    log_value(lp, sizeof(lp), cfg->ca_file), strerror(errno));
 		return NULL;
 	}
 	if (!cfg->tls_verify)
@@ -2058,6 +2101,11 @@ deliver_start(const struct config *cfg, struct store *st, struct subs *subs,
 		return NULL;
 	}
 	d->timer = -1;
+	/* Idle, the loop still turns four times a watchdog interval. */
+	d->max_sleep = INT_MAX;
+	if ((wd = notify_watchdog_usec() / 4000) < INT_MAX &&
+	    notify_watchdog_usec() > 0)
+		d->max_sleep = wd > 0 ? (int)wd : 1;
 	if ((d->index = topic_index_new()) == NULL) {
 		log_error("cannot start delivery", "reason=nomem");
 		deliver_free(d);

@@ -37,35 +37,104 @@ log_enabled(enum log_level level)
 	return (int)level <= atomic_load(&log_threshold);
 }
 
-/* Formats the whole line into one buffer so concurrent lines never interleave. */
+/*
+ * Appends S to OUT (of LEN bytes, N used) for a log line: a byte that is not
+ * printable ASCII is written as \n, \r, \t or \xHH, and so are '"' and
+ * '\\' when ESC_QUOTES (inside a quoted value).  Returns the new N; what
+ * does not fit is dropped, never half an escape.
+ */
+static size_t
+log_escape(char *out, size_t len, size_t n, const char *s, int esc_quotes)
+{
+	static const char hex[] = "0123456789abcdef";
+	char e[4];
+	size_t k;
+
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		k = 0;
+		if (c == '\n')
+			e[k++] = '\\', e[k++] = 'n';
+		else if (c == '\r')
+			e[k++] = '\\', e[k++] = 'r';
+		else if (c == '\t')
+			e[k++] = '\\', e[k++] = 't';
+		else if (c < 0x20 || c >= 0x7f)
+			e[k++] = '\\', e[k++] = 'x', e[k++] = hex[c >> 4],
+			    e[k++] = hex[c & 0xf];
+		else if (esc_quotes && (c == '"' || c == '\\'))
+			e[k++] = '\\', e[k++] = (char)c;
+		else
+			e[k++] = (char)c;
+		if (n + k >= len)
+			break;
+		memcpy(out + n, e, k);
+		n += k;
+	}
+	out[n] = '\0';
+	return n;
+}
+
+const char *
+log_value(char *buf, size_t len, const char *s)
+{
+	const unsigned char *p;
+	size_t n;
+
+	if (s == NULL)
+		s = "";
+	/* Bare when no logfmt reader can mistake it: no blank, quote, '='. */
+	for (p = (const unsigned char *)s; *p > 0x20 && *p < 0x7f &&
+	    *p != '"' && *p != '\\' && *p != '='; p++)
+		;
+	if (*p == '\0' && p != (const unsigned char *)s &&
+	    (size_t)(p - (const unsigned char *)s) < len) {
+		memcpy(buf, s, (size_t)(p - (const unsigned char *)s) + 1);
+		return buf;
+	}
+	buf[0] = '"';
+	n = log_escape(buf, len - 1, 1, s, 1);
+	buf[n++] = '"';
+	buf[n] = '\0';
+	return buf;
+}
+
+/*
+ * Formats the whole line into one buffer so concurrent lines never
+ * interleave, then escapes any control byte left in it: whatever a caller
+ * passed, one call is one line.
+ */
 static void
 log_vemit(enum log_level level, const char *msg, int err, const char *fields,
     va_list ap)
 {
-	char line[2048];
+	char raw[2048], line[2048 + 2], value[256];
 	struct timespec ts;
 	struct tm tm;
 	size_t n;
 	int r;
 
+	raw[0] = '\0';
+	if (fields != NULL)
+		vsnprintf(raw, sizeof(raw), fields, ap);
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	n = strftime(line, sizeof(line), "ts=%Y-%m-%dT%H:%M:%S", &tm);
-	r = snprintf(line + n, sizeof(line) - n, ".%03ldZ level=%s msg=\"%s\"",
-	    ts.tv_nsec / 1000000, level_names[level], msg);
+	r = snprintf(line + n, sizeof(line) - n, ".%03ldZ level=%s msg=\"",
+	    ts.tv_nsec / 1000000, level_names[level]);
 	n += (r > 0) ? (size_t)r : 0;
-	if (fields != NULL && n + 1 < sizeof(line)) {
-		line[n++] = ' ';
-		r = vsnprintf(line + n, sizeof(line) - n, fields, ap);
-		n += (r > 0) ? (size_t)r : 0;
+	n = log_escape(line, sizeof(line) - 2, n, msg, 1);
+	n = log_escape(line, sizeof(line) - 2, n, "\"", 0);
+	if (raw[0] != '\0') {
+		n = log_escape(line, sizeof(line) - 2, n, " ", 0);
+		n = log_escape(line, sizeof(line) - 2, n, raw, 0);
 	}
-	if (err != 0 && n < sizeof(line)) {
-		r = snprintf(line + n, sizeof(line) - n, " error=\"%s\"",
-		    strerror(err));
-		n += (r > 0) ? (size_t)r : 0;
+	if (err != 0) {
+		n = log_escape(line, sizeof(line) - 2, n, " error=", 0);
+		n = log_escape(line, sizeof(line) - 2, n, log_value(value,
+		    sizeof(value), strerror(err)), 0);
 	}
-	if (n > sizeof(line) - 2)
-		n = sizeof(line) - 2;
 	line[n++] = '\n';
 	/* A failed write to stderr has nowhere better to be reported. */
 	if (write(STDERR_FILENO, line, n) < 0)

@@ -25,12 +25,17 @@
 #include "config.h"
 #include "deliver.h"
 #include "log.h"
+#include "notify.h"
 #include "reaper.h"
 #include "stats.h"
 #include "store.h"
 #include "subs.h"
 
 #define MAX_OVERRIDES	64
+
+/* What the command line asks for besides running: *check in parse_args. */
+#define CHECK_CONFIG	1	/* validate and exit */
+#define DUMP_CONFIG	2	/* validate, print every key, exit */
 
 static void
 usage(FILE *fp)
@@ -39,12 +44,15 @@ usage(FILE *fp)
 	    "usage: hookcast [--config FILE] [--listen HOST:PORT]\n"
 	    "                [--keepalive-ttl SECONDS] [--reap-interval SECONDS]\n"
 	    "                [--max-body BYTES] [--log-level error|warn|info|debug]\n"
-	    "                [--KEY VALUE ...] [--check-config] [--version] [--help]\n"
+	    "                [--KEY VALUE ...] [--check-config] [--dump-config]\n"
+	    "                [--version] [--help]\n"
 	    "\n"
 	    "  -c, --config FILE    read `key value` lines from FILE\n"
 	    "  --KEY VALUE          set any configuration key (dashes for underscores),\n"
 	    "                       overriding the file; see hookcast.conf for them all\n"
 	    "  -t, --check-config   validate the configuration and exit\n"
+	    "  --dump-config        validate, print every key with the value in\n"
+	    "                       effect (secrets as \"(set)\") and exit\n"
 	    "  -v, --version        print the version and exit\n"
 	    "  -h, --help           print this help and exit\n"
 	    "\n"
@@ -76,7 +84,11 @@ parse_args(int argc, char **argv, const char **config_path, int *check,
 		}
 		if (strcmp(arg, "-t") == 0 ||
 		    strcmp(arg, "--check-config") == 0) {
-			*check = 1;
+			*check = CHECK_CONFIG;
+			continue;
+		}
+		if (strcmp(arg, "--dump-config") == 0) {
+			*check = DUMP_CONFIG;
 			continue;
 		}
 		if (strncmp(arg, "--", 2) != 0 && strcmp(arg, "-c") != 0) {
@@ -169,13 +181,14 @@ reload(const struct config *cur, const struct cmdline *cl,
     const struct running *p)
 {
 	char err[CONFIG_ERRLEN], changed[1024], restart[256];
+	char lv[LOG_VALUE_MAX];
 	const struct config *snap = NULL;
 	struct config next;
 
 	if (build_config(&next, cl, err) != 0 ||
 	    deliver_check(&next, err) == -1) {
 		log_error("reload refused, the running configuration stays",
-		    "reason=\"%s\"", err);
+		    "reason=%s", log_value(lv, sizeof(lv), err));
 		goto done;
 	}
 	config_reconcile(&next, cur, changed, sizeof(changed), restart,
@@ -210,6 +223,7 @@ int
 main(int argc, char **argv)
 {
 	static struct cmdline cl;
+	char lp[LOG_VALUE_MAX];
 	struct config cfg;
 	const struct config *cur = &cfg, *next;
 	char err[CONFIG_ERRLEN];
@@ -232,7 +246,14 @@ main(int argc, char **argv)
 		fprintf(stderr, "hookcast: %s\n", err);
 		return rc == -2 ? 2 : 1;
 	}
-	if (cl.check) {
+	if (cl.check == DUMP_CONFIG) {
+		static char dump[32768];
+
+		config_dump(&cfg, dump, sizeof(dump));
+		fputs(dump, stdout);
+		return 0;
+	}
+	if (cl.check == CHECK_CONFIG) {
 		printf("hookcast: configuration ok\n");
 		return 0;
 	}
@@ -255,7 +276,8 @@ main(int argc, char **argv)
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		fatalx("cannot initialise libcurl", NULL);
 	if ((store = store_open(&cfg)) == NULL)
-		fatalx("start-up failed", "part=store data_dir=%s", cfg.data_dir);
+		fatalx("start-up failed", "part=store data_dir=%s",
+		    log_value(lp, sizeof(lp), cfg.data_dir));
 	/* Registrations go to the store, which passes them on once committed. */
 	hooks.on_add = store_on_add;
 	hooks.on_remove = store_on_remove;
@@ -264,7 +286,8 @@ main(int argc, char **argv)
 	if ((subs = subs_new((size_t)cfg.max_subscribers, &hooks)) == NULL)
 		fatalx("start-up failed", "part=subs reason=nomem");
 	if (store_restore(store, subs) == -1)
-		fatalx("start-up failed", "part=store data_dir=%s", cfg.data_dir);
+		fatalx("start-up failed", "part=store data_dir=%s",
+		    log_value(lp, sizeof(lp), cfg.data_dir));
 	/* Bound now, so that its own address is known before any delivery. */
 	if ((api = api_open(&cfg)) == NULL)
 		fatalx("start-up failed", "part=api");
@@ -287,6 +310,8 @@ main(int argc, char **argv)
 	log_info("started", "version=%s keepalive_ttl=%ld reap_interval=%ld "
 	    "max_body=%zu", HOOKCAST_VERSION, cfg.keepalive_ttl,
 	    cfg.reap_interval, cfg.max_body);
+	/* Only now: api_run() has the front end answering, not just bound. */
+	notify_ready();
 
 	running = (struct running){ .api = api, .deliver = d, .store = store,
 	    .subs = subs, .reaper = reaper };
@@ -294,16 +319,19 @@ main(int argc, char **argv)
 		if ((sig = sigwaitinfo(&sigs, &si)) == -1)
 			continue;
 		if (sig == SIGHUP) {
+			notify_reloading();
 			/* The first stays with the parts that borrowed it. */
 			if ((next = reload(cur, &cl, &running)) != cur &&
 			    cur != &cfg)
 				config_release(cur);
 			cur = next;
+			notify_ready();
 			continue;
 		}
 		break;
 	}
 
+	notify_stopping();
 	log_info("stopping", "signal=%s grace_s=%ld", sig == SIGINT ?
 	    "SIGINT" : "SIGTERM", cur->shutdown_grace);
 	/*

@@ -31,6 +31,7 @@ static void
 reaper_run(void *arg)
 {
 	struct reaper *r = arg;
+	char la[LOG_VALUE_MAX];
 	int64_t now = clock_mono_ms();
 	struct sub **gone;
 	size_t n;
@@ -42,7 +43,7 @@ reaper_run(void *arg)
 	deliver_wake(r->r_deliver);
 	for (size_t i = 0; i < n; i++) {
 		log_info("subscriber evicted", "address=%s idle_ms=%lld",
-		    sub_address(gone[i]),
+		    log_value(la, sizeof(la), sub_address(gone[i])),
 		    (long long)(now - sub_keepalive_mono(gone[i])));
 		sub_unref(gone[i]);
 	}

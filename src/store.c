@@ -284,11 +284,14 @@ struct store {
 static int
 exec_sql(sqlite3 *db, const char *text)
 {
+	char lv[LOG_VALUE_MAX], ls[LOG_VALUE_MAX], sqltext[61];
 	char *err = NULL;
 
 	if (sqlite3_exec(db, text, NULL, NULL, &err) != SQLITE_OK) {
-		log_error("database statement failed", "error=\"%s\" sql=\"%.60s\"",
-		    err != NULL ? err : sqlite3_errmsg(db), text);
+		snprintf(sqltext, sizeof(sqltext), "%s", text);
+		log_error("database statement failed", "error=%s sql=%s",
+		    log_value(lv, sizeof(lv), err != NULL ? err :
+		    sqlite3_errmsg(db)), log_value(ls, sizeof(ls), sqltext));
 		sqlite3_free(err);
 		return -1;
 	}
@@ -314,22 +317,26 @@ query_int(sqlite3 *db, const char *text, int64_t *out)
 static int
 open_dir(struct store *st)
 {
+	char lp[LOG_VALUE_MAX];
 	const char *dir = st->cfg->data_dir;
 	char lock[1100];
 
 	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
-		log_error("cannot use data_dir", "path=%s error=\"%s\"", dir,
+		log_error("cannot use data_dir", "path=%s error=\"%s\"",
+		    log_value(lp, sizeof(lp), dir),
 		    strerror(errno));
 		return -1;
 	}
 	snprintf(lock, sizeof(lock), "%s/hookcast.lock", dir);
 	if ((st->lockfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) == -1) {
-		log_error("cannot use data_dir", "path=%s error=\"%s\"", dir,
+		log_error("cannot use data_dir", "path=%s error=\"%s\"",
+		    log_value(lp, sizeof(lp), dir),
 		    strerror(errno));
 		return -1;
 	}
 	if (flock(st->lockfd, LOCK_EX | LOCK_NB) == -1) {
-		log_error("cannot use data_dir", "path=%s error=\"%s\"", dir,
+		log_error("cannot use data_dir", "path=%s error=\"%s\"",
+		    log_value(lp, sizeof(lp), dir),
 		    errno == EWOULDBLOCK ? "in use by another hookcast" :
 		    strerror(errno));
 		return -1;
@@ -384,12 +391,15 @@ reserve_take(struct store *st)
 static void
 reserve_release(struct store *st)
 {
+	char lp[LOG_VALUE_MAX];
+
 	if (!st->reserved)
 		return;
 	st->reserved = 0;
 	if (unlink(st->reserve) == 0)
 		log_warnx("disk full: reserve released so that deliveries can "
-		    "make room", "path=%s", st->reserve);
+		    "make room", "path=%s",
+		    log_value(lp, sizeof(lp), st->reserve));
 }
 
 /* hc_topics_match(subscriber's topics, message's topics), for the queries. */
@@ -405,11 +415,13 @@ sql_topics_match(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 static int
 match_function(sqlite3 *db)
 {
+	char lv[LOG_VALUE_MAX];
+
 	if (sqlite3_create_function(db, "hc_topics_match", 2, SQLITE_UTF8 |
 	    SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, NULL, sql_topics_match,
 	    NULL, NULL) != SQLITE_OK) {
-		log_error("cannot open store", "error=\"%s\"",
-		    sqlite3_errmsg(db));
+		log_error("cannot open store", "error=%s",
+		    log_value(lv, sizeof(lv), sqlite3_errmsg(db)));
 		return -1;
 	}
 	return 0;
@@ -418,6 +430,7 @@ match_function(sqlite3 *db)
 static int
 open_db(struct store *st)
 {
+	char lp[LOG_VALUE_MAX], lv[LOG_VALUE_MAX], corrupt[160];
 	static const char *const sync_pragma[] = {
 		[DURABILITY_OFF] = "PRAGMA synchronous = OFF",
 		[DURABILITY_NORMAL] = "PRAGMA synchronous = NORMAL",
@@ -446,7 +459,8 @@ open_db(struct store *st)
 	if ((tables > 0 && (ours == 0 || version == 0)) ||
 	    version > SCHEMA_VERSION) {
 		log_error("cannot open store", "path=%s error=\"%s (left as it "
-		    "is)\"", st->path, tables > 0 && (ours == 0 || version == 0) ?
+		    "is)\"", log_value(lp, sizeof(lp), st->path),
+		    tables > 0 && (ours == 0 || version == 0) ?
 		    "not a hookcast database" : "written by a newer hookcast");
 		return -1;
 	}
@@ -461,10 +475,12 @@ open_db(struct store *st)
 		if (sqlite3_step(s) == SQLITE_ROW)
 			res = sqlite3_column_text(s, 0);
 		if (res == NULL || strcmp((const char *)res, "ok") != 0) {
-			log_error("cannot open store", "path=%s error=\"database "
-			    "is corrupt: %.100s (left as it is)\"", st->path,
-			    res != NULL ? (const char *)res :
-			    sqlite3_errmsg(st->db));
+			snprintf(corrupt, sizeof(corrupt), "database is "
+			    "corrupt: %.100s (left as it is)", res != NULL ?
+			    (const char *)res : sqlite3_errmsg(st->db));
+			log_error("cannot open store", "path=%s error=%s",
+			    log_value(lp, sizeof(lp), st->path),
+			    log_value(lv, sizeof(lv), corrupt));
 			sqlite3_finalize(s);
 			return -1;
 		}
@@ -491,13 +507,14 @@ open_db(struct store *st)
 	    exec_sql(st->db, "COMMIT") == -1 || match_function(st->db) == -1)
 		return -1;
 	if (version == 1)
-		log_info("store upgraded", "path=%s from=1 to=%d", st->path,
-		    SCHEMA_VERSION);
+		log_info("store upgraded", "path=%s from=1 to=%d",
+		    log_value(lp, sizeof(lp), st->path), SCHEMA_VERSION);
 	for (int i = 0; i < NSTMTS; i++)
 		if (sqlite3_prepare_v3(st->db, sql[i], -1,
 		    SQLITE_PREPARE_PERSISTENT, &st->stmt[i], NULL) != SQLITE_OK) {
-			log_error("cannot open store", "path=%s error=\"%s\"",
-			    st->path, sqlite3_errmsg(st->db));
+			log_error("cannot open store", "path=%s error=%s",
+			    log_value(lp, sizeof(lp), st->path),
+			    log_value(lv, sizeof(lv), sqlite3_errmsg(st->db)));
 			return -1;
 		}
 	return 0;
@@ -506,9 +523,10 @@ fail_msg:
 	rc = sqlite3_errcode(st->db);
 fail:
 	why = st->db != NULL ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc);
-	log_error("cannot open store", "path=%s error=\"%s\"", st->path,
+	log_error("cannot open store", "path=%s error=%s",
+	    log_value(lp, sizeof(lp), st->path), log_value(lv, sizeof(lv),
 	    (rc & 0xff) == SQLITE_NOTADB || (rc & 0xff) == SQLITE_CORRUPT ?
-	    "not a hookcast database, or corrupt (left as it is)" : why);
+	    "not a hookcast database, or corrupt (left as it is)" : why));
 	return -1;
 }
 
@@ -537,6 +555,7 @@ store_free(struct store *st)
 struct store *
 store_open(const struct config *cfg)
 {
+	char lp[LOG_VALUE_MAX], lv[LOG_VALUE_MAX];
 	struct store *st;
 	int64_t last = 0, bytes = 0;
 
@@ -567,15 +586,17 @@ store_open(const struct config *cfg)
 	    "max(seq) FROM dead_letters), 0))", &last) == -1 ||
 	    query_int(st->db, "SELECT total(length(body)) FROM messages",
 	    &bytes) == -1) {
-		log_error("cannot open store", "path=%s error=\"%s\"", st->path,
-		    sqlite3_errmsg(st->db));
+		log_error("cannot open store", "path=%s error=%s",
+		    log_value(lp, sizeof(lp), st->path),
+		    log_value(lv, sizeof(lv), sqlite3_errmsg(st->db)));
 		goto fail;
 	}
 	st->next_seq = (uint64_t)last + 1;
 	atomic_store(&st->last_seq, (uint64_t)last);
 	atomic_store(&st->backlog, (size_t)bytes);
 	log_info("store open", "path=%s messages_bytes=%lld last_seq=%lld",
-	    st->path, (long long)bytes, (long long)last);
+	    log_value(lp, sizeof(lp), st->path), (long long)bytes,
+	    (long long)last);
 	return st;
 
 fail:
@@ -757,6 +778,7 @@ void
 store_dead_range(struct store *st, int64_t sub_id, const char *address,
     uint64_t lo, uint64_t hi, const char *topics, const char *reason)
 {
+	char la[LOG_VALUE_MAX];
 	struct op *o;
 
 	if (lo > hi || (o = op_new(OP_DEAD_RANGE, sub_id, 0, address)) == NULL)
@@ -765,7 +787,7 @@ store_dead_range(struct store *st, int64_t sub_id, const char *address,
 	    (o->o_topics_text = strdup(topics)) == NULL) {
 		/* Every message of the range then: more, never fewer. */
 		log_error("dead letters not filtered by topic", "address=%s "
-		    "reason=nomem", address);
+		    "reason=nomem", log_value(la, sizeof(la), address));
 	}
 	o->o_lo = lo;
 	o->o_hi = hi;
@@ -1406,6 +1428,7 @@ apply(struct store *st, struct op *o, int64_t now)
 static void
 complete(struct store *st, struct op *o)
 {
+	char la[LOG_VALUE_MAX];
 	struct store_req *req = o->o_req;
 
 	pthread_mutex_lock(&st->fwd_lock);
@@ -1435,7 +1458,8 @@ complete(struct store *st, struct op *o)
 		if (st->deliver != NULL && deliver_on_add(o->o_sub,
 		    o->o_topics, o->o_secret, st->deliver) == -1)
 			log_error("cannot track subscriber", "address=%s "
-			    "reason=nomem", sub_address(o->o_sub));
+			    "reason=nomem",
+			    log_value(la, sizeof(la), sub_address(o->o_sub)));
 		break;
 	case OP_SUB_UPDATE:
 		if (st->deliver != NULL &&
@@ -1522,14 +1546,16 @@ requeue_front(struct store *st, struct op *ops)
 static void
 log_db_error(struct store *st, const char *what, int rc)
 {
+	char lp[LOG_VALUE_MAX], lv[LOG_VALUE_MAX];
 	static int64_t last;
 	int64_t now = clock_mono_ms();
 
 	if (now - last < 10000)
 		return;
 	last = now;
-	log_error(what, "path=%s error=\"%s\"", st->path,
-	    (rc & 0xff) == SQLITE_FULL ? "disk full" : sqlite3_errstr(rc));
+	log_error(what, "path=%s error=%s", log_value(lp, sizeof(lp), st->path),
+	    log_value(lv, sizeof(lv), (rc & 0xff) == SQLITE_FULL ?
+	    "disk full" : sqlite3_errstr(rc)));
 }
 
 /* A write committed after writes had failed: the store is usable again. */
@@ -1544,6 +1570,7 @@ store_writable(struct store *st)
 static struct op *
 run_batch(struct store *st, struct op *ops)
 {
+	char lv[LOG_VALUE_MAX];
 	int64_t now = clock_real_ms();
 	int64_t changes = sqlite3_total_changes64(st->db);
 	uint64_t seq0 = st->next_seq;
@@ -1562,8 +1589,8 @@ run_batch(struct store *st, struct op *ops)
 			if (kind == SQLITE_CONSTRAINT || kind == SQLITE_MISMATCH ||
 			    kind == SQLITE_TOOBIG || kind == SQLITE_RANGE) {
 				log_error("store operation failed", "type=%d "
-				    "error=\"%s\"", (int)o->o_type,
-				    sqlite3_errstr(rc));
+				    "error=%s", (int)o->o_type, log_value(lv,
+				    sizeof(lv), sqlite3_errstr(rc)));
 				if (o->o_type == OP_REQUEST)
 					o->o_req->r_status = STORE_ERROR;
 				continue;
@@ -1663,6 +1690,7 @@ collect(struct store *st, uint64_t from)
 static void
 periodic(struct store *st)
 {
+	char lp[LOG_VALUE_MAX];
 	int64_t mono = clock_mono_ms(), now = clock_real_ms();
 	int sweep = mono >= st->next_sweep, second, probe;
 	int64_t free_pages = 0, pages = 0;
@@ -1763,7 +1791,7 @@ periodic(struct store *st)
 		reserve_take(st);
 		if (st->reserved && atomic_exchange(&st->full, 0))
 			log_info("disk space back: publishing again", "path=%s",
-			    st->path);
+			    log_value(lp, sizeof(lp), st->path));
 	}
 	return;
 
@@ -1965,6 +1993,7 @@ drop_removed(struct store *st, int64_t now, size_t *dropped)
 int
 store_restore(struct store *st, struct subs *s)
 {
+	char la[LOG_VALUE_MAX], lp[LOG_VALUE_MAX], lv[LOG_VALUE_MAX];
 	sqlite3_stmt *q;
 	int64_t now = clock_real_ms(), mono = clock_mono_ms();
 	int64_t *skipped = NULL;
@@ -2000,7 +2029,8 @@ store_restore(struct store *st, struct subs *s)
 		/* Not listed, so not kept: it leaves as if deregistered. */
 		curl_url_cleanup(u);
 		log_warnx("saved subscriber not restored: deregistered",
-		    "address=%s url=%s", sv.address, sv.url_text);
+		    "address=%s url=%s", log_value(la, sizeof(la), sv.address),
+		    log_value(lv, sizeof(lv), sv.url_text));
 		if ((v = realloc(skipped, (nskipped + 1) * sizeof(*v))) ==
 		    NULL) {
 			sqlite3_finalize(q);
@@ -2031,8 +2061,9 @@ store_restore(struct store *st, struct subs *s)
 	return 0;
 
 fail:
-	log_error("cannot read store", "path=%s error=\"%s\"", st->path,
-	    sqlite3_errmsg(st->db));
+	log_error("cannot read store", "path=%s error=%s",
+	    log_value(lp, sizeof(lp), st->path),
+	    log_value(lv, sizeof(lv), sqlite3_errmsg(st->db)));
 	if (!sqlite3_get_autocommit(st->db))
 		exec_sql(st->db, "ROLLBACK");
 	return -1;
@@ -2048,6 +2079,7 @@ struct store_reader {
 struct store_reader *
 store_reader_open(struct store *st)
 {
+	char lp[LOG_VALUE_MAX], lv[LOG_VALUE_MAX];
 	struct store_reader *r;
 
 	if ((r = calloc(1, sizeof(*r))) == NULL)
@@ -2066,8 +2098,10 @@ store_reader_open(struct store *st)
 	    "last_at, next_at, last_status, last_error FROM retries "
 	    "WHERE sub = ?1 ORDER BY seq", -1, SQLITE_PREPARE_PERSISTENT,
 	    &r->retries, NULL) != SQLITE_OK) {
-		log_error("cannot read store", "path=%s error=\"%s\"", st->path,
-		    r->db != NULL ? sqlite3_errmsg(r->db) : "nomem");
+		log_error("cannot read store", "path=%s error=%s",
+		    log_value(lp, sizeof(lp), st->path), log_value(lv,
+		    sizeof(lv), r->db != NULL ? sqlite3_errmsg(r->db) :
+		    "nomem"));
 		store_reader_close(r);
 		return NULL;
 	}
@@ -2116,6 +2150,7 @@ long
 store_read_page(struct store_reader *r, uint64_t lo, uint64_t hi,
     const char *topics, size_t max, struct msg **out, uint64_t *next)
 {
+	char lv[LOG_VALUE_MAX];
 	int rc, short_read = 0;
 	long n = 0;
 
@@ -2132,8 +2167,8 @@ store_read_page(struct store_reader *r, uint64_t lo, uint64_t hi,
 	}
 	sqlite3_reset(r->page);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		log_error("store read failed", "error=\"%s\"",
-		    sqlite3_errmsg(r->db));
+		log_error("store read failed", "error=%s",
+		    log_value(lv, sizeof(lv), sqlite3_errmsg(r->db)));
 		while (n > 0)
 			msg_unref(out[--n]);
 		return -1;

@@ -36,14 +36,15 @@ wipe(char *buf, size_t len)
 static int
 read_pem(const char *key, const char *path, char **out, size_t *outlen)
 {
-	char *buf = NULL;
+	char *buf = NULL, lp[LOG_VALUE_MAX];
 	size_t len = 0, cap = 4096;
 	ssize_t n;
 	int fd;
 
+	log_value(lp, sizeof(lp), path);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
 		log_error("cannot read TLS file", "%s=%s error=\"%s\"", key,
-		    path, strerror(errno));
+		    lp, strerror(errno));
 		return -1;
 	}
 	for (;;) {
@@ -54,13 +55,13 @@ read_pem(const char *key, const char *path, char **out, size_t *outlen)
 				cap *= 2;
 			if (cap > PEM_MAX + 1) {
 				log_error("cannot read TLS file", "%s=%s "
-				    "error=\"larger than 1 MiB\"", key, path);
+				    "error=\"larger than 1 MiB\"", key, lp);
 				goto fail;
 			}
 			/* Not realloc: the old buffer is wiped, not left behind. */
 			if ((p = malloc(cap)) == NULL) {
 				log_error("cannot read TLS file", "%s=%s "
-				    "error=\"out of memory\"", key, path);
+				    "error=\"out of memory\"", key, lp);
 				goto fail;
 			}
 			if (buf != NULL) {
@@ -73,7 +74,7 @@ read_pem(const char *key, const char *path, char **out, size_t *outlen)
 			if (errno == EINTR)
 				continue;
 			log_error("cannot read TLS file", "%s=%s error=\"%s\"",
-			    key, path, strerror(errno));
+			    key, lp, strerror(errno));
 			goto fail;
 		}
 		if (n == 0)
@@ -84,7 +85,7 @@ read_pem(const char *key, const char *path, char **out, size_t *outlen)
 	buf[len] = '\0';
 	if (len == 0) {
 		log_error("cannot read TLS file", "%s=%s error=\"empty\"", key,
-		    path);
+		    lp);
 		wipe(buf, len);
 		return -1;
 	}
@@ -109,13 +110,15 @@ check_pair(const struct tls *t, const char *cert_path, const char *key_path)
 	gnutls_certificate_credentials_t cred;
 	gnutls_x509_privkey_t pk;
 	gnutls_x509_crt_t *chain;
+	char lc[LOG_VALUE_MAX], lk[LOG_VALUE_MAX];
 	unsigned int n;
 	int rc;
 
 	if ((rc = gnutls_x509_crt_list_import2(&chain, &n, &cert,
 	    GNUTLS_X509_FMT_PEM, 0)) < 0) {
 		log_error("tls_cert is not a PEM certificate", "tls_cert=%s "
-		    "error=\"%s\"", cert_path, gnutls_strerror(rc));
+		    "error=\"%s\"", log_value(lc, sizeof(lc), cert_path),
+		    gnutls_strerror(rc));
 		return -1;
 	}
 	for (unsigned int i = 0; i < n; i++)
@@ -129,7 +132,8 @@ check_pair(const struct tls *t, const char *cert_path, const char *key_path)
 	gnutls_x509_privkey_deinit(pk);
 	if (rc < 0) {
 		log_error("tls_key is not an unencrypted PEM private key",
-		    "tls_key=%s error=\"%s\"", key_path, gnutls_strerror(rc));
+		    "tls_key=%s error=\"%s\"", log_value(lk, sizeof(lk),
+		    key_path), gnutls_strerror(rc));
 		return -1;
 	}
 
@@ -140,7 +144,8 @@ check_pair(const struct tls *t, const char *cert_path, const char *key_path)
 	gnutls_certificate_free_credentials(cred);
 	if (rc < 0) {
 		log_error("tls_key does not go with tls_cert", "tls_cert=%s "
-		    "tls_key=%s error=\"%s\"", cert_path, key_path,
+		    "tls_key=%s error=\"%s\"", log_value(lc, sizeof(lc),
+		    cert_path), log_value(lk, sizeof(lk), key_path),
 		    gnutls_strerror(rc));
 		return -1;
 	}

@@ -79,12 +79,18 @@ def utcnow():
     return datetime.datetime.now(datetime.timezone.utc)
 
 
+# Set by a service manager the tests may run under (a CI job run as a unit):
+# a daemon under test must not report to it, nor feed its watchdog.
+MANAGER_VARS = ('NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID')
+
+
 def daemon_env(env=None):
     """The environment a daemon runs with: this one without the HOOKCAST_*_TOKEN
-    variables a developer's shell may hold (they would lock every test out),
-    plus env."""
+    variables a developer's shell may hold (they would lock every test out)
+    and without a service manager's NOTIFY_SOCKET and WATCHDOG_*, plus env."""
     clean = {k: v for k, v in os.environ.items()
-             if not (k.startswith('HOOKCAST_') and k.endswith('_TOKEN'))}
+             if not (k.startswith('HOOKCAST_') and k.endswith('_TOKEN'))
+             and k not in MANAGER_VARS}
     clean.update(env or {})
     return clean
 

@@ -255,3 +255,31 @@ class CommandLineTest(HookcastTestCase):
         self.assertTrue(any('msg="listening"' in l for l in lines))
         bad = [l for l in lines if not LOG_LINE_RE.match(l)]
         self.assertEqual(bad, [], 'stderr lines that are not "ts=... level=... msg=..."')
+
+    def test_hostile_values_cannot_forge_log_lines(self):
+        """Query parameters and addresses reach the log; none can end a line
+        or add a field of its own."""
+        hc = self.start_hookcast('--log-level', 'debug')
+        forged = '\nts=2026-01-01T00:00:00.000Z level=error msg="forged" x="'
+        quoted = 'http://127.0.0.1:9/e?a=b&c="d"'
+        hc.purge(id='msg_1' + forged)
+        hc.replay(address='127.0.0.1:9' + forged)
+        hc.purge(address='a b" level=error msg="forged')
+        self.assertSuccess(hc.register('http://127.0.0.1:9/e?a=b'))
+        self.assertSuccess(hc.deregister('http://127.0.0.1:9/e?a=b'))
+        hc.register(quoted)
+        hc.stop()
+        lines = hc.lines()
+        bad = [l for l in lines if not LOG_LINE_RE.match(l)]
+        self.assertEqual(bad, [], 'stderr lines that are not "ts=... level=... msg=..."')
+        self.assertFalse([l for l in lines if 'msg="forged"' in l],
+                         'a client forged a log line or a field')
+        purged = [l for l in lines if 'msg="dead letters purged"' in l]
+        self.assertEqual(len(purged), 2, lines)
+        self.assertIn(r'id="msg_1\nts=2026-01-01T00:00:00.000Z level=error '
+                      r'msg=\"forged\" x=\""', purged[0])
+        self.assertIn(r'address="a b\" level=error msg=\"forged"', purged[1])
+        # An address with '=' in its query is quoted, as logfmt wants.
+        self.assertTrue([l for l in lines if 'msg="subscriber registered" '
+                         'address="http://127.0.0.1:9/e?a=b"' in l], lines)
+
