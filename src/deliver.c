@@ -1020,16 +1020,15 @@ handle_config(struct deliver *d, const struct config *cfg)
 {
 	struct signer *sg = NULL;
 
-	if (strcmp(cfg->signing_secret, d->cfg->signing_secret) != 0 &&
-	    *cfg->signing_secret != '\0' &&
-	    (sg = signer_new(cfg->signing_secret)) == NULL) {
-		/* Signing with the old key beats not signing: keep all of it. */
-		log_error("reload not applied to deliveries", "reason=\"signing_"
-		    "secret refused by libcrypto\"");
-		config_release(cfg);
-		return;
-	}
 	if (strcmp(cfg->signing_secret, d->cfg->signing_secret) != 0) {
+		if (*cfg->signing_secret != '\0' &&
+		    (sg = signer_new(cfg->signing_secret)) == NULL) {
+			/* Signing with the old key beats not signing. */
+			log_error("reload not applied to deliveries", "reason="
+			    "\"signing_secret refused by libcrypto\"");
+			config_release(cfg);
+			return;
+		}
 		signer_free(d->signer);
 		d->signer = sg;
 	}
@@ -1203,8 +1202,8 @@ on_open(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
 
 /*
  * Just before each request is sent, on a new connection or one kept alive:
- * a connection made before a reload changed the egress policy is judged
- * again by the policy of now.
+ * once a reload may have changed the egress policy, a connection made
+ * before it is judged again by the policy of now.
  */
 static int
 on_prereq(void *arg, char *peer_ip, char *local_ip, int peer_port,
@@ -1217,6 +1216,9 @@ on_prereq(void *arg, char *peer_ip, char *local_ip, int peer_port,
 
 	(void)local_ip;
 	(void)local_port;
+	/* Until a reload, on_open's verdict on the connection still holds. */
+	if (x->x_d->cfg_ref == NULL)
+		return CURL_PREREQFUNC_OK;
 	memset(&ss, 0, sizeof(ss));
 	if (inet_pton(AF_INET, peer_ip, &sin->sin_addr) == 1) {
 		sin->sin_family = AF_INET;

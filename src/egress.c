@@ -201,25 +201,40 @@ best_match(const struct egress_list *list, const uint8_t *addr,
 	}
 }
 
+/* SA's address as 16 bytes (IPv4 mapped) and its port; -1 for another family. */
+static int
+addr_port(const struct sockaddr *sa, uint8_t a[16], unsigned int *port)
+{
+	struct sockaddr_in sin;
+	struct sockaddr_in6 sin6;
+
+	if (sa->sa_family == AF_INET) {
+		memcpy(&sin, sa, sizeof(sin));
+		memcpy(a, v4_prefix, sizeof(v4_prefix));
+		memcpy(a + 12, &sin.sin_addr, 4);
+		*port = ntohs(sin.sin_port);
+		return 0;
+	}
+	if (sa->sa_family == AF_INET6) {
+		memcpy(&sin6, sa, sizeof(sin6));
+		memcpy(a, &sin6.sin6_addr, 16);
+		*port = ntohs(sin6.sin6_port);
+		return 0;
+	}
+	return -1;
+}
+
 enum egress_verdict
 egress_check(const struct egress_list *deny, const struct egress_list *allow,
     const struct sockaddr *sa, char reason[EGRESS_REASONLEN])
 {
 	const struct egress_net *d = NULL, *a = NULL, *b = NULL;
 	char at[INET6_ADDRSTRLEN], net[INET6_ADDRSTRLEN + 4];
-	struct sockaddr_in sin;
-	struct sockaddr_in6 sin6;
+	unsigned int port;
 	uint8_t addr[16];
 	int v4;
 
-	if (sa->sa_family == AF_INET) {
-		memcpy(&sin, sa, sizeof(sin));
-		memcpy(addr, v4_prefix, sizeof(v4_prefix));
-		memcpy(addr + 12, &sin.sin_addr, 4);
-	} else if (sa->sa_family == AF_INET6) {
-		memcpy(&sin6, sa, sizeof(sin6));
-		memcpy(addr, &sin6.sin6_addr, 16);
-	} else {
+	if (addr_port(sa, addr, &port) == -1) {
 		if (reason != NULL)
 			snprintf(reason, EGRESS_REASONLEN, "address family %d "
 			    "is not IPv4 or IPv6", sa->sa_family);
@@ -256,30 +271,6 @@ egress_check(const struct egress_list *deny, const struct egress_list *allow,
 	if (d != NULL || (a == NULL && allow->el_count > 0))
 		return EGRESS_DENY;
 	return EGRESS_ALLOW;
-}
-
-/* SA's address as 16 bytes (IPv4 mapped) and its port; -1 for another family. */
-static int
-addr_port(const struct sockaddr *sa, uint8_t a[16], unsigned int *port)
-{
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *sin = (const struct sockaddr_in *)
-		    (const void *)sa;
-
-		memcpy(a, v4_prefix, 12);
-		memcpy(a + 12, &sin->sin_addr, 4);
-		*port = ntohs(sin->sin_port);
-		return 0;
-	}
-	if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)
-		    (const void *)sa;
-
-		memcpy(a, &sin6->sin6_addr, 16);
-		*port = ntohs(sin6->sin6_port);
-		return 0;
-	}
-	return -1;
 }
 
 static int
