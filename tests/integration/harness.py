@@ -6,6 +6,7 @@ binary named by $HOOKCAST_BINARY (run.py sets it from --binary).
 
 import base64
 import datetime
+import fcntl
 import http.client
 import http.server
 import json
@@ -605,13 +606,20 @@ class Hookcast:
         self._out = []
         self._cond = threading.Condition()
         self._readers = []
+        self._stderr_open = threading.Event()
+        self._stderr_open.set()
         self.rc = None
         self.stopped = False
 
     # -- process
 
-    def _reader(self, stream, sink):
-        for raw in iter(stream.readline, b''):
+    def _reader(self, stream, sink, gate=None):
+        while True:
+            if gate is not None:
+                gate.wait()
+            raw = stream.readline()
+            if not raw:
+                break
             line = raw.decode('utf-8', 'replace').rstrip('\n')
             with self._cond:
                 sink.append(line)
@@ -648,10 +656,11 @@ class Hookcast:
                                      stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE)
-        for stream, sink in ((self.proc.stderr, self._lines),
-                             (self.proc.stdout, self._out)):
-            t = threading.Thread(target=self._reader, args=(stream, sink),
-                                 daemon=True)
+        for stream, sink, gate in (
+                (self.proc.stderr, self._lines, self._stderr_open),
+                (self.proc.stdout, self._out, None)):
+            t = threading.Thread(target=self._reader,
+                                 args=(stream, sink, gate), daemon=True)
             t.start()
             self._readers.append(t)
 
@@ -687,8 +696,19 @@ class Hookcast:
     def send_signal(self, sig):
         self.proc.send_signal(sig)
 
+    def hold_stderr(self):
+        """Stops reading the daemon's stderr, as a wedged journald or log
+        shipper would: the pipe, shrunk to one page, fills after a few lines
+        and the next thread to log waits in write(2) until release_stderr()."""
+        fcntl.fcntl(self.proc.stderr.fileno(), fcntl.F_SETPIPE_SZ, 4096)
+        self._stderr_open.clear()
+
+    def release_stderr(self):
+        self._stderr_open.set()
+
     def wait_exit(self, timeout):
         """Waits for the process to exit; returns its code, or None on timeout."""
+        self.release_stderr()
         try:
             self.rc = self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -698,6 +718,7 @@ class Hookcast:
         return self.rc
 
     def kill(self):
+        self.release_stderr()
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(10)

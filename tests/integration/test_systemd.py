@@ -13,7 +13,7 @@ import time
 import uuid
 
 from harness import (BINARY, REPO, HookcastTestCase, Hookcast, http_request,
-                     scaled)
+                     scaled, wait_until)
 
 # The exposure `systemd-analyze security --offline=true` gives the unit
 # (systemd 252); the README's "Running under systemd" records it.
@@ -176,6 +176,52 @@ class NotifyTest(HookcastTestCase):
                 # interval, past which systemd would restart it.
                 self.assertGreater(min(gaps), interval / 2 * 0.6, gaps)
                 self.assertLess(max(gaps), scaled(interval), gaps)
+
+    def test_wedged_delivery_thread_stops_the_watchdog_and_fails_readyz(self):
+        # The delivery loop pings the watchdog and beats for /readyz.  Wedge
+        # it as a production box can: its log lines go to a stderr nobody
+        # reads (a stalled journald), so its write(2) blocks.  Every message
+        # for a sink answering 500 becomes a dead letter after one quick
+        # retry, one warning line each, written by the delivery thread.
+        interval = 0.4
+        ns = self.notify_socket()
+        sink = self.sink(status=500)
+        hc = self.start_notifying(
+            ns, env={'WATCHDOG_USEC': str(int(interval * 1e6))},
+            config={'retry_schedule': '10ms', 'failure_threshold': '1000000'})
+        self.assertIsNotNone(ns.wait_for('READY=1', scaled(5)))
+        self.assertEqual(hc.register(sink.address).status, 200)
+        self.assertEqual(hc.request('GET', '/readyz').status, 200)
+        hc.hold_stderr()
+        for i in range(200):
+            self.assertEqual(hc.publish('wedge %d' % i).status, 200)
+
+        # /readyz names the thread once its heartbeat is 5 s old.
+        answers = []
+
+        def delivery_unready():
+            r = hc.request('GET', '/readyz')
+            answers.append((r.status, r.text))
+            return r.status == 503 and 'delivery thread: no heartbeat' in r.text
+        self.assertTrue(wait_until(delivery_unready, scaled(20), 0.2),
+                        'last /readyz answers: %r' % answers[-3:])
+        # Meanwhile the front end answers as ever, and the pings stopped
+        # long ago (the last one more than 10 intervals back), so systemd
+        # would restart the service.
+        self.assertEqual(hc.request('GET', '/healthz').status, 200)
+        pings = ns.times('WATCHDOG=1')
+        self.assertTrue(pings, 'no WATCHDOG=1 before the wedge')
+        self.assertGreater(time.monotonic() - pings[-1], 10 * interval, pings)
+
+        # Unwedged, the loop goes on: pings again, ready again, and every
+        # message reached the sink (twice: first try and the retry).
+        hc.release_stderr()
+        self.assertIsNotNone(ns.wait_for('WATCHDOG=1', scaled(5),
+                                         count=len(pings) + 2))
+        self.assertTrue(wait_until(
+            lambda: hc.request('GET', '/readyz').status == 200, scaled(5)))
+        self.assertGreaterEqual(sink.wait_for(400, scaled(10)), 400)
+        hc.stop()
 
     def test_no_watchdog_without_usec_or_for_another_pid(self):
         for label, env in (
