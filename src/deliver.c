@@ -1364,16 +1364,19 @@ xfer_free_all(struct deliver *d)
  * webhook-signature (Standard Webhooks: over id.timestamp.body), put in
  * front of the message's own headers without copying them: curl_slist is a
  * public struct, and X holds the two nodes until the transfer is done.
+ * The signature is kept with the message: its other subscribers in the
+ * same second get it without another HMAC.
  */
 static int
 attempt_headers(struct deliver *d, struct target *t, struct xfer *x,
-    const struct msg *m)
+    struct msg *m)
 {
 	char la[LOG_VALUE_MAX];
 	struct curl_slist *rest = (struct curl_slist *)(uintptr_t)
 	    msg_headers(m);
 	int64_t ts = clock_real_ms() / 1000;
 	char sig[SIGN_VALUE_MAX];
+	const char *kept;
 	struct signer *sg;
 
 	sg = t->t_signer != NULL ? t->t_signer : d->signer;
@@ -1384,14 +1387,19 @@ attempt_headers(struct deliver *d, struct target *t, struct xfer *x,
 	x->x_hdr[0].next = rest;
 	if (sg == NULL)
 		return 0;
-	if (signer_sign(sg, msg_id(m), ts, msg_body(m), msg_len(m), sig) ==
-	    -1) {
-		log_error("cannot sign delivery", "address=%s message=%s",
-		    log_value(la, sizeof(la), sub_address(t->t_sub)),
-		    msg_id(m));
-		return -1;
+	if ((kept = msg_sig(m, signer_key(sg), ts)) == NULL) {
+		if (signer_sign(sg, msg_id(m), ts, msg_body(m), msg_len(m),
+		    sig) == -1) {
+			log_error("cannot sign delivery", "address=%s "
+			    "message=%s",
+			    log_value(la, sizeof(la), sub_address(t->t_sub)),
+			    msg_id(m));
+			return -1;
+		}
+		msg_keep_sig(m, signer_key(sg), ts, sig);
+		kept = sig;
 	}
-	snprintf(x->x_sig, sizeof(x->x_sig), "webhook-signature: %s", sig);
+	snprintf(x->x_sig, sizeof(x->x_sig), "webhook-signature: %s", kept);
 	x->x_hdr[0].next = &x->x_hdr[1];
 	x->x_hdr[1].data = x->x_sig;
 	x->x_hdr[1].next = rest;

@@ -1,5 +1,7 @@
 /* sign.c: whsec_ secrets decoded and HMAC-SHA256 signatures made with libcrypto. */
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,20 +14,17 @@
 #include "sign.h"
 
 /*
- * The last signature made is kept: a message goes to many subscribers in
- * the same second, and signing_secret's signer then signs it once.  An id
- * names one body for good (it is random, and stored with its body), so id,
- * timestamp and length are enough to know it again.
+ * Each signer has a key no other signer of the process has had, so that a
+ * signature kept with a message (msg_sig) is known to be this signer's:
+ * a signer made on a reload may sit at the address of the one it replaced.
  */
 struct signer {
 	int		 sg_n;
 	EVP_MAC_CTX	*sg_ctx[SIGN_SECRETS];
-	int		 sg_cached;
-	char		 sg_id[64];
-	int64_t		 sg_ts;
-	size_t		 sg_len;
-	char		 sg_value[SIGN_VALUE_MAX];
+	uint64_t	 sg_key;
 };
+
+static _Atomic uint64_t	 last_key;
 
 #define PREFIX		"whsec_"
 #define PREFIX_LEN	6
@@ -165,7 +164,14 @@ signer_new(const char *text)
 		signer_free(sg);
 		return NULL;
 	}
+	sg->sg_key = atomic_fetch_add(&last_key, 1) + 1;
 	return sg;
+}
+
+uint64_t
+signer_key(const struct signer *sg)
+{
+	return sg->sg_key;
 }
 
 void
@@ -187,12 +193,6 @@ signer_sign(struct signer *sg, const char *id, int64_t ts, const void *body,
 	size_t maclen, at = 0, idlen = strlen(id);
 	int slen;
 
-	if (sg->sg_cached && sg->sg_ts == ts && sg->sg_len == len &&
-	    strcmp(sg->sg_id, id) == 0) {
-		memcpy(out, sg->sg_value, SIGN_VALUE_MAX);
-		return 0;
-	}
-	sg->sg_cached = 0;
 	slen = snprintf(stamp, sizeof(stamp), "%lld", (long long)ts);
 
 	for (int i = 0; i < sg->sg_n; i++) {
@@ -218,12 +218,5 @@ signer_sign(struct signer *sg, const char *id, int64_t ts, const void *body,
 		    sizeof(mac));
 	}
 	out[at] = '\0';
-	if (idlen < sizeof(sg->sg_id)) {
-		memcpy(sg->sg_id, id, idlen + 1);
-		sg->sg_ts = ts;
-		sg->sg_len = len;
-		memcpy(sg->sg_value, out, SIGN_VALUE_MAX);
-		sg->sg_cached = 1;
-	}
 	return 0;
 }

@@ -28,12 +28,12 @@ int sign_check(const char *text, int max, char err[SIGN_ERRLEN]);
 struct signer;
 struct signer *signer_new(const char *text);
 void signer_free(struct signer *sg);	/* NULL-safe; wipes the keys */
+/* A number no other signer of this process has had (never 0). */
+uint64_t signer_key(const struct signer *sg);
 
 /*
  * Writes the webhook-signature value for ID, TS (Unix seconds) and BODY
- * into out: one "v1,<base64>" a key.  0, or -1 when libcrypto fails.  An
- * ID must always name the same body: the last value is reused when ID, TS
- * and the length are those of the last call.
+ * into out: one "v1,<base64>" a key.  0, or -1 when libcrypto fails.
  */
 int signer_sign(struct signer *sg, const char *id, int64_t ts,
     const void *body, size_t len, char out[SIGN_VALUE_MAX]);

@@ -57,6 +57,10 @@ START_TEST(two_secrets_give_two_signatures)
 	ck_assert_uint_eq(strlen(out), 2 * 47 + 1);
 	ck_assert(strncmp(out, SIG " ", strlen(SIG) + 1) == 0);
 	ck_assert_str_eq(out + strlen(SIG) + 1, other);
+	/* What a signature kept with a message is known by: never shared. */
+	ck_assert_uint_ne(signer_key(sg), 0);
+	ck_assert_uint_ne(signer_key(o), 0);
+	ck_assert_uint_ne(signer_key(sg), signer_key(o));
 	signer_free(sg);
 	signer_free(o);
 	signer_free(NULL);

@@ -73,6 +73,32 @@ class SignatureTest(HookcastTestCase):
         rec = self.deliver(hc, own, b'still own', n=2)
         self.assertEqual(verify_webhooks([(SECRET_OWN, rec)]), ['ok'])
 
+    def test_every_subscriber_of_a_message_gets_a_valid_signature(self):
+        # A message's signature is made once and kept with it for its
+        # other subscribers: one with its own secret, registered in
+        # between, must still get its own, and each message its own.
+        shared = [self.sink() for _ in range(3)]
+        own = self.sink()
+        hc = self.start_hookcast(config={'signing_secret': SECRET_A})
+        self.assertSuccess(hc.register(shared[0].address))
+        self.assertSuccess(hc.request(
+            'POST', '/registerAndKeepAlive?address=%s&secret=%s'
+            % (q(own.address), q(SECRET_OWN))))
+        for sink in shared[1:]:
+            self.assertSuccess(hc.register(sink.address))
+        bodies = [b'fan-out %d' % i for i in range(5)]
+        for body in bodies:
+            self.assertSuccess(hc.publish(body))
+        checks, sigs = [], {}
+        for sink, secret in [(s, SECRET_A) for s in shared] + [(own, SECRET_OWN)]:
+            self.assertEqual(sink.wait_for(5, scaled(10)), 5)
+            for rec in sink.snapshot():
+                checks.append((secret, rec))
+                sigs.setdefault(rec.body, set()).add(
+                    (secret, rec.headers['webhook-signature']))
+        self.assertEqual(verify_webhooks(checks), ['ok'] * len(checks))
+        self.assertEqual(sorted(sigs), sorted(bodies))
+
     def test_no_secret_no_signature(self):
         sink = self.sink()
         hc = self.start_hookcast()
