@@ -153,13 +153,31 @@ fail:
 }
 
 int
-addr_literal(CURLU *url, struct sockaddr_storage *ss)
+addr_ip(const char *ip, unsigned int port, struct sockaddr_storage *ss)
 {
 	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
 	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-	char *host = NULL;
+
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, ip, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)port);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, ip, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)port);
+		return 0;
+	}
+	return -1;
+}
+
+int
+addr_literal(CURLU *url, struct sockaddr_storage *ss)
+{
+	char *host = NULL, *ip;
 	size_t len;
-	int rc = -1;
+	int rc;
 
 	char *port = NULL;
 	long pnum;
@@ -174,23 +192,17 @@ addr_literal(CURLU *url, struct sockaddr_storage *ss)
 	}
 	pnum = strtol(port, NULL, 10);
 	curl_free(port);
-	memset(ss, 0, sizeof(*ss));
 	len = strlen(host);
 	/* "169.254.169.254." is the same address to the resolver. */
 	if (len > 1 && host[len - 1] == '.')
 		host[--len] = '\0';
-	if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons((uint16_t)pnum);
-		rc = 0;
-	} else if (len > 2 && host[0] == '[' && host[len - 1] == ']') {
+	ip = host;
+	/* An IPv6 literal, and only that, comes in brackets. */
+	if (len > 2 && host[0] == '[' && host[len - 1] == ']') {
 		host[len - 1] = '\0';
-		if (inet_pton(AF_INET6, host + 1, &sin6->sin6_addr) == 1) {
-			sin6->sin6_family = AF_INET6;
-			sin6->sin6_port = htons((uint16_t)pnum);
-			rc = 0;
-		}
+		ip = host + 1;
 	}
+	rc = addr_ip(ip, (unsigned int)pnum, ss);
 	curl_free(host);
 	return rc;
 }

@@ -34,6 +34,12 @@ enum addr_status addr_parse(const char *address, CURLU **url, char **text);
  */
 int addr_literal(CURLU *url, struct sockaddr_storage *ss);
 
+/*
+ * IP, an IPv4 or IPv6 address as text (no brackets), and PORT into SS: 0,
+ * or -1 with SS zeroed (family AF_UNSPEC) when IP is neither.
+ */
+int addr_ip(const char *ip, unsigned int port, struct sockaddr_storage *ss);
+
 /* What is wrong, as the end of "Wrong input address: ..." ("" for ADDR_EMPTY). */
 const char *addr_strerror(enum addr_status status);
 

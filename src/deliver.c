@@ -65,7 +65,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <arpa/inet.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/eventfd.h>
@@ -73,6 +72,7 @@
 
 #include <curl/curl.h>
 
+#include "addr.h"
 #include "clock.h"
 #include "deliver.h"
 #include "egress.h"
@@ -1211,22 +1211,14 @@ on_prereq(void *arg, char *peer_ip, char *local_ip, int peer_port,
 {
 	struct xfer *x = arg;
 	struct sockaddr_storage ss;
-	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
 
 	(void)local_ip;
 	(void)local_port;
 	/* Until a reload, on_open's verdict on the connection still holds. */
 	if (x->x_d->cfg_ref == NULL)
 		return CURL_PREREQFUNC_OK;
-	memset(&ss, 0, sizeof(ss));
-	if (inet_pton(AF_INET, peer_ip, &sin->sin_addr) == 1) {
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons((uint16_t)peer_port);
-	} else if (inet_pton(AF_INET6, peer_ip, &sin6->sin6_addr) == 1) {
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons((uint16_t)peer_port);
-	}
+	/* Not an address (it cannot be): left AF_UNSPEC, which is denied. */
+	addr_ip(peer_ip, (unsigned int)peer_port, &ss);
 	return egress_denied(x, (struct sockaddr *)&ss) ?
 	    CURL_PREREQFUNC_ABORT : CURL_PREREQFUNC_OK;
 }
