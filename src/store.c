@@ -1292,8 +1292,9 @@ apply_dead_range(struct store *st, int64_t sub_id, const char *address,
 
 /*
  * A reload: retention, limits and windows follow the new configuration
- * from this batch on.  Not a database change, so a batch applied twice
- * (after a rollback) must not swap back: r_count marks it done.
+ * from this batch on.  Not a database change, so it holds whether the
+ * batch commits or not: fail_batch applies it when the batch failed before
+ * reaching it, and r_count keeps it from being applied twice.
  */
 static void
 apply_config(struct store *st, struct store_req *req)
@@ -1508,7 +1509,9 @@ fail_batch(struct store *st, struct op *ops, int rc, uint64_t seq0)
 		if (o->o_type == OP_REQUEST) {
 			struct store_req *req = o->o_req;
 
-			if (req->r_type == REQ_DL_REPLAY)
+			if (req->r_type == REQ_CONFIG)
+				apply_config(st, req);
+			else if (req->r_type == REQ_DL_REPLAY)
 				free(req->r_body);
 			else if (req->r_type == REQ_DL_LIST)
 				free(req->r_body);
