@@ -26,6 +26,12 @@
  *
  * The dashboard's three files are embedded (dashboard.c) and each answered
  * with one response made at start and shared by every request.
+ *
+ * Slow clients: libmicrohttpd's callbacks tell conns.c each connection's
+ * progress (accepted, request line, handler calls, answered, closed) and
+ * its accept policy asks it for room at max_connections; a ticker thread
+ * (a_sweeper) cuts what is past its deadline.  conns.c's DESIGN block says
+ * why that is the way libmicrohttpd 0.9.75 allows.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -47,6 +53,7 @@
 #include "api.h"
 #include "auth.h"
 #include "clock.h"
+#include "conns.h"
 #include "dashboard.h"
 #include "deliver.h"
 #include "egress.h"
@@ -57,6 +64,7 @@
 #include "sign.h"
 #include "stats.h"
 #include "store.h"
+#include "ticker.h"
 #include "tls.h"
 #include "topics.h"
 
@@ -135,6 +143,10 @@ struct api {
 	const struct config	*cfg_ref;
 	struct sockaddr_storage	 self;		/* where it listens, with its port */
 	int			 fd;		/* listening, until libmicrohttpd has it */
+	struct conns		*conns;		/* deadlines and room: conns.c */
+	struct ticker		*sweeper;	/* runs conns_sweep */
+	int64_t			 sweep_next;	/* the sweeper's: when to run */
+	int64_t			 swept_logged;	/* the sweeper's: last count line */
 };
 
 /*
@@ -1136,6 +1148,104 @@ method_allowed(const char *allow, const char *method)
 	return 0;
 }
 
+/* The connection's entry in the conns table, NULL if it has none. */
+static struct conn *
+conn_of(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci;
+
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return ci != NULL ? ci->socket_context : NULL;
+}
+
+/* libmicrohttpd's accept policy: room at max_connections (conns_admit). */
+static enum MHD_Result
+api_accept(void *cls, const struct sockaddr *sa, socklen_t len)
+{
+	struct api *a = cls;
+
+	(void)sa;
+	(void)len;
+	return conns_admit(a->conns, clock_mono_ms()) ? MHD_YES : MHD_NO;
+}
+
+/* A connection accepted or closing; before its socket is closed. */
+static void
+api_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+    enum MHD_ConnectionNotificationCode toe)
+{
+	const union MHD_ConnectionInfo *ci;
+	struct api *a = cls;
+
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+		*socket_context = ci == NULL ? NULL :
+		    conns_open(a->conns, ci->connect_fd, clock_mono_ms());
+	} else {
+		conns_close(a->conns, *socket_context);
+		*socket_context = NULL;
+	}
+}
+
+/*
+ * The request line is in (libmicrohttpd's URI logger, which is how it
+ * tells that a kept-alive connection has begun its next request).  The
+ * NULL returned leaves the handler's *con_cls NULL on its first call.
+ */
+static void *
+api_request_line(void *cls, const char *uri, struct MHD_Connection *c)
+{
+	(void)cls;
+	(void)uri;
+	conn_request_line(conn_of(c), clock_mono_ms());
+	return NULL;
+}
+
+static struct conns_limits
+limits_of(const struct config *cfg)
+{
+	return (struct conns_limits){
+		.cl_header_ms = cfg->header_timeout * 1000,
+		.cl_idle_ms = cfg->client_timeout * 1000,
+		.cl_body_ms = cfg->body_timeout * 1000,
+		.cl_body_rate = cfg->body_min_rate,
+	};
+}
+
+/* The sweeper wakes at the next deadline, and at least once a second. */
+static int64_t
+sweep_due(void *arg, int64_t now)
+{
+	struct api *a = arg;
+
+	return a->sweep_next != 0 ? a->sweep_next : now;
+}
+
+/*
+ * Cuts what is late, then logs what was cut or refused: one line of each
+ * kind a second at most, with how many since the last line.
+ */
+static void
+sweep_run(void *arg)
+{
+	struct api *a = arg;
+	struct conns_counts n;
+	int64_t now = clock_mono_ms();
+
+	a->sweep_next = conns_sweep(a->conns, now);
+	if (now - a->swept_logged < 1000)
+		return;
+	conns_take_counts(a->conns, &n);
+	if (n.cc_header + n.cc_body + n.cc_idle > 0)
+		log_warnx("slow requests cut", "headers=%ld body=%ld idle=%ld",
+		    n.cc_header, n.cc_body, n.cc_idle);
+	if (n.cc_evicted + n.cc_refused + n.cc_per_ip > 0)
+		log_warnx("connection limit reached", "cut_oldest=%ld "
+		    "refused=%ld refused_per_ip=%ld", n.cc_evicted,
+		    n.cc_refused, n.cc_per_ip);
+	a->swept_logged = now;
+}
+
 /* One call for a request: *EP is set to the route it is for, or EP_OTHER. */
 static enum MHD_Result
 api_serve(struct api *a, struct MHD_Connection *c, const char *url,
@@ -1241,6 +1351,7 @@ api_handle(void *cls, struct MHD_Connection *c, const char *url,
 	enum MHD_Result ret;
 
 	(void)version;
+	conn_handler_call(conn_of(c), *data_size, clock_mono_ms());
 	pthread_rwlock_rdlock(&a->conf_lock);
 	ret = api_serve(a, c, url, method, data, data_size, con_cls, &ep);
 	pthread_rwlock_unlock(&a->conf_lock);
@@ -1257,8 +1368,8 @@ api_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	struct upload *u = *con_cls;
 
 	(void)cls;
-	(void)c;
 	(void)toe;
+	conn_answered(conn_of(c), clock_mono_ms());
 	if (u != NULL && !u->u_static) {
 		free(u->u_data);
 		msg_unref(u->u_req.r_msg);
@@ -1268,18 +1379,40 @@ api_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	}
 }
 
+/*
+ * libmicrohttpd's messages.  Most are about one client's connection (it
+ * closed mid-request, it sent something malformed), so a flood of clients
+ * would make a flood of lines: one line a second at most, the latest
+ * message with how many there were since the last line.
+ */
 static void
 api_mhd_log(void *cls, const char *fmt, va_list ap)
 {
+	static struct refusals lines;
 	char buf[512], lv[LOG_VALUE_MAX];
+	struct api *a = cls;
+	long count;
 	size_t n;
 
-	(void)cls;
+	/*
+	 * Once for each connection it refuses: counted, and logged by the
+	 * sweeper once a second.  hookcast's accept policy (conns_admit)
+	 * keeps the total, so in libmicrohttpd's words this is the per-IP
+	 * limit.
+	 */
+	if (strncmp(fmt, "Server reached connection limit", 31) == 0) {
+		if (a->conns != NULL)
+			conns_refused_per_ip(a->conns);
+		return;
+	}
+	if ((count = refusal_to_log(&lines)) == 0)
+		return;
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	n = strlen(buf);
 	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
 		buf[--n] = '\0';
-	log_warnx("http", "detail=%s", log_value(lv, sizeof(lv), buf));
+	log_warnx("http", "detail=%s lines=%ld", log_value(lv, sizeof(lv), buf),
+	    count);
 }
 
 /* Resolves cfg->listen ("host:port", "[v6]:port") to one socket address. */
@@ -1382,6 +1515,7 @@ struct api *
 api_open(const struct config *cfg)
 {
 	static const char ok[] = "success";
+	struct conns_limits lim;
 	pthread_rwlockattr_t attr;
 	struct sockaddr_storage ss;
 	char lv[LOG_VALUE_MAX];
@@ -1432,6 +1566,9 @@ api_open(const struct config *cfg)
 		if ((a->tls = tls_load(cfg->tls_cert, cfg->tls_key)) == NULL)
 			goto fail;
 	}
+	lim = limits_of(cfg);
+	if ((a->conns = conns_new(cfg->max_connections, &lim)) == NULL)
+		goto fail;
 	if (resolve_listen(cfg->listen, &ss) == -1 ||
 	    (a->fd = open_listen(cfg->listen, &ss, &a->self)) == -1)
 		goto fail;
@@ -1474,14 +1611,23 @@ api_run(struct api *a, const struct api_parts *p)
 		    (void *)(uintptr_t)"NORMAL:-VERS-TLS1.0:-VERS-TLS1.1:"
 		    "-VERS-DTLS1.0" };
 	}
-	a->daemon = MHD_start_daemon(flags, 0, NULL, NULL, api_handle, a,
+	/*
+	 * max_connections is kept by the accept policy (api_accept), which
+	 * can make room; libmicrohttpd splits its own limit between its
+	 * threads, so that one is only a backstop, set past anything the
+	 * policy admits.
+	 */
+	a->daemon = MHD_start_daemon(flags, 0, api_accept, a, api_handle, a,
 	    MHD_OPTION_EXTERNAL_LOGGER, api_mhd_log, a,
 	    MHD_OPTION_LISTEN_SOCKET, a->fd,
 	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)cfg->http_threads,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->client_timeout,
-	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->max_connections,
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)((cfg->max_connections +
+	    CONNS_SLACK) * cfg->http_threads),
 	    MHD_OPTION_PER_IP_CONNECTION_LIMIT,
 	    (unsigned int)cfg->max_conns_per_ip,
+	    MHD_OPTION_NOTIFY_CONNECTION, api_connection, a,
+	    MHD_OPTION_URI_LOG_CALLBACK, api_request_line, a,
 	    MHD_OPTION_NOTIFY_COMPLETED, api_completed, a,
 	    MHD_OPTION_ARRAY, tls,
 	    MHD_OPTION_END);
@@ -1491,6 +1637,9 @@ api_run(struct api *a, const struct api_parts *p)
 		return -1;
 	}
 	a->fd = -1;			/* libmicrohttpd's now */
+	if ((a->sweeper = ticker_start("conns", sweep_due, sweep_run,
+	    a)) == NULL)
+		return -1;
 	if (a->self.ss_family == AF_INET6)
 		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&a->self)->sin6_addr,
 		    host, sizeof(host));
@@ -1523,6 +1672,7 @@ api_reload(struct api *a, const struct config *cfg)
 {
 	const struct config *old_ref;
 	struct auth *auth, *old_auth;
+	struct conns_limits lim;
 
 	if ((auth = auth_of(cfg)) == NULL)
 		return -1;
@@ -1532,6 +1682,8 @@ api_reload(struct api *a, const struct config *cfg)
 	a->cfg = a->cfg_ref = config_hold(cfg);
 	a->auth = auth;
 	pthread_rwlock_unlock(&a->conf_lock);
+	lim = limits_of(cfg);
+	conns_set_limits(a->conns, &lim);
 	auth_free(old_auth);
 	config_release(old_ref);
 	warn_exposed(a);
@@ -1557,8 +1709,10 @@ api_stop(struct api *a)
 {
 	if (a == NULL)
 		return;
+	ticker_stop(a->sweeper);
 	if (a->daemon != NULL)
 		MHD_stop_daemon(a->daemon);
+	conns_free(a->conns);
 	if (a->fd != -1)
 		close(a->fd);
 	if (a->success != NULL)

@@ -53,6 +53,9 @@ static const struct config_key config_keys[] = {
 	KEY(max_queued_bytes,	CT_SIZE,	1024, 1LL << 40),
 	KEY(shutdown_grace,	CT_DURATION,	0, 3600),
 	RESTART_KEY(client_timeout,	CT_DURATION,	1, 86400),
+	KEY(header_timeout,	CT_DURATION,	1, 3600),
+	KEY(body_timeout,	CT_DURATION,	1, 3600),
+	KEY(body_min_rate,	CT_SIZE,	1, 1LL << 30),
 	RESTART_KEY(max_conns_per_ip,	CT_INT,		1, 1000000),
 	RESTART_KEY(max_connections,	CT_INT,		1, 1000000),
 	RESTART_KEY(http_threads,	CT_INT,		1, 64),
@@ -97,6 +100,9 @@ config_init(struct config *cfg)
 	cfg->max_queued_bytes = (size_t)256 << 20;
 	cfg->shutdown_grace = 10;
 	cfg->client_timeout = 30;
+	cfg->header_timeout = 10;
+	cfg->body_timeout = 10;
+	cfg->body_min_rate = 1024;
 	cfg->max_conns_per_ip = 64;
 	cfg->max_connections = 1024;
 	cfg->http_threads = 2;

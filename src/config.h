@@ -35,6 +35,9 @@ struct config {
 	size_t		 max_queued_bytes;
 	long		 shutdown_grace;
 	long		 client_timeout;
+	long		 header_timeout;	/* request line and headers */
+	long		 body_timeout;		/* a body's grace, then... */
+	size_t		 body_min_rate;		/* ...bytes a second on average */
 	long		 max_conns_per_ip;
 	long		 max_connections;
 	long		 http_threads;
