@@ -724,6 +724,7 @@ handle_metrics(struct api *a, struct MHD_Connection *c)
 	const char *names[EP_OTHER + 1];
 	struct metrics_gauges g;
 	struct subs_census sc;
+	long open, cutting;
 	size_t len = 0;
 	char *body;
 
@@ -737,6 +738,8 @@ handle_metrics(struct api *a, struct MHD_Connection *c)
 	g.retrying = sc.retrying;
 	g.in_flight = (uint64_t)deliver_in_flight(a->deliver);
 	g.backlog_bytes = store_backlog_bytes(a->store);
+	conns_census(a->conns, &open, &cutting);
+	g.http_connections = (uint64_t)open;
 	if ((body = metrics_render(&g, names, EP_OTHER + 1, &len)) == NULL)
 		return answer_busy(c, "Error: Out of memory, retry later.");
 	return answer(c, MHD_HTTP_OK, "text/plain; version=0.0.4; "

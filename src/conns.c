@@ -53,6 +53,7 @@
 
 #include "conns.h"
 #include "log.h"
+#include "metrics.h"
 
 enum phase { PH_HEAD, PH_BODY, PH_BUSY, PH_IDLE };
 
@@ -201,11 +202,13 @@ conns_admit(struct conns *cs, int64_t now)
 	if (oldest != NULL) {
 		cut(cs, oldest);
 		cs->cs_counts.cc_evicted++;
+		metrics_conn_cut(METRICS_CUT_ROOM);
 		ok = 1;
 		goto out;
 	}
 refuse:
 	cs->cs_counts.cc_refused++;
+	metrics_conn_refused(0);
 out:
 	pthread_mutex_unlock(&cs->cs_lock);
 	return ok;
@@ -308,12 +311,15 @@ conns_sweep(struct conns *cs, int64_t now)
 		switch (state_phase(atomic_load(&c->c_state))) {
 		case PH_HEAD:
 			cs->cs_counts.cc_header++;
+			metrics_conn_cut(METRICS_CUT_HEADER);
 			break;
 		case PH_BODY:
 			cs->cs_counts.cc_body++;
+			metrics_conn_cut(METRICS_CUT_BODY);
 			break;
 		default:
 			cs->cs_counts.cc_idle++;
+			metrics_conn_cut(METRICS_CUT_IDLE);
 			break;
 		}
 		cut(cs, c);
@@ -325,6 +331,7 @@ conns_sweep(struct conns *cs, int64_t now)
 void
 conns_refused_per_ip(struct conns *cs)
 {
+	metrics_conn_refused(1);
 	pthread_mutex_lock(&cs->cs_lock);
 	cs->cs_counts.cc_per_ip++;
 	pthread_mutex_unlock(&cs->cs_lock);

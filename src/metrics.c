@@ -55,6 +55,8 @@ static struct {
 	_Alignas(64) atomic_uint_fast64_t accepted;
 	atomic_uint_fast64_t	dead_letters;
 	atomic_uint_fast64_t	evictions;
+	atomic_uint_fast64_t	cuts[METRICS_CUTS];
+	atomic_uint_fast64_t	refusals[2];	/* max_connections, per IP */
 	atomic_uint_fast64_t	http[METRICS_ENDPOINTS_MAX]
 				    [STATUS_MAX - STATUS_MIN + 1];
 } m = {
@@ -67,6 +69,13 @@ static const char *const result_names[METRICS_RESULTS] = {
 	[METRICS_FAILED] = "failed",
 	[METRICS_TIMEOUT] = "timeout",
 	[METRICS_REFUSED] = "refused",
+};
+
+static const char *const cut_names[METRICS_CUTS] = {
+	[METRICS_CUT_HEADER] = "header",
+	[METRICS_CUT_BODY] = "body",
+	[METRICS_CUT_IDLE] = "idle",
+	[METRICS_CUT_ROOM] = "room",
 };
 
 static void
@@ -117,6 +126,18 @@ void
 metrics_evictions(uint64_t n)
 {
 	ADD(m.evictions, n);
+}
+
+void
+metrics_conn_cut(enum metrics_cut why)
+{
+	ADD(m.cuts[why], 1);
+}
+
+void
+metrics_conn_refused(int per_ip)
+{
+	ADD(m.refusals[per_ip != 0], 1);
 }
 
 void
@@ -236,6 +257,24 @@ metrics_render(const struct metrics_gauges *g, const char *const endpoints[],
 			label_value(f, endpoints[e]);
 			fprintf(f, "\",code=\"%u\"} %" PRIu64 "\n", s, v);
 		}
+	family(f, "hookcast_http_connections_cut_total", "counter", "Client "
+	    "connections hookcast closed itself: header, headers not complete "
+	    "within header_timeout; body, a body below body_min_rate; idle, a "
+	    "kept-alive connection's next request not begun within "
+	    "client_timeout; room, the oldest incomplete request, cut at "
+	    "max_connections for a new connection.");
+	for (size_t i = 0; i < METRICS_CUTS; i++)
+		fprintf(f, "hookcast_http_connections_cut_total{reason=\"%s\"} %"
+		    PRIu64 "\n", cut_names[i], GET(m.cuts[i]));
+	family(f, "hookcast_http_connections_refused_total", "counter",
+	    "Client connections refused at accept: limit, max_connections "
+	    "with nothing incomplete to cut; per_ip, max_conns_per_ip.");
+	fprintf(f, "hookcast_http_connections_refused_total{reason=\"limit\"} %"
+	    PRIu64 "\nhookcast_http_connections_refused_total{reason="
+	    "\"per_ip\"} %" PRIu64 "\n", GET(m.refusals[0]),
+	    GET(m.refusals[1]));
+	gauge(f, "hookcast_http_connections", "Client connections open.",
+	    g->http_connections);
 	family(f, "hookcast_subscribers", "gauge", "Registered subscribers by "
 	    "state: active, or failing (failure_threshold failures in a row; "
 	    "only retry probes are sent).");

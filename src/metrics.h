@@ -33,6 +33,17 @@ void metrics_delivered_after(int64_t age_ms);
 void metrics_retry(void);
 void metrics_dead_letters(uint64_t n);
 void metrics_evictions(uint64_t n);
+/* Why the front end closed a client's connection itself (conns.c). */
+enum metrics_cut {
+	METRICS_CUT_HEADER,	/* headers past header_timeout */
+	METRICS_CUT_BODY,	/* body below body_min_rate */
+	METRICS_CUT_IDLE,	/* next request line past client_timeout */
+	METRICS_CUT_ROOM,	/* the oldest incomplete, at max_connections */
+};
+#define METRICS_CUTS		4
+void metrics_conn_cut(enum metrics_cut why);
+/* A connection refused at accept: PER_IP, max_conns_per_ip; else max_connections. */
+void metrics_conn_refused(int per_ip);
 /* A request to ENDPOINT (< METRICS_ENDPOINTS_MAX) answered STATUS (100..599). */
 void metrics_http(size_t endpoint, unsigned int status);
 
@@ -50,6 +61,7 @@ struct metrics_gauges {
 	uint64_t	retrying;		/* retries waiting to be due */
 	uint64_t	in_flight;
 	uint64_t	backlog_bytes;
+	uint64_t	http_connections;	/* client connections open */
 };
 
 /*

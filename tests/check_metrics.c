@@ -154,12 +154,16 @@ check_format(const char *text)
 START_TEST(exposition_format)
 {
 	struct metrics_gauges g = { .active = 3, .failing = 1, .queued = 7,
-	    .retrying = 2, .in_flight = 4, .backlog_bytes = 12345 };
+	    .retrying = 2, .in_flight = 4, .backlog_bytes = 12345,
+	    .http_connections = 9 };
 	char *before = render(NULL), *text;
 	static const char *const families[] = {
 		"hookcast_messages_accepted_total", "hookcast_deliveries_total",
 		"hookcast_retries_total", "hookcast_dead_letters_total",
 		"hookcast_evictions_total", "hookcast_http_requests_total",
+		"hookcast_http_connections_cut_total",
+		"hookcast_http_connections_refused_total",
+		"hookcast_http_connections",
 		"hookcast_subscribers", "hookcast_queued_messages",
 		"hookcast_retries_waiting", "hookcast_deliveries_in_flight",
 		"hookcast_backlog_bytes", "hookcast_delivery_duration_seconds",
@@ -172,6 +176,10 @@ START_TEST(exposition_format)
 	metrics_retry();
 	metrics_dead_letters(5);
 	metrics_evictions(2);
+	metrics_conn_cut(METRICS_CUT_HEADER);
+	metrics_conn_cut(METRICS_CUT_ROOM);
+	metrics_conn_cut(METRICS_CUT_ROOM);
+	metrics_conn_refused(1);
 	metrics_http(0, 200);
 	metrics_http(0, 200);
 	metrics_http(1, 404);
@@ -198,6 +206,16 @@ START_TEST(exposition_format)
 	ck_assert_double_eq(delta(text, before, "hookcast_dead_letters_total"),
 	    5);
 	ck_assert_double_eq(delta(text, before, "hookcast_evictions_total"), 2);
+	ck_assert_double_eq(delta(text, before, "hookcast_http_connections_cut_"
+	    "total{reason=\"header\"}"), 1);
+	ck_assert_double_eq(delta(text, before, "hookcast_http_connections_cut_"
+	    "total{reason=\"room\"}"), 2);
+	ck_assert_double_eq(delta(text, before, "hookcast_http_connections_cut_"
+	    "total{reason=\"body\"}"), 0);
+	ck_assert_double_eq(delta(text, before, "hookcast_http_connections_"
+	    "refused_total{reason=\"per_ip\"}"), 1);
+	ck_assert_double_eq(delta(text, before, "hookcast_http_connections_"
+	    "refused_total{reason=\"limit\"}"), 0);
 	/* Every result is there from the start, even at zero. */
 	ck_assert_double_ge(must(before,
 	    "hookcast_deliveries_total{result=\"ok\"}"), 0);
@@ -220,6 +238,7 @@ START_TEST(exposition_format)
 	    "hookcast_subscribers{state=\"failing\"}"), 1);
 	ck_assert_double_eq(must(text, "hookcast_queued_messages"), 7);
 	ck_assert_double_eq(must(text, "hookcast_retries_waiting"), 2);
+	ck_assert_double_eq(must(text, "hookcast_http_connections"), 9);
 	ck_assert_double_eq(must(text, "hookcast_deliveries_in_flight"), 4);
 	ck_assert_double_eq(must(text, "hookcast_backlog_bytes"), 12345);
 	free(before);

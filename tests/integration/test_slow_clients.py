@@ -163,6 +163,19 @@ class SlowClientDefenceTest(HookcastTestCase):
         headers = sum(int(re.search(r'headers=(\d+)', l).group(1)) for l in cut)
         self.assertGreaterEqual(evicted, len(t.conns) - 40)
         self.assertGreaterEqual(evicted + headers, len(t.conns))
+        # And /metrics counts the same.
+        text = http_request(hc.port, 'GET', '/metrics').text
+        def sample(series):
+            m = re.search(r'^%s (\d+)$' % re.escape(series), text, re.M)
+            self.assertIsNotNone(m, series)
+            return int(m.group(1))
+        room = sample('hookcast_http_connections_cut_total{reason="room"}')
+        late = sample('hookcast_http_connections_cut_total{reason="header"}')
+        # Each trickling connection was cut once, and nothing else was.
+        self.assertEqual(room + late, len(t.conns))
+        self.assertGreaterEqual(room, evicted)
+        self.assertEqual(sample('hookcast_http_connections_refused_total{reason="limit"}'), 0)
+        self.assertLessEqual(sample('hookcast_http_connections'), 3)
         print('\n    worst answer %.3f s; %d trickling connections, %d cut for room, '
               '%d at the deadline, %d limit lines' % (worst, len(t.conns), evicted,
                                                       headers, len(limit)))
