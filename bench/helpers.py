@@ -28,7 +28,8 @@
       "lines good bad", then why the first bad line is (its fields
       space-separated); exit 1 when a line is bad or there is none
   helpers.py register-synthetic BASE_URL N
-      register N distinct addresses 10.a.b.c:8080 (4 keep-alive connections)
+      register N distinct addresses 127.a.b.c:8080 (4 keep-alive
+      connections); loopback, as every address the bench registers
   helpers.py dbstat DATA_DIR
       read DATA_DIR/hookcast.db (read-only, hookcast stopped) and print
       "messages body_bytes retries dead_letters subscribers": what is left
@@ -267,7 +268,7 @@ def main(argv):
         sigcheck(argv[2], argv[3], int(argv[4]), float(argv[5]))
     elif cmd == "register-synthetic" and len(argv) == 4:
         n = int(argv[3])
-        addrs = ["10.%d.%d.%d:8080" % ((i >> 16) & 255, (i >> 8) & 255, i & 255)
+        addrs = ["127.%d.%d.%d:8080" % ((i >> 16) & 255, (i >> 8) & 255, i & 255)
                  for i in range(1, n + 1)]
         register_all(argv[2], addrs, nconn=4)
     elif cmd == "dbstat" and len(argv) == 3:

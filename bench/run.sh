@@ -405,7 +405,10 @@ start_hookcast() {
 		HC_DATA=$TMP/data-$tag
 		rm -rf "$HC_DATA"
 	fi
-	"$HOOKCAST" --listen 127.0.0.1:0 --log-level warn "${store[@]}" "${EXTRA_ARGS[@]}" "$@" 2>"$log" &
+	# Every connection the bench causes stays on loopback: hookcast refuses
+	# any other address (BENCH_HOOKCAST_ARGS may say otherwise).
+	"$HOOKCAST" --listen 127.0.0.1:0 --log-level warn --allow-targets "127.0.0.0/8 ::1/128" \
+		"${store[@]}" "${EXTRA_ARGS[@]}" "$@" 2>"$log" &
 	HC_PID=$!
 	for ((i = 0; i < 100; i++)); do
 		if ! kill -0 "$HC_PID" 2>/dev/null; then

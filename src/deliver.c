@@ -224,6 +224,7 @@ struct deliver {
 	struct sockaddr_storage	 self;
 	atomic_bool		 self_known;
 	char			 user_agent[64];
+	struct curl_slist	*resolve;	/* HOOKCAST_TEST_RESOLVE's, or NULL */
 };
 
 /* A subscriber's new topics and signer, as of the commit that changed them. */
@@ -1301,6 +1302,8 @@ xfer_get(struct deliver *d)
 		curl_easy_setopt(e, CURLOPT_CAINFO, d->cfg->ca_file);
 		curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
 	}
+	if (d->resolve != NULL)
+		curl_easy_setopt(e, CURLOPT_RESOLVE, d->resolve);
 	curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, on_open);
 	curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, x);
 	curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_prereq);
@@ -2019,6 +2022,7 @@ deliver_free(struct deliver *d)
 	signer_free(d->signer);
 	xfer_free_all(d);
 	curl_multi_cleanup(d->multi);
+	curl_slist_free_all(d->resolve);
 	config_release(d->cfg_ref);
 	free(d->slots);
 	if (d->epfd >= 0)
@@ -2028,6 +2032,45 @@ deliver_free(struct deliver *d)
 	store_reader_close(d->reader);
 	pthread_mutex_destroy(&d->inbox_lock);
 	free(d);
+}
+
+/*
+ * For tests only, and on purpose no configuration key or flag:
+ * HOOKCAST_TEST_RESOLVE holds CURLOPT_RESOLVE entries, blank-separated
+ * ("api.localhost:80:[::a9fe:a9fe] x.localhost:8080:127.0.0.2"), so that
+ * the integration tests can have a name resolve to any address with no DNS
+ * and no change to /etc/hosts.  It decides what a name resolves to and no
+ * more: on_open judges each of those addresses as it judges what DNS says.
+ * libcurl keeps the entries in the multi handle's DNS cache for good.
+ */
+static int
+test_resolve(struct deliver *d)
+{
+	const char *env = getenv("HOOKCAST_TEST_RESOLVE"), *p;
+	char entry[256], lv[LOG_VALUE_MAX];
+	struct curl_slist *l;
+	size_t len;
+
+	if (env == NULL || *env == '\0')
+		return 0;
+	for (p = env; *(p += strspn(p, " \t")) != '\0'; p += len) {
+		len = strcspn(p, " \t");
+		if (len >= sizeof(entry)) {
+			log_error("cannot start delivery", "reason=\""
+			    "HOOKCAST_TEST_RESOLVE: an entry is too long\"");
+			return -1;
+		}
+		memcpy(entry, p, len);
+		entry[len] = '\0';
+		if ((l = curl_slist_append(d->resolve, entry)) == NULL) {
+			log_error("cannot start delivery", "reason=nomem");
+			return -1;
+		}
+		d->resolve = l;
+	}
+	log_warnx("HOOKCAST_TEST_RESOLVE is set: names resolve as it says "
+	    "(for tests only)", "resolve=%s", log_value(lv, sizeof(lv), env));
+	return 0;
 }
 
 int
@@ -2099,6 +2142,10 @@ deliver_start(const struct config *cfg, struct store *st, struct subs *subs,
 	if ((d->multi = curl_multi_init()) == NULL) {
 		log_error("cannot start delivery", "reason=\"curl_multi_init "
 		    "failed\"");
+		deliver_free(d);
+		return NULL;
+	}
+	if (test_resolve(d) == -1) {
 		deliver_free(d);
 		return NULL;
 	}

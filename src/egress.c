@@ -3,6 +3,7 @@
 #include <ifaddrs.h>
 #include <ctype.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -10,27 +11,18 @@
 
 #define V4_MAPPED	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff
 
-/*
- * Always denied, whatever the lists say short of a longer allow_targets
- * entry: link-local (cloud metadata services live at 169.254.169.254),
- * and the "this host" addresses 0.0.0.0/8 and ::, which Linux connects
- * to the local machine; and fd00:ec2::254, AWS's metadata over IPv6.
- */
-static const struct egress_list builtin = {
-	.el_net = {
-		{ .en_addr = { V4_MAPPED, 169, 254 }, .en_bits = 96 + 16,
-		    .en_v4 = 1 },
-		{ .en_addr = { V4_MAPPED }, .en_bits = 96 + 8, .en_v4 = 1 },
-		{ .en_addr = { 0xfe, 0x80 }, .en_bits = 10 },
-		{ .en_addr = { 0 }, .en_bits = 128 },
-		/* AWS's metadata service over IPv6, inside the private fd00::/8. */
-		{ .en_addr = { 0xfd, 0x00, 0x0e, 0xc2, [15] = 0x54 },
-		    .en_bits = 128 },
-	},
-	.el_count = 5,
-};
-
 static const uint8_t v4_prefix[12] = { V4_MAPPED };
+/* NAT64's well-known prefix, 64:ff9b::/96 (RFC 6052). */
+static const uint8_t nat64_prefix[12] = { 0x00, 0x64, 0xff, 0x9b };
+
+/*
+ * EGRESS_BUILTIN, parsed by egress_parse on first use, so that the table
+ * is the documented text and cannot say something else.  Should the text
+ * ever fail to parse, builtin_ok stays 0 and every address is denied.
+ */
+static struct egress_list builtin;
+static int builtin_ok;
+static pthread_once_t builtin_once = PTHREAD_ONCE_INIT;
 
 /* 1 if the first BITS bits of A and B are the same. */
 static int
@@ -224,23 +216,53 @@ addr_port(const struct sockaddr *sa, uint8_t a[16], unsigned int *port)
 	return -1;
 }
 
-enum egress_verdict
-egress_check(const struct egress_list *deny, const struct egress_list *allow,
-    const struct sockaddr *sa, char reason[EGRESS_REASONLEN])
+static void
+builtin_parse(void)
+{
+	char err[EGRESS_ERRLEN];
+
+	builtin_ok = egress_parse(EGRESS_BUILTIN, &builtin, err) == 0;
+}
+
+/*
+ * The IPv4 address (IPv4-mapped, in V4) that the IPv6 address A carries:
+ * IPv4-compatible ::a.b.c.d, NAT64 64:ff9b::a.b.c.d, 6to4 2002:AABB:CCDD::.
+ * :: and ::1 are the unspecified and loopback addresses, not 0.0.0.0 and
+ * 0.0.0.1.  0 if A carries none; an IPv4-mapped A is the IPv4 address
+ * itself already.
+ */
+static int
+carried_v4(const uint8_t a[16], uint8_t v4[16])
+{
+	static const uint8_t zero[15];
+	const uint8_t *p;
+
+	if (memcmp(a, zero, 12) == 0 && !(memcmp(a + 12, zero, 3) == 0 &&
+	    a[15] <= 1))
+		p = a + 12;
+	else if (memcmp(a, nat64_prefix, 12) == 0)
+		p = a + 12;
+	else if (a[0] == 0x20 && a[1] == 0x02)
+		p = a + 2;
+	else
+		return 0;
+	memcpy(v4, v4_prefix, sizeof(v4_prefix));
+	memcpy(v4 + 12, p, 4);
+	return 1;
+}
+
+/* What decided an address: the entry (NULL: none matched) and the verdict. */
+struct ruling {
+	const struct egress_net	*r_net;
+	int			 r_deny;
+	int			 r_builtin;	/* r_net is a built-in entry */
+};
+
+static struct ruling
+rule(const struct egress_list *deny, const struct egress_list *allow,
+    const uint8_t addr[16])
 {
 	const struct egress_net *d = NULL, *a = NULL, *b = NULL;
-	char at[INET6_ADDRSTRLEN], net[INET6_ADDRSTRLEN + 4];
-	unsigned int port;
-	uint8_t addr[16];
-	int v4;
-
-	if (addr_port(sa, addr, &port) == -1) {
-		if (reason != NULL)
-			snprintf(reason, EGRESS_REASONLEN, "address family %d "
-			    "is not IPv4 or IPv6", sa->sa_family);
-		return EGRESS_DENY;
-	}
-	v4 = memcmp(addr, v4_prefix, sizeof(v4_prefix)) == 0;
 
 	best_match(&builtin, addr, &b);
 	best_match(deny, addr, &d);
@@ -248,29 +270,81 @@ egress_check(const struct egress_list *deny, const struct egress_list *allow,
 		d = b;
 	best_match(allow, addr, &a);
 	/* The longer prefix decides; of two the same length, deny. */
-	if (d != NULL && a != NULL && a->en_bits > d->en_bits)
-		d = NULL;
-	if (reason != NULL) {
-		addr_text(addr, v4, at);
-		if (d != NULL) {
-			net_text(d, net);
-			snprintf(reason, EGRESS_REASONLEN, "%s is in "
-			    "deny_targets %s%s", at, net, d == b ?
-			    " (built in)" : "");
-		} else if (a != NULL) {
-			net_text(a, net);
-			snprintf(reason, EGRESS_REASONLEN, "%s is in "
-			    "allow_targets %s", at, net);
-		} else if (allow->el_count > 0)
-			snprintf(reason, EGRESS_REASONLEN, "%s is not in "
-			    "allow_targets", at);
-		else
-			snprintf(reason, EGRESS_REASONLEN, "%s is in no list",
-			    at);
-	}
-	if (d != NULL || (a == NULL && allow->el_count > 0))
+	if (d != NULL && (a == NULL || d->en_bits >= a->en_bits))
+		return (struct ruling){ d, 1, d == b };
+	if (a != NULL)
+		return (struct ruling){ a, 0, 0 };
+	return (struct ruling){ NULL, allow->el_count > 0, 0 };
+}
+
+/* "WHO is in deny_targets 10.0.0.0/8" and the like, for R. */
+static void
+ruling_text(const struct ruling *r, const char *who,
+    char reason[EGRESS_REASONLEN])
+{
+	char net[INET6_ADDRSTRLEN + 4];
+
+	if (r->r_net != NULL) {
+		net_text(r->r_net, net);
+		snprintf(reason, EGRESS_REASONLEN, "%s is in %s %s%s", who,
+		    r->r_deny ? "deny_targets" : "allow_targets", net,
+		    r->r_builtin ? " (built in)" : "");
+	} else
+		snprintf(reason, EGRESS_REASONLEN, "%s is %s", who,
+		    r->r_deny ? "not in allow_targets" : "in no list");
+}
+
+enum egress_verdict
+egress_check(const struct egress_list *deny, const struct egress_list *allow,
+    const struct sockaddr *sa, char reason[EGRESS_REASONLEN])
+{
+	char at[INET6_ADDRSTRLEN], at4[INET6_ADDRSTRLEN];
+	char who[2 * INET6_ADDRSTRLEN + 16];
+	struct ruling r, r4 = { NULL, 0, 0 };
+	unsigned int port;
+	uint8_t addr[16], v4[16];
+	int carries;
+
+	if (addr_port(sa, addr, &port) == -1) {
+		if (reason != NULL)
+			snprintf(reason, EGRESS_REASONLEN, "address family %d "
+			    "is not IPv4 or IPv6", sa->sa_family);
 		return EGRESS_DENY;
-	return EGRESS_ALLOW;
+	}
+	pthread_once(&builtin_once, builtin_parse);
+	if (!builtin_ok) {
+		if (reason != NULL)
+			snprintf(reason, EGRESS_REASONLEN, "the built-in "
+			    "deny_targets do not parse");
+		return EGRESS_DENY;
+	}
+	if (reason != NULL)
+		addr_text(addr, memcmp(addr, v4_prefix, 12) == 0, at);
+	r = rule(deny, allow, addr);
+	/*
+	 * An address that carries an IPv4 one may reach it, through a NAT64
+	 * gateway, a 6to4 relay or an automatic tunnel: both must be allowed.
+	 */
+	if ((carries = carried_v4(addr, v4)))
+		r4 = rule(deny, allow, v4);
+	/*
+	 * The carried address's ruling is the reason when it alone denies, or
+	 * when it names an entry and the address's own is only its absence
+	 * from allow_targets.
+	 */
+	if (carries && r4.r_deny && (!r.r_deny || (r.r_net == NULL &&
+	    r4.r_net != NULL))) {
+		if (reason != NULL) {
+			addr_text(v4, 1, at4);
+			snprintf(who, sizeof(who), "%s embeds %s, which", at,
+			    at4);
+			ruling_text(&r4, who, reason);
+		}
+		return EGRESS_DENY;
+	}
+	if (reason != NULL)
+		ruling_text(&r, at, reason);
+	return r.r_deny ? EGRESS_DENY : EGRESS_ALLOW;
 }
 
 static int

@@ -8,7 +8,18 @@
 
 #define EGRESS_MAX		64	/* entries in one list */
 #define EGRESS_ERRLEN		200
-#define EGRESS_REASONLEN	128
+#define EGRESS_REASONLEN	144
+
+/*
+ * Always denied, whatever the lists say short of a longer allow_targets
+ * entry: link-local (cloud metadata services live at 169.254.169.254), the
+ * "this host" addresses 0.0.0.0/8 and ::, which Linux connects to the local
+ * machine, and fd00:ec2::254, AWS's metadata service over IPv6.  The text
+ * is the table: egress.c parses it with egress_parse, and the README lists
+ * the same CIDRs (check_egress compares them).
+ */
+#define EGRESS_BUILTIN \
+	"169.254.0.0/16 0.0.0.0/8 fe80::/10 ::/128 fd00:ec2::254/128"
 
 /*
  * One network.  An IPv4 network is kept in its IPv4-mapped IPv6 form
@@ -41,13 +52,16 @@ void egress_format(const struct egress_list *list, char *buf, size_t len);
 enum egress_verdict { EGRESS_ALLOW, EGRESS_DENY };
 
 /*
- * Judges the IPv4 or IPv6 address SA against the built-in denials
- * (169.254.0.0/16, 0.0.0.0/8, fe80::/10, ::/128), DENY and ALLOW: the
- * matching entry with the longest prefix decides, deny on a tie; an
- * address that matches nothing is allowed when ALLOW is empty and denied
- * otherwise.  Any other family is denied.  If REASON is not NULL it gets
- * a sentence saying why ("169.254.169.254 is in deny_targets
- * 169.254.0.0/16 (built in)").  Reads only its arguments: any thread.
+ * Judges the IPv4 or IPv6 address SA against EGRESS_BUILTIN, DENY and
+ * ALLOW: the matching entry with the longest prefix decides, deny on a tie;
+ * an address that matches nothing is allowed when ALLOW is empty and denied
+ * otherwise.  An IPv6 address that carries an IPv4 one (IPv4-compatible
+ * ::a.b.c.d other than :: and ::1, NAT64 64:ff9b::a.b.c.d, 6to4
+ * 2002:AABB:CCDD::) is allowed only if both it and that IPv4 address are;
+ * an IPv4-mapped one (::ffff:a.b.c.d) is the IPv4 address.  Any other
+ * family is denied.  If REASON is not NULL it gets a sentence saying why
+ * ("169.254.169.254 is in deny_targets 169.254.0.0/16 (built in)").
+ * Reads only its arguments and the built-in table: any thread.
  */
 enum egress_verdict egress_check(const struct egress_list *deny,
     const struct egress_list *allow, const struct sockaddr *sa,

@@ -2,6 +2,8 @@
 #include <arpa/inet.h>
 #include <check.h>
 #include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/un.h>
 
@@ -163,9 +165,7 @@ START_TEST(mapped_is_ipv4)
 	expect("::ffff:10.9.8.7", EGRESS_DENY, "10.9.8.7 is in deny_targets "
 	    "10.0.0.0/8");
 	expect("::ffff:11.0.0.1", EGRESS_ALLOW, NULL);
-	/* Not mapped: the IPv4-compatible and NAT64 forms are other addresses. */
-	expect("::10.9.8.7", EGRESS_ALLOW, NULL);
-	expect("64:ff9b::10.9.8.7", EGRESS_ALLOW, NULL);
+	expect("::ffff:192.0.2.1", EGRESS_ALLOW, "192.0.2.1 is in no list");
 
 	/* Written in the mapped form, an entry still covers plain IPv4. */
 	lists("::ffff:192.168.0.0/112", "");
@@ -179,6 +179,314 @@ START_TEST(mapped_is_ipv4)
 	expect("1.2.3.4", EGRESS_DENY, NULL);
 	expect("2001:db8::1", EGRESS_ALLOW, NULL);
 	expect("::ffff:1.2.3.4", EGRESS_DENY, NULL);
+}
+END_TEST
+
+/*
+ * The forms that carry an IPv4 address are judged by it too: IPv4-compatible
+ * ::/96 (but :: and ::1), NAT64's 64:ff9b::/96 and 6to4's 2002::/16.
+ */
+START_TEST(carried_ipv4_is_judged)
+{
+	static const char *const metadata[] = {
+		"::a9fe:a9fe", "::169.254.169.254", "64:ff9b::a9fe:a9fe",
+		"64:ff9b::169.254.169.254", "2002:a9fe:a9fe::",
+		"2002:a9fe:a9fe:1:2:3:4:5",
+	};
+
+	lists("", "");
+	expect("::a9fe:a9fe", EGRESS_DENY, "::169.254.169.254 embeds "
+	    "169.254.169.254, which is in deny_targets 169.254.0.0/16 "
+	    "(built in)");
+	expect("64:ff9b::a9fe:a9fe", EGRESS_DENY, "64:ff9b::a9fe:a9fe embeds "
+	    "169.254.169.254, which is in deny_targets 169.254.0.0/16 "
+	    "(built in)");
+	expect("2002:a9fe:a9fe::", EGRESS_DENY, "2002:a9fe:a9fe:: embeds "
+	    "169.254.169.254, which is in deny_targets 169.254.0.0/16 "
+	    "(built in)");
+	for (size_t i = 0; i < sizeof(metadata) / sizeof(metadata[0]); i++)
+		expect(metadata[i], EGRESS_DENY, NULL);
+	/* 0.0.0.0/8 carried: "this host" again. */
+	expect("::2", EGRESS_DENY, "::2 embeds 0.0.0.2, which is in "
+	    "deny_targets 0.0.0.0/8 (built in)");
+	expect("64:ff9b::", EGRESS_DENY, NULL);
+	expect("2002::", EGRESS_DENY, NULL);
+	/* :: is the unspecified address, ::1 loopback: not 0.0.0.0 or 0.0.0.1. */
+	expect("::", EGRESS_DENY, ":: is in deny_targets ::/128 (built in)");
+	expect("::1", EGRESS_ALLOW, "::1 is in no list");
+
+	/* Allowed addresses stay allowed in every form. */
+	expect("192.0.2.1", EGRESS_ALLOW, NULL);
+	expect("::ffff:192.0.2.1", EGRESS_ALLOW, NULL);
+	expect("::192.0.2.1", EGRESS_ALLOW, "::192.0.2.1 is in no list");
+	expect("64:ff9b::192.0.2.1", EGRESS_ALLOW, NULL);
+	expect("2002:c000:201::", EGRESS_ALLOW, NULL);
+	expect("2002:c000:201:ffff::1", EGRESS_ALLOW, NULL);
+
+	/* The neighbours of each prefix carry nothing. */
+	expect("::1:a9fe:a9fe", EGRESS_ALLOW, NULL);
+	expect("::fffe:a9fe:a9fe", EGRESS_ALLOW, NULL);
+	expect("64:ff9b:0:0:0:1:a9fe:a9fe", EGRESS_ALLOW, NULL);
+	expect("64:ff9a::a9fe:a9fe", EGRESS_ALLOW, NULL);
+	expect("2003:a9fe:a9fe::", EGRESS_ALLOW, NULL);
+	expect("2001:a9fe:a9fe::", EGRESS_ALLOW, NULL);
+	/*
+	 * A network-specific NAT64 prefix (here RFC 8215's local-use one) says
+	 * nowhere where its IPv4 address sits: a site that has one denies it.
+	 */
+	expect("64:ff9b:1::a9fe:a9fe", EGRESS_ALLOW, NULL);
+	lists("64:ff9b:1::/48", "");
+	expect("64:ff9b:1::a9fe:a9fe", EGRESS_DENY, "64:ff9b:1::a9fe:a9fe is "
+	    "in deny_targets 64:ff9b:1::/48");
+
+	/* deny_targets, however written, covers the carried address. */
+	lists("10.0.0.0/8", "");
+	expect("::10.9.8.7", EGRESS_DENY, "::10.9.8.7 embeds 10.9.8.7, which "
+	    "is in deny_targets 10.0.0.0/8");
+	expect("64:ff9b::a09:807", EGRESS_DENY, NULL);
+	expect("2002:a09:807::1", EGRESS_DENY, "2002:a09:807::1 embeds "
+	    "10.9.8.7, which is in deny_targets 10.0.0.0/8");
+	expect("64:ff9b::b00:1", EGRESS_ALLOW, NULL);
+	expect("2002:b00:1::", EGRESS_ALLOW, NULL);
+	lists("::ffff:10.0.0.0/104", "");
+	expect("64:ff9b::10.1.1.1", EGRESS_DENY, NULL);
+	/* ...and an entry for the IPv6 form decides for it, as for any. */
+	lists("64:ff9b::/96 2002::/16", "");
+	expect("64:ff9b::192.0.2.1", EGRESS_DENY, "64:ff9b::c000:201 is in "
+	    "deny_targets 64:ff9b::/96");
+	expect("2002:c000:201::", EGRESS_DENY, NULL);
+	expect("::192.0.2.1", EGRESS_ALLOW, NULL);
+	/* A longer allow for the carried address does not open a denied form. */
+	lists("64:ff9b::/96", "192.0.2.1");
+	expect("64:ff9b::192.0.2.1", EGRESS_DENY, NULL);
+	expect("192.0.2.1", EGRESS_ALLOW, NULL);
+	/* Nor does an allow for the IPv6 form open a denied carried address. */
+	lists("10.0.0.0/8", "64:ff9b::a09:807");
+	expect("64:ff9b::a09:807", EGRESS_DENY, "64:ff9b::a09:807 embeds "
+	    "10.9.8.7, which is in deny_targets 10.0.0.0/8");
+	lists("", "0.0.0.0/0 ::/0");
+	expect("64:ff9b::a9fe:a9fe", EGRESS_DENY, NULL);
+	expect("2002:a9fe:1::", EGRESS_DENY, NULL);
+}
+END_TEST
+
+/* In allow-list mode both the address and the IPv4 one it carries must be allowed. */
+START_TEST(carried_ipv4_allow_only)
+{
+	lists("", "10.0.0.0/8");
+	expect("::ffff:10.1.1.1", EGRESS_ALLOW, NULL);
+	expect("::10.1.1.1", EGRESS_DENY, "::10.1.1.1 is not in allow_targets");
+	expect("64:ff9b::a01:101", EGRESS_DENY, NULL);
+	expect("2002:a01:101::", EGRESS_DENY, NULL);
+	lists("", "10.0.0.0/8 64:ff9b::/96 2002::/16");
+	expect("64:ff9b::a01:101", EGRESS_ALLOW, "64:ff9b::a01:101 is in "
+	    "allow_targets 64:ff9b::/96");
+	expect("2002:a01:101::", EGRESS_ALLOW, NULL);
+	expect("64:ff9b::b01:101", EGRESS_DENY, "64:ff9b::b01:101 embeds "
+	    "11.1.1.1, which is not in allow_targets");
+	expect("2002:b01:101::", EGRESS_DENY, NULL);
+	expect("::10.1.1.1", EGRESS_DENY, NULL);
+	/* What the integration tests run with: loopback, and nothing else. */
+	lists("", "127.0.0.0/8 ::1/128");
+	expect("127.0.0.2", EGRESS_ALLOW, NULL);
+	expect("::ffff:127.0.0.1", EGRESS_ALLOW, NULL);
+	expect("::1", EGRESS_ALLOW, "::1 is in allow_targets ::1/128");
+	expect("::127.0.0.1", EGRESS_DENY, NULL);
+	/* A denial by an entry says more than an absence from allow_targets. */
+	expect("::a9fe:a9fe", EGRESS_DENY, "::169.254.169.254 embeds "
+	    "169.254.169.254, which is in deny_targets 169.254.0.0/16 "
+	    "(built in)");
+	expect("fd00:ec2::254", EGRESS_DENY, "fd00:ec2::254 is in deny_targets "
+	    "fd00:ec2::254/128 (built in)");
+	expect("64:ff9b::7f00:1", EGRESS_DENY, NULL);
+	expect("2002:7f00:1::", EGRESS_DENY, NULL);
+	expect("::2", EGRESS_DENY, NULL);
+	expect("10.1.2.3", EGRESS_DENY, "10.1.2.3 is not in allow_targets");
+}
+END_TEST
+
+/* The text of the repository's FILE from START (included) to END, or NULL. */
+static char *
+doc_part(const char *file, const char *start, const char *end)
+{
+	/* This file is tests/check_egress.c: the repository is above it. */
+	const char *self = __FILE__, *tail = "tests/check_egress.c";
+	size_t root = strlen(self) - strlen(tail);
+	char path[1024], *text, *from, *to;
+	long size;
+	FILE *f;
+
+	ck_assert_str_eq(self + root, tail);
+	snprintf(path, sizeof(path), "%.*s%s", (int)root, self, file);
+	f = fopen(path, "r");
+	ck_assert_msg(f != NULL, "%s: cannot open (run from the repository)",
+	    path);
+	fseek(f, 0, SEEK_END);
+	size = ftell(f);
+	rewind(f);
+	text = calloc(1, (size_t)size + 1);
+	ck_assert_ptr_nonnull(text);
+	ck_assert_int_eq(fread(text, 1, (size_t)size, f), size);
+	fclose(f);
+	from = strstr(text, start);
+	ck_assert_msg(from != NULL, "%s: no \"%s\"", file, start);
+	to = strstr(from + strlen(start), end);
+	ck_assert_msg(to != NULL, "%s: nothing ends \"%s\"", file, start);
+	*to = '\0';
+	memmove(text, from, strlen(from) + 1);
+	return text;
+}
+
+/*
+ * The CIDRs a piece of documentation names, as egress_format writes them:
+ * each word made of address characters with a '/' that egress_parse takes.
+ */
+static void
+doc_cidrs(const char *text, char out[][48], int *n)
+{
+	const char *chars = "0123456789abcdefABCDEF:./";
+	struct egress_list one;
+	char word[64], err[EGRESS_ERRLEN];
+	size_t len;
+
+	*n = 0;
+	for (const char *p = text; *p != '\0'; p += len) {
+		if ((len = strspn(p, chars)) == 0) {
+			len = 1;
+			continue;
+		}
+		if (len >= sizeof(word) || memchr(p, '/', len) == NULL)
+			continue;
+		memcpy(word, p, len);
+		word[len] = '\0';
+		/* The full stop that ends a sentence. */
+		if (word[len - 1] == '.')
+			word[len - 1] = '\0';
+		if (egress_parse(word, &one, err) == 0 && one.el_count == 1) {
+			ck_assert_int_lt(*n, 16);
+			egress_format(&one, out[(*n)++], 48);
+		}
+	}
+}
+
+/* The built-in list, as documented in every place that lists it. */
+START_TEST(builtin_is_the_documented_text)
+{
+	static const struct {
+		const char *file, *start, *end;
+	} docs[] = {
+		{ "README.md", "| `deny_targets` |", "\n" },
+		{ "README.md", "- **Always denied** (built in):", "\n- " },
+		{ "etc/hookcast.8", "on top of the built-in", "\nOf all" },
+		{ "etc/hookcast.conf", "# Always denied, built in:",
+		    "deny_targets adds" },
+	};
+	struct egress_list table;
+	char err[EGRESS_ERRLEN], want[16][48], got[16][48];
+	int nwant, ngot;
+
+	ck_assert_msg(egress_parse(EGRESS_BUILTIN, &table, err) == 0, "%s",
+	    err);
+	for (int i = 0; i < table.el_count; i++) {
+		struct egress_list one = { .el_net = { table.el_net[i] },
+		    .el_count = 1 };
+
+		egress_format(&one, want[i], sizeof(want[i]));
+	}
+	nwant = table.el_count;
+	ck_assert_int_eq(nwant, 5);
+	for (size_t d = 0; d < sizeof(docs) / sizeof(docs[0]); d++) {
+		char *text = doc_part(docs[d].file, docs[d].start, docs[d].end);
+
+		doc_cidrs(text, got, &ngot);
+		ck_assert_msg(ngot == nwant, "%s lists %d built-in CIDRs, the "
+		    "table has %d: \"%s\"", docs[d].file, ngot, nwant, text);
+		for (int i = 0; i < nwant; i++) {
+			int found = 0;
+
+			for (int j = 0; j < ngot; j++)
+				found |= strcmp(want[i], got[j]) == 0;
+			ck_assert_msg(found, "%s does not list %s: \"%s\"",
+			    docs[d].file, want[i], text);
+		}
+		free(text);
+	}
+}
+END_TEST
+
+/*
+ * ADDR plus DELTA (-1 or +1) as one 128-bit number, into OUT; 0 if that
+ * wraps around.
+ */
+static int
+step(const uint8_t addr[16], int delta, uint8_t out[16])
+{
+	memcpy(out, addr, 16);
+	for (int i = 15; i >= 0; i--) {
+		out[i] = (uint8_t)(out[i] + delta);
+		if (out[i] != (delta > 0 ? 0x00 : 0xff))
+			return 1;
+	}
+	return 0;
+}
+
+/* ADDR (16 bytes, IPv4-mapped when V4) as text. */
+static void
+text_of(const uint8_t addr[16], int v4, char buf[INET6_ADDRSTRLEN])
+{
+	inet_ntop(v4 ? AF_INET : AF_INET6, v4 ? addr + 12 : addr, buf,
+	    INET6_ADDRSTRLEN);
+}
+
+/*
+ * Each built-in entry, by its text: its first and last address are denied
+ * for that entry, and the addresses just outside it are not (fd00:ec2::54,
+ * which the table once held instead of fd00:ec2::254, among them).
+ */
+START_TEST(builtin_entries_deny_what_they_say)
+{
+	struct egress_list table;
+	char err[EGRESS_ERRLEN], at[INET6_ADDRSTRLEN], why[EGRESS_REASONLEN];
+	char net[64], want[EGRESS_REASONLEN];
+
+	lists("", "");
+	ck_assert_int_eq(egress_parse(EGRESS_BUILTIN, &table, err), 0);
+	for (int i = 0; i < table.el_count; i++) {
+		const struct egress_net *n = &table.el_net[i];
+		struct egress_list one = { .el_net = { *n }, .el_count = 1 };
+		uint8_t first[16], last[16], out[16];
+
+		egress_format(&one, net, sizeof(net));
+		memcpy(first, n->en_addr, 16);
+		memcpy(last, n->en_addr, 16);
+		for (unsigned int b = n->en_bits; b < 128; b++)
+			last[b / 8] |= (uint8_t)(0x80 >> (b % 8));
+		text_of(first, n->en_v4, at);
+		snprintf(want, sizeof(want), "%s is in deny_targets %s "
+		    "(built in)", at, net);
+		expect(at, EGRESS_DENY, want);
+		text_of(last, n->en_v4, at);
+		snprintf(want, sizeof(want), "%s is in deny_targets %s "
+		    "(built in)", at, net);
+		expect(at, EGRESS_DENY, want);
+		/* Outside: allowed, or denied by another entry, never this one. */
+		if (step(first, -1, out) && (!n->en_v4 || out[11] == 0xff)) {
+			text_of(out, n->en_v4, at);
+			judge(at, why);
+			ck_assert_msg(strstr(why, net) == NULL, "%s: %s", at, why);
+		}
+		if (step(last, +1, out) && (!n->en_v4 || out[11] == 0xff)) {
+			text_of(out, n->en_v4, at);
+			judge(at, why);
+			ck_assert_msg(strstr(why, net) == NULL, "%s: %s", at, why);
+		}
+	}
+	expect("fd00:ec2::254", EGRESS_DENY, "fd00:ec2::254 is in deny_targets "
+	    "fd00:ec2::254/128 (built in)");
+	expect("fd00:ec2::54", EGRESS_ALLOW, NULL);
+	expect("fd00:ec2::253", EGRESS_ALLOW, NULL);
+	expect("fd00:ec2::255", EGRESS_ALLOW, NULL);
+	expect("fd00:ec2:0:0:0:0:0:0254", EGRESS_DENY, NULL);
 }
 END_TEST
 
@@ -285,6 +593,10 @@ main(void)
 	tcase_add_test(tc, malformed);
 	tcase_add_test(tc, builtin_denials);
 	tcase_add_test(tc, mapped_is_ipv4);
+	tcase_add_test(tc, carried_ipv4_is_judged);
+	tcase_add_test(tc, carried_ipv4_allow_only);
+	tcase_add_test(tc, builtin_is_the_documented_text);
+	tcase_add_test(tc, builtin_entries_deny_what_they_say);
 	tcase_add_test(tc, longest_prefix_decides);
 	tcase_add_test(tc, allow_only);
 	tcase_add_test(tc, other_families_denied);

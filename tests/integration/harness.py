@@ -9,6 +9,7 @@ import datetime
 import fcntl
 import http.client
 import http.server
+import ipaddress
 import json
 import os
 import re
@@ -87,13 +88,42 @@ MANAGER_VARS = ('NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID')
 
 def daemon_env(env=None):
     """The environment a daemon runs with: this one without the HOOKCAST_*_TOKEN
-    variables a developer's shell may hold (they would lock every test out)
-    and without a service manager's NOTIFY_SOCKET and WATCHDOG_*, plus env."""
+    variables a developer's shell may hold (they would lock every test out),
+    without HOOKCAST_TEST_RESOLVE (only the test that means it sets it) and
+    without a service manager's NOTIFY_SOCKET and WATCHDOG_*, plus env."""
     clean = {k: v for k, v in os.environ.items()
              if not (k.startswith('HOOKCAST_') and k.endswith('_TOKEN'))
-             and k not in MANAGER_VARS}
+             and k != 'HOOKCAST_TEST_RESOLVE' and k not in MANAGER_VARS}
     clean.update(env or {})
     return clean
+
+
+# Every connection a test makes hookcast open stays on this machine: unless a
+# test says otherwise (loopback_only=False), Hookcast runs the daemon with this
+# allow-list, so that a delivery to any other address is refused, and a
+# refusal of it fails the test (see Hookcast).
+LOOPBACK_TARGETS = '127.0.0.0/8 ::1/128'
+_LOOPBACK_NETS = tuple(ipaddress.ip_network(n) for n in
+                       ('127.0.0.0/8', '::1/128', '::ffff:127.0.0.0/104'))
+# The reason hookcast gives for an address in no entry of allow_targets.
+NOT_ALLOWED_RE = re.compile(r'\S+ is not in allow_targets')
+
+
+def off_loopback(value):
+    """The entries of an allow_targets value that reach past loopback.
+
+    An entry that does not parse is left out: hookcast refuses it too, and
+    then starts no delivery."""
+    bad = []
+    for word in re.split(r'[\s,]+', value.strip()):
+        try:
+            net = ipaddress.ip_network(word)
+        except ValueError:
+            continue
+        if not any(net.version == lo.version and net.subnet_of(lo)
+                   for lo in _LOOPBACK_NETS):
+            bad.append(word)
+    return bad
 
 
 def wait_until(predicate, timeout, interval=0.02):
@@ -358,8 +388,13 @@ class _SinkServer(http.server.ThreadingHTTPServer):
         super().shutdown_request(request)
 
 
+class _SinkServer6(_SinkServer):
+    address_family = socket.AF_INET6
+
+
 class Sink:
-    """A subscriber: an HTTP server on 127.0.0.1 recording every request.
+    """A subscriber: an HTTP server on 127.0.0.1 (or host=, another loopback
+    address such as 127.0.0.2 or ::1) recording every request.
 
     status is what it answers: an int; a list (one entry per request in
     arrival order, the last one repeating); or a callable taking the request's
@@ -374,8 +409,9 @@ class Sink:
     sink is down for good."""
 
     def __init__(self, status=200, delay=0.0, gate=None, response_headers=None, port=0,
-                 tls=None):
+                 tls=None, host='127.0.0.1'):
         self.cond = threading.Condition()
+        self.host = host
         self.tls = tls
         self.tls_errors = []
         self._status = status
@@ -385,7 +421,8 @@ class Sink:
         self.response_headers = dict(response_headers or {})
         self.requests = []
         self._conns = set()
-        self.server = _SinkServer(('127.0.0.1', port), _SinkHandler, bind_and_activate=False)
+        server = _SinkServer6 if ':' in host else _SinkServer
+        self.server = server((host, port), _SinkHandler, bind_and_activate=False)
         self.server.sink = self
         try:
             self.server.server_bind()
@@ -394,7 +431,7 @@ class Sink:
             self.server.server_close()
             raise
         self.port = self.server.server_address[1]
-        self.address = '127.0.0.1:%d' % self.port
+        self.address = '%s:%d' % ('[%s]' % host if ':' in host else host, self.port)
         self.thread = threading.Thread(target=self.server.serve_forever,
                                        kwargs={'poll_interval': 0.05},
                                        daemon=True)
@@ -423,7 +460,9 @@ class Sink:
             return int(spec[0]), dict(spec[1])
         return int(spec), {}
 
-    def url(self, path='/event', host='127.0.0.1'):
+    def url(self, path='/event', host=None):
+        if host is None:
+            host = '[%s]' % self.host if ':' in self.host else self.host
         return '%s://%s:%d%s' % ('https' if self.tls else 'http', host, self.port, path)
 
     def _arrive(self, rec):
@@ -566,7 +605,16 @@ class Hookcast:
 
     stderr is collected line by line for the whole run (self.lines()).
     client_tls= (a client-side ssl.SSLContext) makes every request of the
-    helpers below go over HTTPS, for a daemon with tls_cert and tls_key."""
+    helpers below go over HTTPS, for a daemon with tls_cert and tls_key.
+
+    Tests stay on this machine: a config (dict, text or --allow-targets flag)
+    without allow_targets gets allow_targets LOOPBACK_TARGETS, in
+    base_config and guard_text too for a test that rewrites the file before
+    a SIGHUP; a refusal of an address for being outside it then fails the
+    test when the daemon is stopped.  An allow_targets the test sets itself
+    must lie inside loopback too, and the file must still hold one at each
+    SIGHUP.  loopback_only=False turns all of this off, for a test that
+    only registers an address elsewhere and never has it delivered to."""
 
     BASE_CONFIG = {
         'log_level': 'info',
@@ -574,7 +622,7 @@ class Hookcast:
     }
 
     def __init__(self, *args, config=None, config_text=None, listen=True, data_dir=None,
-                 env=None, client_tls=None):
+                 env=None, client_tls=None, loopback_only=True):
         self.tmp = tempfile.mkdtemp(prefix='hookcast-it-')
         self.client_tls = client_tls
         args = [str(a) for a in args]
@@ -586,11 +634,26 @@ class Hookcast:
             os.mkdir(data_dir)
         self.data_dir = data_dir or None
         self.config_path = os.path.join(self.tmp, 'hookcast.conf')
+        self.loopback_only = loopback_only
+        self.allow_flag = self._flag(args, '--allow-targets')
+        # The harness's own allow_targets, which a test never meant to hit.
+        self.guarded = False
+        self.base_config = dict(self.BASE_CONFIG)
+        self.guard_text = ''
+        if loopback_only and self.allow_flag is None:
+            if (config_text is None and 'allow_targets' not in (config or {})) or \
+                    (config_text is not None and self._file_allow(config_text) is None):
+                self.guarded = True
+                self.base_config['allow_targets'] = LOOPBACK_TARGETS
+                self.guard_text = 'allow_targets %s\n' % LOOPBACK_TARGETS
         if config_text is None:
-            cfg = dict(self.BASE_CONFIG)
+            cfg = dict(self.base_config)
             cfg.update(config or {})
             config_text = '# generated by tests/integration\n' + ''.join(
                 '%s %s\n' % (k, v) for k, v in cfg.items())
+        elif self.guard_text:
+            config_text += ('' if config_text.endswith('\n') or not config_text
+                            else '\n') + self.guard_text
         with open(self.config_path, 'w') as f:
             f.write(config_text)
         self.argv = [BINARY, '--config', self.config_path]
@@ -610,6 +673,63 @@ class Hookcast:
         self._stderr_open.set()
         self.rc = None
         self.stopped = False
+        try:
+            self._check_loopback_only()
+        except AssertionError:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            raise
+
+    # -- staying on loopback
+
+    @staticmethod
+    def _flag(args, name):
+        """The value of the last flag NAME in args (--name V or --name=V), or None."""
+        value = None
+        for i, a in enumerate(args):
+            if a == name and i + 1 < len(args):
+                value = args[i + 1]
+            elif a.startswith(name + '='):
+                value = a[len(name) + 1:]
+        return value
+
+    @staticmethod
+    def _file_allow(text):
+        """The value of the config text's last allow_targets line, or None."""
+        m = re.findall(r'(?m)^[ \t]*allow_targets[ \t]+(.*?)[ \t]*$', text)
+        return m[-1] if m else None
+
+    def _check_loopback_only(self):
+        """Raises unless the daemon would (again) start with an allow_targets
+        inside loopback: the flag's, or else the config file's."""
+        if not self.loopback_only:
+            return
+        value = self.allow_flag
+        if value is None:
+            with open(self.config_path) as f:
+                value = self._file_allow(f.read())
+        if value is None or not value.strip():
+            raise AssertionError(
+                'the config file %s sets no allow_targets (or an empty one): tests '
+                'stay on loopback (add hc.guard_text, or use hc.base_config, when '
+                'rewriting it)' % self.config_path)
+        bad = off_loopback(value)
+        if bad:
+            raise AssertionError(
+                'allow_targets %s reaches past loopback (%s): tests stay on this '
+                'machine; pass loopback_only=False only to a daemon that never '
+                'delivers there' % (value, ' '.join(bad)))
+
+    def check_on_loopback(self):
+        """Raises if the harness's allow_targets refused an address: the test
+        made hookcast try to leave the machine."""
+        if not self.guarded:
+            return
+        hits = [l for l in self.lines() if NOT_ALLOWED_RE.search(l)]
+        if hits:
+            raise AssertionError(
+                'hookcast was made to reach an address off loopback (the harness '
+                'runs it with allow_targets %s; tests stay on this machine):\n%s'
+                % (LOOPBACK_TARGETS, '\n'.join(hits[:10])))
 
     # -- process
 
@@ -694,6 +814,8 @@ class Hookcast:
         return self.proc is not None and self.proc.poll() is None
 
     def send_signal(self, sig):
+        if sig == signal.SIGHUP:
+            self._check_loopback_only()
         self.proc.send_signal(sig)
 
     def hold_stderr(self):
@@ -754,6 +876,7 @@ class Hookcast:
             if marker in text:
                 raise AssertionError('sanitizer report (%s) in hookcast output:\n%s'
                                      % (marker, self.stderr_tail(200)))
+        self.check_on_loopback()
 
     # -- logs
 

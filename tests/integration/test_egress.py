@@ -25,20 +25,103 @@ class EgressTest(HookcastTestCase):
                 ('http://[::ffff:169.254.169.254]:80/', '169.254.169.254 is in deny_targets'),
                 ('[fe80::1]:8080', 'fe80::1 is in deny_targets fe80::/10'),
                 ('0.0.0.0:8080', '0.0.0.0 is in deny_targets 0.0.0.0/8'),
-                ('[::]:8080', ':: is in deny_targets ::/128')):
+                ('[::]:8080', ':: is in deny_targets ::/128'),
+                # AWS's metadata service over IPv6, and not its neighbour's.
+                ('[fd00:ec2::254]:80',
+                 'fd00:ec2::254 is in deny_targets fd00:ec2::254/128 (built in)'),
+                ('http://[fd00:ec2::254]/latest/meta-data/',
+                 'fd00:ec2::254 is in deny_targets fd00:ec2::254/128 (built in)')):
             with self.subTest(address=address):
                 self.assertForbidden(hc, address, reason)
         self.assertEqual(hc.list_json(), [], 'a refused address was registered')
         self.assertIsNotNone(hc.wait_for_log(
             r'level=warn msg="registration refused" address=169\.254\.169\.254:80 '
             r'reason="169\.254\.169\.254 is in deny_targets 169\.254\.0\.0/16', scaled(2)))
-        # Private ranges and loopback stay allowed by default.
-        for address in ('10.0.0.7:8080', '192.168.1.2:80', '127.0.0.1:9', '[fd00::1]:80'):
-            with self.subTest(address=address):
-                self.assertSuccess(hc.register(address))
         # A keep-alive of a refused address still registers nothing.
         self.assertEqual(hc.register('169.254.169.254:80').status, 403)
         self.assertNotIn('169.254.169.254:80', hc.addresses())
+        hc.stop()
+
+        # Private ranges and loopback stay allowed by default.  This daemon
+        # runs without the harness's loopback allow-list, and is never asked
+        # to deliver: nothing here connects anywhere.
+        hc = self.start_hookcast(loopback_only=False)
+        for address in ('10.0.0.7:8080', '192.168.1.2:80', '127.0.0.1:9', '[fd00::1]:80',
+                        '[fd00:ec2::54]:80', '[fd00:ec2::253]:80', '[::1]:9',
+                        '[::192.0.2.1]:80', '[64:ff9b::192.0.2.1]:80',
+                        '[2002:c000:201::]:80'):
+            with self.subTest(address=address):
+                self.assertSuccess(hc.register(address))
+
+    def test_every_spelling_of_a_carried_ipv4_address_is_refused(self):
+        metadata = 'which is in deny_targets 169.254.0.0/16 (built in)'
+        hc = self.start_hookcast(config={'deny_targets': '10.0.0.0/8'})
+        for address, reason in (
+                # IPv4-compatible, in hex and dotted.
+                ('[::a9fe:a9fe]:80', '::169.254.169.254 embeds 169.254.169.254, ' + metadata),
+                ('http://[::169.254.169.254]/latest/', '::169.254.169.254 embeds 169.254.169.254, '
+                 + metadata),
+                # NAT64's well-known prefix.
+                ('[64:ff9b::a9fe:a9fe]:80', '64:ff9b::a9fe:a9fe embeds 169.254.169.254, ' + metadata),
+                ('http://[64:ff9b::169.254.169.254]:80/', '64:ff9b::a9fe:a9fe embeds 169.254.169.254, '
+                 + metadata),
+                # 6to4: the IPv4 address follows 2002:.
+                ('[2002:a9fe:a9fe::]:80', '2002:a9fe:a9fe:: embeds 169.254.169.254, ' + metadata),
+                ('[2002:a9fe:a9fe:1:2:3:4:5]:80', 'embeds 169.254.169.254, ' + metadata),
+                # 0.0.0.0/8 carried, and deny_targets covering what is carried.
+                ('[::2]:80', '::2 embeds 0.0.0.2, which is in deny_targets 0.0.0.0/8 (built in)'),
+                ('[64:ff9b::]:80', 'embeds 0.0.0.0, which is in deny_targets 0.0.0.0/8'),
+                ('[::10.1.2.3]:80', '::10.1.2.3 embeds 10.1.2.3, which is in deny_targets '
+                 '10.0.0.0/8'),
+                ('[64:ff9b::a01:203]:80', 'embeds 10.1.2.3, which is in deny_targets 10.0.0.0/8'),
+                ('[2002:a01:203::]:80', '2002:a01:203:: embeds 10.1.2.3, which is in '
+                 'deny_targets 10.0.0.0/8')):
+            with self.subTest(address=address):
+                self.assertForbidden(hc, address, reason)
+        self.assertEqual(hc.list_json(), [], 'a refused address was registered')
+
+    def test_names_resolving_to_carried_ipv4_fail_at_delivery(self):
+        # HOOKCAST_TEST_RESOLVE (tests only: tests/integration/README.md) gives
+        # each name its address.  Names under .localhost are loopback to
+        # libcurl itself, so without the override they would reach the sink
+        # on 127.0.0.1, which must stay silent; and were the carried address
+        # not judged, the harness's loopback allow-list would still refuse
+        # the IPv6 form.  Nothing here leaves the machine or asks DNS.
+        sink, other = self.sink(), self.sink(host='127.0.0.2')
+        metadata = 'which is in deny_targets 169.254.0.0/16 (built in)'
+        names = {
+            'compat': ('[::a9fe:a9fe]', '::169.254.169.254 embeds 169.254.169.254, ' + metadata),
+            'nat64': ('[64:ff9b::a9fe:a9fe]', '64:ff9b::a9fe:a9fe embeds 169.254.169.254, '
+                      + metadata),
+            'sixtofour': ('[2002:a9fe:a9fe::]', '2002:a9fe:a9fe:: embeds 169.254.169.254, '
+                          + metadata),
+            'mapped': ('[::ffff:a9fe:a9fe]', '169.254.169.254 is in deny_targets 169.254.0.0/16'),
+            'aws6': ('[fd00:ec2::254]', 'fd00:ec2::254 is in deny_targets fd00:ec2::254/128'),
+            'zero': ('[::2]', '::2 embeds 0.0.0.2, which is in deny_targets 0.0.0.0/8'),
+        }
+        resolve = ['%s.localhost:%d:%s' % (n, sink.port, a) for n, (a, _) in names.items()]
+        # And one the override sends to another sink: proof that it works.
+        resolve.append('moved.localhost:%d:127.0.0.2' % other.port)
+        hc = self.start_hookcast('--retry-schedule', '1h',
+                                 env={'HOOKCAST_TEST_RESOLVE': ' '.join(resolve)})
+        self.assertIsNotNone(hc.wait_for_log(r'HOOKCAST_TEST_RESOLVE is set', scaled(2)))
+        for n in names:
+            self.assertSuccess(hc.register('%s.localhost:%d' % (n, sink.port)))
+        moved = 'http://moved.localhost:%d/event' % other.port
+        self.assertSuccess(hc.register(moved))
+        self.assertSuccess(hc.publish(b'must not arrive'))
+        self.assertEqual(other.wait_for(1, scaled(5)), 1)
+        self.assertEqual(other.snapshot()[0].headers['Host'], 'moved.localhost:%d' % other.port)
+        for n, (_, reason) in names.items():
+            with self.subTest(name=n):
+                address = '%s.localhost:%d' % (n, sink.port)
+                s = hc.wait_subscriber(address, lambda s: s['last_error'], scaled(5))
+                self.assertIsNotNone(s, address)
+                self.assertTrue((s['last_error'] or '').startswith('egress denied: '), s)
+                self.assertIn(reason, s['last_error'])
+                self.assertEqual(s['delivered'], 0, s)
+        time.sleep(0.3)
+        self.assertEqual(sink.count(), 0)
 
     def test_name_resolving_to_denied_address_fails_at_delivery(self):
         sink = self.sink()
@@ -85,17 +168,26 @@ class EgressTest(HookcastTestCase):
             self.assertIsNone(s['last_error'], s)
 
     def test_allow_only_mode(self):
-        sink = self.sink()
+        # Only 127.0.0.2 may be connected to: its sink gets the message, the
+        # one on 127.0.0.1 (by address or by name) nothing.
+        allowed, local = self.sink(host='127.0.0.2'), self.sink()
         hc = self.start_hookcast('--retry-schedule', '100ms',
-                                 config={'allow_targets': '10.0.0.0/8'})
-        self.assertForbidden(hc, sink.address, '127.0.0.1 is not in allow_targets')
-        self.assertSuccess(hc.register('10.1.2.3:80'))
-        self.assertSuccess(hc.register('localhost:%d' % sink.port))
+                                 config={'allow_targets': '127.0.0.2/32'})
+        self.assertForbidden(hc, local.address, '127.0.0.1 is not in allow_targets')
+        # Both the IPv6 form and the IPv4 address it carries must be allowed.
+        self.assertForbidden(hc, '[::127.0.0.2]:%d' % allowed.port,
+                             '::127.0.0.2 is not in allow_targets')
+        self.assertSuccess(hc.register(allowed.address))
+        name = 'localhost:%d' % local.port
+        self.assertSuccess(hc.register(name))
         self.assertSuccess(hc.publish(b'x'))
-        name = 'localhost:%d' % sink.port
+        self.assertEqual(allowed.wait_for(1, scaled(5)), 1)
+        self.assertEqual(allowed.bodies(), [b'x'])
         s = hc.wait_subscriber(name, lambda s: s['last_error'], scaled(5))
         self.assertIn(s['last_error'], ('egress denied: 127.0.0.1 is not in allow_targets',
                                         'egress denied: ::1 is not in allow_targets'))
+        time.sleep(0.3)
+        self.assertEqual(local.count(), 0)
         hc.stop()
 
         # Allowing loopback's IPv4 range: localhost is delivered to over
@@ -103,8 +195,8 @@ class EgressTest(HookcastTestCase):
         hc = self.start_hookcast(config={'allow_targets': '127.0.0.0/8'})
         self.assertSuccess(hc.register(name))
         self.assertSuccess(hc.publish(b'through 127.0.0.1'))
-        self.assertEqual(sink.wait_for(1, scaled(5)), 1)
-        self.assertEqual(sink.bodies(), [b'through 127.0.0.1'])
+        self.assertEqual(local.wait_for(1, scaled(5)), 1)
+        self.assertEqual(local.bodies(), [b'through 127.0.0.1'])
 
     def test_bad_lists_are_config_errors_naming_the_line(self):
         tmp = self.make_tmpdir()

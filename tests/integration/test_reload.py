@@ -33,12 +33,15 @@ class ReloadTest(HookcastTestCase):
         return self.start_hookcast(config=config)
 
     def rewrite(self, hc, text=None, **changes):
-        """Writes the config file anew (the base settings, then CHANGES) or TEXT as it is."""
+        """Writes the config file anew (the base settings, then CHANGES) or TEXT
+        as it is; either way with the harness's loopback guard."""
         if text is None:
             self.config.update(changes)
-            cfg = dict(hc.BASE_CONFIG)
+            cfg = dict(hc.base_config)
             cfg.update(self.config)
             text = ''.join('%s %s\n' % (k, v) for k, v in cfg.items() if v is not None)
+        else:
+            text += hc.guard_text
         with open(hc.config_path, 'w') as f:
             f.write(text)
 
