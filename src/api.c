@@ -887,6 +887,9 @@ send_end(struct api *a, struct MHD_Connection *c, struct upload *u)
 	if (ctype != NULL && strlen(ctype) > MSG_CTYPE_MAX)
 		return answer_text(c, MHD_HTTP_BAD_REQUEST,
 		    "Error: Content-Type longer than 256 bytes.");
+	if (ctype != NULL && !params_ctype_ok(ctype))
+		return answer_text(c, MHD_HTTP_BAD_REQUEST,
+		    "Error: Content-Type holds a control character.");
 	if (key != NULL && !params_key_ok(key))
 		return answer_text(c, MHD_HTTP_BAD_REQUEST, "Error: "
 		    "Idempotency-Key must be 1 to 255 printable ASCII "

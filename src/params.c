@@ -42,6 +42,16 @@ params_content_length(const char *cl)
 }
 
 int
+params_ctype_ok(const char *ctype)
+{
+	for (const unsigned char *p = (const unsigned char *)ctype; *p != '\0';
+	    p++)
+		if ((*p < 0x20 && *p != '\t') || *p == 0x7f)
+			return 0;
+	return 1;
+}
+
+int
 params_wants_json(const char *accept)
 {
 	return accept != NULL && strstr(accept, "application/json") != NULL;

@@ -27,6 +27,14 @@ int params_key_ok(const char *key);
  */
 unsigned long long params_content_length(const char *cl);
 
+/*
+ * 1 when a publisher's Content-Type may go out again as a delivery header:
+ * no control byte but HTAB (RFC 9110 5.5).  A bare CR would end the line
+ * early for many subscribers' parsers, letting the value add a header of
+ * the publisher's choosing to every delivery.  Its length is judged apart.
+ */
+int params_ctype_ok(const char *ctype);
+
 /* 1 when ACCEPT (or NULL) asks for the publish answer in JSON. */
 int params_wants_json(const char *accept);
 

@@ -463,6 +463,13 @@ START_TEST(publish_limits)
 	r = call("POST", "/sendMessage", "seventeen bytes!!", NULL);
 	ck_assert_int_eq(r.status, 413);
 	ck_assert_ptr_nonnull(strstr(r.body, "max_body"));
+	/* A Content-Type that would add a line to every delivery's headers. */
+	r = call("POST", "/sendMessage", "x", "Content-Type: text/plain\r"
+	    "X-Injected: yes");
+	ck_assert_int_eq(r.status, 400);
+	ck_assert_str_eq(r.body, "Error: Content-Type holds a control "
+	    "character.");
+	ck_assert_uint_eq(store_last_seq(stack.store), 1);
 }
 END_TEST
 

@@ -63,6 +63,24 @@ START_TEST(content_length_and_accept)
 }
 END_TEST
 
+/*
+ * A publisher's Content-Type is every delivery's: a bare CR in it reached
+ * subscribers as a header of the publisher's making (found by fuzzing).
+ */
+START_TEST(content_type)
+{
+	ck_assert(params_ctype_ok("application/json; charset=utf-8"));
+	ck_assert(params_ctype_ok("text/plain;\tq=\"x y\""));
+	ck_assert(params_ctype_ok("caf\xc3\xa9/x"));	/* obs-text */
+	ck_assert(params_ctype_ok(""));
+	ck_assert(!params_ctype_ok("text/plain\rX-Injected: yes"));
+	ck_assert(!params_ctype_ok("text/plain\nX: y"));
+	ck_assert(!params_ctype_ok("a\x0b" "b"));
+	ck_assert(!params_ctype_ok("a\x01"));
+	ck_assert(!params_ctype_ok("a\x7f"));
+}
+END_TEST
+
 START_TEST(path_and_method)
 {
 	const char *u = "http://localhost:3000/healthz";
@@ -110,6 +128,7 @@ main(void)
 	tcase_add_test(tc, limit);
 	tcase_add_test(tc, idempotency_key);
 	tcase_add_test(tc, content_length_and_accept);
+	tcase_add_test(tc, content_type);
 	tcase_add_test(tc, path_and_method);
 	tcase_add_test(tc, topics_collected);
 	suite_add_tcase(s, tc);
