@@ -41,7 +41,8 @@ UNITS     := $(patsubst tests/%.c,%,$(wildcard tests/check_*.c))
 UNITBINS  := $(addprefix $(BUILD)/,$(UNITS))
 CHECKLIBS := $(shell pkg-config --libs check)
 
-.PHONY: all run check unit integration bench install uninstall clean
+.PHONY: all run check unit integration bench install uninstall clean \
+        fuzz fuzz-build fuzz-regress
 
 all: $(BUILD)/hookcast
 
@@ -67,13 +68,53 @@ run:
 
 check:
 	@sh scripts/deps.sh check
-	@$(MAKE) --no-print-directory unit integration
+	@$(MAKE) --no-print-directory unit fuzz-regress integration
 
 unit: $(UNITBINS)
 	@set -e; for t in $(UNITBINS); do echo "== $$t"; CK_FORK=yes ./$$t; done
 
 integration: $(BUILD)/hookcast tests/node_modules/.package-lock.json
 	python3 tests/integration/run.py --binary $(BUILD)/hookcast
+
+# libFuzzer harnesses (tests/fuzz/README.md): clang, ASan and UBSan, in
+# their own build directory.  `make fuzz` runs each for FUZZ_SECONDS from
+# its seed corpus; `make fuzz-regress` replays every corpus file through
+# its harness once (part of `make check`).
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_BUILD   := build-fuzz
+FUZZ_SAN     := address,undefined
+FUZZ_CFLAGS  := -g -O1 -fno-omit-frame-pointer -std=c11 -D_GNU_SOURCE \
+                -DHOOKCAST_VERSION='"$(VERSION)"' $(WARN) -pthread \
+                -fno-sanitize-recover=all $(shell pkg-config --cflags $(PKGS))
+FUZZERS      := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZBINS     := $(addprefix $(FUZZ_BUILD)/,$(FUZZERS))
+FUZZOBJS     := $(patsubst $(BUILD)/%,$(FUZZ_BUILD)/obj/%,$(LIBOBJS))
+
+$(FUZZ_BUILD)/obj/%.o: src/%.c $(wildcard src/*.h) | $(FUZZ_BUILD)/obj
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,$(FUZZ_SAN) -c -o $@ $<
+
+$(FUZZ_BUILD)/obj/dashboard_files.o: src/dashboard_files.S $(WEB) | $(FUZZ_BUILD)/obj
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
+
+$(FUZZ_BUILD)/libhookcast.a: $(FUZZOBJS)
+	rm -f $@
+	ar rcs $@ $^
+
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_BUILD)/libhookcast.a
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -Isrc -fsanitize=fuzzer,$(FUZZ_SAN) -o $@ $< \
+	    $(FUZZ_BUILD)/libhookcast.a $(LDLIBS)
+
+$(FUZZ_BUILD)/obj:
+	mkdir -p $@
+
+fuzz-build: $(FUZZBINS)
+
+fuzz: fuzz-build
+	sh tests/fuzz/run.sh fuzz $(FUZZ_SECONDS) $(FUZZ_BUILD) $(FUZZERS)
+
+fuzz-regress: fuzz-build
+	sh tests/fuzz/run.sh regress 0 $(FUZZ_BUILD) $(FUZZERS)
 
 # The Node packages the tests use (the Standard Webhooks verifier), exactly
 # as tests/package-lock.json pins them.

@@ -9,8 +9,9 @@ build="gcc make pkg-config libc6-dev libmicrohttpd-dev libcurl4-openssl-dev libc
 case "${1:-check}" in
 build) want="$build" ;;
 # promtool (prometheus) checks /metrics; chromium runs the dashboard test;
-# systemd-analyze (systemd) checks the unit; man (man-db) renders hookcast.8.
-check) want="$build check python3 openssl prometheus chromium systemd man-db" ;;
+# systemd-analyze (systemd) checks the unit; man (man-db) renders hookcast.8;
+# clang with its compiler-rt (libFuzzer, the sanitizers) builds tests/fuzz.
+check) want="$build check python3 openssl prometheus chromium systemd man-db clang libclang-rt-14-dev" ;;
 bench) want="$build python3 curl nginx-light wrk" ;;
 *) echo "usage: $0 [build|check|bench]" >&2; exit 2 ;;
 esac

@@ -29,6 +29,8 @@ addr_strerror(enum addr_status status)
 		return "port must be a number from 1 to 65535";
 	case ADDR_BAD_SCHEME:
 		return "scheme must be http or https";
+	case ADDR_BAD_HOST:
+		return "the host may not be percent-encoded";
 	case ADDR_NOMEM:
 		return "out of memory";
 	}
@@ -79,6 +81,33 @@ check_hostport(const char *a)
 	return port_ok(colon + 1) ? ADDR_OK : ADDR_BAD_PORT;
 }
 
+/*
+ * The host of A (after any "scheme://" and "user@", up to the path) as
+ * written.  A percent-encoded one is refused: libcurl decodes it, but only
+ * after it has judged what the host is, so "0%2e21" became the name
+ * "0.21", which addr_literal cannot read and the resolver reads as
+ * 0.0.0.21; and the URL text is then not what libcurl makes of it when
+ * the store reads it back.  A bracketed IPv6 literal may carry a zone
+ * ("%25eth0").  libcurl also takes "http:///host" for "http://host":
+ * no host where one is written is malformed.
+ */
+static enum addr_status
+check_host(const char *a)
+{
+	const char *h = strstr(a, "://"), *end, *p;
+
+	h = h != NULL ? h + 3 : a;
+	if (*h == '/')
+		return ADDR_MALFORMED;
+	end = h + strcspn(h, "/?#");
+	for (p = h; p < end; p++)
+		if (*p == '@')
+			h = p + 1;
+	if (*h != '[' && memchr(h, '%', (size_t)(end - h)) != NULL)
+		return ADDR_BAD_HOST;
+	return ADDR_OK;
+}
+
 enum addr_status
 addr_parse(const char *address, CURLU **url, char **text)
 {
@@ -104,8 +133,11 @@ addr_parse(const char *address, CURLU **url, char **text)
 		if (!((n == 4 && strncasecmp(address, "http", 4) == 0) ||
 		    (n == 5 && strncasecmp(address, "https", 5) == 0)))
 			return ADDR_BAD_SCHEME;
+		if ((st = check_host(address)) != ADDR_OK)
+			return st;
 	} else {
-		if ((st = check_hostport(address)) != ADDR_OK)
+		if ((st = check_hostport(address)) != ADDR_OK ||
+		    (st = check_host(address)) != ADDR_OK)
 			return st;
 		if ((buf = malloc(strlen(address) + sizeof("http:///event"))) ==
 		    NULL)

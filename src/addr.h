@@ -16,6 +16,7 @@ enum addr_status {
 	ADDR_NO_PORT,
 	ADDR_BAD_PORT,
 	ADDR_BAD_SCHEME,
+	ADDR_BAD_HOST,		/* percent-encoded: %XX outside an IPv6 zone */
 	ADDR_NOMEM
 };
 

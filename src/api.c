@@ -43,7 +43,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -61,6 +60,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "msg.h"
+#include "params.h"
 #include "sign.h"
 #include "stats.h"
 #include "store.h"
@@ -424,26 +424,13 @@ query(struct MHD_Connection *c, const char *key)
 	return MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, key);
 }
 
-/* The `topic` query values, each one topic or a comma-separated list. */
-struct topic_args {
-	const char	*v[TOPICS_MAX];
-	size_t		 n;
-	int		 over;
-};
-
 static enum MHD_Result
 collect_topic(void *cls, enum MHD_ValueKind kind, const char *key,
     const char *value)
 {
-	struct topic_args *ta = cls;
-
 	(void)kind;
-	if (strcmp(key, "topic") != 0)
-		return MHD_YES;
-	if (ta->n == TOPICS_MAX)
-		ta->over = 1;
-	else
-		ta->v[ta->n++] = value != NULL ? value : "";
+	if (strcmp(key, "topic") == 0)
+		params_topic_add(cls, value);
 	return MHD_YES;
 }
 
@@ -456,18 +443,18 @@ static int
 request_topics(struct MHD_Connection *c, int patterns, struct topics **out,
     int *given, enum MHD_Result *ret)
 {
-	struct topic_args ta = { .n = 0 };
+	struct params_topics pt = { .pt_n = 0 };
 	char err[TOPICS_ERRLEN];
 
 	*out = NULL;
-	MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_topic, &ta);
-	*given = ta.n > 0;
-	if (ta.over) {
+	MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_topic, &pt);
+	*given = pt.pt_n > 0;
+	if (pt.pt_over) {
 		*ret = answer_fmt(c, MHD_HTTP_BAD_REQUEST, "Error: More than "
 		    "%d topics.", TOPICS_MAX);
 		return -1;
 	}
-	switch (topics_parse(ta.v, ta.n, patterns, out, err)) {
+	switch (topics_parse(pt.pt_v, pt.pt_n, patterns, out, err)) {
 	case TOPICS_OK:
 		return 0;
 	case TOPICS_INVALID:
@@ -825,17 +812,12 @@ send_begin(struct api *a, struct MHD_Connection *c, void **con_cls)
 {
 	const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 	    MHD_HTTP_HEADER_CONTENT_LENGTH);
-	unsigned long long announced = 0;
+	unsigned long long announced;
 	const char *no;
 	struct upload *u;
 
-	if (cl != NULL) {
-		char *end;
-
-		announced = strtoull(cl, &end, 10);
-		if (announced > a->cfg->max_body)
-			return answer_too_large(a, c);
-	}
+	if ((announced = params_content_length(cl)) > a->cfg->max_body)
+		return answer_too_large(a, c);
 	/*
 	 * Answering before the body is read makes libmicrohttpd close the
 	 * connection; a publisher told to retry had better keep it.  So only a
@@ -900,20 +882,6 @@ send_data(struct api *a, struct upload *u, const char *data, size_t len)
 	return MHD_YES;
 }
 
-/* An Idempotency-Key is 1 to 255 printable ASCII characters. */
-static int
-key_ok(const char *key)
-{
-	size_t n = strlen(key);
-
-	if (n == 0 || n > 255)
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)key[i] < 0x20 || (unsigned char)key[i] > 0x7e)
-			return 0;
-	return 1;
-}
-
 static enum MHD_Result
 send_end(struct api *a, struct MHD_Connection *c, struct upload *u)
 {
@@ -934,7 +902,10 @@ send_end(struct api *a, struct MHD_Connection *c, struct upload *u)
 	if (ctype != NULL && strlen(ctype) > MSG_CTYPE_MAX)
 		return answer_text(c, MHD_HTTP_BAD_REQUEST,
 		    "Error: Content-Type longer than 256 bytes.");
-	if (key != NULL && !key_ok(key))
+	if (ctype != NULL && !params_ctype_ok(ctype))
+		return answer_text(c, MHD_HTTP_BAD_REQUEST,
+		    "Error: Content-Type holds a control character.");
+	if (key != NULL && !params_key_ok(key))
 		return answer_text(c, MHD_HTTP_BAD_REQUEST, "Error: "
 		    "Idempotency-Key must be 1 to 255 printable ASCII "
 		    "characters.");
@@ -951,8 +922,7 @@ send_end(struct api *a, struct MHD_Connection *c, struct upload *u)
 	msg_set_topics(m, topics);
 	free(u->u_data);
 	u->u_data = NULL;
-	u->u_json = accept != NULL && strstr(accept, "application/json") !=
-	    NULL;
+	u->u_json = params_wants_json(accept);
 	u->u_req.r_type = REQ_PUBLISH;
 	u->u_req.r_msg = m;
 	if (key != NULL) {
@@ -1008,20 +978,15 @@ handle_dead(struct api *a, struct MHD_Connection *c, enum endpoint ep,
 	const char *limit = query(c, "limit"), *format = query(c, "format");
 	enum listing_format f = LISTING_TEXT;
 	struct upload *u;
-	long n = 1000;
+	long n = PARAMS_LIMIT_DEFAULT;
 
 	if (address != NULL && *address == '\0')
 		address = NULL;
 	if (id != NULL && *id == '\0')
 		id = NULL;
-	if (limit != NULL) {
-		char *end;
-
-		n = strtol(limit, &end, 10);
-		if (*limit == '\0' || *end != '\0' || n < 1 || n > 100000)
-			return answer_text(c, MHD_HTTP_BAD_REQUEST,
-			    "Error: limit must be a number from 1 to 100000.");
-	}
+	if (limit != NULL && params_limit(limit, &n) == -1)
+		return answer_text(c, MHD_HTTP_BAD_REQUEST,
+		    "Error: limit must be a number from 1 to 100000.");
 	if (strcmp(method, "DELETE") == 0 || ep == EP_REPLAY) {
 		if (address == NULL && id == NULL)
 			return answer_text(c, MHD_HTTP_BAD_REQUEST,
@@ -1106,22 +1071,6 @@ answer_stored(struct api *a, struct MHD_Connection *c, struct upload *u)
 	return MHD_NO;
 }
 
-/* "http://host/path" (absolute form, RFC 9112 3.2.2) names the path "/path". */
-static const char *
-origin_form(const char *url)
-{
-	const char *p;
-
-	if (strncasecmp(url, "http://", 7) == 0)
-		p = url + 7;
-	else if (strncasecmp(url, "https://", 8) == 0)
-		p = url + 8;
-	else
-		return url;
-	p += strcspn(p, "/");
-	return *p != '\0' ? p : "/";
-}
-
 static struct upload bodiless[] = {
 	[EP_REGISTER] = { .u_ep = EP_REGISTER, .u_static = 1 },
 	[EP_DEREGISTER] = { .u_ep = EP_DEREGISTER, .u_static = 1 },
@@ -1136,20 +1085,6 @@ static struct upload bodiless[] = {
 	[EP_SCRIPT] = { .u_ep = EP_SCRIPT, .u_static = 1 },
 	[EP_STYLE] = { .u_ep = EP_STYLE, .u_static = 1 },
 };
-
-/* Whether METHOD is one of those ALLOW lists ("GET, HEAD"). */
-static int
-method_allowed(const char *allow, const char *method)
-{
-	size_t n = strlen(method);
-	const char *p;
-
-	for (p = allow; n > 0 && (p = strstr(p, method)) != NULL; p += n)
-		if ((p == allow || p[-1] == ' ') &&
-		    (p[n] == ',' || p[n] == '\0'))
-			return 1;
-	return 0;
-}
 
 /* The connection's entry in the conns table, NULL if it has none. */
 static struct conn *
@@ -1304,7 +1239,7 @@ api_serve(struct api *a, struct MHD_Connection *c, const char *url,
 		return MHD_NO;
 	}
 
-	url = origin_form(url);
+	url = params_path(url);
 	for (ep = 0; ep < EP_OTHER; ep++)
 		if (strcmp(url, routes[ep].path) == 0)
 			break;
@@ -1312,7 +1247,7 @@ api_serve(struct api *a, struct MHD_Connection *c, const char *url,
 	if (ep == EP_OTHER)
 		return answer_text(c, MHD_HTTP_NOT_FOUND,
 		    "404 page not found\n");
-	if (!method_allowed(routes[ep].allow, method))
+	if (!params_method_allowed(routes[ep].allow, method))
 		return answer(c, MHD_HTTP_METHOD_NOT_ALLOWED,
 		    "text/plain; charset=utf-8", routes[ep].wrong_method,
 		    strlen(routes[ep].wrong_method), MHD_RESPMEM_PERSISTENT,

@@ -454,31 +454,25 @@ split_line(char *line, char **key, char **value)
 }
 
 int
-config_load(struct config *cfg, const char *path, char err[CONFIG_ERRLEN])
+config_read(struct config *cfg, FILE *fp, const char *path,
+    char err[CONFIG_ERRLEN])
 {
 	char line[1024], why[CONFIG_ERRLEN], *key, *value;
-	FILE *fp;
-	int lineno = 0, rc = 0;
+	int lineno = 0;
 
-	if ((fp = fopen(path, "r")) == NULL) {
-		snprintf(err, CONFIG_ERRLEN, "%s: %s", path, strerror(errno));
-		return -1;
-	}
 	while (fgets(line, sizeof(line), fp) != NULL) {
 		lineno++;
 		if (strchr(line, '\n') == NULL && !feof(fp)) {
 			snprintf(err, CONFIG_ERRLEN, "%s:%d: line too long",
 			    path, lineno);
-			rc = -1;
-			break;
+			return -1;
 		}
 		if (split_line(line, &key, &value) == 0)
 			continue;
 		if (*value == '\0') {
 			snprintf(err, CONFIG_ERRLEN, "%.80s:%d: \"%.64s\" has no "
 			    "value", path, lineno, key);
-			rc = -1;
-			break;
+			return -1;
 		}
 		/* Dashes belong to flags; the file spells keys with underscores. */
 		if (strchr(key, '-') != NULL)
@@ -488,14 +482,27 @@ config_load(struct config *cfg, const char *path, char err[CONFIG_ERRLEN])
 		    config_set(cfg, key, value, why) == -1) {
 			snprintf(err, CONFIG_ERRLEN, "%.80s:%d: %.140s", path,
 			    lineno, why);
-			rc = -1;
-			break;
+			return -1;
 		}
 	}
-	if (rc == 0 && ferror(fp)) {
+	if (ferror(fp)) {
 		snprintf(err, CONFIG_ERRLEN, "%s: read error", path);
-		rc = -1;
+		return -1;
 	}
+	return 0;
+}
+
+int
+config_load(struct config *cfg, const char *path, char err[CONFIG_ERRLEN])
+{
+	FILE *fp;
+	int rc;
+
+	if ((fp = fopen(path, "r")) == NULL) {
+		snprintf(err, CONFIG_ERRLEN, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	rc = config_read(cfg, fp, path, err);
 	fclose(fp);
 	return rc;
 }

@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "egress.h"
 #include "log.h"
@@ -83,6 +84,13 @@ int config_set(struct config *cfg, const char *key, const char *value,
  * lines before the bad one may have been applied.
  */
 int config_load(struct config *cfg, const char *path, char err[CONFIG_ERRLEN]);
+
+/*
+ * config_load's reading, from FP (a file, or fmemopen() of a buffer);
+ * PATH only names it in err.  FP is left open.
+ */
+int config_read(struct config *cfg, FILE *fp, const char *path,
+    char err[CONFIG_ERRLEN]);
 
 /*
  * Sets each token key that has an environment variable HOOKCAST_<KEY>

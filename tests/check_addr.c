@@ -75,6 +75,24 @@ START_TEST(rejected)
 	expect_status("http://h/\"x\"", ADDR_MALFORMED);
 	expect_status("h\xc3\xa9:80", ADDR_MALFORMED);
 	expect_status("http://", ADDR_MALFORMED);
+	/*
+	 * A percent-encoded host (found by fuzz_addr): libcurl decodes it
+	 * after judging it, so "0%2e21" was the name "0.21", a spelling of
+	 * 0.0.0.21 that registration took for a name, not a denied literal.
+	 */
+	expect_status("http://0%2e21/", ADDR_BAD_HOST);
+	expect_status("169.254.169%2e254:80", ADDR_BAD_HOST);
+	expect_status("http://u:p@169%2e254.169.254:80/", ADDR_BAD_HOST);
+	expect_status("http://h%e2:1/", ADDR_BAD_HOST);
+	expect_status("http://@0%2e21/", ADDR_BAD_HOST);
+	/* libcurl would read the path as the host. */
+	expect_status("http:///0%2e21/", ADDR_MALFORMED);
+	expect_status("http:///%", ADDR_MALFORMED);
+	/* In the user name, the path or an IPv6 zone it is fine. */
+	expect_url("http://u%40x:p%25@h:1/p%2e?q=%2e",
+	    "http://u%40x:p%25@h:1/p%2e?q=%2e");
+	expect_url("https://[fe80::1%25eth0]:8443/x",
+	    "https://[fe80::1%25eth0]:8443/x");
 	memset(big, 'a', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
 	memcpy(big + sizeof(big) - 4, ":80", 3);
@@ -88,6 +106,7 @@ START_TEST(messages)
 	ck_assert_ptr_nonnull(strstr(addr_strerror(ADDR_BAD_PORT), "65535"));
 	ck_assert_ptr_nonnull(strstr(addr_strerror(ADDR_BAD_SCHEME), "http"));
 	ck_assert_ptr_nonnull(strstr(addr_strerror(ADDR_TOO_LONG), "2048"));
+	ck_assert_ptr_nonnull(strstr(addr_strerror(ADDR_BAD_HOST), "percent"));
 	ck_assert_ptr_nonnull(strstr(addr_strerror(ADDR_NO_PORT), "port"));
 }
 END_TEST

@@ -263,6 +263,12 @@ START_TEST(bad_addresses_change_nothing)
 	    "number from 1 to 65535.");
 	r = call("DELETE", "/deregister?address=ftp://h:21", NULL, NULL);
 	ck_assert_int_eq(r.status, 400);
+	/* 0%2e21: libcurl would have made it the name "0.21", 0.0.0.21. */
+	r = call("POST", "/registerAndKeepAlive?address=http://0%252e21:80/",
+	    NULL, NULL);
+	ck_assert_int_eq(r.status, 400);
+	ck_assert_str_eq(r.body, "Error:Wrong input address: the host may not "
+	    "be percent-encoded.");
 	ck_assert_uint_eq(subs_count(map), 0);
 }
 END_TEST
@@ -457,6 +463,13 @@ START_TEST(publish_limits)
 	r = call("POST", "/sendMessage", "seventeen bytes!!", NULL);
 	ck_assert_int_eq(r.status, 413);
 	ck_assert_ptr_nonnull(strstr(r.body, "max_body"));
+	/* A Content-Type that would add a line to every delivery's headers. */
+	r = call("POST", "/sendMessage", "x", "Content-Type: text/plain\r"
+	    "X-Injected: yes");
+	ck_assert_int_eq(r.status, 400);
+	ck_assert_str_eq(r.body, "Error: Content-Type holds a control "
+	    "character.");
+	ck_assert_uint_eq(store_last_seq(stack.store), 1);
 }
 END_TEST
 

@@ -126,6 +126,13 @@ START_TEST(retry_after_dates)
 	    1000);
 	ck_assert_int_eq(retry_after_ms("Mon, 07 Nov 1994 08:49:37 GMT", now),
 	    3600000);
+	/*
+	 * Years whose milliseconds overflow 64 bits (found by fuzz_retry_after;
+	 * the UBSan build aborted on them): the maximum, and the minimum.
+	 */
+	ck_assert_int_eq(retry_after_ms("T486400001 Jan18", now), 3600000);
+	ck_assert_int_eq(retry_after_ms("Sun, 06 Nov 1994 08:49:37 GMT",
+	    INT64_MAX), 1000);
 }
 END_TEST
 

@@ -29,6 +29,8 @@ class AddressValidationTest(HookcastTestCase):
         ('scheme ftp', 'ftp://127.0.0.1:21', ('scheme',)),
         ('scheme ftp with path', 'ftp://127.0.0.1:21/event', ('scheme',)),
         ('scheme file', 'file:///etc/passwd', ('scheme',)),
+        ('percent-encoded host', 'http://0%2e21:80/event', ('percent',)),
+        ('percent-encoded host:port', '169.254.169%2e254:80', ('percent',)),
         ('over 2048 bytes, URL', 'http://127.0.0.1:5100/' + 'a' * 2100, ('long', '2048')),
         ('over 2048 bytes, host:port', 'a' * 2050 + ':5100', ('long', '2048')),
         ('2049 bytes', None, ('long', '2048')),  # filled in below
