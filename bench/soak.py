@@ -100,6 +100,7 @@ import os
 import random
 import shutil
 import signal
+import sqlite3
 import sys
 import threading
 import time
@@ -279,7 +280,6 @@ class Publisher:
         self._lock = threading.Lock()
         self._next = 0
         self.acked = {}        # webhook-id -> (topics, crc32 of the body)
-        self.bodies = 0        # bytes acknowledged
         self.threads = [threading.Thread(target=self._run, daemon=True)
                         for _ in range(self.THREADS)]
 
@@ -326,7 +326,6 @@ class Publisher:
         wid = r.header('Webhook-Id')
         with self._lock:
             self.acked[wid] = (topics, zlib.crc32(body))
-            self.bodies += len(body)
         self.tally.add('acknowledged')
 
     def acked_copy(self):
@@ -647,6 +646,21 @@ def judge_growth(samples, duration, every):
     return out
 
 
+def store_rows(data_dir):
+    """Rows left in each table of hookcast.db once hookcast has exited."""
+    path = os.path.join(data_dir, 'hookcast.db')
+    try:
+        db = sqlite3.connect('file:%s?mode=ro' % path, uri=True)
+        try:
+            return [(table, db.execute('SELECT count(*) FROM ' + table).fetchone()[0])
+                    for table in ('messages', 'retries', 'dead_letters',
+                                  'subscribers', 'idempotency')]
+        finally:
+            db.close()
+    except sqlite3.Error as e:
+        return [('unreadable', str(e))]
+
+
 def judge_delivery(steady, acked):
     """Per steady subscriber: (name, routed, delivered, missing ids,
     duplicates, misrouted ids, corrupt, first attempts answered 500)."""
@@ -781,11 +795,12 @@ def soak(args, duration, daemon, steady, stop, tally, samples):
     except AssertionError as e:
         exit_problem = str(e).splitlines()[0]
     return summarize(args, duration, drained, samples, tally, acked, steady,
-                     listed, reloader, daemon, rc, exit_problem)
+                     listed, reloader, daemon, rc, exit_problem,
+                     store_rows(daemon.data_dir))
 
 
 def summarize(args, duration, drained, samples, tally, acked, steady, listed,
-              reloader, daemon, rc, exit_problem):
+              reloader, daemon, rc, exit_problem, rows):
     """The summary's text and whether the verdict is pass."""
     problems = []
     out = ['', 'soak summary: %.1f min of load at %g publishes/s, %d steady '
@@ -826,6 +841,8 @@ def summarize(args, duration, drained, samples, tally, acked, steady, listed,
                 len(acked), last['accepted'], last['delivered'], last['failed'],
                 last['dead'], last['evicted'])]
     out.append('counts: ' + ', '.join('%s %d' % kv for kv in tally.items()))
+    out.append('rows left in hookcast.db after exit: ' +
+               ', '.join('%s %s' % kv for kv in rows))
 
     out += ['', '%-8s %-28s %8s %9s %7s %10s %9s %7s %6s' % (
         'steady', 'topics', 'routed', 'delivered', 'missing', 'duplicates',
