@@ -29,8 +29,7 @@ machine):
 - Steady subscribers (STEADY), registered before the first publish and kept
   alive every 2 s until the end, each with other topic filters; one of them
   answers 500 to the first attempt of one message in 20 (chosen by id), so
-  that retries and the failing state happen on a subscriber that must still
-  miss nothing.
+  that retries happen on a subscriber that must still miss nothing.
 - SOAK_CHURN churners, a quarter of each kind, each living one life after
   another on a fresh port with topics drawn from CHURN_TOPICS:
     leave   registers, keeps alive 15-45 s, deregisters;
