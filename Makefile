@@ -41,7 +41,7 @@ UNITS     := $(patsubst tests/%.c,%,$(wildcard tests/check_*.c))
 UNITBINS  := $(addprefix $(BUILD)/,$(UNITS))
 CHECKLIBS := $(shell pkg-config --libs check)
 
-.PHONY: all run check unit integration bench install uninstall clean \
+.PHONY: all run check unit integration bench soak install uninstall clean \
         fuzz fuzz-build fuzz-regress
 
 all: $(BUILD)/hookcast
@@ -125,6 +125,13 @@ bench:
 	@sh scripts/deps.sh bench
 	@$(MAKE) --no-print-directory all
 	bash bench/run.sh $(BUILD)/hookcast
+
+# Not part of check or CI: SOAK_MINUTES (default 20) of churn against the
+# -O2 build, judged for growth and loss (bench/soak.py; README, Soak).
+soak:
+	@sh scripts/deps.sh build
+	@$(MAKE) --no-print-directory all
+	python3 bench/soak.py --binary $(BUILD)/hookcast --out $(BUILD)/soak
 
 install: $(BUILD)/hookcast
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(SYSCONFDIR)/hookcast \
