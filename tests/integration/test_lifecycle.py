@@ -240,6 +240,13 @@ class CommandLineTest(HookcastTestCase):
                 self.assertEqual(rc, 0, err)
                 self.assertIn('--config', out + err)
 
+    def test_shipped_config_is_accepted(self):
+        """etc/hookcast.conf, as installed, passes --check-config."""
+        path = os.path.join(os.path.dirname(os.path.dirname(
+            os.path.dirname(os.path.abspath(__file__)))), 'etc', 'hookcast.conf')
+        rc, out, err = run_binary('--config', path, '--check-config')
+        self.assertEqual(rc, 0, out + err)
+
     def test_every_log_line_is_one_leveled_event(self):
         sink = self.sink()
         hc = self.start_hookcast('--log-level', 'debug')
