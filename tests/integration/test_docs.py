@@ -1,7 +1,7 @@
 """The documentation cannot drift from the binary: every configuration key
-hookcast knows is in the man page, the README's table and hookcast.conf;
-every option --help lists is in the man page; the man page renders without
-a warning."""
+hookcast knows is in the man page, the table of doc/configuration.md and
+hookcast.conf; every option --help lists is in the man page; the man page
+renders without a warning."""
 
 import os
 import re
@@ -12,11 +12,23 @@ import unittest
 from harness import REPO, run_binary
 
 MAN_PAGE = os.path.join(REPO, 'etc', 'hookcast.8')
+# The reference for every key: its table is the section "## Keys".
+CONFIG_DOC = ('doc', 'configuration.md')
 
 
 def read(*path):
     with open(os.path.join(REPO, *path), encoding='utf-8') as f:
         return f.read()
+
+
+def doc_section(path, heading):
+    """The text of a Markdown file's "## heading" section, up to the next
+    section of that level."""
+    text = read(*path)
+    marker = '\n## %s\n' % heading
+    if marker not in text:
+        raise AssertionError('%s has no "## %s" section' % (os.path.join(*path), heading))
+    return text.split(marker, 1)[1].split('\n## ', 1)[0]
 
 
 def config_keys():
@@ -57,15 +69,15 @@ class DocsTest(unittest.TestCase):
 
     def test_every_key_is_documented(self):
         man = man_section(render_man(), 'CONFIGURATION')
-        readme = read('README.md').split('\n## Configuration\n', 1)[1]
+        table = doc_section(CONFIG_DOC, 'Keys')
         conf = read('etc', 'hookcast.conf')
         missing = []
         for key in config_keys():
             # A .TP entry: the key, then its default in brackets.
             if not re.search(r'(?m)^ {7}%s \[' % re.escape(key), man):
                 missing.append('hookcast.8 CONFIGURATION: ' + key)
-            if not re.search(r'(?m)^\| `%s` \| [^|]+ \| [^|]+' % re.escape(key), readme):
-                missing.append('README.md configuration table: ' + key)
+            if not re.search(r'(?m)^\| `%s` \| [^|]+ \| [^|]+' % re.escape(key), table):
+                missing.append('doc/configuration.md, Keys: ' + key)
             if not re.search(r'(?m)^#?%s ' % re.escape(key), conf):
                 missing.append('etc/hookcast.conf: ' + key)
         self.assertEqual(missing, [], 'keys hookcast knows but does not document')
@@ -74,12 +86,12 @@ class DocsTest(unittest.TestCase):
         keys = set(config_keys())
         man = man_section(render_man(), 'CONFIGURATION')
         in_man = set(re.findall(r'(?m)^ {7}([a-z][a-z0-9_]*) \[', man))
-        readme = read('README.md').split('\n## Configuration\n', 1)[1].split('\n### ', 1)[0]
-        in_readme = set(re.findall(r'(?m)^\| `([a-z][a-z0-9_]*)` \|', readme))
+        table = doc_section(CONFIG_DOC, 'Keys')
+        in_doc = set(re.findall(r'(?m)^\| `([a-z][a-z0-9_]*)` \|', table))
         self.assertEqual(in_man - keys, set(), 'the man page documents keys '
                          'hookcast does not know')
-        self.assertEqual(in_readme - keys, set(), 'the README documents keys '
-                         'hookcast does not know')
+        self.assertEqual(in_doc - keys, set(), 'doc/configuration.md documents '
+                         'keys hookcast does not know')
 
     def test_every_option_of_help_is_in_the_man_page(self):
         rc, out, err = run_binary('--help')
