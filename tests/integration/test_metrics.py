@@ -83,7 +83,7 @@ class MetricsTest(HookcastTestCase):
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=30)
         self.assertEqual(p.returncode, 0, 'promtool check metrics:\n%s\n--- scraped:\n%s'
                          % (p.stdout.decode('utf-8', 'replace'), r.text))
-        # Every series the README lists, with HELP and TYPE.
+        # Every series doc/operations.md lists, with HELP and TYPE.
         for name, kind in (('hookcast_messages_accepted_total', 'counter'),
                            ('hookcast_deliveries_total', 'counter'),
                            ('hookcast_retries_total', 'counter'),
