@@ -334,7 +334,7 @@ def write(b, info):
         lines.append("Run 6: hookcast with `--signing-secret` (one 32-byte test secret: every delivery signed); the publisher cycles through topics %s0–%s%d; subscribers 0–%d take `%s`, %d–%d the %d names, so each still gets every message; a check sink (one more nginx port, on %s0 alone, out of the figures) logs the webhook-* headers of its deliveries, each verified with HMAC-SHA256." % (
             TOPIC_PREFIX, TOPIC_PREFIX, NTOPICS - 1, NSUBS // 2 - 1, TOPIC_PATTERN, NSUBS // 2, NSUBS - 1, NTOPICS, TOPIC_PREFIX))
     if b.ran("removal"):
-        lines.append("Run 8: subscribers on ports of one listener that accepts and never answers, hookcast with `keepalive_ttl`, `delivery_timeout` and `reap_interval` of a day, so the backlog stays pending; the publisher during the removals posts every %d ms on one keep-alive connection; the restarts use the same data directory and time from the process's start." % 10)
+        lines.append("Run 8: subscribers on ports of one listener that accepts and never answers, hookcast with `keepalive_ttl` and `reap_interval` of a day and `delivery_timeout 5`, so the backlog stays pending (the hanging deliveries become retries and the subscribers failing); the publisher during the removals posts every %d ms on one keep-alive connection; the restarts use the same data directory and time from the process's start." % 10)
     lines += ["", "| Figure | Value | Target | Result |", "|---|---|---|---|",
               "| Date | %s | | |" % time.strftime("%Y-%m-%d", time.gmtime())]
     lines += ["|" + "|".join(" %s " % c if c else " " for c in row) + "|" for row in rows]

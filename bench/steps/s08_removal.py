@@ -6,13 +6,17 @@ The backlog: --removal-subs subscribers (100) on ports of one hanging
 listener (bench/hang.py: accepts, reads, never answers), so that each holds
 max_in_flight deliveries in flight and everything else stays queued, and
 nothing is ever delivered; --removal-pending messages (20,000) published to
-them all. hookcast runs with keepalive_ttl and delivery_timeout of a day, so
-that no eviction, timeout, retry or dead letter happens on its own.
+them all. hookcast runs with keepalive_ttl and reap_interval of a day (no
+eviction) and delivery_timeout 5 s: the hanging deliveries time out and
+become retries, the subscribers turn failing and only probe, and everything
+stays pending (the retry schedule runs for hours). A removed subscriber is
+gone from the store once its last delivery in flight has ended, so the
+removals settle within delivery_timeout.
 
 1. Removals under load: a publisher (one keep-alive connection, a publish
    every 10 ms) runs while all the subscribers are deregistered (32
    connections at once), and goes on until the removals have settled (at
-   least 3 s after the last deregistration answered, and
+   least delivery_timeout + 2 s after the last deregistration answered, and
    hookcast_dead_letters_total unchanged for 2 s). Figures: the max and p99
    latency of the publishes that overlapped the removals (target: every one
    under 100 ms), their count, and the deregistrations' times.
@@ -44,7 +48,8 @@ import helpers
 NUMBER, NAME, ONCE, USES_HOOKCAST = 8, "removal", True, True
 TITLE = "removing 100 subscribers x 20,000 pending messages; restart after kill -9"
 
-FLAGS = ["--keepalive-ttl", "1d", "--delivery-timeout", "1d", "--reap-interval", "1d"]
+DELIVERY_TIMEOUT = 5
+FLAGS = ["--keepalive-ttl", "1d", "--reap-interval", "1d", "--delivery-timeout", str(DELIVERY_TIMEOUT)]
 DEREG_CONNS = 32          # below max_conns_per_ip (64), room left for the rest
 PUBLISH_EVERY = 0.01      # the publisher's pause between publishes (s)
 
@@ -273,14 +278,15 @@ def run(b, binary, variant, rnd):
         t_last = time.monotonic()
         if bad:
             b.problem("%s: %d of %d deregistrations failed; first: %s" % (tag, len(bad), n, bad[0]))
-        # Settled: 3 s past the last answer, and no dead letter added for 2 s.
+        # Settled: the last delivery in flight ended (delivery_timeout) and
+        # 2 s more past the last answer, and no dead letter added for 2 s.
         seen, t_same = dead_letters_total(hc), time.monotonic()
         while time.monotonic() - t_last < b.o.restart_max:
             time.sleep(0.5)
             now_dead = dead_letters_total(hc)
             if now_dead != seen:
                 seen, t_same = now_dead, time.monotonic()
-            if time.monotonic() - t_last >= 3 and time.monotonic() - t_same >= 2:
+            if time.monotonic() - t_last >= DELIVERY_TIMEOUT + 2 and time.monotonic() - t_same >= 2:
                 break
         t_settled = time.monotonic()
         pub.halt.set()
