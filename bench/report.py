@@ -256,25 +256,25 @@ def rounds_tables(b, v):
 
 
 # Side by side with the baseline: per step, the figure compared and its key.
-SIDE = [("ingest", "rps", "ingest (run 2): publishes answered 200 /s"),
-        ("fanout", "dps", "deliveries/s (run 3), %d subscribers" % NSUBS),
-        ("fanout", "hwm", "peak RSS MiB (run 3)"),
-        ("hanging", "sub", "one hanging subscriber (run 4): healthy %d, each /s" % (NSUBS - 1)),
-        ("down", "sub", "one down subscriber (run 5): healthy %d, each /s" % NSUBS),
-        ("down", "hwm", "peak RSS MiB (run 5)"),
-        ("signed", "dps", "signed over topics (run 6): deliveries/s"),
-        ("10k", "rss", "10,000 subscribers: RSS MiB (run 7)"),
-        ("10k", "ms", "10,000 subscribers: listing ms (run 7)"),
-        ("removal", "pub_max_ms", "removal (run 8): publish latency max, ms"),
-        ("removal", "pub_p99_ms", "removal (run 8): publish latency p99, ms"),
-        ("removal", "restart1", "restart with the backlog (run 8): /healthz, /readyz s"),
-        ("removal", "restart2", "restart after the removals (run 8): /healthz, /readyz s")]
+SIDE = [("ingest", "rps", 0, "ingest (run 2): publishes answered 200 /s"),
+        ("fanout", "dps", 0, "deliveries/s (run 3), %d subscribers" % NSUBS),
+        ("fanout", "hwm", 1, "peak RSS MiB (run 3)"),
+        ("hanging", "sub", 2, "one hanging subscriber (run 4): healthy %d, each /s" % (NSUBS - 1)),
+        ("down", "sub", 2, "one down subscriber (run 5): healthy %d, each /s" % NSUBS),
+        ("down", "hwm", 1, "peak RSS MiB (run 5)"),
+        ("signed", "dps", 0, "signed over topics (run 6): deliveries/s"),
+        ("10k", "rss", 1, "10,000 subscribers: RSS MiB (run 7)"),
+        ("10k", "ms", 1, "10,000 subscribers: listing ms (run 7)"),
+        ("removal", "pub_max_ms", 1, "removal (run 8): publish latency max, ms"),
+        ("removal", "pub_p99_ms", 1, "removal (run 8): publish latency p99, ms"),
+        ("removal", "restart1", 3, "restart with the backlog (run 8): /healthz, /readyz s"),
+        ("removal", "restart2", 3, "restart after the removals (run 8): /healthz, /readyz s")]
 
 
 def baseline_table(b):
     out = ["", "Side by side: the baseline (old) and this binary (new), in the same run, each step run for both back to back (old first in odd rounds, new first in even ones); new ÷ old is the median of same-round ratios, with their min–max:", "",
            "| Figure | old | new | new ÷ old |", "|---|---|---|---|"]
-    for step, key, label in SIDE:
+    for step, key, dec, label in SIDE:
         old, new = b.rounds_of(step, "old"), b.rounds_of(step, "new")
         if not old and not new:
             continue
@@ -288,7 +288,7 @@ def baseline_table(b):
             continue
         rat = list(same_round(new, old, key, key, floor=1e-9).values())
         out.append("| %s | %s | %s | %s |" % (
-            label, fmt(median(ov), 1) if ov else "n/a", fmt(median(nv), 1) if nv else "n/a",
+            label, fmt(median(ov), dec) if ov else "n/a", fmt(median(nv), dec) if nv else "n/a",
             "%s (%s)" % (fmt(median(rat)), spread(rat, 3)) if rat else "n/a"))
     return out
 
