@@ -33,6 +33,13 @@ stdout. Exit status: 0 when the bench ran (a missed target is reported, not
 fatal unless --strict); 1 when a check failed or something broke; 2 when a
 tool is missing.
 
+The files: run.py (this driver: options, the order, the lock, clean-up);
+steps/sNN_*.py (one step each); common.py (the processes and the measured
+publish window the steps share); report.py (the summary, the targets and
+the record); helpers.py (listing sums, registration, signature check, free
+ports); hang.py (subscribers that never answer); post.lua (wrk's publisher:
+pacing, topics, the summary line); nginx.conf.in (the sinks).
+
 Needs nginx, wrk, ss and python3 (standard library only)."""
 import argparse
 import fcntl
@@ -51,7 +58,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 
-import common  # noqa: E402
 import report  # noqa: E402
 from common import Bench, StepFailed  # noqa: E402
 from steps import STEPS  # noqa: E402
@@ -64,7 +70,7 @@ def env(name, default):
 
 
 def options(argv):
-    p = argparse.ArgumentParser(prog="bench/run.py", description=__doc__.split("\n\n")[0],
+    p = argparse.ArgumentParser(prog="bench/run.py", description=__doc__.split("\n\n", 2)[2],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     a = p.add_argument
     a("--binary", default=os.environ.get("HOOKCAST", os.path.join(ROOT, "build/hookcast")),

@@ -15,7 +15,7 @@ and gives no figure); every accepted message reached all 100; the check
 sink got about a tenth (an observation)."""
 import time
 
-from common import (StepFailed, Hookcast, finish, frac_check, fmt, publish,
+from common import (StepFailed, Hookcast, finish, frac_check, publish,
                     pub_detail, BODY_BYTES, NSUBS, NTOPICS, SIGN_SECRET,
                     TOPIC_PATTERN, TOPIC_PREFIX)
 import helpers

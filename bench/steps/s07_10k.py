@@ -3,7 +3,6 @@
 RSS (<= 50 MB) and the time of GET /listSubscribers?format=json, median of 5
 (< 100 ms). Checks: the listing shows 10,000 and answers 200."""
 import http.client
-import os
 import time
 
 from common import Hookcast, StepFailed, fmt
