@@ -167,8 +167,9 @@ def removal_rows(rm):
                       ("restart2", "kill -9 as the last of the %d deregistrations answered" % n)):
         if key not in rm:
             continue
-        h, r = rm[key]
-        rows.append(("restart after %s (%s): first /healthz 200" % (when, what), "%s s" % h, "≤ 2 s", verdict(h, "le", 2)))
+        h, r, done = rm[key]
+        rows.append(("restart after %s (%s): first /healthz 200" % (when, what),
+                     "%s s (removals the restart finished, as logged: %s)" % (h, done), "≤ 2 s", verdict(h, "le", 2)))
         rows.append(("restart after %s (%s): first /readyz 200" % (when, what), "%s s" % r, "≤ 5 s", verdict(r, "le", 5)))
     return rows
 
@@ -280,10 +281,10 @@ def baseline_table(b):
             continue
         ov, nv = vals(old, key) if key not in ("restart1", "restart2") else [], vals(new, key) if key not in ("restart1", "restart2") else []
         if key in ("restart1", "restart2"):
-            show = lambda rs: " / ".join("%s s" % x for x in rs[0][key]) if 0 in rs and key in rs[0] else "n/a"
+            show = lambda rs: " / ".join("%s s" % x for x in rs[0][key][:2]) if 0 in rs and key in rs[0] else "n/a"
             ratios = []
             if 0 in old and 0 in new and key in old[0] and key in new[0]:
-                ratios = [float(n) / float(o) for n, o in zip(new[0][key], old[0][key]) if float(o) > 0]
+                ratios = [float(n) / float(o) for n, o in zip(new[0][key][:2], old[0][key][:2]) if float(o) > 0]
             out.append("| %s | %s | %s | %s |" % (label, show(old), show(new), " / ".join(fmt(r) for r in ratios) or "n/a"))
             continue
         rat = list(same_round(new, old, key, key, floor=1e-9).values())
