@@ -30,11 +30,11 @@ removals settle within delivery_timeout.
    same two times, same targets.
 
 Checks (a failed one fails the bench; a missed target does not): every
-publish answered 200; before each removal and after restart 2 every
-subscriber shows at least the backlog pending (queued + in flight +
+publish answered 200; before each removal, and after phase 2's restart,
+every subscriber shows at least the backlog pending (queued + in flight +
 retrying) and nothing delivered; every deregistration answered 200; the
-listing is empty after the removals and after restart 3; /healthz and
-/readyz answer within --restart-max seconds."""
+listing is empty after phase 1's removals and after phase 3's restart;
+/healthz and /readyz answer within --restart-max seconds."""
 import http.client
 import math
 import re
