@@ -21,8 +21,8 @@
  * references (at most queue_limit; shorter while bodies in memory pass
  * max_queued_bytes), its retries ordered by due time, and its transfers in
  * flight, at most max_in_flight (1 when ordered).  A FIFO that is full stops
- * taking messages: the target then has a backlog in the store (t_stored,
- * from t_next to last_seq), read back a page at a time when the FIFO is
+ * taking messages: the target then has a backlog in the store (tg_stored,
+ * from tg_next to last_seq), read back a page at a time when the FIFO is
  * empty.  Nothing is dropped.  A target with work and a free slot waits in
  * a round-robin ready list; transfers start from it while fewer than
  * max_transfers are in flight, not counting those in flight for over
@@ -88,19 +88,19 @@ enum cmd_type { CMD_ADD, CMD_REMOVE, CMD_UPDATE, CMD_PUBLISH, CMD_REPLAY,
     CMD_CONFIG };
 
 struct cmd {
-	struct cmd	*next;
-	enum cmd_type	 type;
-	void		*arg;		/* target, sub, msg, replay, config */
-	size_t		 n;		/* CMD_REPLAY: items in arg */
+	struct cmd	*ic_next;
+	enum cmd_type	 ic_type;
+	void		*ic_arg;	/* target, update, msg, replay, config */
+	size_t		 ic_n;		/* CMD_REPLAY: items in ic_arg */
 };
 
 /* A delivery that failed and waits for its next attempt. */
-struct retry {
-	uint64_t	 r_seq;
-	struct msg	*r_msg;		/* NULL: read it from the store when due */
-	int		 r_attempts;	/* failed so far */
-	int64_t		 r_due;		/* monotonic ms */
-	int64_t		 r_first;	/* wall-clock ms of the first attempt */
+struct target_retry {
+	uint64_t	 tr_seq;
+	struct msg	*tr_msg;		/* NULL: read it from the store when due */
+	int		 tr_attempts;	/* failed so far */
+	int64_t		 tr_due;		/* monotonic ms */
+	int64_t		 tr_first;	/* wall-clock ms of the first attempt */
 };
 
 /* A subscriber that fails or overflows does so every message: log it rarely. */
@@ -110,41 +110,41 @@ struct ratelog {
 };
 
 struct target {
-	struct cmd	 t_add, t_remove;	/* embedded: never allocated later */
-	struct sub	*t_sub;
-	size_t		 t_index;	/* in deliver.targets while live */
-	struct topics	*t_topics;	/* NULL: every topic */
-	size_t		 t_every;	/* in deliver.every, when t_topics is NULL */
-	struct signer	*t_signer;	/* its own secret's, or NULL */
+	struct cmd	 tg_add, tg_remove;	/* embedded: never allocated later */
+	struct sub	*tg_sub;
+	size_t		 tg_index;	/* in deliver.targets while live */
+	struct topics	*tg_topics;	/* NULL: every topic */
+	size_t		 tg_every;	/* in deliver.every, when tg_topics is NULL */
+	struct signer	*tg_signer;	/* its own secret's, or NULL */
 	/*
 	 * Routing is decided when a message is published: after a change of
 	 * topics, what was pending before it (in the FIFO or in the store)
-	 * stays judged by the topics of then.  t_segs[i] holds the topics
+	 * stays judged by the topics of then.  tg_segs[i] holds the topics
 	 * that routed the messages up to ts_until, oldest first.
 	 */
-	struct topic_seg *t_segs;
-	size_t		 t_nsegs;
-	int64_t		 t_id;		/* the store's */
-	struct msg	**t_ring;	/* FIFO of references, in seq order */
-	size_t		 t_cap, t_head, t_len;
+	struct topic_seg *tg_segs;
+	size_t		 tg_nsegs;
+	int64_t		 tg_id;		/* the store's */
+	struct msg	**tg_ring;	/* FIFO of references, in seq order */
+	size_t		 tg_cap, tg_head, tg_len;
 	/*
-	 * Backlog in the store: messages t_next..d->last_seq are for this
+	 * Backlog in the store: messages tg_next..d->d_last_seq are for this
 	 * subscriber but not in the FIFO; they are read back when it empties.
 	 */
-	int		 t_stored;
-	uint64_t	 t_next;
-	uint64_t	 t_saved;	/* cursor last sent to the store */
-	uint64_t	 t_low;		/* scratch: lowest seq in flight */
-	struct retry	*t_retries;	/* by due time (by seq when ordered) */
-	size_t		 t_nretries, t_retries_cap;
-	int		 t_fails;	/* consecutive */
-	enum sub_state	 t_state;
-	long		 t_in_flight;
-	int		 t_removed;
-	int		 t_gone;	/* answered 410: its removal is on its way */
-	int		 t_ready;	/* on the ready list */
-	struct target	*t_ready_next;
-	struct ratelog	 t_fail_log;
+	int		 tg_stored;
+	uint64_t	 tg_next;
+	uint64_t	 tg_saved;	/* cursor last sent to the store */
+	uint64_t	 tg_low;		/* scratch: lowest seq in flight */
+	struct target_retry	*tg_retries;	/* by due time (by seq when ordered) */
+	size_t		 tg_nretries, tg_retries_cap;
+	int		 tg_fails;	/* consecutive */
+	enum sub_state	 tg_state;
+	long		 tg_in_flight;
+	int		 tg_removed;
+	int		 tg_gone;	/* answered 410: its removal is on its way */
+	int		 tg_ready;	/* on the ready list */
+	struct target	*tg_ready_next;
+	struct ratelog	 tg_fail_log;
 };
 
 struct topic_seg {
@@ -156,11 +156,11 @@ struct xfer {
 	struct xfer	*x_next;	/* free list, or the active list */
 	struct xfer	*x_prev;	/* active list */
 	int64_t		 x_start;	/* monotonic ms */
-	int		 x_slow;	/* no longer counted in d->fast */
+	int		 x_slow;	/* no longer counted in d->d_fast */
 	CURL		*x_easy;
 	struct target	*x_target;
 	struct msg	*x_msg;
-	int		 x_retry;	/* an attempt of a struct retry */
+	int		 x_retry;	/* an attempt of a struct target_retry */
 	int		 x_attempts;	/* failed before this one */
 	int64_t		 x_first;	/* wall-clock ms of the first attempt */
 	struct deliver	*x_d;		/* for on_open */
@@ -173,74 +173,74 @@ struct xfer {
 };
 
 struct deliver {
-	const struct config	*cfg;
-	const struct config	*cfg_ref;	/* held since a reload, or NULL */
-	struct store		*store;
-	struct subs		*subs;
-	struct store_reader	*reader;
-	pthread_t		 thread;
-	CURLM			*multi;
-	int			 epfd;		/* the multi handle's sockets */
-	int			 wakefd;	/* eventfd: the inbox has work */
-	int64_t			 timer;		/* libcurl's deadline, -1: none */
-	long			 max_open;	/* connections the fd limit allows */
-	struct fdslot		*slots;		/* by descriptor */
-	size_t			 nslots;
+	const struct config	*d_cfg;
+	const struct config	*d_cfg_ref;	/* held since a reload, or NULL */
+	struct store		*d_store;
+	struct subs		*d_subs;
+	struct store_reader	*d_reader;
+	pthread_t		 d_thread;
+	CURLM			*d_multi;
+	int			 d_epfd;		/* the multi handle's sockets */
+	int			 d_wakefd;	/* eventfd: the inbox has work */
+	int64_t			 d_timer;		/* libcurl's deadline, -1: none */
+	long			 d_max_open;	/* connections the fd limit allows */
+	struct fdslot		*d_slots;		/* by descriptor */
+	size_t			 d_nslots;
 
-	pthread_mutex_t		 inbox_lock;
-	struct cmd		*inbox_head, **inbox_tail;
-	atomic_bool		 woken;		/* a wakeup is already on its way */
-	atomic_bool		 stopping;
-	_Atomic int64_t		 deadline;	/* monotonic ms, once stopping */
+	pthread_mutex_t		 d_inbox_lock;
+	struct cmd		*d_inbox_head, **d_inbox_tail;
+	atomic_bool		 d_woken;		/* a wakeup is already on its way */
+	atomic_bool		 d_stopping;
+	_Atomic int64_t		 d_deadline;	/* monotonic ms, once stopping */
 	/* For /readyz and /metrics: written by the thread, read by anyone. */
-	_Atomic int64_t		 beat;		/* monotonic ms of the last round */
-	atomic_long		 flying;	/* in_flight, as of the last change */
+	_Atomic int64_t		 d_beat;		/* monotonic ms of the last round */
+	atomic_long		 d_flying;	/* in_flight, as of the last change */
 
 	/* Everything below belongs to the delivery thread. */
-	struct target		**targets;
-	size_t			 ntargets, targets_cap;
+	struct target		**d_targets;
+	size_t			 d_ntargets, d_targets_cap;
 	/* Routing: targets by topic, and those that take every topic. */
-	struct topic_index	*index;
-	struct target		**every;
-	size_t			 nevery, every_cap;
-	struct topic_vec	 route;		/* scratch for one message */
-	struct signer		*signer;	/* signing_secret's, or NULL */
-	struct target		*ready_head, *ready_tail;
-	struct xfer		*xfer_free;
+	struct topic_index	*d_index;
+	struct target		**d_every;
+	size_t			 d_nevery, d_every_cap;
+	struct topic_vec	 d_route;		/* scratch for one message */
+	struct signer		*d_signer;	/* signing_secret's, or NULL */
+	struct target		*d_ready_head, *d_ready_tail;
+	struct xfer		*d_xfer_free;
 	/* Transfers added to the multi handle, oldest first. */
-	struct xfer		*active_head, *active_tail;
-	struct xfer		*active_young;	/* the first not yet slow */
-	long			 in_flight;
-	long			 fast;		/* of them, not yet slow */
-	size_t			 queued;	/* messages in all FIFOs */
-	uint64_t		 last_seq;	/* the newest message fanned out */
-	uint64_t		 rng;		/* retry jitter */
-	int64_t			 now;		/* monotonic ms, this round */
-	int64_t			 next_tick;	/* retries due, progress */
-	int64_t			 next_progress;
-	int			 rescan;	/* a backlog read is under way: no sleep */
-	int			 max_sleep;	/* ms: a watchdog interval / 4 */
+	struct xfer		*d_active_head, *d_active_tail;
+	struct xfer		*d_active_young;	/* the first not yet slow */
+	long			 d_in_flight;
+	long			 d_fast;		/* of them, not yet slow */
+	size_t			 d_queued;	/* messages in all FIFOs */
+	uint64_t		 d_last_seq;	/* the newest message fanned out */
+	uint64_t		 d_rng;		/* retry jitter */
+	int64_t			 d_now;		/* monotonic ms, this round */
+	int64_t			 d_next_tick;	/* retries due, progress */
+	int64_t			 d_next_progress;
+	int			 d_rescan;	/* a backlog read is under way: no sleep */
+	int			 d_max_sleep;	/* ms: a watchdog interval / 4 */
 	/* The API's own address (deliver_set_self, before store_start). */
-	struct sockaddr_storage	 self;
-	atomic_bool		 self_known;
-	char			 user_agent[64];
-	struct curl_slist	*resolve;	/* HOOKCAST_TEST_RESOLVE's, or NULL */
+	struct sockaddr_storage	 d_self;
+	atomic_bool		 d_self_known;
+	char			 d_user_agent[64];
+	struct curl_slist	*d_resolve;	/* HOOKCAST_TEST_RESOLVE's, or NULL */
 };
 
 /* A subscriber's new topics and signer, as of the commit that changed them. */
 struct update {
-	struct cmd	 u_cmd;
-	struct sub	*u_sub;
-	struct topics	*u_topics;
-	struct signer	*u_signer;
+	struct cmd	 up_cmd;
+	struct sub	*up_sub;
+	struct topics	*up_topics;
+	struct signer	*up_signer;
 };
 
 static void
 update_free(struct update *u)
 {
-	sub_unref(u->u_sub);
-	topics_unref(u->u_topics);
-	signer_free(u->u_signer);
+	sub_unref(u->up_sub);
+	topics_unref(u->up_topics);
+	signer_free(u->up_signer);
 	free(u);
 }
 
@@ -274,11 +274,11 @@ ratelog_allow(struct ratelog *rl)
 static void
 inbox_push(struct deliver *d, struct cmd *c)
 {
-	c->next = NULL;
-	pthread_mutex_lock(&d->inbox_lock);
-	*d->inbox_tail = c;
-	d->inbox_tail = &c->next;
-	pthread_mutex_unlock(&d->inbox_lock);
+	c->ic_next = NULL;
+	pthread_mutex_lock(&d->d_inbox_lock);
+	*d->d_inbox_tail = c;
+	d->d_inbox_tail = &c->ic_next;
+	pthread_mutex_unlock(&d->d_inbox_lock);
 }
 
 static void
@@ -287,24 +287,24 @@ wake_thread(struct deliver *d)
 	uint64_t one = 1;
 
 	/* EAGAIN means the counter is already non-zero: the thread will wake. */
-	if (write(d->wakefd, &one, sizeof(one)) < 0)
+	if (write(d->d_wakefd, &one, sizeof(one)) < 0)
 		return;
 }
 
 void
 deliver_set_self(struct deliver *d, const struct sockaddr *sa, size_t len)
 {
-	if (len > sizeof(d->self))
+	if (len > sizeof(d->d_self))
 		return;
-	memcpy(&d->self, sa, len);
-	atomic_store(&d->self_known, true);
+	memcpy(&d->d_self, sa, len);
+	atomic_store(&d->d_self_known, true);
 }
 
 void
 deliver_wake(struct deliver *d)
 {
 	/* One wakeup is enough for any number of commands queued before it. */
-	if (!atomic_exchange(&d->woken, true))
+	if (!atomic_exchange(&d->d_woken, true))
 		wake_thread(d);
 }
 
@@ -319,18 +319,18 @@ deliver_on_add(struct sub *sub, const struct topics *topics,
 		return -1;
 	/* A secret that cannot be used would sign with the wrong key: refuse. */
 	if (secret != NULL && *secret != '\0' &&
-	    (t->t_signer = signer_new(secret)) == NULL) {
+	    (t->tg_signer = signer_new(secret)) == NULL) {
 		free(t);
 		return -1;
 	}
-	t->t_topics = topics_ref((struct topics *)(uintptr_t)topics);
+	t->tg_topics = topics_ref((struct topics *)(uintptr_t)topics);
 	sub_set_deliver_state(sub, t);
-	t->t_sub = sub_ref(sub);
-	t->t_add.type = CMD_ADD;
-	t->t_add.arg = t;
-	t->t_remove.type = CMD_REMOVE;
-	t->t_remove.arg = t;
-	inbox_push(d, &t->t_add);
+	t->tg_sub = sub_ref(sub);
+	t->tg_add.ic_type = CMD_ADD;
+	t->tg_add.ic_arg = t;
+	t->tg_remove.ic_type = CMD_REMOVE;
+	t->tg_remove.ic_arg = t;
+	inbox_push(d, &t->tg_add);
 	return 0;
 }
 
@@ -339,7 +339,7 @@ deliver_on_remove(struct sub *sub, void *arg)
 {
 	struct target *t = sub_deliver_state(sub);
 
-	inbox_push(arg, &t->t_remove);
+	inbox_push(arg, &t->tg_remove);
 }
 
 int
@@ -351,18 +351,18 @@ deliver_on_change(struct sub *sub, const struct topics *topics,
 
 	if ((u = calloc(1, sizeof(*u))) == NULL ||
 	    (secret != NULL && *secret != '\0' &&
-	    (u->u_signer = signer_new(secret)) == NULL)) {
+	    (u->up_signer = signer_new(secret)) == NULL)) {
 		free(u);
 		log_error("new topics or secret not in effect until restart",
 		    "address=%s reason=nomem",
 		    log_value(la, sizeof(la), sub_address(sub)));
 		return -1;
 	}
-	u->u_sub = sub_ref(sub);
-	u->u_topics = topics_ref((struct topics *)(uintptr_t)topics);
-	u->u_cmd.type = CMD_UPDATE;
-	u->u_cmd.arg = u;
-	inbox_push(arg, &u->u_cmd);
+	u->up_sub = sub_ref(sub);
+	u->up_topics = topics_ref((struct topics *)(uintptr_t)topics);
+	u->up_cmd.ic_type = CMD_UPDATE;
+	u->up_cmd.ic_arg = u;
+	inbox_push(arg, &u->up_cmd);
 	return 0;
 }
 
@@ -373,8 +373,8 @@ deliver_publish(struct deliver *d, struct msg *m)
 
 	if ((c = malloc(sizeof(*c))) == NULL)
 		return -1;
-	c->type = CMD_PUBLISH;
-	c->arg = msg_ref(m);
+	c->ic_type = CMD_PUBLISH;
+	c->ic_arg = msg_ref(m);
 	inbox_push(d, c);
 	return 0;
 }
@@ -387,16 +387,16 @@ deliver_replay(struct deliver *d, const struct replay_item *items, size_t n)
 	if (n == 0)
 		return;
 	if ((c = malloc(sizeof(*c))) == NULL ||
-	    (c->arg = malloc(n * sizeof(*items))) == NULL) {
+	    (c->ic_arg = malloc(n * sizeof(*items))) == NULL) {
 		/* The rows are retries now: they are picked up at the next start. */
 		free(c);
 		log_error("replay not queued until restart", "count=%zu "
 		    "reason=nomem", n);
 		return;
 	}
-	memcpy(c->arg, items, n * sizeof(*items));
-	c->type = CMD_REPLAY;
-	c->n = n;
+	memcpy(c->ic_arg, items, n * sizeof(*items));
+	c->ic_type = CMD_REPLAY;
+	c->ic_n = n;
 	inbox_push(d, c);
 	deliver_wake(d);
 }
@@ -406,13 +406,13 @@ deliver_replay(struct deliver *d, const struct replay_item *items, size_t n)
 static long
 target_max_in_flight(const struct deliver *d)
 {
-	return d->cfg->ordered ? 1 : d->cfg->max_in_flight;
+	return d->d_cfg->ordered ? 1 : d->d_cfg->max_in_flight;
 }
 
 static uint64_t
 ring_seq(const struct target *t, size_t i)
 {
-	return msg_seq(t->t_ring[(t->t_head + i) % t->t_cap]);
+	return msg_seq(t->tg_ring[(t->tg_head + i) % t->tg_cap]);
 }
 
 /*
@@ -424,16 +424,16 @@ ring_seq(const struct target *t, size_t i)
 static int
 target_next(const struct deliver *d, const struct target *t)
 {
-	if (t->t_removed || t->t_gone ||
-	    t->t_in_flight >= target_max_in_flight(d))
+	if (t->tg_removed || t->tg_gone ||
+	    t->tg_in_flight >= target_max_in_flight(d))
 		return 0;
-	if (t->t_nretries > 0 && t->t_retries[0].r_due <= d->now)
-		return t->t_state == SUB_FAILING && t->t_in_flight > 0 ? 0 : 1;
-	if (t->t_state == SUB_FAILING || (d->cfg->ordered && t->t_nretries > 0))
+	if (t->tg_nretries > 0 && t->tg_retries[0].tr_due <= d->d_now)
+		return t->tg_state == SUB_FAILING && t->tg_in_flight > 0 ? 0 : 1;
+	if (t->tg_state == SUB_FAILING || (d->d_cfg->ordered && t->tg_nretries > 0))
 		return 0;
-	if (t->t_len > 0)
+	if (t->tg_len > 0)
 		return 2;
-	if (t->t_stored && t->t_next <= d->last_seq)
+	if (t->tg_stored && t->tg_next <= d->d_last_seq)
 		return 3;
 	return 0;
 }
@@ -441,27 +441,27 @@ target_next(const struct deliver *d, const struct target *t)
 static void
 ready_push(struct deliver *d, struct target *t)
 {
-	if (t->t_ready || target_next(d, t) == 0)
+	if (t->tg_ready || target_next(d, t) == 0)
 		return;
-	t->t_ready = 1;
-	t->t_ready_next = NULL;
-	if (d->ready_tail != NULL)
-		d->ready_tail->t_ready_next = t;
+	t->tg_ready = 1;
+	t->tg_ready_next = NULL;
+	if (d->d_ready_tail != NULL)
+		d->d_ready_tail->tg_ready_next = t;
 	else
-		d->ready_head = t;
-	d->ready_tail = t;
+		d->d_ready_head = t;
+	d->d_ready_tail = t;
 }
 
 static struct target *
 ready_pop(struct deliver *d)
 {
-	struct target *t = d->ready_head;
+	struct target *t = d->d_ready_head;
 
 	if (t != NULL) {
-		d->ready_head = t->t_ready_next;
-		if (d->ready_head == NULL)
-			d->ready_tail = NULL;
-		t->t_ready = 0;
+		d->d_ready_head = t->tg_ready_next;
+		if (d->d_ready_head == NULL)
+			d->d_ready_tail = NULL;
+		t->tg_ready = 0;
 	}
 	return t;
 }
@@ -470,22 +470,22 @@ ready_pop(struct deliver *d)
 static void
 target_count(struct deliver *d, struct target *t)
 {
-	uint64_t backlog = t->t_len;
+	uint64_t backlog = t->tg_len;
 
-	if (t->t_stored && t->t_next <= d->last_seq)
-		backlog += d->last_seq - t->t_next + 1;
-	atomic_store(&sub_counters(t->t_sub)->queued, backlog);
-	atomic_store(&sub_counters(t->t_sub)->retrying, t->t_nretries);
+	if (t->tg_stored && t->tg_next <= d->d_last_seq)
+		backlog += d->d_last_seq - t->tg_next + 1;
+	atomic_store(&sub_counters(t->tg_sub)->queued, backlog);
+	atomic_store(&sub_counters(t->tg_sub)->retrying, t->tg_nretries);
 }
 
 static struct msg *
 target_shift(struct deliver *d, struct target *t)
 {
-	struct msg *m = t->t_ring[t->t_head];
+	struct msg *m = t->tg_ring[t->tg_head];
 
-	t->t_head = (t->t_head + 1) % t->t_cap;
-	t->t_len--;
-	d->queued--;
+	t->tg_head = (t->tg_head + 1) % t->tg_cap;
+	t->tg_len--;
+	d->d_queued--;
 	return m;
 }
 
@@ -493,22 +493,22 @@ target_shift(struct deliver *d, struct target *t)
 static int
 target_push(struct deliver *d, struct target *t, struct msg *m)
 {
-	if (t->t_len == t->t_cap) {
-		size_t ncap = t->t_cap ? t->t_cap * 2 : RING_MIN;
+	if (t->tg_len == t->tg_cap) {
+		size_t ncap = t->tg_cap ? t->tg_cap * 2 : RING_MIN;
 		struct msg **r;
 
 		if ((r = malloc(ncap * sizeof(*r))) == NULL)
 			return -1;
-		for (size_t i = 0; i < t->t_len; i++)
-			r[i] = t->t_ring[(t->t_head + i) % t->t_cap];
-		free(t->t_ring);
-		t->t_ring = r;
-		t->t_cap = ncap;
-		t->t_head = 0;
+		for (size_t i = 0; i < t->tg_len; i++)
+			r[i] = t->tg_ring[(t->tg_head + i) % t->tg_cap];
+		free(t->tg_ring);
+		t->tg_ring = r;
+		t->tg_cap = ncap;
+		t->tg_head = 0;
 	}
-	t->t_ring[(t->t_head + t->t_len) % t->t_cap] = msg_ref(m);
-	t->t_len++;
-	d->queued++;
+	t->tg_ring[(t->tg_head + t->tg_len) % t->tg_cap] = msg_ref(m);
+	t->tg_len++;
+	d->d_queued++;
 	return 0;
 }
 
@@ -516,15 +516,15 @@ target_push(struct deliver *d, struct target *t, struct msg *m)
 static uint64_t
 target_unsent(const struct deliver *d, const struct target *t)
 {
-	if (t->t_len > 0)
+	if (t->tg_len > 0)
 		return ring_seq(t, 0);
-	return t->t_stored ? t->t_next : d->last_seq + 1;
+	return t->tg_stored ? t->tg_next : d->d_last_seq + 1;
 }
 
 static void
 target_clear(struct deliver *d, struct target *t)
 {
-	while (t->t_len > 0)
+	while (t->tg_len > 0)
 		msg_unref(target_shift(d, t));
 }
 
@@ -532,22 +532,22 @@ target_clear(struct deliver *d, struct target *t)
 static void
 target_spill(struct deliver *d, struct target *t)
 {
-	t->t_next = target_unsent(d, t);
-	t->t_stored = 1;
+	t->tg_next = target_unsent(d, t);
+	t->tg_stored = 1;
 	target_clear(d, t);
-	free(t->t_ring);
-	t->t_ring = NULL;
-	t->t_cap = t->t_head = 0;
+	free(t->tg_ring);
+	t->tg_ring = NULL;
+	t->tg_cap = t->tg_head = 0;
 }
 
 /* The topics message SEQ was routed to T by. */
 static const struct topics *
 target_topics_at(const struct target *t, uint64_t seq)
 {
-	for (size_t i = 0; i < t->t_nsegs; i++)
-		if (seq <= t->t_segs[i].ts_until)
-			return t->t_segs[i].ts_topics;
-	return t->t_topics;
+	for (size_t i = 0; i < t->tg_nsegs; i++)
+		if (seq <= t->tg_segs[i].ts_until)
+			return t->tg_segs[i].ts_topics;
+	return t->tg_topics;
 }
 
 /* Forgets the topics of messages before FROM: none of them is pending. */
@@ -556,13 +556,13 @@ segs_prune(struct target *t, uint64_t from)
 {
 	size_t n = 0;
 
-	while (n < t->t_nsegs && t->t_segs[n].ts_until < from)
-		topics_unref(t->t_segs[n++].ts_topics);
+	while (n < t->tg_nsegs && t->tg_segs[n].ts_until < from)
+		topics_unref(t->tg_segs[n++].ts_topics);
 	if (n == 0)
 		return;
-	memmove(t->t_segs, t->t_segs + n, (t->t_nsegs - n) *
-	    sizeof(*t->t_segs));
-	t->t_nsegs -= n;
+	memmove(t->tg_segs, t->tg_segs + n, (t->tg_nsegs - n) *
+	    sizeof(*t->tg_segs));
+	t->tg_nsegs -= n;
 }
 
 /*
@@ -573,18 +573,18 @@ static void
 target_dead_range(struct deliver *d, struct target *t, uint64_t lo,
     const char *reason)
 {
-	for (size_t i = 0; i < t->t_nsegs && lo <= d->last_seq; i++) {
-		uint64_t hi = t->t_segs[i].ts_until;
+	for (size_t i = 0; i < t->tg_nsegs && lo <= d->d_last_seq; i++) {
+		uint64_t hi = t->tg_segs[i].ts_until;
 
 		if (hi < lo)
 			continue;
-		store_dead_range(d->store, t->t_id, sub_address(t->t_sub), lo,
-		    hi, topics_text(t->t_segs[i].ts_topics), reason);
+		store_dead_range(d->d_store, t->tg_id, sub_address(t->tg_sub), lo,
+		    hi, topics_text(t->tg_segs[i].ts_topics), reason);
 		lo = hi + 1;
 	}
-	if (lo <= d->last_seq)
-		store_dead_range(d->store, t->t_id, sub_address(t->t_sub), lo,
-		    d->last_seq, topics_text(t->t_topics), reason);
+	if (lo <= d->d_last_seq)
+		store_dead_range(d->d_store, t->tg_id, sub_address(t->tg_sub), lo,
+		    d->d_last_seq, topics_text(t->tg_topics), reason);
 }
 
 /* Reads T's next page of backlog into its FIFO. */
@@ -594,26 +594,26 @@ target_refill(struct deliver *d, struct target *t)
 	char la[LOG_VALUE_MAX];
 	const struct topics *topics;
 	struct msg *page[PAGE];
-	uint64_t next, hi = d->last_seq;
+	uint64_t next, hi = d->d_last_seq;
 	long n;
 
-	segs_prune(t, t->t_next);
-	topics = target_topics_at(t, t->t_next);
-	if (t->t_nsegs > 0 && t->t_segs[0].ts_until < hi)
-		hi = t->t_segs[0].ts_until;
+	segs_prune(t, t->tg_next);
+	topics = target_topics_at(t, t->tg_next);
+	if (t->tg_nsegs > 0 && t->tg_segs[0].ts_until < hi)
+		hi = t->tg_segs[0].ts_until;
 	/* Other topics' messages are skipped a stretch at a time (dispatch). */
-	if (topics != NULL && hi - t->t_next >= SCAN_MAX)
-		hi = t->t_next + SCAN_MAX - 1;
-	n = store_read_page(d->reader, t->t_next, hi, topics_text(topics),
+	if (topics != NULL && hi - t->tg_next >= SCAN_MAX)
+		hi = t->tg_next + SCAN_MAX - 1;
+	n = store_read_page(d->d_reader, t->tg_next, hi, topics_text(topics),
 	    PAGE, page, &next);
 	if (n == -1)
 		return;		/* logged; tried again on the next tick */
 	/* With topics, a stretch of others' messages is nothing to worry about. */
 	if (n == 0 && topics == NULL)
 		log_error("stored messages missing", "address=%s from=%llu "
-		    "to=%llu", log_value(la, sizeof(la), sub_address(t->t_sub)),
-		    (unsigned long long)t->t_next,
-		    (unsigned long long)d->last_seq);
+		    "to=%llu", log_value(la, sizeof(la), sub_address(t->tg_sub)),
+		    (unsigned long long)t->tg_next,
+		    (unsigned long long)d->d_last_seq);
 	for (long i = 0; i < n; i++) {
 		if (target_push(d, t, page[i]) == -1) {
 			next = msg_seq(page[i]);
@@ -623,88 +623,88 @@ target_refill(struct deliver *d, struct target *t)
 		}
 		msg_unref(page[i]);
 	}
-	t->t_next = next;
-	if (t->t_next > d->last_seq)
-		t->t_stored = 0;
+	t->tg_next = next;
+	if (t->tg_next > d->d_last_seq)
+		t->tg_stored = 0;
 }
 
 static void
-retry_insert(struct deliver *d, struct target *t, const struct retry *r)
+retry_insert(struct deliver *d, struct target *t, const struct target_retry *r)
 {
 	char la[LOG_VALUE_MAX];
 	size_t i;
 
-	if (t->t_nretries == t->t_retries_cap) {
-		size_t n = t->t_retries_cap ? t->t_retries_cap * 2 : 8;
-		struct retry *v = realloc(t->t_retries, n * sizeof(*v));
+	if (t->tg_nretries == t->tg_retries_cap) {
+		size_t n = t->tg_retries_cap ? t->tg_retries_cap * 2 : 8;
+		struct target_retry *v = realloc(t->tg_retries, n * sizeof(*v));
 
 		if (v == NULL) {
 			/* The row is in the store: it comes back at the next start. */
 			log_error("retry kept in the store only", "address=%s "
 			    "reason=nomem",
-			    log_value(la, sizeof(la), sub_address(t->t_sub)));
-			msg_unref(r->r_msg);
+			    log_value(la, sizeof(la), sub_address(t->tg_sub)));
+			msg_unref(r->tr_msg);
 			return;
 		}
-		t->t_retries = v;
-		t->t_retries_cap = n;
+		t->tg_retries = v;
+		t->tg_retries_cap = n;
 	}
-	for (i = t->t_nretries; i > 0; i--) {
-		const struct retry *p = &t->t_retries[i - 1];
+	for (i = t->tg_nretries; i > 0; i--) {
+		const struct target_retry *p = &t->tg_retries[i - 1];
 
-		if (d->cfg->ordered ? p->r_seq <= r->r_seq :
-		    p->r_due <= r->r_due)
+		if (d->d_cfg->ordered ? p->tr_seq <= r->tr_seq :
+		    p->tr_due <= r->tr_due)
 			break;
-		t->t_retries[i] = *p;
+		t->tg_retries[i] = *p;
 	}
-	t->t_retries[i] = *r;
-	t->t_nretries++;
+	t->tg_retries[i] = *r;
+	t->tg_nretries++;
 }
 
 static int
 retry_find(const struct target *t, uint64_t seq)
 {
-	for (size_t i = 0; i < t->t_nretries; i++)
-		if (t->t_retries[i].r_seq == seq)
+	for (size_t i = 0; i < t->tg_nretries; i++)
+		if (t->tg_retries[i].tr_seq == seq)
 			return 1;
 	return 0;
 }
 
 static void
-retry_take(struct target *t, struct retry *out)
+retry_take(struct target *t, struct target_retry *out)
 {
-	*out = t->t_retries[0];
-	memmove(t->t_retries, t->t_retries + 1,
-	    --t->t_nretries * sizeof(*t->t_retries));
+	*out = t->tg_retries[0];
+	memmove(t->tg_retries, t->tg_retries + 1,
+	    --t->tg_nretries * sizeof(*t->tg_retries));
 }
 
 static void
 retries_clear(struct target *t)
 {
-	for (size_t i = 0; i < t->t_nretries; i++)
-		msg_unref(t->t_retries[i].r_msg);
-	t->t_nretries = 0;
+	for (size_t i = 0; i < t->tg_nretries; i++)
+		msg_unref(t->tg_retries[i].tr_msg);
+	t->tg_nretries = 0;
 }
 
 /* Frees T once nothing refers to it: removed, idle and off the ready list. */
 static void
 target_release(struct deliver *d, struct target *t)
 {
-	if (!t->t_removed || t->t_in_flight > 0 || t->t_ready)
+	if (!t->tg_removed || t->tg_in_flight > 0 || t->tg_ready)
 		return;
-	if (t->t_id != 0)
-		store_sub_gone(d->store, t->t_id, sub_address(t->t_sub),
-		    end_reasons[sub_end(t->t_sub)],
-		    d->cfg->dead_letter_on_evict);
+	if (t->tg_id != 0)
+		store_sub_gone(d->d_store, t->tg_id, sub_address(t->tg_sub),
+		    end_reasons[sub_end(t->tg_sub)],
+		    d->d_cfg->dead_letter_on_evict);
 	retries_clear(t);
-	free(t->t_retries);
-	sub_unref(t->t_sub);
-	topics_unref(t->t_topics);
-	for (size_t i = 0; i < t->t_nsegs; i++)
-		topics_unref(t->t_segs[i].ts_topics);
-	free(t->t_segs);
-	signer_free(t->t_signer);
-	free(t->t_ring);
+	free(t->tg_retries);
+	sub_unref(t->tg_sub);
+	topics_unref(t->tg_topics);
+	for (size_t i = 0; i < t->tg_nsegs; i++)
+		topics_unref(t->tg_segs[i].ts_topics);
+	free(t->tg_segs);
+	signer_free(t->tg_signer);
+	free(t->tg_ring);
 	free(t);
 }
 
@@ -717,32 +717,32 @@ target_release(struct deliver *d, struct target *t)
 static void
 size_conn_cache(struct deliver *d)
 {
-	long want = (long)d->ntargets * target_max_in_flight(d);
+	long want = (long)d->d_ntargets * target_max_in_flight(d);
 
-	if (want < d->cfg->max_transfers)
-		want = d->cfg->max_transfers;
-	if (want > d->max_open)
-		want = d->max_open;
-	curl_multi_setopt(d->multi, CURLMOPT_MAXCONNECTS, want);
+	if (want < d->d_cfg->max_transfers)
+		want = d->d_cfg->max_transfers;
+	if (want > d->d_max_open)
+		want = d->d_max_open;
+	curl_multi_setopt(d->d_multi, CURLMOPT_MAXCONNECTS, want);
 }
 
 /* Files T for routing by its topics: 0, or -1 (unchanged) when out of memory. */
 static int
 route_add(struct deliver *d, struct target *t)
 {
-	if (t->t_topics != NULL)
-		return topic_index_add(d->index, t->t_topics, t);
-	if (d->nevery == d->every_cap) {
-		size_t ncap = d->every_cap ? d->every_cap * 2 : 64;
-		struct target **v = realloc(d->every, ncap * sizeof(*v));
+	if (t->tg_topics != NULL)
+		return topic_index_add(d->d_index, t->tg_topics, t);
+	if (d->d_nevery == d->d_every_cap) {
+		size_t ncap = d->d_every_cap ? d->d_every_cap * 2 : 64;
+		struct target **v = realloc(d->d_every, ncap * sizeof(*v));
 
 		if (v == NULL)
 			return -1;
-		d->every = v;
-		d->every_cap = ncap;
+		d->d_every = v;
+		d->d_every_cap = ncap;
 	}
-	t->t_every = d->nevery;
-	d->every[d->nevery++] = t;
+	t->tg_every = d->d_nevery;
+	d->d_every[d->d_nevery++] = t;
 	return 0;
 }
 
@@ -751,13 +751,13 @@ route_remove(struct deliver *d, struct target *t)
 {
 	struct target *last;
 
-	if (t->t_topics != NULL) {
-		topic_index_remove(d->index, t->t_topics, t);
+	if (t->tg_topics != NULL) {
+		topic_index_remove(d->d_index, t->tg_topics, t);
 		return;
 	}
-	last = d->every[--d->nevery];
-	d->every[t->t_every] = last;
-	last->t_every = t->t_every;
+	last = d->d_every[--d->d_nevery];
+	d->d_every[t->tg_every] = last;
+	last->tg_every = t->tg_every;
 }
 
 static int
@@ -765,19 +765,19 @@ targets_add(struct deliver *d, struct target *t)
 {
 	if (route_add(d, t) == -1)
 		return -1;
-	if (d->ntargets == d->targets_cap) {
-		size_t ncap = d->targets_cap ? d->targets_cap * 2 : 64;
-		struct target **v = realloc(d->targets, ncap * sizeof(*v));
+	if (d->d_ntargets == d->d_targets_cap) {
+		size_t ncap = d->d_targets_cap ? d->d_targets_cap * 2 : 64;
+		struct target **v = realloc(d->d_targets, ncap * sizeof(*v));
 
 		if (v == NULL) {
 			route_remove(d, t);
 			return -1;
 		}
-		d->targets = v;
-		d->targets_cap = ncap;
+		d->d_targets = v;
+		d->d_targets_cap = ncap;
 	}
-	t->t_index = d->ntargets;
-	d->targets[d->ntargets++] = t;
+	t->tg_index = d->d_ntargets;
+	d->d_targets[d->d_ntargets++] = t;
 	size_conn_cache(d);
 	return 0;
 }
@@ -785,11 +785,11 @@ targets_add(struct deliver *d, struct target *t)
 static void
 targets_remove(struct deliver *d, struct target *t)
 {
-	struct target *last = d->targets[--d->ntargets];
+	struct target *last = d->d_targets[--d->d_ntargets];
 
 	route_remove(d, t);
-	d->targets[t->t_index] = last;
-	last->t_index = t->t_index;
+	d->d_targets[t->tg_index] = last;
+	last->tg_index = t->tg_index;
 	size_conn_cache(d);
 }
 
@@ -802,21 +802,21 @@ static void
 handle_remove(struct deliver *d, struct target *t)
 {
 	char la[LOG_VALUE_MAX];
-	const char *reason = end_reasons[sub_end(t->t_sub)];
+	const char *reason = end_reasons[sub_end(t->tg_sub)];
 	uint64_t lo = target_unsent(d, t);
-	uint64_t pending = d->last_seq + 1 - lo + t->t_nretries;
+	uint64_t pending = d->d_last_seq + 1 - lo + t->tg_nretries;
 
 	targets_remove(d, t);
-	if (d->cfg->dead_letter_on_evict && lo <= d->last_seq)
+	if (d->d_cfg->dead_letter_on_evict && lo <= d->d_last_seq)
 		target_dead_range(d, t, lo, reason);
 	target_clear(d, t);
 	retries_clear(t);
-	t->t_removed = 1;
+	t->tg_removed = 1;
 	if (pending > 0)
-		log_info(d->cfg->dead_letter_on_evict ? "pending deliveries "
+		log_info(d->d_cfg->dead_letter_on_evict ? "pending deliveries "
 		    "are dead letters" : "pending deliveries discarded",
 		    "address=%s reason=%s count=%llu",
-		    log_value(la, sizeof(la), sub_address(t->t_sub)), reason,
+		    log_value(la, sizeof(la), sub_address(t->tg_sub)), reason,
 		    (unsigned long long)pending);
 	target_release(d, t);
 }
@@ -829,46 +829,46 @@ static void
 handle_update(struct deliver *d, struct update *u)
 {
 	char la[LOG_VALUE_MAX];
-	struct target *t = sub_deliver_state(u->u_sub);
+	struct target *t = sub_deliver_state(u->up_sub);
 	struct topics *old;
 
-	if (t == NULL || t->t_removed || t->t_index == SIZE_MAX)
+	if (t == NULL || t->tg_removed || t->tg_index == SIZE_MAX)
 		return;
-	signer_free(t->t_signer);
-	t->t_signer = u->u_signer;
-	u->u_signer = NULL;
-	if (topics_equal(u->u_topics, t->t_topics))
+	signer_free(t->tg_signer);
+	t->tg_signer = u->up_signer;
+	u->up_signer = NULL;
+	if (topics_equal(u->up_topics, t->tg_topics))
 		return;
 	route_remove(d, t);
-	old = t->t_topics;
-	t->t_topics = u->u_topics;
-	u->u_topics = NULL;
+	old = t->tg_topics;
+	t->tg_topics = u->up_topics;
+	u->up_topics = NULL;
 	if (route_add(d, t) == -1) {
 		/* Routed as if for every topic rather than not at all. */
 		log_error("new topics not in effect", "address=%s "
 		    "reason=nomem",
-		    log_value(la, sizeof(la), sub_address(t->t_sub)));
-		topics_unref(t->t_topics);
-		t->t_topics = NULL;
+		    log_value(la, sizeof(la), sub_address(t->tg_sub)));
+		topics_unref(t->tg_topics);
+		t->tg_topics = NULL;
 		if (route_add(d, t) == -1)
-			sub_set_error(t->t_sub, "out of memory: not receiving");
+			sub_set_error(t->tg_sub, "out of memory: not receiving");
 	}
 	segs_prune(t, target_unsent(d, t));
-	if (target_unsent(d, t) <= d->last_seq &&
-	    (t->t_nsegs == 0 || t->t_segs[t->t_nsegs - 1].ts_until <
-	    d->last_seq)) {
-		struct topic_seg *v = realloc(t->t_segs, (t->t_nsegs + 1) *
+	if (target_unsent(d, t) <= d->d_last_seq &&
+	    (t->tg_nsegs == 0 || t->tg_segs[t->tg_nsegs - 1].ts_until <
+	    d->d_last_seq)) {
+		struct topic_seg *v = realloc(t->tg_segs, (t->tg_nsegs + 1) *
 		    sizeof(*v));
 
 		if (v != NULL) {
-			t->t_segs = v;
-			t->t_segs[t->t_nsegs].ts_until = d->last_seq;
-			t->t_segs[t->t_nsegs++].ts_topics = old;
+			t->tg_segs = v;
+			t->tg_segs[t->tg_nsegs].ts_until = d->d_last_seq;
+			t->tg_segs[t->tg_nsegs++].ts_topics = old;
 			return;
 		}
 		log_error("pending messages routed by the new topics",
 		    "address=%s reason=nomem",
-		    log_value(la, sizeof(la), sub_address(t->t_sub)));
+		    log_value(la, sizeof(la), sub_address(t->tg_sub)));
 	}
 	topics_unref(old);
 }
@@ -881,20 +881,20 @@ load_retries(struct deliver *d, struct target *t, uint64_t start)
 	int64_t real = clock_real_ms();
 	long n;
 
-	if ((n = store_read_retries(d->reader, t->t_id, &v)) <= 0)
+	if ((n = store_read_retries(d->d_reader, t->tg_id, &v)) <= 0)
 		return;
 	for (long i = 0; i < n; i++) {
-		struct retry r = {
-			.r_seq = v[i].seq,
-			.r_attempts = v[i].attempts,
-			.r_first = v[i].first_at,
-			.r_due = d->now + (v[i].next_at > real ?
+		struct target_retry r = {
+			.tr_seq = v[i].seq,
+			.tr_attempts = v[i].attempts,
+			.tr_first = v[i].first_at,
+			.tr_due = d->d_now + (v[i].next_at > real ?
 			    v[i].next_at - real : 0),
 		};
 
 		/* Saved as a retry after the last cursor: it is sent as new. */
 		if (v[i].seq >= start) {
-			store_retry_done(d->store, t->t_id, v[i].seq);
+			store_retry_done(d->d_store, t->tg_id, v[i].seq);
 			continue;
 		}
 		retry_insert(d, t, &r);
@@ -906,28 +906,28 @@ static void
 handle_add(struct deliver *d, struct target *t)
 {
 	char la[LOG_VALUE_MAX];
-	uint64_t start = sub_start(t->t_sub);
+	uint64_t start = sub_start(t->tg_sub);
 
-	t->t_id = sub_store_id(t->t_sub);
-	t->t_state = SUB_ACTIVE;
-	sub_set_state(t->t_sub, SUB_ACTIVE);
+	t->tg_id = sub_store_id(t->tg_sub);
+	t->tg_state = SUB_ACTIVE;
+	sub_set_state(t->tg_sub, SUB_ACTIVE);
 	if (targets_add(d, t) == -1) {
 		/* The subscriber stays listed but gets nothing: say so loudly. */
 		log_error("cannot track subscriber", "address=%s reason=nomem",
-		    log_value(la, sizeof(la), sub_address(t->t_sub)));
-		sub_set_error(t->t_sub, "out of memory: not receiving");
-		t->t_removed = 1;
-		t->t_index = SIZE_MAX;
+		    log_value(la, sizeof(la), sub_address(t->tg_sub)));
+		sub_set_error(t->tg_sub, "out of memory: not receiving");
+		t->tg_removed = 1;
+		t->tg_index = SIZE_MAX;
 		return;
 	}
 	/* Restored: its backlog is in the store, and maybe retries too. */
-	if (start != 0 && start <= d->last_seq) {
-		t->t_stored = 1;
-		t->t_next = start;
+	if (start != 0 && start <= d->d_last_seq) {
+		t->tg_stored = 1;
+		t->tg_next = start;
 	}
-	t->t_saved = start;
+	t->tg_saved = start;
 	/* A new subscriber's retries can only come from a replay (CMD_REPLAY). */
-	if (sub_restored(t->t_sub))
+	if (sub_restored(t->tg_sub))
 		load_retries(d, t, start);
 	target_count(d, t);
 	ready_push(d, t);
@@ -940,18 +940,18 @@ handle_add(struct deliver *d, struct target *t)
 static void
 publish_to(struct deliver *d, struct target *t, struct msg *m, int tight)
 {
-	size_t limit = (size_t)d->cfg->queue_limit;
+	size_t limit = (size_t)d->d_cfg->queue_limit;
 	size_t spill = (size_t)target_max_in_flight(d) * 2;
 
-	if (!t->t_stored && t->t_state == SUB_ACTIVE &&
-	    t->t_len < limit && !(tight && t->t_len >= spill) &&
+	if (!t->tg_stored && t->tg_state == SUB_ACTIVE &&
+	    t->tg_len < limit && !(tight && t->tg_len >= spill) &&
 	    target_push(d, t, m) == 0) {
 		ready_push(d, t);
 		return;
 	}
-	if (!t->t_stored) {
-		t->t_stored = 1;
-		t->t_next = d->last_seq;
+	if (!t->tg_stored) {
+		t->tg_stored = 1;
+		t->tg_next = d->d_last_seq;
 	}
 	ready_push(d, t);
 }
@@ -964,19 +964,19 @@ static void
 handle_publish(struct deliver *d, struct msg *m)
 {
 	const struct topics *topics = msg_topics(m);
-	int tight = msg_bytes_alive() > d->cfg->max_queued_bytes;
+	int tight = msg_bytes_alive() > d->d_cfg->max_queued_bytes;
 
-	d->last_seq = msg_seq(m);
-	if (topics == NULL || topic_index_match(d->index, topics,
-	    &d->route) == -1) {
-		for (size_t i = 0; i < d->ntargets; i++)
-			if (topics_match(d->targets[i]->t_topics, topics))
-				publish_to(d, d->targets[i], m, tight);
+	d->d_last_seq = msg_seq(m);
+	if (topics == NULL || topic_index_match(d->d_index, topics,
+	    &d->d_route) == -1) {
+		for (size_t i = 0; i < d->d_ntargets; i++)
+			if (topics_match(d->d_targets[i]->tg_topics, topics))
+				publish_to(d, d->d_targets[i], m, tight);
 	} else {
-		for (size_t i = 0; i < d->route.n; i++)
-			publish_to(d, d->route.v[i], m, tight);
-		for (size_t i = 0; i < d->nevery; i++)
-			publish_to(d, d->every[i], m, tight);
+		for (size_t i = 0; i < d->d_route.n; i++)
+			publish_to(d, d->d_route.v[i], m, tight);
+		for (size_t i = 0; i < d->d_nevery; i++)
+			publish_to(d, d->d_every[i], m, tight);
 	}
 	msg_unref(m);
 }
@@ -984,9 +984,9 @@ handle_publish(struct deliver *d, struct msg *m)
 static struct target *
 target_by_id(struct deliver *d, int64_t id)
 {
-	for (size_t i = 0; i < d->ntargets; i++)
-		if (d->targets[i]->t_id == id)
-			return d->targets[i];
+	for (size_t i = 0; i < d->d_ntargets; i++)
+		if (d->d_targets[i]->tg_id == id)
+			return d->d_targets[i];
 	return NULL;
 }
 
@@ -997,13 +997,13 @@ handle_replay(struct deliver *d, const struct replay_item *items, size_t n)
 
 	for (size_t i = 0; i < n; i++) {
 		struct target *t = target_by_id(d, items[i].sub_id);
-		struct retry r = { .r_seq = items[i].seq, .r_due = d->now,
-		    .r_first = real };
+		struct target_retry r = { .tr_seq = items[i].seq, .tr_due = d->d_now,
+		    .tr_first = real };
 
 		if (t == NULL)
 			continue;	/* gone since: the store dead-letters it */
 		/* A restored one may have read this retry back already. */
-		if (sub_restored(t->t_sub) && retry_find(t, r.r_seq))
+		if (sub_restored(t->tg_sub) && retry_find(t, r.tr_seq))
 			continue;
 		retry_insert(d, t, &r);
 		target_count(d, t);
@@ -1021,7 +1021,7 @@ handle_config(struct deliver *d, const struct config *cfg)
 {
 	struct signer *sg = NULL;
 
-	if (strcmp(cfg->signing_secret, d->cfg->signing_secret) != 0) {
+	if (strcmp(cfg->signing_secret, d->d_cfg->signing_secret) != 0) {
 		if (*cfg->signing_secret != '\0' &&
 		    (sg = signer_new(cfg->signing_secret)) == NULL) {
 			/* Signing with the old key beats not signing. */
@@ -1030,13 +1030,13 @@ handle_config(struct deliver *d, const struct config *cfg)
 			config_release(cfg);
 			return;
 		}
-		signer_free(d->signer);
-		d->signer = sg;
+		signer_free(d->d_signer);
+		d->d_signer = sg;
 	}
-	config_release(d->cfg_ref);
-	d->cfg = d->cfg_ref = cfg;
-	if (d->max_open < cfg->max_transfers)
-		d->max_open = cfg->max_transfers;
+	config_release(d->d_cfg_ref);
+	d->d_cfg = d->d_cfg_ref = cfg;
+	if (d->d_max_open < cfg->max_transfers)
+		d->d_max_open = cfg->max_transfers;
 	size_conn_cache(d);
 }
 
@@ -1045,40 +1045,40 @@ drain_inbox(struct deliver *d)
 {
 	struct cmd *c, *next;
 
-	atomic_store(&d->woken, false);
-	pthread_mutex_lock(&d->inbox_lock);
-	c = d->inbox_head;
-	d->inbox_head = NULL;
-	d->inbox_tail = &d->inbox_head;
-	pthread_mutex_unlock(&d->inbox_lock);
+	atomic_store(&d->d_woken, false);
+	pthread_mutex_lock(&d->d_inbox_lock);
+	c = d->d_inbox_head;
+	d->d_inbox_head = NULL;
+	d->d_inbox_tail = &d->d_inbox_head;
+	pthread_mutex_unlock(&d->d_inbox_lock);
 
 	for (; c != NULL; c = next) {
-		next = c->next;
-		switch (c->type) {
+		next = c->ic_next;
+		switch (c->ic_type) {
 		case CMD_ADD:
-			handle_add(d, c->arg);
+			handle_add(d, c->ic_arg);
 			break;
 		case CMD_REMOVE:
-			if (((struct target *)c->arg)->t_index != SIZE_MAX)
-				handle_remove(d, c->arg);
+			if (((struct target *)c->ic_arg)->tg_index != SIZE_MAX)
+				handle_remove(d, c->ic_arg);
 			else
-				target_release(d, c->arg);
+				target_release(d, c->ic_arg);
 			break;
 		case CMD_UPDATE:
-			handle_update(d, c->arg);
-			update_free(c->arg);
+			handle_update(d, c->ic_arg);
+			update_free(c->ic_arg);
 			break;
 		case CMD_PUBLISH:
-			handle_publish(d, c->arg);
+			handle_publish(d, c->ic_arg);
 			free(c);
 			break;
 		case CMD_REPLAY:
-			handle_replay(d, c->arg, c->n);
-			free(c->arg);
+			handle_replay(d, c->ic_arg, c->ic_n);
+			free(c->ic_arg);
 			free(c);
 			break;
 		case CMD_CONFIG:
-			handle_config(d, c->arg);
+			handle_config(d, c->ic_arg);
 			free(c);
 			break;
 		}
@@ -1111,21 +1111,21 @@ fd_slot(struct deliver *d, int fd)
 
 	if (fd < 0)
 		return &none;
-	if ((size_t)fd >= d->nslots) {
-		size_t n = d->nslots ? d->nslots : 256;
+	if ((size_t)fd >= d->d_nslots) {
+		size_t n = d->d_nslots ? d->d_nslots : 256;
 		struct fdslot *v;
 
 		while (n <= (size_t)fd)
 			n *= 2;
-		if ((v = realloc(d->slots, n * sizeof(*v))) == NULL) {
+		if ((v = realloc(d->d_slots, n * sizeof(*v))) == NULL) {
 			none = (struct fdslot){ 0 };
 			return &none;	/* then every change is a real syscall */
 		}
-		memset(v + d->nslots, 0, (n - d->nslots) * sizeof(*v));
-		d->slots = v;
-		d->nslots = n;
+		memset(v + d->d_nslots, 0, (n - d->d_nslots) * sizeof(*v));
+		d->d_slots = v;
+		d->d_nslots = n;
 	}
-	return &d->slots[fd];
+	return &d->d_slots[fd];
 }
 
 static void
@@ -1137,8 +1137,8 @@ fd_watch(struct deliver *d, int fd, uint32_t events)
 	fs->fs_want = 1;
 	if (fs->fs_conn && fs->fs_events == events)
 		return;
-	if (epoll_ctl(d->epfd, fs->fs_events ? EPOLL_CTL_MOD : EPOLL_CTL_ADD,
-	    fd, &ev) == -1 && epoll_ctl(d->epfd, fs->fs_events ?
+	if (epoll_ctl(d->d_epfd, fs->fs_events ? EPOLL_CTL_MOD : EPOLL_CTL_ADD,
+	    fd, &ev) == -1 && epoll_ctl(d->d_epfd, fs->fs_events ?
 	    EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &ev) == -1) {
 		log_warn("epoll_ctl failed", "fd=%d", fd);
 		return;
@@ -1154,7 +1154,7 @@ fd_unwatch(struct deliver *d, int fd)
 	fs->fs_want = 0;
 	if (fs->fs_conn)
 		return;		/* lazy: see struct fdslot */
-	epoll_ctl(d->epfd, EPOLL_CTL_DEL, fd, NULL);
+	epoll_ctl(d->d_epfd, EPOLL_CTL_DEL, fd, NULL);
 	fs->fs_events = 0;
 }
 
@@ -1172,15 +1172,15 @@ egress_denied(struct xfer *x, const struct sockaddr *sa)
 	struct deliver *d = x->x_d;
 	char why[EGRESS_REASONLEN], la[LOG_VALUE_MAX], lv[LOG_VALUE_MAX];
 
-	if (atomic_load(&d->self_known) &&
-	    egress_is_self(sa, (struct sockaddr *)&d->self))
+	if (atomic_load(&d->d_self_known) &&
+	    egress_is_self(sa, (struct sockaddr *)&d->d_self))
 		snprintf(why, sizeof(why), "%s", EGRESS_SELF);
-	else if (egress_check(&d->cfg->deny_targets, &d->cfg->allow_targets,
+	else if (egress_check(&d->d_cfg->deny_targets, &d->d_cfg->allow_targets,
 	    sa, why) == EGRESS_ALLOW)
 		return 0;
 	memcpy(x->x_denied, why, sizeof(why));
 	log_debug("connection not allowed", "address=%s reason=%s",
-	    log_value(la, sizeof(la), sub_address(x->x_target->t_sub)),
+	    log_value(la, sizeof(la), sub_address(x->x_target->tg_sub)),
 	    log_value(lv, sizeof(lv), why));
 	return 1;
 }
@@ -1216,7 +1216,7 @@ on_prereq(void *arg, char *peer_ip, char *local_ip, int peer_port,
 	(void)local_ip;
 	(void)local_port;
 	/* Until a reload, on_open's verdict on the connection still holds. */
-	if (x->x_d->cfg_ref == NULL)
+	if (x->x_d->d_cfg_ref == NULL)
 		return CURL_PREREQFUNC_OK;
 	/* Not an address (it cannot be): left AF_UNSPEC, which is denied. */
 	addr_ip(peer_ip, (unsigned int)peer_port, &ss);
@@ -1261,11 +1261,11 @@ discard_body(char *ptr, size_t size, size_t nmemb, void *arg)
 static struct xfer *
 xfer_get(struct deliver *d)
 {
-	struct xfer *x = d->xfer_free;
+	struct xfer *x = d->d_xfer_free;
 	CURL *e;
 
 	if (x != NULL) {
-		d->xfer_free = x->x_next;
+		d->d_xfer_free = x->x_next;
 		return x;
 	}
 	if ((x = calloc(1, sizeof(*x))) == NULL)
@@ -1288,22 +1288,22 @@ xfer_get(struct deliver *d)
 	 */
 	curl_easy_setopt(e, CURLOPT_PROXY, "");
 	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
-	curl_easy_setopt(e, CURLOPT_USERAGENT, d->user_agent);
+	curl_easy_setopt(e, CURLOPT_USERAGENT, d->d_user_agent);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
-	    d->cfg->connect_timeout * 1000L);
-	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, d->cfg->delivery_timeout * 1000L);
+	    d->d_cfg->connect_timeout * 1000L);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, d->d_cfg->delivery_timeout * 1000L);
 	curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard_body);
 	/* libcurl's defaults, spelt out: https:// subscribers are verified. */
-	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, d->cfg->tls_verify ? 1L : 0L);
-	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, d->cfg->tls_verify ? 2L : 0L);
-	if (d->cfg->ca_file[0] != '\0') {
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, d->d_cfg->tls_verify ? 1L : 0L);
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, d->d_cfg->tls_verify ? 2L : 0L);
+	if (d->d_cfg->ca_file[0] != '\0') {
 		/* The file replaces the system's CAs rather than adding to them. */
-		curl_easy_setopt(e, CURLOPT_CAINFO, d->cfg->ca_file);
+		curl_easy_setopt(e, CURLOPT_CAINFO, d->d_cfg->ca_file);
 		curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
 	}
-	if (d->resolve != NULL)
-		curl_easy_setopt(e, CURLOPT_RESOLVE, d->resolve);
+	if (d->d_resolve != NULL)
+		curl_easy_setopt(e, CURLOPT_RESOLVE, d->d_resolve);
 	curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, on_open);
 	curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, x);
 	curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_prereq);
@@ -1316,20 +1316,20 @@ xfer_get(struct deliver *d)
 static void
 xfer_unlink(struct deliver *d, struct xfer *x)
 {
-	if (x == d->active_young)
-		d->active_young = x->x_next;
+	if (x == d->d_active_young)
+		d->d_active_young = x->x_next;
 	if (x->x_prev != NULL)
 		x->x_prev->x_next = x->x_next;
 	else
-		d->active_head = x->x_next;
+		d->d_active_head = x->x_next;
 	if (x->x_next != NULL)
 		x->x_next->x_prev = x->x_prev;
 	else
-		d->active_tail = x->x_prev;
+		d->d_active_tail = x->x_prev;
 	if (!x->x_slow)
-		d->fast--;
-	d->in_flight--;
-	atomic_store_explicit(&d->flying, d->in_flight, memory_order_relaxed);
+		d->d_fast--;
+	d->d_in_flight--;
+	atomic_store_explicit(&d->d_flying, d->d_in_flight, memory_order_relaxed);
 }
 
 static void
@@ -1337,8 +1337,8 @@ xfer_put(struct deliver *d, struct xfer *x)
 {
 	x->x_target = NULL;
 	x->x_msg = NULL;
-	x->x_next = d->xfer_free;
-	d->xfer_free = x;
+	x->x_next = d->d_xfer_free;
+	d->d_xfer_free = x;
 }
 
 static void
@@ -1346,12 +1346,12 @@ xfer_free_all(struct deliver *d)
 {
 	struct xfer *x, *next;
 
-	for (x = d->xfer_free; x != NULL; x = next) {
+	for (x = d->d_xfer_free; x != NULL; x = next) {
 		next = x->x_next;
 		curl_easy_cleanup(x->x_easy);
 		free(x);
 	}
-	d->xfer_free = NULL;
+	d->d_xfer_free = NULL;
 }
 
 /*
@@ -1374,7 +1374,7 @@ attempt_headers(struct deliver *d, struct target *t, struct xfer *x,
 	const char *kept;
 	struct signer *sg;
 
-	sg = t->t_signer != NULL ? t->t_signer : d->signer;
+	sg = t->tg_signer != NULL ? t->tg_signer : d->d_signer;
 
 	snprintf(x->x_stamp, sizeof(x->x_stamp), "webhook-timestamp: %lld",
 	    (long long)ts);
@@ -1387,7 +1387,7 @@ attempt_headers(struct deliver *d, struct target *t, struct xfer *x,
 		    sig) == -1) {
 			log_error("cannot sign delivery", "address=%s "
 			    "message=%s",
-			    log_value(la, sizeof(la), sub_address(t->t_sub)),
+			    log_value(la, sizeof(la), sub_address(t->tg_sub)),
 			    msg_id(m));
 			return -1;
 		}
@@ -1409,27 +1409,27 @@ static int
 xfer_start(struct deliver *d, struct target *t, int kind)
 {
 	char la[LOG_VALUE_MAX];
-	struct retry r = { 0 };
+	struct target_retry r = { 0 };
 	struct xfer *x;
 	struct msg *m;
 	CURL *e;
 
 	if (kind == 1) {
-		m = t->t_retries[0].r_msg;
+		m = t->tg_retries[0].tr_msg;
 		if (m == NULL &&
-		    (m = store_read_msg(d->reader, t->t_retries[0].r_seq)) ==
+		    (m = store_read_msg(d->d_reader, t->tg_retries[0].tr_seq)) ==
 		    NULL) {
 			log_error("retry without its message dropped",
 			    "address=%s seq=%llu",
-			    log_value(la, sizeof(la), sub_address(t->t_sub)),
-			    (unsigned long long)t->t_retries[0].r_seq);
+			    log_value(la, sizeof(la), sub_address(t->tg_sub)),
+			    (unsigned long long)t->tg_retries[0].tr_seq);
 			retry_take(t, &r);
-			store_retry_done(d->store, t->t_id, r.r_seq);
+			store_retry_done(d->d_store, t->tg_id, r.tr_seq);
 			return 0;
 		}
-		t->t_retries[0].r_msg = m;
+		t->tg_retries[0].tr_msg = m;
 	} else
-		m = t->t_ring[t->t_head];
+		m = t->tg_ring[t->tg_head];
 	if ((x = xfer_get(d)) == NULL)
 		return -1;
 	e = x->x_easy;
@@ -1439,44 +1439,44 @@ xfer_start(struct deliver *d, struct target *t, int kind)
 		xfer_put(d, x);
 		return -1;
 	}
-	curl_easy_setopt(e, CURLOPT_CURLU, sub_url(t->t_sub));
+	curl_easy_setopt(e, CURLOPT_CURLU, sub_url(t->tg_sub));
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->x_hdr);
 	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)msg_len(m));
 	curl_easy_setopt(e, CURLOPT_POSTFIELDS, msg_body(m));
 	x->x_target = t;	/* before libcurl can call on_open */
-	if (curl_multi_add_handle(d->multi, e) != CURLM_OK) {
+	if (curl_multi_add_handle(d->d_multi, e) != CURLM_OK) {
 		xfer_put(d, x);
 		return -1;
 	}
 	if (kind == 1) {
 		retry_take(t, &r);
-		x->x_msg = r.r_msg;	/* the retry's reference moves here */
+		x->x_msg = r.tr_msg;	/* the retry's reference moves here */
 		x->x_retry = 1;
-		x->x_attempts = r.r_attempts;
-		x->x_first = r.r_first;
+		x->x_attempts = r.tr_attempts;
+		x->x_first = r.tr_first;
 	} else {
 		x->x_msg = target_shift(d, t);	/* so does the FIFO's */
 		x->x_retry = 0;
 		x->x_attempts = 0;
 		x->x_first = 0;
 	}
-	x->x_start = d->now;
+	x->x_start = d->d_now;
 	x->x_slow = 0;
 	x->x_next = NULL;
-	x->x_prev = d->active_tail;
+	x->x_prev = d->d_active_tail;
 	if (x->x_prev != NULL)
 		x->x_prev->x_next = x;
 	else
-		d->active_head = x;
-	d->active_tail = x;
-	if (d->active_young == NULL)
-		d->active_young = x;
-	t->t_in_flight++;
-	d->in_flight++;
-	atomic_store_explicit(&d->flying, d->in_flight, memory_order_relaxed);
-	d->fast++;
-	atomic_store(&sub_counters(t->t_sub)->in_flight,
-	    (uint_fast64_t)t->t_in_flight);
+		d->d_active_head = x;
+	d->d_active_tail = x;
+	if (d->d_active_young == NULL)
+		d->d_active_young = x;
+	t->tg_in_flight++;
+	d->d_in_flight++;
+	atomic_store_explicit(&d->d_flying, d->d_in_flight, memory_order_relaxed);
+	d->d_fast++;
+	atomic_store(&sub_counters(t->tg_sub)->in_flight,
+	    (uint_fast64_t)t->tg_in_flight);
 	target_count(d, t);
 	return 0;
 }
@@ -1493,10 +1493,10 @@ age_transfers(struct deliver *d)
 {
 	struct xfer *x;
 
-	while ((x = d->active_young) != NULL && d->now - x->x_start >= SLOW_MS) {
+	while ((x = d->d_active_young) != NULL && d->d_now - x->x_start >= SLOW_MS) {
 		x->x_slow = 1;
-		d->fast--;
-		d->active_young = x->x_next;
+		d->d_fast--;
+		d->d_active_young = x->x_next;
 	}
 }
 
@@ -1508,20 +1508,20 @@ dispatch(struct deliver *d)
 	int kind;
 
 	age_transfers(d);
-	while (d->fast < d->cfg->max_transfers && d->in_flight < d->max_open &&
+	while (d->d_fast < d->d_cfg->max_transfers && d->d_in_flight < d->d_max_open &&
 	    (t = ready_pop(d)) != NULL) {
-		if (t->t_removed) {
+		if (t->tg_removed) {
 			target_release(d, t);
 			continue;
 		}
 		if ((kind = target_next(d, t)) == 3) {
-			uint64_t from = t->t_next;
+			uint64_t from = t->tg_next;
 
 			target_refill(d, t);
 			kind = target_next(d, t);
 			/* Read past other topics' messages only: on at once. */
-			if (kind == 3 && t->t_next > from) {
-				t->t_ready_next = again;
+			if (kind == 3 && t->tg_next > from) {
+				t->tg_ready_next = again;
 				again = t;
 				continue;
 			}
@@ -1536,8 +1536,8 @@ dispatch(struct deliver *d)
 		}
 		ready_push(d, t);
 	}
-	for (d->rescan = again != NULL; (t = again) != NULL; ) {
-		again = t->t_ready_next;
+	for (d->d_rescan = again != NULL; (t = again) != NULL; ) {
+		again = t->tg_ready_next;
 		ready_push(d, t);
 	}
 }
@@ -1553,16 +1553,16 @@ note_failure(struct target *t, const struct msg *m, long status,
 	else
 		snprintf(err, SUB_ERRLEN, "%.159s", *detail ? detail :
 		    curl_easy_strerror(rc));
-	atomic_fetch_add(&sub_counters(t->t_sub)->failed, 1);
-	sub_set_error(t->t_sub, err);
+	atomic_fetch_add(&sub_counters(t->tg_sub)->failed, 1);
+	sub_set_error(t->tg_sub, err);
 
-	if (!ratelog_allow(&t->t_fail_log))
+	if (!ratelog_allow(&t->tg_fail_log))
 		return;
 	log_warnx("delivery failed", "address=%s message=%s status=%ld "
 	    "error=%s suppressed=%lu",
-	    log_value(la, sizeof(la), sub_address(t->t_sub)), msg_id(m), status,
-	    log_value(lv, sizeof(lv), err), t->t_fail_log.rl_quiet);
-	t->t_fail_log.rl_quiet = 0;
+	    log_value(la, sizeof(la), sub_address(t->tg_sub)), msg_id(m), status,
+	    log_value(lv, sizeof(lv), err), t->tg_fail_log.rl_quiet);
+	t->tg_fail_log.rl_quiet = 0;
 }
 
 /* One success makes a failing subscriber active, its retries due at once. */
@@ -1571,15 +1571,15 @@ target_recovered(struct deliver *d, struct target *t)
 {
 	char la[LOG_VALUE_MAX];
 
-	t->t_fails = 0;
-	if (t->t_state != SUB_FAILING)
+	t->tg_fails = 0;
+	if (t->tg_state != SUB_FAILING)
 		return;
-	t->t_state = SUB_ACTIVE;
-	sub_set_state(t->t_sub, SUB_ACTIVE);
-	for (size_t i = 0; i < t->t_nretries; i++)
-		t->t_retries[i].r_due = d->now;
+	t->tg_state = SUB_ACTIVE;
+	sub_set_state(t->tg_sub, SUB_ACTIVE);
+	for (size_t i = 0; i < t->tg_nretries; i++)
+		t->tg_retries[i].tr_due = d->d_now;
 	log_info("subscriber recovered", "address=%s",
-	    log_value(la, sizeof(la), sub_address(t->t_sub)));
+	    log_value(la, sizeof(la), sub_address(t->tg_sub)));
 }
 
 /*
@@ -1591,30 +1591,30 @@ target_give_up(struct deliver *d, struct target *t, int64_t real)
 {
 	char la[LOG_VALUE_MAX];
 	uint64_t lo = target_unsent(d, t);
-	size_t n = t->t_nretries;
+	size_t n = t->tg_nretries;
 
-	for (size_t i = 0; i < t->t_nretries; i++) {
-		struct retry *r = &t->t_retries[i];
-		struct store_attempt a = { .sub_id = t->t_id, .seq = r->r_seq,
-		    .attempts = r->r_attempts, .first_at = r->r_first,
+	for (size_t i = 0; i < t->tg_nretries; i++) {
+		struct target_retry *r = &t->tg_retries[i];
+		struct store_attempt a = { .sub_id = t->tg_id, .seq = r->tr_seq,
+		    .attempts = r->tr_attempts, .first_at = r->tr_first,
 		    .last_at = real };
 
-		sub_get_error(t->t_sub, a.error);
-		store_dead(d->store, &a, sub_address(t->t_sub),
+		sub_get_error(t->tg_sub, a.error);
+		store_dead(d->d_store, &a, sub_address(t->tg_sub),
 		    "retries exhausted");
 	}
 	retries_clear(t);
-	if (lo <= d->last_seq)
+	if (lo <= d->d_last_seq)
 		target_dead_range(d, t, lo, "retries exhausted");
 	target_clear(d, t);
-	t->t_stored = 0;
+	t->tg_stored = 0;
 	log_warnx("subscriber failed for its whole retry schedule: its pending "
 	    "messages are dead letters", "address=%s retries=%zu "
-	    "unsent=%llu", log_value(la, sizeof(la), sub_address(t->t_sub)),
-	    n, (unsigned long long)(d->last_seq + 1 - lo));
-	t->t_fails = 0;
-	t->t_state = SUB_ACTIVE;
-	sub_set_state(t->t_sub, SUB_ACTIVE);
+	    "unsent=%llu", log_value(la, sizeof(la), sub_address(t->tg_sub)),
+	    n, (unsigned long long)(d->d_last_seq + 1 - lo));
+	t->tg_fails = 0;
+	t->tg_state = SUB_ACTIVE;
+	sub_set_state(t->tg_sub, SUB_ACTIVE);
 }
 
 /* When to try again after a failed attempt; -1: never (a dead letter). */
@@ -1628,9 +1628,9 @@ next_delay(struct deliver *d, CURL *e, long status, int attempt, int64_t real)
 		long ms = retry_after_ms(h->value, real);
 
 		if (ms >= 0)
-			return attempt > d->cfg->retry_count ? -1 : ms;
+			return attempt > d->d_cfg->retry_count ? -1 : ms;
 	}
-	return retry_delay_ms(d->cfg, attempt, &d->rng);
+	return retry_delay_ms(d->d_cfg, attempt, &d->d_rng);
 }
 
 static void
@@ -1640,7 +1640,7 @@ xfer_failed(struct deliver *d, struct xfer *x, CURL *e, long status,
 	char la[LOG_VALUE_MAX];
 	struct target *t = x->x_target;
 	int64_t real = clock_real_ms();
-	struct store_attempt a = { .sub_id = t->t_id, .seq = msg_seq(x->x_msg),
+	struct store_attempt a = { .sub_id = t->tg_id, .seq = msg_seq(x->x_msg),
 	    .attempts = x->x_attempts + 1, .first_at = x->x_first ? x->x_first :
 	    real, .last_at = real, .status = rc == CURLE_OK ? status : 0 };
 	const char *detail = x->x_err;
@@ -1655,24 +1655,24 @@ xfer_failed(struct deliver *d, struct xfer *x, CURL *e, long status,
 		detail = denied;
 	}
 	note_failure(t, x->x_msg, status, rc, detail, a.error);
-	t->t_fails++;
-	if (status == 410 && rc == CURLE_OK && !t->t_removed && !t->t_gone) {
+	t->tg_fails++;
+	if (status == 410 && rc == CURLE_OK && !t->tg_removed && !t->tg_gone) {
 		log_warnx("subscriber answered 410 Gone: deregistered",
 		    "address=%s",
-		    log_value(la, sizeof(la), sub_address(t->t_sub)));
+		    log_value(la, sizeof(la), sub_address(t->tg_sub)));
 		/* Nothing more is sent; the store dead-letters what is pending. */
-		t->t_gone = 1;
-		subs_remove_sub(d->subs, t->t_sub, SUB_GONE);
+		t->tg_gone = 1;
+		subs_remove_sub(d->d_subs, t->tg_sub, SUB_GONE);
 	}
 	delay = next_delay(d, e, status, a.attempts, real);
-	if (delay < 0 && !t->t_removed) {
-		store_dead(d->store, &a, sub_address(t->t_sub),
+	if (delay < 0 && !t->tg_removed) {
+		store_dead(d->d_store, &a, sub_address(t->tg_sub),
 		    "retries exhausted");
 		log_warnx("delivery gave up: dead letter", "address=%s "
 		    "message=%s attempts=%d",
-		    log_value(la, sizeof(la), sub_address(t->t_sub)),
+		    log_value(la, sizeof(la), sub_address(t->tg_sub)),
 		    msg_id(x->x_msg), a.attempts);
-		if (t->t_state == SUB_FAILING)
+		if (t->tg_state == SUB_FAILING)
 			target_give_up(d, t, real);
 		return;
 	}
@@ -1680,24 +1680,24 @@ xfer_failed(struct deliver *d, struct xfer *x, CURL *e, long status,
 		delay = 0;
 	/* Saved even for a removed subscriber: the store dead-letters its retries. */
 	a.next_at = real + delay;
-	store_retry(d->store, &a);
-	if (!t->t_removed && !t->t_gone) {
-		struct retry r = { .r_seq = a.seq, .r_msg = msg_ref(x->x_msg),
-		    .r_attempts = a.attempts, .r_due = d->now + delay,
-		    .r_first = a.first_at };
+	store_retry(d->d_store, &a);
+	if (!t->tg_removed && !t->tg_gone) {
+		struct target_retry r = { .tr_seq = a.seq, .tr_msg = msg_ref(x->x_msg),
+		    .tr_attempts = a.attempts, .tr_due = d->d_now + delay,
+		    .tr_first = a.first_at };
 
 		retry_insert(d, t, &r);
 		metrics_retry();
 	}
-	if (t->t_state == SUB_ACTIVE && t->t_fails >= d->cfg->failure_threshold &&
-	    !t->t_removed) {
-		t->t_state = SUB_FAILING;
-		sub_set_state(t->t_sub, SUB_FAILING);
+	if (t->tg_state == SUB_ACTIVE && t->tg_fails >= d->d_cfg->failure_threshold &&
+	    !t->tg_removed) {
+		t->tg_state = SUB_FAILING;
+		sub_set_state(t->tg_sub, SUB_FAILING);
 		target_spill(d, t);
 		log_warnx("subscriber failing: only retry probes until it "
 		    "answers", "address=%s consecutive_failures=%d",
-		    log_value(la, sizeof(la), sub_address(t->t_sub)),
-		    t->t_fails);
+		    log_value(la, sizeof(la), sub_address(t->tg_sub)),
+		    t->tg_fails);
 	}
 }
 
@@ -1739,32 +1739,32 @@ xfer_done(struct deliver *d, CURL *e, CURLcode rc)
 	curl_easy_getinfo(e, CURLINFO_TOTAL_TIME_T, &us);
 	result = attempt_result(e, x, status, rc);
 	metrics_delivery(result, (int64_t)us);
-	curl_multi_remove_handle(d->multi, e);
+	curl_multi_remove_handle(d->d_multi, e);
 	xfer_unlink(d, x);
 	t = x->x_target;
 
 	if (result == METRICS_OK) {
 		metrics_delivered_after(clock_real_ms() - msg_created(x->x_msg));
-		atomic_fetch_add(&sub_counters(t->t_sub)->delivered, 1);
+		atomic_fetch_add(&sub_counters(t->tg_sub)->delivered, 1);
 		/* Every delivery passes here: no formatting unless shown. */
 		if (log_enabled(LOG_DEBUG))
 			log_debug("delivered", "address=%s message=%s "
 			    "status=%ld",
-			    log_value(la, sizeof(la), sub_address(t->t_sub)),
+			    log_value(la, sizeof(la), sub_address(t->tg_sub)),
 			    msg_id(x->x_msg), status);
 		if (x->x_retry)
-			store_retry_done(d->store, t->t_id, msg_seq(x->x_msg));
+			store_retry_done(d->d_store, t->tg_id, msg_seq(x->x_msg));
 		target_recovered(d, t);
 	} else
 		xfer_failed(d, x, e, status, rc);
 
 	msg_unref(x->x_msg);
 	xfer_put(d, x);
-	t->t_in_flight--;
-	atomic_store(&sub_counters(t->t_sub)->in_flight,
-	    (uint_fast64_t)t->t_in_flight);
+	t->tg_in_flight--;
+	atomic_store(&sub_counters(t->tg_sub)->in_flight,
+	    (uint_fast64_t)t->tg_in_flight);
 	target_count(d, t);
-	if (t->t_removed)
+	if (t->tg_removed)
 		target_release(d, t);
 	else
 		ready_push(d, t);
@@ -1785,7 +1785,7 @@ reap_done(struct deliver *d)
 	do {
 		n = 0;
 		while (n < (int)(sizeof(done) / sizeof(done[0])) &&
-		    (cm = curl_multi_info_read(d->multi, &left)) != NULL)
+		    (cm = curl_multi_info_read(d->d_multi, &left)) != NULL)
 			if (cm->msg == CURLMSG_DONE) {
 				done[n].e = cm->easy_handle;
 				done[n++].rc = cm->data.result;
@@ -1805,18 +1805,18 @@ save_progress(struct deliver *d)
 {
 	struct xfer *x;
 
-	for (size_t i = 0; i < d->ntargets; i++)
-		d->targets[i]->t_low = target_unsent(d, d->targets[i]);
-	for (x = d->active_head; x != NULL; x = x->x_next)
-		if (!x->x_retry && !x->x_target->t_removed &&
-		    msg_seq(x->x_msg) < x->x_target->t_low)
-			x->x_target->t_low = msg_seq(x->x_msg);
-	for (size_t i = 0; i < d->ntargets; i++) {
-		struct target *t = d->targets[i];
+	for (size_t i = 0; i < d->d_ntargets; i++)
+		d->d_targets[i]->tg_low = target_unsent(d, d->d_targets[i]);
+	for (x = d->d_active_head; x != NULL; x = x->x_next)
+		if (!x->x_retry && !x->x_target->tg_removed &&
+		    msg_seq(x->x_msg) < x->x_target->tg_low)
+			x->x_target->tg_low = msg_seq(x->x_msg);
+	for (size_t i = 0; i < d->d_ntargets; i++) {
+		struct target *t = d->d_targets[i];
 
-		if (t->t_low > t->t_saved && t->t_id != 0) {
-			store_progress(d->store, t->t_id, t->t_low);
-			t->t_saved = t->t_low;
+		if (t->tg_low > t->tg_saved && t->tg_id != 0) {
+			store_progress(d->d_store, t->tg_id, t->tg_low);
+			t->tg_saved = t->tg_low;
 		}
 	}
 }
@@ -1825,25 +1825,25 @@ save_progress(struct deliver *d)
 static void
 tick(struct deliver *d)
 {
-	if (d->now < d->next_tick)
+	if (d->d_now < d->d_next_tick)
 		return;
-	d->next_tick = d->now + TICK_MS;
-	for (size_t i = 0; i < d->ntargets; i++) {
-		struct target *t = d->targets[i];
+	d->d_next_tick = d->d_now + TICK_MS;
+	for (size_t i = 0; i < d->d_ntargets; i++) {
+		struct target *t = d->d_targets[i];
 
 		/* A failing target whose probe is gone (dropped) would wait forever. */
-		if (t->t_state == SUB_FAILING && t->t_nretries == 0 &&
-		    t->t_in_flight == 0) {
-			t->t_state = SUB_ACTIVE;
-			t->t_fails = 0;
-			sub_set_state(t->t_sub, SUB_ACTIVE);
+		if (t->tg_state == SUB_FAILING && t->tg_nretries == 0 &&
+		    t->tg_in_flight == 0) {
+			t->tg_state = SUB_ACTIVE;
+			t->tg_fails = 0;
+			sub_set_state(t->tg_sub, SUB_ACTIVE);
 		}
-		if (t->t_nretries > 0 || t->t_stored)
+		if (t->tg_nretries > 0 || t->tg_stored)
 			ready_push(d, t);
 		target_count(d, t);
 	}
-	if (d->now >= d->next_progress) {
-		d->next_progress = d->now + PROGRESS_MS;
+	if (d->d_now >= d->d_next_progress) {
+		d->d_next_progress = d->d_now + PROGRESS_MS;
 		save_progress(d);
 	}
 }
@@ -1855,21 +1855,21 @@ tick(struct deliver *d)
 static void
 abandon_all(struct deliver *d)
 {
-	long flying = d->in_flight;
+	long flying = d->d_in_flight;
 	struct xfer *x;
 
-	while ((x = d->active_head) != NULL) {
+	while ((x = d->d_active_head) != NULL) {
 		struct target *t = x->x_target;
 
-		curl_multi_remove_handle(d->multi, x->x_easy);
+		curl_multi_remove_handle(d->d_multi, x->x_easy);
 		xfer_unlink(d, x);
 		msg_unref(x->x_msg);
 		xfer_put(d, x);
-		t->t_in_flight--;
+		t->tg_in_flight--;
 		target_release(d, t);
 	}
-	for (size_t i = 0; i < d->ntargets; i++)
-		target_clear(d, d->targets[i]);
+	for (size_t i = 0; i < d->d_ntargets; i++)
+		target_clear(d, d->d_targets[i]);
 	if (flying > 0)
 		log_warnx("shutdown grace period over: deliveries in flight "
 		    "abandoned (kept in the store)", "in_flight=%ld", flying);
@@ -1882,14 +1882,14 @@ release_all(struct deliver *d)
 	struct target *t;
 
 	while ((t = ready_pop(d)) != NULL)
-		if (t->t_removed)
+		if (t->tg_removed)
 			target_release(d, t);
-	while (d->ntargets > 0) {
-		t = d->targets[0];
+	while (d->d_ntargets > 0) {
+		t = d->d_targets[0];
 		targets_remove(d, t);
 		target_clear(d, t);
-		t->t_id = 0;	/* still registered: the store keeps it */
-		t->t_removed = 1;
+		t->tg_id = 0;	/* still registered: the store keeps it */
+		t->tg_removed = 1;
 		target_release(d, t);
 	}
 }
@@ -1900,7 +1900,7 @@ on_timer(CURLM *multi, long timeout_ms, void *arg)
 	struct deliver *d = arg;
 
 	(void)multi;
-	d->timer = timeout_ms < 0 ? -1 : clock_mono_ms() + timeout_ms;
+	d->d_timer = timeout_ms < 0 ? -1 : clock_mono_ms() + timeout_ms;
 	return 0;
 }
 
@@ -1908,11 +1908,11 @@ on_timer(CURLM *multi, long timeout_ms, void *arg)
 static int
 wait_ms(const struct deliver *d, int64_t now, int max_ms)
 {
-	if (d->timer < 0)
+	if (d->d_timer < 0)
 		return max_ms;
-	if (d->timer <= now)
+	if (d->d_timer <= now)
 		return 0;
-	return d->timer - now < max_ms ? (int)(d->timer - now) : max_ms;
+	return d->d_timer - now < max_ms ? (int)(d->d_timer - now) : max_ms;
 }
 
 #define EVENTS_MAX	256
@@ -1928,14 +1928,14 @@ deliver_loop(void *arg)
 
 	for (;;) {
 		notify_watchdog();
-		d->now = clock_mono_ms();
+		d->d_now = clock_mono_ms();
 		/* Each round is proof of life: every TICK_MS at least, when idle. */
-		atomic_store_explicit(&d->beat, d->now, memory_order_relaxed);
+		atomic_store_explicit(&d->d_beat, d->d_now, memory_order_relaxed);
 		drain_inbox(d);
 		/* Stopping: nothing new starts; what is queued stays stored. */
-		if (atomic_load(&d->stopping)) {
-			if (d->in_flight == 0 ||
-			    d->now >= atomic_load(&d->deadline)) {
+		if (atomic_load(&d->d_stopping)) {
+			if (d->d_in_flight == 0 ||
+			    d->d_now >= atomic_load(&d->d_deadline)) {
 				save_progress(d);
 				abandon_all(d);
 				break;
@@ -1945,29 +1945,29 @@ deliver_loop(void *arg)
 			dispatch(d);
 		}
 		now = clock_mono_ms();
-		limit = atomic_load(&d->stopping) ? 100 : d->rescan ? 0 :
+		limit = atomic_load(&d->d_stopping) ? 100 : d->d_rescan ? 0 :
 		    TICK_MS;
 		/* Work waits for slots: wake when the oldest transfer turns slow. */
-		if (d->ready_head != NULL && d->active_young != NULL &&
-		    d->fast >= d->cfg->max_transfers) {
-			int64_t until = d->active_young->x_start + SLOW_MS - now;
+		if (d->d_ready_head != NULL && d->d_active_young != NULL &&
+		    d->d_fast >= d->d_cfg->max_transfers) {
+			int64_t until = d->d_active_young->x_start + SLOW_MS - now;
 
 			limit = until > 0 ? (int)until : 0;
 		}
-		if (limit > d->max_sleep)
-			limit = d->max_sleep;
-		n = epoll_wait(d->epfd, ev, EVENTS_MAX, wait_ms(d, now, limit));
+		if (limit > d->d_max_sleep)
+			limit = d->d_max_sleep;
+		n = epoll_wait(d->d_epfd, ev, EVENTS_MAX, wait_ms(d, now, limit));
 		for (int i = 0; i < n; i++) {
 			int fd = ev[i].data.fd, mask = 0;
 
-			if (fd == d->wakefd) {
-				if (read(d->wakefd, &count, sizeof(count)) < 0)
+			if (fd == d->d_wakefd) {
+				if (read(d->d_wakefd, &count, sizeof(count)) < 0)
 					continue;
 				continue;
 			}
 			if (!fd_slot(d, fd)->fs_want) {
 				/* An idle connection closed or spoke: stop watching. */
-				epoll_ctl(d->epfd, EPOLL_CTL_DEL, fd, NULL);
+				epoll_ctl(d->d_epfd, EPOLL_CTL_DEL, fd, NULL);
 				fd_slot(d, fd)->fs_events = 0;
 				continue;
 			}
@@ -1977,11 +1977,11 @@ deliver_loop(void *arg)
 				mask |= CURL_CSELECT_OUT;
 			if (ev[i].events & (EPOLLERR | EPOLLHUP))
 				mask |= CURL_CSELECT_ERR;
-			curl_multi_socket_action(d->multi, fd, mask, &running);
+			curl_multi_socket_action(d->d_multi, fd, mask, &running);
 		}
-		if (d->timer >= 0 && d->timer <= clock_mono_ms()) {
-			d->timer = -1;
-			curl_multi_socket_action(d->multi, CURL_SOCKET_TIMEOUT,
+		if (d->d_timer >= 0 && d->d_timer <= clock_mono_ms()) {
+			d->d_timer = -1;
+			curl_multi_socket_action(d->d_multi, CURL_SOCKET_TIMEOUT,
 			    0, &running);
 		}
 		reap_done(d);
@@ -1999,38 +1999,38 @@ deliver_free(struct deliver *d)
 	if (d == NULL)
 		return;
 	/* Commands nobody will act on: publishes and replays own memory. */
-	for (c = d->inbox_head; c != NULL; c = next) {
-		next = c->next;
-		if (c->type == CMD_PUBLISH) {
-			msg_unref(c->arg);
+	for (c = d->d_inbox_head; c != NULL; c = next) {
+		next = c->ic_next;
+		if (c->ic_type == CMD_PUBLISH) {
+			msg_unref(c->ic_arg);
 			free(c);
-		} else if (c->type == CMD_UPDATE) {
-			update_free(c->arg);
-		} else if (c->type == CMD_REPLAY) {
-			free(c->arg);
+		} else if (c->ic_type == CMD_UPDATE) {
+			update_free(c->ic_arg);
+		} else if (c->ic_type == CMD_REPLAY) {
+			free(c->ic_arg);
 			free(c);
-		} else if (c->type == CMD_CONFIG) {
-			config_release(c->arg);
+		} else if (c->ic_type == CMD_CONFIG) {
+			config_release(c->ic_arg);
 			free(c);
 		}
 	}
 	release_all(d);
-	free(d->targets);
-	free(d->every);
-	free(d->route.v);
-	topic_index_free(d->index);
-	signer_free(d->signer);
+	free(d->d_targets);
+	free(d->d_every);
+	free(d->d_route.v);
+	topic_index_free(d->d_index);
+	signer_free(d->d_signer);
 	xfer_free_all(d);
-	curl_multi_cleanup(d->multi);
-	curl_slist_free_all(d->resolve);
-	config_release(d->cfg_ref);
-	free(d->slots);
-	if (d->epfd >= 0)
-		close(d->epfd);
-	if (d->wakefd >= 0)
-		close(d->wakefd);
-	store_reader_close(d->reader);
-	pthread_mutex_destroy(&d->inbox_lock);
+	curl_multi_cleanup(d->d_multi);
+	curl_slist_free_all(d->d_resolve);
+	config_release(d->d_cfg_ref);
+	free(d->d_slots);
+	if (d->d_epfd >= 0)
+		close(d->d_epfd);
+	if (d->d_wakefd >= 0)
+		close(d->d_wakefd);
+	store_reader_close(d->d_reader);
+	pthread_mutex_destroy(&d->d_inbox_lock);
 	free(d);
 }
 
@@ -2062,11 +2062,11 @@ test_resolve(struct deliver *d)
 		}
 		memcpy(entry, p, len);
 		entry[len] = '\0';
-		if ((l = curl_slist_append(d->resolve, entry)) == NULL) {
+		if ((l = curl_slist_append(d->d_resolve, entry)) == NULL) {
 			log_error("cannot start delivery", "reason=nomem");
 			return -1;
 		}
-		d->resolve = l;
+		d->d_resolve = l;
 	}
 	log_warnx("HOOKCAST_TEST_RESOLVE is set: names resolve as it says "
 	    "(for tests only)", "resolve=%s", log_value(lv, sizeof(lv), env));
@@ -2101,8 +2101,8 @@ deliver_reload(struct deliver *d, const struct config *cfg)
 		log_error("reload not applied to deliveries", "reason=nomem");
 		return;
 	}
-	c->type = CMD_CONFIG;
-	c->arg = (void *)(uintptr_t)config_hold(cfg);
+	c->ic_type = CMD_CONFIG;
+	c->ic_arg = (void *)(uintptr_t)config_hold(cfg);
 	inbox_push(d, c);
 	deliver_wake(d);
 }
@@ -2129,17 +2129,17 @@ deliver_start(const struct config *cfg, struct store *st, struct subs *subs,
 		log_error("cannot start delivery", "reason=nomem");
 		return NULL;
 	}
-	d->cfg = cfg;
-	d->store = st;
-	d->subs = subs;
-	d->last_seq = last_seq;
-	d->rng = retry_seed();
-	d->epfd = d->wakefd = -1;
-	d->inbox_tail = &d->inbox_head;
-	pthread_mutex_init(&d->inbox_lock, NULL);
-	snprintf(d->user_agent, sizeof(d->user_agent), "hookcast/%s",
+	d->d_cfg = cfg;
+	d->d_store = st;
+	d->d_subs = subs;
+	d->d_last_seq = last_seq;
+	d->d_rng = retry_seed();
+	d->d_epfd = d->d_wakefd = -1;
+	d->d_inbox_tail = &d->d_inbox_head;
+	pthread_mutex_init(&d->d_inbox_lock, NULL);
+	snprintf(d->d_user_agent, sizeof(d->d_user_agent), "hookcast/%s",
 	    HOOKCAST_VERSION);
-	if ((d->multi = curl_multi_init()) == NULL) {
+	if ((d->d_multi = curl_multi_init()) == NULL) {
 		log_error("cannot start delivery", "reason=\"curl_multi_init "
 		    "failed\"");
 		deliver_free(d);
@@ -2149,49 +2149,49 @@ deliver_start(const struct config *cfg, struct store *st, struct subs *subs,
 		deliver_free(d);
 		return NULL;
 	}
-	d->timer = -1;
+	d->d_timer = -1;
 	/* Idle, the loop still turns four times a watchdog interval. */
-	d->max_sleep = INT_MAX;
+	d->d_max_sleep = INT_MAX;
 	if ((wd = notify_watchdog_usec() / 4000) < INT_MAX &&
 	    notify_watchdog_usec() > 0)
-		d->max_sleep = wd > 0 ? (int)wd : 1;
-	if ((d->index = topic_index_new()) == NULL) {
+		d->d_max_sleep = wd > 0 ? (int)wd : 1;
+	if ((d->d_index = topic_index_new()) == NULL) {
 		log_error("cannot start delivery", "reason=nomem");
 		deliver_free(d);
 		return NULL;
 	}
 	if (*cfg->signing_secret != '\0' &&
-	    (d->signer = signer_new(cfg->signing_secret)) == NULL) {
+	    (d->d_signer = signer_new(cfg->signing_secret)) == NULL) {
 		log_error("cannot start delivery", "reason=\"signing_secret "
 		    "refused by libcrypto\"");
 		deliver_free(d);
 		return NULL;
 	}
-	if ((d->reader = store_reader_open(st)) == NULL) {
+	if ((d->d_reader = store_reader_open(st)) == NULL) {
 		deliver_free(d);
 		return NULL;
 	}
-	if ((d->epfd = epoll_create1(EPOLL_CLOEXEC)) == -1 ||
-	    (d->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1 ||
-	    epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->wakefd, &(struct epoll_event){
-	    .events = EPOLLIN, .data.fd = d->wakefd }) == -1) {
+	if ((d->d_epfd = epoll_create1(EPOLL_CLOEXEC)) == -1 ||
+	    (d->d_wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1 ||
+	    epoll_ctl(d->d_epfd, EPOLL_CTL_ADD, d->d_wakefd, &(struct epoll_event){
+	    .events = EPOLLIN, .data.fd = d->d_wakefd }) == -1) {
 		log_warn("cannot start delivery", NULL);
 		deliver_free(d);
 		return NULL;
 	}
-	curl_multi_setopt(d->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
-	curl_multi_setopt(d->multi, CURLMOPT_SOCKETDATA, d);
-	curl_multi_setopt(d->multi, CURLMOPT_TIMERFUNCTION, on_timer);
-	curl_multi_setopt(d->multi, CURLMOPT_TIMERDATA, d);
+	curl_multi_setopt(d->d_multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+	curl_multi_setopt(d->d_multi, CURLMOPT_SOCKETDATA, d);
+	curl_multi_setopt(d->d_multi, CURLMOPT_TIMERFUNCTION, on_timer);
+	curl_multi_setopt(d->d_multi, CURLMOPT_TIMERDATA, d);
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
-		d->max_open = (long)rl.rlim_cur - cfg->max_connections - 64;
+		d->d_max_open = (long)rl.rlim_cur - cfg->max_connections - 64;
 	else
-		d->max_open = LONG_MAX;
-	if (d->max_open < cfg->max_transfers)
-		d->max_open = cfg->max_transfers;
+		d->d_max_open = LONG_MAX;
+	if (d->d_max_open < cfg->max_transfers)
+		d->d_max_open = cfg->max_transfers;
 	size_conn_cache(d);
-	atomic_store(&d->beat, clock_mono_ms());
-	if ((rc = pthread_create(&d->thread, NULL, deliver_loop, d)) != 0) {
+	atomic_store(&d->d_beat, clock_mono_ms());
+	if ((rc = pthread_create(&d->d_thread, NULL, deliver_loop, d)) != 0) {
 		log_error("cannot start delivery", "error=\"%s\"",
 		    strerror(rc));
 		deliver_free(d);
@@ -2203,14 +2203,14 @@ deliver_start(const struct config *cfg, struct store *st, struct subs *subs,
 int64_t
 deliver_heartbeat(const struct deliver *d)
 {
-	return atomic_load_explicit(&((struct deliver *)(uintptr_t)d)->beat,
+	return atomic_load_explicit(&((struct deliver *)(uintptr_t)d)->d_beat,
 	    memory_order_relaxed);
 }
 
 long
 deliver_in_flight(const struct deliver *d)
 {
-	return atomic_load_explicit(&((struct deliver *)(uintptr_t)d)->flying,
+	return atomic_load_explicit(&((struct deliver *)(uintptr_t)d)->d_flying,
 	    memory_order_relaxed);
 }
 
@@ -2219,10 +2219,10 @@ deliver_stop(struct deliver *d, long grace_ms)
 {
 	if (d == NULL)
 		return;
-	atomic_store(&d->deadline, clock_mono_ms() + grace_ms);
-	atomic_store(&d->stopping, true);
+	atomic_store(&d->d_deadline, clock_mono_ms() + grace_ms);
+	atomic_store(&d->d_stopping, true);
 	wake_thread(d);
-	pthread_join(d->thread, NULL);
+	pthread_join(d->d_thread, NULL);
 	drain_inbox(d);
 	deliver_free(d);
 }
