@@ -171,8 +171,11 @@ deliver_publish(struct deliver *d, struct msg *m)
 {
 	struct cmd *c;
 
-	if ((c = malloc(sizeof(*c))) == NULL)
+	if ((c = malloc(sizeof(*c))) == NULL) {
+		log_error("message not queued for delivery", "message=%s "
+		    "reason=nomem", msg_id(m));
 		return -1;
+	}
 	c->ic_type = CMD_PUBLISH;
 	c->ic_arg = msg_ref(m);
 	inbox_push(d, c);

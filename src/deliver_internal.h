@@ -75,7 +75,7 @@ struct target {
 	struct sub	*tg_sub;
 	size_t		 tg_index;	/* in d_targets while live */
 	struct topics	*tg_topics;	/* NULL: every topic */
-	size_t		 tg_every;	/* route.c's, when tg_topics is NULL */
+	size_t		 tg_every;	/* route.c's; SIZE_MAX: filed nowhere */
 	struct signer	*tg_signer;	/* its own secret's, or NULL */
 	/*
 	 * Routing is decided when a message is published: after a change of
@@ -143,7 +143,7 @@ struct deliver {
 	struct xfer		*d_active_young;	/* the first not yet slow */
 	long			 d_in_flight;
 	long			 d_fast;	/* of them, not yet slow */
-	struct ratelog		 d_nomem_log;	/* handles that could not be had */
+	struct ratelog		 d_nomem_log;	/* transfers that could not start */
 	struct signer		*d_signer;	/* signing_secret's, or NULL */
 	uint64_t		 d_rng;		/* retry jitter */
 	char			 d_user_agent[64];

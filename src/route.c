@@ -5,6 +5,7 @@
  * those that take every topic: the work is in proportion to who gets it.
  * A message without topics goes to every target.
  */
+#include <assert.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -75,6 +76,9 @@ route_unfile(struct route *r, struct target *t)
 		topic_index_remove(r->ro_index, t->tg_topics, t);
 		return;
 	}
+	if (t->tg_every == SIZE_MAX)
+		return;		/* filed nowhere: see route_retopic */
+	assert(t->tg_every < r->ro_nevery && r->ro_every[t->tg_every] == t);
 	last = r->ro_every[--r->ro_nevery];
 	r->ro_every[t->tg_every] = last;
 	last->tg_every = t->tg_every;
@@ -105,7 +109,10 @@ route_add_target(struct deliver *d, struct target *t)
 void
 route_remove_target(struct deliver *d, struct target *t)
 {
-	struct target *last = d->d_targets[--d->d_ntargets];
+	struct target *last;
+
+	assert(t->tg_index < d->d_ntargets && d->d_targets[t->tg_index] == t);
+	last = d->d_targets[--d->d_ntargets];
 
 	route_unfile(d->d_route, t);
 	d->d_targets[t->tg_index] = last;
@@ -164,9 +171,11 @@ route_retopic(struct deliver *d, struct target *t, struct topics *topics)
 		    log_value(la, sizeof(la), sub_address(t->tg_sub)));
 		topics_unref(t->tg_topics);
 		t->tg_topics = NULL;
-		if (route_file(d->d_route, t) == -1)
+		if (route_file(d->d_route, t) == -1) {
+			t->tg_every = SIZE_MAX;
 			sub_set_error(t->tg_sub,
 			    "out of memory: not receiving");
+		}
 	}
 	target_keep_topics(d, t, old);
 }

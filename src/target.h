@@ -2,6 +2,7 @@
 #ifndef HOOKCAST_TARGET_H
 #define HOOKCAST_TARGET_H
 
+#include <assert.h>
 #include <stdatomic.h>
 #include <stdint.h>
 
@@ -157,8 +158,10 @@ target_count(const struct deliver *d, struct target *t)
 static inline struct msg *
 target_shift(struct target *t)
 {
-	struct msg *m = t->tg_ring[t->tg_head];
+	struct msg *m;
 
+	assert(t->tg_len > 0);
+	m = t->tg_ring[t->tg_head];
 	t->tg_head = (t->tg_head + 1) % t->tg_cap;
 	t->tg_len--;
 	return m;

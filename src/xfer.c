@@ -144,6 +144,20 @@ discard_body(char *ptr, size_t size, size_t nmemb, void *arg)
 	return size * nmemb;
 }
 
+/*
+ * A transfer could not start (out of memory or handles): dispatch tries
+ * again every round, so this is logged rarely.
+ */
+static void
+postponed(struct deliver *d, const char *why)
+{
+	if (!ratelog_allow(&d->d_nomem_log))
+		return;
+	log_error("delivery postponed", "reason=\"%s\" suppressed=%lu", why,
+	    d->d_nomem_log.rl_quiet);
+	d->d_nomem_log.rl_quiet = 0;
+}
+
 static struct xfer *
 xfer_get(struct deliver *d)
 {
@@ -156,12 +170,7 @@ xfer_get(struct deliver *d)
 	}
 	if ((x = calloc(1, sizeof(*x))) == NULL ||
 	    (e = curl_easy_init()) == NULL) {
-		/* Tried again next round: log it rarely. */
-		if (ratelog_allow(&d->d_nomem_log)) {
-			log_error("delivery postponed", "reason=nomem "
-			    "suppressed=%lu", d->d_nomem_log.rl_quiet);
-			d->d_nomem_log.rl_quiet = 0;
-		}
+		postponed(d, "no memory for a transfer");
 		free(x);
 		return NULL;
 	}
@@ -222,6 +231,7 @@ xfer_unlink(struct deliver *d, struct xfer *x)
 	if (!x->x_slow)
 		d->d_fast--;
 	d->d_in_flight--;
+	assert(d->d_in_flight >= 0 && d->d_fast >= 0);
 	atomic_store_explicit(&d->d_flying, d->d_in_flight,
 	    memory_order_relaxed);
 }
@@ -337,8 +347,10 @@ xfer_start(struct deliver *d, struct target *t, enum target_work kind)
 	    (curl_off_t)msg_len(m));
 	curl_easy_setopt(e, CURLOPT_POSTFIELDS, msg_body(m));
 	x->x_target = t;	/* before libcurl can call on_open */
-	if (evloop_add(d->d_ev, e) == -1)
+	if (evloop_add(d->d_ev, e) == -1) {
+		postponed(d, "curl_multi_add_handle failed");
 		goto fail;
+	}
 	if (kind == TARGET_RETRY) {
 		target_retry_take(t, &r);
 		x->x_msg = r.tr_msg;	/* the retry's reference moves here */
