@@ -61,25 +61,21 @@ ring_seq(const struct target *t, size_t i)
 	return msg_seq(t->tg_ring[(t->tg_head + i) % t->tg_cap]);
 }
 
-/* Appends M (a new reference) to T's FIFO; -1 when out of memory. */
-static int
-target_push(struct target *t, struct msg *m)
+int
+target_grow(struct target *t)
 {
-	if (t->tg_len == t->tg_cap) {
-		size_t ncap = t->tg_cap ? t->tg_cap * 2 : RING_MIN;
-		struct msg **r;
+	size_t ncap = t->tg_cap ? t->tg_cap * 2 : RING_MIN;
+	struct msg **r;
 
-		if ((r = malloc(ncap * sizeof(*r))) == NULL)
-			return -1;
-		for (size_t i = 0; i < t->tg_len; i++)
-			r[i] = t->tg_ring[(t->tg_head + i) % t->tg_cap];
-		free(t->tg_ring);
-		t->tg_ring = r;
-		t->tg_cap = ncap;
-		t->tg_head = 0;
-	}
-	t->tg_ring[(t->tg_head + t->tg_len) % t->tg_cap] = msg_ref(m);
-	t->tg_len++;
+	/* Not logged: the message waits in the store instead. */
+	if ((r = malloc(ncap * sizeof(*r))) == NULL)
+		return -1;
+	for (size_t i = 0; i < t->tg_len; i++)
+		r[i] = t->tg_ring[(t->tg_head + i) % t->tg_cap];
+	free(t->tg_ring);
+	t->tg_ring = r;
+	t->tg_cap = ncap;
+	t->tg_head = 0;
 	return 0;
 }
 
@@ -367,37 +363,11 @@ target_detach(struct deliver *d, struct target *t)
 	target_release(d, t);
 }
 
-/*
- * A FIFO that is full, or long while bodies in memory pass max_queued_bytes,
- * stops taking messages: they wait in the store and are read back in order.
- */
 void
-target_offer(struct deliver *d, struct target *t, struct msg *m, int tight)
-{
-	size_t limit = (size_t)d->d_cfg->queue_limit;
-	size_t spill = (size_t)target_max_in_flight(d) * 2;
-
-	if (!t->tg_stored && t->tg_state == SUB_ACTIVE &&
-	    t->tg_len < limit && !(tight && t->tg_len >= spill) &&
-	    target_push(t, m) == 0) {
-		target_ready_push(d, t);
-		return;
-	}
-	if (!t->tg_stored) {
-		t->tg_stored = 1;
-		t->tg_next = d->d_last_seq;
-	}
-	target_ready_push(d, t);
-}
-
-void
-target_recovered(struct deliver *d, struct target *t)
+target_revive(struct deliver *d, struct target *t)
 {
 	char la[LOG_VALUE_MAX];
 
-	t->tg_fails = 0;
-	if (t->tg_state != SUB_FAILING)
-		return;
 	t->tg_state = SUB_ACTIVE;
 	sub_set_state(t->tg_sub, SUB_ACTIVE);
 	for (size_t i = 0; i < t->tg_nretries; i++)

@@ -45,13 +45,6 @@ void target_detach(struct deliver *d, struct target *t);
 /* Frees T once nothing refers to it: removed, idle and off the ready list. */
 void target_release(struct deliver *d, struct target *t);
 
-/*
- * Queues M (the caller keeps its reference) for T, or leaves it in the
- * store when T's FIFO is full, or long while TIGHT (bodies in memory pass
- * max_queued_bytes): then it is read back later, in order.
- */
-void target_offer(struct deliver *d, struct target *t, struct msg *m,
-    int tight);
 /* Reads T's next page of backlog into its FIFO. */
 void target_refill(struct deliver *d, struct target *t);
 /* Empties T's FIFO into the store's backlog, to be read back later. */
@@ -75,8 +68,10 @@ int target_retry_find(const struct target *t, uint64_t seq);
 /* Takes T's first retry into OUT. */
 void target_retry_take(struct target *t, struct target_retry *out);
 
-/* One success makes a failing target active, its retries due at once. */
-void target_recovered(struct deliver *d, struct target *t);
+/* Doubles T's FIFO: 0, or -1 (unchanged) when out of memory. */
+int target_grow(struct target *t);
+/* A failing target is active again, its retries due at once. */
+void target_revive(struct deliver *d, struct target *t);
 /*
  * A failing target whose probe has used up the schedule: everything it has
  * pending becomes a dead letter, and it starts afresh with new messages.
@@ -165,6 +160,51 @@ target_shift(struct target *t)
 	t->tg_head = (t->tg_head + 1) % t->tg_cap;
 	t->tg_len--;
 	return m;
+}
+
+/* Appends M (a new reference) to T's FIFO; -1 when out of memory. */
+static inline int
+target_push(struct target *t, struct msg *m)
+{
+	if (t->tg_len == t->tg_cap && target_grow(t) == -1)
+		return -1;
+	t->tg_ring[(t->tg_head + t->tg_len) % t->tg_cap] = msg_ref(m);
+	t->tg_len++;
+	return 0;
+}
+
+/*
+ * Queues M (the caller keeps its reference) for T, or leaves it in the
+ * store when T's FIFO is full, or long while TIGHT (bodies in memory pass
+ * max_queued_bytes): then it is read back later, in order.  Called for
+ * every subscriber of every message: inline.
+ */
+static inline void
+target_offer(struct deliver *d, struct target *t, struct msg *m, int tight)
+{
+	size_t limit = (size_t)d->d_cfg->queue_limit;
+	size_t spill = (size_t)target_max_in_flight(d) * 2;
+
+	if (!t->tg_stored && t->tg_state == SUB_ACTIVE &&
+	    t->tg_len < limit && !(tight && t->tg_len >= spill) &&
+	    target_push(t, m) == 0) {
+		target_ready_push(d, t);
+		return;
+	}
+	if (!t->tg_stored) {
+		t->tg_stored = 1;
+		t->tg_next = d->d_last_seq;
+	}
+	target_ready_push(d, t);
+}
+
+/* A success: a failing target becomes active, its retries due at once. */
+static inline void
+target_recovered(struct deliver *d, struct target *t)
+{
+	t->tg_fails = 0;
+	if (t->tg_state == SUB_FAILING)
+		target_revive(d, t);
 }
 
 #endif
