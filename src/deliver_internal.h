@@ -10,9 +10,9 @@
  * per field would be work added to every delivery.  Nothing outside
  * delivery may include it: deliver.h is the module's public face.
  *
- * Every field below the inbox belongs to the delivery thread, which needs
- * no lock for them; the comment on each group names the file that writes
- * it.  Threads, locks and their order: see src/README.md and the DESIGN
+ * Every field from d_targets on belongs to the delivery thread, which
+ * needs no lock for them; the comment on each group names the file that
+ * writes it.  Threads, locks and their order: see src/README.md and the DESIGN
  * block of deliver.c.
  */
 
@@ -127,7 +127,7 @@ struct deliver {
 	/* For /readyz and /metrics: written by the thread, read by anyone. */
 	_Atomic int64_t		 d_beat;	/* monotonic ms of the last round */
 	atomic_long		 d_flying;	/* d_in_flight, as of the last change */
-	/* The API's own address (deliver_set_self, before store_start). */
+	/* The API's own address: deliver_set_self(), before store_start(). */
 	struct sockaddr_storage	 d_self;
 	atomic_bool		 d_self_known;
 

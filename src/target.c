@@ -165,7 +165,7 @@ target_refill(struct deliver *d, struct target *t)
 	topics = target_topics_at(t, t->tg_next);
 	if (t->tg_nsegs > 0 && t->tg_segs[0].ts_until < hi)
 		hi = t->tg_segs[0].ts_until;
-	/* Other topics' messages are skipped a stretch at a time (dispatch). */
+	/* Others' messages are skipped a stretch at a time (xfer_dispatch). */
 	if (topics != NULL && hi - t->tg_next >= SCAN_MAX)
 		hi = t->tg_next + SCAN_MAX - 1;
 	n = store_read_page(d->d_reader, t->tg_next, hi, topics_text(topics),
