@@ -126,7 +126,7 @@ struct deliver {
 	_Atomic int64_t		 d_deadline;	/* monotonic ms, once stopping */
 	/* For /readyz and /metrics: written by the thread, read by anyone. */
 	_Atomic int64_t		 d_beat;	/* monotonic ms of the last round */
-	atomic_long		 d_flying;	/* d_in_flight, as of the last change */
+	atomic_long		 d_flying;	/* d_in_flight, as last changed */
 	/* The API's own address: deliver_set_self(), before store_start(). */
 	struct sockaddr_storage	 d_self;
 	atomic_bool		 d_self_known;
@@ -143,7 +143,7 @@ struct deliver {
 	struct xfer		*d_active_young;	/* the first not yet slow */
 	long			 d_in_flight;
 	long			 d_fast;	/* of them, not yet slow */
-	struct ratelog		 d_nomem_log;	/* transfers that could not start */
+	struct ratelog		 d_nomem_log;	/* no handle for a transfer */
 	struct signer		*d_signer;	/* signing_secret's, or NULL */
 	uint64_t		 d_rng;		/* retry jitter */
 	char			 d_user_agent[64];

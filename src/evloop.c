@@ -301,7 +301,7 @@ evloop_free(struct evloop *ev)
 {
 	if (ev == NULL)
 		return;
-	/* Its cached connections close through on_close, which needs the slots. */
+	/* Cached connections close through on_close, which needs the slots. */
 	curl_multi_cleanup(ev->ev_multi);
 	free(ev->ev_slots);
 	if (ev->ev_epfd >= 0)

@@ -20,7 +20,7 @@ enum target_work {
 	TARGET_IDLE,		/* nothing now */
 	TARGET_RETRY,		/* its first retry, due */
 	TARGET_FIFO,		/* its FIFO's head */
-	TARGET_STORED,		/* a backlog to read back from the store first */
+	TARGET_STORED,		/* a backlog to read back from the store */
 };
 
 /*

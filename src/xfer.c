@@ -49,7 +49,7 @@ struct xfer {
 	CURL		*x_easy;
 	struct target	*x_target;
 	struct msg	*x_msg;
-	int		 x_retry;	/* an attempt of a struct target_retry */
+	int		 x_retry;	/* an attempt of a target_retry */
 	int		 x_attempts;	/* failed before this one */
 	int64_t		 x_first;	/* wall-clock ms of the first attempt */
 	struct deliver	*x_d;		/* for on_open */
@@ -427,7 +427,7 @@ xfer_dispatch(struct deliver *d)
 				continue;
 			}
 		}
-		/* TARGET_STORED still: a read error, which the tick tries again. */
+		/* Still TARGET_STORED: a read error; the tick tries again. */
 		if (kind == TARGET_IDLE || kind == TARGET_STORED)
 			continue;
 		if (xfer_start(d, t, kind) == -1) {
