@@ -272,6 +272,29 @@ handle_update(struct deliver *d, struct update *u)
 	u->up_topics = NULL;
 }
 
+static void
+handle_add(struct deliver *d, struct target *t)
+{
+	int filed = route_add_target(d, t) == 0;
+
+	if (filed)
+		xfer_size_cache(d);
+	target_attach(d, t, filed);
+}
+
+static void
+handle_remove(struct deliver *d, struct target *t)
+{
+	/* Never filed (out of memory when added): only freed. */
+	if (t->tg_index == SIZE_MAX) {
+		target_release(d, t);
+		return;
+	}
+	route_remove_target(d, t);
+	xfer_size_cache(d);
+	target_detach(d, t);
+}
+
 /* Only this file queues commands: an unknown one is memory gone bad. */
 static void
 cmd_unknown(const struct cmd *c)
@@ -297,13 +320,10 @@ drain_inbox(struct deliver *d)
 		next = c->ic_next;
 		switch (c->ic_type) {
 		case CMD_ADD:
-			target_attach(d, c->ic_arg);
+			handle_add(d, c->ic_arg);
 			break;
 		case CMD_REMOVE:
-			if (((struct target *)c->ic_arg)->tg_index != SIZE_MAX)
-				target_detach(d, c->ic_arg);
-			else
-				target_release(d, c->ic_arg);
+			handle_remove(d, c->ic_arg);
 			break;
 		case CMD_UPDATE:
 			handle_update(d, c->ic_arg);

@@ -13,7 +13,6 @@
 #include "route.h"
 #include "target.h"
 #include "topics.h"
-#include "xfer.h"
 
 struct route {
 	struct topic_index	*ro_index;	/* targets with topics */
@@ -102,7 +101,6 @@ route_add_target(struct deliver *d, struct target *t)
 	}
 	t->tg_index = d->d_ntargets;
 	d->d_targets[d->d_ntargets++] = t;
-	xfer_size_cache(d);
 	return 0;
 }
 
@@ -117,7 +115,6 @@ route_remove_target(struct deliver *d, struct target *t)
 	route_unfile(d->d_route, t);
 	d->d_targets[t->tg_index] = last;
 	last->tg_index = t->tg_index;
-	xfer_size_cache(d);
 }
 
 struct target *

@@ -20,7 +20,7 @@ void route_free(struct route *r);	/* NULL-safe */
 
 /*
  * Adds T to D's targets and files it by its topics: 0, or -1 (nothing
- * changed) when out of memory.
+ * changed) when out of memory.  The caller resizes the connection cache.
  */
 int route_add_target(struct deliver *d, struct target *t);
 void route_remove_target(struct deliver *d, struct target *t);

@@ -14,7 +14,6 @@
 
 #include "clock.h"
 #include "log.h"
-#include "route.h"
 #include "sign.h"
 #include "store.h"
 #include "target.h"
@@ -305,7 +304,7 @@ load_retries(struct deliver *d, struct target *t, uint64_t start)
 }
 
 void
-target_attach(struct deliver *d, struct target *t)
+target_attach(struct deliver *d, struct target *t, int filed)
 {
 	char la[LOG_VALUE_MAX];
 	uint64_t start = sub_start(t->tg_sub);
@@ -313,7 +312,7 @@ target_attach(struct deliver *d, struct target *t)
 	t->tg_id = sub_store_id(t->tg_sub);
 	t->tg_state = SUB_ACTIVE;
 	sub_set_state(t->tg_sub, SUB_ACTIVE);
-	if (route_add_target(d, t) == -1) {
+	if (!filed) {
 		/* The subscriber stays listed but gets nothing: say so loudly. */
 		log_error("cannot track subscriber", "address=%s reason=nomem",
 		    log_value(la, sizeof(la), sub_address(t->tg_sub)));
@@ -335,11 +334,6 @@ target_attach(struct deliver *d, struct target *t)
 	target_ready_push(d, t);
 }
 
-/*
- * The subscriber has left: what it had not started becomes dead letters
- * (dead_letter_on_evict), and when its last delivery in flight is over the
- * store turns its retries into dead letters too and forgets it.
- */
 void
 target_detach(struct deliver *d, struct target *t)
 {
@@ -348,7 +342,6 @@ target_detach(struct deliver *d, struct target *t)
 	uint64_t lo = target_unsent(d, t);
 	uint64_t pending = d->d_last_seq + 1 - lo + t->tg_nretries;
 
-	route_remove_target(d, t);
 	if (d->d_cfg->dead_letter_on_evict && lo <= d->d_last_seq)
 		target_dead_range(d, t, lo, reason);
 	target_clear(t);

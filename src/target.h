@@ -32,14 +32,17 @@ struct target *target_new(struct sub *sub, const struct topics *topics,
     const char *secret);
 
 /*
- * The store committed it: T takes its place among D's targets, with its
- * backlog and retries read back when it is restored.  Out of memory, it is
- * marked removed (tg_index SIZE_MAX) and its subscriber says so.
+ * The store committed it and FILED says whether route_add_target() took
+ * it: then T's backlog and retries are read back when it is restored;
+ * otherwise (out of memory) it is marked removed (tg_index SIZE_MAX), its
+ * subscriber says so, and its remove command frees it.
  */
-void target_attach(struct deliver *d, struct target *t);
+void target_attach(struct deliver *d, struct target *t, int filed);
 /*
- * The subscriber has left: what it had not started becomes dead letters
- * (dead_letter_on_evict); T is freed once its last transfer is over.
+ * The subscriber has left (and route_remove_target() has dropped T): what
+ * it had not started becomes dead letters (dead_letter_on_evict), and when
+ * its last delivery in flight is over the store turns its retries into
+ * dead letters too and forgets it.
  */
 void target_detach(struct deliver *d, struct target *t);
 /* Frees T once nothing refers to it: removed, idle and off the ready list. */
