@@ -7,8 +7,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -139,22 +137,6 @@ teardown(void)
 	stats_stop(stats);
 	unit_stack_stop(&stack, 0);
 	unit_rmdir(dir);
-}
-
-/* A socket that completes TCP handshakes (backlog) but never answers. */
-static int
-hang_start(unsigned *port)
-{
-	struct sockaddr_in sin = { .sin_family = AF_INET };
-	socklen_t len = sizeof(sin);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	ck_assert_int_eq(listen(fd, 64), 0);
-	getsockname(fd, (struct sockaddr *)&sin, &len);
-	*port = ntohs(sin.sin_port);
-	return fd;
 }
 
 START_TEST(register_list_deregister)
@@ -420,7 +402,7 @@ START_TEST(readyz_reports_a_stuck_delivery_thread)
 	unsigned port;
 
 	start();
-	g.g_listen = hang_start(&port);
+	g.g_listen = unit_hang_listen(&port);
 	ck_assert_int_eq(pipe(g.g_gate), 0);
 	ck_assert_int_eq(pthread_create(&g.g_thread, NULL, gone_serve, &g), 0);
 	snprintf(path, sizeof(path), "/registerAndKeepAlive?address=127.0.0.1:%u",
@@ -512,7 +494,7 @@ START_TEST(backlog_limit)
 {
 	char path[128];
 	unsigned port;
-	int hfd = hang_start(&port);
+	int hfd = unit_hang_listen(&port);
 	struct reply r;
 
 	cfg.max_backlog_bytes = 40;

@@ -2,15 +2,12 @@
  * check_deliver.c: fan-out, backlogs read back from the store, retries,
  * failing subscribers, dead letters and restarts, against a real HTTP sink.
  */
-#include <arpa/inet.h>
 #include <check.h>
 #include <cJSON.h>
 #include <microhttpd.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "addr.h"
@@ -163,32 +160,6 @@ sink_stop(struct MHD_Daemon *d)
 {
 	gate_open();
 	MHD_stop_daemon(d);
-}
-
-/* A socket that completes TCP handshakes (backlog) but never answers. */
-static int
-hang_start(unsigned *port)
-{
-	struct sockaddr_in sin = { .sin_family = AF_INET };
-	socklen_t len = sizeof(sin);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	ck_assert_int_eq(listen(fd, 64), 0);
-	getsockname(fd, (struct sockaddr *)&sin, &len);
-	*port = ntohs(sin.sin_port);
-	return fd;
-}
-
-/* A port nothing listens on. */
-static unsigned
-refused_port(void)
-{
-	unsigned port;
-
-	close(hang_start(&port));
-	return port;
 }
 
 /* ---- the daemon's side -------------------------------------------------- */
@@ -437,7 +408,7 @@ START_TEST(hanging_subscriber_holds_only_its_slots)
 	char a[64];
 	unsigned port, hport;
 	struct MHD_Daemon *sink = sink_start(&port);
-	int hfd = hang_start(&hport);
+	int hfd = unit_hang_listen(&hport);
 	struct sub *ok, *hang;
 
 	start();
@@ -475,7 +446,7 @@ START_TEST(queued_counts_the_whole_backlog)
 {
 	char a[64];
 	unsigned hport;
-	int hfd = hang_start(&hport);
+	int hfd = unit_hang_listen(&hport);
 	struct sub *hang;
 
 	start();
@@ -505,7 +476,7 @@ START_TEST(hanging_subscribers_do_not_starve_the_rest)
 	cfg.queue_limit = 100;
 	start();
 	for (int i = 0; i < 3; i++) {
-		hfd[i] = hang_start(&hport[i]);
+		hfd[i] = unit_hang_listen(&hport[i]);
 		snprintf(a, sizeof(a), "127.0.0.1:%u", hport[i]);
 		hang[i] = subscribe(a);
 	}
@@ -534,7 +505,7 @@ START_TEST(refused_is_counted_and_kept_for_retry)
 
 	set_schedule("1h");
 	start();
-	snprintf(a, sizeof(a), "127.0.0.1:%u", refused_port());
+	snprintf(a, sizeof(a), "127.0.0.1:%u", unit_refused_port());
 	s = subscribe(a);
 	publish(3);
 	ck_assert(wait_for(&sub_counters(s)->failed, 3));
@@ -833,7 +804,7 @@ START_TEST(deregistered_pending_become_dead_letters)
 {
 	char a[64];
 	unsigned hport;
-	int hfd = hang_start(&hport);
+	int hfd = unit_hang_listen(&hport);
 	struct sub *s;
 	cJSON *dl;
 

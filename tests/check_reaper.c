@@ -1,8 +1,5 @@
 /* check_reaper.c: silent subscribers go (their pending messages dead letters), live ones stay, stop is prompt. */
-#include <arpa/inet.h>
 #include <check.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "addr.h"
@@ -47,22 +44,6 @@ add(struct subs *s, const char *address)
 	if (r != SUBS_ADDED)
 		curl_url_cleanup(u);
 	return r;
-}
-
-/* A socket that completes TCP handshakes (backlog) but never answers. */
-static int
-hang_start(unsigned *port)
-{
-	struct sockaddr_in sin = { .sin_family = AF_INET };
-	socklen_t len = sizeof(sin);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	ck_assert_int_eq(listen(fd, 64), 0);
-	getsockname(fd, (struct sockaddr *)&sin, &len);
-	*port = ntohs(sin.sin_port);
-	return fd;
 }
 
 static void
@@ -141,7 +122,7 @@ evict_with_pending(int dead_letter_on_evict)
 {
 	char a[64];
 	unsigned port;
-	int hfd = hang_start(&port);
+	int hfd = unit_hang_listen(&port);
 	struct reaper *r;
 
 	cfg.delivery_timeout = 1;

@@ -1,13 +1,10 @@
 /* check_store.c: the durable store: what a restart keeps, what it refuses to open. */
-#include <arpa/inet.h>
 #include <check.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -38,22 +35,6 @@ teardown(void)
 {
 	unit_stack_stop(&stack, 0);
 	unit_rmdir(dir);
-}
-
-/* A socket that completes TCP handshakes (backlog) but never answers. */
-static int
-hang_start(unsigned *port)
-{
-	struct sockaddr_in sin = { .sin_family = AF_INET };
-	socklen_t len = sizeof(sin);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	ck_assert_int_eq(listen(fd, 64), 0);
-	getsockname(fd, (struct sockaddr *)&sin, &len);
-	*port = ntohs(sin.sin_port);
-	return fd;
 }
 
 static void
@@ -148,7 +129,7 @@ START_TEST(restart_keeps_pending_messages)
 	struct msg *page[8];
 	uint64_t next;
 	unsigned port;
-	int hfd = hang_start(&port);
+	int hfd = unit_hang_listen(&port);
 	long n;
 
 	cfg.durability = DURABILITY_NORMAL;
@@ -341,7 +322,7 @@ START_TEST(dead_letter_max_keeps_the_newest)
 {
 	char address[64], ids[5][MSG_IDLEN + 1], *text;
 	unsigned port;
-	int hfd = hang_start(&port), lines = 0;
+	int hfd = unit_hang_listen(&port), lines = 0;
 
 	/* Above the five: the sweep shortly after this start keeps them all. */
 	cfg.durability = DURABILITY_NORMAL;
