@@ -84,6 +84,26 @@ spit(const char *file, const char *buf, size_t len)
 	close(fd);
 }
 
+/* Lines of the text form of ADDRESS's dead letters. */
+static int
+count_dead(const char *address)
+{
+	char *text = unit_dead_letters(stack.store, address, 0);
+	int lines = 0;
+
+	for (char *p = text; (p = strchr(p, '\n')) != NULL; p++)
+		lines++;
+	free(text);
+	return lines;
+}
+
+/* For wait_until: 10.0.0.1:80 has at most *ARG dead letters. */
+static int
+dead_at_most(void *arg)
+{
+	return count_dead("10.0.0.1:80") <= *(const int *)arg;
+}
+
 START_TEST(restart_keeps_a_subscriber)
 {
 	int64_t registered = clock_real_ms() - 5000;
@@ -342,26 +362,16 @@ START_TEST(dead_letter_max_keeps_the_newest)
 		msg_unref(m);
 	}
 	unit_sync(stack.store);
-	text = unit_dead_letters(stack.store, "10.0.0.1:80", 0);
-	for (char *p = text; (p = strchr(p, '\n')) != NULL; p++)
-		lines++;
-	ck_assert_int_eq(lines, 5);
-	free(text);
+	ck_assert_int_eq(count_dead("10.0.0.1:80"), 5);
 	unit_stack_stop(&stack, 0);
 
 	/* Lowered: the bounds are applied shortly after a start (10 s at most). */
 	cfg.dead_letter_max = 2;
 	unit_stack_start(&stack, &cfg, 10);
-	for (int i = 0; i < 200; i++) {
-		text = unit_dead_letters(stack.store, "10.0.0.1:80", 0);
-		lines = 0;
-		for (char *p = text; (p = strchr(p, '\n')) != NULL; p++)
-			lines++;
-		if (lines <= 2)
-			break;
-		free(text);
-		usleep(50000);
-	}
+	wait_until(dead_at_most, &(int){ 2 }, UNIT_WAIT_MS);
+	text = unit_dead_letters(stack.store, "10.0.0.1:80", 0);
+	for (char *p = text; (p = strchr(p, '\n')) != NULL; p++)
+		lines++;
 	ck_assert_int_eq(lines, 2);
 	ck_assert_ptr_null(strstr(text, ids[2]));
 	ck_assert_ptr_nonnull(strstr(text, ids[3]));
@@ -372,18 +382,13 @@ START_TEST(dead_letter_max_keeps_the_newest)
 }
 END_TEST
 
-/* store_health() until it says HEALTHY (0 or -1), for up to 5 s; its last answer. */
-static int
-wait_health(int healthy, char *why, size_t len)
-{
-	int rc = !healthy ? 0 : -1;
+#define WHYLEN	160
 
-	for (int i = 0; i < 100; i++) {
-		if ((rc = store_health(stack.store, why, len)) == healthy)
-			break;
-		usleep(50000);
-	}
-	return rc;
+/* For unit_poll: store_health() says healthy; ARG (WHYLEN bytes) says why not. */
+static int
+store_healthy(void *arg)
+{
+	return store_health(stack.store, arg, WHYLEN) == 0;
 }
 
 /*
@@ -395,7 +400,7 @@ START_TEST(health_follows_failing_writes)
 {
 	struct rlimit was, none = { 0, 0 };
 	struct msg *m;
-	char why[160];
+	char why[WHYLEN];
 
 	signal(SIGXFSZ, SIG_IGN);	/* else the first EFBIG kills the test */
 	cfg.durability = DURABILITY_NORMAL;
@@ -411,13 +416,16 @@ START_TEST(health_follows_failing_writes)
 	msg_unref(m);
 	ck_assert_int_eq(store_health(stack.store, why, sizeof(why)), -1);
 	ck_assert_msg(strncmp(why, "writes failing: ", 16) == 0, "%s", why);
-	/* The writer's probes (one a second) fail too. */
+	/*
+	 * The writer's probes (one a second) fail too.  It must stay
+	 * unhealthy, so a sleep over two probes is the point here.
+	 */
 	usleep(2500 * 1000);
 	ck_assert_int_eq(store_health(stack.store, why, sizeof(why)), -1);
 	ck_assert_int_ge(store_heartbeat(stack.store), clock_mono_ms() - 1000);
 
 	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &was), 0);
-	ck_assert_msg(wait_health(0, why, sizeof(why)) == 0, "still: %s", why);
+	ck_assert_msg(unit_poll(store_healthy, why, 5000), "still: %s", why);
 	m = msg_new(NULL, NULL, "kept", 4);
 	ck_assert_int_eq(unit_publish(stack.store, m), STORE_OK);
 	msg_unref(m);
