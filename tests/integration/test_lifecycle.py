@@ -249,7 +249,9 @@ class CommandLineTest(HookcastTestCase):
         self.assertEqual(sink.wait_for(1, scaled(5)), 1)
         hc.request('GET', '/nope')
         hc.register('bad')
-        time.sleep(0.3)
+        # The refused subscriber's failure is among the lines judged.
+        self.assertIsNotNone(hc.wait_for_log(r'msg="delivery failed" address=127\.0\.0\.1:1 ',
+                                             scaled(5)), hc.stderr_tail())
         hc.stop()
         lines = hc.lines()
         self.assertTrue(any('msg="listening"' in l for l in lines))

@@ -50,7 +50,8 @@ class RetryTest(HookcastTestCase):
                                  '--connect-timeout', 1)
         self.assertSuccess(hc.register(down))
         mid = self.publish_id(hc, b'eventually')
-        time.sleep(0.4)  # a refused attempt or two
+        # A refused attempt or more before the subscriber comes up.
+        hc.wait_subscriber(down, lambda s: s['failed'] >= 1, scaled(5))
         # The subscriber comes up on its port, answering 302, then 404, then 200.
         sink = Sink(port=int(down.rsplit(':', 1)[1]),
                     status=[(302, {'Location': elsewhere.url()}), 404, 200])
