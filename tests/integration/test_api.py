@@ -287,6 +287,7 @@ class MethodAndPathTest(HookcastTestCase):
                 self.assertIn(allow, allowed, 'Allow: %r' % r.header('Allow'))
                 self.assertEqual(r.body, text.encode())
         self.assertEqual(hc.addresses(), before, 'a 405 must change nothing')
+        # A window, not a wait: a delivery, if the 405 made one, would arrive in it.
         time.sleep(0.3)
         self.assertEqual(sink.count(), 0, 'a 405 publish must deliver nothing')
 

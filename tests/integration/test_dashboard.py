@@ -294,6 +294,7 @@ class DashboardHTTPTest(HookcastTestCase):
                         self.assertTrue(r.text.startswith('Error: Forbidden'), r.text)
                         # Refused before the token is asked for: no login prompt.
                         self.assertIsNone(r.header('WWW-Authenticate'))
+        # A window, not a wait: a refused replay or publish would deliver in it.
         time.sleep(0.3)
         self.assertEqual(dl(), before, 'a refused replay or purge changed the dead letters')
         self.assertEqual(sink.count(), count, 'a refused replay delivered')
@@ -437,6 +438,7 @@ class DashboardBrowserTest(HookcastTestCase):
         self.assertEqual(b.eval(DEAD_ROWS_JS), [])
         self.assertEqual(self.dead_letters(hc), [])
         bad.status = 200
+        # A window, not a wait: a purged letter, if replayed, would arrive in it.
         time.sleep(0.5)
         self.assertFalse(any(x.body == b'to purge' and x.status == 200
                              for x in bad.snapshot()), 'a purged letter was delivered')

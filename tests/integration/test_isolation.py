@@ -150,6 +150,7 @@ class IsolationTest(HookcastTestCase):
         self.assertEqual((st['in_flight'], st['delivered'], st['failed']), (1, 0, 0), st)
         gate.set()
         self.assertEqual(sink.wait_for(10, scaled(5)), 10)
+        # A window, not a wait: a duplicate delivery would arrive in it.
         time.sleep(0.3)
         want = [b'm%d' % i for i in range(10)]
         self.assertEqual(sink.bodies(), want, 'every message, once, in order')

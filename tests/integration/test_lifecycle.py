@@ -34,6 +34,7 @@ class EvictionTest(HookcastTestCase):
         t = threading.Thread(target=keep_alive, daemon=True)
         t.start()
         try:
+            # A window, not a wait: the silent one must still be listed 1 s into its 2 s TTL.
             time.sleep(1.0)
             self.assertIn(silent, hc.addresses(), 'evicted before its TTL of 2 s')
             gone_at = None

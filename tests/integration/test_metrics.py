@@ -332,6 +332,7 @@ class MetricsTest(HookcastTestCase):
         r = hc.request('GET', '/healthz')
         self.assertEqual(r.status, 200, 'alive while not ready')
         # Not ready for as long as the disk stays full.
+        # A window, not a wait: the store must stay not ready while the disk is full.
         time.sleep(scaled(1.5))
         self.assertEqual(hc.request('GET', '/readyz').status, 503)
         samples = self.scrape(hc)

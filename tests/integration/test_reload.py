@@ -166,6 +166,7 @@ class ReloadTest(HookcastTestCase):
         self.assertEqual(hc.publish(b'denied').status, 200)
         entry = hc.wait_subscriber(sink.address, lambda e: e['failed'] >= 1, scaled(5))
         self.assertIn('egress denied', entry['last_error'] or '')
+        # A window, not a wait: a delivery past the new deny list would arrive in it.
         time.sleep(0.3)
         self.assertEqual(sink.count(), 1)
         # Lifted again: the message that waited is delivered.
@@ -225,6 +226,7 @@ class ReloadTest(HookcastTestCase):
             t.start()
         try:
             for i in range(10):
+                # Spaces the reloads out among the publishes: the overlap is the point.
                 time.sleep(0.05)
                 self.rewrite(hc, log_level=('debug', 'info')[i % 2],
                              retry_schedule=('200ms', '1s 2s')[i % 2],

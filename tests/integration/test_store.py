@@ -170,6 +170,7 @@ class RestartTest(HookcastTestCase):
                         % back.snapshot())
         for r in back.snapshot():
             self.assertEqual(r.webhook_id, ids[r.body])
+        # A window, not a wait: a message sent again after the restart would arrive in it.
         time.sleep(0.3)
         self.assertEqual(sorted(healthy.bodies()), sorted(ids),
                          'messages delivered before a clean shutdown were sent again')
