@@ -294,7 +294,7 @@ START_TEST(concurrent_churn)
 	for (int i = 0; i < 8; i++) {
 		w[i].s = s;
 		w[i].id = i;
-		pthread_create(&t[i], NULL, churn, &w[i]);
+		ck_assert_int_eq(pthread_create(&t[i], NULL, churn, &w[i]), 0);
 	}
 	for (int i = 0; i < 8; i++)
 		pthread_join(t[i], NULL);
