@@ -17,7 +17,7 @@ import threading
 import time
 
 import harness
-from harness import HookcastTestCase, q, scaled
+from harness import HookcastTestCase, poll, q, scaled
 
 BROWSER_ACCEPT = ('text/html,application/xhtml+xml,application/xml;q=0.9,'
                   'image/avif,image/webp,*/*;q=0.8')
@@ -99,15 +99,11 @@ class Browser:
 
     def until(self, js, predicate, timeout, what, arg=None):
         """Evaluates js in the page until predicate(value) holds; returns the value."""
-        deadline = time.monotonic() + timeout
-        while True:
-            value = self.eval(js, arg)
-            if predicate(value):
-                return value
-            if time.monotonic() >= deadline:
-                raise AssertionError('%s: not seen within %.1f s; the page shows %r'
-                                     % (what, timeout, value))
-            time.sleep(0.1)
+        value = poll(lambda: self.eval(js, arg), predicate, timeout, 0.1)
+        if not predicate(value):
+            raise AssertionError('%s: not seen within %.1f s; the page shows %r'
+                                 % (what, timeout, value))
+        return value
 
     def close(self):
         if self.proc.poll() is None:

@@ -8,7 +8,7 @@ import signal
 import threading
 import time
 
-from harness import Client, HookcastTestCase, scaled
+from harness import Client, HookcastTestCase, poll, scaled
 
 SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'
 
@@ -49,14 +49,11 @@ class ReloadTest(HookcastTestCase):
         """SIGHUP, then waits for the next line saying how it went."""
         seen = len([l for l in hc.lines() if 'reload' in l])
         hc.send_signal(signal.SIGHUP)
-        deadline = time.monotonic() + scaled(5)
-        while time.monotonic() < deadline:
-            lines = [l for l in hc.lines() if 'reload' in l]
-            if len(lines) > seen:
-                self.assertIn(expect, lines[seen], hc.stderr_tail())
-                return lines[seen]
-            time.sleep(0.02)
-        self.fail('no reload line after SIGHUP:\n' + hc.stderr_tail())
+        new = poll(lambda: [l for l in hc.lines() if 'reload' in l][seen:], bool, scaled(5))
+        if not new:
+            self.fail('no reload line after SIGHUP:\n' + hc.stderr_tail())
+        self.assertIn(expect, new[0], hc.stderr_tail())
+        return new[0]
 
     def test_a_new_token_takes_effect_on_an_open_connection(self):
         old, new = 'pub-' + secrets.token_hex(16), 'pub-' + secrets.token_hex(16)
