@@ -55,8 +55,8 @@ $(BUILD)/dashboard_files.o: src/dashboard_files.S $(WEB) | $(BUILD)
 $(BUILD)/hookcast: $(BUILD)/main.o $(LIBOBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/check_%: tests/check_%.c tests/unit.h $(LIBOBJS)
-	$(CC) $(CFLAGS) -Isrc $(LDFLAGS) -o $@ $< $(LIBOBJS) $(CHECKLIBS) $(LDLIBS)
+$(BUILD)/check_%: tests/check_%.c tests/unit.c tests/unit.h $(LIBOBJS)
+	$(CC) $(CFLAGS) -Isrc $(LDFLAGS) -o $@ $< tests/unit.c $(LIBOBJS) $(CHECKLIBS) $(LDLIBS)
 
 $(BUILD):
 	mkdir -p $@

@@ -166,6 +166,7 @@ class NotifyTest(HookcastTestCase):
                 hc = self.start_notifying(ns, env=env, wrap_pid=wrap)
                 self.assertIsNotNone(ns.wait_for('READY=1', scaled(5)))
                 # Idle: no subscriber, no request.
+                # The window the pings are counted in: the sleep is the measurement.
                 time.sleep(scaled(2.0))
                 pings = ns.times('WATCHDOG=1')
                 hc.stop()
@@ -232,6 +233,7 @@ class NotifyTest(HookcastTestCase):
                 ns = self.notify_socket()
                 hc = self.start_notifying(ns, env=env)
                 self.assertIsNotNone(ns.wait_for('READY=1', scaled(5)))
+                # A window, not a wait: a watchdog ping would come in it.
                 time.sleep(scaled(1.0))
                 hc.stop()
                 self.assertEqual(ns.times('WATCHDOG=1'), [], ns.messages)
