@@ -235,7 +235,7 @@ api_serve(struct api *a, struct http_call *call, const char *url,
 	call->hc_route = rq->hr_route;
 	call->hc_path = routes[rq->hr_route].rt_path;
 	len = *data_size;
-	*data_size = 0;			/* always: everything offered is consumed */
+	*data_size = 0;		/* always: everything offered is consumed */
 	switch (http_req_state(rq)) {
 	case HTTP_READING:
 		break;
@@ -460,7 +460,7 @@ auth_of(const struct config *cfg)
 	return auth_new(tokens);
 }
 
-/* The answers made once and shared by every request: "success" and the dashboard's files. */
+/* The answers made once, shared by every request: "success", the files. */
 static int
 make_shared(struct http_env *env)
 {

@@ -20,7 +20,10 @@ api_ops_healthz(const struct http_call *call)
 	return http_text(call, MHD_HTTP_OK, "ok\n");
 }
 
-/* The store's state and both threads' heartbeats; no lock but the store's queue mutex, briefly. */
+/*
+ * The store's state and both threads' heartbeats; no lock but the store's
+ * queue mutex, briefly.
+ */
 enum MHD_Result
 api_ops_readyz(const struct http_call *call)
 {
@@ -40,7 +43,10 @@ api_ops_readyz(const struct http_call *call)
 	return http_text(call, MHD_HTTP_OK, "ok\n");
 }
 
-/* The gauges come from their owners when scraped: the map's under its read lock, the rest from atomics. */
+/*
+ * The gauges come from their owners when scraped: the map's totals under
+ * its read lock (subs_census), the rest from atomics.
+ */
 enum MHD_Result
 api_ops_metrics(const struct http_call *call)
 {

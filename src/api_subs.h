@@ -9,7 +9,10 @@
  * changes or keeps alive a subscriber; a change is answered once committed.
  */
 enum MHD_Result api_subs_register(const struct http_call *call);
-/* DELETE /deregister?address=URL: idempotent; a removal is answered once committed. */
+/*
+ * DELETE /deregister?address=URL: idempotent; a removal is answered once
+ * committed.
+ */
 enum MHD_Result api_subs_deregister(const struct http_call *call);
 /*
  * GET /listSubscribers: text, JSON or HTML by ?format= or Accept; a browser

@@ -98,7 +98,7 @@ http_req_append(const struct http_call *call, struct http_req *rq,
 	return MHD_YES;
 }
 
-/* On the store thread: the request is done; its answer goes out on the next call. */
+/* On the store thread: done; the answer goes out on the next call. */
 static void
 stored(struct store_req *sreq)
 {
@@ -108,7 +108,7 @@ stored(struct store_req *sreq)
 	MHD_resume_connection(rq->hr_conn);
 }
 
-/* A publish is queued together with its count of subscribers (subs_count_then). */
+/* A publish is queued with its count of subscribers (subs_count_then). */
 static int
 submit_counted(void *arg, size_t n)
 {

@@ -28,13 +28,14 @@ struct http_env {
 	const struct config	*he_cfg;
 	struct subs		*he_subs;
 	struct store		*he_store;
-	struct deliver		*he_deliver;	/* its heartbeat and transfers in flight */
+	struct deliver		*he_deliver;	/* heartbeat, in flight */
 	struct stats		*he_stats;	/* /stats */
-	struct conns		*he_conns;	/* the open connections, for /metrics */
-	const struct sockaddr	*he_self;	/* where it listens, with its port */
-	struct MHD_Response	*he_success;	/* "success": shared by every 200 */
-	struct MHD_Response	*he_files[DASHBOARD_PARTS];	/* the same */
-	/* The request counter's labels (metrics_render): each route's path, then "other". */
+	struct conns		*he_conns;	/* open connections */
+	const struct sockaddr	*he_self;	/* where it listens, port too */
+	/* Made at start and shared by every request: "success", the files. */
+	struct MHD_Response	*he_success;
+	struct MHD_Response	*he_files[DASHBOARD_PARTS];
+	/* The request counter's labels: each route's path, then "other". */
 	const char * const	*he_routes;
 	size_t			 he_nroutes;
 };
@@ -44,18 +45,21 @@ struct http_call {
 	struct MHD_Connection	*hc_conn;
 	const char		*hc_method;
 	const char		*hc_path;	/* its route's */
-	int			 hc_route;	/* the server's index of its route */
+	int			 hc_route;	/* the server's index of it */
 	const struct http_env	*hc_env;
-	void			**hc_slot;	/* libmicrohttpd's con_cls: its http_req */
+	void			**hc_slot;	/* con_cls: its http_req */
 };
 
-/* A route's handler: queues an answer (or suspends) and returns MHD_YES, or MHD_NO to close. */
+/*
+ * A route's handler: queues an answer (or suspends the connection) and
+ * returns MHD_YES, or MHD_NO to close the connection.
+ */
 typedef enum MHD_Result http_handler(const struct http_call *call);
 
 enum http_state {
 	HTTP_READING,		/* its body is arriving */
-	HTTP_WAITING,		/* handed to the store, its connection suspended */
-	HTTP_STORED,		/* the store is done: answered on the next call */
+	HTTP_WAITING,		/* handed to the store, connection suspended */
+	HTTP_STORED,		/* the store is done: answer on the next call */
 };
 
 struct http_req;
@@ -72,19 +76,19 @@ typedef enum MHD_Result http_stored(const struct http_call *call,
  * client's next request.
  */
 struct http_req {
-	int			 hr_route;	/* the server's index of its route */
-	int			 hr_static;	/* the server's, shared: never written */
+	int			 hr_route;	/* the server's index of it */
+	int			 hr_static;	/* shared: never written */
 	char			*hr_body;	/* what has arrived of it */
 	size_t			 hr_len, hr_cap;
-	int			 hr_too_large;	/* past max_body: discarding, then 413 */
+	int			 hr_too_large;	/* past max_body: 413 at its end */
 	/* Waiting on the store, with the connection suspended. */
 	struct MHD_Connection	*hr_conn;
 	const struct http_env	*hr_env;
 	http_stored		*hr_stored;
 	atomic_int		 hr_state;	/* enum http_state */
 	struct store_req	 hr_sreq;
-	int			 hr_json;	/* /sendMessage: answer in JSON */
-	char			 hr_key[256];	/* its Idempotency-Key, "" none */
+	int			 hr_json;	/* answer in JSON */
+	char			 hr_key[256];	/* Idempotency-Key, "" none */
 };
 
 /* Bodies up to this size get their whole buffer at once (http_req_new). */
@@ -96,7 +100,10 @@ struct http_req {
  * memory, with *hc_slot unchanged.
  */
 struct http_req *http_req_new(const struct http_call *call, size_t announced);
-/* Frees RQ, its body and what its store request holds.  NULL-safe; a static one is left alone. */
+/*
+ * Frees RQ, its body and what its store request holds.  NULL-safe; a
+ * static one is left alone.
+ */
 void http_req_free(struct http_req *rq);
 enum http_state http_req_state(const struct http_req *rq);
 /*
@@ -119,7 +126,10 @@ enum MHD_Result http_wait(const struct http_call *call, struct http_req *rq,
 /* The answer to a request the store is done with: a failure, or RQ's STORED. */
 enum MHD_Result http_resume(const struct http_call *call, struct http_req *rq);
 
-/* The query argument KEY, or a header NAME; NULL when absent.  Valid for the request's life. */
+/*
+ * The query argument KEY, or the header NAME; NULL when absent.  Valid for
+ * the request's life.
+ */
 const char *http_query(const struct http_call *call, const char *key);
 const char *http_header(const struct http_call *call, const char *name);
 /*
