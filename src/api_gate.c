@@ -76,7 +76,7 @@ answer_unauthorized(const struct http_call *call, enum auth_scope sc,
 	r = MHD_create_response_from_buffer(strlen(body), body,
 	    MHD_RESPMEM_MUST_COPY);
 	if (r == NULL)
-		return http_nomem(call, __func__);
+		return http_unanswered(call, __func__);
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, HTTP_TEXT);
 	MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
 	    "Basic realm=\"hookcast\", charset=\"UTF-8\"");

@@ -98,7 +98,7 @@ answer_published(const struct http_call *call, struct http_req *rq)
 	r = MHD_create_response_from_buffer((size_t)n, body,
 	    MHD_RESPMEM_MUST_COPY);
 	if (r == NULL)
-		return http_nomem(call, __func__);
+		return http_unanswered(call, __func__);
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, rq->hr_json ?
 	    "application/json" : HTTP_TEXT);
 	MHD_add_response_header(r, "Webhook-Id", id);

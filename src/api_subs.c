@@ -199,7 +199,7 @@ answer_page(const struct http_call *call, char *body, size_t len)
 	r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
 	if (r == NULL) {
 		free(body);
-		return http_nomem(call, __func__);
+		return http_unanswered(call, __func__);
 	}
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
 	    listing_content_type(LISTING_HTML));

@@ -228,9 +228,7 @@ http_answer(const struct http_call *call, unsigned int status,
 	if (r == NULL) {
 		if (mode == MHD_RESPMEM_MUST_FREE)
 			free((void *)(uintptr_t)body);
-		log_error("cannot answer", "path=%s status=%u reason=nomem",
-		    call->hc_path, status);
-		return MHD_NO;
+		return http_unanswered(call, __func__);
 	}
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
 	if (hdr != NULL)
@@ -278,6 +276,14 @@ http_nomem(const struct http_call *call, const char *func)
 	log_error("request failed", "path=%s reason=nomem in=%s",
 	    call->hc_path, func);
 	return http_busy(call, HTTP_NOMEM);
+}
+
+enum MHD_Result
+http_unanswered(const struct http_call *call, const char *func)
+{
+	log_error("cannot answer", "path=%s reason=nomem in=%s",
+	    call->hc_path, func);
+	return MHD_NO;
 }
 
 enum MHD_Result

@@ -161,6 +161,12 @@ enum MHD_Result http_fmt(const struct http_call *call, unsigned int status,
 enum MHD_Result http_busy(const struct http_call *call, const char *text);
 /* 503, logged as out of memory in FUNC (the caller's __func__). */
 enum MHD_Result http_nomem(const struct http_call *call, const char *func);
+/*
+ * No answer could be made (out of memory): logged as in FUNC, and MHD_NO,
+ * which closes the connection.
+ */
+enum MHD_Result http_unanswered(const struct http_call *call,
+    const char *func);
 /* 200 "success", the one shared answer. */
 enum MHD_Result http_success(const struct http_call *call);
 /* 413, naming max_body. */
