@@ -1,8 +1,9 @@
 /*
- * api.c: the HTTP server: listening, TLS, the route table, the auth gate,
- * uploads and the connection hooks, over libmicrohttpd; the handlers are
- * in api_subs.c, api_send.c, api_dead.c and api_ops.c, and see it through
- * http.h.
+ * api.c: the HTTP server: libmicrohttpd's daemon, the routes, a request's calls.
+ *
+ * The listening socket is api_listen.c and the auth gate api_gate.c; the
+ * handlers, grouped by resource, are api_subs.c, api_send.c, api_dead.c
+ * and api_ops.c, and see the server only through http.h.
  *
  * DESIGN
  * Threads: libmicrohttpd runs http_threads epoll threads of its own; on
@@ -11,9 +12,9 @@
  * parses and validates, then hands over: a registration goes into the
  * subscriber map (subs.c), a message to the store's writer thread.  What
  * must be durable before it is answered (a publish, a new registration, a
- * removal, the dead-letter endpoints) suspends its connection until the
- * writer has committed it and resumes it (http_wait); nothing here waits
- * on the network or the disk.  A ticker thread (the sweeper) cuts slow
+ * removal, the dead-letter endpoints) suspends its connection (http_wait),
+ * and the writer resumes it once committed; nothing here waits on the
+ * network or the disk.  A ticker thread (the sweeper) cuts slow
  * connections; api_reload() runs on main's thread.
  *
  * Locks: every handler call runs under sv_conf_lock's read lock, which

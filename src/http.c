@@ -1,4 +1,4 @@
-/* http.c: a request between its headers and its answer: its body, its wait on the store, its answers. */
+/* http.c: what every handler shares: a request's body, its wait on the store, its answers. */
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
