@@ -1,5 +1,5 @@
 /*
- * api.c: the HTTP server: libmicrohttpd's daemon, the routes, a request's calls.
+ * api.c: the HTTP server: libmicrohttpd's daemon, the endpoints, a request's calls.
  *
  * The listening socket is api_listen.c and the auth gate api_gate.c; the
  * handlers, grouped by resource, are api_subs.c, api_send.c, api_dead.c
@@ -22,18 +22,19 @@
  * a call sees one moment's.  What handlers take below it, and the order
  * of every lock in the daemon, is in src/README.md.
  *
- * Access control: each route names the scope it needs (routes[]).  With the
- * headers in, a request is judged in this order: its path (404), its method
- * (405), whether a page of another origin sent it (403, auth_cross_site),
- * its token (401), then everything else; so a refused request is answered
- * before any of its body reaches a handler, and changes nothing.
+ * Access control: each endpoint names the scope it needs (endpoints[]).
+ * With the headers in, a request is judged in this order: its path (404),
+ * its method (405), whether a page of another origin sent it (403,
+ * auth_cross_site), its token (401), then everything else; so a refused
+ * request is answered before any of its body reaches a handler, and
+ * changes nothing.
  *
  * Bodies: a request body is read incrementally into a buffer that never
  * grows past max_body (http_req_append); a larger body, announced or
- * chunked, gets 413 as soon as it is known to be too large.  A route that
- * wants no body discards it.
+ * chunked, gets 413 as soon as it is known to be too large.  An endpoint
+ * that wants no body discards it.
  *
- * Every answer is counted (metrics.c) by its route and status.  The
+ * Every answer is counted (metrics.c) by its endpoint and status.  The
  * dashboard's three files are embedded (dashboard.c) and each answered
  * with one response made at start and shared by every request.
  *
@@ -71,23 +72,23 @@
 #include "ticker.h"
 #include "tls.h"
 
-/* EP_OTHER: a path that is no route's, for the request counter. */
-enum endpoint { EP_REGISTER, EP_DEREGISTER, EP_SEND, EP_LIST, EP_DEAD,
+/* EP_OTHER: a path that is no endpoint's, for the request counter. */
+enum endpoint_id { EP_REGISTER, EP_DEREGISTER, EP_SEND, EP_LIST, EP_DEAD,
     EP_REPLAY, EP_METRICS, EP_STATS, EP_HEALTHZ, EP_READYZ, EP_PAGE,
     EP_SCRIPT, EP_STYLE, EP_OTHER };
 
-static const struct route {
-	const char	*rt_path;
-	const char	*rt_allow;	/* the methods it answers */
-	const char	*rt_wrong_method;	/* the seed's text */
-	enum auth_scope	 rt_scope;	/* whose token it needs */
+static const struct endpoint {
+	const char	*ep_path;
+	const char	*ep_allow;	/* the methods it answers */
+	const char	*ep_wrong_method;	/* the seed's text */
+	enum auth_scope	 ep_scope;	/* whose token it needs */
 	/*
 	 * With the headers in and the gate passed: takes the request for
 	 * its body (http_req_new) or answers.  NULL: any body is discarded.
 	 */
-	http_handler	*rt_begin;
-	http_handler	*rt_serve;	/* with the body in */
-} routes[] = {
+	http_handler	*ep_begin;
+	http_handler	*ep_serve;	/* with the body in */
+} endpoints[] = {
 	[EP_REGISTER] = { "/registerAndKeepAlive", "POST",
 	    "Error: Only POST accepted", AUTH_SUBSCRIBE,
 	    NULL, api_subs_register },
@@ -131,28 +132,28 @@ static const struct route {
 	    NULL, api_ops_style },
 };
 
-_Static_assert(sizeof(routes) / sizeof(routes[0]) == EP_OTHER,
-    "a route for every endpoint");
+_Static_assert(sizeof(endpoints) / sizeof(endpoints[0]) == EP_OTHER,
+    "an entry for every endpoint");
 _Static_assert(EP_OTHER < METRICS_ENDPOINTS_MAX,
     "every endpoint and other fit the request counter");
 
 /*
- * The requests of the routes without a body: read-only, shared by every
+ * The requests of the endpoints without a body: read-only, shared by every
  * request of theirs, never freed.
  */
 static struct http_req bodiless[] = {
-	[EP_REGISTER] = { .hr_route = EP_REGISTER, .hr_static = 1 },
-	[EP_DEREGISTER] = { .hr_route = EP_DEREGISTER, .hr_static = 1 },
-	[EP_LIST] = { .hr_route = EP_LIST, .hr_static = 1 },
-	[EP_DEAD] = { .hr_route = EP_DEAD, .hr_static = 1 },
-	[EP_REPLAY] = { .hr_route = EP_REPLAY, .hr_static = 1 },
-	[EP_METRICS] = { .hr_route = EP_METRICS, .hr_static = 1 },
-	[EP_STATS] = { .hr_route = EP_STATS, .hr_static = 1 },
-	[EP_HEALTHZ] = { .hr_route = EP_HEALTHZ, .hr_static = 1 },
-	[EP_READYZ] = { .hr_route = EP_READYZ, .hr_static = 1 },
-	[EP_PAGE] = { .hr_route = EP_PAGE, .hr_static = 1 },
-	[EP_SCRIPT] = { .hr_route = EP_SCRIPT, .hr_static = 1 },
-	[EP_STYLE] = { .hr_route = EP_STYLE, .hr_static = 1 },
+	[EP_REGISTER] = { .hr_ep = EP_REGISTER, .hr_static = 1 },
+	[EP_DEREGISTER] = { .hr_ep = EP_DEREGISTER, .hr_static = 1 },
+	[EP_LIST] = { .hr_ep = EP_LIST, .hr_static = 1 },
+	[EP_DEAD] = { .hr_ep = EP_DEAD, .hr_static = 1 },
+	[EP_REPLAY] = { .hr_ep = EP_REPLAY, .hr_static = 1 },
+	[EP_METRICS] = { .hr_ep = EP_METRICS, .hr_static = 1 },
+	[EP_STATS] = { .hr_ep = EP_STATS, .hr_static = 1 },
+	[EP_HEALTHZ] = { .hr_ep = EP_HEALTHZ, .hr_static = 1 },
+	[EP_READYZ] = { .hr_ep = EP_READYZ, .hr_static = 1 },
+	[EP_PAGE] = { .hr_ep = EP_PAGE, .hr_static = 1 },
+	[EP_SCRIPT] = { .hr_ep = EP_SCRIPT, .hr_static = 1 },
+	[EP_STYLE] = { .hr_ep = EP_STYLE, .hr_static = 1 },
 };
 
 struct api {
@@ -174,46 +175,45 @@ struct api {
 	struct ticker		*sv_sweeper;	/* runs conns_sweep */
 	int64_t			 sv_sweep_next;	/* the sweeper's: when to run */
 	int64_t			 sv_swept_logged;	/* the sweeper's: last count line */
-	const char		*sv_routes[EP_OTHER + 1];	/* he_routes */
+	const char		*sv_labels[EP_OTHER + 1];	/* he_labels */
 };
 
 /*
- * With the headers in: the route (404), its method (405), then the gate
- * (api_gate_pass).  Sets CALL's route (EP_OTHER: none).  0 when the
- * request may go on to its route; otherwise -1 with the refusal's result
- * in *ret.
+ * With the headers in: the path (404), the method (405), then the gate
+ * (api_gate_pass).  Sets CALL's endpoint (EP_OTHER: none).  0 when the
+ * request may go on to it; otherwise -1 with the refusal's result in *ret.
  */
 static int
-route(struct api *a, struct http_call *call, const char *url,
+check_request(struct api *a, struct http_call *call, const char *url,
     enum MHD_Result *ret)
 {
-	const struct route *rt;
-	int ep;
+	const struct endpoint *e;
+	int i;
 
 	url = params_path(url);
-	for (ep = 0; ep < EP_OTHER; ep++)
-		if (strcmp(url, routes[ep].rt_path) == 0)
+	for (i = 0; i < EP_OTHER; i++)
+		if (strcmp(url, endpoints[i].ep_path) == 0)
 			break;
-	call->hc_route = ep;
-	if (ep == EP_OTHER) {
+	call->hc_ep = i;
+	if (i == EP_OTHER) {
 		*ret = http_text(call, MHD_HTTP_NOT_FOUND,
 		    "404 page not found\n");
 		return -1;
 	}
-	rt = &routes[ep];
-	call->hc_path = rt->rt_path;
-	if (!params_method_allowed(rt->rt_allow, call->hc_method)) {
+	e = &endpoints[i];
+	call->hc_path = e->ep_path;
+	if (!params_method_allowed(e->ep_allow, call->hc_method)) {
 		*ret = http_answer(call, MHD_HTTP_METHOD_NOT_ALLOWED, HTTP_TEXT,
-		    rt->rt_wrong_method, strlen(rt->rt_wrong_method),
-		    MHD_RESPMEM_PERSISTENT, MHD_HTTP_HEADER_ALLOW, rt->rt_allow);
+		    e->ep_wrong_method, strlen(e->ep_wrong_method),
+		    MHD_RESPMEM_PERSISTENT, MHD_HTTP_HEADER_ALLOW, e->ep_allow);
 		return -1;
 	}
-	return api_gate_pass(call, a->sv_auth, rt->rt_scope, ret);
+	return api_gate_pass(call, a->sv_auth, e->ep_scope, ret);
 }
 
 /*
  * One call for a request.  The first passes the gate and begins its
- * route; the next ones bring its body, then its end; one that waits on
+ * endpoint; the next ones bring its body, then its end; one that waits on
  * the store is called again once the store is done.
  */
 static enum MHD_Result
@@ -225,16 +225,16 @@ api_serve(struct api *a, struct http_call *call, const char *url,
 	size_t len;
 
 	if (rq == NULL) {
-		if (route(a, call, url, &ret) == -1)
+		if (check_request(a, call, url, &ret) == -1)
 			return ret;
-		if (routes[call->hc_route].rt_begin != NULL)
-			return routes[call->hc_route].rt_begin(call);
-		*call->hc_slot = &bodiless[call->hc_route];
+		if (endpoints[call->hc_ep].ep_begin != NULL)
+			return endpoints[call->hc_ep].ep_begin(call);
+		*call->hc_slot = &bodiless[call->hc_ep];
 		return MHD_YES;
 	}
 
-	call->hc_route = rq->hr_route;
-	call->hc_path = routes[rq->hr_route].rt_path;
+	call->hc_ep = rq->hr_ep;
+	call->hc_path = endpoints[rq->hr_ep].ep_path;
 	len = *data_size;
 	*data_size = 0;		/* always: everything offered is consumed */
 	switch (http_req_state(rq)) {
@@ -250,7 +250,7 @@ api_serve(struct api *a, struct http_call *call, const char *url,
 		    len);
 	if (rq->hr_too_large)
 		return http_too_large(call);
-	return routes[rq->hr_route].rt_serve(call);
+	return endpoints[rq->hr_ep].ep_serve(call);
 }
 
 /* The connection's entry in the conns table, NULL if it has none. */
@@ -352,7 +352,7 @@ sweep_run(void *arg)
 }
 
 /*
- * libmicrohttpd's handler.  Each answer is counted once, by its route and
+ * libmicrohttpd's handler.  Each answer is counted once, by its endpoint and
  * its status: libmicrohttpd calls the handler no more for a request once a
  * response is queued, so a status on the connection after a call is the
  * one that call queued.  Every call runs with the configuration and
@@ -370,7 +370,7 @@ api_handle(void *cls, struct MHD_Connection *c, const char *url,
 		.hc_conn = c,
 		.hc_method = method,
 		.hc_path = "other",
-		.hc_route = EP_OTHER,
+		.hc_ep = EP_OTHER,
 		.hc_env = &a->sv_env,
 		.hc_slot = con_cls,
 	};
@@ -383,7 +383,7 @@ api_handle(void *cls, struct MHD_Connection *c, const char *url,
 	pthread_rwlock_unlock(&a->sv_conf_lock);
 	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_HTTP_STATUS);
 	if (ci != NULL && ci->http_status != 0)
-		metrics_http(call.hc_route, ci->http_status);
+		metrics_http(call.hc_ep, ci->http_status);
 	return ret;
 }
 
@@ -512,10 +512,10 @@ api_open(const struct config *cfg)
 	a->sv_env.he_cfg = cfg;
 	a->sv_env.he_self = (const struct sockaddr *)&a->sv_self;
 	for (int i = 0; i < EP_OTHER; i++)
-		a->sv_routes[i] = routes[i].rt_path;
-	a->sv_routes[EP_OTHER] = "other";
-	a->sv_env.he_routes = a->sv_routes;
-	a->sv_env.he_nroutes = EP_OTHER + 1;
+		a->sv_labels[i] = endpoints[i].ep_path;
+	a->sv_labels[EP_OTHER] = "other";
+	a->sv_env.he_labels = a->sv_labels;
+	a->sv_env.he_nlabels = EP_OTHER + 1;
 	a->sv_fd = -1;
 	/* A reload must not wait behind a steady stream of requests. */
 	pthread_rwlockattr_init(&attr);

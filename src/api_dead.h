@@ -1,4 +1,4 @@
-/* api_dead.h: the dead-letter endpoints, as api.c's route table calls them. */
+/* api_dead.h: the dead-letter endpoints, as api.c's endpoint table calls them. */
 #ifndef HOOKCAST_API_DEAD_H
 #define HOOKCAST_API_DEAD_H
 

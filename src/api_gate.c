@@ -1,4 +1,4 @@
-/* api_gate.c: who may call a route: the origin and token checks, and their refusals. */
+/* api_gate.c: who may call an endpoint: the origin and token checks, and their refusals. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>

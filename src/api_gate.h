@@ -1,4 +1,4 @@
-/* api_gate.h: who may call a route: the origin and token checks, and their refusals. */
+/* api_gate.h: who may call an endpoint: the origin and token checks, and their refusals. */
 #ifndef HOOKCAST_API_GATE_H
 #define HOOKCAST_API_GATE_H
 
@@ -6,7 +6,7 @@
 #include "http.h"
 
 /*
- * Judges CALL, with its headers in, for a route of SCOPE by AUTH's tokens:
+ * Judges CALL, with its headers in, for an endpoint of SCOPE by AUTH's tokens:
  * first whether a page of another origin sent it (403, auth_cross_site),
  * then its token (401, with a challenge for Basic and Bearer).  0 when it
  * may go on; otherwise -1 with the refusal (or a 503 when out of memory)

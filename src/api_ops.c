@@ -66,7 +66,7 @@ api_ops_metrics(const struct http_call *call)
 	g.backlog_bytes = store_backlog_bytes(env->he_store);
 	conns_census(env->he_conns, &open, &cutting);
 	g.http_connections = (uint64_t)open;
-	if ((body = metrics_render(&g, env->he_routes, env->he_nroutes,
+	if ((body = metrics_render(&g, env->he_labels, env->he_nlabels,
 	    &len)) == NULL)
 		return http_nomem(call, __func__);
 	return http_answer(call, MHD_HTTP_OK, "text/plain; version=0.0.4; "

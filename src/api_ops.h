@@ -1,4 +1,4 @@
-/* api_ops.h: the operators' endpoints, as api.c's route table calls them. */
+/* api_ops.h: the operators' endpoints, as api.c's endpoint table calls them. */
 #ifndef HOOKCAST_API_OPS_H
 #define HOOKCAST_API_OPS_H
 

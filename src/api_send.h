@@ -1,4 +1,4 @@
-/* api_send.h: the publishing endpoint, as api.c's route table calls it. */
+/* api_send.h: the publishing endpoint, as api.c's endpoint table calls it. */
 #ifndef HOOKCAST_API_SEND_H
 #define HOOKCAST_API_SEND_H
 

@@ -1,4 +1,4 @@
-/* api_subs.h: the subscriber endpoints, as api.c's route table calls them. */
+/* api_subs.h: the subscriber endpoints, as api.c's endpoint table calls them. */
 #ifndef HOOKCAST_API_SUBS_H
 #define HOOKCAST_API_SUBS_H
 

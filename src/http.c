@@ -19,7 +19,7 @@ http_req_new(const struct http_call *call, size_t announced)
 
 	if ((rq = calloc(1, sizeof(*rq))) == NULL)
 		goto fail;
-	rq->hr_route = call->hc_route;
+	rq->hr_ep = call->hc_ep;
 	rq->hr_env = call->hc_env;
 	/*
 	 * Room for what is announced, up to a point: a Content-Length is only

@@ -35,23 +35,23 @@ struct http_env {
 	/* Made at start and shared by every request: "success", the files. */
 	struct MHD_Response	*he_success;
 	struct MHD_Response	*he_files[DASHBOARD_PARTS];
-	/* The request counter's labels: each route's path, then "other". */
-	const char * const	*he_routes;
-	size_t			 he_nroutes;
+	/* The request counter's labels: each endpoint's path, then "other". */
+	const char * const	*he_labels;
+	size_t			 he_nlabels;
 };
 
 /* One call of libmicrohttpd's for a request, as the server hands it on. */
 struct http_call {
 	struct MHD_Connection	*hc_conn;
 	const char		*hc_method;
-	const char		*hc_path;	/* its route's */
-	int			 hc_route;	/* the server's index of it */
+	const char		*hc_path;	/* its endpoint's */
+	int			 hc_ep;		/* its endpoint: the server's index */
 	const struct http_env	*hc_env;
 	void			**hc_slot;	/* con_cls: its http_req */
 };
 
 /*
- * A route's handler: queues an answer (or suspends the connection) and
+ * An endpoint's handler: queues an answer (or suspends the connection) and
  * returns MHD_YES, or MHD_NO to close the connection.
  */
 typedef enum MHD_Result http_handler(const struct http_call *call);
@@ -76,7 +76,7 @@ typedef enum MHD_Result http_stored(const struct http_call *call,
  * client's next request.
  */
 struct http_req {
-	int			 hr_route;	/* the server's index of it */
+	int			 hr_ep;		/* its endpoint: the server's index */
 	int			 hr_static;	/* shared: never written */
 	char			*hr_body;	/* what has arrived of it */
 	size_t			 hr_len, hr_cap;
@@ -95,7 +95,7 @@ struct http_req {
 #define HTTP_PREALLOC_MAX	(64 * 1024)
 
 /*
- * A request of its own for CALL's route, in *hc_slot, with room for
+ * A request of its own for CALL's endpoint, in *hc_slot, with room for
  * ANNOUNCED body bytes up to HTTP_PREALLOC_MAX.  NULL (logged) if out of
  * memory, with *hc_slot unchanged.
  */
