@@ -380,7 +380,7 @@ deliver_publish(struct deliver *d, struct msg *m)
 }
 
 void
-deliver_replay(struct deliver *d, const struct replay_item *items, size_t n)
+deliver_replay(struct deliver *d, const struct store_replay *items, size_t n)
 {
 	struct cmd *c;
 
@@ -991,13 +991,13 @@ target_by_id(struct deliver *d, int64_t id)
 }
 
 static void
-handle_replay(struct deliver *d, const struct replay_item *items, size_t n)
+handle_replay(struct deliver *d, const struct store_replay *items, size_t n)
 {
 	int64_t real = clock_real_ms();
 
 	for (size_t i = 0; i < n; i++) {
-		struct target *t = target_by_id(d, items[i].sub_id);
-		struct retry r = { .r_seq = items[i].seq, .r_due = d->now,
+		struct target *t = target_by_id(d, items[i].rp_sub_id);
+		struct retry r = { .r_seq = items[i].rp_seq, .r_due = d->now,
 		    .r_first = real };
 
 		if (t == NULL)

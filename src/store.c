@@ -48,7 +48,6 @@
 #include <sqlite3.h>
 
 #include "clock.h"
-#include "deliver.h"
 #include "log.h"
 #include "metrics.h"
 #include "store.h"
@@ -86,6 +85,13 @@ struct op {
 	struct topics		*o_topics;
 	char			 o_secret[SIGN_SECRET_MAX + 1];
 	char			*o_topics_text;
+	/*
+	 * OP_SUB_ADD, OP_SUB_UPDATE: the subscriber's OP_SUB_REMOVE, which
+	 * outlives them (it is queued after them); OP_SUB_REMOVE: whether the
+	 * sink took the subscriber, and so is to hear of its changes.
+	 */
+	struct op		*o_rm;
+	int			 o_tracked;
 };
 
 /* What the writer remembers of a live subscriber, to save its keep-alive. */
@@ -250,9 +256,10 @@ struct store {
 	sqlite3_stmt		*stmt[NSTMTS];
 	pthread_t		 thread;
 	int			 started;
-	struct deliver		*deliver;
+	struct store_sink	 sink;
+	int			 attached;	/* sink is to be called */
 
-	pthread_mutex_t		 fwd_lock;	/* guards deliver */
+	pthread_mutex_t		 fwd_lock;	/* guards attached */
 	pthread_mutex_t		 q_lock;
 	pthread_cond_t		 q_cond;	/* work queued, or stopping */
 	pthread_cond_t		 q_idle;	/* requests_queued fell to 0 */
@@ -704,6 +711,7 @@ store_on_add(struct sub *sub, void *arg)
 	op_snapshot(add, sub);
 	rm->o_type = OP_SUB_REMOVE;
 	rm->o_sub = sub_ref(sub);
+	add->o_rm = rm;
 	sub_set_store_state(sub, rm);
 	enqueue(st, add);
 	return 0;
@@ -718,6 +726,7 @@ store_on_change(struct sub *sub, void *arg)
 		return -1;
 	o->o_type = OP_SUB_UPDATE;
 	o->o_sub = sub_ref(sub);
+	o->o_rm = sub_store_state(sub);		/* in the map: it has one */
 	op_snapshot(o, sub);
 	enqueue(arg, o);
 	return 0;
@@ -1116,15 +1125,20 @@ apply_dl_purge(struct store *st, struct store_req *req)
 
 /*
  * Dead letters back into retries for the subscriber registered now at their
- * address.  The pairs to hand to the delivery thread after the commit are
- * kept in the request's body buffer (struct deliver_replay entries).
+ * address.  The pairs to hand to delivery after the commit are kept in the
+ * request's r_replay.
  */
 static int
 apply_dl_replay(struct store *st, struct store_req *req, int64_t now)
 {
 	char q[512];
 	sqlite3_stmt *s, *ins = st->stmt[S_RETRY_SET];
-	struct replay_item *items = NULL;
+	struct dl_replay {
+		int64_t		 dead_id;
+		int64_t		 sub_id;
+		uint64_t	 seq;
+	} *items = NULL;
+	struct store_replay *out = NULL;
 	size_t n = 0, cap = 0;
 	int rc;
 
@@ -1152,7 +1166,7 @@ apply_dl_replay(struct store *st, struct store_req *req, int64_t now)
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		if (n == cap) {
 			size_t ncap = cap ? cap * 2 : 64;
-			struct replay_item *v = realloc(items,
+			struct dl_replay *v = realloc(items,
 			    ncap * sizeof(*v));
 
 			if (v == NULL) {
@@ -1205,9 +1219,18 @@ apply_dl_replay(struct store *st, struct store_req *req, int64_t now)
 				items[k++] = items[i];
 		n = k;
 	}
+	if (n > 0 && (out = calloc(n, sizeof(*out))) == NULL) {
+		free(items);
+		return SQLITE_NOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		out[i].rp_sub_id = items[i].sub_id;
+		out[i].rp_seq = items[i].seq;
+	}
+	free(items);
 	req->r_count = (long)n;
-	req->r_body = (char *)items;
-	req->r_len = n;
+	req->r_replay = n > 0 ? out : NULL;
+	req->r_nreplay = n;
 	return SQLITE_OK;
 }
 
@@ -1440,39 +1463,41 @@ complete(struct store *st, struct op *o)
 			atomic_fetch_add(&st->backlog, msg_len(req->r_msg));
 			atomic_store(&st->last_seq, msg_seq(req->r_msg));
 			metrics_accepted();
-			if (st->deliver != NULL &&
-			    deliver_publish(st->deliver, req->r_msg) == -1)
+			if (st->attached && st->sink.sk_publish(req->r_msg,
+			    st->sink.sk_arg) == -1)
 				log_error("message not queued for delivery",
 				    "message=%s reason=nomem", msg_id(req->r_msg));
 		} else if (req->r_type == REQ_DL_REPLAY) {
-			if (st->deliver != NULL && req->r_status == STORE_OK)
-				deliver_replay(st->deliver, (const struct
-				    replay_item *)(void *)req->r_body,
-				    req->r_len);
-			free(req->r_body);
-			req->r_body = NULL;
-			req->r_len = 0;
+			if (st->attached && req->r_status == STORE_OK &&
+			    req->r_nreplay > 0)
+				st->sink.sk_replay(req->r_replay,
+				    req->r_nreplay, st->sink.sk_arg);
+			free(req->r_replay);
+			req->r_replay = NULL;
+			req->r_nreplay = 0;
 		}
 		break;
 	case OP_SUB_ADD:
 		known_add(st, o->o_sub);
-		if (st->deliver != NULL && deliver_on_add(o->o_sub,
-		    o->o_topics, o->o_secret, st->deliver) == -1)
+		if (!st->attached)
+			break;
+		if (st->sink.sk_sub_add(o->o_sub, o->o_topics, o->o_secret,
+		    st->sink.sk_arg) == 0)
+			o->o_rm->o_tracked = 1;
+		else
 			log_error("cannot track subscriber", "address=%s "
 			    "reason=nomem",
 			    log_value(la, sizeof(la), sub_address(o->o_sub)));
 		break;
 	case OP_SUB_UPDATE:
-		if (st->deliver != NULL &&
-		    sub_deliver_state(o->o_sub) != NULL)
-			deliver_on_change(o->o_sub, o->o_topics, o->o_secret,
-			    st->deliver);
+		if (st->attached && o->o_rm != NULL && o->o_rm->o_tracked)
+			st->sink.sk_sub_change(o->o_sub, o->o_topics,
+			    o->o_secret, st->sink.sk_arg);
 		break;
 	case OP_SUB_REMOVE:
 		known_remove(st, o->o_sub);
-		if (st->deliver != NULL &&
-		    sub_deliver_state(o->o_sub) != NULL)
-			deliver_on_remove(o->o_sub, st->deliver);
+		if (st->attached && o->o_tracked)
+			st->sink.sk_sub_remove(o->o_sub, st->sink.sk_arg);
 		break;
 	default:
 		break;
@@ -1486,8 +1511,10 @@ complete(struct store *st, struct op *o)
 void
 store_detach(struct store *st)
 {
+	if (st == NULL)
+		return;
 	pthread_mutex_lock(&st->fwd_lock);
-	st->deliver = NULL;
+	st->attached = 0;
 	pthread_mutex_unlock(&st->fwd_lock);
 }
 
@@ -1511,10 +1538,11 @@ fail_batch(struct store *st, struct op *ops, int rc, uint64_t seq0)
 
 			if (req->r_type == REQ_CONFIG)
 				apply_config(st, req);
-			else if (req->r_type == REQ_DL_REPLAY)
-				free(req->r_body);
 			else if (req->r_type == REQ_DL_LIST)
 				free(req->r_body);
+			free(req->r_replay);
+			req->r_replay = NULL;
+			req->r_nreplay = 0;
 			req->r_body = NULL;
 			req->r_len = 0;
 			req->r_status = full ? STORE_FULL : STORE_ERROR;
@@ -1615,8 +1643,8 @@ run_batch(struct store *st, struct op *ops)
 	}
 	/* One wakeup for everything this commit passed on. */
 	pthread_mutex_lock(&st->fwd_lock);
-	if (st->deliver != NULL)
-		deliver_wake(st->deliver);
+	if (st->attached)
+		st->sink.sk_wake(st->sink.sk_arg);
 	pthread_mutex_unlock(&st->fwd_lock);
 	if (requests > 0) {
 		pthread_mutex_lock(&st->q_lock);
@@ -1869,12 +1897,13 @@ monotonic_attr(pthread_condattr_t *a)
 }
 
 int
-store_start(struct store *st, struct deliver *d)
+store_start(struct store *st, const struct store_sink *sink)
 {
 	pthread_condattr_t a;
 	int rc;
 
-	st->deliver = d;
+	st->sink = *sink;
+	st->attached = 1;
 	pthread_cond_destroy(&st->q_cond);
 	pthread_cond_init(&st->q_cond, monotonic_attr(&a));
 	pthread_condattr_destroy(&a);

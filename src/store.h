@@ -10,7 +10,7 @@
 #include "subs.h"
 
 struct store;
-struct deliver;
+struct topics;
 
 enum store_status {
 	STORE_OK,
@@ -52,6 +52,36 @@ struct store_req {
 	char			*r_body;	/* REQ_DL_LIST: malloc'd, the caller frees */
 	size_t			 r_len;
 	long			 r_count;
+	/* REQ_DL_REPLAY: what goes back to delivery; the store's own. */
+	struct store_replay	*r_replay;
+	size_t			 r_nreplay;
+};
+
+/* A dead letter turned back into a retry, due now, for delivery. */
+struct store_replay {
+	int64_t		 rp_sub_id;
+	uint64_t	 rp_seq;
+};
+
+/*
+ * Where the store hands what it has committed, in commit order, on the
+ * writer thread; main wires it to delivery (data flows one way: the store
+ * never calls delivery by name).  None of them may block.  sk_sub_add gets
+ * a subscriber once its row is committed (its store id and first message
+ * set) with its topics and secret as of that change; when it returns -1
+ * (out of memory) the store passes on none of that subscriber's later
+ * changes or its removal.  sk_wake follows everything one commit passed on.
+ */
+struct store_sink {
+	int	(*sk_publish)(struct msg *, void *);
+	void	(*sk_replay)(const struct store_replay *, size_t, void *);
+	int	(*sk_sub_add)(struct sub *, const struct topics *,
+		    const char *, void *);
+	int	(*sk_sub_change)(struct sub *, const struct topics *,
+		    const char *, void *);
+	void	(*sk_sub_remove)(struct sub *, void *);
+	void	(*sk_wake)(void *);
+	void	 *sk_arg;
 };
 
 /*
@@ -72,10 +102,10 @@ int store_restore(struct store *st, struct subs *s);
 /* The newest message's sequence number (0 for none). */
 uint64_t store_last_seq(const struct store *st);
 
-/* Starts the writer thread; what it commits it passes on to D. */
-int store_start(struct store *st, struct deliver *d);
+/* Starts the writer thread; what it commits it passes on to SINK (copied). */
+int store_start(struct store *st, const struct store_sink *sink);
 
-/* From now on nothing is passed to the delivery thread (it is stopping). */
+/* From now on nothing is passed to the sink (it is stopping).  NULL-safe. */
 void store_detach(struct store *st);
 
 /* Refuses new requests (STORE_CLOSED) and waits until the queued ones are done. */

@@ -110,7 +110,7 @@ START_TEST(evicts_after_ttl)
 	 * held up a while (sanitizers, a loaded machine) before a keep-alive
 	 * is late.  Waits (10 s at most) until the silent one is gone.
 	 */
-	r = reaper_start(stack.subs, stack.deliver, 1000, 100);
+	r = reaper_start(stack.subs, 1000, 100);
 	ck_assert_ptr_nonnull(r);
 	for (int i = 0; i < 200 && subs_count(stack.subs) > 1; i++) {
 		usleep(50000);
@@ -151,7 +151,7 @@ evict_with_pending(int dead_letter_on_evict)
 	snprintf(a, sizeof(a), "127.0.0.1:%u", port);
 	ck_assert_int_eq(add(stack.subs, a), SUBS_ADDED);
 	publish(4);
-	r = reaper_start(stack.subs, stack.deliver, 300, 100);
+	r = reaper_start(stack.subs, 300, 100);
 	for (int i = 0; i < 100 && subs_count(stack.subs) > 0; i++)
 		usleep(20000);
 	ck_assert_uint_eq(subs_count(stack.subs), 0);
@@ -187,7 +187,7 @@ START_TEST(stops_without_waiting_for_the_interval)
 	int64_t t0;
 
 	unit_stack_start(&stack, &cfg, 10);
-	r = reaper_start(stack.subs, stack.deliver, 1000, 3600 * 1000);
+	r = reaper_start(stack.subs, 1000, 3600 * 1000);
 	ck_assert_ptr_nonnull(r);
 	t0 = clock_mono_ms();
 	reaper_stop(r);
