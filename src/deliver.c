@@ -251,12 +251,6 @@ update_free(struct update *u)
 #define TICK_MS		50	/* how often due retries are looked for */
 #define PROGRESS_MS	1000	/* how often cursors are saved */
 
-static const char *const end_reasons[] = {
-	[SUB_DEREGISTERED] = "deregistered",
-	[SUB_EVICTED] = "evicted",
-	[SUB_GONE] = "gone",
-};
-
 /* 1 if a line may be logged now; otherwise counts the event as left out. */
 static int
 ratelog_allow(struct ratelog *rl)
@@ -694,7 +688,7 @@ target_release(struct deliver *d, struct target *t)
 		return;
 	if (t->t_id != 0)
 		store_sub_gone(d->store, t->t_id, sub_address(t->t_sub),
-		    end_reasons[sub_end(t->t_sub)],
+		    sub_end_reason(sub_end(t->t_sub)),
 		    d->cfg->dead_letter_on_evict);
 	retries_clear(t);
 	free(t->t_retries);
@@ -802,7 +796,7 @@ static void
 handle_remove(struct deliver *d, struct target *t)
 {
 	char la[LOG_VALUE_MAX];
-	const char *reason = end_reasons[sub_end(t->t_sub)];
+	const char *reason = sub_end_reason(sub_end(t->t_sub));
 	uint64_t lo = target_unsent(d, t);
 	uint64_t pending = d->last_seq + 1 - lo + t->t_nretries;
 
