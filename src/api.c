@@ -54,6 +54,7 @@
 #include "clock.h"
 #include "conns.h"
 #include "dashboard.h"
+#include "deadletters.h"
 #include "deliver.h"
 #include "egress.h"
 #include "listing.h"
@@ -1018,6 +1019,7 @@ answer_stored(struct api *a, struct MHD_Connection *c, struct upload *u)
 	struct store_req *req = &u->u_req;
 	char la[LOG_VALUE_MAX], li[LOG_VALUE_MAX];
 	char *body;
+	size_t len;
 
 	switch (req->r_status) {
 	case STORE_OK:
@@ -1048,10 +1050,11 @@ answer_stored(struct api *a, struct MHD_Connection *c, struct upload *u)
 	case REQ_SYNC:
 		return answer_success(a, c);
 	case REQ_DL_LIST:
-		body = req->r_body;
-		req->r_body = NULL;
+		if ((body = deadletters_render(req->r_dead, req->r_ndead,
+		    req->r_json, &len)) == NULL)
+			return answer_busy(c, "Error: Store failed, retry later.");
 		return answer(c, MHD_HTTP_OK, req->r_json ? "application/json" :
-		    "text/plain; charset=utf-8", body, req->r_len,
+		    "text/plain; charset=utf-8", body, len,
 		    MHD_RESPMEM_MUST_FREE, MHD_HTTP_HEADER_VARY, "Accept");
 	case REQ_DL_REPLAY:
 		log_info("dead letters replayed", "address=%s id=%s count=%ld",
@@ -1311,7 +1314,7 @@ api_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	if (u != NULL && !u->u_static) {
 		free(u->u_data);
 		msg_unref(u->u_req.r_msg);
-		free(u->u_req.r_body);
+		store_req_release(&u->u_req);
 		free(u);
 		*con_cls = NULL;
 	}

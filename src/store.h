@@ -1,4 +1,4 @@
-/* store.h: the durable store (SQLite in WAL mode) and its writer thread. */
+/* store.h: the durable store, its writer thread, and the sink it feeds. */
 #ifndef HOOKCAST_STORE_H
 #define HOOKCAST_STORE_H
 
@@ -23,7 +23,7 @@ enum store_status {
 enum store_req_type {
 	REQ_PUBLISH,		/* commit r_msg (unless r_key was seen) */
 	REQ_SYNC,		/* wait until what was queued before is committed */
-	REQ_DL_LIST,		/* dead letters: r_body, r_len */
+	REQ_DL_LIST,		/* dead letters: r_dead, r_ndead */
 	REQ_DL_REPLAY,		/* dead letters back to retries: r_count */
 	REQ_DL_PURGE,		/* dead letters deleted: r_count */
 	REQ_CONFIG,		/* store_reload()'s own */
@@ -49,13 +49,29 @@ struct store_req {
 	const char		*r_id;
 	long			 r_limit;
 	int			 r_json;
-	char			*r_body;	/* REQ_DL_LIST: malloc'd, the caller frees */
-	size_t			 r_len;
+	/* REQ_DL_LIST: the rows; the caller's, freed by store_req_release. */
+	struct store_dead	*r_dead;
+	size_t			 r_ndead;
+	char			*r_dead_text;	/* what r_dead's strings point into */
 	long			 r_count;
 	/* REQ_DL_REPLAY: what goes back to delivery; the store's own. */
 	struct store_replay	*r_replay;
 	size_t			 r_nreplay;
 };
+
+/* One dead letter, as REQ_DL_LIST lists it (times: wall-clock ms, 0 none). */
+struct store_dead {
+	const char	*sd_msg_id;
+	const char	*sd_address;
+	int		 sd_attempts;
+	int64_t		 sd_first_at, sd_last_at, sd_dead_at;
+	long		 sd_status;		/* the last HTTP status, 0: none */
+	const char	*sd_error;		/* the last error, "" for none */
+	const char	*sd_reason;
+};
+
+/* Frees what the store returned in REQ (r_dead) and clears it.  NULL-safe. */
+void store_req_release(struct store_req *req);
 
 /* A dead letter turned back into a retry, due now, for delivery. */
 struct store_replay {
@@ -85,8 +101,8 @@ struct store_sink {
 };
 
 /*
- * Opens (creating it if need be) DATA_DIR/hookcast.db, checks it and locks
- * the directory against a second daemon.  NULL, with the reason logged, when
+ * Opens the backend (SQLite: creating it if need be DATA_DIR/hookcast.db),
+ * checks it and locks the directory against a second daemon.  NULL, with the reason logged, when
  * the directory is unusable or the database unreadable or corrupt; nothing
  * is overwritten then.
  */

@@ -83,6 +83,7 @@ unit_tempdir(char dir[64])
  */
 #if defined(HOOKCAST_STORE_H) && defined(HOOKCAST_DELIVER_H)
 #include "daemon.h"
+#include "deadletters.h"
 
 struct unit_stack {
 	struct daemon	*daemon;
@@ -177,21 +178,19 @@ unit_sync(struct store *st)
 	ck_assert_int_eq(unit_request(st, &req), STORE_OK);
 }
 
-/* The dead letters (text, or JSON); the caller frees the answer. */
+/* The dead letters (text, or JSON), rendered as the API does; the caller frees. */
 static inline char *
 unit_dead_letters(struct store *st, const char *address, int json)
 {
 	struct store_req req = { .r_type = REQ_DL_LIST, .r_address = address,
 	    .r_limit = 1000, .r_json = json };
 	char *out;
+	size_t len;
 
 	ck_assert_int_eq(unit_request(st, &req), STORE_OK);
-	if ((out = malloc(req.r_len + 1)) == NULL)
-		ck_abort_msg("out of memory");
-	if (req.r_len > 0)
-		memcpy(out, req.r_body, req.r_len);
-	out[req.r_len] = '\0';
-	free(req.r_body);
+	out = deadletters_render(req.r_dead, req.r_ndead, json, &len);
+	ck_assert_ptr_nonnull(out);
+	store_req_release(&req);
 	return out;
 }
 #endif
