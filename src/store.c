@@ -1,5 +1,5 @@
 /*
- * store.c: the store's front: its queue, what others call, health, start and stop.
+ * store.c: the store's front: its queue, its API, health, start and stop.
  *
  * DESIGN
  * The store is the one writer of durable state.  Everyone hands it
@@ -520,7 +520,7 @@ store_stop(struct store *st)
 	store_free(st);
 }
 
-/* ---- delivery's reader ----------------------------------------------------- */
+/* ---- delivery's reader -------------------------------------------------- */
 
 struct store_reader {
 	const struct store_backend_ops	*rd_ops;

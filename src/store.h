@@ -52,7 +52,7 @@ struct store_req {
 	/* REQ_DL_LIST: the rows; the caller's, freed by store_req_release. */
 	struct store_dead	*r_dead;
 	size_t			 r_ndead;
-	char			*r_dead_text;	/* what r_dead's strings point into */
+	char			*r_dead_text;	/* r_dead's strings */
 	long			 r_count;
 	/* REQ_DL_REPLAY: what goes back to delivery; the store's own. */
 	struct store_replay	*r_replay;
@@ -101,10 +101,10 @@ struct store_sink {
 };
 
 /*
- * Opens the backend (SQLite: creating it if need be DATA_DIR/hookcast.db),
- * checks it and locks the directory against a second daemon.  NULL, with the reason logged, when
- * the directory is unusable or the database unreadable or corrupt; nothing
- * is overwritten then.
+ * Opens the backend (SQLite: DATA_DIR/hookcast.db, created if need be),
+ * checks it and locks the directory against a second daemon.  NULL, with
+ * the reason logged, when the directory is unusable or the database
+ * unreadable or corrupt; nothing is overwritten then.
  */
 struct store *store_open(const struct config *cfg);
 

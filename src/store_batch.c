@@ -1,5 +1,5 @@
 /*
- * store_batch.c: the store's writer thread: group commit, then answers and the sink.
+ * store_batch.c: the writer thread: group commit, then answers and the sink.
  *
  * DESIGN
  * The writer takes whatever has queued up (at most BATCH_MAX operations)

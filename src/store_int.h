@@ -1,4 +1,4 @@
-/* store_int.h: what the store's files share: the op queue and the backend interface. */
+/* store_int.h: shared by the store's files: op queue, backend interface. */
 #ifndef HOOKCAST_STORE_INT_H
 #define HOOKCAST_STORE_INT_H
 
@@ -66,21 +66,21 @@ struct op {
 	int			 o_tracked;
 };
 
-/* ---- the backend ----------------------------------------------------------- */
+/* ---- the backend ------------------------------------------------------- */
 
 /* What a backend operation came to. */
 enum store_res {
 	SR_OK,
-	SR_SKIP,	/* this operation's data was refused: logged, batch goes on */
+	SR_SKIP,	/* this operation's data was refused: the batch goes on */
 	SR_FULL,	/* no space: the batch is tried again */
 	SR_FAIL,	/* the backend failed: the batch is tried again */
 };
 
 /* What a backend found when it opened. */
 struct store_boot {
-	uint64_t	 sb_last_seq;	/* the highest sequence number any row names */
+	uint64_t	 sb_last_seq;	/* the highest sequence any row names */
 	size_t		 sb_bytes;	/* bytes of message bodies held */
-	char		 sb_where[1100];	/* for log lines: a path, an address */
+	char		 sb_where[1100];	/* for logs: a path, an address */
 };
 
 struct store_backend;
@@ -192,7 +192,8 @@ struct store_backend_ops {
 	 * on a read error, or FN's -1.
 	 */
 	int	(*sbo_saved_subs)(struct store_backend *b, int removed,
-		    int (*fn)(void *, const struct sub_saved *, int), void *arg);
+		    int (*fn)(void *, const struct sub_saved *, int),
+		    void *arg);
 
 	/* Readers: a connection of their own, for one other thread. */
 	struct store_backend_reader *(*sbo_reader_open)(
@@ -223,7 +224,7 @@ struct store {
 	struct store_backend	*st_b;
 	const struct config	*st_cfg;
 	const struct config	*st_cfg_ref;	/* held since a reload, or NULL */
-	char			 st_where[1100];	/* the backend's, for logs */
+	char			 st_where[1100];	/* for logs */
 	pthread_t		 st_thread;
 	int			 st_started;
 	struct store_sink	 st_sink;
@@ -242,7 +243,7 @@ struct store {
 	atomic_int		 st_full;
 	/* Why the last write failed (a static string), NULL: none. */
 	_Atomic(const char *)	 st_fault;
-	_Atomic int64_t		 st_beat;	/* monotonic ms: the writer went round */
+	_Atomic int64_t		 st_beat;	/* mono ms: the writer went round */
 	_Atomic uint64_t	 st_last_seq;	/* read by store_last_seq */
 
 	/* The writer's own. */

@@ -1,5 +1,5 @@
 /*
- * store_maint.c: the store's maintenance jobs, run by the writer between batches.
+ * store_maint.c: maintenance jobs, run by the writer between batches.
  *
  * Every PERIODIC_MS the garbage (a tenth of a second's worth: a short
  * transaction that does not hold publishers up); every second keep-alives,
@@ -110,7 +110,7 @@ job_collect(struct store *st, int all)
 	return SR_OK;
 }
 
-/* Outside the transaction: the backend gives space back; the disk may be usable again. */
+/* Outside a transaction: space given back; the disk may take writes again. */
 static void
 job_tidy(struct store *st)
 {

@@ -1,5 +1,5 @@
 /*
- * store_restore.c: start-up: saved subscribers back into the map, and what the removed left.
+ * store_restore.c: start-up: saved subscribers back, and the removed settled.
  *
  * Before the writer starts.  Each saved subscriber goes back through
  * subs_restore() (so the map's hooks queue it for the writer, which hands
@@ -90,32 +90,32 @@ store_restore_subs(struct store *st, struct subs *s)
 	struct restoring rs = { .rs_st = st, .rs_subs = s,
 	    .rs_now = clock_real_ms(), .rs_mono = clock_mono_ms(),
 	    .rs_res = SR_OK };
+	enum store_res res = SR_OK;
 
-	if (ops->sbo_saved_subs(st->st_b, 0, restore_one, &rs) == -1)
+	if (ops->sbo_saved_subs(st->st_b, 0, restore_one, &rs) == -1 ||
+	    (res = ops->sbo_begin(st->st_b)) != SR_OK)
 		goto fail;
-	if (ops->sbo_begin(st->st_b) != SR_OK)
-		goto fail_db;
 	for (size_t i = 0; i < rs.rs_nskipped; i++)
-		if (ops->sbo_sub_remove(st->st_b, rs.rs_skipped[i],
-		    SUB_DEREGISTERED) != SR_OK)
-			goto fail_db;
+		if ((res = ops->sbo_sub_remove(st->st_b, rs.rs_skipped[i],
+		    SUB_DEREGISTERED)) != SR_OK)
+			goto fail;
 	if (ops->sbo_saved_subs(st->st_b, 1, drop_one, &rs) == -1) {
-		if (rs.rs_res != SR_OK)
-			goto fail_db;
+		res = rs.rs_res;
 		goto fail;
 	}
-	if (ops->sbo_commit(st->st_b) != SR_OK)
-		goto fail_db;
+	if ((res = ops->sbo_commit(st->st_b)) != SR_OK)
+		goto fail;
 	free(rs.rs_skipped);
 	log_info("store restored", "subscribers=%zu removed_before=%zu",
 	    rs.rs_restored, rs.rs_dropped);
 	return 0;
 
-fail_db:
-	log_error("cannot read store", "path=%s error=%s",
-	    log_value(lp, sizeof(lp), st->st_where),
-	    log_value(lv, sizeof(lv), ops->sbo_error(st->st_b)));
 fail:
+	/* A failed read logged itself; a failed write is logged here. */
+	if (res != SR_OK)
+		log_error("cannot read store", "path=%s error=%s",
+		    log_value(lp, sizeof(lp), st->st_where),
+		    log_value(lv, sizeof(lv), ops->sbo_error(st->st_b)));
 	ops->sbo_rollback(st->st_b);
 	free(rs.rs_skipped);
 	return -1;

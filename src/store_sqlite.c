@@ -1,5 +1,5 @@
 /*
- * store_sqlite.c: the SQLite backend: schema, statements, directory lock, open and check.
+ * store_sqlite.c: the SQLite backend: schema, statements, lock, open, check.
  *
  * One database, DATA_DIR/hookcast.db, in WAL mode.  The writer thread owns
  * the read-write connection; each reader (delivery) opens its own, and WAL
@@ -185,7 +185,8 @@ open_dir(struct store_backend *b)
 		return -1;
 	}
 	snprintf(lock, sizeof(lock), "%s/hookcast.lock", dir);
-	if ((b->sq_lockfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) == -1) {
+	if ((b->sq_lockfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC,
+	    0600)) == -1) {
 		log_error("cannot use data_dir", "path=%s error=\"%s\"",
 		    log_value(lp, sizeof(lp), dir),
 		    strerror(errno));
@@ -226,10 +227,40 @@ sqlite_match_function(sqlite3 *db)
 	return 0;
 }
 
+/*
+ * A damaged page anywhere is found now, not in the middle of a delivery:
+ * SQLITE_OK, -1 (logged: corrupt), or the SQLite code of a failed read.
+ */
+static int
+check_pages(struct store_backend *b)
+{
+	char lp[LOG_VALUE_MAX], lv[LOG_VALUE_MAX], corrupt[160];
+	const unsigned char *res = NULL;
+	sqlite3_stmt *s;
+
+	if (sqlite3_prepare_v2(b->sq_db, "PRAGMA quick_check(1)", -1, &s,
+	    NULL) != SQLITE_OK)
+		return sqlite3_errcode(b->sq_db);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		res = sqlite3_column_text(s, 0);
+	if (res == NULL || strcmp((const char *)res, "ok") != 0) {
+		snprintf(corrupt, sizeof(corrupt), "database is corrupt: "
+		    "%.100s (left as it is)", res != NULL ?
+		    (const char *)res : sqlite3_errmsg(b->sq_db));
+		log_error("cannot open store", "path=%s error=%s",
+		    log_value(lp, sizeof(lp), b->sq_path),
+		    log_value(lv, sizeof(lv), corrupt));
+		sqlite3_finalize(s);
+		return -1;
+	}
+	sqlite3_finalize(s);
+	return SQLITE_OK;
+}
+
 static int
 open_db(struct store_backend *b)
 {
-	char lp[LOG_VALUE_MAX], lv[LOG_VALUE_MAX], corrupt[160];
+	char lp[LOG_VALUE_MAX], lv[LOG_VALUE_MAX];
 	static const char *const sync_pragma[] = {
 		[DURABILITY_OFF] = "PRAGMA synchronous = OFF",
 		[DURABILITY_NORMAL] = "PRAGMA synchronous = NORMAL",
@@ -250,11 +281,14 @@ open_db(struct store_backend *b)
 	 * refused is left exactly as it was.  The first read of the header:
 	 * a file that is not a database fails here.
 	 */
-	if (sqlite_query_int(b->sq_db, "PRAGMA user_version", &version) == -1 ||
-	    sqlite_query_int(b->sq_db, "SELECT count(*) FROM sqlite_schema", &tables) ==
-	    -1 || sqlite_query_int(b->sq_db, "SELECT count(*) FROM sqlite_schema WHERE "
-	    "name = 'messages'", &ours) == -1)
-		goto fail_msg;
+	if (sqlite_query_int(b->sq_db, "PRAGMA user_version", &version) ==
+	    -1 || sqlite_query_int(b->sq_db, "SELECT count(*) FROM "
+	    "sqlite_schema", &tables) == -1 || sqlite_query_int(b->sq_db,
+	    "SELECT count(*) FROM sqlite_schema WHERE name = 'messages'",
+	    &ours) == -1) {
+		rc = sqlite3_errcode(b->sq_db);
+		goto fail;
+	}
 	if ((tables > 0 && (ours == 0 || version == 0)) ||
 	    version > SCHEMA_VERSION) {
 		log_error("cannot open store", "path=%s error=\"%s (left as it "
@@ -263,27 +297,10 @@ open_db(struct store_backend *b)
 		    "not a hookcast database" : "written by a newer hookcast");
 		return -1;
 	}
-	/* A damaged page anywhere is found now, not in the middle of a delivery. */
-	{
-		sqlite3_stmt *s;
-		const unsigned char *res = NULL;
-
-		if (sqlite3_prepare_v2(b->sq_db, "PRAGMA quick_check(1)", -1, &s,
-		    NULL) != SQLITE_OK)
-			goto fail_msg;
-		if (sqlite3_step(s) == SQLITE_ROW)
-			res = sqlite3_column_text(s, 0);
-		if (res == NULL || strcmp((const char *)res, "ok") != 0) {
-			snprintf(corrupt, sizeof(corrupt), "database is "
-			    "corrupt: %.100s (left as it is)", res != NULL ?
-			    (const char *)res : sqlite3_errmsg(b->sq_db));
-			log_error("cannot open store", "path=%s error=%s",
-			    log_value(lp, sizeof(lp), b->sq_path),
-			    log_value(lv, sizeof(lv), corrupt));
-			sqlite3_finalize(s);
+	if ((rc = check_pages(b)) != SQLITE_OK) {
+		if (rc == -1)
 			return -1;
-		}
-		sqlite3_finalize(s);
+		goto fail;
 	}
 	/*
 	 * Incremental vacuum (it only takes effect on a new database, before
@@ -292,8 +309,8 @@ open_db(struct store_backend *b)
 	 */
 	if ((rc = sqlite3_exec(b->sq_db, "PRAGMA auto_vacuum = INCREMENTAL",
 	    NULL, NULL, NULL)) != SQLITE_OK ||
-	    (rc = sqlite3_exec(b->sq_db, "PRAGMA journal_mode = WAL", NULL, NULL,
-	    NULL)) != SQLITE_OK)
+	    (rc = sqlite3_exec(b->sq_db, "PRAGMA journal_mode = WAL", NULL,
+	    NULL, NULL)) != SQLITE_OK)
 		goto fail;
 	/* Zeroing freed pages would write every deleted body twice. */
 	if (sqlite_exec(b->sq_db, "PRAGMA secure_delete = OFF") == -1 ||
@@ -303,23 +320,24 @@ open_db(struct store_backend *b)
 	    (version == 1 && sqlite_exec(b->sq_db, migrate_1) == -1) ||
 	    sqlite_exec(b->sq_db, schema) == -1 ||
 	    sqlite_exec(b->sq_db, "PRAGMA user_version = 2") == -1 ||
-	    sqlite_exec(b->sq_db, "COMMIT") == -1 || sqlite_match_function(b->sq_db) == -1)
+	    sqlite_exec(b->sq_db, "COMMIT") == -1 ||
+	    sqlite_match_function(b->sq_db) == -1)
 		return -1;
 	if (version == 1)
 		log_info("store upgraded", "path=%s from=1 to=%d",
 		    log_value(lp, sizeof(lp), b->sq_path), SCHEMA_VERSION);
 	for (int i = 0; i < NSTMTS; i++)
 		if (sqlite3_prepare_v3(b->sq_db, sql[i], -1,
-		    SQLITE_PREPARE_PERSISTENT, &b->sq_stmt[i], NULL) != SQLITE_OK) {
+		    SQLITE_PREPARE_PERSISTENT, &b->sq_stmt[i], NULL) !=
+		    SQLITE_OK) {
 			log_error("cannot open store", "path=%s error=%s",
 			    log_value(lp, sizeof(lp), b->sq_path),
-			    log_value(lv, sizeof(lv), sqlite3_errmsg(b->sq_db)));
+			    log_value(lv, sizeof(lv),
+			    sqlite3_errmsg(b->sq_db)));
 			return -1;
 		}
 	return 0;
 
-fail_msg:
-	rc = sqlite3_errcode(b->sq_db);
 fail:
 	why = b->sq_db != NULL ? sqlite3_errmsg(b->sq_db) : sqlite3_errstr(rc);
 	log_error("cannot open store", "path=%s error=%s",

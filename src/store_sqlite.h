@@ -1,4 +1,4 @@
-/* store_sqlite.h: what the SQLite backend's files share (store_sqlite*.c only). */
+/* store_sqlite.h: shared by the SQLite backend's files (store_sqlite*.c). */
 #ifndef HOOKCAST_STORE_SQLITE_H
 #define HOOKCAST_STORE_SQLITE_H
 
@@ -31,7 +31,7 @@ struct store_backend {
 	sqlite3_stmt		*sq_stmt[NSTMTS];
 	const char		*sq_error;	/* why the last call failed */
 	int64_t			 sq_changes;	/* total changes at begin */
-	uint64_t		 sq_dead_added;	/* dead letters this transaction */
+	uint64_t		 sq_dead_added;	/* this transaction's */
 	/* Collection starts here: below it nothing became garbage since. */
 	uint64_t		 sq_gc_from;
 

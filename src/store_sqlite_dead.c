@@ -1,4 +1,4 @@
-/* store_sqlite_dead.c: the SQLite backend's dead letters: record, list, replay, purge, bounds. */
+/* store_sqlite_dead.c: the SQLite backend's dead letters. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,7 +68,7 @@ sqlite_dead_sub_gone(struct store_backend *b, int64_t id, const char *address,
 	return sqlite_res(b, sqlite_step_done(s));
 }
 
-/* LO..HI that a subscriber of TOPICS ("": every topic) was owed, as dead letters. */
+/* LO..HI that a subscriber of TOPICS ("": all) was owed, as dead letters. */
 enum store_res
 sqlite_dead_range(struct store_backend *b, int64_t id, const char *address,
     uint64_t lo, uint64_t hi, const char *topics, const char *reason,
@@ -226,7 +226,7 @@ struct dl_replay {
 	uint64_t	 dr_seq;
 };
 
-/* The dead letters REQ's filters select, with who is registered at their address now. */
+/* The dead letters REQ selects, with who is registered at their address now. */
 static int
 replay_select(struct store_backend *b, struct store_req *req,
     struct dl_replay **out, size_t *nout)

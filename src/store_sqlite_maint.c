@@ -1,6 +1,4 @@
-/*
- * store_sqlite_maint.c: the SQLite backend's upkeep: collection, the disk reserve, the WAL.
- */
+/* store_sqlite_maint.c: SQLite upkeep: collection, the disk reserve, the WAL. */
 #include <fcntl.h>
 #include <stdatomic.h>
 #include <stdio.h>

@@ -1,4 +1,4 @@
-/* store_sqlite_ops.c: the SQLite backend's writes: publishes, subscribers, cursors, retries. */
+/* store_sqlite_ops.c: SQLite writes: publishes, subscribers, cursors, retries. */
 #include <stdio.h>
 
 #include <sqlite3.h>

@@ -1,4 +1,4 @@
-/* store_sqlite_read.c: the SQLite backend's reads: saved subscribers, and readers' pages. */
+/* store_sqlite_read.c: SQLite reads: saved subscribers, and readers' pages. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
