@@ -55,8 +55,13 @@ apply_request(struct store *st, struct store_req *req, int64_t now)
 
 	switch (req->r_type) {
 	case REQ_PUBLISH:
-		if ((res = ops->sbo_publish(st->st_b, req, st->st_next_seq,
-		    now)) == SR_OK && !req->r_repeat)
+		/*
+		 * Its number is used up unless the key was seen, even if its
+		 * row was refused (SR_SKIP): a later row may already hold it.
+		 * A failed batch gives every number back (fail_batch).
+		 */
+		res = ops->sbo_publish(st->st_b, req, st->st_next_seq, now);
+		if (!req->r_repeat)
 			st->st_next_seq++;
 		return res;
 	case REQ_SYNC:
