@@ -143,13 +143,6 @@ daemon_reload(struct daemon *dm, const struct config *cfg)
 }
 
 void
-daemon_close_requests(struct daemon *dm)
-{
-	if (dm != NULL)
-		store_close_requests(dm->dm_store);
-}
-
-void
 daemon_stop(struct daemon *dm, long grace_ms)
 {
 	if (dm == NULL)

@@ -33,13 +33,6 @@ struct daemon *daemon_start(const struct config *cfg, int parts);
 int daemon_reload(struct daemon *dm, const struct config *cfg);
 
 /*
- * Refuses new store requests and waits until the queued ones are answered:
- * the first step of daemon_stop, for a caller that stops its own parts
- * (a reaper of its own, say) in between.
- */
-void daemon_close_requests(struct daemon *dm);
-
-/*
  * Stops everything in the order that loses nothing: store requests
  * answered, front end, sampler and reaper stopped, delivery given GRACE_MS
  * for what is in flight, the store's queue committed.  NULL-safe.
