@@ -10,8 +10,8 @@
  * one transaction of the backend (a group commit), then answers the
  * requests and hands what it committed to the sink (delivery), in commit
  * order.  The backend (store_sqlite*.c: SQLite in WAL mode, the default)
- * sits behind struct store_backend_ops (store_int.h); nothing here or above
- * knows which one runs.
+ * sits behind struct store_backend_ops (store_backend.h); nothing here or
+ * above knows which one runs.
  *
  * Messages are numbered by `seq`, here, not by the backend.  A subscriber
  * is owed every message from its cursor on; a message is deleted once every

@@ -22,7 +22,7 @@
 
 #include "log.h"
 #include "metrics.h"
-#include "store_int.h"
+#include "store_backend.h"
 #include "store_sqlite.h"
 #include "topics.h"
 

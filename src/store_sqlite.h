@@ -7,7 +7,7 @@
 #include <sqlite3.h>
 
 #include "config.h"
-#include "store_int.h"
+#include "store_backend.h"
 
 enum stmt {
 	S_BEGIN, S_COMMIT, S_ROLLBACK,

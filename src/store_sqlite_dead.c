@@ -5,7 +5,7 @@
 
 #include <sqlite3.h>
 
-#include "store_int.h"
+#include "store_backend.h"
 #include "store_sqlite.h"
 
 /* The filters of the endpoints: ?1 address, ?2 message id (NULL: any). */

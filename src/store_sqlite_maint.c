@@ -9,7 +9,7 @@
 #include <sqlite3.h>
 
 #include "log.h"
-#include "store_int.h"
+#include "store_backend.h"
 #include "store_sqlite.h"
 
 /*

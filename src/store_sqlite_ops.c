@@ -4,7 +4,7 @@
 #include <sqlite3.h>
 
 #include "msg.h"
-#include "store_int.h"
+#include "store_backend.h"
 #include "store_sqlite.h"
 #include "topics.h"
 

@@ -7,7 +7,7 @@
 
 #include "log.h"
 #include "msg.h"
-#include "store_int.h"
+#include "store_backend.h"
 #include "store_sqlite.h"
 #include "topics.h"
 
