@@ -348,14 +348,12 @@ fail:
 }
 
 
+/* Closes and frees B as it is, writing nothing.  NULL-safe. */
 static void
-sqlite_close(struct store_backend *b)
+sqlite_free(struct store_backend *b)
 {
 	if (b == NULL)
 		return;
-	if (b->sq_db != NULL)
-		sqlite3_wal_checkpoint_v2(b->sq_db, NULL,
-		    SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
 	for (int i = 0; i < NSTMTS; i++)
 		sqlite3_finalize(b->sq_stmt[i]);
 	if (b->sq_db != NULL)
@@ -363,6 +361,16 @@ sqlite_close(struct store_backend *b)
 	if (b->sq_lockfd >= 0)
 		close(b->sq_lockfd);
 	free(b);
+}
+
+/* The log folded back whole first, so that a clean stop leaves no WAL. */
+static void
+sqlite_close(struct store_backend *b)
+{
+	if (b != NULL && b->sq_db != NULL)
+		sqlite3_wal_checkpoint_v2(b->sq_db, NULL,
+		    SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+	sqlite_free(b);
 }
 
 static struct store_backend *
@@ -401,14 +409,7 @@ sqlite_open(const struct config *cfg, struct store_boot *boot)
 	return b;
 
 fail:
-	/* Nothing was written: no checkpoint on the way out. */
-	if (b->sq_db != NULL) {
-		for (int i = 0; i < NSTMTS; i++)
-			sqlite3_finalize(b->sq_stmt[i]);
-		sqlite3_close(b->sq_db);
-		b->sq_db = NULL;
-	}
-	sqlite_close(b);
+	sqlite_free(b);
 	return NULL;
 }
 
