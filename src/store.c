@@ -266,13 +266,13 @@ store_sub_gone(struct store *st, int64_t sub_id, const char *address,
 size_t
 store_backlog_bytes(const struct store *st)
 {
-	return atomic_load(&((struct store *)(uintptr_t)st)->st_backlog);
+	return atomic_load(&st->st_backlog);
 }
 
 int
 store_disk_full(const struct store *st)
 {
-	return atomic_load(&((struct store *)(uintptr_t)st)->st_full);
+	return atomic_load(&st->st_full);
 }
 
 int
@@ -298,14 +298,13 @@ store_health(struct store *st, char *why, size_t len)
 int64_t
 store_heartbeat(const struct store *st)
 {
-	return atomic_load_explicit(&((struct store *)(uintptr_t)st)->st_beat,
-	    memory_order_relaxed);
+	return atomic_load_explicit(&st->st_beat, memory_order_relaxed);
 }
 
 uint64_t
 store_last_seq(const struct store *st)
 {
-	return atomic_load(&((struct store *)(uintptr_t)st)->st_last_seq);
+	return atomic_load(&st->st_last_seq);
 }
 
 /* A failed write, logged at most every 10 s: the disk may stay full a while. */
