@@ -15,7 +15,7 @@ struct topics;
 enum store_status {
 	STORE_OK,
 	STORE_FULL,		/* the disk is full: retry later */
-	STORE_ERROR,		/* the database failed: retry later */
+	STORE_ERROR,		/* the backend failed: retry later */
 	STORE_CLOSED,		/* shutting down */
 	STORE_CONFLICT,		/* replay: the address is not registered */
 };
@@ -48,7 +48,7 @@ struct store_req {
 	const char		*r_address;	/* dead letters: filters, or NULL */
 	const char		*r_id;
 	long			 r_limit;
-	int			 r_json;
+	int			 r_json;	/* the caller's: the store ignores it */
 	/* REQ_DL_LIST: the rows; the caller's, freed by store_req_release. */
 	struct store_dead	*r_dead;
 	size_t			 r_ndead;
@@ -81,12 +81,13 @@ struct store_replay {
 
 /*
  * Where the store hands what it has committed, in commit order, on the
- * writer thread; main wires it to delivery (data flows one way: the store
- * never calls delivery by name).  None of them may block.  sk_sub_add gets
- * a subscriber once its row is committed (its store id and first message
- * set) with its topics and secret as of that change; when it returns -1
- * (out of memory) the store passes on none of that subscriber's later
- * changes or its removal.  sk_wake follows everything one commit passed on.
+ * writer thread; daemon.c wires it to delivery (data flows one way: the
+ * store never calls delivery by name).  None of them may block.
+ * sk_sub_add gets a subscriber once its row is committed (its store id and
+ * first message set) with its topics and secret as of that change; when it
+ * returns -1 (out of memory) the store passes on none of that subscriber's
+ * later changes or its removal.  sk_wake follows everything one commit
+ * passed on.
  */
 struct store_sink {
 	int	(*sk_publish)(struct msg *, void *);
