@@ -129,9 +129,10 @@ struct store_backend_ops {
 
 	/*
 	 * Restore (before the writer starts): calls FN with every saved
-	 * subscriber (REMOVED: those marked removed, with why + 1; else the
-	 * live ones, oldest first, with 0) until it returns -1.  -1, logged,
-	 * on a read error, or FN's -1.
+	 * subscriber (REMOVED: those marked removed, with why they left, an
+	 * enum sub_end as saved, which may be out of range; else the live
+	 * ones, oldest first, with -1) until it returns -1.  -1 on a read
+	 * error (logged) or FN's -1.
 	 */
 	int	(*sbo_saved_subs)(struct store_backend *b, int removed,
 		    int (*fn)(void *, const struct sub_saved *, int),
