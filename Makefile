@@ -55,8 +55,8 @@ $(BUILD)/dashboard_files.o: src/dashboard_files.S $(WEB) | $(BUILD)
 $(BUILD)/hookcast: $(BUILD)/main.o $(LIBOBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/check_%: tests/check_%.c tests/unit.h $(LIBOBJS)
-	$(CC) $(CFLAGS) -Isrc $(LDFLAGS) -o $@ $< $(LIBOBJS) $(CHECKLIBS) $(LDLIBS)
+$(BUILD)/check_%: tests/check_%.c tests/unit.c tests/unit.h $(LIBOBJS)
+	$(CC) $(CFLAGS) -Isrc $(LDFLAGS) -o $@ $< tests/unit.c $(LIBOBJS) $(CHECKLIBS) $(LDLIBS)
 
 $(BUILD):
 	mkdir -p $@
@@ -124,7 +124,7 @@ tests/node_modules/.package-lock.json: tests/package.json tests/package-lock.jso
 bench:
 	@sh scripts/deps.sh bench
 	@$(MAKE) --no-print-directory all
-	bash bench/run.sh $(BUILD)/hookcast
+	python3 bench/run.py --binary $(BUILD)/hookcast
 
 # Not part of check or CI: SOAK_MINUTES (default 20) of churn against the
 # -O2 build, judged for growth and loss (bench/soak.py; README, Soak).

@@ -1,79 +1,48 @@
-/* unit.h: the one main() every check suite shares, and the daemon's stack. */
+/* unit.h: what every check suite shares: main(), temp directories, a hanging listener, wait_until, the daemon's stack. */
 #ifndef HOOKCAST_UNIT_H
 #define HOOKCAST_UNIT_H
 
 #include <check.h>
-#include <dirent.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-/* Removes PATH, and what is in it if it is a directory. */
-static inline void
-unit_rmdir(const char *path)
-{
-	char sub[1400];
-	struct dirent *e;
-	struct stat sb;
-	DIR *d;
-
-	if (path == NULL || *path == '\0' || lstat(path, &sb) == -1)
-		return;
-	if (!S_ISDIR(sb.st_mode)) {
-		unlink(path);
-		return;
-	}
-	if ((d = opendir(path)) != NULL) {
-		while ((e = readdir(d)) != NULL) {
-			if (strcmp(e->d_name, ".") == 0 ||
-			    strcmp(e->d_name, "..") == 0)
-				continue;
-			if (snprintf(sub, sizeof(sub), "%s/%s", path,
-			    e->d_name) < (int)sizeof(sub))
-				unit_rmdir(sub);
-		}
-		closedir(d);
-	}
-	rmdir(path);
-}
-
-/*
- * Where unit_tempdir makes its directories: one a suite, removed when the
- * suite is over, so that a failed test (whose teardown does not run) leaves
- * nothing behind either.
- */
-static char unit_tempbase[64];
+/* The timeout of a wait for something the daemon does soon (tests/unit.c). */
+#define UNIT_WAIT_MS	10000
 
 /* Runs every test of S and returns the process exit status. */
-static inline int
-unit_run(Suite *s)
-{
-	SRunner *sr;
-	int failed;
+int	unit_run(Suite *s);
 
-	snprintf(unit_tempbase, sizeof(unit_tempbase),
-	    "/tmp/hookcast-unit.XXXXXX");
-	if (mkdtemp(unit_tempbase) == NULL)
-		unit_tempbase[0] = '\0';
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	unit_rmdir(unit_tempbase);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+/* A fresh directory, for a data_dir; unit_run removes it with the suite's. */
+void	unit_tempdir(char dir[64]);
+/* Removes PATH, and what is in it if it is a directory. */
+void	unit_rmdir(const char *path);
 
-/* A fresh directory, for a data_dir. */
-static inline void
-unit_tempdir(char dir[64])
-{
-	ck_assert_int_lt(snprintf(dir, 64, "%s/t.XXXXXX",
-	    unit_tempbase[0] != '\0' ? unit_tempbase : "/tmp"), 64);
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-}
+/*
+ * A socket on 127.0.0.1 that completes TCP handshakes (its backlog) but
+ * never answers: a subscriber that hangs.  Returns the fd the caller
+ * closes; *PORT is its port.
+ */
+int	unit_hang_listen(unsigned *port);
+/* A port on 127.0.0.1 that nothing listens on: connections are refused. */
+unsigned unit_refused_port(void);
+
+/*
+ * Asks PRED(ARG) every few milliseconds until it is true (1) or
+ * TIMEOUT_MS have passed (0).  Tests use wait_until, which fails them.
+ */
+int	unit_poll(int (*pred)(void *), void *arg, int timeout_ms);
+
+/*
+ * Waits until PRED(ARG) is true; after TIMEOUT_MS the test fails at the
+ * caller's line, naming PRED.  For what the daemon does on its own
+ * threads: a fixed sleep is either too short on a loaded machine or too
+ * long everywhere else.
+ */
+#define wait_until(pred, arg, timeout_ms)				\
+	ck_assert_msg(unit_poll((pred), (arg), (timeout_ms)),		\
+	    "timed out after %d ms waiting for %s", (int)(timeout_ms), #pred)
 
 /*
  * The daemon's stack, started and stopped by daemon.c as main() does it:
@@ -178,7 +147,7 @@ unit_sync(struct store *st)
 	ck_assert_int_eq(unit_request(st, &req), STORE_OK);
 }
 
-/* The dead letters (text, or JSON), rendered as the API does; the caller frees. */
+/* The dead letters, rendered as the API does (text or JSON); caller frees. */
 static inline char *
 unit_dead_letters(struct store *st, const char *address, int json)
 {
