@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "api_dead.h"
+#include "deadletters.h"
 #include "listing.h"
 #include "log.h"
 #include "params.h"
@@ -15,13 +16,15 @@ answer_stored(const struct http_call *call, struct http_req *u)
 	struct store_req *req = &u->hr_sreq;
 	char la[LOG_VALUE_MAX], li[LOG_VALUE_MAX];
 	char *body;
+	size_t len;
 
 	switch (req->r_type) {
 	case REQ_DL_LIST:
-		body = req->r_body;
-		req->r_body = NULL;
+		if ((body = deadletters_render(req->r_dead, req->r_ndead,
+		    req->r_json, &len)) == NULL)
+			return http_busy(call, "Error: Store failed, retry later.");
 		return http_answer(call, MHD_HTTP_OK, req->r_json ?
-		    "application/json" : HTTP_TEXT, body, req->r_len,
+		    "application/json" : HTTP_TEXT, body, len,
 		    MHD_RESPMEM_MUST_FREE, MHD_HTTP_HEADER_VARY, "Accept");
 	case REQ_DL_REPLAY:
 		log_info("dead letters replayed", "address=%s id=%s count=%ld",

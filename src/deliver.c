@@ -183,7 +183,7 @@ deliver_publish(struct deliver *d, struct msg *m)
 }
 
 void
-deliver_replay(struct deliver *d, const struct replay_item *items, size_t n)
+deliver_replay(struct deliver *d, const struct store_replay *items, size_t n)
 {
 	struct cmd *c;
 
@@ -205,13 +205,13 @@ deliver_replay(struct deliver *d, const struct replay_item *items, size_t n)
 }
 
 static void
-handle_replay(struct deliver *d, const struct replay_item *items, size_t n)
+handle_replay(struct deliver *d, const struct store_replay *items, size_t n)
 {
 	int64_t real = clock_real_ms();
 
 	for (size_t i = 0; i < n; i++) {
-		struct target *t = route_find(d, items[i].sub_id);
-		struct target_retry r = { .tr_seq = items[i].seq,
+		struct target *t = route_find(d, items[i].rp_sub_id);
+		struct target_retry r = { .tr_seq = items[i].rp_seq,
 		    .tr_due = d->d_now, .tr_first = real };
 
 		if (t == NULL)

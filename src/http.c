@@ -46,7 +46,7 @@ http_req_free(struct http_req *rq)
 		return;
 	free(rq->hr_body);
 	msg_unref(rq->hr_sreq.r_msg);
-	free(rq->hr_sreq.r_body);
+	store_req_release(&rq->hr_sreq);
 	free(rq);
 }
 

@@ -23,12 +23,6 @@
 #define PAGE		64	/* messages read back from the store at once */
 #define SCAN_MAX	4096	/* stored messages looked at a read, with topics */
 
-static const char *const end_reasons[] = {
-	[SUB_DEREGISTERED] = "deregistered",
-	[SUB_EVICTED] = "evicted",
-	[SUB_GONE] = "gone",
-};
-
 struct target *
 target_new(struct sub *sub, const struct topics *topics, const char *secret)
 {
@@ -260,7 +254,7 @@ target_release(struct deliver *d, struct target *t)
 		return;
 	if (t->tg_id != 0)
 		store_sub_gone(d->d_store, t->tg_id, sub_address(t->tg_sub),
-		    end_reasons[sub_end(t->tg_sub)],
+		    sub_end_reason(sub_end(t->tg_sub)),
 		    d->d_cfg->dead_letter_on_evict);
 	retries_clear(t);
 	free(t->tg_retries);
@@ -338,7 +332,7 @@ void
 target_detach(struct deliver *d, struct target *t)
 {
 	char la[LOG_VALUE_MAX];
-	const char *reason = end_reasons[sub_end(t->tg_sub)];
+	const char *reason = sub_end_reason(sub_end(t->tg_sub));
 	uint64_t lo = target_unsent(d, t);
 	uint64_t pending = d->d_last_seq + 1 - lo + t->tg_nretries;
 

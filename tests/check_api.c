@@ -13,7 +13,6 @@
 #include "api.h"
 #include "dashboard.h"
 #include "deliver.h"
-#include "stats.h"
 #include "store.h"
 #include "unit.h"
 
@@ -21,8 +20,6 @@ static char dir[64];
 static struct config cfg;
 static struct unit_stack stack;
 static struct subs *map;
-static struct stats *stats;
-static struct api_parts parts;
 static struct api *api;
 
 struct reply {
@@ -111,19 +108,15 @@ setup(void)
 	cfg.max_subscribers = 2;
 	memset(&stack, 0, sizeof(stack));
 	api = NULL;
-	stats = NULL;
 }
 
 static void
 start(void)
 {
-	unit_stack_start(&stack, &cfg, (size_t)cfg.max_subscribers);
+	unit_stack_start_parts(&stack, &cfg, (size_t)cfg.max_subscribers,
+	    DAEMON_API);
 	map = stack.subs;
-	stats = stats_start();
-	ck_assert_ptr_nonnull(stats);
-	parts = (struct api_parts){ .subs = map, .store = stack.store,
-	    .deliver = stack.deliver, .stats = stats };
-	api = api_start(&cfg, &parts);
+	api = stack.api;
 	ck_assert_ptr_nonnull(api);
 	ck_assert_uint_gt(api_port(api), 0);
 }
@@ -131,10 +124,6 @@ start(void)
 static void
 teardown(void)
 {
-	if (stack.store != NULL)
-		store_close_requests(stack.store);
-	api_stop(api);
-	stats_stop(stats);
 	unit_stack_stop(&stack, 0);
 	unit_rmdir(dir);
 }

@@ -122,7 +122,7 @@ START_TEST(evicts_after_ttl)
 	 * a keep-alive is late.  Waits (10 s at most) until the silent one is
 	 * gone.
 	 */
-	r = reaper_start(stack.subs, stack.deliver, 1000, 100);
+	r = reaper_start(stack.subs, 1000, 100);
 	ck_assert_ptr_nonnull(r);
 	wait_until(only_the_live_one_left, NULL, UNIT_WAIT_MS);
 	ck_assert_int_eq(subs_keepalive(stack.subs, "127.0.0.1:9", 0,
@@ -159,7 +159,7 @@ evict_with_pending(int dead_letter_on_evict)
 	snprintf(a, sizeof(a), "127.0.0.1:%u", port);
 	ck_assert_int_eq(add(stack.subs, a), SUBS_ADDED);
 	publish(4);
-	r = reaper_start(stack.subs, stack.deliver, 300, 100);
+	r = reaper_start(stack.subs, 300, 100);
 	ck_assert_ptr_nonnull(r);
 	wait_until(no_subscribers, NULL, 2000);
 	reaper_stop(r);
@@ -202,7 +202,7 @@ START_TEST(stops_without_waiting_for_the_interval)
 	int64_t t0;
 
 	unit_stack_start(&stack, &cfg, 10);
-	r = reaper_start(stack.subs, stack.deliver, 1000, 3600 * 1000);
+	r = reaper_start(stack.subs, 1000, 3600 * 1000);
 	ck_assert_ptr_nonnull(r);
 	t0 = clock_mono_ms();
 	reaper_stop(r);

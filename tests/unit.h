@@ -45,48 +45,52 @@ int	unit_poll(int (*pred)(void *), void *arg, int timeout_ms);
 	    "timed out after %d ms waiting for %s", (int)(timeout_ms), #pred)
 
 /*
- * The daemon's stack as main() builds it, minus the front end and the
- * reaper: store, subscriber map (its hooks go to the store), delivery
- * thread.  Only for suites that include store.h and deliver.h.
+ * The daemon's stack, started and stopped by daemon.c as main() does it:
+ * store, subscriber map (its hooks go to the store), delivery, and the
+ * PARTS asked for (DAEMON_API, DAEMON_REAPER).  Only for suites that
+ * include store.h and deliver.h.
  */
 #if defined(HOOKCAST_STORE_H) && defined(HOOKCAST_DELIVER_H)
+#include "daemon.h"
+#include "deadletters.h"
+
 struct unit_stack {
+	struct daemon	*daemon;
 	struct store	*store;
 	struct subs	*subs;
 	struct deliver	*deliver;
+	struct api	*api;
 };
 
 /* CFG->data_dir must be set; the stack reads CFG until it is stopped. */
 static inline void
+unit_stack_start_parts(struct unit_stack *k, const struct config *cfg,
+    size_t max_subs, int parts)
+{
+	k->daemon = daemon_start(cfg, parts);
+	ck_assert_ptr_nonnull(k->daemon);
+	k->store = daemon_store(k->daemon);
+	k->subs = daemon_subs(k->daemon);
+	k->deliver = daemon_deliver(k->daemon);
+	k->api = daemon_api(k->daemon);
+	subs_set_max(k->subs, max_subs);
+}
+
+/* The core alone: no front end, no reaper. */
+static inline void
 unit_stack_start(struct unit_stack *k, const struct config *cfg,
     size_t max_subs)
 {
-	struct subs_hooks hooks = { store_on_add, store_on_remove,
-	    store_on_change, NULL };
-
-	k->store = store_open(cfg);
-	ck_assert_ptr_nonnull(k->store);
-	hooks.arg = k->store;
-	k->subs = subs_new(max_subs, &hooks);
-	ck_assert_ptr_nonnull(k->subs);
-	ck_assert_int_eq(store_restore(k->store, k->subs), 0);
-	k->deliver = deliver_start(cfg, k->store, k->subs,
-	    store_last_seq(k->store));
-	ck_assert_ptr_nonnull(k->deliver);
-	ck_assert_int_eq(store_start(k->store, k->deliver), 0);
+	unit_stack_start_parts(k, cfg, max_subs, 0);
 }
 
-/* main()'s shutdown order (the caller stops any front end or reaper first). */
+/* main()'s shutdown (the caller stops a reaper of its own first). */
 static inline void
 unit_stack_stop(struct unit_stack *k, long grace_ms)
 {
-	if (k->store == NULL)
+	if (k->daemon == NULL)
 		return;
-	store_close_requests(k->store);
-	store_detach(k->store);
-	deliver_stop(k->deliver, grace_ms);
-	store_stop(k->store);
-	subs_free(k->subs);
+	daemon_stop(k->daemon, grace_ms);
 	memset(k, 0, sizeof(*k));
 }
 
@@ -143,21 +147,19 @@ unit_sync(struct store *st)
 	ck_assert_int_eq(unit_request(st, &req), STORE_OK);
 }
 
-/* The dead letters (text, or JSON); the caller frees the answer. */
+/* The dead letters, rendered as the API does (text or JSON); caller frees. */
 static inline char *
 unit_dead_letters(struct store *st, const char *address, int json)
 {
 	struct store_req req = { .r_type = REQ_DL_LIST, .r_address = address,
 	    .r_limit = 1000, .r_json = json };
 	char *out;
+	size_t len;
 
 	ck_assert_int_eq(unit_request(st, &req), STORE_OK);
-	if ((out = malloc(req.r_len + 1)) == NULL)
-		ck_abort_msg("out of memory");
-	if (req.r_len > 0)
-		memcpy(out, req.r_body, req.r_len);
-	out[req.r_len] = '\0';
-	free(req.r_body);
+	out = deadletters_render(req.r_dead, req.r_ndead, json, &len);
+	ck_assert_ptr_nonnull(out);
+	store_req_release(&req);
 	return out;
 }
 #endif
