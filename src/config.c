@@ -1,4 +1,5 @@
 /* config.c: settings table, defaults, config file and value parsing. */
+#include <assert.h>
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -688,8 +689,13 @@ struct shared_config {
 	struct config	 cfg;
 };
 
-#define SHARED_OF(c) ((struct shared_config *)(void *)((char *)(uintptr_t)(c) - \
-    offsetof(struct shared_config, cfg)))
+/* The reference count of CFG, which must come from config_share. */
+static struct shared_config *
+shared_of(const struct config *cfg)
+{
+	assert(cfg->shared != NULL && &cfg->shared->cfg == cfg);
+	return cfg->shared;
+}
 
 const struct config *
 config_share(const struct config *cfg)
@@ -700,13 +706,14 @@ config_share(const struct config *cfg)
 		return NULL;
 	atomic_init(&sc->refs, 1);
 	sc->cfg = *cfg;
+	sc->cfg.shared = sc;
 	return &sc->cfg;
 }
 
 const struct config *
 config_hold(const struct config *cfg)
 {
-	atomic_fetch_add_explicit(&SHARED_OF(cfg)->refs, 1,
+	atomic_fetch_add_explicit(&shared_of(cfg)->refs, 1,
 	    memory_order_relaxed);
 	return cfg;
 }
@@ -718,7 +725,7 @@ config_release(const struct config *cfg)
 
 	if (cfg == NULL)
 		return;
-	sc = SHARED_OF(cfg);
+	sc = shared_of(cfg);
 	if (atomic_fetch_sub_explicit(&sc->refs, 1, memory_order_acq_rel) == 1) {
 		/* Tokens and secrets do not outlive their last reader. */
 		explicit_bzero(sc, sizeof(*sc));
