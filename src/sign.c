@@ -134,9 +134,11 @@ static int
 add_key(const unsigned char *key, size_t len, void *arg)
 {
 	struct signer *sg = arg;
+	/* OSSL_PARAM takes a char *, which it only reads. */
+	char digest[] = "SHA256";
 	OSSL_PARAM params[] = {
 		OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
-		    (char *)(uintptr_t)"SHA256", 0),
+		    digest, 0),
 		OSSL_PARAM_construct_end(),
 	};
 	EVP_MAC_CTX *ctx;
