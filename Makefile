@@ -9,23 +9,48 @@ MANDIR    ?= $(PREFIX)/share/man
 
 CC        ?= cc
 PKGS      := libmicrohttpd libcurl libcjson sqlite3 libcrypto gnutls libsystemd
+
+# The user's flags: `make CFLAGS=-O0` or `make LDFLAGS=...` replaces only
+# these, never the flags the build needs below.  A sanitizer build's default
+# is -O1 (see SANITIZE).
+ifneq ($(SANITIZE),)
+CFLAGS    ?= -O1 -g
+endif
+CFLAGS    ?= -O2 -g
+LDFLAGS   ?=
+LDLIBS    ?=
+
+# The flags the build needs, combined with the user's at every compile and
+# link.
 WARN      := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
              -Wpointer-arith -Wsign-compare -Werror
-CFLAGS    ?= -O2 -g
-CFLAGS    += -std=c11 -D_GNU_SOURCE -DHOOKCAST_VERSION='"$(VERSION)"' $(WARN) \
+HC_CFLAGS := -std=c11 -D_GNU_SOURCE -DHOOKCAST_VERSION='"$(VERSION)"' \
              -pthread $(shell pkg-config --cflags $(PKGS))
-LDLIBS    += $(shell pkg-config --libs $(PKGS)) -pthread
+HC_LIBS   := $(shell pkg-config --libs $(PKGS)) -pthread
+# Each object also writes its header dependencies beside it (BUILD/x.d).
+DEPFLAGS  := -MMD -MP
 
 # SANITIZE=address,undefined or SANITIZE=thread builds into its own directory,
 # so sanitized and plain objects never mix.
+comma     := ,
 ifneq ($(SANITIZE),)
-CFLAGS    += -fsanitize=$(SANITIZE) -fno-sanitize-recover=all \
-             -fno-omit-frame-pointer -O1
-LDFLAGS   += -fsanitize=$(SANITIZE)
+SAN_FLAGS := -fsanitize=$(SANITIZE) -fno-sanitize-recover=all \
+             -fno-omit-frame-pointer
 BUILD     ?= build-$(subst $(comma),-,$(SANITIZE))
 endif
-comma     := ,
 BUILD     ?= build
+
+ALL_CFLAGS  = $(HC_CFLAGS) $(SAN_FLAGS) $(WARN) $(CPPFLAGS) $(CFLAGS)
+ALL_LDFLAGS = $(SAN_FLAGS) $(LDFLAGS)
+
+# Quiet output (`CC src/x.c`) unless V=1.
+ifeq ($(V),1)
+Q         :=
+say       :=
+else
+Q         := @
+say        = @printf '  %-5s %s\n' '$(1)' '$(2)'
+endif
 
 # A sanitizer report fails the run instead of scrolling past.
 export ASAN_OPTIONS ?= detect_leaks=1:abort_on_error=0
@@ -46,17 +71,22 @@ CHECKLIBS := $(shell pkg-config --libs check)
 
 all: $(BUILD)/hookcast
 
-$(BUILD)/%.o: src/%.c $(wildcard src/*.h) | $(BUILD)
-	$(CC) $(CFLAGS) -c -o $@ $<
+$(BUILD)/%.o: src/%.c | $(BUILD)
+	$(call say,CC,$<)
+	$(Q)$(CC) $(ALL_CFLAGS) $(DEPFLAGS) -c -o $@ $<
 
 $(BUILD)/dashboard_files.o: src/dashboard_files.S $(WEB) | $(BUILD)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(call say,AS,$<)
+	$(Q)$(CC) $(ALL_CFLAGS) $(DEPFLAGS) -c -o $@ $<
 
 $(BUILD)/hookcast: $(BUILD)/main.o $(LIBOBJS)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(HC_LIBS) $(LDLIBS)
 
 $(BUILD)/check_%: tests/check_%.c tests/unit.h $(LIBOBJS)
-	$(CC) $(CFLAGS) -Isrc $(LDFLAGS) -o $@ $< $(LIBOBJS) $(CHECKLIBS) $(LDLIBS)
+	$(call say,CCLD,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) $(DEPFLAGS) -Isrc $(ALL_LDFLAGS) -o $@ $< \
+	    $(LIBOBJS) $(CHECKLIBS) $(HC_LIBS) $(LDLIBS)
 
 $(BUILD):
 	mkdir -p $@
@@ -84,26 +114,33 @@ FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_BUILD   := build-fuzz
 FUZZ_SAN     := address,undefined
-FUZZ_CFLAGS  := -g -O1 -fno-omit-frame-pointer -std=c11 -D_GNU_SOURCE \
-                -DHOOKCAST_VERSION='"$(VERSION)"' $(WARN) -pthread \
-                -fno-sanitize-recover=all $(shell pkg-config --cflags $(PKGS))
+# FUZZ_CFLAGS is the user's, like CFLAGS; the rest is what the harnesses need.
+FUZZ_CFLAGS  ?= -g -O1
+FUZZ_ALL_CFLAGS = $(HC_CFLAGS) $(WARN) -fno-omit-frame-pointer \
+                  -fno-sanitize-recover=all $(CPPFLAGS) $(FUZZ_CFLAGS)
 FUZZERS      := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZBINS     := $(addprefix $(FUZZ_BUILD)/,$(FUZZERS))
 FUZZOBJS     := $(patsubst $(BUILD)/%,$(FUZZ_BUILD)/obj/%,$(LIBOBJS))
 
-$(FUZZ_BUILD)/obj/%.o: src/%.c $(wildcard src/*.h) | $(FUZZ_BUILD)/obj
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,$(FUZZ_SAN) -c -o $@ $<
+$(FUZZ_BUILD)/obj/%.o: src/%.c | $(FUZZ_BUILD)/obj
+	$(call say,CC,$< [fuzz])
+	$(Q)$(FUZZ_CC) $(FUZZ_ALL_CFLAGS) $(DEPFLAGS) \
+	    -fsanitize=fuzzer-no-link,$(FUZZ_SAN) -c -o $@ $<
 
 $(FUZZ_BUILD)/obj/dashboard_files.o: src/dashboard_files.S $(WEB) | $(FUZZ_BUILD)/obj
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
+	$(call say,AS,$< [fuzz])
+	$(Q)$(FUZZ_CC) $(FUZZ_ALL_CFLAGS) $(DEPFLAGS) -c -o $@ $<
 
 $(FUZZ_BUILD)/libhookcast.a: $(FUZZOBJS)
-	rm -f $@
-	ar rcs $@ $^
+	$(call say,AR,$@)
+	$(Q)rm -f $@
+	$(Q)ar rcs $@ $^
 
 $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_BUILD)/libhookcast.a
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -Isrc -fsanitize=fuzzer,$(FUZZ_SAN) -o $@ $< \
-	    $(FUZZ_BUILD)/libhookcast.a $(LDLIBS)
+	$(call say,CCLD,$@)
+	$(Q)$(FUZZ_CC) $(FUZZ_ALL_CFLAGS) $(DEPFLAGS) -Isrc \
+	    -fsanitize=fuzzer,$(FUZZ_SAN) -o $@ $< $(FUZZ_BUILD)/libhookcast.a \
+	    $(HC_LIBS) $(LDLIBS)
 
 $(FUZZ_BUILD)/obj:
 	mkdir -p $@
@@ -150,3 +187,6 @@ uninstall:
 
 clean:
 	rm -rf build build-*
+
+# The header dependencies each compile wrote (-MMD -MP).
+-include $(wildcard $(BUILD)/*.d $(FUZZ_BUILD)/*.d $(FUZZ_BUILD)/obj/*.d)
