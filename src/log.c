@@ -103,8 +103,11 @@ log_value(char *buf, size_t len, const char *s)
 /*
  * Formats the whole line into one buffer so concurrent lines never
  * interleave, then escapes any control byte left in it: whatever a caller
- * passed, one call is one line.
+ * passed, one call is one line.  FIELDS is the callers' checked format.
  */
+static void log_vemit(enum log_level, const char *, int, const char *,
+    va_list) __attribute__((format(printf, 4, 0)));
+
 static void
 log_vemit(enum log_level level, const char *msg, int err, const char *fields,
     va_list ap)
