@@ -21,9 +21,10 @@ LDFLAGS   ?=
 LDLIBS    ?=
 
 # The flags the build needs, combined with the user's at every compile and
-# link.
-WARN      := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
-             -Wpointer-arith -Wsign-compare -Werror
+# link.  WARN is recursive so a target may override WARN_NEW.
+WARN_NEW   = -Wcast-qual -Wformat=2 -Wwrite-strings -Wmissing-declarations
+WARN       = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+             -Wpointer-arith -Wsign-compare $(WARN_NEW) -Werror
 HC_CFLAGS := -std=c11 -D_GNU_SOURCE -DHOOKCAST_VERSION='"$(VERSION)"' \
              -pthread $(shell pkg-config --cflags $(PKGS))
 HC_LIBS   := $(shell pkg-config --libs $(PKGS)) -pthread
@@ -42,6 +43,14 @@ BUILD     ?= build
 
 ALL_CFLAGS  = $(HC_CFLAGS) $(SAN_FLAGS) $(WARN) $(CPPFLAGS) $(CFLAGS)
 ALL_LDFLAGS = $(SAN_FLAGS) $(LDFLAGS)
+
+# TEMPORARY (issue 13, parts 1-4): store.c, deliver.c, api.c, main.c and
+# reaper.c are being split into several files in parallel, so their
+# findings under WARN_NEW are fixed after the split lands, not here.  Once
+# it has: fix them, then delete this block (see the findings listed in the
+# build-lint merge).
+NEW_WARN_EXEMPT := store deliver api main reaper
+$(patsubst %,$(BUILD)/%.o,$(NEW_WARN_EXEMPT)): WARN_NEW :=
 
 # Quiet output (`CC src/x.c`) unless V=1.
 ifeq ($(V),1)
@@ -121,6 +130,9 @@ FUZZ_ALL_CFLAGS = $(HC_CFLAGS) $(WARN) -fno-omit-frame-pointer \
 FUZZERS      := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZBINS     := $(addprefix $(FUZZ_BUILD)/,$(FUZZERS))
 FUZZOBJS     := $(patsubst $(BUILD)/%,$(FUZZ_BUILD)/obj/%,$(LIBOBJS))
+
+# TEMPORARY: the same exemption as NEW_WARN_EXEMPT above.
+$(patsubst %,$(FUZZ_BUILD)/obj/%.o,$(NEW_WARN_EXEMPT)): WARN_NEW :=
 
 $(FUZZ_BUILD)/obj/%.o: src/%.c | $(FUZZ_BUILD)/obj
 	$(call say,CC,$< [fuzz])
