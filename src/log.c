@@ -112,7 +112,7 @@ static void
 log_vemit(enum log_level level, const char *msg, int err, const char *fields,
     va_list ap)
 {
-	char raw[2048], line[2048 + 2], value[256];
+	char raw[2048], line[2048 + 2], value[256], ebuf[128];
 	struct timespec ts;
 	struct tm tm;
 	size_t n;
@@ -135,8 +135,9 @@ log_vemit(enum log_level level, const char *msg, int err, const char *fields,
 	}
 	if (err != 0) {
 		n = log_escape(line, sizeof(line) - 2, n, " error=", 0);
+		/* strerror_r (GNU's): any thread logs, and strerror races. */
 		n = log_escape(line, sizeof(line) - 2, n, log_value(value,
-		    sizeof(value), strerror(err)), 0);
+		    sizeof(value), strerror_r(err, ebuf, sizeof(ebuf))), 0);
 	}
 	line[n++] = '\n';
 	/* A failed write to stderr has nowhere better to be reported. */
