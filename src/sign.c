@@ -28,7 +28,7 @@ static _Atomic uint64_t	 last_key;
 
 #define PREFIX		"whsec_"
 #define PREFIX_LEN	6
-#define B64_MAX		((SIGN_KEY_MAX + 2) / 3 * 4)
+#define B64_MAX		((SIGN_KEY_MAX + 2) / 3 * 4UL)
 
 /*
  * The key of the secret S..S+LEN: 0 with the bytes in key, or -1 with the

@@ -488,10 +488,9 @@ subs_count_then(struct subs *s, const struct topics *topics,
 	int r;
 
 	pthread_rwlock_rdlock(&s->lock);
-	if (topics == NULL)
+	/* Every topic; or out of memory: at most all of them. */
+	if (topics == NULL || topic_index_match(s->index, topics, &v) == -1)
 		n = s->table.ht_count;
-	else if (topic_index_match(s->index, topics, &v) == -1)
-		n = s->table.ht_count;	/* out of memory: at most all of them */
 	else
 		n = s->every + v.n;
 	r = then(arg, n);

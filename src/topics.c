@@ -331,7 +331,7 @@ entry_find(const struct topic_index *idx, const char *key,
 }
 
 static void
-entry_drop(struct topic_index *idx, const char *key, void *m)
+entry_drop(struct topic_index *idx, const char *key, const void *m)
 {
 	struct hnode **pp;
 	uint64_t h;
