@@ -22,10 +22,13 @@ LDLIBS    ?=
 
 # The flags the build needs, combined with the user's at every compile and
 # link.  WARN is recursive so a target may override WARN_NEW.
+WARN_BASE := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+             -Wpointer-arith -Wsign-compare
 WARN_NEW   = -Wcast-qual -Wformat=2 -Wwrite-strings -Wmissing-declarations
-WARN       = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
-             -Wpointer-arith -Wsign-compare $(WARN_NEW) -Werror
-HC_CFLAGS := -std=c11 -D_GNU_SOURCE -DHOOKCAST_VERSION='"$(VERSION)"' \
+WARN       = $(WARN_BASE) $(WARN_NEW) -Werror
+# The version's quotes escaped, not single-quoted: cppcheck reads the
+# command in compile_commands.json and does not undo single quotes.
+HC_CFLAGS := -std=c11 -D_GNU_SOURCE -DHOOKCAST_VERSION=\"$(VERSION)\" \
              -pthread $(shell pkg-config --cflags $(PKGS))
 HC_LIBS   := $(shell pkg-config --libs $(PKGS)) -pthread
 # Each object also writes its header dependencies beside it (BUILD/x.d).
@@ -58,7 +61,7 @@ Q         :=
 say       :=
 else
 Q         := @
-say        = @printf '  %-5s %s\n' '$(1)' '$(2)'
+say        = @printf '  %-8s %s\n' '$(1)' '$(2)'
 endif
 
 # A sanitizer report fails the run instead of scrolling past.
@@ -76,7 +79,8 @@ UNITBINS  := $(addprefix $(BUILD)/,$(UNITS))
 CHECKLIBS := $(shell pkg-config --libs check)
 
 .PHONY: all run check unit integration bench soak install uninstall clean \
-        fuzz fuzz-build fuzz-regress
+        fuzz fuzz-build fuzz-regress compdb lint lint-cycles lint-cppcheck \
+        lint-tidy FORCE
 
 all: $(BUILD)/hookcast
 
@@ -199,6 +203,61 @@ uninstall:
 
 clean:
 	rm -rf build build-*
+
+# compile_commands.json for clang-tidy, cppcheck and editors, written from
+# the flags above (each file as it is compiled, NEW_WARN_EXEMPT included), so
+# it needs no tool and no rebuild, and is rewritten on every use.
+COMPDB      := $(BUILD)/compile_commands.json
+COMPDB_SRCS := $(SRCS) $(wildcard tests/check_*.c) \
+               $(wildcard tests/fuzz/fuzz_*.c)
+json_str     = $(subst ",\",$(subst \,\\,$(1)))
+compdb_warn  = $(WARN_BASE) -Werror $(if $(filter $(basename $(notdir $(1))),\
+               $(NEW_WARN_EXEMPT)),,$(WARN_NEW))
+compdb_entry = {"directory": "$(CURDIR)", "file": "$(1)", "command": \
+               "$(call json_str,$(CC) $(HC_CFLAGS) $(SAN_FLAGS) \
+               $(call compdb_warn,$(1)) $(CPPFLAGS) $(CFLAGS) -Isrc -c \
+               -o $(BUILD)/$(basename $(notdir $(1))).o $(1))"}
+
+$(COMPDB): FORCE | $(BUILD)
+	$(call say,GEN,$@)
+	$(file >$@,[$(call compdb_entry,$(firstword $(COMPDB_SRCS))))
+	$(foreach s,$(wordlist 2,$(words $(COMPDB_SRCS)),$(COMPDB_SRCS)),\
+	    $(file >>$@,$(comma)$(call compdb_entry,$(s))))
+	$(file >>$@,])
+
+compdb: $(COMPDB)
+
+FORCE:
+
+# make lint: the include-cycle check (scripts/include-cycles.py), cppcheck
+# and clang-tidy (its checks in .clang-tidy) over LINT_SRCS as they are
+# compiled; -k so that one failing step does not hide the others' findings.
+# cppcheck skips variableScope: style(9) declares locals at a block's top.
+CPPCHECK    ?= cppcheck
+CLANG_TIDY  ?= clang-tidy
+LINT_JOBS   ?= 2
+LINT_SRCS   := $(SRCS)
+
+lint:
+	@sh scripts/deps.sh lint
+	@$(MAKE) --no-print-directory -k lint-cycles lint-cppcheck lint-tidy
+
+lint-cycles:
+	$(call say,CYCLES,src)
+	$(Q)python3 scripts/include-cycles.py src
+
+lint-cppcheck: $(COMPDB)
+	$(call say,CPPCHECK,$(words $(LINT_SRCS)) files)
+	$(Q)$(CPPCHECK) --project=$(COMPDB) \
+	    $(addprefix --file-filter=,$(LINT_SRCS)) \
+	    --enable=warning,style,performance,portability \
+	    --suppress=variableScope --inline-suppr --error-exitcode=1 --quiet \
+	    --template='{file}:{line}: {severity}: {message} [{id}]' -j$(LINT_JOBS)
+
+lint-tidy: $(COMPDB)
+	$(call say,TIDY,$(words $(LINT_SRCS)) files)
+	$(Q)printf '%s\n' $(LINT_SRCS) | \
+	    xargs -P $(LINT_JOBS) -n 4 $(CLANG_TIDY) -p $(BUILD) --quiet
 
 # The header dependencies each compile wrote (-MMD -MP).
 -include $(wildcard $(BUILD)/*.d $(FUZZ_BUILD)/*.d $(FUZZ_BUILD)/obj/*.d)

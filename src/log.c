@@ -174,5 +174,5 @@ fatalx(const char *msg, const char *fields, ...)
 	va_start(ap, fields);
 	log_vemit(LOG_ERROR, msg, 0, fields, ap);
 	va_end(ap);
-	exit(1);
+	exit(1);	/* NOLINT(concurrency-mt-unsafe): start-up, one thread */
 }
