@@ -80,7 +80,7 @@ CHECKLIBS := $(shell pkg-config --libs check)
 
 .PHONY: all run check unit integration bench soak install uninstall clean \
         fuzz fuzz-build fuzz-regress compdb lint lint-cycles lint-cppcheck \
-        lint-tidy FORCE
+        lint-tidy format format-check FORCE
 
 all: $(BUILD)/hookcast
 
@@ -258,6 +258,17 @@ lint-tidy: $(COMPDB)
 	$(call say,TIDY,$(words $(LINT_SRCS)) files)
 	$(Q)printf '%s\n' $(LINT_SRCS) | \
 	    xargs -P $(LINT_JOBS) -n 4 $(CLANG_TIDY) -p $(BUILD) --quiet
+
+# clang-format (.clang-format): format rewrites the files, format-check
+# counts per file the lines it would change and fails if there are any.
+CLANG_FORMAT ?= clang-format
+FORMAT_SRCS  := $(wildcard src/*.c src/*.h)
+
+format:
+	$(CLANG_FORMAT) -i $(FORMAT_SRCS)
+
+format-check:
+	@CLANG_FORMAT=$(CLANG_FORMAT) sh scripts/format-check.sh $(FORMAT_SRCS)
 
 # The header dependencies each compile wrote (-MMD -MP).
 -include $(wildcard $(BUILD)/*.d $(FUZZ_BUILD)/*.d $(FUZZ_BUILD)/obj/*.d)
