@@ -47,12 +47,12 @@ BUILD     ?= build
 ALL_CFLAGS  = $(HC_CFLAGS) $(SAN_FLAGS) $(WARN) $(CPPFLAGS) $(CFLAGS)
 ALL_LDFLAGS = $(SAN_FLAGS) $(LDFLAGS)
 
-# TEMPORARY (issue 13, parts 1-4): store.c, deliver.c, api.c, main.c and
-# reaper.c are being split into several files in parallel, so their
-# findings under WARN_NEW are fixed after the split lands, not here.  Once
-# it has: fix them, then delete this block (see the findings listed in the
-# build-lint merge).
-NEW_WARN_EXEMPT := store deliver api main reaper
+# TEMPORARY (issue 13): the files split in parallel were left alone.  Of
+# them only api.c fails WARN_NEW (clang's -Wformat-nonliteral, in the fuzz
+# build: its MHD log callback lacks a format attribute); the others compile
+# clean but still hide dropped consts behind (uintptr_t) casts.  Fix those,
+# then empty this list and delete this block.
+NEW_WARN_EXEMPT := api
 $(patsubst %,$(BUILD)/%.o,$(NEW_WARN_EXEMPT)): WARN_NEW :=
 
 # Quiet output (`CC src/x.c`) unless V=1.
@@ -96,10 +96,16 @@ $(BUILD)/hookcast: $(BUILD)/main.o $(LIBOBJS)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(HC_LIBS) $(LDLIBS)
 
-$(BUILD)/check_%: tests/check_%.c tests/unit.h $(LIBOBJS)
+# The suites' shared main and helpers, compiled once (and on its own, so
+# that its dependency file is not the suite's).
+$(BUILD)/unit.o: tests/unit.c | $(BUILD)
+	$(call say,CC,$<)
+	$(Q)$(CC) $(ALL_CFLAGS) $(DEPFLAGS) -Isrc -c -o $@ $<
+
+$(BUILD)/check_%: tests/check_%.c $(BUILD)/unit.o $(LIBOBJS)
 	$(call say,CCLD,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) $(DEPFLAGS) -Isrc $(ALL_LDFLAGS) -o $@ $< \
-	    $(LIBOBJS) $(CHECKLIBS) $(HC_LIBS) $(LDLIBS)
+	    $(BUILD)/unit.o $(LIBOBJS) $(CHECKLIBS) $(HC_LIBS) $(LDLIBS)
 
 $(BUILD):
 	mkdir -p $@
@@ -177,7 +183,7 @@ tests/node_modules/.package-lock.json: tests/package.json tests/package-lock.jso
 bench:
 	@sh scripts/deps.sh bench
 	@$(MAKE) --no-print-directory all
-	bash bench/run.sh $(BUILD)/hookcast
+	python3 bench/run.py --binary $(BUILD)/hookcast
 
 # Not part of check or CI: SOAK_MINUTES (default 20) of churn against the
 # -O2 build, judged for growth and loss (bench/soak.py; README, Soak).
@@ -208,7 +214,7 @@ clean:
 # the flags above (each file as it is compiled, NEW_WARN_EXEMPT included), so
 # it needs no tool and no rebuild, and is rewritten on every use.
 COMPDB      := $(BUILD)/compile_commands.json
-COMPDB_SRCS := $(SRCS) $(wildcard tests/check_*.c) \
+COMPDB_SRCS := $(SRCS) $(wildcard tests/check_*.c) tests/unit.c \
                $(wildcard tests/fuzz/fuzz_*.c)
 json_str     = $(subst ",\",$(subst \,\\,$(1)))
 compdb_warn  = $(WARN_BASE) -Werror $(if $(filter $(basename $(notdir $(1))),\

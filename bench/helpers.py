@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Small helpers for bench/run.sh (standard library only).
+"""Small helpers for the bench (standard library only): bench/run.py and its
+steps import them; the command line below prints the same figures.
 
   helpers.py freeports N
       print N distinct free TCP ports on 127.0.0.1, chosen below the kernel's
@@ -75,8 +76,8 @@ def freeports(n):
         for s in held:
             s.close()
     if len(ports) < n:
-        sys.exit("freeports: only %d free ports found" % len(ports))
-    print(" ".join(map(str, ports)))
+        raise RuntimeError("freeports: only %d free ports found" % len(ports))
+    return ports
 
 
 def split_url(base):
@@ -84,18 +85,29 @@ def split_url(base):
     return u.hostname, u.port or 80
 
 
-def stats(base, exclude=None):
+def listing(base):
+    """The JSON listing's bytes (RuntimeError unless it answers 200)."""
     host, port = split_url(base)
     c = http.client.HTTPConnection(host, port, timeout=30)
-    c.request("GET", "/listSubscribers?format=json")
-    r = c.getresponse()
-    body = r.read()
+    try:
+        c.request("GET", "/listSubscribers?format=json")
+        r = c.getresponse()
+        body = r.read()
+    finally:
+        c.close()
     if r.status != 200:
-        sys.exit("stats: HTTP %d: %r" % (r.status, body[:200]))
-    sums(body, exclude)
+        raise RuntimeError("listing: HTTP %d: %r" % (r.status, body[:200]))
+    return body
+
+
+def stats(base, exclude=None):
+    return sums(listing(base), exclude)
 
 
 def sums(body, exclude=None):
+    """(count, delivered, failed, dropped, queued, in_flight, retrying)
+    summed over the listing's subscribers but EXCLUDE; "n/a" for a field
+    no subscriber has."""
     subs = json.loads(body)["subscribers"]
     keys = ("delivered", "failed", "dropped", "queued", "in_flight", "retrying")
     tot = dict.fromkeys(keys, 0)
@@ -109,7 +121,7 @@ def sums(body, exclude=None):
             if k in s:
                 seen.add(k)
             tot[k] += int(s.get(k) or 0)
-    print(n, *(tot[k] if k in seen or not n else "n/a" for k in keys))
+    return (n,) + tuple(tot[k] if k in seen or not n else "n/a" for k in keys)
 
 
 def register_all(base, addrs, nconn=1, query=""):
@@ -153,30 +165,25 @@ def register_all(base, addrs, nconn=1, query=""):
     for t in threads:
         t.join()
     if errors:
-        sys.exit("register: %d failures, first: %s" % (len(errors), errors[0]))
+        raise RuntimeError("register: %d failures, first: %s" % (len(errors), errors[0]))
 
 
 def topics(base):
-    host, port = split_url(base)
-    c = http.client.HTTPConnection(host, port, timeout=30)
-    c.request("GET", "/listSubscribers?format=json")
-    r = c.getresponse()
-    body = r.read()
-    if r.status != 200:
-        sys.exit("topics: HTTP %d: %r" % (r.status, body[:200]))
+    """{topic set: subscribers}, the set sorted and comma-separated ("*":
+    no topics)."""
     sets = {}
-    for s in json.loads(body)["subscribers"]:
+    for s in json.loads(listing(base))["subscribers"]:
         key = ",".join(sorted(s.get("topics") or [])) or "*"
         sets[key] = sets.get(key, 0) + 1
-    for key in sorted(sets):
-        print(sets[key], key)
+    return sets
 
 
 def sigcheck(log, secret, body_bytes, since):
+    """(lines, good, why the first bad line is or None)."""
     # The body bench/post.lua sends.
     body = b"x" * (body_bytes - 1) + b"\n"
     if not secret.startswith("whsec_"):
-        sys.exit("sigcheck: the secret is not whsec_...")
+        raise ValueError("sigcheck: the secret is not whsec_...")
     key = base64.b64decode(secret[len("whsec_"):])
     now = time.time()
     lines = good = 0
@@ -213,14 +220,18 @@ def sigcheck(log, secret, body_bytes, since):
                 good += 1
             elif first_bad is None:
                 first_bad = "%s: line %d: %s" % (why, lines, " ".join(line.split("|"))[:200])
-    print(lines, good, lines - good)
-    if first_bad is not None:
-        print(first_bad)
-    if lines == 0 or first_bad is not None:
-        sys.exit(1)
+    return lines, good, first_bad
+
+
+def synthetic(n):
+    """N distinct loopback addresses 127.a.b.c:8080."""
+    return ["127.%d.%d.%d:8080" % ((i >> 16) & 255, (i >> 8) & 255, i & 255)
+            for i in range(1, n + 1)]
 
 
 def dbstat(data_dir):
+    """(messages, body_bytes, retries, dead_letters, subscribers) left in
+    DATA_DIR/hookcast.db, or None when it cannot be read."""
     import os
     import sqlite3
     path = os.path.join(data_dir, "hookcast.db")
@@ -241,40 +252,46 @@ def dbstat(data_dir):
         finally:
             db.close()
     except (OSError, sqlite3.Error) as e:
-        print("n/a n/a n/a n/a n/a")
         print("dbstat: %s" % e, file=sys.stderr)
-        return
-    print(*out)
+        return None
+    return tuple(out)
 
 
 def main(argv):
     if len(argv) < 2:
         sys.exit(__doc__)
     cmd = argv[1]
-    if cmd == "freeports" and len(argv) == 3:
-        freeports(int(argv[2]))
-    elif cmd == "stats" and len(argv) in (3, 4):
-        stats(argv[2], argv[3] if len(argv) == 4 else None)
-    elif cmd == "sums" and len(argv) in (3, 4):
-        with open(argv[2], "rb") as f:
-            sums(f.read(), argv[3] if len(argv) == 4 else None)
-    elif cmd == "register" and len(argv) >= 3:
-        register_all(argv[2], argv[3:])
-    elif cmd == "register-with" and len(argv) >= 4:
-        register_all(argv[3], argv[4:], query=argv[2])
-    elif cmd == "topics" and len(argv) == 3:
-        topics(argv[2])
-    elif cmd == "sigcheck" and len(argv) == 6:
-        sigcheck(argv[2], argv[3], int(argv[4]), float(argv[5]))
-    elif cmd == "register-synthetic" and len(argv) == 4:
-        n = int(argv[3])
-        addrs = ["127.%d.%d.%d:8080" % ((i >> 16) & 255, (i >> 8) & 255, i & 255)
-                 for i in range(1, n + 1)]
-        register_all(argv[2], addrs, nconn=4)
-    elif cmd == "dbstat" and len(argv) == 3:
-        dbstat(argv[2])
-    else:
-        sys.exit(__doc__)
+    try:
+        if cmd == "freeports" and len(argv) == 3:
+            print(*freeports(int(argv[2])))
+        elif cmd == "stats" and len(argv) in (3, 4):
+            print(*stats(argv[2], argv[3] if len(argv) == 4 else None))
+        elif cmd == "sums" and len(argv) in (3, 4):
+            with open(argv[2], "rb") as f:
+                print(*sums(f.read(), argv[3] if len(argv) == 4 else None))
+        elif cmd == "register" and len(argv) >= 3:
+            register_all(argv[2], argv[3:])
+        elif cmd == "register-with" and len(argv) >= 4:
+            register_all(argv[3], argv[4:], query=argv[2])
+        elif cmd == "topics" and len(argv) == 3:
+            sets = topics(argv[2])
+            for key in sorted(sets):
+                print(sets[key], key)
+        elif cmd == "sigcheck" and len(argv) == 6:
+            lines, good, bad = sigcheck(argv[2], argv[3], int(argv[4]), float(argv[5]))
+            print(lines, good, lines - good)
+            if bad is not None:
+                print(bad)
+            if lines == 0 or bad is not None:
+                sys.exit(1)
+        elif cmd == "register-synthetic" and len(argv) == 4:
+            register_all(argv[2], synthetic(int(argv[3])), nconn=4)
+        elif cmd == "dbstat" and len(argv) == 3:
+            print(*(dbstat(argv[2]) or ("n/a",) * 5))
+        else:
+            sys.exit(__doc__)
+    except (RuntimeError, ValueError) as e:
+        sys.exit(str(e))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
--- wrk script for bench/run.sh: POST a fixed body, print a machine-readable
+-- wrk script for bench/run.py: POST a fixed body, print a machine-readable
 -- summary line in done().
 --   BENCH_BODY_BYTES  body size in bytes (default 256)
 --   BENCH_BACKOFF_MS  if > 0, pause this many ms before the next request after

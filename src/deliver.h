@@ -10,6 +10,7 @@
 
 struct deliver;
 struct store;
+struct store_replay;
 
 /*
  * Creates the multi handle and starts the thread; NULL (logged) on failure.
@@ -80,12 +81,7 @@ void deliver_set_self(struct deliver *d, const struct sockaddr *sa,
 int deliver_publish(struct deliver *d, struct msg *m);
 
 /* Dead letters the store turned back into retries (due now). */
-struct replay_item {
-	int64_t		 dead_id;
-	int64_t		 sub_id;
-	uint64_t	 seq;
-};
-void deliver_replay(struct deliver *d, const struct replay_item *items,
+void deliver_replay(struct deliver *d, const struct store_replay *items,
     size_t n);
 
 #endif

@@ -2,16 +2,10 @@
  * main.c: command line, start-up order, signals and shutdown.
  *
  * DESIGN
- * Threads: main (waits for signals with sigwaitinfo), libmicrohttpd's pool
- * (api.c), the store's writer (store.c), the delivery thread (deliver.c),
- * and two tickers (ticker.c): the reaper (reaper.c) and the /stats sampler
- * (stats.c).  Every signal hookcast handles is blocked before any thread
- * starts, so no asynchronous handler exists at all.  Locks, in the only
- * orders they nest: subs rwlock, then the store's q_lock (the map's
- * hooks); the store's fwd_lock, then deliver's inbox_lock (passing
- * committed work on); a subscriber's own sub_lock, a ticker's t_lock and
- * the sampler's s_lock are never held with another.  The metrics
- * (metrics.c) are atomics, and take no lock.
+ * The main thread waits for signals with sigwaitinfo; daemon.c starts and
+ * stops every other thread.  Every signal hookcast handles is blocked
+ * before any thread starts, so no asynchronous handler exists at all.  The
+ * threads, and the locks in the only orders they nest, are in src/README.md.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -21,15 +15,11 @@
 
 #include <curl/curl.h>
 
-#include "api.h"
 #include "config.h"
+#include "daemon.h"
 #include "deliver.h"
 #include "log.h"
 #include "notify.h"
-#include "reaper.h"
-#include "stats.h"
-#include "store.h"
-#include "subs.h"
 
 #define MAX_OVERRIDES	64
 
@@ -162,15 +152,6 @@ build_config(struct config *cfg, const struct cmdline *cl,
 	return 0;
 }
 
-/* The running parts a reload reaches. */
-struct running {
-	struct api	*api;
-	struct deliver	*deliver;
-	struct store	*store;
-	struct subs	*subs;
-	struct reaper	*reaper;
-};
-
 /*
  * SIGHUP: reads the configuration again and hands it to every part, or
  * refuses it whole (logged) and keeps CUR.  Connections and queued
@@ -178,7 +159,7 @@ struct running {
  */
 static const struct config *
 reload(const struct config *cur, const struct cmdline *cl,
-    const struct running *p)
+    struct daemon *dm)
 {
 	char err[CONFIG_ERRLEN], changed[1024], restart[256];
 	char lv[LOG_VALUE_MAX];
@@ -194,7 +175,7 @@ reload(const struct config *cur, const struct cmdline *cl,
 	config_reconcile(&next, cur, changed, sizeof(changed), restart,
 	    sizeof(restart));
 	if ((snap = config_share(&next)) == NULL ||
-	    api_reload(p->api, snap) == -1) {
+	    daemon_reload(dm, snap) == -1) {
 		log_error("reload refused, the running configuration stays",
 		    "reason=nomem");
 		config_release(snap);
@@ -205,12 +186,6 @@ reload(const struct config *cur, const struct cmdline *cl,
 		log_warnx("settings need a restart to change", "keys=\"%s\"",
 		    restart);
 	log_set_level(snap->log_level);
-	subs_set_max(p->subs, (size_t)snap->max_subscribers);
-	reaper_set(p->reaper, snap->keepalive_ttl * 1000,
-	    snap->reap_interval * 1000);
-	deliver_reload(p->deliver, snap);
-	if (store_reload(p->store, snap) == -1)
-		log_error("reload not applied to the store", "reason=nomem");
 	log_info("configuration reloaded", "changed=\"%s\"", *changed ?
 	    changed : "");
 done:
@@ -223,19 +198,10 @@ int
 main(int argc, char **argv)
 {
 	static struct cmdline cl;
-	char lp[LOG_VALUE_MAX];
 	struct config cfg;
 	const struct config *cur = &cfg, *next;
 	char err[CONFIG_ERRLEN];
-	struct subs_hooks hooks;
-	struct deliver *d;
-	struct store *store;
-	struct subs *subs;
-	struct reaper *reaper;
-	struct stats *stats;
-	struct api_parts parts;
-	struct api *api;
-	struct running running;
+	struct daemon *dm;
 	struct rlimit rl;
 	sigset_t sigs;
 	siginfo_t si;
@@ -275,53 +241,21 @@ main(int argc, char **argv)
 
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		fatalx("cannot initialise libcurl", NULL);
-	if ((store = store_open(&cfg)) == NULL)
-		fatalx("start-up failed", "part=store data_dir=%s",
-		    log_value(lp, sizeof(lp), cfg.data_dir));
-	/* Registrations go to the store, which passes them on once committed. */
-	hooks.on_add = store_on_add;
-	hooks.on_remove = store_on_remove;
-	hooks.on_change = store_on_change;
-	hooks.arg = store;
-	if ((subs = subs_new((size_t)cfg.max_subscribers, &hooks)) == NULL)
-		fatalx("start-up failed", "part=subs reason=nomem");
-	if (store_restore(store, subs) == -1)
-		fatalx("start-up failed", "part=store data_dir=%s",
-		    log_value(lp, sizeof(lp), cfg.data_dir));
-	/* Bound now, so that its own address is known before any delivery. */
-	if ((api = api_open(&cfg)) == NULL)
-		fatalx("start-up failed", "part=api");
-	if ((d = deliver_start(&cfg, store, subs, store_last_seq(store))) ==
-	    NULL)
-		fatalx("start-up failed", "part=deliver");
-	/* Delivering to itself would publish every message again, for ever. */
-	deliver_set_self(d, api_self(api), sizeof(struct sockaddr_storage));
-	if (store_start(store, d) == -1)
-		fatalx("start-up failed", "part=store");
-	if ((reaper = reaper_start(subs, d, cfg.keepalive_ttl * 1000,
-	    cfg.reap_interval * 1000)) == NULL)
-		fatalx("start-up failed", "part=reaper");
-	if ((stats = stats_start()) == NULL)
-		fatalx("start-up failed", "part=stats");
-	parts = (struct api_parts){ .subs = subs, .store = store, .deliver = d,
-	    .stats = stats };
-	if (api_run(api, &parts) == -1)
-		fatalx("start-up failed", "part=api");
+	if ((dm = daemon_start(&cfg, DAEMON_ALL)) == NULL)
+		return 1;
 	log_info("started", "version=%s keepalive_ttl=%ld reap_interval=%ld "
 	    "max_body=%zu", HOOKCAST_VERSION, cfg.keepalive_ttl,
 	    cfg.reap_interval, cfg.max_body);
 	/* Only now: api_run() has the front end answering, not just bound. */
 	notify_ready();
 
-	running = (struct running){ .api = api, .deliver = d, .store = store,
-	    .subs = subs, .reaper = reaper };
 	for (;;) {
 		if ((sig = sigwaitinfo(&sigs, &si)) == -1)
 			continue;
 		if (sig == SIGHUP) {
 			notify_reloading();
 			/* The first stays with the parts that borrowed it. */
-			if ((next = reload(cur, &cl, &running)) != cur &&
+			if ((next = reload(cur, &cl, dm)) != cur &&
 			    cur != &cfg)
 				config_release(cur);
 			cur = next;
@@ -334,19 +268,7 @@ main(int argc, char **argv)
 	notify_stopping();
 	log_info("stopping", "signal=%s grace_s=%ld", sig == SIGINT ?
 	    "SIGINT" : "SIGTERM", cur->shutdown_grace);
-	/*
-	 * Publishes already queued are committed and answered; then the front
-	 * end and the reaper stop; deliveries in flight get the grace period,
-	 * and what is left stays in the store for the next start.
-	 */
-	store_close_requests(store);
-	api_stop(api);
-	stats_stop(stats);
-	reaper_stop(reaper);
-	store_detach(store);
-	deliver_stop(d, cur->shutdown_grace * 1000);
-	store_stop(store);
-	subs_free(subs);
+	daemon_stop(dm, cur->shutdown_grace * 1000);
 	curl_global_cleanup();
 	if (cur != &cfg)
 		config_release(cur);

@@ -6,7 +6,7 @@
  * delivery thread, the hot path, pays three to five adds per attempt.  What
  * the delivery thread writes and what the HTTP threads write sit on cache
  * lines of their own, so neither side's adds bounce the other's lines.
- * Gauges are not kept here: api.c takes them from their owners when
+ * Gauges are not kept here: api_ops.c takes them from their owners when
  * scraped.
  */
 #include <inttypes.h>

@@ -20,7 +20,6 @@
 struct reaper {
 	struct ticker	*r_ticker;
 	struct subs	*r_subs;
-	struct deliver	*r_deliver;
 	/* Changed by a reload (reaper_set) while the ticker reads them. */
 	_Atomic long	 r_ttl_ms;
 	_Atomic long	 r_interval_ms;
@@ -40,7 +39,7 @@ reaper_run(void *arg)
 	if (n == 0)
 		return;
 	metrics_evictions(n);
-	deliver_wake(r->r_deliver);
+	/* Their removals reach delivery through the store, once committed. */
 	for (size_t i = 0; i < n; i++) {
 		log_info("subscriber evicted", "address=%s idle_ms=%lld",
 		    log_value(la, sizeof(la), sub_address(gone[i])),
@@ -62,7 +61,7 @@ reaper_due(void *arg, int64_t now)
 }
 
 struct reaper *
-reaper_start(struct subs *s, struct deliver *d, long ttl_ms, long interval_ms)
+reaper_start(struct subs *s, long ttl_ms, long interval_ms)
 {
 	struct reaper *r;
 
@@ -71,7 +70,6 @@ reaper_start(struct subs *s, struct deliver *d, long ttl_ms, long interval_ms)
 		return NULL;
 	}
 	r->r_subs = s;
-	r->r_deliver = d;
 	r->r_ttl_ms = ttl_ms;
 	r->r_interval_ms = interval_ms;
 	if ((r->r_ticker = ticker_start("reaper", reaper_due, reaper_run,

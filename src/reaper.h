@@ -2,18 +2,16 @@
 #ifndef HOOKCAST_REAPER_H
 #define HOOKCAST_REAPER_H
 
-#include "deliver.h"
 #include "subs.h"
 
 struct reaper;
 
 /*
  * Every INTERVAL_MS, evicts the subscribers of S not kept alive within the
- * last TTL_MS, and wakes D so it stops delivering to them.  NULL (logged)
- * if the thread cannot start.
+ * last TTL_MS (the map's hooks pass the removals on).  NULL (logged) if the
+ * thread cannot start.
  */
-struct reaper *reaper_start(struct subs *s, struct deliver *d, long ttl_ms,
-    long interval_ms);
+struct reaper *reaper_start(struct subs *s, long ttl_ms, long interval_ms);
 /*
  * Reload: the next round judges by TTL_MS, and the one after starts
  * INTERVAL_MS after it.

@@ -1,4 +1,4 @@
-/* store.h: the durable store (SQLite in WAL mode) and its writer thread. */
+/* store.h: the durable store, its writer thread, and the sink it feeds. */
 #ifndef HOOKCAST_STORE_H
 #define HOOKCAST_STORE_H
 
@@ -10,12 +10,12 @@
 #include "subs.h"
 
 struct store;
-struct deliver;
+struct topics;
 
 enum store_status {
 	STORE_OK,
 	STORE_FULL,		/* the disk is full: retry later */
-	STORE_ERROR,		/* the database failed: retry later */
+	STORE_ERROR,		/* the backend failed: retry later */
 	STORE_CLOSED,		/* shutting down */
 	STORE_CONFLICT,		/* replay: the address is not registered */
 };
@@ -23,7 +23,7 @@ enum store_status {
 enum store_req_type {
 	REQ_PUBLISH,		/* commit r_msg (unless r_key was seen) */
 	REQ_SYNC,		/* wait until what was queued before is committed */
-	REQ_DL_LIST,		/* dead letters: r_body, r_len */
+	REQ_DL_LIST,		/* dead letters: r_dead, r_ndead */
 	REQ_DL_REPLAY,		/* dead letters back to retries: r_count */
 	REQ_DL_PURGE,		/* dead letters deleted: r_count */
 	REQ_CONFIG,		/* store_reload()'s own */
@@ -48,17 +48,64 @@ struct store_req {
 	const char		*r_address;	/* dead letters: filters, or NULL */
 	const char		*r_id;
 	long			 r_limit;
-	int			 r_json;
-	char			*r_body;	/* REQ_DL_LIST: malloc'd, the caller frees */
-	size_t			 r_len;
+	int			 r_json;	/* the caller's: the store ignores it */
+	/* REQ_DL_LIST: the rows; the caller's, freed by store_req_release. */
+	struct store_dead	*r_dead;
+	size_t			 r_ndead;
+	char			*r_dead_text;	/* r_dead's strings */
 	long			 r_count;
+	/* REQ_DL_REPLAY: what goes back to delivery; the store's own. */
+	struct store_replay	*r_replay;
+	size_t			 r_nreplay;
+};
+
+/* One dead letter, as REQ_DL_LIST lists it (times: wall-clock ms, 0 none). */
+struct store_dead {
+	const char	*sd_msg_id;
+	const char	*sd_address;
+	int		 sd_attempts;
+	int64_t		 sd_first_at, sd_last_at, sd_dead_at;
+	long		 sd_status;		/* the last HTTP status, 0: none */
+	const char	*sd_error;		/* the last error, "" for none */
+	const char	*sd_reason;
+};
+
+/* Frees what the store returned in REQ (r_dead) and clears it.  NULL-safe. */
+void store_req_release(struct store_req *req);
+
+/* A dead letter turned back into a retry, due now, for delivery. */
+struct store_replay {
+	int64_t		 rp_sub_id;
+	uint64_t	 rp_seq;
 };
 
 /*
- * Opens (creating it if need be) DATA_DIR/hookcast.db, checks it and locks
- * the directory against a second daemon.  NULL, with the reason logged, when
- * the directory is unusable or the database unreadable or corrupt; nothing
- * is overwritten then.
+ * Where the store hands what it has committed, in commit order, on the
+ * writer thread; daemon.c wires it to delivery (data flows one way: the
+ * store never calls delivery by name).  None of them may block.
+ * sk_sub_add gets a subscriber once its row is committed (its store id and
+ * first message set) with its topics and secret as of that change; when it
+ * returns -1 (out of memory) the store passes on none of that subscriber's
+ * later changes or its removal.  sk_wake follows everything one commit
+ * passed on.
+ */
+struct store_sink {
+	int	(*sk_publish)(struct msg *, void *);
+	void	(*sk_replay)(const struct store_replay *, size_t, void *);
+	int	(*sk_sub_add)(struct sub *, const struct topics *,
+		    const char *, void *);
+	int	(*sk_sub_change)(struct sub *, const struct topics *,
+		    const char *, void *);
+	void	(*sk_sub_remove)(struct sub *, void *);
+	void	(*sk_wake)(void *);
+	void	 *sk_arg;
+};
+
+/*
+ * Opens the backend (SQLite: DATA_DIR/hookcast.db, created if need be),
+ * checks it and locks the directory against a second daemon.  NULL, with
+ * the reason logged, when the directory is unusable or the database
+ * unreadable or corrupt; nothing is overwritten then.
  */
 struct store *store_open(const struct config *cfg);
 
@@ -72,10 +119,10 @@ int store_restore(struct store *st, struct subs *s);
 /* The newest message's sequence number (0 for none). */
 uint64_t store_last_seq(const struct store *st);
 
-/* Starts the writer thread; what it commits it passes on to D. */
-int store_start(struct store *st, struct deliver *d);
+/* Starts the writer thread; what it commits it passes on to SINK (copied). */
+int store_start(struct store *st, const struct store_sink *sink);
 
-/* From now on nothing is passed to the delivery thread (it is stopping). */
+/* From now on nothing is passed to the sink (it is stopping).  NULL-safe. */
 void store_detach(struct store *st);
 
 /* Refuses new requests (STORE_CLOSED) and waits until the queued ones are done. */

@@ -648,6 +648,20 @@ sub_end(const struct sub *sub)
 	return sub->sub_end;
 }
 
+const char *
+sub_end_reason(enum sub_end why)
+{
+	static const char *const reasons[] = {
+		[SUB_DEREGISTERED] = "deregistered",
+		[SUB_EVICTED] = "evicted",
+		[SUB_GONE] = "gone",
+	};
+
+	if ((unsigned)why >= sizeof(reasons) / sizeof(reasons[0]))
+		abort();	/* not an enum sub_end: a caller's bug */
+	return reasons[why];
+}
+
 void *
 sub_store_state(const struct sub *sub)
 {

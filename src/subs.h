@@ -166,6 +166,8 @@ int sub_restored(const struct sub *sub);
 
 /* Why it left the map; meaningful once on_remove has run. */
 enum sub_end sub_end(const struct sub *sub);
+/* WHY in words ("deregistered", "evicted", "gone"), for logs and dead letters. */
+const char *sub_end_reason(enum sub_end why);
 
 /* One slot the delivery thread alone reads and writes. */
 void *sub_deliver_state(const struct sub *sub);

@@ -7,15 +7,12 @@
 #include <string.h>
 #include <strings.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "api.h"
 #include "dashboard.h"
 #include "deliver.h"
-#include "stats.h"
 #include "store.h"
 #include "unit.h"
 
@@ -23,8 +20,6 @@ static char dir[64];
 static struct config cfg;
 static struct unit_stack stack;
 static struct subs *map;
-static struct stats *stats;
-static struct api_parts parts;
 static struct api *api;
 
 struct reply {
@@ -113,19 +108,15 @@ setup(void)
 	cfg.max_subscribers = 2;
 	memset(&stack, 0, sizeof(stack));
 	api = NULL;
-	stats = NULL;
 }
 
 static void
 start(void)
 {
-	unit_stack_start(&stack, &cfg, (size_t)cfg.max_subscribers);
+	unit_stack_start_parts(&stack, &cfg, (size_t)cfg.max_subscribers,
+	    DAEMON_API);
 	map = stack.subs;
-	stats = stats_start();
-	ck_assert_ptr_nonnull(stats);
-	parts = (struct api_parts){ .subs = map, .store = stack.store,
-	    .deliver = stack.deliver, .stats = stats };
-	api = api_start(&cfg, &parts);
+	api = stack.api;
 	ck_assert_ptr_nonnull(api);
 	ck_assert_uint_gt(api_port(api), 0);
 }
@@ -133,28 +124,8 @@ start(void)
 static void
 teardown(void)
 {
-	if (stack.store != NULL)
-		store_close_requests(stack.store);
-	api_stop(api);
-	stats_stop(stats);
 	unit_stack_stop(&stack, 0);
 	unit_rmdir(dir);
-}
-
-/* A socket that completes TCP handshakes (backlog) but never answers. */
-static int
-hang_start(unsigned *port)
-{
-	struct sockaddr_in sin = { .sin_family = AF_INET };
-	socklen_t len = sizeof(sin);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	ck_assert_int_eq(listen(fd, 64), 0);
-	getsockname(fd, (struct sockaddr *)&sin, &len);
-	*port = ntohs(sin.sin_port);
-	return fd;
 }
 
 START_TEST(register_list_deregister)
@@ -388,7 +359,26 @@ struct stuck {
 	struct reply	 s_reply;	/* the first /readyz that was not 200 */
 };
 
-/* Under the map's read lock: opens the gate, then polls /readyz. */
+/* For unit_poll: GET /readyz into ARG (a struct reply); is it 200? */
+static int
+readyz_ok(void *arg)
+{
+	struct reply *r = arg;
+
+	*r = call("GET", "/readyz", NULL, NULL);
+	return r->status == 200;
+}
+
+static int
+readyz_not_ok(void *arg)
+{
+	return !readyz_ok(arg);
+}
+
+/*
+ * Under the map's read lock: opens the gate, then polls /readyz until it
+ * is not 200 (10 s at most); the caller checks the answer it kept.
+ */
 static int
 poll_ready_locked(void *arg, size_t n)
 {
@@ -398,13 +388,7 @@ poll_ready_locked(void *arg, size_t n)
 	if (write(s->s_gone->g_gate[1], "x", 1) != 1)
 		return -1;
 	/* 410 makes the delivery thread wait for the write lock: stuck. */
-	for (int i = 0; i < 100; i++) {
-		s->s_reply = call("GET", "/readyz", NULL, NULL);
-		if (s->s_reply.status != 200)
-			break;
-		usleep(100000);
-	}
-	return 0;
+	return unit_poll(readyz_not_ok, &s->s_reply, 10000) ? 0 : -1;
 }
 
 /*
@@ -420,25 +404,20 @@ START_TEST(readyz_reports_a_stuck_delivery_thread)
 	unsigned port;
 
 	start();
-	g.g_listen = hang_start(&port);
+	g.g_listen = unit_hang_listen(&port);
 	ck_assert_int_eq(pipe(g.g_gate), 0);
 	ck_assert_int_eq(pthread_create(&g.g_thread, NULL, gone_serve, &g), 0);
 	snprintf(path, sizeof(path), "/registerAndKeepAlive?address=127.0.0.1:%u",
 	    port);
 	ck_assert_int_eq(call("POST", path, NULL, NULL).status, 200);
 	ck_assert_int_eq(call("POST", "/sendMessage", "gone", NULL).status, 200);
-	ck_assert_int_eq(subs_count_then(map, NULL, poll_ready_locked, &s), 0);
+	ck_assert_msg(subs_count_then(map, NULL, poll_ready_locked, &s) == 0,
+	    "/readyz still %ld after 10 s", s.s_reply.status);
 	ck_assert_int_eq(s.s_reply.status, 503);
 	ck_assert_msg(strncmp(s.s_reply.body, "delivery thread: no heartbeat "
 	    "for ", 34) == 0 && atoi(s.s_reply.body + 34) >= 5 &&
 	    strstr(s.s_reply.body, " s\n") != NULL, "%s", s.s_reply.body);
-	for (int i = 0; i < 50; i++) {
-		r = call("GET", "/readyz", NULL, NULL);
-		if (r.status == 200)
-			break;
-		usleep(100000);
-	}
-	ck_assert_int_eq(r.status, 200);
+	wait_until(readyz_ok, &r, 5000);
 	pthread_join(g.g_thread, NULL);
 	close(g.g_listen);
 	close(g.g_gate[0]);
@@ -503,6 +482,29 @@ lines(const char *text)
 	return n;
 }
 
+struct listing {
+	const char	*l_path;
+	int		 l_want;
+	struct reply	 l_reply;
+};
+
+/* For wait_until: GET l_path has at least l_want lines; kept in l_reply. */
+static int
+listing_has(void *arg)
+{
+	struct listing *l = arg;
+
+	l->l_reply = call("GET", l->l_path, NULL, NULL);
+	return lines(l->l_reply.body) >= l->l_want;
+}
+
+static int
+backlog_empty(void *arg)
+{
+	(void)arg;
+	return store_backlog_bytes(stack.store) == 0;
+}
+
 /*
  * Past max_backlog_bytes in the store, publishes are refused with 503 and
  * Retry-After; what was accepted stays, and once the backlog is gone
@@ -512,7 +514,8 @@ START_TEST(backlog_limit)
 {
 	char path[128];
 	unsigned port;
-	int hfd = hang_start(&port);
+	int hfd = unit_hang_listen(&port);
+	struct listing dl = { .l_want = 3 };
 	struct reply r;
 
 	cfg.max_backlog_bytes = 40;
@@ -543,10 +546,9 @@ START_TEST(backlog_limit)
 	snprintf(path, sizeof(path), "/deregister?address=127.0.0.1:%u", port);
 	ck_assert_int_eq(call("DELETE", path, NULL, NULL).status, 200);
 	snprintf(path, sizeof(path), "/deadLetters?address=127.0.0.1:%u", port);
-	for (int i = 0; i < 250 && lines(r.body) < 3; i++) {
-		usleep(20000);
-		r = call("GET", path, NULL, NULL);
-	}
+	dl.l_path = path;
+	wait_until(listing_has, &dl, 5000);
+	r = dl.l_reply;
 	ck_assert_msg(lines(r.body) == 3, "dead letters: %s", r.body);
 	for (const char *p = r.body; (p = strchr(p, '\n')) != NULL; p++)
 		ck_assert_int_eq(strncmp(p - 19, "reason=deregistered\n", 20),
@@ -556,9 +558,7 @@ START_TEST(backlog_limit)
 	r = call("DELETE", path, NULL, NULL);
 	ck_assert_int_eq(r.status, 200);
 	ck_assert_str_eq(r.body, "purged 3\n");
-	for (int i = 0; i < 300 && store_backlog_bytes(stack.store) > 0; i++)
-		usleep(10000);
-	ck_assert_uint_eq(store_backlog_bytes(stack.store), 0);
+	wait_until(backlog_empty, NULL, 3000);
 	ck_assert_int_eq(call("POST", "/sendMessage", "sixteen bytes ok",
 	    NULL).status, 200);
 	close(hfd);

@@ -375,8 +375,8 @@ START_TEST(builtin_is_the_documented_text)
 	static const struct {
 		const char *file, *start, *end;
 	} docs[] = {
-		{ "README.md", "| `deny_targets` |", "\n" },
-		{ "README.md", "- **Always denied** (built in):", "\n- " },
+		{ "doc/configuration.md", "| `deny_targets` |", "\n" },
+		{ "doc/security.md", "- **Always denied** (built in):", "\n- " },
 		{ "etc/hookcast.8", "on top of the built-in", "\nOf all" },
 		{ "etc/hookcast.conf", "# Always denied, built in:",
 		    "deny_targets adds" },

@@ -1,8 +1,5 @@
 /* check_reaper.c: silent subscribers go (their pending messages dead letters), live ones stay, stop is prompt. */
-#include <arpa/inet.h>
 #include <check.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "addr.h"
@@ -49,22 +46,6 @@ add(struct subs *s, const char *address)
 	return r;
 }
 
-/* A socket that completes TCP handshakes (backlog) but never answers. */
-static int
-hang_start(unsigned *port)
-{
-	struct sockaddr_in sin = { .sin_family = AF_INET };
-	socklen_t len = sizeof(sin);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	ck_assert_int_eq(listen(fd, 64), 0);
-	getsockname(fd, (struct sockaddr *)&sin, &len);
-	*port = ntohs(sin.sin_port);
-	return fd;
-}
-
 static void
 publish(int n)
 {
@@ -76,26 +57,56 @@ publish(int n)
 	}
 }
 
-/* Lines of the text form of ADDRESS's dead letters with REASON, within 10 s. */
+/* Lines of the text form of ADDRESS's dead letters with REASON. */
 static int
-count_dead(const char *address, const char *reason, int want)
+count_dead(const char *address, const char *reason)
 {
-	char needle[64];
+	char needle[64], *text, *p;
 	int n = 0;
 
 	snprintf(needle, sizeof(needle), "reason=%s\n", reason);
-	for (int i = 0; i < 200; i++) {
-		char *text = unit_dead_letters(stack.store, address, 0), *p;
-
-		n = 0;
-		for (p = text; (p = strstr(p, needle)) != NULL; p++)
-			n++;
-		free(text);
-		if (n >= want)
-			break;
-		usleep(50000);
-	}
+	text = unit_dead_letters(stack.store, address, 0);
+	for (p = text; (p = strstr(p, needle)) != NULL; p++)
+		n++;
+	free(text);
 	return n;
+}
+
+struct dead_want {
+	const char	*dw_address, *dw_reason;
+	int		 dw_want;
+};
+
+static int
+dead_at_least(void *arg)
+{
+	const struct dead_want *w = arg;
+
+	return count_dead(w->dw_address, w->dw_reason) >= w->dw_want;
+}
+
+static int
+no_subscribers(void *arg)
+{
+	(void)arg;
+	return subs_count(stack.subs) == 0;
+}
+
+/* Keeps 127.0.0.2:9 alive while waiting for the silent one to go. */
+static int
+only_the_live_one_left(void *arg)
+{
+	(void)arg;
+	subs_keepalive(stack.subs, "127.0.0.2:9", clock_real_ms(),
+	    clock_mono_ms());
+	return subs_count(stack.subs) <= 1;
+}
+
+static int
+nothing_in_flight(void *arg)
+{
+	(void)arg;
+	return deliver_in_flight(stack.deliver) == 0;
 }
 
 START_TEST(evicts_after_ttl)
@@ -106,17 +117,14 @@ START_TEST(evicts_after_ttl)
 	ck_assert_int_eq(add(stack.subs, "127.0.0.1:9"), SUBS_ADDED);
 	ck_assert_int_eq(add(stack.subs, "127.0.0.2:9"), SUBS_ADDED);
 	/*
-	 * A keep-alive every 50 ms against a TTL of 1 s: this thread may be
-	 * held up a while (sanitizers, a loaded machine) before a keep-alive
-	 * is late.  Waits (10 s at most) until the silent one is gone.
+	 * A keep-alive every poll (a few ms) against a TTL of 1 s: this
+	 * thread may be held up a while (sanitizers, a loaded machine) before
+	 * a keep-alive is late.  Waits (10 s at most) until the silent one is
+	 * gone.
 	 */
-	r = reaper_start(stack.subs, stack.deliver, 1000, 100);
+	r = reaper_start(stack.subs, 1000, 100);
 	ck_assert_ptr_nonnull(r);
-	for (int i = 0; i < 200 && subs_count(stack.subs) > 1; i++) {
-		usleep(50000);
-		subs_keepalive(stack.subs, "127.0.0.2:9", clock_real_ms(),
-		    clock_mono_ms());
-	}
+	wait_until(only_the_live_one_left, NULL, UNIT_WAIT_MS);
 	ck_assert_int_eq(subs_keepalive(stack.subs, "127.0.0.1:9", 0,
 	    clock_mono_ms()), -1);
 	ck_assert_int_eq(subs_keepalive(stack.subs, "127.0.0.2:9",
@@ -124,7 +132,7 @@ START_TEST(evicts_after_ttl)
 	ck_assert_uint_eq(subs_count(stack.subs), 1);
 	reaper_stop(r);
 	/* Nothing was pending: nothing is dead. */
-	ck_assert_int_eq(count_dead("127.0.0.1:9", "evicted", 0), 0);
+	ck_assert_int_eq(count_dead("127.0.0.1:9", "evicted"), 0);
 	/* Evicted for good: not back after a restart. */
 	unit_sync(stack.store);
 	unit_stack_stop(&stack, 0);
@@ -141,7 +149,7 @@ evict_with_pending(int dead_letter_on_evict)
 {
 	char a[64];
 	unsigned port;
-	int hfd = hang_start(&port);
+	int hfd = unit_hang_listen(&port);
 	struct reaper *r;
 
 	cfg.delivery_timeout = 1;
@@ -151,17 +159,24 @@ evict_with_pending(int dead_letter_on_evict)
 	snprintf(a, sizeof(a), "127.0.0.1:%u", port);
 	ck_assert_int_eq(add(stack.subs, a), SUBS_ADDED);
 	publish(4);
-	r = reaper_start(stack.subs, stack.deliver, 300, 100);
-	for (int i = 0; i < 100 && subs_count(stack.subs) > 0; i++)
-		usleep(20000);
-	ck_assert_uint_eq(subs_count(stack.subs), 0);
+	r = reaper_start(stack.subs, 300, 100);
+	ck_assert_ptr_nonnull(r);
+	wait_until(no_subscribers, NULL, 2000);
 	reaper_stop(r);
-	if (dead_letter_on_evict)
-		ck_assert_int_eq(count_dead(a, "evicted", 4), 4);
-	else {
+	if (dead_letter_on_evict) {
+		struct dead_want w = { a, "evicted", 4 };
+
+		wait_until(dead_at_least, &w, UNIT_WAIT_MS);
+		ck_assert_int_eq(count_dead(a, "evicted"), 4);
+	} else {
 		char *text;
 
-		usleep(1500000);	/* the transfers in flight time out */
+		/*
+		 * The two transfers in flight time out (delivery_timeout 1
+		 * s); whatever they would write is committed by the sync.
+		 */
+		wait_until(nothing_in_flight, NULL, UNIT_WAIT_MS);
+		unit_sync(stack.store);
 		text = unit_dead_letters(stack.store, NULL, 0);
 		ck_assert_str_eq(text, "");
 		free(text);
@@ -187,7 +202,7 @@ START_TEST(stops_without_waiting_for_the_interval)
 	int64_t t0;
 
 	unit_stack_start(&stack, &cfg, 10);
-	r = reaper_start(stack.subs, stack.deliver, 1000, 3600 * 1000);
+	r = reaper_start(stack.subs, 1000, 3600 * 1000);
 	ck_assert_ptr_nonnull(r);
 	t0 = clock_mono_ms();
 	reaper_stop(r);

@@ -1,13 +1,10 @@
 /* check_store.c: the durable store: what a restart keeps, what it refuses to open. */
-#include <arpa/inet.h>
 #include <check.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -38,22 +35,6 @@ teardown(void)
 {
 	unit_stack_stop(&stack, 0);
 	unit_rmdir(dir);
-}
-
-/* A socket that completes TCP handshakes (backlog) but never answers. */
-static int
-hang_start(unsigned *port)
-{
-	struct sockaddr_in sin = { .sin_family = AF_INET };
-	socklen_t len = sizeof(sin);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	ck_assert_int_eq(listen(fd, 64), 0);
-	getsockname(fd, (struct sockaddr *)&sin, &len);
-	*port = ntohs(sin.sin_port);
-	return fd;
 }
 
 static void
@@ -103,6 +84,26 @@ spit(const char *file, const char *buf, size_t len)
 	close(fd);
 }
 
+/* Lines of the text form of ADDRESS's dead letters. */
+static int
+count_dead(const char *address)
+{
+	char *text = unit_dead_letters(stack.store, address, 0);
+	int lines = 0;
+
+	for (char *p = text; (p = strchr(p, '\n')) != NULL; p++)
+		lines++;
+	free(text);
+	return lines;
+}
+
+/* For wait_until: 10.0.0.1:80 has at most *ARG dead letters. */
+static int
+dead_at_most(void *arg)
+{
+	return count_dead("10.0.0.1:80") <= *(const int *)arg;
+}
+
 START_TEST(restart_keeps_a_subscriber)
 {
 	int64_t registered = clock_real_ms() - 5000;
@@ -148,7 +149,7 @@ START_TEST(restart_keeps_pending_messages)
 	struct msg *page[8];
 	uint64_t next;
 	unsigned port;
-	int hfd = hang_start(&port);
+	int hfd = unit_hang_listen(&port);
 	long n;
 
 	cfg.durability = DURABILITY_NORMAL;
@@ -341,7 +342,7 @@ START_TEST(dead_letter_max_keeps_the_newest)
 {
 	char address[64], ids[5][MSG_IDLEN + 1], *text;
 	unsigned port;
-	int hfd = hang_start(&port), lines = 0;
+	int hfd = unit_hang_listen(&port), lines = 0;
 
 	/* Above the five: the sweep shortly after this start keeps them all. */
 	cfg.durability = DURABILITY_NORMAL;
@@ -361,26 +362,16 @@ START_TEST(dead_letter_max_keeps_the_newest)
 		msg_unref(m);
 	}
 	unit_sync(stack.store);
-	text = unit_dead_letters(stack.store, "10.0.0.1:80", 0);
-	for (char *p = text; (p = strchr(p, '\n')) != NULL; p++)
-		lines++;
-	ck_assert_int_eq(lines, 5);
-	free(text);
+	ck_assert_int_eq(count_dead("10.0.0.1:80"), 5);
 	unit_stack_stop(&stack, 0);
 
 	/* Lowered: the bounds are applied shortly after a start (10 s at most). */
 	cfg.dead_letter_max = 2;
 	unit_stack_start(&stack, &cfg, 10);
-	for (int i = 0; i < 200; i++) {
-		text = unit_dead_letters(stack.store, "10.0.0.1:80", 0);
-		lines = 0;
-		for (char *p = text; (p = strchr(p, '\n')) != NULL; p++)
-			lines++;
-		if (lines <= 2)
-			break;
-		free(text);
-		usleep(50000);
-	}
+	wait_until(dead_at_most, &(int){ 2 }, UNIT_WAIT_MS);
+	text = unit_dead_letters(stack.store, "10.0.0.1:80", 0);
+	for (char *p = text; (p = strchr(p, '\n')) != NULL; p++)
+		lines++;
 	ck_assert_int_eq(lines, 2);
 	ck_assert_ptr_null(strstr(text, ids[2]));
 	ck_assert_ptr_nonnull(strstr(text, ids[3]));
@@ -391,18 +382,13 @@ START_TEST(dead_letter_max_keeps_the_newest)
 }
 END_TEST
 
-/* store_health() until it says HEALTHY (0 or -1), for up to 5 s; its last answer. */
-static int
-wait_health(int healthy, char *why, size_t len)
-{
-	int rc = !healthy ? 0 : -1;
+#define WHYLEN	160
 
-	for (int i = 0; i < 100; i++) {
-		if ((rc = store_health(stack.store, why, len)) == healthy)
-			break;
-		usleep(50000);
-	}
-	return rc;
+/* For unit_poll: store_health() says healthy; ARG (WHYLEN bytes) says why not. */
+static int
+store_healthy(void *arg)
+{
+	return store_health(stack.store, arg, WHYLEN) == 0;
 }
 
 /*
@@ -414,7 +400,7 @@ START_TEST(health_follows_failing_writes)
 {
 	struct rlimit was, none = { 0, 0 };
 	struct msg *m;
-	char why[160];
+	char why[WHYLEN];
 
 	signal(SIGXFSZ, SIG_IGN);	/* else the first EFBIG kills the test */
 	cfg.durability = DURABILITY_NORMAL;
@@ -430,13 +416,16 @@ START_TEST(health_follows_failing_writes)
 	msg_unref(m);
 	ck_assert_int_eq(store_health(stack.store, why, sizeof(why)), -1);
 	ck_assert_msg(strncmp(why, "writes failing: ", 16) == 0, "%s", why);
-	/* The writer's probes (one a second) fail too. */
+	/*
+	 * The writer's probes (one a second) fail too.  It must stay
+	 * unhealthy, so a sleep over two probes is the point here.
+	 */
 	usleep(2500 * 1000);
 	ck_assert_int_eq(store_health(stack.store, why, sizeof(why)), -1);
 	ck_assert_int_ge(store_heartbeat(stack.store), clock_mono_ms() - 1000);
 
 	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &was), 0);
-	ck_assert_msg(wait_health(0, why, sizeof(why)) == 0, "still: %s", why);
+	ck_assert_msg(unit_poll(store_healthy, why, 5000), "still: %s", why);
 	m = msg_new(NULL, NULL, "kept", 4);
 	ck_assert_int_eq(unit_publish(stack.store, m), STORE_OK);
 	msg_unref(m);

@@ -98,7 +98,7 @@ START_TEST(snapshot_sorted_with_fields)
 	ck_assert_int_eq(add(s, "c:1", 3), SUBS_ADDED);
 	ck_assert_int_eq(add(s, "a:1", 1), SUBS_ADDED);
 	ck_assert_int_eq(add(s, "b:1", 2), SUBS_ADDED);
-	subs_keepalive(s, "b:1", 5555, 55);
+	ck_assert_int_eq(subs_keepalive(s, "b:1", 5555, 55), 0);
 	n = subs_snapshot(s, &v);
 	ck_assert_int_eq(n, 3);
 	ck_assert_str_eq(sub_address(v[0]), "a:1");
@@ -128,10 +128,10 @@ START_TEST(reap_only_the_silent)
 	struct sub **gone;
 	size_t n;
 
-	add(s, "old:1", 100);
-	add(s, "new:1", 900);
-	add(s, "kept:1", 100);
-	subs_keepalive(s, "kept:1", 0, 950);
+	ck_assert_int_eq(add(s, "old:1", 100), SUBS_ADDED);
+	ck_assert_int_eq(add(s, "new:1", 900), SUBS_ADDED);
+	ck_assert_int_eq(add(s, "kept:1", 100), SUBS_ADDED);
+	ck_assert_int_eq(subs_keepalive(s, "kept:1", 0, 950), 0);
 	n = subs_reap(s, 500, &gone);
 	ck_assert_uint_eq(n, 1);
 	ck_assert_str_eq(sub_address(gone[0]), "old:1");
@@ -294,7 +294,7 @@ START_TEST(concurrent_churn)
 	for (int i = 0; i < 8; i++) {
 		w[i].s = s;
 		w[i].id = i;
-		pthread_create(&t[i], NULL, churn, &w[i]);
+		ck_assert_int_eq(pthread_create(&t[i], NULL, churn, &w[i]), 0);
 	}
 	for (int i = 0; i < 8; i++)
 		pthread_join(t[i], NULL);

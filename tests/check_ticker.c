@@ -38,6 +38,7 @@ START_TEST(runs_when_due)
 	struct ticker *t = ticker_start("test", probe_due, probe_run, &p);
 
 	ck_assert_ptr_nonnull(t);
+	/* The window the runs are counted in: this sleep is the measurement. */
 	usleep(520 * 1000);
 	ticker_stop(t);
 	/* Ten rounds of 50 ms fit in 520 ms; never early. */
@@ -54,6 +55,11 @@ START_TEST(stops_at_once)
 	int64_t t0;
 
 	ck_assert_ptr_nonnull(t);
+	/*
+	 * Nothing to await: the ticker shows no sign of having reached its
+	 * hour-long wait.  The sleep gives it the time to, so that the stop
+	 * below interrupts that wait rather than racing the thread's start.
+	 */
 	usleep(50 * 1000);
 	t0 = clock_mono_ms();
 	ticker_stop(t);

@@ -1,123 +1,96 @@
-/* unit.h: the one main() every check suite shares, and the daemon's stack. */
+/* unit.h: what every check suite shares: main(), temp directories, a hanging listener, wait_until, the daemon's stack. */
 #ifndef HOOKCAST_UNIT_H
 #define HOOKCAST_UNIT_H
 
 #include <check.h>
-#include <dirent.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-/* Removes PATH, and what is in it if it is a directory. */
-static inline void
-unit_rmdir(const char *path)
-{
-	char sub[1400];
-	struct dirent *e;
-	struct stat sb;
-	DIR *d;
-
-	if (path == NULL || *path == '\0' || lstat(path, &sb) == -1)
-		return;
-	if (!S_ISDIR(sb.st_mode)) {
-		unlink(path);
-		return;
-	}
-	if ((d = opendir(path)) != NULL) {
-		while ((e = readdir(d)) != NULL) {
-			if (strcmp(e->d_name, ".") == 0 ||
-			    strcmp(e->d_name, "..") == 0)
-				continue;
-			if (snprintf(sub, sizeof(sub), "%s/%s", path,
-			    e->d_name) < (int)sizeof(sub))
-				unit_rmdir(sub);
-		}
-		closedir(d);
-	}
-	rmdir(path);
-}
-
-/*
- * Where unit_tempdir makes its directories: one a suite, removed when the
- * suite is over, so that a failed test (whose teardown does not run) leaves
- * nothing behind either.
- */
-static char unit_tempbase[64];
+/* The timeout of a wait for something the daemon does soon (tests/unit.c). */
+#define UNIT_WAIT_MS	10000
 
 /* Runs every test of S and returns the process exit status. */
-static inline int
-unit_run(Suite *s)
-{
-	SRunner *sr;
-	int failed;
+int	unit_run(Suite *s);
 
-	snprintf(unit_tempbase, sizeof(unit_tempbase),
-	    "/tmp/hookcast-unit.XXXXXX");
-	if (mkdtemp(unit_tempbase) == NULL)
-		unit_tempbase[0] = '\0';
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	unit_rmdir(unit_tempbase);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
-
-/* A fresh directory, for a data_dir. */
-static inline void
-unit_tempdir(char dir[64])
-{
-	ck_assert_int_lt(snprintf(dir, 64, "%s/t.XXXXXX",
-	    unit_tempbase[0] != '\0' ? unit_tempbase : "/tmp"), 64);
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-}
+/* A fresh directory, for a data_dir; unit_run removes it with the suite's. */
+void	unit_tempdir(char dir[64]);
+/* Removes PATH, and what is in it if it is a directory. */
+void	unit_rmdir(const char *path);
 
 /*
- * The daemon's stack as main() builds it, minus the front end and the
- * reaper: store, subscriber map (its hooks go to the store), delivery
- * thread.  Only for suites that include store.h and deliver.h.
+ * A socket on 127.0.0.1 that completes TCP handshakes (its backlog) but
+ * never answers: a subscriber that hangs.  Returns the fd the caller
+ * closes; *PORT is its port.
+ */
+int	unit_hang_listen(unsigned *port);
+/* A port on 127.0.0.1 that nothing listens on: connections are refused. */
+unsigned unit_refused_port(void);
+
+/*
+ * Asks PRED(ARG) every few milliseconds until it is true (1) or
+ * TIMEOUT_MS have passed (0).  Tests use wait_until, which fails them.
+ */
+int	unit_poll(int (*pred)(void *), void *arg, int timeout_ms);
+
+/*
+ * Waits until PRED(ARG) is true; after TIMEOUT_MS the test fails at the
+ * caller's line, naming PRED.  For what the daemon does on its own
+ * threads: a fixed sleep is either too short on a loaded machine or too
+ * long everywhere else.
+ */
+#define wait_until(pred, arg, timeout_ms)				\
+	ck_assert_msg(unit_poll((pred), (arg), (timeout_ms)),		\
+	    "timed out after %d ms waiting for %s", (int)(timeout_ms), #pred)
+
+/*
+ * The daemon's stack, started and stopped by daemon.c as main() does it:
+ * store, subscriber map (its hooks go to the store), delivery, and the
+ * PARTS asked for (DAEMON_API, DAEMON_REAPER).  Only for suites that
+ * include store.h and deliver.h.
  */
 #if defined(HOOKCAST_STORE_H) && defined(HOOKCAST_DELIVER_H)
+#include "daemon.h"
+#include "deadletters.h"
+
 struct unit_stack {
+	struct daemon	*daemon;
 	struct store	*store;
 	struct subs	*subs;
 	struct deliver	*deliver;
+	struct api	*api;
 };
 
 /* CFG->data_dir must be set; the stack reads CFG until it is stopped. */
 static inline void
+unit_stack_start_parts(struct unit_stack *k, const struct config *cfg,
+    size_t max_subs, int parts)
+{
+	k->daemon = daemon_start(cfg, parts);
+	ck_assert_ptr_nonnull(k->daemon);
+	k->store = daemon_store(k->daemon);
+	k->subs = daemon_subs(k->daemon);
+	k->deliver = daemon_deliver(k->daemon);
+	k->api = daemon_api(k->daemon);
+	subs_set_max(k->subs, max_subs);
+}
+
+/* The core alone: no front end, no reaper. */
+static inline void
 unit_stack_start(struct unit_stack *k, const struct config *cfg,
     size_t max_subs)
 {
-	struct subs_hooks hooks = { store_on_add, store_on_remove,
-	    store_on_change, NULL };
-
-	k->store = store_open(cfg);
-	ck_assert_ptr_nonnull(k->store);
-	hooks.arg = k->store;
-	k->subs = subs_new(max_subs, &hooks);
-	ck_assert_ptr_nonnull(k->subs);
-	ck_assert_int_eq(store_restore(k->store, k->subs), 0);
-	k->deliver = deliver_start(cfg, k->store, k->subs,
-	    store_last_seq(k->store));
-	ck_assert_ptr_nonnull(k->deliver);
-	ck_assert_int_eq(store_start(k->store, k->deliver), 0);
+	unit_stack_start_parts(k, cfg, max_subs, 0);
 }
 
-/* main()'s shutdown order (the caller stops any front end or reaper first). */
+/* main()'s shutdown (the caller stops a reaper of its own first). */
 static inline void
 unit_stack_stop(struct unit_stack *k, long grace_ms)
 {
-	if (k->store == NULL)
+	if (k->daemon == NULL)
 		return;
-	store_close_requests(k->store);
-	store_detach(k->store);
-	deliver_stop(k->deliver, grace_ms);
-	store_stop(k->store);
-	subs_free(k->subs);
+	daemon_stop(k->daemon, grace_ms);
 	memset(k, 0, sizeof(*k));
 }
 
@@ -174,21 +147,19 @@ unit_sync(struct store *st)
 	ck_assert_int_eq(unit_request(st, &req), STORE_OK);
 }
 
-/* The dead letters (text, or JSON); the caller frees the answer. */
+/* The dead letters, rendered as the API does (text or JSON); caller frees. */
 static inline char *
 unit_dead_letters(struct store *st, const char *address, int json)
 {
 	struct store_req req = { .r_type = REQ_DL_LIST, .r_address = address,
 	    .r_limit = 1000, .r_json = json };
 	char *out;
+	size_t len;
 
 	ck_assert_int_eq(unit_request(st, &req), STORE_OK);
-	if ((out = malloc(req.r_len + 1)) == NULL)
-		ck_abort_msg("out of memory");
-	if (req.r_len > 0)
-		memcpy(out, req.r_body, req.r_len);
-	out[req.r_len] = '\0';
-	free(req.r_body);
+	out = deadletters_render(req.r_dead, req.r_ndead, json, &len);
+	ck_assert_ptr_nonnull(out);
+	store_req_release(&req);
 	return out;
 }
 #endif

@@ -126,14 +126,23 @@ def off_loopback(value):
     return bad
 
 
-def wait_until(predicate, timeout, interval=0.02):
-    """Polls predicate until it returns a true value or timeout passes; returns the last value."""
+def poll(fetch, predicate, timeout, interval=0.02):
+    """Calls fetch() until predicate(value) holds or timeout passes; returns the last value.
+
+    The one polling loop of the tests: for what a test can observe only by
+    asking again (a listing, a scrape, the log).  A fixed sleep stands only
+    where the test proves that something does not happen within a window."""
     deadline = time.monotonic() + timeout
     while True:
-        value = predicate()
-        if value or time.monotonic() >= deadline:
+        value = fetch()
+        if predicate(value) or time.monotonic() >= deadline:
             return value
         time.sleep(interval)
+
+
+def wait_until(predicate, timeout, interval=0.02):
+    """Polls predicate until it returns a true value or timeout passes; returns the last value."""
+    return poll(predicate, bool, timeout, interval)
 
 
 # --------------------------------------------------------------------------
@@ -953,12 +962,7 @@ class Hookcast:
 
     def wait_dead_letters(self, predicate, timeout, **query):
         """Polls the JSON dead letters until predicate(list) holds; returns the last list."""
-        deadline = time.monotonic() + timeout
-        while True:
-            dls = self.dead_letters(**query)
-            if predicate(dls) or time.monotonic() >= deadline:
-                return dls
-            time.sleep(0.05)
+        return poll(lambda: self.dead_letters(**query), predicate, timeout, 0.05)
 
     def list_text(self):
         r = self.request('GET', '/listSubscribers')
@@ -983,12 +987,8 @@ class Hookcast:
 
     def wait_subscriber(self, address, predicate, timeout):
         """Polls the JSON listing until predicate(entry) holds; returns the last entry."""
-        deadline = time.monotonic() + timeout
-        while True:
-            s = self.subscriber(address)
-            if (s is not None and predicate(s)) or time.monotonic() >= deadline:
-                return s
-            time.sleep(0.05)
+        return poll(lambda: self.subscriber(address),
+                    lambda s: s is not None and predicate(s), timeout, 0.05)
 
 
 def verify_webhooks(items):

@@ -4,7 +4,7 @@ import re
 import time
 
 from harness import (HookcastTestCase, parse_ts, refusing_address, scaled,
-                     RFC3339_Z_RE)
+                     wait_until, RFC3339_Z_RE)
 
 TEXT_LINE_RE = re.compile(r'^(.+)  :  (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)$')
 BROWSER_ACCEPT = ('text/html,application/xhtml+xml,application/xml;q=0.9,'
@@ -28,7 +28,10 @@ class RegisterTest(HookcastTestCase):
         hc = self.start_hookcast('--keepalive-ttl', 100)
         self.assertSuccess(hc.register('127.0.0.1:5002'))
         first = hc.subscriber('127.0.0.1:5002')
-        time.sleep(1.1)  # crosses at least one whole-second boundary
+        # The keep-alive must fall in a later whole second than the
+        # registration, which was stamped before now.
+        now = time.time()
+        self.assertTrue(wait_until(lambda: int(time.time()) > int(now), 1.5))
         self.assertSuccess(hc.register('127.0.0.1:5002'), 'keep-alive')
         entries = [s for s in hc.list_json() if s['address'] == '127.0.0.1:5002']
         self.assertEqual(len(entries), 1, entries)
@@ -284,6 +287,7 @@ class MethodAndPathTest(HookcastTestCase):
                 self.assertIn(allow, allowed, 'Allow: %r' % r.header('Allow'))
                 self.assertEqual(r.body, text.encode())
         self.assertEqual(hc.addresses(), before, 'a 405 must change nothing')
+        # A window, not a wait: a delivery, if the 405 made one, would arrive in it.
         time.sleep(0.3)
         self.assertEqual(sink.count(), 0, 'a 405 publish must deliver nothing')
 

@@ -134,6 +134,7 @@ class AuthTest(HookcastTestCase):
         r = hc.request('POST', '/sendMessage', body=b'allowed', headers=bearer(self.pub))
         self.assertSuccess(r, 'publish with the publish token')
         self.assertEqual(sink.wait_for(1, scaled(5)), 1)
+        # A window, not a wait: a refused publish, if one got through, would arrive in it.
         time.sleep(scaled(0.5))
         self.assertEqual(sink.bodies(), [b'allowed'])
 
@@ -162,6 +163,7 @@ class AuthTest(HookcastTestCase):
             s.close()
         self.assertTrue(data.startswith(b'HTTP/1.1 401'), data[:200])
         self.assertTrue(closed, 'the connection stayed open for the refused body')
+        # A window, not a wait: a delivery of the refused body would arrive in it.
         time.sleep(scaled(0.3))
         self.assertEqual(sink.count(), 0, sink.snapshot())
 
@@ -345,6 +347,7 @@ class AuthTest(HookcastTestCase):
         self.assertEqual(len(results), 320)
         self.assertEqual(sorted(set(results)), [(False, 401), (True, 200)])
         self.assertEqual(sink.wait_for(160, scaled(10)), 160)
+        # A window, not a wait: a refused publish, if one got through, would arrive in it.
         time.sleep(scaled(0.3))
         self.assertEqual(sink.count(), 160)
         # Bodies with an odd n+i were refused: none of them arrived.

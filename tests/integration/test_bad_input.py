@@ -101,6 +101,7 @@ class BodyLimitTest(HookcastTestCase):
         self.assertSuccess(self.hc.register(self.subscriber.address))
 
     def assertNothingDelivered(self):
+        # A window, not a wait: a delivery of a refused body would arrive in it.
         time.sleep(0.3)
         self.assertEqual(self.subscriber.count(), 0, self.subscriber.snapshot())
 

@@ -103,9 +103,7 @@ class ConcurrencyTest(HookcastTestCase):
         self.assertSuccess(hc.publish(b'final'))
         want = set(accepted) | {b'final'}
         stable.wait_for(len(want), scaled(30))
-        deadline = time.monotonic() + scaled(30)
-        while time.monotonic() < deadline and not want <= set(stable.bodies()):
-            time.sleep(0.1)
+        stable.wait_until(lambda recs: want <= {r.body for r in recs}, scaled(30))
         got = stable.bodies()
         self.assertIn(b'final', got)
         missing = want - set(got)

@@ -17,7 +17,7 @@ import threading
 import time
 
 import harness
-from harness import HookcastTestCase, q, scaled
+from harness import HookcastTestCase, poll, q, scaled
 
 BROWSER_ACCEPT = ('text/html,application/xhtml+xml,application/xml;q=0.9,'
                   'image/avif,image/webp,*/*;q=0.8')
@@ -99,15 +99,11 @@ class Browser:
 
     def until(self, js, predicate, timeout, what, arg=None):
         """Evaluates js in the page until predicate(value) holds; returns the value."""
-        deadline = time.monotonic() + timeout
-        while True:
-            value = self.eval(js, arg)
-            if predicate(value):
-                return value
-            if time.monotonic() >= deadline:
-                raise AssertionError('%s: not seen within %.1f s; the page shows %r'
-                                     % (what, timeout, value))
-            time.sleep(0.1)
+        value = poll(lambda: self.eval(js, arg), predicate, timeout, 0.1)
+        if not predicate(value):
+            raise AssertionError('%s: not seen within %.1f s; the page shows %r'
+                                 % (what, timeout, value))
+        return value
 
     def close(self):
         if self.proc.poll() is None:
@@ -294,6 +290,7 @@ class DashboardHTTPTest(HookcastTestCase):
                         self.assertTrue(r.text.startswith('Error: Forbidden'), r.text)
                         # Refused before the token is asked for: no login prompt.
                         self.assertIsNone(r.header('WWW-Authenticate'))
+        # A window, not a wait: a refused replay or publish would deliver in it.
         time.sleep(0.3)
         self.assertEqual(dl(), before, 'a refused replay or purge changed the dead letters')
         self.assertEqual(sink.count(), count, 'a refused replay delivered')
@@ -370,8 +367,10 @@ class DashboardBrowserTest(HookcastTestCase):
         # Time to eviction, counting down between two refreshes of the data.
         first = seconds_left(row['left'])
         self.assertTrue(100 <= first <= 120, row)
-        time.sleep(2.2)
-        later = seconds_left(b.eval(SUB_ROWS_JS)[good.address]['left'])
+        rows = b.until(SUB_ROWS_JS, lambda r: good.address in r and
+                       seconds_left(r[good.address]['left']) < first,
+                       scaled(5), 'the countdown moving')
+        later = seconds_left(rows[good.address]['left'])
         self.assertLess(later, first, 'the countdown did not move')
 
         # A subscriber that registers after the page loaded shows up by itself.
@@ -435,6 +434,7 @@ class DashboardBrowserTest(HookcastTestCase):
         self.assertEqual(b.eval(DEAD_ROWS_JS), [])
         self.assertEqual(self.dead_letters(hc), [])
         bad.status = 200
+        # A window, not a wait: a purged letter, if replayed, would arrive in it.
         time.sleep(0.5)
         self.assertFalse(any(x.body == b'to purge' and x.status == 200
                              for x in bad.snapshot()), 'a purged letter was delivered')

@@ -58,6 +58,7 @@ class DeadLetterTest(HookcastTestCase):
         self.assertLessEqual(dead, utcnow() + datetime.timedelta(seconds=1))
 
         # Three attempts (the first and two retries), all with the message's id; then none.
+        # A window, not a wait: a fourth attempt would come in it.
         time.sleep(0.4)
         recs = sink.snapshot()
         self.assertEqual(len(recs), 3, recs)
@@ -138,6 +139,7 @@ class DeadLetterTest(HookcastTestCase):
             lambda recs: any(r.body == b'two' and r.status == 200 for r in recs), scaled(5)))
         left = hc.wait_dead_letters(lambda d: len(d) == 1, scaled(3))
         self.assertEqual([(d['id'], d['address']) for d in left], [(m2, b.address)])
+        # A window, not a wait: a replay for A delivered to B would arrive in it.
         time.sleep(0.3)
         self.assertFalse(any(r.body == b'two' and r.status == 200 for r in b.snapshot()),
                          'replay for address A delivered to B')
@@ -174,6 +176,7 @@ class DeadLetterTest(HookcastTestCase):
         a.status = b.status = 200
         r = hc.replay(address=a.address)
         self.assertEqual((r.status, r.body), (200, b'replayed 0\n'), r)
+        # A window, not a wait: a purged letter, if replayed, would arrive in it.
         time.sleep(0.4)
         self.assertEqual((a.count(), b.count()), counts)
 
@@ -205,6 +208,7 @@ class DeadLetterTest(HookcastTestCase):
         self.assertEqual(other.wait_for(2, scaled(5)), 2)
         self.publish_id(hc, b'third')
         self.assertEqual(other.wait_for(3, scaled(5)), 3)
+        # A window, not a wait: a retry after the 410 would come in it.
         time.sleep(0.5)
         self.assertEqual(gone.count(), 1, 'a 410 must not be retried: %r' % gone.snapshot())
         self.assertEqual(gone.snapshot()[0].webhook_id, m1)
@@ -279,5 +283,6 @@ class DeadLetterTest(HookcastTestCase):
                     self.assertIn(m, allowed, 'Allow: %r' % r.header('Allow'))
                 self.assertNotIn(method, allowed)
         self.assertEqual(hc.dead_letters(), dls, 'a 405 must change nothing')
+        # A window, not a wait: a replay made by a 405 would arrive in it.
         time.sleep(0.3)
         self.assertEqual(sink.count(), count, 'a 405 must not replay')

@@ -56,6 +56,7 @@ class DeliveryTest(HookcastTestCase):
         self.assertSuccess(hc.publish(body))
         for s in plain + [custom]:
             self.assertEqual(s.wait_for(1, scaled(10)), 1)
+        # A window, not a wait: a duplicate delivery would arrive in it.
         time.sleep(0.2)
         for s in plain:
             recs = s.snapshot()
@@ -108,6 +109,7 @@ class DeliveryTest(HookcastTestCase):
         self.assertEqual(len(set(ids.values())), 300, 'every message has its own id')
         for s in sinks:
             self.assertEqual(s.wait_for(300, scaled(15)), 300)
+        # A window, not a wait: a duplicate delivery would arrive in it.
         time.sleep(0.2)
         for s in sinks:
             got = s.bodies()
@@ -126,6 +128,7 @@ class DeliveryTest(HookcastTestCase):
         self.assertSuccess(hc.deregister(leaves.address))
         self.assertSuccess(hc.publish(b'after'))
         self.assertEqual(stays.wait_for(1, scaled(5)), 1)
+        # A window, not a wait: a delivery to the deregistered one would arrive in it.
         time.sleep(0.3)
         self.assertEqual(leaves.count(), 0)
 
@@ -145,6 +148,7 @@ class DeliveryTest(HookcastTestCase):
                                     e['retrying'] == 1, scaled(5))
             self.assertEqual((st['delivered'], st['failed'], st['retrying']), (0, 1, 1), st)
             self.assertEqual(st['last_error'], err)
+        # A window, not a wait: a followed redirect would arrive in it.
         time.sleep(0.3)
         self.assertEqual(target.count(), 0, 'a 302 must not be followed')
 

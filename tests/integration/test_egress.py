@@ -120,6 +120,7 @@ class EgressTest(HookcastTestCase):
                 self.assertTrue((s['last_error'] or '').startswith('egress denied: '), s)
                 self.assertIn(reason, s['last_error'])
                 self.assertEqual(s['delivered'], 0, s)
+        # A window, not a wait: a delivery past the egress check would arrive in it.
         time.sleep(0.3)
         self.assertEqual(sink.count(), 0)
 
@@ -150,6 +151,7 @@ class EgressTest(HookcastTestCase):
             r'level=warn msg="delivery failed" address=localhost:%d .*error="%s"'
             % (sink.port, want.replace('.', r'\.')), scaled(2)))
         # Nothing ever reached the subscriber, not even a connection.
+        # A window, not a wait: a connection past the egress check would arrive in it.
         time.sleep(0.3)
         self.assertEqual(sink.count(), 0)
 
@@ -186,6 +188,7 @@ class EgressTest(HookcastTestCase):
         s = hc.wait_subscriber(name, lambda s: s['last_error'], scaled(5))
         self.assertIn(s['last_error'], ('egress denied: 127.0.0.1 is not in allow_targets',
                                         'egress denied: ::1 is not in allow_targets'))
+        # A window, not a wait: a delivery past the egress check would arrive in it.
         time.sleep(0.3)
         self.assertEqual(local.count(), 0)
         hc.stop()
@@ -238,6 +241,7 @@ class SelfAndProxyTest(HookcastTestCase):
         self.assertSuccess(hc.publish(b'once'))
         entry = hc.wait_subscriber(loop, lambda e: e['failed'] >= 1, scaled(5))
         self.assertIn("hookcast's own API", entry['last_error'] or '')
+        # A window, not a wait: a delivery to its own API would be counted in it.
         time.sleep(0.5)
         entry = hc.subscriber(loop)
         self.assertEqual(entry['delivered'], 0)
@@ -250,6 +254,7 @@ class SelfAndProxyTest(HookcastTestCase):
         self.assertSuccess(hc.register(sink.address))
         self.assertSuccess(hc.publish(b'direct'))
         self.assertEqual(sink.wait_for(1, scaled(5)), 1)
+        # A window, not a wait: a request through the proxy would arrive in it.
         time.sleep(0.2)
         self.assertEqual(proxy.count(), 0)
 

@@ -38,6 +38,7 @@ class IdempotencyTest(HookcastTestCase):
         plain = publish(hc, b'no key')
         self.assertNotEqual(plain.header('Webhook-Id'), wid)
         self.assertEqual(sink.wait_for(3, scaled(5)), 3)
+        # A window, not a wait: a duplicate delivery would arrive in it.
         time.sleep(0.3)
         self.assertEqual(sorted(sink.bodies()), [b'charge 1', b'charge 2', b'no key'])
         self.assertEqual([r.webhook_id for r in sink.snapshot() if r.body == b'charge 1'],
@@ -57,6 +58,7 @@ class IdempotencyTest(HookcastTestCase):
                           r.header('Idempotent-Replayed')), (200, wid, 'true'))
         self.assertSuccess(publish(hc, b'marker'))
         self.assertEqual(sink.wait_for(2, scaled(5)), 2)
+        # A window, not a wait: a delivery of the repeated publish would arrive in it.
         time.sleep(0.3)
         self.assertEqual(sink.bodies(), [b'once', b'marker'])
 
@@ -65,6 +67,7 @@ class IdempotencyTest(HookcastTestCase):
         hc = self.start_hookcast(config={'idempotency_window': '1s'})
         self.assertSuccess(hc.register(sink.address))
         a = publish(hc, b'first', key='short').header('Webhook-Id')
+        # Outlasts the 1 s idempotency window: time passing is the point.
         time.sleep(1.5)
         r = publish(hc, b'second', key='short')
         self.assertIsNone(r.header('Idempotent-Replayed'))
@@ -95,6 +98,7 @@ class IdempotencyTest(HookcastTestCase):
         self.assertEqual(len({i for _, i in ids}), 1)
         self.assertSuccess(hc.publish(b'marker'))
         self.assertEqual(sink.wait_for(2, scaled(5)), 2)
+        # A window, not a wait: a delivery of a repeated publish would arrive in it.
         time.sleep(0.3)
         self.assertEqual(sink.bodies(), [b'race', b'marker'])
 
@@ -108,5 +112,6 @@ class IdempotencyTest(HookcastTestCase):
             self.assertIn('Idempotency-Key', r.text)
         self.assertSuccess(publish(hc, b'ok', key='x' * 255))
         self.assertEqual(sink.wait_for(1, scaled(5)), 1)
+        # A window, not a wait: a delivery of a refused key would arrive in it.
         time.sleep(0.2)
         self.assertEqual(sink.bodies(), [b'ok'])

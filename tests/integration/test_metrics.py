@@ -7,7 +7,7 @@ import shutil
 import subprocess
 import time
 
-from harness import (HookcastTestCase, http_request, q, refusing_address, scaled,
+from harness import (HookcastTestCase, http_request, poll, q, refusing_address, scaled,
                      wait_until)
 
 SAMPLE_RE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$')
@@ -57,12 +57,7 @@ class MetricsTest(HookcastTestCase):
 
     def wait_scrape(self, hc, predicate, timeout, headers=None):
         """Scrapes until predicate(samples) holds; returns the last samples."""
-        deadline = time.monotonic() + timeout
-        while True:
-            samples = self.scrape(hc, headers)
-            if predicate(samples) or time.monotonic() >= deadline:
-                return samples
-            time.sleep(0.05)
+        return poll(lambda: self.scrape(hc, headers), predicate, timeout, 0.05)
 
     def test_exposition_passes_promtool(self):
         promtool = shutil.which('promtool')
@@ -83,7 +78,7 @@ class MetricsTest(HookcastTestCase):
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=30)
         self.assertEqual(p.returncode, 0, 'promtool check metrics:\n%s\n--- scraped:\n%s'
                          % (p.stdout.decode('utf-8', 'replace'), r.text))
-        # Every series the README lists, with HELP and TYPE.
+        # Every series doc/operations.md lists, with HELP and TYPE.
         for name, kind in (('hookcast_messages_accepted_total', 'counter'),
                            ('hookcast_deliveries_total', 'counter'),
                            ('hookcast_retries_total', 'counter'),
@@ -332,6 +327,7 @@ class MetricsTest(HookcastTestCase):
         r = hc.request('GET', '/healthz')
         self.assertEqual(r.status, 200, 'alive while not ready')
         # Not ready for as long as the disk stays full.
+        # A window, not a wait: the store must stay not ready while the disk is full.
         time.sleep(scaled(1.5))
         self.assertEqual(hc.request('GET', '/readyz').status, 503)
         samples = self.scrape(hc)

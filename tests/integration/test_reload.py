@@ -8,7 +8,7 @@ import signal
 import threading
 import time
 
-from harness import Client, HookcastTestCase, scaled
+from harness import Client, HookcastTestCase, poll, scaled
 
 SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'
 
@@ -49,14 +49,11 @@ class ReloadTest(HookcastTestCase):
         """SIGHUP, then waits for the next line saying how it went."""
         seen = len([l for l in hc.lines() if 'reload' in l])
         hc.send_signal(signal.SIGHUP)
-        deadline = time.monotonic() + scaled(5)
-        while time.monotonic() < deadline:
-            lines = [l for l in hc.lines() if 'reload' in l]
-            if len(lines) > seen:
-                self.assertIn(expect, lines[seen], hc.stderr_tail())
-                return lines[seen]
-            time.sleep(0.02)
-        self.fail('no reload line after SIGHUP:\n' + hc.stderr_tail())
+        new = poll(lambda: [l for l in hc.lines() if 'reload' in l][seen:], bool, scaled(5))
+        if not new:
+            self.fail('no reload line after SIGHUP:\n' + hc.stderr_tail())
+        self.assertIn(expect, new[0], hc.stderr_tail())
+        return new[0]
 
     def test_a_new_token_takes_effect_on_an_open_connection(self):
         old, new = 'pub-' + secrets.token_hex(16), 'pub-' + secrets.token_hex(16)
@@ -166,6 +163,7 @@ class ReloadTest(HookcastTestCase):
         self.assertEqual(hc.publish(b'denied').status, 200)
         entry = hc.wait_subscriber(sink.address, lambda e: e['failed'] >= 1, scaled(5))
         self.assertIn('egress denied', entry['last_error'] or '')
+        # A window, not a wait: a delivery past the new deny list would arrive in it.
         time.sleep(0.3)
         self.assertEqual(sink.count(), 1)
         # Lifted again: the message that waited is delivered.
@@ -225,6 +223,7 @@ class ReloadTest(HookcastTestCase):
             t.start()
         try:
             for i in range(10):
+                # Spaces the reloads out among the publishes: the overlap is the point.
                 time.sleep(0.05)
                 self.rewrite(hc, log_level=('debug', 'info')[i % 2],
                              retry_schedule=('200ms', '1s 2s')[i % 2],

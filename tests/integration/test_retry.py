@@ -27,6 +27,7 @@ class RetryTest(HookcastTestCase):
         mid = self.publish_id(hc, b'persistent')
         self.assertEqual(sink.wait_for(4, scaled(5)), 4,
                          'retries with a 100 ms schedule did not reach the 4th attempt')
+        # A window, not a wait: an attempt after the success would come in it.
         time.sleep(0.5)
         recs = sink.snapshot()
         self.assertEqual([r.status for r in recs], [500, 500, 500, 200],
@@ -50,7 +51,8 @@ class RetryTest(HookcastTestCase):
                                  '--connect-timeout', 1)
         self.assertSuccess(hc.register(down))
         mid = self.publish_id(hc, b'eventually')
-        time.sleep(0.4)  # a refused attempt or two
+        # A refused attempt or more before the subscriber comes up.
+        hc.wait_subscriber(down, lambda s: s['failed'] >= 1, scaled(5))
         # The subscriber comes up on its port, answering 302, then 404, then 200.
         sink = Sink(port=int(down.rsplit(':', 1)[1]),
                     status=[(302, {'Location': elsewhere.url()}), 404, 200])
@@ -58,6 +60,7 @@ class RetryTest(HookcastTestCase):
         self.assertTrue(sink.wait_until(lambda recs: any(r.status == 200 for r in recs),
                                         scaled(8)),
                         'not retried to success: %r' % sink.snapshot())
+        # A window, not a wait: an attempt after the success would come in it.
         time.sleep(0.3)
         recs = sink.snapshot()
         self.assertEqual([r.status for r in recs], [302, 404, 200], recs)
@@ -96,6 +99,7 @@ class RetryTest(HookcastTestCase):
                 self.assertLessEqual(second.arrived - first.arrived, most + scaled(3),
                                      'the second attempt came too late')
                 self.assertEqual((first.webhook_id, second.webhook_id), (mid, mid))
+                # A window, not a wait: a third attempt would come in it.
                 time.sleep(0.3)
                 self.assertEqual(sink.count(), 2, sink.snapshot())
                 self.assertSuccess(hc.deregister(sink.address))
@@ -121,6 +125,7 @@ class RetryTest(HookcastTestCase):
         self.assertIn('failing', page, 'the HTML listing shows no state')
 
         # While failing, only one retry probe at a time: no two attempts overlap.
+        # A window, not a wait: probes that overlapped would do so in it.
         time.sleep(2.5)
         probes = [r for r in sink.snapshot() if r.arrived > t_failing + 0.5]
         for a, b in zip(probes, probes[1:]):
@@ -154,6 +159,7 @@ class RetryTest(HookcastTestCase):
         self.assertTrue(sink.wait_until(
             lambda recs: set(bodies) <= {r.body for r in recs if r.status == 200},
             scaled(8)), 'not everything arrived: %r' % sink.snapshot())
+        # A window, not a wait: an attempt after the success would come in it.
         time.sleep(0.3)
         recs = sink.snapshot()
         self.assertEqual((recs[0].body, recs[0].status), (bodies[0], 500), recs)

@@ -54,6 +54,8 @@ class PerIpLimitTest(HookcastTestCase):
         hc = self.start_hookcast('--max-conns-per-ip', 4, '--client-timeout', 10)
         time.sleep(0.2)  # let the daemon drop the start-up check's connections, if any
         held = [raw_connect(hc.port) for _ in range(4)]
+        # Lets the daemon accept the four; nothing shows it from here, and a probe would take a
+        # fifth slot.
         time.sleep(0.3)
         fifth = raw_connect(hc.port)
         send_quietly(fifth, b'GET /listSubscribers HTTP/1.1\r\nHost: x\r\n\r\n')

@@ -140,6 +140,7 @@ class SlowClientDefenceTest(HookcastTestCase):
                 worst = max(worst, took)
                 self.assertEqual(r.status, 200, (what, r))
                 self.assertLess(took, scaled(1.0), '%s took %.2f s' % (what, took))
+            # Spreads the requests over the slow clients' lifetime: the timing is the point.
             time.sleep(0.2)
         self.assertIs(held.conn, held_conn, 'the publisher\'s kept-alive connection was cut')
 
@@ -246,6 +247,7 @@ class SlowClientDefenceTest(HookcastTestCase):
             except OSError:
                 slow_cut = slow_cut or time.monotonic() - t0
             steady.sendall(body[i * 2048:(i + 1) * 2048])
+            # The steady client's pace (8 KiB a second): the timing is the point.
             time.sleep(0.25)
         if slow_cut is None:
             slow.settimeout(scaled(3))
@@ -268,6 +270,7 @@ class SlowClientDefenceTest(HookcastTestCase):
     def test_reload_shortens_header_timeout(self):
         hc = self.start_hookcast(config={'header_timeout': 60})
         t = self.trickle(hc, ['127.0.0.2'], 3)
+        # A window, not a wait: the trickles must stay open (header_timeout 60).
         time.sleep(1.5)
         self.assertEqual(t.open_count(), 3)
         with open(hc.config_path, 'a') as f:

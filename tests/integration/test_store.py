@@ -148,7 +148,8 @@ class RestartTest(HookcastTestCase):
             ids[b'pending-%d' % i] = r.header('Message-Id')
         self.assertEqual(healthy.wait_for(3, scaled(5)), 3)
         hc.wait_subscriber(healthy.address, lambda s: s['delivered'] == 3, scaled(5))
-        time.sleep(0.3)  # a refused attempt or two for the one that is down
+        # A refused attempt or more for the one that is down.
+        hc.wait_subscriber(down, lambda s: s['failed'] >= 1, scaled(5))
         before = {s['address']: s for s in hc.list_json()}
         hc.stop()
 
@@ -169,6 +170,7 @@ class RestartTest(HookcastTestCase):
                         % back.snapshot())
         for r in back.snapshot():
             self.assertEqual(r.webhook_id, ids[r.body])
+        # A window, not a wait: a message sent again after the restart would arrive in it.
         time.sleep(0.3)
         self.assertEqual(sorted(healthy.bodies()), sorted(ids),
                          'messages delivered before a clean shutdown were sent again')
@@ -300,14 +302,13 @@ class BackPressureTest(HookcastTestCase):
         for r in sink.snapshot():
             self.assertEqual(r.webhook_id, accepted[r.body])
         # Once the backlog is delivered, publishing is accepted again.
-        last = None
-        deadline = time.monotonic() + scaled(10)
-        while time.monotonic() < deadline:
-            last = hc.publish(b'after the drain')
-            if last.status == 200:
-                break
-            time.sleep(0.2)
-        self.assertSuccess(last, 'publish after the backlog drained')
+        answers = []
+
+        def published():
+            answers.append(hc.publish(b'after the drain'))
+            return answers[-1].status == 200
+        wait_until(published, scaled(10), interval=0.2)
+        self.assertSuccess(answers[-1], 'publish after the backlog drained')
         self.assertTrue(sink.wait_until(
             lambda recs: any(r.body == b'after the drain' for r in recs), scaled(5)))
 

@@ -16,7 +16,7 @@ from harness import (BINARY, REPO, HookcastTestCase, Hookcast, http_request,
                      scaled, wait_until)
 
 # The exposure `systemd-analyze security --offline=true` gives the unit
-# (systemd 252); the README's "Running under systemd" records it.
+# (systemd 252); "Running under systemd" in doc/operations.md records it.
 MAX_EXPOSURE = 1.1
 
 
@@ -166,6 +166,7 @@ class NotifyTest(HookcastTestCase):
                 hc = self.start_notifying(ns, env=env, wrap_pid=wrap)
                 self.assertIsNotNone(ns.wait_for('READY=1', scaled(5)))
                 # Idle: no subscriber, no request.
+                # The window the pings are counted in: the sleep is the measurement.
                 time.sleep(scaled(2.0))
                 pings = ns.times('WATCHDOG=1')
                 hc.stop()
@@ -232,6 +233,7 @@ class NotifyTest(HookcastTestCase):
                 ns = self.notify_socket()
                 hc = self.start_notifying(ns, env=env)
                 self.assertIsNotNone(ns.wait_for('READY=1', scaled(5)))
+                # A window, not a wait: a watchdog ping would come in it.
                 time.sleep(scaled(1.0))
                 hc.stop()
                 self.assertEqual(ns.times('WATCHDOG=1'), [], ns.messages)
@@ -330,18 +332,18 @@ class UnitTest(HookcastTestCase):
                       r'(\d+\.\d+)', out)
         self.assertIsNotNone(m, out)
         self.assertLessEqual(float(m.group(1)), MAX_EXPOSURE, out)
-        # What it still flags is what the README says it flags, and why.
+        # What it still flags is what doc/operations.md says it flags, and why.
         flagged = set(re.findall(r'(?m)^✗ (\S+)', out))
-        with open(os.path.join(REPO, 'README.md')) as f:
-            readme = f.read()
-        section = readme.split('## Running under systemd', 1)[1].split('\n## ', 1)[0]
+        with open(os.path.join(REPO, 'doc', 'operations.md'), encoding='utf-8') as f:
+            doc = f.read()
+        section = doc.split('\n## Running under systemd\n', 1)[1].split('\n## ', 1)[0]
         self.assertIn('%.1f' % float(m.group(1)), section)
         # A table cell escapes its pipes: `AF_(INET\\|INET6)`.
         documented = {n.replace('\\|', '|')
                       for n in re.findall(r'`([A-Za-z]+=[^`]*)`', section)}
         missing = {name for name in flagged if name not in documented}
         self.assertEqual(missing, set(), 'flagged by systemd-analyze security but '
-                         'not explained in the README:\n' + out)
+                         'not explained in doc/operations.md:\n' + out)
 
     def test_install_and_uninstall_layout(self):
         dest = self.make_tmpdir(prefix='hookcast-destdir-')

@@ -27,6 +27,7 @@ class TopicTest(HookcastTestCase):
         for s in sinks.values():
             self.assertTrue(s.wait_until(lambda recs: any(r.body == barrier for r in recs),
                                          scaled(10)), 'barrier not delivered')
+        # A window, not a wait: a stray delivery still in flight would arrive in it.
         time.sleep(0.1)
         return {name: sorted(b for b in s.bodies() if b != barrier)
                 for name, s in sinks.items()}
@@ -63,6 +64,7 @@ class TopicTest(HookcastTestCase):
         self.assertSuccess(publish(hc, b'to a', 'a'))
         self.assertSuccess(publish(hc, b'to c', 'c'))
         self.assertEqual(sink.wait_for(1, scaled(5)), 1)
+        # A window, not a wait: a delivery for another topic would arrive in it.
         time.sleep(0.3)
         self.assertEqual(sink.bodies(), [b'to c'])
         # "*" alone: every topic again.
@@ -110,6 +112,7 @@ class TopicTest(HookcastTestCase):
             self.assertTrue(r.text.startswith('Error:'), r.text)
         self.assertSuccess(publish(hc, b'ok', 'good'))
         self.assertEqual(sink.wait_for(1, scaled(5)), 1)
+        # A window, not a wait: a delivery of a refused publish would arrive in it.
         time.sleep(0.2)
         self.assertEqual(sink.bodies(), [b'ok'])
 
@@ -142,6 +145,7 @@ class TopicTest(HookcastTestCase):
         self.assertSuccess(publish(hc, b'bill', 'billing'))
         self.assertEqual(a.wait_for(1, scaled(5)), 1)
         self.assertEqual(b.wait_for(1, scaled(5)), 1)
+        # A window, not a wait: a delivery for another topic would arrive in it.
         time.sleep(0.2)
         self.assertEqual((a.bodies(), b.bodies()), ([b'paid'], [b'bill']))
 
@@ -159,6 +163,7 @@ class TopicTest(HookcastTestCase):
         self.assertGreater(entry['queued'], 2, 'the backlog waits in the store')
         gate.set()
         self.assertEqual(sink.wait_for(100, scaled(20)), 100)
+        # A window, not a wait: a delivery for another topic would arrive in it.
         time.sleep(0.3)
         self.assertEqual(sink.bodies(), [b'mine %02d' % i for i in range(100)])
 
@@ -172,6 +177,7 @@ class TopicTest(HookcastTestCase):
             r = publish(hc, b'm%d' % k, 't%d' % k, headers={'Accept': 'application/json'})
             self.assertEqual(r.json()['subscribers'], 20)
         self.assertEqual(sink.wait_for(1000, scaled(60)), 1000)
+        # A window, not a wait: a duplicate or misrouted delivery would arrive in it.
         time.sleep(0.3)
         recs = sink.snapshot()
         self.assertEqual(len(recs), 1000)
@@ -199,6 +205,7 @@ class TopicChangeTest(HookcastTestCase):
         self.assertSuccess(publish(hc, b'b-after', 'b'))
         gate.set()
         self.assertEqual(sink.wait_for(11, scaled(20)), 11)
+        # A window, not a wait: a delivery for the old topic would arrive in it.
         time.sleep(0.3)
         self.assertEqual(sink.bodies(), [b'a%02d' % i for i in range(10)] + [b'b-after'])
 
@@ -221,6 +228,7 @@ class TopicChangeTest(HookcastTestCase):
                 'change', lambda: register(hc, sink.address, 'b'))))
             for t in threads:
                 t.start()
+                # Staggers the two requests by a hair: the race is the point.
                 time.sleep(0.0005)
             for t in threads:
                 t.join()

@@ -1,0 +1,587 @@
+"""What the bench's steps share: the run's state (Bench), the processes it
+starts (nginx, hookcast, wrk, the hanging listener) and the measured publish
+window that steps 3 to 6 have in common.
+
+Everything listens on 127.0.0.1 and every hookcast is started with
+--allow-targets "127.0.0.0/8 ::1/128", so no connection leaves loopback.
+Every process started here is registered with the Bench and stopped on exit,
+on failure or Ctrl-C alike (Bench.cleanup)."""
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+
+import helpers
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+NSUBS = 100          # the fan-out steps' nginx subscribers
+BODY_BYTES = 256     # every message
+# Step 6: the publisher cycles through NTOPICS topics TOPIC_PREFIX0..; half
+# the subscribers take them through TOPIC_PATTERN, half through the names.
+# Every delivery is signed with SIGN_SECRET, a fixed 32-byte test key
+# ("hookcast-bench-signing-secret-32").
+NTOPICS = 10
+TOPIC_PREFIX = "bench.t"
+TOPIC_PATTERN = "bench.*"
+SIGN_SECRET = "whsec_aG9va2Nhc3QtYmVuY2gtc2lnbmluZy1zZWNyZXQtMzI="
+
+
+class StepFailed(Exception):
+    """A step could not give its figures (already recorded as a problem);
+    FIGURES: what it has to show for the round all the same."""
+
+    def __init__(self, what, figures=None):
+        super().__init__(what)
+        self.figures = figures
+
+
+def fmt(x, dec=3):
+    """x with DEC decimals, as the record prints numbers."""
+    return "%.*f" % (dec, x)
+
+
+def median(values):
+    return statistics.median(values) if values else None
+
+
+def spread(values, dec):
+    """"min–max over N rounds", "1 round" or "no rounds"."""
+    if not values:
+        return "no rounds"
+    if len(values) == 1:
+        return "1 round"
+    return "%s–%s over %d rounds" % (fmt(min(values), dec), fmt(max(values), dec), len(values))
+
+
+def du_kb(path):
+    """The disk use of PATH in KiB, "n/a" when it is not there."""
+    if not os.path.exists(path):
+        return "n/a"
+    out = subprocess.run(["du", "-sk", path], capture_output=True, text=True).stdout
+    return out.split()[0] if out else "n/a"
+
+
+def http_get(url, timeout=30):
+    """(status, body) of a GET; (None, reason) when it could not be made."""
+    u = url.split("/", 3)
+    host, port = u[2].rsplit(":", 1)
+    c = http.client.HTTPConnection(host, int(port), timeout=timeout)
+    try:
+        c.request("GET", "/" + (u[3] if len(u) > 3 else ""))
+        r = c.getresponse()
+        return r.status, r.read()
+    except (OSError, http.client.HTTPException) as e:
+        return None, str(e)
+    finally:
+        c.close()
+
+
+class Bench:
+    """The run: options, temporary directory, the problems and observations
+    met, every process started (to stop at exit), the nginx sinks, and the
+    results of every step, by step name, variant ("new" or "old") and
+    round."""
+
+    def __init__(self, opts, tmp):
+        self.o = opts
+        self.tmp = tmp
+        self.problems = []
+        self.notes = []
+        self.procs = []
+        self.results = {}
+        self.nginx_ports = []
+        self.check_port = None
+        self.check_log = None
+
+    # -- reporting as it goes ------------------------------------------
+    def say(self, msg):
+        print("bench: " + msg, file=sys.stderr, flush=True)
+
+    def problem(self, msg):
+        """Something broke: the run's exit status will be 1."""
+        self.problems.append(msg)
+        self.say("PROBLEM: " + msg)
+
+    def note(self, msg):
+        """Odd behaviour of hookcast that is no failure of the bench."""
+        self.notes.append(msg)
+        self.say("note: " + msg)
+
+    def record(self, step, variant, rnd, figures):
+        self.results.setdefault(step, {}).setdefault(variant, {})[rnd] = figures
+
+    def rounds_of(self, step, variant="new"):
+        return self.results.get(step, {}).get(variant, {})
+
+    # -- processes -----------------------------------------------------
+    def spawn(self, argv, **kw):
+        p = subprocess.Popen(argv, **kw)
+        self.procs.append(p)
+        return p
+
+    def stop(self, p, sig=signal.SIGTERM, secs=5):
+        """Signal P, wait, SIGKILL after SECS: its exit status, 124 when it
+        had to be killed."""
+        if p is None:
+            return 0
+        if p.poll() is None:
+            try:
+                p.send_signal(sig)
+                p.wait(secs)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+                rc = 124
+            else:
+                rc = p.returncode
+        else:
+            rc = p.returncode
+        if p in self.procs:
+            self.procs.remove(p)
+        return rc
+
+    def cleanup(self):
+        for p in reversed(list(self.procs)):
+            self.stop(p, signal.SIGKILL if "hookcast" in str(p.args[0]) else signal.SIGTERM, 5)
+        if self.tmp and os.path.isdir(self.tmp):
+            if self.o.keep:
+                self.say("kept " + self.tmp)
+            else:
+                shutil.rmtree(self.tmp, ignore_errors=True)
+
+    # -- nginx ---------------------------------------------------------
+    def start_nginx(self):
+        """NSUBS sink ports answering 204, and the check sink, whose access
+        log has every delivery's webhook-* headers."""
+        prefix = os.path.join(self.tmp, "nginx")
+        os.makedirs(prefix, exist_ok=True)
+        self.check_log = os.path.join(prefix, "check.log")
+        with open(os.path.join(HERE, "nginx.conf.in")) as f:
+            template = f.read()
+        for attempt in (1, 2, 3):
+            ports = helpers.freeports(NSUBS + 1)
+            self.nginx_ports, self.check_port = ports[:-1], ports[-1]
+            listen = "".join("        listen 127.0.0.1:%d;\n" % p for p in self.nginx_ports)
+            conf = (template.replace("@PREFIX@", prefix)
+                    .replace("@CHECK_PORT@", str(self.check_port))
+                    .replace("@LISTEN@\n", listen))
+            with open(os.path.join(prefix, "nginx.conf"), "w") as f:
+                f.write(conf)
+            with open(os.path.join(prefix, "stdout.log"), "w") as out:
+                p = self.spawn([self.o.nginx, "-p", prefix + "/", "-c", prefix + "/nginx.conf",
+                                "-e", prefix + "/error.log"], stdout=out, stderr=out)
+            for _ in range(50):
+                if p.poll() is not None:
+                    break
+                if all(sink_status(q) == 204 for q in
+                       (self.nginx_ports[0], self.nginx_ports[-1], self.check_port)):
+                    self.say("nginx up (pid %d), ports %d..%d, check sink %d" % (
+                        p.pid, self.nginx_ports[0], self.nginx_ports[-1], self.check_port))
+                    return
+                time.sleep(0.1)
+            self.say("nginx did not start (attempt %d)" % attempt)
+            self.stop(p)
+        raise StepFailed("could not start nginx")
+
+    def sub_addrs(self):
+        return ["127.0.0.1:%d" % p for p in self.nginx_ports]
+
+
+def sink_status(port):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+    try:
+        c.request("POST", "/event", body=b"x")
+        return c.getresponse().status
+    except (OSError, http.client.HTTPException):
+        return None
+    finally:
+        c.close()
+
+
+def refused(addr):
+    """True when a connection to ADDR (host:port) is refused."""
+    import socket
+    host, port = addr.rsplit(":", 1)
+    try:
+        socket.create_connection((host, int(port)), timeout=2).close()
+    except ConnectionRefusedError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
+class HangServer:
+    """bench/hang.py: N ports that accept and never answer."""
+
+    def __init__(self, b, n, tag):
+        self.b = b
+        log = open(os.path.join(b.tmp, "hang-%s.log" % tag), "w")
+        self.p = b.spawn([sys.executable, os.path.join(HERE, "hang.py"), str(n)],
+                         stdout=subprocess.PIPE, stderr=log, text=True)
+        line = self.p.stdout.readline()
+        if not line:
+            b.problem("%s: hang.py did not start" % tag)
+            raise StepFailed(tag)
+        self.ports = [int(x) for x in line.split()]
+        self.addrs = ["127.0.0.1:%d" % p for p in self.ports]
+
+    def stop(self):
+        self.b.stop(self.p, signal.SIGTERM, 2)
+
+
+# ------------------------------------------------------------------ wrk ---
+def run_wrk(b, threads, conns, secs, url, out, rate=None, topics=0):
+    """wrk with bench/post.lua, in the background. RATE: requests/s in all,
+    shared by the threads (None: no pacing); TOPICS: publish on
+    TOPIC_PREFIX0 .. in turn."""
+    env = dict(os.environ,
+               BENCH_BODY_BYTES=str(BODY_BYTES),
+               BENCH_BACKOFF_MS=str(b.o.backoff_ms),
+               BENCH_PUB_DELAY_MS=str(b.o.pub_delay_ms),
+               BENCH_RATE=fmt(rate / threads) if rate else "0",
+               BENCH_TOPICS=str(topics or 0),
+               BENCH_TOPIC_PREFIX=TOPIC_PREFIX)
+    f = open(out, "w")
+    return b.spawn([b.o.wrk, "-t%d" % threads, "-c%d" % conns, "-d%ds" % secs,
+                    "--timeout", "10s", "-s", os.path.join(HERE, "post.lua"), url],
+                   stdout=f, stderr=subprocess.STDOUT, env=env)
+
+
+def wrk_wait(b, p):
+    p.wait()
+    b.procs.remove(p)
+
+
+def wrk_fields(out):
+    """post.lua's "BENCH k=v ..." summary line as a dict of ints."""
+    with open(out) as f:
+        for line in f:
+            if line.startswith("BENCH "):
+                return {k: int(v) for k, v in (kv.split("=") for kv in line.split()[1:])}
+    return {}
+
+
+def wrk_errors(w):
+    return w.get("connect", 0) + w.get("read", 0) + w.get("write", 0) + w.get("timeout", 0)
+
+
+def wrk_text(out):
+    with open(out) as f:
+        return f.read().replace("\n", "|")
+
+
+# ------------------------------------------------------------- hookcast ---
+class Hookcast:
+    """One hookcast, with a fresh data directory of its own (unless the
+    store is off), --durability, and nothing to connect to but loopback."""
+
+    def __init__(self, b, binary, tag, flags=(), data_dir=None, port=0):
+        self.b = b
+        self.binary = binary
+        self.tag = tag
+        self.flags = list(flags)
+        self.log = os.path.join(b.tmp, "hookcast-%s.log" % tag)
+        self.data = None
+        if b.o.store:
+            self.data = data_dir or os.path.join(b.tmp, "data-" + tag)
+            if data_dir is None:
+                shutil.rmtree(self.data, ignore_errors=True)
+        self.listen_port = port
+        self.port = None
+        self.p = None
+
+    def argv(self):
+        store = ["--data-dir", self.data, "--durability", self.b.o.durability] if self.data else []
+        return ([self.binary, "--listen", "127.0.0.1:%d" % self.listen_port, "--log-level", "warn",
+                 "--allow-targets", "127.0.0.0/8 ::1/128"]
+                + store + self.b.o.hookcast_args + self.flags)
+
+    def spawn(self):
+        """Start the process and return at once (the restart timing)."""
+        with open(self.log, "a") as log:
+            self.p = self.b.spawn(self.argv(), stdout=subprocess.DEVNULL, stderr=log)
+        if self.listen_port:
+            self.port = self.listen_port
+
+    def start(self):
+        self.spawn()
+        for i in range(100):
+            if self.p.poll() is not None:
+                self.b.problem("hookcast (%s) exited at start-up with status %d: %s" % (
+                    self.tag, self.p.returncode, self.log_tail(3)))
+                self.b.procs.remove(self.p)
+                self.p = None
+                raise StepFailed(self.tag)
+            if self.port is None:
+                self.port = self.find_port(i >= 10)
+            if self.port is not None and http_get(self.url + "/listSubscribers", 5)[0] is not None:
+                self.b.say("hookcast (%s) up (pid %d) on 127.0.0.1:%d" % (self.tag, self.p.pid, self.port))
+                return self
+            time.sleep(0.1)
+        self.b.problem("hookcast (%s) did not answer within 10 s" % self.tag)
+        raise StepFailed(self.tag)
+
+    def find_port(self, ask_kernel):
+        with open(self.log, errors="replace") as f:
+            m = re.search(r'msg="listening".* listen=\S*:(\d+)', f.read())
+        if m:
+            return int(m.group(1))
+        # At --log-level warn the info "listening" line may be filtered:
+        # then ask the kernel which port the process listens on.
+        if ask_kernel:
+            out = subprocess.run(["ss", "-Hltnp"], capture_output=True, text=True).stdout
+            for line in out.splitlines():
+                if "pid=%d," % self.p.pid in line:
+                    return int(line.split()[3].rsplit(":", 1)[1])
+        return None
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    def log_tail(self, n):
+        with open(self.log, errors="replace") as f:
+            return "|".join(f.read().splitlines()[-n:])
+
+    def alive(self):
+        if self.p is not None and self.p.poll() is None:
+            return True
+        self.b.problem("hookcast (%s) died (status %s); last log lines: %s" % (
+            self.tag, self.p.returncode if self.p else "?", self.log_tail(5)))
+        return False
+
+    def cpu_secs(self):
+        """CPU time so far (user + system), in seconds."""
+        with open("/proc/%d/stat" % self.p.pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def proc_kb(self, field):
+        """VmHWM / VmRSS in kB."""
+        with open("/proc/%d/status" % self.p.pid) as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+        return 0
+
+    def mib(self, field):
+        return fmt(self.proc_kb(field) / 1024, 1)
+
+    def stats(self, exclude=None):
+        return helpers.stats(self.url, exclude)
+
+    def register(self, addrs, query=""):
+        helpers.register_all(self.url, addrs, query=query)
+
+    def listing(self):
+        return json.loads(helpers.listing(self.url))["subscribers"]
+
+    def one_sub(self, address):
+        """The listing's object for ADDRESS ({} when it is not listed)."""
+        for s in self.listing():
+            if s.get("address") == address:
+                return s
+        return {}
+
+    def kill9(self):
+        self.p.kill()
+        self.p.wait()
+        self.b.procs.remove(self.p)
+        self.p = None
+
+    def stop(self):
+        """SIGTERM, expecting exit 0 within the grace period (+5 s): how
+        long it took."""
+        if self.p is None:
+            return None
+        t0 = time.monotonic()
+        rc = self.b.stop(self.p, signal.SIGTERM, 15)
+        self.p = None
+        secs = time.monotonic() - t0
+        if secs >= 2:
+            self.b.say("hookcast (%s) took %.1f s to exit on SIGTERM" % (self.tag, secs))
+        if rc == 124:
+            self.b.problem("hookcast (%s) did not exit within 15 s of SIGTERM (killed)" % self.tag)
+        elif rc != 0:
+            self.b.problem("hookcast (%s) exited with status %d on SIGTERM" % (self.tag, rc))
+        with open(self.log, errors="replace") as f:
+            warns = re.findall(r'level=(?:warn|error) msg="[^"]*"', f.read())
+        if warns:
+            self.b.say("hookcast (%s) logged %d warn/error lines, by message:" % (self.tag, len(warns)))
+            counts = {}
+            for w in warns:
+                counts[w] = counts.get(w, 0) + 1
+            for w, n in sorted(counts.items(), key=lambda kv: -kv[1])[:5]:
+                print("%7d %s" % (n, w), file=sys.stderr)
+        return secs
+
+    def db_left(self):
+        """After exit, what hookcast.db still holds: "messages/retries/dead
+        letters" (None without the store) and the messages."""
+        if not self.data:
+            return None, None
+        st = helpers.dbstat(self.data)
+        msgs, nbytes, retries, dead = st[:4] if st else ("n/a", 0, "n/a", "n/a")
+        self.b.say("  %s: left in hookcast.db after exit: %s messages (%d KiB of bodies), %s retries, %s dead letters"
+                   % (self.tag, msgs, round(nbytes / 1024), retries, dead))
+        return "%s/%s/%s" % (msgs, retries, dead), msgs
+
+    def du(self):
+        return du_kb(self.data) if self.data else None
+
+
+def snap(hc, path):
+    """Save the JSON listing to PATH; the midpoint of the request's start and
+    end times."""
+    a = time.time()
+    code, body = http_get(hc.url + "/listSubscribers?format=json")
+    b = time.time()
+    if code != 200:
+        raise StepFailed("listing failed")
+    with open(path, "wb") as f:
+        f.write(body)
+    return (a + b) / 2, body
+
+
+# ------------------------------------------------------- publish window ---
+def pub_rate(b, rnd):
+    """The publishers' rate in steps 3 to 6: None (closed loop) or
+    publishes/s (--pub-rate; auto: the round's loopback rate / NSUBS)."""
+    if b.o.pub_rate == "0":
+        return None
+    if b.o.pub_rate == "auto":
+        r1 = b.rounds_of("loopback").get(rnd)
+        return round(r1["rps"] / NSUBS, 1) if r1 else None
+    return float(b.o.pub_rate)
+
+
+def publish(b, hc, tag, exclude, rnd, topics=0):
+    """Run wrk at /sendMessage, paced as pub_rate says; sample delivered
+    over the middle --duration seconds; wait for the queues to drain. The
+    figures as a dict: dps, accepted (200 answers), refused (every other),
+    n503, req, dur (µs), final (the stats tuple after the drain), drained,
+    rss0/rss1 (VmRSS MiB at the window's start and end), cpu (CPU s/s over
+    the window), drain_secs, rate."""
+    o = b.o
+    P = {"rate": pub_rate(b, rnd)}
+    if o.pub_rate == "auto" and P["rate"] is None:
+        b.say("  %s: no step-1 rate this round to pace by: publishing closed-loop" % tag)
+    out = os.path.join(b.tmp, "wrk-%s.txt" % tag)
+    w = run_wrk(b, o.pub_threads, o.pub_conns, o.duration + 2, hc.url + "/sendMessage", out,
+                P["rate"], topics)
+    time.sleep(1)
+    t0, l0 = snap(hc, os.path.join(b.tmp, tag + "-t0.json"))
+    P["rss0"] = hc.mib("VmRSS")
+    c0 = hc.cpu_secs()
+    time.sleep(o.duration)
+    t1, l1 = snap(hc, os.path.join(b.tmp, tag + "-t1.json"))
+    P["rss1"] = hc.mib("VmRSS")
+    P["cpu"] = fmt((hc.cpu_secs() - c0) / (t1 - t0), 2)
+    wrk_wait(b, w)
+    if not hc.alive():
+        raise StepFailed(tag)
+    d0 = helpers.sums(l0, exclude)[1]
+    d1 = helpers.sums(l1, exclude)[1]
+    P["dps"] = round((d1 - d0) / (t1 - t0))
+    wf = wrk_fields(out)
+    if "requests" not in wf:
+        b.problem("%s: no wrk summary: %s" % (tag, wrk_text(out)))
+        raise StepFailed(tag)
+    P["req"], P["dur"], P["accepted"], P["n503"] = wf["requests"], wf["duration_us"], wf["ok200"], wf["s503"]
+    P["refused"] = P["req"] - P["accepted"]
+    if P["refused"] != P["n503"]:
+        b.problem("%s: %d answers neither 200 nor 503 (%d answers: %d 200, %d 503)" % (
+            tag, P["refused"] - P["n503"], P["req"], P["accepted"], P["n503"]))
+    if wrk_errors(wf):
+        b.problem("%s: wrk saw %d socket errors/timeouts" % (tag, wrk_errors(wf)))
+    b.say("  %s: %d deliveries/s; wrk (%s): %d requests, %d answered 200, %d not (%d of them 503); RSS %s -> %s MiB over the window; hookcast CPU %s s/s"
+          % (tag, P["dps"], "closed loop" if P["rate"] is None else "%s publishes/s offered" % P["rate"],
+             P["req"], P["accepted"], P["refused"], P["n503"], P["rss0"], P["rss1"], P["cpu"]))
+    # Drain: wait (bounded) until nothing is queued or in flight.
+    P["drained"], P["final"] = False, None
+    t_stop = time.monotonic()
+    while True:
+        try:
+            s = hc.stats(exclude)
+        except (OSError, RuntimeError, http.client.HTTPException) as e:
+            b.problem("%s: the listing failed while draining (%s); last seen: %s" % (tag, e, P["final"]))
+            hc.alive()
+            raise StepFailed(tag)
+        P["final"] = s
+        n, delivered, failed, dropped, queued, inflight, retrying = s
+        if queued == 0 and inflight == 0 and retrying in (0, "n/a"):
+            P["drained"] = True
+            break
+        if time.monotonic() - t_stop >= o.drain_max:
+            break
+        time.sleep(0.2)
+    P["drain_secs"] = fmt(time.monotonic() - t_stop, 1)
+    if P["drained"]:
+        b.say("  %s: drained %s s after publishing stopped: subscribers=%d delivered=%d failed=%d dropped=%s"
+              % (tag, P["drain_secs"], n, delivered, failed, dropped))
+    else:
+        b.problem("%s: queues not empty %d s after publishing stopped: queued=%s in_flight=%s retrying=%s delivered=%s"
+                  % (tag, o.drain_max, queued, inflight, retrying, delivered))
+    return P
+
+
+def pub_detail(P, with_cpu=True):
+    offered = "closed loop" if P["rate"] is None else "%s/s" % P["rate"]
+    cpu = "; hookcast CPU %s s/s" % P["cpu"] if with_cpu else ""
+    return "%d accepted, %d refused (503) of %d in %s s; offered %s%s; drained in %s s" % (
+        P["accepted"], P["refused"], P["req"], fmt(P["dur"] / 1e6, 1), offered, cpu, P["drain_secs"])
+
+
+def frac_check(b, P, tag, nsubs=NSUBS):
+    """After publish, with each of NSUBS subscribers owed every accepted
+    message: (the % of that delivered, PASS or MISS, the detail)."""
+    n, delivered, failed, dropped, queued, inflight, retrying = P["final"]
+    expected = P["accepted"] * nsubs
+    # wrk does not count the (at most -c) publishes still unanswered when its
+    # time is up, though hookcast may have accepted them: so delivered may
+    # exceed expected by up to pub_conns * nsubs, and must never fall short.
+    # Such a surplus counts as 100 %, and the detail shows it.
+    frac = 100 * min(delivered, expected) / expected if expected > 0 else 0
+    detail = "%d delivered for %d accepted × %d = %d" % (delivered, P["accepted"], nsubs, expected)
+    if delivered > expected:
+        detail += " (+%s publishes answered after wrk's deadline)" % fmt((delivered - expected) / nsubs, 2)
+    detail += "; failed %s, dropped %s, left queued %s, retrying %s" % (failed, dropped, queued, retrying)
+    ok = (expected > 0 and delivered >= expected and failed == 0
+          and dropped in (0, "n/a") and P["drained"])
+    if delivered > expected + b.o.pub_conns * nsubs:
+        b.problem("%s: %d deliveries for %d accepted publishes x %d: more than published"
+                  % (tag, delivered, P["accepted"], nsubs))
+    return fmt(frac), "PASS" if ok else "MISS", detail
+
+
+def pending_check(b, tag, who, sub, accepted):
+    """With nothing dropped any more (the store), every accepted message is
+    still owed to a subscriber that never answered; note a listing that
+    shows far fewer."""
+    q, f, rt = sub.get("queued"), sub.get("in_flight"), sub.get("retrying", 0)
+    if "dropped" in sub or not isinstance(q, int) or not isinstance(f, int):
+        return
+    owed = q + f + (rt if isinstance(rt, int) else 0)
+    if owed < accepted - b.o.pub_conns:
+        b.note("%s: the listing shows queued=%d in_flight=%d retrying=%s (%d in all) for the %s subscriber, which has had none of the %d messages accepted (and none dead-lettered)"
+               % (tag, q, f, rt, owed, who, accepted))
+
+
+def finish(b, hc, fig, tag):
+    """What every hookcast step does last: the data directory's size after
+    the drain and after exit, and the rows left in hookcast.db."""
+    du_run = hc.du()
+    hc.stop()
+    if du_run is not None:
+        fig["du"] = "%s→%s" % (du_run, hc.du())
+        b.say("  %s: data dir %s KiB (after drain → after exit)" % (tag, fig["du"]))
+    fig["left"], left_msgs = hc.db_left()
+    return left_msgs

@@ -1,0 +1,17 @@
+/* deadletters.h: GET /deadLetters rendered as text or JSON. */
+#ifndef HOOKCAST_DEADLETTERS_H
+#define HOOKCAST_DEADLETTERS_H
+
+#include <stddef.h>
+
+#include "store.h"
+
+/*
+ * Renders the N dead letters ROWS as JSON ({"dead_letters": [...]}) or, if
+ * not JSON, as one text line each.  Returns a malloc'd buffer of *len
+ * bytes (the caller frees it), or NULL when out of memory.
+ */
+char *deadletters_render(const struct store_dead *rows, size_t n, int json,
+    size_t *len);
+
+#endif
