@@ -9,23 +9,60 @@ MANDIR    ?= $(PREFIX)/share/man
 
 CC        ?= cc
 PKGS      := libmicrohttpd libcurl libcjson sqlite3 libcrypto gnutls libsystemd
-WARN      := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
-             -Wpointer-arith -Wsign-compare -Werror
+
+# The user's flags: `make CFLAGS=-O0` or `make LDFLAGS=...` replaces only
+# these, never the flags the build needs below.  A sanitizer build's default
+# is -O1 (see SANITIZE).
+ifneq ($(SANITIZE),)
+CFLAGS    ?= -O1 -g
+endif
 CFLAGS    ?= -O2 -g
-CFLAGS    += -std=c11 -D_GNU_SOURCE -DHOOKCAST_VERSION='"$(VERSION)"' $(WARN) \
+LDFLAGS   ?=
+LDLIBS    ?=
+
+# The flags the build needs, combined with the user's at every compile and
+# link.  WARN is recursive so a target may override WARN_NEW.
+WARN_BASE := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+             -Wpointer-arith -Wsign-compare
+WARN_NEW   = -Wcast-qual -Wformat=2 -Wwrite-strings -Wmissing-declarations
+WARN       = $(WARN_BASE) $(WARN_NEW) -Werror
+# The version's quotes escaped, not single-quoted: cppcheck reads the
+# command in compile_commands.json and does not undo single quotes.
+HC_CFLAGS := -std=c11 -D_GNU_SOURCE -DHOOKCAST_VERSION=\"$(VERSION)\" \
              -pthread $(shell pkg-config --cflags $(PKGS))
-LDLIBS    += $(shell pkg-config --libs $(PKGS)) -pthread
+HC_LIBS   := $(shell pkg-config --libs $(PKGS)) -pthread
+# Each object also writes its header dependencies beside it (BUILD/x.d).
+DEPFLAGS  := -MMD -MP
 
 # SANITIZE=address,undefined or SANITIZE=thread builds into its own directory,
 # so sanitized and plain objects never mix.
+comma     := ,
 ifneq ($(SANITIZE),)
-CFLAGS    += -fsanitize=$(SANITIZE) -fno-sanitize-recover=all \
-             -fno-omit-frame-pointer -O1
-LDFLAGS   += -fsanitize=$(SANITIZE)
+SAN_FLAGS := -fsanitize=$(SANITIZE) -fno-sanitize-recover=all \
+             -fno-omit-frame-pointer
 BUILD     ?= build-$(subst $(comma),-,$(SANITIZE))
 endif
-comma     := ,
 BUILD     ?= build
+
+ALL_CFLAGS  = $(HC_CFLAGS) $(SAN_FLAGS) $(WARN) $(CPPFLAGS) $(CFLAGS)
+ALL_LDFLAGS = $(SAN_FLAGS) $(LDFLAGS)
+
+# TEMPORARY (issue 13): the files split in parallel were left alone.  Of
+# them only api.c fails WARN_NEW (clang's -Wformat-nonliteral, in the fuzz
+# build: its MHD log callback lacks a format attribute); the others compile
+# clean but still hide dropped consts behind (uintptr_t) casts.  Fix those,
+# then empty this list and delete this block.
+NEW_WARN_EXEMPT := api
+$(patsubst %,$(BUILD)/%.o,$(NEW_WARN_EXEMPT)): WARN_NEW :=
+
+# Quiet output (`CC src/x.c`) unless V=1.
+ifeq ($(V),1)
+Q         :=
+say       :=
+else
+Q         := @
+say        = @printf '  %-8s %s\n' '$(1)' '$(2)'
+endif
 
 # A sanitizer report fails the run instead of scrolling past.
 export ASAN_OPTIONS ?= detect_leaks=1:abort_on_error=0
@@ -42,21 +79,33 @@ UNITBINS  := $(addprefix $(BUILD)/,$(UNITS))
 CHECKLIBS := $(shell pkg-config --libs check)
 
 .PHONY: all run check unit integration bench soak install uninstall clean \
-        fuzz fuzz-build fuzz-regress
+        fuzz fuzz-build fuzz-regress compdb lint lint-cycles lint-cppcheck \
+        lint-tidy format format-check FORCE
 
 all: $(BUILD)/hookcast
 
-$(BUILD)/%.o: src/%.c $(wildcard src/*.h) | $(BUILD)
-	$(CC) $(CFLAGS) -c -o $@ $<
+$(BUILD)/%.o: src/%.c | $(BUILD)
+	$(call say,CC,$<)
+	$(Q)$(CC) $(ALL_CFLAGS) $(DEPFLAGS) -c -o $@ $<
 
 $(BUILD)/dashboard_files.o: src/dashboard_files.S $(WEB) | $(BUILD)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(call say,AS,$<)
+	$(Q)$(CC) $(ALL_CFLAGS) $(DEPFLAGS) -c -o $@ $<
 
 $(BUILD)/hookcast: $(BUILD)/main.o $(LIBOBJS)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(HC_LIBS) $(LDLIBS)
 
-$(BUILD)/check_%: tests/check_%.c tests/unit.c tests/unit.h $(LIBOBJS)
-	$(CC) $(CFLAGS) -Isrc $(LDFLAGS) -o $@ $< tests/unit.c $(LIBOBJS) $(CHECKLIBS) $(LDLIBS)
+# The suites' shared main and helpers, compiled once (and on its own, so
+# that its dependency file is not the suite's).
+$(BUILD)/unit.o: tests/unit.c | $(BUILD)
+	$(call say,CC,$<)
+	$(Q)$(CC) $(ALL_CFLAGS) $(DEPFLAGS) -Isrc -c -o $@ $<
+
+$(BUILD)/check_%: tests/check_%.c $(BUILD)/unit.o $(LIBOBJS)
+	$(call say,CCLD,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) $(DEPFLAGS) -Isrc $(ALL_LDFLAGS) -o $@ $< \
+	    $(BUILD)/unit.o $(LIBOBJS) $(CHECKLIBS) $(HC_LIBS) $(LDLIBS)
 
 $(BUILD):
 	mkdir -p $@
@@ -84,26 +133,36 @@ FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_BUILD   := build-fuzz
 FUZZ_SAN     := address,undefined
-FUZZ_CFLAGS  := -g -O1 -fno-omit-frame-pointer -std=c11 -D_GNU_SOURCE \
-                -DHOOKCAST_VERSION='"$(VERSION)"' $(WARN) -pthread \
-                -fno-sanitize-recover=all $(shell pkg-config --cflags $(PKGS))
+# FUZZ_CFLAGS is the user's, like CFLAGS; the rest is what the harnesses need.
+FUZZ_CFLAGS  ?= -g -O1
+FUZZ_ALL_CFLAGS = $(HC_CFLAGS) $(WARN) -fno-omit-frame-pointer \
+                  -fno-sanitize-recover=all $(CPPFLAGS) $(FUZZ_CFLAGS)
 FUZZERS      := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZBINS     := $(addprefix $(FUZZ_BUILD)/,$(FUZZERS))
 FUZZOBJS     := $(patsubst $(BUILD)/%,$(FUZZ_BUILD)/obj/%,$(LIBOBJS))
 
-$(FUZZ_BUILD)/obj/%.o: src/%.c $(wildcard src/*.h) | $(FUZZ_BUILD)/obj
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,$(FUZZ_SAN) -c -o $@ $<
+# TEMPORARY: the same exemption as NEW_WARN_EXEMPT above.
+$(patsubst %,$(FUZZ_BUILD)/obj/%.o,$(NEW_WARN_EXEMPT)): WARN_NEW :=
+
+$(FUZZ_BUILD)/obj/%.o: src/%.c | $(FUZZ_BUILD)/obj
+	$(call say,CC,$< [fuzz])
+	$(Q)$(FUZZ_CC) $(FUZZ_ALL_CFLAGS) $(DEPFLAGS) \
+	    -fsanitize=fuzzer-no-link,$(FUZZ_SAN) -c -o $@ $<
 
 $(FUZZ_BUILD)/obj/dashboard_files.o: src/dashboard_files.S $(WEB) | $(FUZZ_BUILD)/obj
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
+	$(call say,AS,$< [fuzz])
+	$(Q)$(FUZZ_CC) $(FUZZ_ALL_CFLAGS) $(DEPFLAGS) -c -o $@ $<
 
 $(FUZZ_BUILD)/libhookcast.a: $(FUZZOBJS)
-	rm -f $@
-	ar rcs $@ $^
+	$(call say,AR,$@)
+	$(Q)rm -f $@
+	$(Q)ar rcs $@ $^
 
 $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_BUILD)/libhookcast.a
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -Isrc -fsanitize=fuzzer,$(FUZZ_SAN) -o $@ $< \
-	    $(FUZZ_BUILD)/libhookcast.a $(LDLIBS)
+	$(call say,CCLD,$@)
+	$(Q)$(FUZZ_CC) $(FUZZ_ALL_CFLAGS) $(DEPFLAGS) -Isrc \
+	    -fsanitize=fuzzer,$(FUZZ_SAN) -o $@ $< $(FUZZ_BUILD)/libhookcast.a \
+	    $(HC_LIBS) $(LDLIBS)
 
 $(FUZZ_BUILD)/obj:
 	mkdir -p $@
@@ -150,3 +209,72 @@ uninstall:
 
 clean:
 	rm -rf build build-*
+
+# compile_commands.json for clang-tidy, cppcheck and editors, written from
+# the flags above (each file as it is compiled, NEW_WARN_EXEMPT included), so
+# it needs no tool and no rebuild, and is rewritten on every use.
+COMPDB      := $(BUILD)/compile_commands.json
+COMPDB_SRCS := $(SRCS) $(wildcard tests/check_*.c) tests/unit.c \
+               $(wildcard tests/fuzz/fuzz_*.c)
+json_str     = $(subst ",\",$(subst \,\\,$(1)))
+compdb_warn  = $(WARN_BASE) -Werror $(if $(filter $(basename $(notdir $(1))),\
+               $(NEW_WARN_EXEMPT)),,$(WARN_NEW))
+compdb_entry = {"directory": "$(CURDIR)", "file": "$(1)", "command": \
+               "$(call json_str,$(CC) $(HC_CFLAGS) $(SAN_FLAGS) \
+               $(call compdb_warn,$(1)) $(CPPFLAGS) $(CFLAGS) -Isrc -c \
+               -o $(BUILD)/$(basename $(notdir $(1))).o $(1))"}
+
+$(COMPDB): FORCE | $(BUILD)
+	$(call say,GEN,$@)
+	$(file >$@,[$(call compdb_entry,$(firstword $(COMPDB_SRCS))))
+	$(foreach s,$(wordlist 2,$(words $(COMPDB_SRCS)),$(COMPDB_SRCS)),\
+	    $(file >>$@,$(comma)$(call compdb_entry,$(s))))
+	$(file >>$@,])
+
+compdb: $(COMPDB)
+
+FORCE:
+
+# make lint: the include-cycle check (scripts/include-cycles.py), cppcheck
+# and clang-tidy (its checks in .clang-tidy) over LINT_SRCS as they are
+# compiled; -k so that one failing step does not hide the others' findings.
+# cppcheck skips variableScope: style(9) declares locals at a block's top.
+CPPCHECK    ?= cppcheck
+CLANG_TIDY  ?= clang-tidy
+LINT_JOBS   ?= 2
+LINT_SRCS   := $(SRCS)
+
+lint:
+	@sh scripts/deps.sh lint
+	@$(MAKE) --no-print-directory -k lint-cycles lint-cppcheck lint-tidy
+
+lint-cycles:
+	$(call say,CYCLES,src)
+	$(Q)python3 scripts/include-cycles.py src
+
+lint-cppcheck: $(COMPDB)
+	$(call say,CPPCHECK,$(words $(LINT_SRCS)) files)
+	$(Q)$(CPPCHECK) --project=$(COMPDB) \
+	    $(addprefix --file-filter=,$(LINT_SRCS)) \
+	    --enable=warning,style,performance,portability \
+	    --suppress=variableScope --inline-suppr --error-exitcode=1 --quiet \
+	    --template='{file}:{line}: {severity}: {message} [{id}]' -j$(LINT_JOBS)
+
+lint-tidy: $(COMPDB)
+	$(call say,TIDY,$(words $(LINT_SRCS)) files)
+	$(Q)printf '%s\n' $(LINT_SRCS) | \
+	    xargs -P $(LINT_JOBS) -n 4 $(CLANG_TIDY) -p $(BUILD) --quiet
+
+# clang-format (.clang-format): format rewrites the files, format-check
+# counts per file the lines it would change and fails if there are any.
+CLANG_FORMAT ?= clang-format
+FORMAT_SRCS  := $(wildcard src/*.c src/*.h)
+
+format:
+	$(CLANG_FORMAT) -i $(FORMAT_SRCS)
+
+format-check:
+	@CLANG_FORMAT=$(CLANG_FORMAT) sh scripts/format-check.sh $(FORMAT_SRCS)
+
+# The header dependencies each compile wrote (-MMD -MP).
+-include $(wildcard $(BUILD)/*.d $(FUZZ_BUILD)/*.d $(FUZZ_BUILD)/obj/*.d)

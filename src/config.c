@@ -1,4 +1,5 @@
 /* config.c: settings table, defaults, config file and value parsing. */
+#include <assert.h>
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -25,23 +26,23 @@ enum config_type { CT_INT, CT_DURATION, CT_SIZE, CT_LISTEN, CT_LOGLEVEL,
 /* One row a key; the only place a key's name, type and bounds are written. */
 struct config_key {
 	const char		*name;
-	enum config_type	 type;
 	size_t			 offset, size;
 	long long		 min, max;
+	enum config_type	 type;
 	int			 restart;	/* cannot change on a reload */
 };
 
 #define FIELD(n)	offsetof(struct config, n), sizeof(((struct config *)0)->n)
-#define KEY(n, t, lo, hi) { #n, t, FIELD(n), lo, hi, 0 }
+#define KEY(n, t, lo, hi) { #n, FIELD(n), lo, hi, t, 0 }
 /*
  * Settings the running daemon was built around: the listening socket and
  * libmicrohttpd's options, the database's place, the HTTPS front end's
  * certificate and the delivery order of every subscriber's queue.
  */
-#define RESTART_KEY(n, t, lo, hi) { #n, t, FIELD(n), lo, hi, 1 }
+#define RESTART_KEY(n, t, lo, hi) { #n, FIELD(n), lo, hi, t, 1 }
 static const struct config_key config_keys[] = {
 	RESTART_KEY(listen,		CT_LISTEN,	0, 0),
-	KEY(keepalive_ttl,	CT_DURATION,	1, 86400 * 365),
+	KEY(keepalive_ttl,	CT_DURATION,	1, 86400LL * 365),
 	KEY(reap_interval,	CT_DURATION,	1, 86400),
 	KEY(max_body,		CT_SIZE,	1, 1LL << 30),
 	KEY(log_level,		CT_LOGLEVEL,	0, 0),
@@ -67,10 +68,10 @@ static const struct config_key config_keys[] = {
 	RESTART_KEY(ordered,		CT_BOOL,	0, 0),
 	KEY(max_backlog_bytes,	CT_SIZE,	1024, 1LL << 50),
 	KEY(dead_letter_on_evict, CT_BOOL,	0, 0),
-	KEY(dead_letter_retention, CT_DURATION,	1, 86400 * 3650),
+	KEY(dead_letter_retention, CT_DURATION,	1, 86400LL * 3650),
 	KEY(dead_letter_max,	CT_INT,		0, 1000000000),
 	KEY(signing_secret,	CT_SECRET,	0, 0),
-	KEY(idempotency_window,	CT_DURATION,	1, 86400 * 365),
+	KEY(idempotency_window,	CT_DURATION,	1, 86400LL * 365),
 	KEY(publish_token,	CT_TOKEN,	16, CONFIG_TOKEN_MAX),
 	KEY(subscribe_token,	CT_TOKEN,	16, CONFIG_TOKEN_MAX),
 	KEY(admin_token,	CT_TOKEN,	16, CONFIG_TOKEN_MAX),
@@ -115,7 +116,7 @@ config_init(struct config *cfg)
 	cfg->ordered = 0;
 	cfg->max_backlog_bytes = (size_t)1 << 30;
 	cfg->dead_letter_on_evict = 1;
-	cfg->dead_letter_retention = 7 * 86400;
+	cfg->dead_letter_retention = 7L * 86400;
 	cfg->dead_letter_max = 100000;
 	cfg->idempotency_window = 86400;
 	/* deny_targets, allow_targets: empty (the built-in denials apply). */
@@ -260,8 +261,11 @@ config_find(const char *key)
 
 	while (*key == '-')
 		key++;
-	for (i = 0; key[i] != '\0' && i < sizeof(name) - 1; i++)
-		name[i] = (key[i] == '-') ? '_' : key[i];
+	for (i = 0; i < sizeof(name) - 1 && key[i] != '\0'; i++) {
+		name[i] = key[i];
+		if (name[i] == '-')
+			name[i] = '_';
+	}
 	name[i] = '\0';
 	for (i = 0; i < NKEYS; i++)
 		if (strcmp(config_keys[i].name, name) == 0)
@@ -495,11 +499,13 @@ config_read(struct config *cfg, FILE *fp, const char *path,
 int
 config_load(struct config *cfg, const char *path, char err[CONFIG_ERRLEN])
 {
+	char ebuf[128];
 	FILE *fp;
 	int rc;
 
 	if ((fp = fopen(path, "r")) == NULL) {
-		snprintf(err, CONFIG_ERRLEN, "%s: %s", path, strerror(errno));
+		snprintf(err, CONFIG_ERRLEN, "%s: %s", path,
+		    strerror_r(errno, ebuf, sizeof(ebuf)));
 		return -1;
 	}
 	rc = config_read(cfg, fp, path, err);
@@ -688,8 +694,13 @@ struct shared_config {
 	struct config	 cfg;
 };
 
-#define SHARED_OF(c) ((struct shared_config *)(void *)((char *)(uintptr_t)(c) - \
-    offsetof(struct shared_config, cfg)))
+/* The reference count of CFG, which must come from config_share. */
+static struct shared_config *
+shared_of(const struct config *cfg)
+{
+	assert(cfg->shared != NULL && &cfg->shared->cfg == cfg);
+	return cfg->shared;
+}
 
 const struct config *
 config_share(const struct config *cfg)
@@ -700,13 +711,14 @@ config_share(const struct config *cfg)
 		return NULL;
 	atomic_init(&sc->refs, 1);
 	sc->cfg = *cfg;
+	sc->cfg.shared = sc;
 	return &sc->cfg;
 }
 
 const struct config *
 config_hold(const struct config *cfg)
 {
-	atomic_fetch_add_explicit(&SHARED_OF(cfg)->refs, 1,
+	atomic_fetch_add_explicit(&shared_of(cfg)->refs, 1,
 	    memory_order_relaxed);
 	return cfg;
 }
@@ -718,7 +730,7 @@ config_release(const struct config *cfg)
 
 	if (cfg == NULL)
 		return;
-	sc = SHARED_OF(cfg);
+	sc = shared_of(cfg);
 	if (atomic_fetch_sub_explicit(&sc->refs, 1, memory_order_acq_rel) == 1) {
 		/* Tokens and secrets do not outlive their last reader. */
 		explicit_bzero(sc, sizeof(*sc));

@@ -66,6 +66,8 @@ struct config {
 	int		 tls_verify;
 	char		 tls_cert[1024];	/* "": plain HTTP front end */
 	char		 tls_key[1024];
+	/* Set by config_share to the copy's reference count, else NULL. */
+	struct shared_config *shared;
 };
 
 /* Fills every field with its default. */

@@ -156,7 +156,7 @@ net_text(const struct egress_net *n, char buf[INET6_ADDRSTRLEN + 4])
 	char a[INET6_ADDRSTRLEN];
 
 	addr_text(n->en_addr, n->en_v4, a);
-	snprintf(buf, INET6_ADDRSTRLEN + 4, "%s/%u", a,
+	snprintf(buf, INET6_ADDRSTRLEN + 4, "%s/%d", a,
 	    n->en_bits - (n->en_v4 ? 96 : 0));
 }
 
@@ -237,10 +237,9 @@ carried_v4(const uint8_t a[16], uint8_t v4[16])
 	static const uint8_t zero[15];
 	const uint8_t *p;
 
-	if (memcmp(a, zero, 12) == 0 && !(memcmp(a + 12, zero, 3) == 0 &&
-	    a[15] <= 1))
-		p = a + 12;
-	else if (memcmp(a, nat64_prefix, 12) == 0)
+	/* IPv4-compatible (but not :: or ::1), or NAT64. */
+	if ((memcmp(a, zero, 12) == 0 && !(memcmp(a + 12, zero, 3) == 0 &&
+	    a[15] <= 1)) || memcmp(a, nat64_prefix, 12) == 0)
 		p = a + 12;
 	else if (a[0] == 0x20 && a[1] == 0x02)
 		p = a + 2;

@@ -103,13 +103,16 @@ log_value(char *buf, size_t len, const char *s)
 /*
  * Formats the whole line into one buffer so concurrent lines never
  * interleave, then escapes any control byte left in it: whatever a caller
- * passed, one call is one line.
+ * passed, one call is one line.  FIELDS is the callers' checked format.
  */
+static void log_vemit(enum log_level, const char *, int, const char *,
+    va_list) __attribute__((format(printf, 4, 0)));
+
 static void
 log_vemit(enum log_level level, const char *msg, int err, const char *fields,
     va_list ap)
 {
-	char raw[2048], line[2048 + 2], value[256];
+	char raw[2048], line[2048 + 2], value[256], ebuf[128];
 	struct timespec ts;
 	struct tm tm;
 	size_t n;
@@ -132,8 +135,9 @@ log_vemit(enum log_level level, const char *msg, int err, const char *fields,
 	}
 	if (err != 0) {
 		n = log_escape(line, sizeof(line) - 2, n, " error=", 0);
+		/* strerror_r (GNU's): any thread logs, and strerror races. */
 		n = log_escape(line, sizeof(line) - 2, n, log_value(value,
-		    sizeof(value), strerror(err)), 0);
+		    sizeof(value), strerror_r(err, ebuf, sizeof(ebuf))), 0);
 	}
 	line[n++] = '\n';
 	/* A failed write to stderr has nowhere better to be reported. */
@@ -170,5 +174,5 @@ fatalx(const char *msg, const char *fields, ...)
 	va_start(ap, fields);
 	log_vemit(LOG_ERROR, msg, 0, fields, ap);
 	va_end(ap);
-	exit(1);
+	exit(1);	/* NOLINT(concurrency-mt-unsafe): start-up, one thread */
 }

@@ -39,6 +39,7 @@ mono_usec(void)
 static int
 notify_send(const char *state, int quiet)
 {
+	char ebuf[128];
 	int rc;
 
 	if ((rc = sd_notify(0, state)) >= 0)
@@ -47,7 +48,7 @@ notify_send(const char *state, int quiet)
 	if (!quiet)
 		log_warnx("cannot notify the service manager", "state=%.*s "
 		    "error=\"%s\"", (int)strcspn(state, "\n"), state,
-		    strerror(-rc));
+		    strerror_r(-rc, ebuf, sizeof(ebuf)));
 	return -1;
 }
 
@@ -79,11 +80,10 @@ notify_stopping(void)
 void
 notify_status(const char *fmt, ...)
 {
-	char state[512];
+	char state[512] = "STATUS=";
 	va_list ap;
 	int n;
 
-	memcpy(state, "STATUS=", 7);
 	va_start(ap, fmt);
 	n = vsnprintf(state + 7, sizeof(state) - 7, fmt, ap);
 	va_end(ap);

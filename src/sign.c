@@ -28,7 +28,7 @@ static _Atomic uint64_t	 last_key;
 
 #define PREFIX		"whsec_"
 #define PREFIX_LEN	6
-#define B64_MAX		((SIGN_KEY_MAX + 2) / 3 * 4)
+#define B64_MAX		((SIGN_KEY_MAX + 2) / 3 * 4UL)
 
 /*
  * The key of the secret S..S+LEN: 0 with the bytes in key, or -1 with the
@@ -134,9 +134,11 @@ static int
 add_key(const unsigned char *key, size_t len, void *arg)
 {
 	struct signer *sg = arg;
+	/* OSSL_PARAM takes a char *, which it only reads. */
+	char digest[] = "SHA256";
 	OSSL_PARAM params[] = {
 		OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
-		    (char *)(uintptr_t)"SHA256", 0),
+		    digest, 0),
 		OSSL_PARAM_construct_end(),
 	};
 	EVP_MAC_CTX *ctx;

@@ -488,10 +488,9 @@ subs_count_then(struct subs *s, const struct topics *topics,
 	int r;
 
 	pthread_rwlock_rdlock(&s->lock);
-	if (topics == NULL)
+	/* Every topic; or out of memory: at most all of them. */
+	if (topics == NULL || topic_index_match(s->index, topics, &v) == -1)
 		n = s->table.ht_count;
-	else if (topic_index_match(s->index, topics, &v) == -1)
-		n = s->table.ht_count;	/* out of memory: at most all of them */
 	else
 		n = s->every + v.n;
 	r = then(arg, n);
@@ -549,13 +548,13 @@ sub_registered_ms(const struct sub *sub)
 int64_t
 sub_keepalive_ms(const struct sub *sub)
 {
-	return atomic_load(&((struct sub *)(uintptr_t)sub)->sub_ka_real);
+	return atomic_load(&sub->sub_ka_real);
 }
 
 int64_t
 sub_keepalive_mono(const struct sub *sub)
 {
-	return atomic_load(&((struct sub *)(uintptr_t)sub)->sub_ka_mono);
+	return atomic_load(&sub->sub_ka_mono);
 }
 
 struct sub_counters *
@@ -615,13 +614,13 @@ sub_set_deliver_state(struct sub *sub, void *state)
 int64_t
 sub_store_id(const struct sub *sub)
 {
-	return atomic_load(&((struct sub *)(uintptr_t)sub)->sub_store_id);
+	return atomic_load(&sub->sub_store_id);
 }
 
 uint64_t
 sub_start(const struct sub *sub)
 {
-	return atomic_load(&((struct sub *)(uintptr_t)sub)->sub_start);
+	return atomic_load(&sub->sub_start);
 }
 
 void
@@ -634,8 +633,7 @@ sub_set_store(struct sub *sub, int64_t id, uint64_t start)
 enum sub_state
 sub_state(const struct sub *sub)
 {
-	return (enum sub_state)atomic_load(
-	    &((struct sub *)(uintptr_t)sub)->sub_state);
+	return (enum sub_state)atomic_load(&sub->sub_state);
 }
 
 void

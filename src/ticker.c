@@ -59,6 +59,7 @@ ticker_start(const char *name, int64_t (*due)(void *, int64_t),
 {
 	pthread_condattr_t attr;
 	struct ticker *t;
+	char ebuf[128];
 	int rc;
 
 	if ((t = calloc(1, sizeof(*t))) == NULL) {
@@ -75,7 +76,7 @@ ticker_start(const char *name, int64_t (*due)(void *, int64_t),
 	pthread_condattr_destroy(&attr);
 	if ((rc = pthread_create(&t->t_thread, NULL, ticker_loop, t)) != 0) {
 		log_error("cannot start thread", "thread=%s error=\"%s\"", name,
-		    strerror(rc));
+		    strerror_r(rc, ebuf, sizeof(ebuf)));
 		pthread_cond_destroy(&t->t_cond);
 		pthread_mutex_destroy(&t->t_lock);
 		free(t);

@@ -36,7 +36,7 @@ wipe(char *buf, size_t len)
 static int
 read_pem(const char *key, const char *path, char **out, size_t *outlen)
 {
-	char *buf = NULL, lp[LOG_VALUE_MAX];
+	char *buf = NULL, lp[LOG_VALUE_MAX], ebuf[128];
 	size_t len = 0, cap = 4096;
 	ssize_t n;
 	int fd;
@@ -44,7 +44,7 @@ read_pem(const char *key, const char *path, char **out, size_t *outlen)
 	log_value(lp, sizeof(lp), path);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
 		log_error("cannot read TLS file", "%s=%s error=\"%s\"", key,
-		    lp, strerror(errno));
+		    lp, strerror_r(errno, ebuf, sizeof(ebuf)));
 		return -1;
 	}
 	for (;;) {
@@ -70,11 +70,13 @@ read_pem(const char *key, const char *path, char **out, size_t *outlen)
 			}
 			buf = p;
 		}
+		/* cppcheck-suppress nullPointerArithmeticRedundantCheck
+		 * ; buf is never NULL here: the block above allocated it. */
 		if ((n = read(fd, buf + len, cap - 1 - len)) == -1) {
 			if (errno == EINTR)
 				continue;
 			log_error("cannot read TLS file", "%s=%s error=\"%s\"",
-			    key, lp, strerror(errno));
+			    key, lp, strerror_r(errno, ebuf, sizeof(ebuf)));
 			goto fail;
 		}
 		if (n == 0)

@@ -214,19 +214,28 @@ topic_keys(const char *topic, int (*fn)(const char *, void *), void *arg)
 	return 0;
 }
 
+/* has_key's argument: topic_keys passes it on as it is. */
+struct has_arg {
+	const struct topics	*ha_set;
+};
+
 static int
 has_key(const char *key, void *arg)
 {
-	return topics_has(arg, key);
+	const struct has_arg *ha = arg;
+
+	return topics_has(ha->ha_set, key);
 }
 
 int
 topics_match(const struct topics *sub, const struct topics *msg)
 {
+	struct has_arg ha = { sub };
+
 	if (sub == NULL || msg == NULL)
 		return 1;
 	for (size_t i = 0; i < msg->t_n; i++)
-		if (topic_keys(msg->t_names[i], has_key, (void *)(uintptr_t)sub))
+		if (topic_keys(msg->t_names[i], has_key, &ha))
 			return 1;
 	return 0;
 }
@@ -322,7 +331,7 @@ entry_find(const struct topic_index *idx, const char *key,
 }
 
 static void
-entry_drop(struct topic_index *idx, const char *key, void *m)
+entry_drop(struct topic_index *idx, const char *key, const void *m)
 {
 	struct hnode **pp;
 	uint64_t h;

@@ -23,19 +23,26 @@ secret_key(const char *key, size_t len)
 	return 0;
 }
 
-/* Reads LEN bytes of TEXT into CFG: config_read's answer. */
+/*
+ * Reads LEN bytes of TEXT into CFG: config_read's answer.  fmemopen takes
+ * a writable buffer even to read, so it gets a copy of TEXT.
+ */
 static int
 load(struct config *cfg, const char *text, size_t len, char err[CONFIG_ERRLEN])
 {
+	char *copy;
 	FILE *fp;
 	int rc;
 
 	config_init(cfg);
 	if (len == 0)
 		return 0;
-	FUZZ_CHECK((fp = fmemopen((void *)(uintptr_t)text, len, "r")) != NULL);
+	FUZZ_CHECK((copy = malloc(len)) != NULL);
+	memcpy(copy, text, len);
+	FUZZ_CHECK((fp = fmemopen(copy, len, "r")) != NULL);
 	rc = config_read(cfg, fp, "fuzz.conf", err);
 	fclose(fp);
+	free(copy);
 	return rc;
 }
 
