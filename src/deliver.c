@@ -552,6 +552,7 @@ test_resolve(struct deliver *d)
 int
 deliver_check(const struct config *cfg, char err[CONFIG_ERRLEN])
 {
+	char ebuf[128];
 	int fd, e;
 
 	/* Unreadable, it would fail every https delivery: say so now. */
@@ -560,7 +561,7 @@ deliver_check(const struct config *cfg, char err[CONFIG_ERRLEN])
 	if ((fd = open(cfg->ca_file, O_RDONLY | O_CLOEXEC)) == -1) {
 		e = errno;
 		snprintf(err, CONFIG_ERRLEN, "ca_file %.160s: %s", cfg->ca_file,
-		    strerror(e));
+		    strerror_r(e, ebuf, sizeof(ebuf)));
 		errno = e;
 		return -1;
 	}
@@ -587,7 +588,7 @@ struct deliver *
 deliver_start(const struct config *cfg, struct store *st, struct subs *subs,
     uint64_t last_seq)
 {
-	char err[CONFIG_ERRLEN], lp[LOG_VALUE_MAX];
+	char err[CONFIG_ERRLEN], lp[LOG_VALUE_MAX], ebuf[128];
 	struct deliver *d;
 	struct rlimit rl;
 	uint64_t wd;
@@ -595,7 +596,8 @@ deliver_start(const struct config *cfg, struct store *st, struct subs *subs,
 
 	if (deliver_check(cfg, err) == -1) {
 		log_error("cannot read ca_file", "ca_file=%s error=\"%s\"",
-		    log_value(lp, sizeof(lp), cfg->ca_file), strerror(errno));
+		    log_value(lp, sizeof(lp), cfg->ca_file),
+		    strerror_r(errno, ebuf, sizeof(ebuf)));
 		return NULL;
 	}
 	if (!cfg->tls_verify)
@@ -643,7 +645,7 @@ deliver_start(const struct config *cfg, struct store *st, struct subs *subs,
 	atomic_store(&d->d_beat, clock_mono_ms());
 	if ((rc = pthread_create(&d->d_thread, NULL, deliver_loop, d)) != 0) {
 		log_error("cannot start delivery", "error=\"%s\"",
-		    strerror(rc));
+		    strerror_r(rc, ebuf, sizeof(ebuf)));
 		goto fail;
 	}
 	return d;

@@ -404,6 +404,7 @@ store_restore(struct store *st, struct subs *s)
 int
 store_start(struct store *st, const struct store_sink *sink)
 {
+	char ebuf[128];
 	int rc;
 
 	st->st_sink = *sink;
@@ -413,7 +414,8 @@ store_start(struct store *st, const struct store_sink *sink)
 	atomic_store(&st->st_beat, clock_mono_ms());
 	if ((rc = pthread_create(&st->st_thread, NULL, store_writer,
 	    st)) != 0) {
-		log_error("cannot start store", "error=\"%s\"", strerror(rc));
+		log_error("cannot start store", "error=\"%s\"",
+		    strerror_r(rc, ebuf, sizeof(ebuf)));
 		return -1;
 	}
 	st->st_started = 1;
