@@ -78,17 +78,17 @@ typedef enum MHD_Result http_stored(const struct http_call *call,
 struct http_req {
 	int			 hr_ep;		/* its endpoint: the server's index */
 	int			 hr_static;	/* shared: never written */
+	int			 hr_json;	/* answer in JSON */
+	int			 hr_too_large;	/* past max_body: 413 at its end */
 	char			*hr_body;	/* what has arrived of it */
 	size_t			 hr_len, hr_cap;
-	int			 hr_too_large;	/* past max_body: 413 at its end */
+	char			 hr_key[256];	/* Idempotency-Key, "" none */
 	/* Waiting on the store, with the connection suspended. */
 	struct MHD_Connection	*hr_conn;
 	const struct http_env	*hr_env;
 	http_stored		*hr_stored;
 	atomic_int		 hr_state;	/* enum http_state */
 	struct store_req	 hr_sreq;
-	int			 hr_json;	/* answer in JSON */
-	char			 hr_key[256];	/* Idempotency-Key, "" none */
 };
 
 /* Bodies up to this size get their whole buffer at once (http_req_new). */
