@@ -26,8 +26,9 @@ http_req_new(const struct http_call *call, size_t announced)
 	 * a promise, and idle connections promising max_body each must not
 	 * pin max_body each.  Past it the buffer grows as bytes arrive.
 	 */
-	rq->hr_cap = announced < HTTP_PREALLOC_MAX ? announced :
-	    HTTP_PREALLOC_MAX;
+	rq->hr_cap = announced;
+	if (rq->hr_cap > HTTP_PREALLOC_MAX)
+		rq->hr_cap = HTTP_PREALLOC_MAX;
 	if (rq->hr_cap > 0 && (rq->hr_body = malloc(rq->hr_cap)) == NULL)
 		goto fail;
 	*call->hc_slot = rq;

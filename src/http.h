@@ -92,7 +92,7 @@ struct http_req {
 };
 
 /* Bodies up to this size get their whole buffer at once (http_req_new). */
-#define HTTP_PREALLOC_MAX	(64 * 1024)
+#define HTTP_PREALLOC_MAX	((size_t)64 * 1024)
 
 /*
  * A request of its own for CALL's endpoint, in *hc_slot, with room for
