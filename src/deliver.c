@@ -115,7 +115,7 @@ deliver_wake(struct deliver *d)
 }
 
 int
-deliver_on_add(struct sub *sub, const struct topics *topics,
+deliver_on_add(struct sub *sub, struct topics *topics,
     const char *secret, void *arg)
 {
 	struct deliver *d = arg;
@@ -143,7 +143,7 @@ deliver_on_remove(struct sub *sub, void *arg)
 }
 
 int
-deliver_on_change(struct sub *sub, const struct topics *topics,
+deliver_on_change(struct sub *sub, struct topics *topics,
     const char *secret, void *arg)
 {
 	char la[LOG_VALUE_MAX];
@@ -159,7 +159,7 @@ deliver_on_change(struct sub *sub, const struct topics *topics,
 		return -1;
 	}
 	u->up_sub = sub_ref(sub);
-	u->up_topics = topics_ref((struct topics *)(uintptr_t)topics);
+	u->up_topics = topics_ref(topics);
 	u->up_cmd.ic_type = CMD_UPDATE;
 	u->up_cmd.ic_arg = u;
 	inbox_push(arg, &u->up_cmd);
