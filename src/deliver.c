@@ -339,7 +339,7 @@ drain_inbox(struct deliver *d)
 			free(c);
 			break;
 		case CMD_CONFIG:
-			handle_config(d, c->ic_arg);
+			handle_config(d, c->ic_config);
 			free(c);
 			break;
 		default:
@@ -491,7 +491,7 @@ deliver_free(struct deliver *d)
 			free(c->ic_arg);
 			free(c);
 		} else if (c->ic_type == CMD_CONFIG) {
-			config_release(c->ic_arg);
+			config_release(c->ic_config);
 			free(c);
 		} else if (c->ic_type != CMD_ADD && c->ic_type != CMD_REMOVE)
 			cmd_unknown(c);
@@ -579,7 +579,7 @@ deliver_reload(struct deliver *d, const struct config *cfg)
 		return;
 	}
 	c->ic_type = CMD_CONFIG;
-	c->ic_arg = (void *)(uintptr_t)config_hold(cfg);
+	c->ic_config = config_hold(cfg);
 	inbox_push(d, c);
 	deliver_wake(d);
 }

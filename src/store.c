@@ -451,7 +451,7 @@ store_close_requests(struct store *st)
 static void
 config_done(struct store_req *req)
 {
-	config_release(req->r_arg);
+	config_release(req->r_config);
 	free(req);
 }
 
@@ -464,7 +464,7 @@ store_reload(struct store *st, const struct config *cfg)
 		return -1;
 	req->r_type = REQ_CONFIG;
 	req->r_done = config_done;
-	req->r_arg = (void *)(uintptr_t)config_hold(cfg);
+	req->r_config = config_hold(cfg);
 	if (store_submit(st, req) == -1) {
 		config_done(req);
 		return -1;

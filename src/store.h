@@ -40,6 +40,11 @@ struct store_req {
 	void			(*r_done)(struct store_req *);
 	void			*r_arg;
 	enum store_status	 r_status;
+	/*
+	 * REQ_CONFIG: a reference to the new configuration; once applied, to
+	 * the one it replaced, released with the request.
+	 */
+	const struct config	*r_config;
 	struct msg		*r_msg;		/* REQ_PUBLISH; the caller's */
 	const char		*r_key;		/* REQ_PUBLISH: Idempotency-Key, or NULL */
 	long			 r_fanout;	/* subscribers it goes to (saved with r_key) */
