@@ -657,15 +657,13 @@ fail:
 int64_t
 deliver_heartbeat(const struct deliver *d)
 {
-	return atomic_load_explicit(&((struct deliver *)(uintptr_t)d)->d_beat,
-	    memory_order_relaxed);
+	return atomic_load_explicit(&d->d_beat, memory_order_relaxed);
 }
 
 long
 deliver_in_flight(const struct deliver *d)
 {
-	return atomic_load_explicit(&((struct deliver *)(uintptr_t)d)->d_flying,
-	    memory_order_relaxed);
+	return atomic_load_explicit(&d->d_flying, memory_order_relaxed);
 }
 
 void
