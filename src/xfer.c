@@ -272,8 +272,7 @@ attempt_headers(struct deliver *d, struct target *t, struct xfer *x,
     struct msg *m)
 {
 	char la[LOG_VALUE_MAX];
-	struct curl_slist *rest = (struct curl_slist *)(uintptr_t)
-	    msg_headers(m);
+	struct curl_slist *rest = msg_headers(m);
 	int64_t ts = clock_real_ms() / 1000;
 	char sig[SIGN_VALUE_MAX];
 	const char *kept;
