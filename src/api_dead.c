@@ -23,9 +23,9 @@ answer_stored(const struct http_call *call, struct http_req *u)
 		if ((body = deadletters_render(req->r_dead, req->r_ndead,
 		    req->r_json, &len)) == NULL)
 			return http_busy(call, "Error: Store failed, retry later.");
-		return http_answer(call, MHD_HTTP_OK, req->r_json ?
+		return http_answer_free(call, MHD_HTTP_OK, req->r_json ?
 		    "application/json" : HTTP_TEXT, body, len,
-		    MHD_RESPMEM_MUST_FREE, MHD_HTTP_HEADER_VARY, "Accept");
+		    MHD_HTTP_HEADER_VARY, "Accept");
 	case REQ_DL_REPLAY:
 		log_info("dead letters replayed", "address=%s id=%s count=%ld",
 		    log_value(la, sizeof(la), req->r_address ? req->r_address :

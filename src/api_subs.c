@@ -238,6 +238,6 @@ api_subs_list(const struct http_call *call)
 		return http_nomem(call, __func__);
 	if (f == LISTING_HTML)
 		return answer_page(call, body, len);
-	return http_answer(call, MHD_HTTP_OK, listing_content_type(f), body,
-	    len, MHD_RESPMEM_MUST_FREE, MHD_HTTP_HEADER_VARY, "Accept");
+	return http_answer_free(call, MHD_HTTP_OK, listing_content_type(f),
+	    body, len, MHD_HTTP_HEADER_VARY, "Accept");
 }

@@ -140,17 +140,29 @@ const char *http_header(const struct http_call *call, const char *name);
 int http_topics(const struct http_call *call, int patterns,
     struct topics **out, int *given, enum MHD_Result *ret);
 
+/*
+ * P as the void * that libmicrohttpd's API declares for memory it only
+ * reads: a response body it is told is persistent (MHD_RESPMEM_PERSISTENT)
+ * and an option's string (MHD_OPTION_HTTPS_MEM_CERT and the like).  The one
+ * place hookcast drops a const for libmicrohttpd, and only for memory it
+ * neither writes nor frees.
+ */
+void *http_mhd_readonly(const void *p);
+
 #define HTTP_TEXT	"text/plain; charset=utf-8"
 #define HTTP_NOMEM	"Error: Out of memory, retry later."
 
 /*
- * Queues an answer of LEN bytes of BODY, kept by MODE's rule, with one
- * more header HDR (or NULL).  With MHD_RESPMEM_MUST_FREE the body is the
- * answer's, freed even on failure.
+ * Queues an answer of LEN bytes of BODY, which outlives it (a literal, a
+ * static) and is not copied, with one more header HDR (or NULL).
  */
 enum MHD_Result http_answer(const struct http_call *call, unsigned int status,
-    const char *ctype, const char *body, size_t len,
-    enum MHD_ResponseMemoryMode mode, const char *hdr, const char *value);
+    const char *ctype, const char *body, size_t len, const char *hdr,
+    const char *value);
+/* The same with BODY from malloc, which is the answer's: freed even on failure. */
+enum MHD_Result http_answer_free(const struct http_call *call,
+    unsigned int status, const char *ctype, char *body, size_t len,
+    const char *hdr, const char *value);
 /* Plain text: TEXT is a literal, which the answer points at uncopied. */
 enum MHD_Result http_text(const struct http_call *call, unsigned int status,
     const char *text);
