@@ -404,6 +404,9 @@ api_completed(void *cls, struct MHD_Connection *c, void **con_cls,
  * would make a flood of lines: one line a second at most, the latest
  * message with how many there were since the last line.
  */
+static void api_mhd_log(void *cls, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+
 static void
 api_mhd_log(void *cls, const char *fmt, va_list ap)
 {
