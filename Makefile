@@ -222,13 +222,15 @@ compdb: $(COMPDB)
 FORCE:
 
 # make lint: the include-cycle check (scripts/include-cycles.py), cppcheck
-# and clang-tidy (its checks in .clang-tidy) over LINT_SRCS as they are
-# compiled; -k so that one failing step does not hide the others' findings.
+# and clang-tidy (its checks in .clang-tidy) over every file
+# compile_commands.json has (src/, the unit suites, the fuzzing harnesses)
+# as they are compiled; -k so that one failing step does not hide the
+# others' findings.
 # cppcheck skips variableScope: style(9) declares locals at a block's top.
 CPPCHECK    ?= cppcheck
 CLANG_TIDY  ?= clang-tidy
 LINT_JOBS   ?= 2
-LINT_SRCS   := $(SRCS)
+LINT_SRCS   := $(COMPDB_SRCS)
 
 lint:
 	@sh scripts/deps.sh lint
