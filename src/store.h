@@ -24,7 +24,7 @@ enum store_req_type {
 	REQ_PUBLISH,		/* commit r_msg (unless r_key was seen) */
 	REQ_SYNC,		/* wait until what was queued before is committed */
 	REQ_DL_LIST,		/* dead letters: r_dead, r_ndead */
-	REQ_DL_REPLAY,		/* dead letters back to retries: r_count */
+	REQ_DL_REPLAY,		/* up to r_limit dead letters back to retries: r_count */
 	REQ_DL_PURGE,		/* dead letters deleted: r_count */
 	REQ_CONFIG,		/* store_reload()'s own */
 };
@@ -47,7 +47,15 @@ struct store_req {
 	char			 r_first[MSG_IDLEN + 1];	/* out: the first message's id */
 	const char		*r_address;	/* dead letters: filters, or NULL */
 	const char		*r_id;
-	long			 r_limit;
+	long			 r_limit;	/* 0: no limit */
+	/*
+	 * REQ_DL_LIST pages: in, where the last page ended (0 0: at the
+	 * start); out, where this one did when it was full (0 0: no more).
+	 */
+	int64_t			 r_after_range;
+	uint64_t		 r_after_seq;
+	int64_t			 r_next_range;
+	uint64_t		 r_next_seq;
 	int			 r_json;	/* the caller's: the store ignores it */
 	/* REQ_DL_LIST: the rows; the caller's, freed by store_req_release. */
 	struct store_dead	*r_dead;

@@ -304,7 +304,7 @@ START_TEST(version_1_database_is_upgraded)
 	cols = sqlite3_column_int64(q, 1);
 	sqlite3_finalize(q);
 	sqlite3_close(db);
-	ck_assert_int_eq(version, 2);
+	ck_assert_int_eq(version, 3);
 	ck_assert_int_eq(cols, 3);
 }
 END_TEST
