@@ -309,6 +309,80 @@ START_TEST(version_1_database_is_upgraded)
 }
 END_TEST
 
+/* Version 2 kept a row per dead letter: they come through the upgrade. */
+START_TEST(version_2_dead_letters_are_kept)
+{
+	static const char v2[] =
+	    "CREATE TABLE messages (seq INTEGER PRIMARY KEY, id TEXT NOT NULL,"
+	    " ctype TEXT NOT NULL, created INTEGER NOT NULL, body BLOB NOT NULL,"
+	    " topics TEXT);"
+	    "CREATE TABLE subscribers (id INTEGER PRIMARY KEY, address TEXT NOT "
+	    "NULL, url TEXT NOT NULL, topics TEXT, registered_at INTEGER NOT NULL,"
+	    " last_keepalive INTEGER NOT NULL, cursor INTEGER NOT NULL,"
+	    " removed INTEGER NOT NULL DEFAULT 0, secret TEXT);"
+	    "CREATE TABLE retries (sub INTEGER NOT NULL, seq INTEGER NOT NULL,"
+	    " attempts INTEGER NOT NULL, first_at INTEGER NOT NULL,"
+	    " last_at INTEGER NOT NULL, next_at INTEGER NOT NULL,"
+	    " last_status INTEGER NOT NULL, last_error TEXT NOT NULL,"
+	    " PRIMARY KEY (sub, seq)) WITHOUT ROWID;"
+	    "CREATE TABLE dead_letters (id INTEGER PRIMARY KEY, address TEXT NOT "
+	    "NULL, seq INTEGER NOT NULL, msg_id TEXT NOT NULL, attempts INTEGER "
+	    "NOT NULL, first_at INTEGER NOT NULL, last_at INTEGER NOT NULL,"
+	    " dead_at INTEGER NOT NULL, last_status INTEGER NOT NULL,"
+	    " last_error TEXT NOT NULL, reason TEXT NOT NULL);"
+	    "CREATE INDEX dead_letters_seq ON dead_letters(seq);"
+	    "CREATE TABLE idempotency (key TEXT PRIMARY KEY, msg_id TEXT NOT NULL,"
+	    " subscribers INTEGER NOT NULL, created INTEGER NOT NULL) "
+	    "WITHOUT ROWID;"
+	    "INSERT INTO messages VALUES (1, 'msg_0123456789abcdef0123456789abcd01',"
+	    " 'text/plain', 1, 'one', NULL), (2, "
+	    "'msg_0123456789abcdef0123456789abcd02', 'text/plain', 1, 'two', NULL);"
+	    "INSERT INTO dead_letters(address, seq, msg_id, attempts, first_at,"
+	    " last_at, dead_at, last_status, last_error, reason) VALUES"
+	    " ('10.0.0.1:80', 2, 'msg_0123456789abcdef0123456789abcd02', 3, 1, 2,"
+	    " 4102444800000, 500, 'HTTP 500', 'retries exhausted'),"
+	    " ('10.0.0.2:80', 1, 'msg_0123456789abcdef0123456789abcd01', 0, 0, 0,"
+	    " 4102444800000, 0, '', 'deregistered');"
+	    "PRAGMA user_version = 2;";
+	char file[128], *text;
+	sqlite3 *db;
+	int64_t version = 0, old = 1;
+	sqlite3_stmt *q;
+
+	snprintf(file, sizeof(file), "%s/hookcast.db", dir);
+	ck_assert_int_eq(sqlite3_open(file, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db, v2, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+
+	unit_stack_start(&stack, &cfg, 10);
+	ck_assert_uint_eq(store_last_seq(stack.store), 2);
+	ck_assert_int_eq(count_dead("10.0.0.1:80"), 1);
+	ck_assert_int_eq(count_dead("10.0.0.2:80"), 1);
+	text = unit_dead_letters(stack.store, "10.0.0.1:80", 0);
+	ck_assert_ptr_nonnull(strstr(text,
+	    "msg_0123456789abcdef0123456789abcd02  10.0.0.1:80  attempts=3  "
+	    "last=\"HTTP 500\""));
+	free(text);
+	text = unit_dead_letters(stack.store, "10.0.0.2:80", 0);
+	ck_assert_ptr_nonnull(strstr(text,
+	    "msg_0123456789abcdef0123456789abcd01  10.0.0.2:80  attempts=0"));
+	free(text);
+	unit_stack_stop(&stack, 0);
+
+	ck_assert_int_eq(sqlite3_open(file, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT (SELECT user_version "
+	    "FROM pragma_user_version), (SELECT count(*) FROM sqlite_schema "
+	    "WHERE name = 'dead_letters')", -1, &q, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_step(q), SQLITE_ROW);
+	version = sqlite3_column_int64(q, 0);
+	old = sqlite3_column_int64(q, 1);
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+	ck_assert_int_eq(version, 3);
+	ck_assert_int_eq(old, 0);
+}
+END_TEST
+
 START_TEST(unusable_or_busy_data_dir)
 {
 	struct config c2 = cfg;
@@ -451,6 +525,7 @@ main(void)
 	tcase_add_test(tc, unusable_or_busy_data_dir);
 	tcase_add_test(tc, dead_letter_max_keeps_the_newest);
 	tcase_add_test(tc, version_1_database_is_upgraded);
+	tcase_add_test(tc, version_2_dead_letters_are_kept);
 	tcase_add_test(tc, health_follows_failing_writes);
 	tcase_set_timeout(tc, 30);
 	suite_add_tcase(s, tc);
