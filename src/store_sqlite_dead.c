@@ -314,6 +314,38 @@ run_filtered(struct store_backend *b, struct store_req *req, const char *q,
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
+/* The first column of every row of S (then finalized): *out, free() it. */
+static int
+column_ids(sqlite3_stmt *s, int64_t **out, size_t *nout)
+{
+	int64_t *v = NULL;
+	size_t n = 0, cap = 0;
+	int rc;
+
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (n == cap) {
+			size_t ncap = cap ? cap * 2 : 16;
+			int64_t *w = realloc(v, ncap * sizeof(*w));
+
+			if (w == NULL) {
+				rc = SQLITE_NOMEM;
+				break;
+			}
+			v = w;
+			cap = ncap;
+		}
+		v[n++] = sqlite3_column_int64(s, 0);
+	}
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE) {
+		free(v);
+		return rc;
+	}
+	*out = v;
+	*nout = n;
+	return SQLITE_OK;
+}
+
 /*
  * By address: the ranges go whole (the count of their messages first).
  * By message id: each range holding it (that its topics match) loses it.
@@ -323,10 +355,11 @@ sqlite_dead_purge(struct store_backend *b, struct store_req *req)
 {
 	static const char count[] = "SELECT count(*) FROM dead_ranges d JOIN "
 	    "messages m ON m.seq BETWEEN d.lo AND d.hi WHERE" DL_FILTER;
-	static const char ids[] = "SELECT d.id, m.seq FROM dead_ranges d JOIN "
+	static const char ids[] = "SELECT d.id FROM dead_ranges d JOIN "
 	    "messages m ON m.seq = ?2 WHERE" DL_FILTER;
+	int64_t *v = NULL, seq;
+	size_t n = 0;
 	sqlite3_stmt *s;
-	int64_t seq;
 	int rc;
 
 	req->r_count = 0;
@@ -346,35 +379,15 @@ sqlite_dead_purge(struct store_backend *b, struct store_req *req)
 		sqlite3_finalize(s);
 		return sqlite_res(b, -rc);
 	}
-	/* The statement reads the ranges it cuts: their ids first. */
-	{
-		int64_t *v = NULL;
-		size_t n = 0, cap = 0;
-
-		while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-			if (n == cap) {
-				size_t ncap = cap ? cap * 2 : 16;
-				int64_t *w = realloc(v, ncap * sizeof(*w));
-
-				if (w == NULL) {
-					rc = SQLITE_NOMEM;
-					break;
-				}
-				v = w;
-				cap = ncap;
-			}
-			v[n++] = sqlite3_column_int64(s, 0);
-		}
-		sqlite3_finalize(s);
-		if (rc == SQLITE_DONE)
-			rc = SQLITE_OK;
-		for (size_t i = 0; i < n && rc == SQLITE_OK; i++)
-			rc = range_cut(b, v[i], (uint64_t)seq, (uint64_t)seq);
-		free(v);
-		if (rc != SQLITE_OK)
-			return sqlite_res(b, rc);
-		req->r_count = (long)n;
-	}
+	/* The ranges' ids first: the statement reads what range_cut changes. */
+	if ((rc = column_ids(s, &v, &n)) != SQLITE_OK)
+		return sqlite_res(b, rc);
+	for (size_t i = 0; i < n && rc == SQLITE_OK; i++)
+		rc = range_cut(b, v[i], (uint64_t)seq, (uint64_t)seq);
+	free(v);
+	if (rc != SQLITE_OK)
+		return sqlite_res(b, rc);
+	req->r_count = (long)n;
 	return SR_OK;
 }
 
