@@ -75,16 +75,21 @@ static const char *const sql[NSTMTS] = {
 	    "reason) SELECT ?2, r.seq, r.seq, NULL, r.attempts, r.first_at, "
 	    "r.last_at, ?3, r.last_status, r.last_error, ?4 FROM retries r "
 	    "JOIN messages m ON m.seq = r.seq WHERE r.sub = ?1 ORDER BY r.seq",
+	/* A dead letter of one message is looked up; longer ones: S_GC_GAPS. */
 	[S_GC] = "DELETE FROM messages WHERE seq >= ?1 AND seq < ?2 AND "
 	    "NOT EXISTS (SELECT 1 FROM retries r WHERE r.seq = messages.seq) "
+	    "AND NOT EXISTS (SELECT 1 FROM dead_ranges d WHERE "
+	    "d.lo = messages.seq AND d.hi = messages.seq) "
 	    "RETURNING length(body)",
 	/*
-	 * The stretches of ?1..?2 - 1 that no dead-letter range covers (a
-	 * range keeps its whole span, whatever its topics): a range's low
-	 * end past the highest end before it opens a gap.
+	 * The stretches of ?1..?2 - 1 that no dead-letter range longer than
+	 * one covers (a range keeps its whole span, whatever its topics): a
+	 * range's low end past the highest end before it opens a gap.  The
+	 * long ranges are few (removals), the ones of one many (retries that
+	 * ran out), so these are looked up message by message instead.
 	 */
 	[S_GC_GAPS] = "WITH r AS (SELECT lo, hi FROM dead_ranges WHERE "
-	    "hi >= ?1 AND lo < ?2), e AS (SELECT lo, max(hi) OVER (ORDER BY lo "
+	    "hi > lo AND hi >= ?1 AND lo < ?2), e AS (SELECT lo, max(hi) OVER (ORDER BY lo "
 	    "ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev FROM r) "
 	    "SELECT coalesce(prev + 1, ?1), lo - 1 FROM e WHERE prev IS NULL OR "
 	    "lo > prev + 1 UNION ALL SELECT coalesce((SELECT max(hi) FROM r) + "
@@ -170,6 +175,8 @@ static const char schema[] =
     " reason TEXT NOT NULL);"
     "CREATE INDEX IF NOT EXISTS dead_ranges_address ON dead_ranges(address);"
     "CREATE INDEX IF NOT EXISTS dead_ranges_lo ON dead_ranges(lo);"
+    "CREATE INDEX IF NOT EXISTS dead_ranges_long ON dead_ranges(lo) "
+    "WHERE hi > lo;"
     "CREATE TABLE IF NOT EXISTS idempotency ("
     " key TEXT PRIMARY KEY,"
     " msg_id TEXT NOT NULL,"

@@ -136,7 +136,8 @@ range_cut(struct store_backend *b, int64_t id, uint64_t from, uint64_t to)
 		if ((rc = sqlite_step_done(s)) != SQLITE_OK)
 			return rc;
 	}
-	b->sq_gc_from = 0;	/* what it kept may go now */
+	if (from < b->sq_gc_from)
+		b->sq_gc_from = from;	/* what it kept may go now */
 	return SQLITE_OK;
 }
 

@@ -135,8 +135,8 @@ collect_stretch(struct store_backend *b, uint64_t from, uint64_t to,
 /*
  * Deletes the messages no one needs any more, from sq_gc_from (ALL: 0) on:
  * below every cursor, named by no retry, and in no dead-letter range.  The
- * ranges are few (one a removal, one a retry that ran out), so the
- * stretches between them are found first and each deleted in one go.
+ * ranges longer than one (removals) are few: the stretches between them
+ * are found first and each deleted in one go.
  */
 enum store_res
 sqlite_collect(struct store_backend *b, int all, uint64_t next_seq,
