@@ -383,6 +383,56 @@ START_TEST(version_2_dead_letters_are_kept)
 }
 END_TEST
 
+/* For wait_until: the store holds exactly *ARG bytes of bodies. */
+static int
+backlog_is(void *arg)
+{
+	return store_backlog_bytes(stack.store) == *(const size_t *)arg;
+}
+
+/*
+ * A dead-letter range keeps the bodies it spans, and only those, once no
+ * cursor or retry needs them; purged, they go too.
+ */
+START_TEST(a_dead_letter_range_keeps_its_bodies)
+{
+	char address[64];
+	unsigned port;
+	int hfd = unit_hang_listen(&port);
+	uint64_t seq[10];
+	size_t five = 5 * 5, none = 0;
+	struct store_req req = { .r_type = REQ_DL_PURGE,
+	    .r_address = "10.0.0.9:80" };
+
+	cfg.dead_letter_on_evict = 0;	/* the subscriber's backlog: not kept */
+	cfg.delivery_timeout = 1;
+	unit_stack_start(&stack, &cfg, 10);
+	snprintf(address, sizeof(address), "127.0.0.1:%u", port);
+	subscribe(address, clock_real_ms());	/* its cursor keeps them all */
+	unit_sync(stack.store);
+	for (int i = 0; i < 10; i++) {
+		struct msg *m = msg_new(NULL, NULL, "hello", 5);
+
+		ck_assert_int_eq(unit_publish(stack.store, m), STORE_OK);
+		seq[i] = msg_seq(m);
+		msg_unref(m);
+	}
+	store_dead_range(stack.store, 0, "10.0.0.9:80", seq[3], seq[7], NULL,
+	    "deregistered");
+	unit_sync(stack.store);
+	ck_assert_int_eq(count_dead("10.0.0.9:80"), 5);
+	ck_assert_int_eq(subs_remove(stack.subs, address, SUB_DEREGISTERED), 0);
+	wait_until(backlog_is, &five, UNIT_WAIT_MS);
+	ck_assert_int_eq(count_dead("10.0.0.9:80"), 5);
+	ck_assert_int_eq(unit_request(stack.store, &req), STORE_OK);
+	ck_assert_int_eq(req.r_count, 5);
+	wait_until(backlog_is, &none, UNIT_WAIT_MS);
+	ck_assert_int_eq(count_dead("10.0.0.9:80"), 0);
+	unit_stack_stop(&stack, 0);
+	close(hfd);
+}
+END_TEST
+
 START_TEST(unusable_or_busy_data_dir)
 {
 	struct config c2 = cfg;
@@ -526,6 +576,7 @@ main(void)
 	tcase_add_test(tc, dead_letter_max_keeps_the_newest);
 	tcase_add_test(tc, version_1_database_is_upgraded);
 	tcase_add_test(tc, version_2_dead_letters_are_kept);
+	tcase_add_test(tc, a_dead_letter_range_keeps_its_bodies);
 	tcase_add_test(tc, health_follows_failing_writes);
 	tcase_set_timeout(tc, 30);
 	suite_add_tcase(s, tc);
