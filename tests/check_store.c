@@ -433,6 +433,52 @@ START_TEST(a_dead_letter_range_keeps_its_bodies)
 }
 END_TEST
 
+/* dead_letter_max counts a range's messages: the oldest lose their low end. */
+START_TEST(dead_letter_max_trims_a_range)
+{
+	char address[64], ids[6][MSG_IDLEN + 1], *text;
+	unsigned port;
+	int hfd = unit_hang_listen(&port), three = 3;
+	uint64_t seq[6];
+
+	cfg.durability = DURABILITY_NORMAL;
+	cfg.dead_letter_max = 10;
+	unit_stack_start(&stack, &cfg, 10);
+	snprintf(address, sizeof(address), "127.0.0.1:%u", port);
+	subscribe(address, clock_real_ms());	/* its cursor keeps the rows */
+	unit_sync(stack.store);
+	for (int i = 0; i < 6; i++) {
+		struct msg *m = msg_new(NULL, NULL, "x", 1);
+
+		ck_assert_int_eq(unit_publish(stack.store, m), STORE_OK);
+		snprintf(ids[i], sizeof(ids[i]), "%s", msg_id(m));
+		seq[i] = msg_seq(m);
+		msg_unref(m);
+	}
+	/* Two ranges: 0..3, then 4..5 (newer). */
+	store_dead_range(stack.store, 0, "10.0.0.1:80", seq[0], seq[3], NULL,
+	    "deregistered");
+	store_dead_range(stack.store, 0, "10.0.0.1:80", seq[4], seq[5], NULL,
+	    "evicted");
+	unit_sync(stack.store);
+	ck_assert_int_eq(count_dead("10.0.0.1:80"), 6);
+	unit_stack_stop(&stack, 0);
+
+	cfg.dead_letter_max = 3;
+	unit_stack_start(&stack, &cfg, 10);
+	wait_until(dead_at_most, &three, UNIT_WAIT_MS);
+	text = unit_dead_letters(stack.store, "10.0.0.1:80", 0);
+	for (int i = 0; i < 3; i++)
+		ck_assert_ptr_null(strstr(text, ids[i]));
+	for (int i = 3; i < 6; i++)
+		ck_assert_ptr_nonnull(strstr(text, ids[i]));
+	free(text);
+	ck_assert_int_eq(count_dead("10.0.0.1:80"), 3);
+	unit_stack_stop(&stack, 0);
+	close(hfd);
+}
+END_TEST
+
 START_TEST(unusable_or_busy_data_dir)
 {
 	struct config c2 = cfg;
@@ -577,6 +623,7 @@ main(void)
 	tcase_add_test(tc, version_1_database_is_upgraded);
 	tcase_add_test(tc, version_2_dead_letters_are_kept);
 	tcase_add_test(tc, a_dead_letter_range_keeps_its_bodies);
+	tcase_add_test(tc, dead_letter_max_trims_a_range);
 	tcase_add_test(tc, health_follows_failing_writes);
 	tcase_set_timeout(tc, 30);
 	suite_add_tcase(s, tc);
