@@ -24,7 +24,7 @@ enum store_req_type {
 	REQ_PUBLISH,		/* commit r_msg (unless r_key was seen) */
 	REQ_SYNC,		/* wait until what was queued before is committed */
 	REQ_DL_LIST,		/* dead letters: r_dead, r_ndead */
-	REQ_DL_REPLAY,		/* up to r_limit dead letters back to retries: r_count */
+	REQ_DL_REPLAY,		/* dead letters back to retries: r_count */
 	REQ_DL_PURGE,		/* dead letters deleted: r_count */
 	REQ_CONFIG,		/* store_reload()'s own */
 };

@@ -89,10 +89,11 @@ static const char *const sql[NSTMTS] = {
 	 * ran out), so these are looked up message by message instead.
 	 */
 	[S_GC_GAPS] = "WITH r AS (SELECT lo, hi FROM dead_ranges WHERE "
-	    "hi > lo AND hi >= ?1 AND lo < ?2), e AS (SELECT lo, max(hi) OVER (ORDER BY lo "
-	    "ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev FROM r) "
-	    "SELECT coalesce(prev + 1, ?1), lo - 1 FROM e WHERE prev IS NULL OR "
-	    "lo > prev + 1 UNION ALL SELECT coalesce((SELECT max(hi) FROM r) + "
+	    "hi > lo AND hi >= ?1 AND lo < ?2), e AS (SELECT lo, max(hi) "
+	    "OVER (ORDER BY lo ROWS BETWEEN UNBOUNDED PRECEDING AND 1 "
+	    "PRECEDING) AS prev FROM r) SELECT coalesce(prev + 1, ?1), lo - 1 "
+	    "FROM e WHERE prev IS NULL OR lo > prev + 1 UNION ALL "
+	    "SELECT coalesce((SELECT max(hi) FROM r) + "
 	    "1, ?1), ?2 - 1",
 	[S_FLOOR] = "SELECT min(cursor) FROM subscribers",
 	[S_DL_EXPIRE] = "DELETE FROM dead_ranges WHERE dead_at < ?1 "
@@ -110,8 +111,8 @@ static const char *const sql[NSTMTS] = {
 	[S_CUT_TAIL] = "INSERT INTO dead_ranges(address, lo, hi, topics, "
 	    "attempts, first_at, last_at, dead_at, last_status, last_error, "
 	    "reason) SELECT address, ?3 + 1, hi, topics, attempts, first_at, "
-	    "last_at, dead_at, last_status, last_error, reason FROM dead_ranges "
-	    "WHERE id = ?1 AND lo < ?2 AND hi > ?3",
+	    "last_at, dead_at, last_status, last_error, reason FROM "
+	    "dead_ranges WHERE id = ?1 AND lo < ?2 AND hi > ?3",
 	/* ... then what is left of the range: below, above, or nothing. */
 	[S_CUT_HEAD] = "UPDATE dead_ranges SET hi = ?2 - 1 WHERE id = ?1 AND "
 	    "lo < ?2 AND hi >= ?2",
@@ -121,8 +122,8 @@ static const char *const sql[NSTMTS] = {
 	    "hi <= ?3",
 	/* A message's number, by its id, among those dead letters keep. */
 	[S_DL_SEQ] = "SELECT seq FROM messages WHERE seq >= (SELECT min(lo) "
-	    "FROM dead_ranges) AND seq <= (SELECT max(hi) FROM dead_ranges) AND "
-	    "id = ?1",
+	    "FROM dead_ranges) AND seq <= (SELECT max(hi) FROM dead_ranges) "
+	    "AND id = ?1",
 };
 
 static const char schema[] =

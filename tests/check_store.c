@@ -310,40 +310,43 @@ START_TEST(version_1_database_is_upgraded)
 END_TEST
 
 /* Version 2 kept a row per dead letter: they come through the upgrade. */
+/* hookcast's second schema (user_version 2), with two dead letters. */
+static const char schema_v2[] =
+    "CREATE TABLE messages (seq INTEGER PRIMARY KEY, id TEXT NOT NULL,"
+    " ctype TEXT NOT NULL, created INTEGER NOT NULL, body BLOB NOT NULL,"
+    " topics TEXT);"
+    "CREATE TABLE subscribers (id INTEGER PRIMARY KEY, address TEXT NOT "
+    "NULL, url TEXT NOT NULL, topics TEXT, registered_at INTEGER NOT NULL,"
+    " last_keepalive INTEGER NOT NULL, cursor INTEGER NOT NULL,"
+    " removed INTEGER NOT NULL DEFAULT 0, secret TEXT);"
+    "CREATE TABLE retries (sub INTEGER NOT NULL, seq INTEGER NOT NULL,"
+    " attempts INTEGER NOT NULL, first_at INTEGER NOT NULL,"
+    " last_at INTEGER NOT NULL, next_at INTEGER NOT NULL,"
+    " last_status INTEGER NOT NULL, last_error TEXT NOT NULL,"
+    " PRIMARY KEY (sub, seq)) WITHOUT ROWID;"
+    "CREATE TABLE dead_letters (id INTEGER PRIMARY KEY, address TEXT NOT "
+    "NULL, seq INTEGER NOT NULL, msg_id TEXT NOT NULL, attempts INTEGER "
+    "NOT NULL, first_at INTEGER NOT NULL, last_at INTEGER NOT NULL,"
+    " dead_at INTEGER NOT NULL, last_status INTEGER NOT NULL,"
+    " last_error TEXT NOT NULL, reason TEXT NOT NULL);"
+    "CREATE INDEX dead_letters_seq ON dead_letters(seq);"
+    "CREATE TABLE idempotency (key TEXT PRIMARY KEY, msg_id TEXT NOT NULL,"
+    " subscribers INTEGER NOT NULL, created INTEGER NOT NULL) "
+    "WITHOUT ROWID;"
+    "INSERT INTO messages VALUES"
+    " (1, 'msg_0123456789abcdef0123456789abcd01', 'text/plain', 1, 'one',"
+    " NULL), (2, 'msg_0123456789abcdef0123456789abcd02', 'text/plain', 1,"
+    " 'two', NULL);"
+    "INSERT INTO dead_letters(address, seq, msg_id, attempts, first_at,"
+    " last_at, dead_at, last_status, last_error, reason) VALUES"
+    " ('10.0.0.1:80', 2, 'msg_0123456789abcdef0123456789abcd02', 3, 1, 2,"
+    " 4102444800000, 500, 'HTTP 500', 'retries exhausted'),"
+    " ('10.0.0.2:80', 1, 'msg_0123456789abcdef0123456789abcd01', 0, 0, 0,"
+    " 4102444800000, 0, '', 'deregistered');"
+    "PRAGMA user_version = 2;";
+
 START_TEST(version_2_dead_letters_are_kept)
 {
-	static const char v2[] =
-	    "CREATE TABLE messages (seq INTEGER PRIMARY KEY, id TEXT NOT NULL,"
-	    " ctype TEXT NOT NULL, created INTEGER NOT NULL, body BLOB NOT NULL,"
-	    " topics TEXT);"
-	    "CREATE TABLE subscribers (id INTEGER PRIMARY KEY, address TEXT NOT "
-	    "NULL, url TEXT NOT NULL, topics TEXT, registered_at INTEGER NOT NULL,"
-	    " last_keepalive INTEGER NOT NULL, cursor INTEGER NOT NULL,"
-	    " removed INTEGER NOT NULL DEFAULT 0, secret TEXT);"
-	    "CREATE TABLE retries (sub INTEGER NOT NULL, seq INTEGER NOT NULL,"
-	    " attempts INTEGER NOT NULL, first_at INTEGER NOT NULL,"
-	    " last_at INTEGER NOT NULL, next_at INTEGER NOT NULL,"
-	    " last_status INTEGER NOT NULL, last_error TEXT NOT NULL,"
-	    " PRIMARY KEY (sub, seq)) WITHOUT ROWID;"
-	    "CREATE TABLE dead_letters (id INTEGER PRIMARY KEY, address TEXT NOT "
-	    "NULL, seq INTEGER NOT NULL, msg_id TEXT NOT NULL, attempts INTEGER "
-	    "NOT NULL, first_at INTEGER NOT NULL, last_at INTEGER NOT NULL,"
-	    " dead_at INTEGER NOT NULL, last_status INTEGER NOT NULL,"
-	    " last_error TEXT NOT NULL, reason TEXT NOT NULL);"
-	    "CREATE INDEX dead_letters_seq ON dead_letters(seq);"
-	    "CREATE TABLE idempotency (key TEXT PRIMARY KEY, msg_id TEXT NOT NULL,"
-	    " subscribers INTEGER NOT NULL, created INTEGER NOT NULL) "
-	    "WITHOUT ROWID;"
-	    "INSERT INTO messages VALUES (1, 'msg_0123456789abcdef0123456789abcd01',"
-	    " 'text/plain', 1, 'one', NULL), (2, "
-	    "'msg_0123456789abcdef0123456789abcd02', 'text/plain', 1, 'two', NULL);"
-	    "INSERT INTO dead_letters(address, seq, msg_id, attempts, first_at,"
-	    " last_at, dead_at, last_status, last_error, reason) VALUES"
-	    " ('10.0.0.1:80', 2, 'msg_0123456789abcdef0123456789abcd02', 3, 1, 2,"
-	    " 4102444800000, 500, 'HTTP 500', 'retries exhausted'),"
-	    " ('10.0.0.2:80', 1, 'msg_0123456789abcdef0123456789abcd01', 0, 0, 0,"
-	    " 4102444800000, 0, '', 'deregistered');"
-	    "PRAGMA user_version = 2;";
 	char file[128], *text;
 	sqlite3 *db;
 	int64_t version = 0, old = 1;
@@ -351,7 +354,7 @@ START_TEST(version_2_dead_letters_are_kept)
 
 	snprintf(file, sizeof(file), "%s/hookcast.db", dir);
 	ck_assert_int_eq(sqlite3_open(file, &db), SQLITE_OK);
-	ck_assert_int_eq(sqlite3_exec(db, v2, NULL, NULL, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db, schema_v2, NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
 
 	unit_stack_start(&stack, &cfg, 10);
