@@ -31,6 +31,9 @@ HC_CFLAGS := -std=c11 -D_GNU_SOURCE -DHOOKCAST_VERSION=\"$(VERSION)\" \
              -pthread $(shell pkg-config --cflags $(PKGS))
 HC_LIBS   := $(shell pkg-config --libs $(PKGS)) -pthread
 # Each object also writes its header dependencies beside it (BUILD/x.d).
+# Objects depend on the Makefile too: a changed recipe or flag rebuilds
+# them, and so does a tree built before the .d files existed, which would
+# otherwise keep objects compiled against older headers.
 DEPFLAGS  := -MMD -MP
 
 # SANITIZE=address,undefined or SANITIZE=thread builds into its own directory,
@@ -75,7 +78,7 @@ CHECKLIBS := $(shell pkg-config --libs check)
 
 all: $(BUILD)/hookcast
 
-$(BUILD)/%.o: src/%.c | $(BUILD)
+$(BUILD)/%.o: src/%.c Makefile | $(BUILD)
 	$(call say,CC,$<)
 	$(Q)$(CC) $(ALL_CFLAGS) $(DEPFLAGS) -c -o $@ $<
 
@@ -89,11 +92,11 @@ $(BUILD)/hookcast: $(BUILD)/main.o $(LIBOBJS)
 
 # The suites' shared main and helpers, compiled once (and on its own, so
 # that its dependency file is not the suite's).
-$(BUILD)/unit.o: tests/unit.c | $(BUILD)
+$(BUILD)/unit.o: tests/unit.c Makefile | $(BUILD)
 	$(call say,CC,$<)
 	$(Q)$(CC) $(ALL_CFLAGS) $(DEPFLAGS) -Isrc -c -o $@ $<
 
-$(BUILD)/check_%: tests/check_%.c $(BUILD)/unit.o $(LIBOBJS)
+$(BUILD)/check_%: tests/check_%.c Makefile $(BUILD)/unit.o $(LIBOBJS)
 	$(call say,CCLD,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) $(DEPFLAGS) -Isrc $(ALL_LDFLAGS) -o $@ $< \
 	    $(BUILD)/unit.o $(LIBOBJS) $(CHECKLIBS) $(HC_LIBS) $(LDLIBS)
@@ -132,7 +135,7 @@ FUZZERS      := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZBINS     := $(addprefix $(FUZZ_BUILD)/,$(FUZZERS))
 FUZZOBJS     := $(patsubst $(BUILD)/%,$(FUZZ_BUILD)/obj/%,$(LIBOBJS))
 
-$(FUZZ_BUILD)/obj/%.o: src/%.c | $(FUZZ_BUILD)/obj
+$(FUZZ_BUILD)/obj/%.o: src/%.c Makefile | $(FUZZ_BUILD)/obj
 	$(call say,CC,$< [fuzz])
 	$(Q)$(FUZZ_CC) $(FUZZ_ALL_CFLAGS) $(DEPFLAGS) \
 	    -fsanitize=fuzzer-no-link,$(FUZZ_SAN) -c -o $@ $<
@@ -146,7 +149,7 @@ $(FUZZ_BUILD)/libhookcast.a: $(FUZZOBJS)
 	$(Q)rm -f $@
 	$(Q)ar rcs $@ $^
 
-$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_BUILD)/libhookcast.a
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h Makefile $(FUZZ_BUILD)/libhookcast.a
 	$(call say,CCLD,$@)
 	$(Q)$(FUZZ_CC) $(FUZZ_ALL_CFLAGS) $(DEPFLAGS) -Isrc \
 	    -fsanitize=fuzzer,$(FUZZ_SAN) -o $@ $< $(FUZZ_BUILD)/libhookcast.a \

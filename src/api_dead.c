@@ -1,4 +1,7 @@
 /* api_dead.c: the dead-letter endpoints: list, purge and replay, each done by the store. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,23 +12,72 @@
 #include "params.h"
 #include "store.h"
 
+/*
+ * A page's cursor, "RANGE.SEQ" (where it ended, in the store's terms; a
+ * client only hands it back), into *range and *seq: 0, or -1 if malformed.
+ */
+static int
+parse_after(const char *text, int64_t *range, uint64_t *seq)
+{
+	unsigned long long r, q;
+	char *end;
+
+	if (*text < '0' || *text > '9')
+		return -1;
+	errno = 0;
+	r = strtoull(text, &end, 10);
+	if (errno != 0 || *end != '.' || r > INT64_MAX || end[1] < '0' ||
+	    end[1] > '9')
+		return -1;
+	q = strtoull(end + 1, &end, 10);
+	if (errno != 0 || *end != '\0' || q > INT64_MAX)
+		return -1;
+	*range = (int64_t)r;
+	*seq = (uint64_t)q;
+	return 0;
+}
+
+/* A page of dead letters, with the next page's cursor in a header too. */
+static enum MHD_Result
+answer_list(const struct http_call *call, const struct store_req *req)
+{
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+	char next[48];
+	char *body;
+	size_t len;
+
+	if (req->r_next_range != 0)
+		snprintf(next, sizeof(next), "%" PRId64 ".%" PRIu64,
+		    req->r_next_range, req->r_next_seq);
+	if ((body = deadletters_render_page(req->r_dead, req->r_ndead,
+	    req->r_json, req->r_next_range != 0 ? next : NULL, &len)) == NULL)
+		return http_busy(call, "Error: Store failed, retry later.");
+	if ((r = MHD_create_response_from_buffer(len, body,
+	    MHD_RESPMEM_MUST_FREE)) == NULL) {
+		free(body);
+		return http_unanswered(call, __func__);
+	}
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, req->r_json ?
+	    "application/json" : HTTP_TEXT);
+	MHD_add_response_header(r, MHD_HTTP_HEADER_VARY, "Accept");
+	if (req->r_next_range != 0)
+		MHD_add_response_header(r, "Dead-Letters-Next", next);
+	ret = MHD_queue_response(call->hc_conn, MHD_HTTP_OK, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
 /* The answer to a dead-letter request the store has done. */
 static enum MHD_Result
 answer_stored(const struct http_call *call, struct http_req *u)
 {
 	struct store_req *req = &u->hr_sreq;
 	char la[LOG_VALUE_MAX], li[LOG_VALUE_MAX];
-	char *body;
-	size_t len;
 
 	switch (req->r_type) {
 	case REQ_DL_LIST:
-		if ((body = deadletters_render(req->r_dead, req->r_ndead,
-		    req->r_json, &len)) == NULL)
-			return http_busy(call, "Error: Store failed, retry later.");
-		return http_answer_free(call, MHD_HTTP_OK, req->r_json ?
-		    "application/json" : HTTP_TEXT, body, len,
-		    MHD_HTTP_HEADER_VARY, "Accept");
+		return answer_list(call, req);
 	case REQ_DL_REPLAY:
 		log_info("dead letters replayed", "address=%s id=%s count=%ld",
 		    log_value(la, sizeof(la), req->r_address ? req->r_address :
@@ -57,10 +109,14 @@ handle_dead(const struct http_call *call, int replay)
 	const char *id = http_query(call, "id");
 	const char *limit = http_query(call, "limit");
 	const char *format = http_query(call, "format");
+	const char *after = http_query(call, "after");
 	const char *method = call->hc_method;
 	enum listing_format f = LISTING_TEXT;
 	struct http_req *u;
-	long n = PARAMS_LIMIT_DEFAULT;
+	/* A replay does everything it selects, up to the most a call may. */
+	long n = replay ? PARAMS_LIMIT_MAX : PARAMS_LIMIT_DEFAULT;
+	int64_t after_range = 0;
+	uint64_t after_seq = 0;
 
 	if (address != NULL && *address == '\0')
 		address = NULL;
@@ -69,6 +125,10 @@ handle_dead(const struct http_call *call, int replay)
 	if (limit != NULL && params_limit(limit, &n) == -1)
 		return http_text(call, MHD_HTTP_BAD_REQUEST,
 		    "Error: limit must be a number from 1 to 100000.");
+	if (after != NULL && *after != '\0' &&
+	    parse_after(after, &after_range, &after_seq) == -1)
+		return http_text(call, MHD_HTTP_BAD_REQUEST,
+		    "Error: after must be the next value of a previous page.");
 	if (strcmp(method, "DELETE") == 0 || replay) {
 		if (address == NULL && id == NULL)
 			return http_text(call, MHD_HTTP_BAD_REQUEST,
@@ -83,6 +143,8 @@ handle_dead(const struct http_call *call, int replay)
 	u->hr_sreq.r_address = address;
 	u->hr_sreq.r_id = id;
 	u->hr_sreq.r_limit = n;
+	u->hr_sreq.r_after_range = after_range;
+	u->hr_sreq.r_after_seq = after_seq;
 	u->hr_sreq.r_json = f == LISTING_JSON;
 	if (replay)
 		u->hr_sreq.r_type = REQ_DL_REPLAY;

@@ -72,6 +72,13 @@ char *
 deadletters_render(const struct store_dead *rows, size_t n, int json,
     size_t *len)
 {
+	return deadletters_render_page(rows, n, json, NULL, len);
+}
+
+char *
+deadletters_render_page(const struct store_dead *rows, size_t n, int json,
+    const char *next, size_t *len)
+{
 	cJSON *root = NULL, *arr;
 	char *buf = NULL;
 	size_t cap = 0;
@@ -85,6 +92,9 @@ deadletters_render(const struct store_dead *rows, size_t n, int json,
 		for (size_t i = 0; i < n; i++)
 			if (render_json(&rows[i], arr) == -1)
 				goto fail;
+		if (next != NULL &&
+		    cJSON_AddStringToObject(root, "next", next) == NULL)
+			goto fail;
 		if ((buf = cJSON_PrintUnformatted(root)) == NULL)
 			goto fail;
 		cJSON_Delete(root);

@@ -52,7 +52,15 @@ struct store_req {
 	char			 r_first[MSG_IDLEN + 1];	/* out: the first message's id */
 	const char		*r_address;	/* dead letters: filters, or NULL */
 	const char		*r_id;
-	long			 r_limit;
+	long			 r_limit;	/* 0: no limit */
+	/*
+	 * REQ_DL_LIST pages: in, where the last page ended (0 0: at the
+	 * start); out, where this one did when it was full (0 0: no more).
+	 */
+	int64_t			 r_after_range;
+	uint64_t		 r_after_seq;
+	int64_t			 r_next_range;
+	uint64_t		 r_next_seq;
 	int			 r_json;	/* the caller's: the store ignores it */
 	/* REQ_DL_LIST: the rows; the caller's, freed by store_req_release. */
 	struct store_dead	*r_dead;

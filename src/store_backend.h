@@ -84,7 +84,10 @@ struct store_backend_ops {
 	enum store_res	(*sbo_dead_record)(struct store_backend *b,
 		    const struct store_attempt *a, const char *address,
 		    const char *reason, int64_t now);
-	/* LO..HI of TOPICS not attempted yet (no retry of ID's). */
+	/*
+	 * LO..HI of TOPICS not attempted yet (no retry of ID's), recorded by
+	 * reference: in time independent of HI - LO.
+	 */
 	enum store_res	(*sbo_dead_range)(struct store_backend *b, int64_t id,
 		    const char *address, uint64_t lo, uint64_t hi,
 		    const char *topics, const char *reason, int64_t now);
@@ -92,7 +95,7 @@ struct store_backend_ops {
 	enum store_res	(*sbo_dead_sub_gone)(struct store_backend *b,
 		    int64_t id, const char *address, const char *reason,
 		    int dead, int64_t now);
-	/* REQ_DL_LIST: r_dead, r_ndead. */
+	/* REQ_DL_LIST: r_dead, r_ndead, a page from r_after_*; r_next_*. */
 	enum store_res	(*sbo_dead_list)(struct store_backend *b,
 		    struct store_req *req);
 	/* REQ_DL_REPLAY: r_replay, r_nreplay, r_count (r_status CONFLICT). */
@@ -101,7 +104,10 @@ struct store_backend_ops {
 	/* REQ_DL_PURGE: r_count. */
 	enum store_res	(*sbo_dead_purge)(struct store_backend *b,
 		    struct store_req *req);
-	/* Retention and dead_letter_max: how many went in *n. */
+	/*
+	 * Retention and dead_letter_max, counted in messages (a range counts
+	 * its span): how many went in *n.
+	 */
 	enum store_res	(*sbo_dead_expire)(struct store_backend *b,
 		    int64_t before, long *n);
 	enum store_res	(*sbo_dead_trim)(struct store_backend *b, long keep,

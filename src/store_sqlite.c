@@ -54,29 +54,76 @@ static const char *const sql[NSTMTS] = {
 	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 	[S_RETRY_DEL] = "DELETE FROM retries WHERE sub = ?1 AND seq = ?2",
 	[S_RETRY_DEL_SUB] = "DELETE FROM retries WHERE sub = ?1",
-	[S_DEAD_ONE] = "INSERT INTO dead_letters(address, seq, msg_id, "
+	/* A retry that ran out: a range of one, with its history. */
+	[S_DEAD_ONE] = "INSERT INTO dead_ranges(address, lo, hi, topics, "
 	    "attempts, first_at, last_at, dead_at, last_status, last_error, "
-	    "reason) SELECT ?1, seq, id, ?3, ?4, ?5, ?6, ?7, ?8, ?9 "
+	    "reason) SELECT ?1, seq, seq, NULL, ?3, ?4, ?5, ?6, ?7, ?8, ?9 "
 	    "FROM messages WHERE seq = ?2",
-	[S_DEAD_RANGE] = "INSERT INTO dead_letters(address, seq, msg_id, "
+	/*
+	 * ?2..?3, less sub ?6's retries (they become dead letters of their
+	 * own): one range for each stretch between them.
+	 */
+	[S_DEAD_RANGE] = "WITH r(s) AS (SELECT ?2 - 1 UNION ALL SELECT seq "
+	    "FROM retries WHERE sub = ?6 AND seq BETWEEN ?2 AND ?3 UNION ALL "
+	    "SELECT ?3 + 1), g(lo, hi) AS (SELECT s + 1, lead(s) OVER "
+	    "(ORDER BY s) - 1 FROM r) INSERT INTO dead_ranges(address, lo, hi, "
+	    "topics, attempts, first_at, last_at, dead_at, last_status, "
+	    "last_error, reason) SELECT ?1, lo, hi, ?7, 0, 0, 0, ?4, 0, '', ?5 "
+	    "FROM g WHERE hi >= lo ORDER BY lo RETURNING hi - lo + 1",
+	[S_DEAD_RETRIES] = "INSERT INTO dead_ranges(address, lo, hi, topics, "
 	    "attempts, first_at, last_at, dead_at, last_status, last_error, "
-	    "reason) SELECT ?1, seq, id, 0, 0, 0, ?4, 0, '', ?5 "
-	    "FROM messages WHERE seq BETWEEN ?2 AND ?3 AND seq NOT IN "
-	    "(SELECT seq FROM retries WHERE sub = ?6) AND hc_topics_match(?7, "
-	    "topics)",
-	[S_DEAD_RETRIES] = "INSERT INTO dead_letters(address, seq, msg_id, "
-	    "attempts, first_at, last_at, dead_at, last_status, last_error, "
-	    "reason) SELECT ?2, r.seq, m.id, r.attempts, r.first_at, r.last_at, "
-	    "?3, r.last_status, r.last_error, ?4 FROM retries r "
-	    "JOIN messages m ON m.seq = r.seq WHERE r.sub = ?1",
+	    "reason) SELECT ?2, r.seq, r.seq, NULL, r.attempts, r.first_at, "
+	    "r.last_at, ?3, r.last_status, r.last_error, ?4 FROM retries r "
+	    "JOIN messages m ON m.seq = r.seq WHERE r.sub = ?1 ORDER BY r.seq",
+	/* A dead letter of one message is looked up; longer ones: S_GC_GAPS. */
 	[S_GC] = "DELETE FROM messages WHERE seq >= ?1 AND seq < ?2 AND "
 	    "NOT EXISTS (SELECT 1 FROM retries r WHERE r.seq = messages.seq) "
-	    "AND NOT EXISTS (SELECT 1 FROM dead_letters d "
-	    "WHERE d.seq = messages.seq) RETURNING length(body)",
+	    "AND NOT EXISTS (SELECT 1 FROM dead_ranges d WHERE "
+	    "d.lo = messages.seq AND d.hi = messages.seq) "
+	    "RETURNING length(body)",
+	/*
+	 * The stretches of ?1..?2 - 1 that no dead-letter range longer than
+	 * one covers (a range keeps its whole span, whatever its topics): a
+	 * range's low end past the highest end before it opens a gap.  The
+	 * long ranges are few (removals), the ones of one many (retries that
+	 * ran out), so these are looked up message by message instead.
+	 */
+	[S_GC_GAPS] = "WITH r AS (SELECT lo, hi FROM dead_ranges WHERE "
+	    "hi > lo AND hi >= ?1 AND lo < ?2), e AS (SELECT lo, max(hi) "
+	    "OVER (ORDER BY lo ROWS BETWEEN UNBOUNDED PRECEDING AND 1 "
+	    "PRECEDING) AS prev FROM r) SELECT coalesce(prev + 1, ?1), lo - 1 "
+	    "FROM e WHERE prev IS NULL OR lo > prev + 1 UNION ALL "
+	    "SELECT coalesce((SELECT max(hi) FROM r) + "
+	    "1, ?1), ?2 - 1",
 	[S_FLOOR] = "SELECT min(cursor) FROM subscribers",
-	[S_DL_EXPIRE] = "DELETE FROM dead_letters WHERE dead_at < ?1",
-	[S_DL_TRIM] = "DELETE FROM dead_letters WHERE id <= (SELECT id FROM "
-	    "dead_letters ORDER BY id DESC LIMIT 1 OFFSET ?1)",
+	[S_DL_EXPIRE] = "DELETE FROM dead_ranges WHERE dead_at < ?1 "
+	    "RETURNING hi - lo + 1",
+	/* dead_letter_max: whole ranges past the newest ?1 messages go ... */
+	[S_DL_TRIM] = "DELETE FROM dead_ranges WHERE id IN (SELECT id FROM "
+	    "(SELECT id, sum(hi - lo + 1) OVER (ORDER BY id DESC) - (hi - lo + "
+	    "1) AS newer FROM dead_ranges) WHERE newer >= ?1) "
+	    "RETURNING hi - lo + 1",
+	/* ... and the oldest left loses its low end past the line. */
+	[S_DL_TOTAL] = "SELECT coalesce(sum(hi - lo + 1), 0) FROM dead_ranges",
+	[S_DL_TRIM_LOW] = "UPDATE dead_ranges SET lo = lo + ?1 WHERE id = "
+	    "(SELECT min(id) FROM dead_ranges)",
+	/* Cutting ?2..?3 out of range ?1: the part above first, ... */
+	[S_CUT_TAIL] = "INSERT INTO dead_ranges(address, lo, hi, topics, "
+	    "attempts, first_at, last_at, dead_at, last_status, last_error, "
+	    "reason) SELECT address, ?3 + 1, hi, topics, attempts, first_at, "
+	    "last_at, dead_at, last_status, last_error, reason FROM "
+	    "dead_ranges WHERE id = ?1 AND lo < ?2 AND hi > ?3",
+	/* ... then what is left of the range: below, above, or nothing. */
+	[S_CUT_HEAD] = "UPDATE dead_ranges SET hi = ?2 - 1 WHERE id = ?1 AND "
+	    "lo < ?2 AND hi >= ?2",
+	[S_CUT_LOW] = "UPDATE dead_ranges SET lo = ?3 + 1 WHERE id = ?1 AND "
+	    "lo >= ?2 AND lo <= ?3 AND hi > ?3",
+	[S_CUT_ALL] = "DELETE FROM dead_ranges WHERE id = ?1 AND lo >= ?2 AND "
+	    "hi <= ?3",
+	/* A message's number, by its id, among those dead letters keep. */
+	[S_DL_SEQ] = "SELECT seq FROM messages WHERE seq >= (SELECT min(lo) "
+	    "FROM dead_ranges) AND seq <= (SELECT max(hi) FROM dead_ranges) "
+	    "AND id = ?1",
 };
 
 static const char schema[] =
@@ -109,11 +156,17 @@ static const char schema[] =
     " last_error TEXT NOT NULL,"
     " PRIMARY KEY (sub, seq)) WITHOUT ROWID;"
     "CREATE INDEX IF NOT EXISTS retries_seq ON retries(seq);"
-    "CREATE TABLE IF NOT EXISTS dead_letters ("
+    /*
+     * Dead letters by reference: the messages LO..HI (of TOPICS; NULL:
+     * all) that ADDRESS was owed.  One that ran out of retries is a range
+     * of one with its history; the others' attempts are 0.
+     */
+    "CREATE TABLE IF NOT EXISTS dead_ranges ("
     " id INTEGER PRIMARY KEY,"
     " address TEXT NOT NULL,"
-    " seq INTEGER NOT NULL,"
-    " msg_id TEXT NOT NULL,"
+    " lo INTEGER NOT NULL,"
+    " hi INTEGER NOT NULL,"
+    " topics TEXT,"
     " attempts INTEGER NOT NULL,"
     " first_at INTEGER NOT NULL,"
     " last_at INTEGER NOT NULL,"
@@ -121,9 +174,10 @@ static const char schema[] =
     " last_status INTEGER NOT NULL,"
     " last_error TEXT NOT NULL,"
     " reason TEXT NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS dead_letters_address ON dead_letters(address);"
-    "CREATE INDEX IF NOT EXISTS dead_letters_seq ON dead_letters(seq);"
-    "CREATE INDEX IF NOT EXISTS dead_letters_msg ON dead_letters(msg_id);"
+    "CREATE INDEX IF NOT EXISTS dead_ranges_address ON dead_ranges(address);"
+    "CREATE INDEX IF NOT EXISTS dead_ranges_lo ON dead_ranges(lo);"
+    "CREATE INDEX IF NOT EXISTS dead_ranges_long ON dead_ranges(lo) "
+    "WHERE hi > lo;"
     "CREATE TABLE IF NOT EXISTS idempotency ("
     " key TEXT PRIMARY KEY,"
     " msg_id TEXT NOT NULL,"
@@ -136,7 +190,18 @@ static const char migrate_1[] =
     "ALTER TABLE messages ADD COLUMN topics TEXT;"
     "ALTER TABLE subscribers ADD COLUMN secret TEXT;";
 
-#define SCHEMA_VERSION	2
+/*
+ * Version 2 kept a row, and a message id, for every dead letter: each
+ * becomes a range of one, in the same order, with its history.
+ */
+static const char migrate_2[] =
+    "INSERT INTO dead_ranges(address, lo, hi, topics, attempts, first_at, "
+    "last_at, dead_at, last_status, last_error, reason) SELECT address, seq, "
+    "seq, NULL, attempts, first_at, last_at, dead_at, last_status, "
+    "last_error, reason FROM dead_letters ORDER BY id;"
+    "DROP TABLE dead_letters;";
+
+#define SCHEMA_VERSION	3
 
 int
 sqlite_exec(sqlite3 *db, const char *text)
@@ -319,13 +384,16 @@ open_db(struct store_backend *b)
 	    sqlite_exec(b->sq_db, "BEGIN") == -1 ||
 	    (version == 1 && sqlite_exec(b->sq_db, migrate_1) == -1) ||
 	    sqlite_exec(b->sq_db, schema) == -1 ||
-	    sqlite_exec(b->sq_db, "PRAGMA user_version = 2") == -1 ||
+	    ((version == 1 || version == 2) &&
+	    sqlite_exec(b->sq_db, migrate_2) == -1) ||
+	    sqlite_exec(b->sq_db, "PRAGMA user_version = 3") == -1 ||
 	    sqlite_exec(b->sq_db, "COMMIT") == -1 ||
 	    sqlite_match_function(b->sq_db) == -1)
 		return -1;
-	if (version == 1)
-		log_info("store upgraded", "path=%s from=1 to=%d",
-		    log_value(lp, sizeof(lp), b->sq_path), SCHEMA_VERSION);
+	if (version == 1 || version == 2)
+		log_info("store upgraded", "path=%s from=%lld to=%d",
+		    log_value(lp, sizeof(lp), b->sq_path), (long long)version,
+		    SCHEMA_VERSION);
 	for (int i = 0; i < NSTMTS; i++)
 		if (sqlite3_prepare_v3(b->sq_db, sql[i], -1,
 		    SQLITE_PREPARE_PERSISTENT, &b->sq_stmt[i], NULL) !=
@@ -395,7 +463,7 @@ sqlite_open(const struct config *cfg, struct store_boot *boot)
 	if (sqlite_query_int(b->sq_db, "SELECT max(coalesce((SELECT max(seq) "
 	    "FROM messages), 0), coalesce((SELECT max(cursor) - 1 FROM "
 	    "subscribers), 0), coalesce((SELECT max(seq) FROM retries), 0), "
-	    "coalesce((SELECT max(seq) FROM dead_letters), 0))", &last) == -1 ||
+	    "coalesce((SELECT max(hi) FROM dead_ranges), 0))", &last) == -1 ||
 	    sqlite_query_int(b->sq_db, "SELECT total(length(body)) FROM "
 	    "messages", &bytes) == -1) {
 		log_error("cannot open store", "path=%s error=%s",

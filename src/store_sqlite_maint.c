@@ -113,17 +113,40 @@ sqlite_idem_expire(struct store_backend *b, int64_t before)
 enum store_res
 sqlite_probe(struct store_backend *b)
 {
-	return sqlite_res(b, sqlite3_exec(b->sq_db, "PRAGMA user_version = 2",
+	return sqlite_res(b, sqlite3_exec(b->sq_db, "PRAGMA user_version = 3",
 	    NULL, NULL, NULL));
 }
 
-/* Deletes the messages no one needs any more, from sq_gc_from (ALL: 0) on. */
+/* Deletes FROM..TO - 1 but for what retries name: the bytes in *freed. */
+static int
+collect_stretch(struct store_backend *b, uint64_t from, uint64_t to,
+    size_t *freed)
+{
+	sqlite3_stmt *g = b->sq_stmt[S_GC];
+	int rc;
+
+	sqlite3_bind_int64(g, 1, (sqlite3_int64)from);
+	sqlite3_bind_int64(g, 2, (sqlite3_int64)to);
+	while ((rc = sqlite3_step(g)) == SQLITE_ROW)
+		*freed += (size_t)sqlite3_column_int64(g, 0);
+	sqlite3_reset(g);
+	return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/*
+ * Deletes the messages no one needs any more, from sq_gc_from (ALL: 0) on:
+ * below every cursor, named by no retry, and in no dead-letter range.  The
+ * ranges longer than one (removals) are few: the stretches between them
+ * are found first and each deleted in one go.
+ */
 enum store_res
 sqlite_collect(struct store_backend *b, int all, uint64_t next_seq,
     size_t *freed)
 {
-	sqlite3_stmt *f = b->sq_stmt[S_FLOOR], *g = b->sq_stmt[S_GC];
+	sqlite3_stmt *f = b->sq_stmt[S_FLOOR], *gaps = b->sq_stmt[S_GC_GAPS];
 	uint64_t floor = next_seq, from = all ? 0 : b->sq_gc_from;
+	uint64_t *v = NULL;
+	size_t n = 0, cap = 0;
 	int rc;
 
 	*freed = 0;
@@ -136,15 +159,44 @@ sqlite_collect(struct store_backend *b, int all, uint64_t next_seq,
 		return sqlite_res(b, rc);
 	if (floor <= from)
 		return SR_OK;
-	sqlite3_bind_int64(g, 1, (sqlite3_int64)from);
-	sqlite3_bind_int64(g, 2, (sqlite3_int64)floor);
-	while ((rc = sqlite3_step(g)) == SQLITE_ROW)
-		*freed += (size_t)sqlite3_column_int64(g, 0);
-	sqlite3_reset(g);
+	/* Read whole before deleting: the statement reads what is deleted. */
+	sqlite3_bind_int64(gaps, 1, (sqlite3_int64)from);
+	sqlite3_bind_int64(gaps, 2, (sqlite3_int64)floor);
+	while ((rc = sqlite3_step(gaps)) == SQLITE_ROW) {
+		int64_t lo = sqlite3_column_int64(gaps, 0);
+		int64_t hi = sqlite3_column_int64(gaps, 1);
+
+		if (hi < lo)
+			continue;
+		if (n + 2 > cap) {
+			size_t ncap = cap ? cap * 2 : 16;
+			uint64_t *w = realloc(v, ncap * sizeof(*w));
+
+			if (w == NULL) {
+				rc = SQLITE_NOMEM;
+				break;
+			}
+			v = w;
+			cap = ncap;
+		}
+		v[n++] = (uint64_t)lo;
+		v[n++] = (uint64_t)hi + 1;
+	}
+	sqlite3_reset(gaps);
+	sqlite3_clear_bindings(gaps);
 	if (rc != SQLITE_DONE)
-		return sqlite_res(b, rc);
+		goto fail;
+	for (size_t i = 0; i < n; i += 2)
+		if ((rc = collect_stretch(b, v[i], v[i + 1], freed)) !=
+		    SQLITE_OK)
+			goto fail;
+	free(v);
 	b->sq_gc_from = floor;
 	return SR_OK;
+
+fail:
+	free(v);
+	return sqlite_res(b, rc);
 }
 
 int

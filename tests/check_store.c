@@ -304,8 +304,181 @@ START_TEST(version_1_database_is_upgraded)
 	cols = sqlite3_column_int64(q, 1);
 	sqlite3_finalize(q);
 	sqlite3_close(db);
-	ck_assert_int_eq(version, 2);
+	ck_assert_int_eq(version, 3);
 	ck_assert_int_eq(cols, 3);
+}
+END_TEST
+
+/* Version 2 kept a row per dead letter: they come through the upgrade. */
+/* hookcast's second schema (user_version 2), with two dead letters. */
+static const char schema_v2[] =
+    "CREATE TABLE messages (seq INTEGER PRIMARY KEY, id TEXT NOT NULL,"
+    " ctype TEXT NOT NULL, created INTEGER NOT NULL, body BLOB NOT NULL,"
+    " topics TEXT);"
+    "CREATE TABLE subscribers (id INTEGER PRIMARY KEY, address TEXT NOT "
+    "NULL, url TEXT NOT NULL, topics TEXT, registered_at INTEGER NOT NULL,"
+    " last_keepalive INTEGER NOT NULL, cursor INTEGER NOT NULL,"
+    " removed INTEGER NOT NULL DEFAULT 0, secret TEXT);"
+    "CREATE TABLE retries (sub INTEGER NOT NULL, seq INTEGER NOT NULL,"
+    " attempts INTEGER NOT NULL, first_at INTEGER NOT NULL,"
+    " last_at INTEGER NOT NULL, next_at INTEGER NOT NULL,"
+    " last_status INTEGER NOT NULL, last_error TEXT NOT NULL,"
+    " PRIMARY KEY (sub, seq)) WITHOUT ROWID;"
+    "CREATE TABLE dead_letters (id INTEGER PRIMARY KEY, address TEXT NOT "
+    "NULL, seq INTEGER NOT NULL, msg_id TEXT NOT NULL, attempts INTEGER "
+    "NOT NULL, first_at INTEGER NOT NULL, last_at INTEGER NOT NULL,"
+    " dead_at INTEGER NOT NULL, last_status INTEGER NOT NULL,"
+    " last_error TEXT NOT NULL, reason TEXT NOT NULL);"
+    "CREATE INDEX dead_letters_seq ON dead_letters(seq);"
+    "CREATE TABLE idempotency (key TEXT PRIMARY KEY, msg_id TEXT NOT NULL,"
+    " subscribers INTEGER NOT NULL, created INTEGER NOT NULL) "
+    "WITHOUT ROWID;"
+    "INSERT INTO messages VALUES"
+    " (1, 'msg_0123456789abcdef0123456789abcd01', 'text/plain', 1, 'one',"
+    " NULL), (2, 'msg_0123456789abcdef0123456789abcd02', 'text/plain', 1,"
+    " 'two', NULL);"
+    "INSERT INTO dead_letters(address, seq, msg_id, attempts, first_at,"
+    " last_at, dead_at, last_status, last_error, reason) VALUES"
+    " ('10.0.0.1:80', 2, 'msg_0123456789abcdef0123456789abcd02', 3, 1, 2,"
+    " 4102444800000, 500, 'HTTP 500', 'retries exhausted'),"
+    " ('10.0.0.2:80', 1, 'msg_0123456789abcdef0123456789abcd01', 0, 0, 0,"
+    " 4102444800000, 0, '', 'deregistered');"
+    "PRAGMA user_version = 2;";
+
+START_TEST(version_2_dead_letters_are_kept)
+{
+	char file[128], *text;
+	sqlite3 *db;
+	int64_t version = 0, old = 1;
+	sqlite3_stmt *q;
+
+	snprintf(file, sizeof(file), "%s/hookcast.db", dir);
+	ck_assert_int_eq(sqlite3_open(file, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db, schema_v2, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+
+	unit_stack_start(&stack, &cfg, 10);
+	ck_assert_uint_eq(store_last_seq(stack.store), 2);
+	ck_assert_int_eq(count_dead("10.0.0.1:80"), 1);
+	ck_assert_int_eq(count_dead("10.0.0.2:80"), 1);
+	text = unit_dead_letters(stack.store, "10.0.0.1:80", 0);
+	ck_assert_ptr_nonnull(strstr(text,
+	    "msg_0123456789abcdef0123456789abcd02  10.0.0.1:80  attempts=3  "
+	    "last=\"HTTP 500\""));
+	free(text);
+	text = unit_dead_letters(stack.store, "10.0.0.2:80", 0);
+	ck_assert_ptr_nonnull(strstr(text,
+	    "msg_0123456789abcdef0123456789abcd01  10.0.0.2:80  attempts=0"));
+	free(text);
+	unit_stack_stop(&stack, 0);
+
+	ck_assert_int_eq(sqlite3_open(file, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT (SELECT user_version "
+	    "FROM pragma_user_version), (SELECT count(*) FROM sqlite_schema "
+	    "WHERE name = 'dead_letters')", -1, &q, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_step(q), SQLITE_ROW);
+	version = sqlite3_column_int64(q, 0);
+	old = sqlite3_column_int64(q, 1);
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+	ck_assert_int_eq(version, 3);
+	ck_assert_int_eq(old, 0);
+}
+END_TEST
+
+/* For wait_until: the store holds exactly *ARG bytes of bodies. */
+static int
+backlog_is(void *arg)
+{
+	return store_backlog_bytes(stack.store) == *(const size_t *)arg;
+}
+
+/*
+ * A dead-letter range keeps the bodies it spans, and only those, once no
+ * cursor or retry needs them; purged, they go too.
+ */
+START_TEST(a_dead_letter_range_keeps_its_bodies)
+{
+	char address[64];
+	unsigned port;
+	int hfd = unit_hang_listen(&port);
+	uint64_t seq[10];
+	size_t five = 5 * 5, none = 0;
+	struct store_req req = { .r_type = REQ_DL_PURGE,
+	    .r_address = "10.0.0.9:80" };
+
+	cfg.dead_letter_on_evict = 0;	/* the subscriber's backlog: not kept */
+	cfg.delivery_timeout = 1;
+	unit_stack_start(&stack, &cfg, 10);
+	snprintf(address, sizeof(address), "127.0.0.1:%u", port);
+	subscribe(address, clock_real_ms());	/* its cursor keeps them all */
+	unit_sync(stack.store);
+	for (int i = 0; i < 10; i++) {
+		struct msg *m = msg_new(NULL, NULL, "hello", 5);
+
+		ck_assert_int_eq(unit_publish(stack.store, m), STORE_OK);
+		seq[i] = msg_seq(m);
+		msg_unref(m);
+	}
+	store_dead_range(stack.store, 0, "10.0.0.9:80", seq[3], seq[7], NULL,
+	    "deregistered");
+	unit_sync(stack.store);
+	ck_assert_int_eq(count_dead("10.0.0.9:80"), 5);
+	ck_assert_int_eq(subs_remove(stack.subs, address, SUB_DEREGISTERED), 0);
+	wait_until(backlog_is, &five, UNIT_WAIT_MS);
+	ck_assert_int_eq(count_dead("10.0.0.9:80"), 5);
+	ck_assert_int_eq(unit_request(stack.store, &req), STORE_OK);
+	ck_assert_int_eq(req.r_count, 5);
+	wait_until(backlog_is, &none, UNIT_WAIT_MS);
+	ck_assert_int_eq(count_dead("10.0.0.9:80"), 0);
+	unit_stack_stop(&stack, 0);
+	close(hfd);
+}
+END_TEST
+
+/* dead_letter_max counts a range's messages: the oldest lose their low end. */
+START_TEST(dead_letter_max_trims_a_range)
+{
+	char address[64], ids[6][MSG_IDLEN + 1], *text;
+	unsigned port;
+	int hfd = unit_hang_listen(&port), three = 3;
+	uint64_t seq[6];
+
+	cfg.durability = DURABILITY_NORMAL;
+	cfg.dead_letter_max = 10;
+	unit_stack_start(&stack, &cfg, 10);
+	snprintf(address, sizeof(address), "127.0.0.1:%u", port);
+	subscribe(address, clock_real_ms());	/* its cursor keeps the rows */
+	unit_sync(stack.store);
+	for (int i = 0; i < 6; i++) {
+		struct msg *m = msg_new(NULL, NULL, "x", 1);
+
+		ck_assert_int_eq(unit_publish(stack.store, m), STORE_OK);
+		snprintf(ids[i], sizeof(ids[i]), "%s", msg_id(m));
+		seq[i] = msg_seq(m);
+		msg_unref(m);
+	}
+	/* Two ranges: 0..3, then 4..5 (newer). */
+	store_dead_range(stack.store, 0, "10.0.0.1:80", seq[0], seq[3], NULL,
+	    "deregistered");
+	store_dead_range(stack.store, 0, "10.0.0.1:80", seq[4], seq[5], NULL,
+	    "evicted");
+	unit_sync(stack.store);
+	ck_assert_int_eq(count_dead("10.0.0.1:80"), 6);
+	unit_stack_stop(&stack, 0);
+
+	cfg.dead_letter_max = 3;
+	unit_stack_start(&stack, &cfg, 10);
+	wait_until(dead_at_most, &three, UNIT_WAIT_MS);
+	text = unit_dead_letters(stack.store, "10.0.0.1:80", 0);
+	for (int i = 0; i < 3; i++)
+		ck_assert_ptr_null(strstr(text, ids[i]));
+	for (int i = 3; i < 6; i++)
+		ck_assert_ptr_nonnull(strstr(text, ids[i]));
+	free(text);
+	ck_assert_int_eq(count_dead("10.0.0.1:80"), 3);
+	unit_stack_stop(&stack, 0);
+	close(hfd);
 }
 END_TEST
 
@@ -451,6 +624,9 @@ main(void)
 	tcase_add_test(tc, unusable_or_busy_data_dir);
 	tcase_add_test(tc, dead_letter_max_keeps_the_newest);
 	tcase_add_test(tc, version_1_database_is_upgraded);
+	tcase_add_test(tc, version_2_dead_letters_are_kept);
+	tcase_add_test(tc, a_dead_letter_range_keeps_its_bodies);
+	tcase_add_test(tc, dead_letter_max_trims_a_range);
 	tcase_add_test(tc, health_follows_failing_writes);
 	tcase_set_timeout(tc, 30);
 	suite_add_tcase(s, tc);
