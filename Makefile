@@ -21,11 +21,10 @@ LDFLAGS   ?=
 LDLIBS    ?=
 
 # The flags the build needs, combined with the user's at every compile and
-# link.  WARN is recursive so a target may override WARN_NEW.
-WARN_BASE := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
-             -Wpointer-arith -Wsign-compare
-WARN_NEW   = -Wcast-qual -Wformat=2 -Wwrite-strings -Wmissing-declarations
-WARN       = $(WARN_BASE) $(WARN_NEW) -Werror
+# link.
+WARN      := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+             -Wpointer-arith -Wsign-compare -Wcast-qual -Wformat=2 \
+             -Wwrite-strings -Wmissing-declarations -Werror
 # The version's quotes escaped, not single-quoted: cppcheck reads the
 # command in compile_commands.json and does not undo single quotes.
 HC_CFLAGS := -std=c11 -D_GNU_SOURCE -DHOOKCAST_VERSION=\"$(VERSION)\" \
@@ -49,14 +48,6 @@ BUILD     ?= build
 
 ALL_CFLAGS  = $(HC_CFLAGS) $(SAN_FLAGS) $(WARN) $(CPPFLAGS) $(CFLAGS)
 ALL_LDFLAGS = $(SAN_FLAGS) $(LDFLAGS)
-
-# TEMPORARY (issue 13): the files split in parallel were left alone.  Of
-# them only api.c fails WARN_NEW (clang's -Wformat-nonliteral, in the fuzz
-# build: its MHD log callback lacks a format attribute); the others compile
-# clean but still hide dropped consts behind (uintptr_t) casts.  Fix those,
-# then empty this list and delete this block.
-NEW_WARN_EXEMPT := api
-$(patsubst %,$(BUILD)/%.o,$(NEW_WARN_EXEMPT)): WARN_NEW :=
 
 # Quiet output (`CC src/x.c`) unless V=1.
 ifeq ($(V),1)
@@ -144,9 +135,6 @@ FUZZERS      := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZBINS     := $(addprefix $(FUZZ_BUILD)/,$(FUZZERS))
 FUZZOBJS     := $(patsubst $(BUILD)/%,$(FUZZ_BUILD)/obj/%,$(LIBOBJS))
 
-# TEMPORARY: the same exemption as NEW_WARN_EXEMPT above.
-$(patsubst %,$(FUZZ_BUILD)/obj/%.o,$(NEW_WARN_EXEMPT)): WARN_NEW :=
-
 $(FUZZ_BUILD)/obj/%.o: src/%.c Makefile | $(FUZZ_BUILD)/obj
 	$(call say,CC,$< [fuzz])
 	$(Q)$(FUZZ_CC) $(FUZZ_ALL_CFLAGS) $(DEPFLAGS) \
@@ -214,17 +202,15 @@ clean:
 	rm -rf build build-*
 
 # compile_commands.json for clang-tidy, cppcheck and editors, written from
-# the flags above (each file as it is compiled, NEW_WARN_EXEMPT included), so
-# it needs no tool and no rebuild, and is rewritten on every use.
+# the flags above (each file as it is compiled), so it needs no tool and no
+# rebuild, and is rewritten on every use.
 COMPDB      := $(BUILD)/compile_commands.json
 COMPDB_SRCS := $(SRCS) $(wildcard tests/check_*.c) tests/unit.c \
                $(wildcard tests/fuzz/fuzz_*.c)
 json_str     = $(subst ",\",$(subst \,\\,$(1)))
-compdb_warn  = $(WARN_BASE) -Werror $(if $(filter $(basename $(notdir $(1))),\
-               $(NEW_WARN_EXEMPT)),,$(WARN_NEW))
 compdb_entry = {"directory": "$(CURDIR)", "file": "$(1)", "command": \
                "$(call json_str,$(CC) $(HC_CFLAGS) $(SAN_FLAGS) \
-               $(call compdb_warn,$(1)) $(CPPFLAGS) $(CFLAGS) -Isrc -c \
+               $(WARN) $(CPPFLAGS) $(CFLAGS) -Isrc -c \
                -o $(BUILD)/$(basename $(notdir $(1))).o $(1))"}
 
 $(COMPDB): FORCE | $(BUILD)
@@ -239,13 +225,15 @@ compdb: $(COMPDB)
 FORCE:
 
 # make lint: the include-cycle check (scripts/include-cycles.py), cppcheck
-# and clang-tidy (its checks in .clang-tidy) over LINT_SRCS as they are
-# compiled; -k so that one failing step does not hide the others' findings.
+# and clang-tidy (its checks in .clang-tidy) over every file
+# compile_commands.json has (src/, the unit suites, the fuzzing harnesses)
+# as they are compiled; -k so that one failing step does not hide the
+# others' findings.
 # cppcheck skips variableScope: style(9) declares locals at a block's top.
 CPPCHECK    ?= cppcheck
 CLANG_TIDY  ?= clang-tidy
 LINT_JOBS   ?= 2
-LINT_SRCS   := $(SRCS)
+LINT_SRCS   := $(COMPDB_SRCS)
 
 lint:
 	@sh scripts/deps.sh lint

@@ -205,7 +205,7 @@ check_request(struct api *a, struct http_call *call, const char *url,
 	if (!params_method_allowed(e->ep_allow, call->hc_method)) {
 		*ret = http_answer(call, MHD_HTTP_METHOD_NOT_ALLOWED, HTTP_TEXT,
 		    e->ep_wrong_method, strlen(e->ep_wrong_method),
-		    MHD_RESPMEM_PERSISTENT, MHD_HTTP_HEADER_ALLOW, e->ep_allow);
+		    MHD_HTTP_HEADER_ALLOW, e->ep_allow);
 		return -1;
 	}
 	return api_gate_pass(call, a->sv_auth, e->ep_scope, ret);
@@ -404,6 +404,9 @@ api_completed(void *cls, struct MHD_Connection *c, void **con_cls,
  * would make a flood of lines: one line a second at most, the latest
  * message with how many there were since the last line.
  */
+static void api_mhd_log(void *cls, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+
 static void
 api_mhd_log(void *cls, const char *fmt, va_list ap)
 {
@@ -469,7 +472,7 @@ make_shared(struct http_env *env)
 	const struct dashboard_file *f;
 
 	env->he_success = MHD_create_response_from_buffer(sizeof(ok) - 1,
-	    (void *)(uintptr_t)ok, MHD_RESPMEM_PERSISTENT);
+	    http_mhd_readonly(ok), MHD_RESPMEM_PERSISTENT);
 	if (env->he_success == NULL)
 		goto fail;
 	MHD_add_response_header(env->he_success, MHD_HTTP_HEADER_CONTENT_TYPE,
@@ -478,7 +481,7 @@ make_shared(struct http_env *env)
 		f = dashboard_file(i);
 		env->he_files[i] = MHD_create_response_from_buffer(
 		    (size_t)(f->df_end - f->df_data),
-		    (void *)(uintptr_t)f->df_data, MHD_RESPMEM_PERSISTENT);
+		    http_mhd_readonly(f->df_data), MHD_RESPMEM_PERSISTENT);
 		if (env->he_files[i] == NULL)
 			goto fail;
 		MHD_add_response_header(env->he_files[i],
@@ -578,13 +581,13 @@ api_run(struct api *a, const struct api_parts *p)
 	if (a->sv_tls != NULL) {
 		flags |= MHD_USE_TLS;
 		tls[0] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0,
-		    (void *)(uintptr_t)tls_cert(a->sv_tls) };
+		    http_mhd_readonly(tls_cert(a->sv_tls)) };
 		tls[1] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0,
-		    (void *)(uintptr_t)tls_key(a->sv_tls) };
+		    http_mhd_readonly(tls_key(a->sv_tls)) };
 		/* TLS 1.2 and later: GnuTLS's default still has 1.0 and 1.1. */
 		tls[2] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_PRIORITIES, 0,
-		    (void *)(uintptr_t)"NORMAL:-VERS-TLS1.0:-VERS-TLS1.1:"
-		    "-VERS-DTLS1.0" };
+		    http_mhd_readonly("NORMAL:-VERS-TLS1.0:-VERS-TLS1.1:"
+		    "-VERS-DTLS1.0") };
 	}
 	/*
 	 * max_connections is kept by the accept policy (api_accept), which

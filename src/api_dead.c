@@ -43,7 +43,7 @@ answer_list(const struct http_call *call, const struct store_req *req)
 {
 	struct MHD_Response *r;
 	enum MHD_Result ret;
-	char next[48];
+	char next[48] = "";
 	char *body;
 	size_t len;
 

@@ -58,7 +58,7 @@ bind_listen(const char *where, const struct sockaddr_storage *ss,
 {
 	socklen_t len = ss->ss_family == AF_INET6 ?
 	    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-	char la[LOG_VALUE_MAX], lv[LOG_VALUE_MAX];
+	char la[LOG_VALUE_MAX], lv[LOG_VALUE_MAX], ebuf[128];
 	int fd, on = 1;
 
 	fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -74,10 +74,10 @@ bind_listen(const char *where, const struct sockaddr_storage *ss,
 	return fd;
 
 fail:
-	/* strerror by hand: this is an error, and only log_warn appends it. */
+	/* The reason by hand: this is an error, and only log_warn appends it. */
 	log_error("cannot listen", "listen=%s error=%s",
 	    log_value(la, sizeof(la), where),
-	    log_value(lv, sizeof(lv), strerror(errno)));
+	    log_value(lv, sizeof(lv), strerror_r(errno, ebuf, sizeof(ebuf))));
 	if (fd != -1)
 		close(fd);
 	return -1;

@@ -69,8 +69,8 @@ api_ops_metrics(const struct http_call *call)
 	if ((body = metrics_render(&g, env->he_labels, env->he_nlabels,
 	    &len)) == NULL)
 		return http_nomem(call, __func__);
-	return http_answer(call, MHD_HTTP_OK, "text/plain; version=0.0.4; "
-	    "charset=utf-8", body, len, MHD_RESPMEM_MUST_FREE, NULL, NULL);
+	return http_answer_free(call, MHD_HTTP_OK, "text/plain; version=0.0.4; "
+	    "charset=utf-8", body, len, NULL, NULL);
 }
 
 enum MHD_Result
@@ -82,8 +82,8 @@ api_ops_stats(const struct http_call *call)
 	if ((body = stats_render(call->hc_env->he_stats, clock_real_ms(),
 	    &len)) == NULL)
 		return http_nomem(call, __func__);
-	return http_answer(call, MHD_HTTP_OK, "application/json", body, len,
-	    MHD_RESPMEM_MUST_FREE, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	return http_answer_free(call, MHD_HTTP_OK, "application/json", body,
+	    len, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
 }
 
 enum MHD_Result

@@ -75,7 +75,6 @@ api_subs_register(const struct http_call *call)
 	int64_t real = clock_real_ms(), mono = clock_mono_ms();
 	struct sub_opts opts = { 0, NULL, NULL };
 	char bad[SIGN_ERRLEN];
-	enum subs_add_result r;
 	enum MHD_Result ret;
 	enum addr_status st;
 	struct sockaddr_storage ss;
@@ -122,8 +121,8 @@ api_subs_register(const struct http_call *call)
 		goto done;
 	}
 
-	switch ((r = subs_add(env->he_subs, address, url, text, &opts, real,
-	    mono))) {
+	switch (subs_add(env->he_subs, address, url, text, &opts, real,
+	    mono)) {
 	case SUBS_ADDED:
 		url = NULL;		/* the map's now */
 		log_info("subscriber registered", "address=%s url=%s "
@@ -239,6 +238,6 @@ api_subs_list(const struct http_call *call)
 		return http_nomem(call, __func__);
 	if (f == LISTING_HTML)
 		return answer_page(call, body, len);
-	return http_answer(call, MHD_HTTP_OK, listing_content_type(f), body,
-	    len, MHD_RESPMEM_MUST_FREE, MHD_HTTP_HEADER_VARY, "Accept");
+	return http_answer_free(call, MHD_HTTP_OK, listing_content_type(f),
+	    body, len, MHD_HTTP_HEADER_VARY, "Accept");
 }

@@ -23,7 +23,8 @@ render_json(const struct store_dead *d, cJSON *arr)
 	if (cJSON_AddStringToObject(o, "id", d->sd_msg_id) == NULL ||
 	    cJSON_AddStringToObject(o, "address", d->sd_address) == NULL ||
 	    cJSON_AddNumberToObject(o, "attempts", d->sd_attempts) == NULL ||
-	    cJSON_AddNumberToObject(o, "last_status", d->sd_status) == NULL ||
+	    cJSON_AddNumberToObject(o, "last_status",
+	    (double)d->sd_status) == NULL ||
 	    cJSON_AddStringToObject(o, "last_error", d->sd_error) == NULL ||
 	    (d->sd_first_at ? cJSON_AddStringToObject(o, "first_attempt",
 	    first) : cJSON_AddNullToObject(o, "first_attempt")) == NULL ||

@@ -115,7 +115,7 @@ deliver_wake(struct deliver *d)
 }
 
 int
-deliver_on_add(struct sub *sub, const struct topics *topics,
+deliver_on_add(struct sub *sub, struct topics *topics,
     const char *secret, void *arg)
 {
 	struct deliver *d = arg;
@@ -143,7 +143,7 @@ deliver_on_remove(struct sub *sub, void *arg)
 }
 
 int
-deliver_on_change(struct sub *sub, const struct topics *topics,
+deliver_on_change(struct sub *sub, struct topics *topics,
     const char *secret, void *arg)
 {
 	char la[LOG_VALUE_MAX];
@@ -159,7 +159,7 @@ deliver_on_change(struct sub *sub, const struct topics *topics,
 		return -1;
 	}
 	u->up_sub = sub_ref(sub);
-	u->up_topics = topics_ref((struct topics *)(uintptr_t)topics);
+	u->up_topics = topics_ref(topics);
 	u->up_cmd.ic_type = CMD_UPDATE;
 	u->up_cmd.ic_arg = u;
 	inbox_push(arg, &u->up_cmd);
@@ -339,7 +339,7 @@ drain_inbox(struct deliver *d)
 			free(c);
 			break;
 		case CMD_CONFIG:
-			handle_config(d, c->ic_arg);
+			handle_config(d, c->ic_config);
 			free(c);
 			break;
 		default:
@@ -491,7 +491,7 @@ deliver_free(struct deliver *d)
 			free(c->ic_arg);
 			free(c);
 		} else if (c->ic_type == CMD_CONFIG) {
-			config_release(c->ic_arg);
+			config_release(c->ic_config);
 			free(c);
 		} else if (c->ic_type != CMD_ADD && c->ic_type != CMD_REMOVE)
 			cmd_unknown(c);
@@ -552,6 +552,7 @@ test_resolve(struct deliver *d)
 int
 deliver_check(const struct config *cfg, char err[CONFIG_ERRLEN])
 {
+	char ebuf[128];
 	int fd, e;
 
 	/* Unreadable, it would fail every https delivery: say so now. */
@@ -560,7 +561,7 @@ deliver_check(const struct config *cfg, char err[CONFIG_ERRLEN])
 	if ((fd = open(cfg->ca_file, O_RDONLY | O_CLOEXEC)) == -1) {
 		e = errno;
 		snprintf(err, CONFIG_ERRLEN, "ca_file %.160s: %s", cfg->ca_file,
-		    strerror(e));
+		    strerror_r(e, ebuf, sizeof(ebuf)));
 		errno = e;
 		return -1;
 	}
@@ -578,7 +579,7 @@ deliver_reload(struct deliver *d, const struct config *cfg)
 		return;
 	}
 	c->ic_type = CMD_CONFIG;
-	c->ic_arg = (void *)(uintptr_t)config_hold(cfg);
+	c->ic_config = config_hold(cfg);
 	inbox_push(d, c);
 	deliver_wake(d);
 }
@@ -587,7 +588,7 @@ struct deliver *
 deliver_start(const struct config *cfg, struct store *st, struct subs *subs,
     uint64_t last_seq)
 {
-	char err[CONFIG_ERRLEN], lp[LOG_VALUE_MAX];
+	char err[CONFIG_ERRLEN], lp[LOG_VALUE_MAX], ebuf[128];
 	struct deliver *d;
 	struct rlimit rl;
 	uint64_t wd;
@@ -595,7 +596,8 @@ deliver_start(const struct config *cfg, struct store *st, struct subs *subs,
 
 	if (deliver_check(cfg, err) == -1) {
 		log_error("cannot read ca_file", "ca_file=%s error=\"%s\"",
-		    log_value(lp, sizeof(lp), cfg->ca_file), strerror(errno));
+		    log_value(lp, sizeof(lp), cfg->ca_file),
+		    strerror_r(errno, ebuf, sizeof(ebuf)));
 		return NULL;
 	}
 	if (!cfg->tls_verify)
@@ -643,7 +645,7 @@ deliver_start(const struct config *cfg, struct store *st, struct subs *subs,
 	atomic_store(&d->d_beat, clock_mono_ms());
 	if ((rc = pthread_create(&d->d_thread, NULL, deliver_loop, d)) != 0) {
 		log_error("cannot start delivery", "error=\"%s\"",
-		    strerror(rc));
+		    strerror_r(rc, ebuf, sizeof(ebuf)));
 		goto fail;
 	}
 	return d;
@@ -655,15 +657,13 @@ fail:
 int64_t
 deliver_heartbeat(const struct deliver *d)
 {
-	return atomic_load_explicit(&((struct deliver *)(uintptr_t)d)->d_beat,
-	    memory_order_relaxed);
+	return atomic_load_explicit(&d->d_beat, memory_order_relaxed);
 }
 
 long
 deliver_in_flight(const struct deliver *d)
 {
-	return atomic_load_explicit(&((struct deliver *)(uintptr_t)d)->d_flying,
-	    memory_order_relaxed);
+	return atomic_load_explicit(&d->d_flying, memory_order_relaxed);
 }
 
 void

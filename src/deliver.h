@@ -49,14 +49,14 @@ void deliver_stop(struct deliver *d, long grace_ms);
  * passes on from one commit).  deliver_on_add returns -1 when out of
  * memory; deliver_on_remove needs no memory and cannot fail.
  */
-int deliver_on_add(struct sub *sub, const struct topics *topics,
+int deliver_on_add(struct sub *sub, struct topics *topics,
     const char *secret, void *d);
 void deliver_on_remove(struct sub *sub, void *d);
 /*
  * Its topics or secret changed (committed; TOPICS and SECRET as they were
  * then): -1, logged, when out of memory.
  */
-int deliver_on_change(struct sub *sub, const struct topics *topics,
+int deliver_on_change(struct sub *sub, struct topics *topics,
     const char *secret, void *d);
 void deliver_wake(struct deliver *d);
 

@@ -45,8 +45,9 @@ enum cmd_type { CMD_ADD, CMD_REMOVE, CMD_UPDATE, CMD_PUBLISH, CMD_REPLAY,
 struct cmd {
 	struct cmd	*ic_next;
 	enum cmd_type	 ic_type;
-	void		*ic_arg;	/* target, update, msg, replay, config */
+	void		*ic_arg;	/* target, update, msg, replay */
 	size_t		 ic_n;		/* CMD_REPLAY: items in ic_arg */
+	const struct config	*ic_config;	/* CMD_CONFIG: a reference */
 };
 
 /* A delivery that failed and waits for its next attempt. */

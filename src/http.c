@@ -26,8 +26,9 @@ http_req_new(const struct http_call *call, size_t announced)
 	 * a promise, and idle connections promising max_body each must not
 	 * pin max_body each.  Past it the buffer grows as bytes arrive.
 	 */
-	rq->hr_cap = announced < HTTP_PREALLOC_MAX ? announced :
-	    HTTP_PREALLOC_MAX;
+	rq->hr_cap = announced;
+	if (rq->hr_cap > HTTP_PREALLOC_MAX)
+		rq->hr_cap = HTTP_PREALLOC_MAX;
 	if (rq->hr_cap > 0 && (rq->hr_body = malloc(rq->hr_cap)) == NULL)
 		goto fail;
 	*call->hc_slot = rq;
@@ -216,20 +217,24 @@ http_topics(const struct http_call *call, int patterns, struct topics **out,
 	return -1;
 }
 
-enum MHD_Result
-http_answer(const struct http_call *call, unsigned int status,
-    const char *ctype, const char *body, size_t len,
-    enum MHD_ResponseMemoryMode mode, const char *hdr, const char *value)
+void *
+http_mhd_readonly(const void *p)
 {
-	struct MHD_Response *r;
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wcast-qual"
+	return (void *)p;
+#pragma GCC diagnostic pop
+}
+
+/* Queues R (NULL: it could not be made) with CTYPE and HDR (or NULL). */
+static enum MHD_Result
+answer(const struct http_call *call, unsigned int status, const char *ctype,
+    struct MHD_Response *r, const char *hdr, const char *value)
+{
 	enum MHD_Result ret;
 
-	r = MHD_create_response_from_buffer(len, (void *)(uintptr_t)body, mode);
-	if (r == NULL) {
-		if (mode == MHD_RESPMEM_MUST_FREE)
-			free((void *)(uintptr_t)body);
+	if (r == NULL)
 		return http_unanswered(call, __func__);
-	}
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
 	if (hdr != NULL)
 		MHD_add_response_header(r, hdr, value);
@@ -239,10 +244,32 @@ http_answer(const struct http_call *call, unsigned int status,
 }
 
 enum MHD_Result
+http_answer(const struct http_call *call, unsigned int status,
+    const char *ctype, const char *body, size_t len, const char *hdr,
+    const char *value)
+{
+	return answer(call, status, ctype, MHD_create_response_from_buffer(len,
+	    http_mhd_readonly(body), MHD_RESPMEM_PERSISTENT), hdr, value);
+}
+
+enum MHD_Result
+http_answer_free(const struct http_call *call, unsigned int status,
+    const char *ctype, char *body, size_t len, const char *hdr,
+    const char *value)
+{
+	struct MHD_Response *r;
+
+	if ((r = MHD_create_response_from_buffer(len, body,
+	    MHD_RESPMEM_MUST_FREE)) == NULL)
+		free(body);
+	return answer(call, status, ctype, r, hdr, value);
+}
+
+enum MHD_Result
 http_text(const struct http_call *call, unsigned int status, const char *text)
 {
-	return http_answer(call, status, HTTP_TEXT, text, strlen(text),
-	    MHD_RESPMEM_PERSISTENT, NULL, NULL);
+	return http_answer(call, status, HTTP_TEXT, text, strlen(text), NULL,
+	    NULL);
 }
 
 enum MHD_Result
@@ -258,16 +285,15 @@ http_fmt(const struct http_call *call, unsigned int status, const char *fmt,
 	va_end(ap);
 	if (n < 0)
 		return MHD_NO;
-	return http_answer(call, status, HTTP_TEXT, buf, strlen(buf),
-	    MHD_RESPMEM_MUST_COPY, NULL, NULL);
+	return answer(call, status, HTTP_TEXT, MHD_create_response_from_buffer(
+	    strlen(buf), buf, MHD_RESPMEM_MUST_COPY), NULL, NULL);
 }
 
 enum MHD_Result
 http_busy(const struct http_call *call, const char *text)
 {
 	return http_answer(call, MHD_HTTP_SERVICE_UNAVAILABLE, HTTP_TEXT, text,
-	    strlen(text), MHD_RESPMEM_PERSISTENT, MHD_HTTP_HEADER_RETRY_AFTER,
-	    "1");
+	    strlen(text), MHD_HTTP_HEADER_RETRY_AFTER, "1");
 }
 
 enum MHD_Result

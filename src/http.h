@@ -78,21 +78,21 @@ typedef enum MHD_Result http_stored(const struct http_call *call,
 struct http_req {
 	int			 hr_ep;		/* its endpoint: the server's index */
 	int			 hr_static;	/* shared: never written */
+	int			 hr_json;	/* answer in JSON */
+	int			 hr_too_large;	/* past max_body: 413 at its end */
 	char			*hr_body;	/* what has arrived of it */
 	size_t			 hr_len, hr_cap;
-	int			 hr_too_large;	/* past max_body: 413 at its end */
+	char			 hr_key[256];	/* Idempotency-Key, "" none */
 	/* Waiting on the store, with the connection suspended. */
 	struct MHD_Connection	*hr_conn;
 	const struct http_env	*hr_env;
 	http_stored		*hr_stored;
 	atomic_int		 hr_state;	/* enum http_state */
 	struct store_req	 hr_sreq;
-	int			 hr_json;	/* answer in JSON */
-	char			 hr_key[256];	/* Idempotency-Key, "" none */
 };
 
 /* Bodies up to this size get their whole buffer at once (http_req_new). */
-#define HTTP_PREALLOC_MAX	(64 * 1024)
+#define HTTP_PREALLOC_MAX	((size_t)64 * 1024)
 
 /*
  * A request of its own for CALL's endpoint, in *hc_slot, with room for
@@ -140,17 +140,29 @@ const char *http_header(const struct http_call *call, const char *name);
 int http_topics(const struct http_call *call, int patterns,
     struct topics **out, int *given, enum MHD_Result *ret);
 
+/*
+ * P as the void * that libmicrohttpd's API declares for memory it only
+ * reads: a response body it is told is persistent (MHD_RESPMEM_PERSISTENT)
+ * and an option's string (MHD_OPTION_HTTPS_MEM_CERT and the like).  The one
+ * place hookcast drops a const for libmicrohttpd, and only for memory it
+ * neither writes nor frees.
+ */
+void *http_mhd_readonly(const void *p);
+
 #define HTTP_TEXT	"text/plain; charset=utf-8"
 #define HTTP_NOMEM	"Error: Out of memory, retry later."
 
 /*
- * Queues an answer of LEN bytes of BODY, kept by MODE's rule, with one
- * more header HDR (or NULL).  With MHD_RESPMEM_MUST_FREE the body is the
- * answer's, freed even on failure.
+ * Queues an answer of LEN bytes of BODY, which outlives it (a literal, a
+ * static) and is not copied, with one more header HDR (or NULL).
  */
 enum MHD_Result http_answer(const struct http_call *call, unsigned int status,
-    const char *ctype, const char *body, size_t len,
-    enum MHD_ResponseMemoryMode mode, const char *hdr, const char *value);
+    const char *ctype, const char *body, size_t len, const char *hdr,
+    const char *value);
+/* The same with BODY from malloc, which is the answer's: freed even on failure. */
+enum MHD_Result http_answer_free(const struct http_call *call,
+    unsigned int status, const char *ctype, char *body, size_t len,
+    const char *hdr, const char *value);
 /* Plain text: TEXT is a literal, which the answer points at uncopied. */
 enum MHD_Result http_text(const struct http_call *call, unsigned int status,
     const char *text);

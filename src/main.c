@@ -55,8 +55,11 @@ struct override {
 	const char	*value;
 };
 
-/* Parses argv; exits on --help, --version or a usage error. */
-static void
+/*
+ * Parses argv: -1 to go on, else the status for main to return at once: 0
+ * after --help or --version, 2 after a usage error (reported).
+ */
+static int
 parse_args(int argc, char **argv, const char **config_path, int *check,
     struct override *ov, size_t *nov)
 {
@@ -66,11 +69,11 @@ parse_args(int argc, char **argv, const char **config_path, int *check,
 
 		if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
 			usage(stdout);
-			exit(0);
+			return 0;
 		}
 		if (strcmp(arg, "-v") == 0 || strcmp(arg, "--version") == 0) {
 			printf("hookcast %s\n", HOOKCAST_VERSION);
-			exit(0);
+			return 0;
 		}
 		if (strcmp(arg, "-t") == 0 ||
 		    strcmp(arg, "--check-config") == 0) {
@@ -85,7 +88,7 @@ parse_args(int argc, char **argv, const char **config_path, int *check,
 			fprintf(stderr, "hookcast: unexpected argument \"%s\"\n",
 			    arg);
 			usage(stderr);
-			exit(2);
+			return 2;
 		}
 		/* --key=value or --key value */
 		if ((eq = strchr(arg, '=')) != NULL) {
@@ -96,7 +99,7 @@ parse_args(int argc, char **argv, const char **config_path, int *check,
 			if (i + 1 == argc) {
 				fprintf(stderr, "hookcast: %s needs a value\n",
 				    arg);
-				exit(2);
+				return 2;
 			}
 			value = argv[++i];
 		}
@@ -106,11 +109,12 @@ parse_args(int argc, char **argv, const char **config_path, int *check,
 		}
 		if (*nov == MAX_OVERRIDES) {
 			fprintf(stderr, "hookcast: too many options\n");
-			exit(2);
+			return 2;
 		}
 		memcpy(ov[*nov].key, key, sizeof(key));
 		ov[(*nov)++].value = value;
 	}
+	return -1;
 }
 
 /* The command line, kept: a reload reads the file again, and it wins again. */
@@ -207,7 +211,9 @@ main(int argc, char **argv)
 	siginfo_t si;
 	int rc, sig;
 
-	parse_args(argc, argv, &cl.path, &cl.check, cl.ov, &cl.nov);
+	if ((rc = parse_args(argc, argv, &cl.path, &cl.check, cl.ov,
+	    &cl.nov)) != -1)
+		return rc;
 	if ((rc = build_config(&cfg, &cl, err)) != 0) {
 		fprintf(stderr, "hookcast: %s\n", err);
 		return rc == -2 ? 2 : 1;

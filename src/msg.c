@@ -192,7 +192,7 @@ msg_set_topics(struct msg *m, struct topics *t)
 	m->msg_topics = t;
 }
 
-const struct curl_slist *
+struct curl_slist *
 msg_headers(const struct msg *m)
 {
 	return m->msg_headers;

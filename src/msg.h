@@ -43,8 +43,12 @@ void msg_set_created(struct msg *m, int64_t real_ms);
  */
 const struct topics *msg_topics(const struct msg *m);
 void msg_set_topics(struct msg *m, struct topics *t);
-/* Request headers for every delivery of this message; owned by the message. */
-const struct curl_slist *msg_headers(const struct msg *m);
+/*
+ * Request headers for every delivery of this message; owned by the message
+ * and never changed.  Not const only because a transfer chains its own
+ * headers in front of them, and curl's list has no const form.
+ */
+struct curl_slist *msg_headers(const struct msg *m);
 
 /*
  * A webhook-signature value kept with the message, so that its deliveries

@@ -404,6 +404,7 @@ store_restore(struct store *st, struct subs *s)
 int
 store_start(struct store *st, const struct store_sink *sink)
 {
+	char ebuf[128];
 	int rc;
 
 	st->st_sink = *sink;
@@ -413,7 +414,8 @@ store_start(struct store *st, const struct store_sink *sink)
 	atomic_store(&st->st_beat, clock_mono_ms());
 	if ((rc = pthread_create(&st->st_thread, NULL, store_writer,
 	    st)) != 0) {
-		log_error("cannot start store", "error=\"%s\"", strerror(rc));
+		log_error("cannot start store", "error=\"%s\"",
+		    strerror_r(rc, ebuf, sizeof(ebuf)));
 		return -1;
 	}
 	st->st_started = 1;
@@ -449,7 +451,7 @@ store_close_requests(struct store *st)
 static void
 config_done(struct store_req *req)
 {
-	config_release(req->r_arg);
+	config_release(req->r_config);
 	free(req);
 }
 
@@ -462,7 +464,7 @@ store_reload(struct store *st, const struct config *cfg)
 		return -1;
 	req->r_type = REQ_CONFIG;
 	req->r_done = config_done;
-	req->r_arg = (void *)(uintptr_t)config_hold(cfg);
+	req->r_config = config_hold(cfg);
 	if (store_submit(st, req) == -1) {
 		config_done(req);
 		return -1;

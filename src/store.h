@@ -40,6 +40,11 @@ struct store_req {
 	void			(*r_done)(struct store_req *);
 	void			*r_arg;
 	enum store_status	 r_status;
+	/*
+	 * REQ_CONFIG: a reference to the new configuration; once applied, to
+	 * the one it replaced, released with the request.
+	 */
+	const struct config	*r_config;
 	struct msg		*r_msg;		/* REQ_PUBLISH; the caller's */
 	const char		*r_key;		/* REQ_PUBLISH: Idempotency-Key, or NULL */
 	long			 r_fanout;	/* subscribers it goes to (saved with r_key) */
@@ -92,17 +97,18 @@ struct store_replay {
  * writer thread; daemon.c wires it to delivery (data flows one way: the
  * store never calls delivery by name).  None of them may block.
  * sk_sub_add gets a subscriber once its row is committed (its store id and
- * first message set) with its topics and secret as of that change; when it
- * returns -1 (out of memory) the store passes on none of that subscriber's
- * later changes or its removal.  sk_wake follows everything one commit
- * passed on.
+ * first message set) with its topics and secret as of that change; the
+ * sink takes its own reference to the topics, so they are not const.  When
+ * it returns -1 (out of memory) the store passes on none of that
+ * subscriber's later changes or its removal.  sk_wake follows everything
+ * one commit passed on.
  */
 struct store_sink {
 	int	(*sk_publish)(struct msg *, void *);
 	void	(*sk_replay)(const struct store_replay *, size_t, void *);
-	int	(*sk_sub_add)(struct sub *, const struct topics *,
+	int	(*sk_sub_add)(struct sub *, struct topics *,
 		    const char *, void *);
-	int	(*sk_sub_change)(struct sub *, const struct topics *,
+	int	(*sk_sub_change)(struct sub *, struct topics *,
 		    const char *, void *);
 	void	(*sk_sub_remove)(struct sub *, void *);
 	void	(*sk_wake)(void *);

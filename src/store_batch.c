@@ -41,9 +41,9 @@ apply_config(struct store *st, struct store_req *req)
 
 	if (req->r_count != 0)
 		return;
-	st->st_cfg = st->st_cfg_ref = req->r_arg;
+	st->st_cfg = st->st_cfg_ref = req->r_config;
 	st->st_ops->sbo_set_config(st->st_b, st->st_cfg);
-	req->r_arg = (void *)(uintptr_t)old;
+	req->r_config = old;
 	req->r_count = 1;
 }
 

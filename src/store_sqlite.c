@@ -239,14 +239,14 @@ sqlite_query_int(sqlite3 *db, const char *text, int64_t *out)
 static int
 open_dir(struct store_backend *b)
 {
-	char lp[LOG_VALUE_MAX];
+	char lp[LOG_VALUE_MAX], ebuf[128];
 	const char *dir = b->sq_cfg->data_dir;
 	char lock[1100];
 
 	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
 		log_error("cannot use data_dir", "path=%s error=\"%s\"",
 		    log_value(lp, sizeof(lp), dir),
-		    strerror(errno));
+		    strerror_r(errno, ebuf, sizeof(ebuf)));
 		return -1;
 	}
 	snprintf(lock, sizeof(lock), "%s/hookcast.lock", dir);
@@ -254,14 +254,14 @@ open_dir(struct store_backend *b)
 	    0600)) == -1) {
 		log_error("cannot use data_dir", "path=%s error=\"%s\"",
 		    log_value(lp, sizeof(lp), dir),
-		    strerror(errno));
+		    strerror_r(errno, ebuf, sizeof(ebuf)));
 		return -1;
 	}
 	if (flock(b->sq_lockfd, LOCK_EX | LOCK_NB) == -1) {
 		log_error("cannot use data_dir", "path=%s error=\"%s\"",
 		    log_value(lp, sizeof(lp), dir),
 		    errno == EWOULDBLOCK ? "in use by another hookcast" :
-		    strerror(errno));
+		    strerror_r(errno, ebuf, sizeof(ebuf)));
 		return -1;
 	}
 	return 0;

@@ -1,5 +1,6 @@
 /* store_sqlite_maint.c: SQLite upkeep: collection, the disk reserve, the WAL. */
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -220,8 +221,8 @@ sqlite_tidy(struct store_backend *b, int full)
 	 * file shorter.  While the file is mostly in use, new messages reuse
 	 * the free pages and moving them would only be wasted writes.
 	 */
-	snprintf(vacuum, sizeof(vacuum), "PRAGMA incremental_vacuum(%llu)",
-	    (unsigned long long)(b->sq_reserve_size / 2 / 4096 + 1));
+	snprintf(vacuum, sizeof(vacuum), "PRAGMA incremental_vacuum(%" PRIu64
+	    ")", b->sq_reserve_size / 2 / 4096 + 1);
 	if (sqlite_query_int(b->sq_db, "PRAGMA freelist_count",
 	    &free_pages) == 0 &&
 	    sqlite_query_int(b->sq_db, "PRAGMA page_count", &pages) == 0 &&

@@ -24,7 +24,7 @@
 #define SCAN_MAX	4096	/* stored messages looked at a read, with topics */
 
 struct target *
-target_new(struct sub *sub, const struct topics *topics, const char *secret)
+target_new(struct sub *sub, struct topics *topics, const char *secret)
 {
 	char la[LOG_VALUE_MAX];
 	struct target *t;
@@ -43,7 +43,7 @@ target_new(struct sub *sub, const struct topics *topics, const char *secret)
 		free(t);
 		return NULL;
 	}
-	t->tg_topics = topics_ref((struct topics *)(uintptr_t)topics);
+	t->tg_topics = topics_ref(topics);
 	t->tg_sub = sub_ref(sub);
 	return t;
 }

@@ -28,7 +28,7 @@ enum target_work {
  * SECRET (NULL or "": none).  NULL, logged, when out of memory or when the
  * secret cannot be used: it would sign with the wrong key.
  */
-struct target *target_new(struct sub *sub, const struct topics *topics,
+struct target *target_new(struct sub *sub, struct topics *topics,
     const char *secret);
 
 /*

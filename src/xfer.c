@@ -203,7 +203,8 @@ xfer_get(struct deliver *d)
 	if (d->d_cfg->ca_file[0] != '\0') {
 		/* The file replaces the system's CAs rather than adding to them. */
 		curl_easy_setopt(e, CURLOPT_CAINFO, d->d_cfg->ca_file);
-		curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
+		/* A variadic argument: NULL itself may be a plain 0. */
+		curl_easy_setopt(e, CURLOPT_CAPATH, (char *)NULL);
 	}
 	if (d->d_resolve != NULL)
 		curl_easy_setopt(e, CURLOPT_RESOLVE, d->d_resolve);
@@ -271,8 +272,7 @@ attempt_headers(struct deliver *d, struct target *t, struct xfer *x,
     struct msg *m)
 {
 	char la[LOG_VALUE_MAX];
-	struct curl_slist *rest = (struct curl_slist *)(uintptr_t)
-	    msg_headers(m);
+	struct curl_slist *rest = msg_headers(m);
 	int64_t ts = clock_real_ms() / 1000;
 	char sig[SIGN_VALUE_MAX];
 	const char *kept;

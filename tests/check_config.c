@@ -51,7 +51,7 @@ START_TEST(defaults)
 	ck_assert_int_eq(c.ordered, 0);
 	ck_assert_uint_eq(c.max_backlog_bytes, 1u << 30);
 	ck_assert_int_eq(c.dead_letter_on_evict, 1);
-	ck_assert_int_eq(c.dead_letter_retention, 7 * 86400);
+	ck_assert_int_eq(c.dead_letter_retention, 7L * 86400);
 	ck_assert_int_eq(c.dead_letter_max, 100000);
 	ck_assert_str_eq(c.publish_token, "");
 	ck_assert_str_eq(c.subscribe_token, "");
@@ -71,7 +71,7 @@ START_TEST(units)
 	ck_assert_int_eq(l, 120);
 	ck_assert_int_eq(config_parse_duration("1h", 1, 86400, &l), 0);
 	ck_assert_int_eq(l, 3600);
-	ck_assert_int_eq(config_parse_duration("7d", 1, 86400 * 7, &l), 0);
+	ck_assert_int_eq(config_parse_duration("7d", 1, 86400L * 7, &l), 0);
 	ck_assert_int_eq(config_parse_duration("0", 1, 10, &l), -1);
 	ck_assert_int_eq(config_parse_duration("-5", 0, 10, &l), -1);
 	ck_assert_int_eq(config_parse_duration("5x", 0, 10, &l), -1);
@@ -175,7 +175,7 @@ START_TEST(file_ok)
 	ck_assert_int_eq(config_load(&c, path, err), 0);
 	ck_assert_int_eq(c.keepalive_ttl, 30);
 	ck_assert_int_eq(c.reap_interval, 10);
-	ck_assert_uint_eq(c.max_body, 512 * 1024);
+	ck_assert_uint_eq(c.max_body, 512UL * 1024);
 	unlink(path);
 }
 END_TEST
@@ -373,33 +373,33 @@ START_TEST(tokens_from_environment)
 	    err), 0);
 	ck_assert_int_eq(config_set(&c, "admin_token", "file-admin-0123456",
 	    err), 0);
-	unsetenv("HOOKCAST_PUBLISH_TOKEN");
-	unsetenv("HOOKCAST_SUBSCRIBE_TOKEN");
-	unsetenv("HOOKCAST_ADMIN_TOKEN");
+	unit_unsetenv("HOOKCAST_PUBLISH_TOKEN");
+	unit_unsetenv("HOOKCAST_SUBSCRIBE_TOKEN");
+	unit_unsetenv("HOOKCAST_ADMIN_TOKEN");
 	ck_assert_int_eq(config_load_env(&c, err), 0);
 	ck_assert_str_eq(c.publish_token, "file-token-0123456");
 
 	/* A variable overrides the file; an absent one leaves it be. */
-	setenv("HOOKCAST_PUBLISH_TOKEN", "env-token-01234567", 1);
-	setenv("HOOKCAST_SUBSCRIBE_TOKEN", "env-subscribe-0123", 1);
+	unit_setenv("HOOKCAST_PUBLISH_TOKEN", "env-token-01234567");
+	unit_setenv("HOOKCAST_SUBSCRIBE_TOKEN", "env-subscribe-0123");
 	ck_assert_int_eq(config_load_env(&c, err), 0);
 	ck_assert_str_eq(c.publish_token, "env-token-01234567");
 	ck_assert_str_eq(c.subscribe_token, "env-subscribe-0123");
 	ck_assert_str_eq(c.admin_token, "file-admin-0123456");
 
 	/* Set but empty, or invalid: an error naming the variable, not the value. */
-	setenv("HOOKCAST_ADMIN_TOKEN", "", 1);
+	unit_setenv("HOOKCAST_ADMIN_TOKEN", "");
 	ck_assert_int_eq(config_load_env(&c, err), -1);
 	ck_assert_ptr_nonnull(strstr(err, "HOOKCAST_ADMIN_TOKEN"));
 	ck_assert_ptr_nonnull(strstr(err, "empty"));
 	ck_assert_str_eq(c.admin_token, "file-admin-0123456");
-	setenv("HOOKCAST_ADMIN_TOKEN", "short-secret", 1);
+	unit_setenv("HOOKCAST_ADMIN_TOKEN", "short-secret");
 	ck_assert_int_eq(config_load_env(&c, err), -1);
 	ck_assert_ptr_nonnull(strstr(err, "HOOKCAST_ADMIN_TOKEN: admin_token: "));
 	ck_assert_ptr_null(strstr(err, "short-secret"));
-	unsetenv("HOOKCAST_ADMIN_TOKEN");
-	unsetenv("HOOKCAST_PUBLISH_TOKEN");
-	unsetenv("HOOKCAST_SUBSCRIBE_TOKEN");
+	unit_unsetenv("HOOKCAST_ADMIN_TOKEN");
+	unit_unsetenv("HOOKCAST_PUBLISH_TOKEN");
+	unit_unsetenv("HOOKCAST_SUBSCRIBE_TOKEN");
 }
 END_TEST
 

@@ -93,7 +93,7 @@ START_TEST(body_at_the_minimum_rate)
 	conn_handler_call(s, 0, 1000);
 	ck_assert_int_eq(conns_sweep(cs, 1500), 2500);
 	/* 10 KiB buys ten seconds past the grace; 1 KiB one. */
-	conn_handler_call(f, 10 * 1024, 2000);
+	conn_handler_call(f, 10UL * 1024, 2000);
 	conn_handler_call(s, 1024, 2000);
 	conns_sweep(cs, 4999);
 	ck_assert(!was_cut(&fast));

@@ -447,7 +447,7 @@ START_TEST(slow_backlog_waits_in_the_store)
 	s = subscribe(a);
 	publish(300);
 	wait_for(&sub_counters(s)->in_flight, 2);
-	ck_assert_uint_eq(store_backlog_bytes(stack.store), 300 * 5);
+	ck_assert_uint_eq(store_backlog_bytes(stack.store), 300UL * 5);
 	ck_assert_uint_eq(atomic_load(&sub_counters(s)->delivered), 0);
 	gate_open();
 	wait_for(&sub_counters(s)->delivered, 300);
@@ -492,7 +492,7 @@ START_TEST(hanging_subscriber_holds_only_its_slots)
 	 * once-a-second jobs to have had their chance to let a body go.
 	 */
 	usleep(1500000);
-	ck_assert_uint_eq(store_backlog_bytes(stack.store), 20 * 5);
+	ck_assert_uint_eq(store_backlog_bytes(stack.store), 20UL * 5);
 	ck_assert_uint_eq(atomic_load(&sub_counters(hang)->in_flight), 2);
 	ck_assert_uint_eq(atomic_load(&sub_counters(hang)->delivered), 0);
 	sub_unref(ok);
@@ -581,7 +581,7 @@ START_TEST(refused_is_counted_and_kept_for_retry)
 	ck_assert_int_eq(cJSON_GetArraySize(dl), 0);
 	cJSON_Delete(dl);
 	/* Kept, not delivered: the bodies stay in the store. */
-	ck_assert_uint_eq(store_backlog_bytes(stack.store), 3 * 5);
+	ck_assert_uint_eq(store_backlog_bytes(stack.store), 3UL * 5);
 	sub_unref(s);
 }
 END_TEST
@@ -758,7 +758,8 @@ START_TEST(failing_subscriber_probes_then_recovers)
 	cfg.failure_threshold = 2;
 	sched[0] = '\0';
 	for (int i = 0; i < 30; i++)
-		strcat(sched, "100ms ");
+		snprintf(sched + strlen(sched), sizeof(sched) - strlen(sched),
+		    "100ms ");
 	set_schedule(sched);
 	start();
 	snprintf(a, sizeof(a), "127.0.0.1:%u", port);

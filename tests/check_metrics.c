@@ -89,7 +89,8 @@ check_format(const char *text)
 			    family);
 			ck_assert_uint_lt(strlen(seen) + strlen(key),
 			    sizeof(seen));
-			strcat(seen, key + 1);
+			snprintf(seen + strlen(seen), sizeof(seen) - strlen(seen),
+			    "%s", key + 1);
 			type[0] = '\0';
 			continue;
 		}
@@ -319,6 +320,7 @@ START_TEST(counts_from_threads)
 	pthread_t th[THREADS];
 	int ids[THREADS];
 	char *before = render(NULL), *text;
+	const uint64_t total = (uint64_t)THREADS * EACH;
 	uint64_t all = 0;
 
 	metrics_totals(&t0);
@@ -331,15 +333,15 @@ START_TEST(counts_from_threads)
 		pthread_join(th[i], NULL);
 	metrics_totals(&t1);
 	text = render(NULL);
-	ck_assert_uint_eq(t1.accepted - t0.accepted, THREADS * EACH);
+	ck_assert_uint_eq(t1.accepted - t0.accepted, total);
 	for (int r = 0; r < METRICS_RESULTS; r++) {
 		ck_assert_uint_eq(t1.deliveries[r] - t0.deliveries[r],
-		    THREADS * EACH / METRICS_RESULTS);
+		    total / METRICS_RESULTS);
 		all += t1.deliveries[r] - t0.deliveries[r];
 	}
-	ck_assert_uint_eq(all, THREADS * EACH);
+	ck_assert_uint_eq(all, total);
 	ck_assert_double_eq(delta(text, before, ATTEMPT("0.0025")),
-	    THREADS * EACH);
+	    (double)total);
 	ck_assert_double_eq(delta(text, before,
 	    "hookcast_delivery_duration_seconds_count"), THREADS * EACH);
 	ck_assert_double_eq(delta(text, before,

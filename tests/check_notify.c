@@ -31,9 +31,9 @@ setup(void)
 	ck_assert_int_ge(sock, 0);
 	ck_assert_int_eq(bind(sock, (struct sockaddr *)&sun, sizeof(sun)), 0);
 	setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setenv("NOTIFY_SOCKET", path, 1);
-	unsetenv("WATCHDOG_USEC");
-	unsetenv("WATCHDOG_PID");
+	unit_setenv("NOTIFY_SOCKET", path);
+	unit_unsetenv("WATCHDOG_USEC");
+	unit_unsetenv("WATCHDOG_PID");
 }
 
 static void
@@ -105,7 +105,7 @@ START_TEST(watchdog_every_half_interval)
 	ssize_t n;
 	int pings = 0;
 
-	setenv("WATCHDOG_USEC", "100000", 1);
+	unit_setenv("WATCHDOG_USEC", "100000");
 	ck_assert_uint_eq(notify_watchdog_usec(), 100000);
 	/*
 	 * Called as often as a busy loop would, for 480 ms: the first ping at
@@ -136,8 +136,8 @@ watchdog_env(const char *usec, pid_t pid)
 	char text[32];
 
 	snprintf(text, sizeof(text), "%d", (int)pid);
-	setenv("WATCHDOG_USEC", usec, 1);
-	setenv("WATCHDOG_PID", text, 1);
+	unit_setenv("WATCHDOG_USEC", usec);
+	unit_setenv("WATCHDOG_PID", text);
 }
 
 START_TEST(watchdog_for_another_process_is_not_ours)
@@ -162,8 +162,8 @@ END_TEST
 
 START_TEST(without_notify_socket_nothing_fails)
 {
-	unsetenv("NOTIFY_SOCKET");
-	setenv("WATCHDOG_USEC", "100000", 1);
+	unit_unsetenv("NOTIFY_SOCKET");
+	unit_setenv("WATCHDOG_USEC", "100000");
 	notify_ready();
 	notify_reloading();
 	notify_status("x");

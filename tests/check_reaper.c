@@ -202,7 +202,7 @@ START_TEST(stops_without_waiting_for_the_interval)
 	int64_t t0;
 
 	unit_stack_start(&stack, &cfg, 10);
-	r = reaper_start(stack.subs, 1000, 3600 * 1000);
+	r = reaper_start(stack.subs, 1000, 3600L * 1000);
 	ck_assert_ptr_nonnull(r);
 	t0 = clock_mono_ms();
 	reaper_stop(r);

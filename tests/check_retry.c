@@ -73,7 +73,7 @@ START_TEST(delay_past_the_schedule)
 	/* The default schedule has nine entries. */
 	config_init(&c);
 	ck_assert_int_ge(retry_delay_ms(&c, 9, &rng), 0);
-	ck_assert_int_le(retry_delay_ms(&c, 9, &rng), 2 * 3600 * 1000);
+	ck_assert_int_le(retry_delay_ms(&c, 9, &rng), 2L * 3600 * 1000);
 	ck_assert_int_eq(retry_delay_ms(&c, 10, &rng), -1);
 	/* The generator moves on: two draws in a row are not stuck. */
 	{

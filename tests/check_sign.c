@@ -76,6 +76,7 @@ START_TEST(bad_secrets_are_refused_with_a_reason)
 		"whsec_MfKQ9r8GKYqrTwjUPD8ILPZI=2LaLaSw",	/* = inside */
 		"whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFQ==",	/* 22 bytes */
 		/* 66 bytes */
+		/* NOLINTNEXTLINE(bugprone-suspicious-missing-comma): one secret */
 		"whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygp"
 		"KissLS4vMDEyMzQ1Njc4OTo7PD0+P0BB",
 		SECRET " " OTHER " " SECRET,

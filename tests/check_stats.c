@@ -19,6 +19,15 @@
 
 static struct stats *s;
 
+/* MS in whole seconds, cut as /stats cuts its times. */
+static double
+whole_s(int64_t ms)
+{
+	int64_t sec = ms / 1000;
+
+	return (double)sec;
+}
+
 static void
 setup(void)
 {
@@ -51,7 +60,7 @@ render(int64_t now_ms)
 	ck_assert_double_eq(cJSON_GetObjectItem(root, "interval_s")->valuedouble,
 	    10);
 	ck_assert_double_eq(cJSON_GetObjectItem(root, "now")->valuedouble,
-	    (double)(now_ms / 1000));
+	    whole_s(now_ms));
 	points = cJSON_GetObjectItem(root, "points");
 	ck_assert_int_eq(cJSON_GetArraySize(points), STATS_POINTS);
 	cJSON_ArrayForEach(p, points) {
@@ -100,7 +109,7 @@ START_TEST(shape_and_times)
 
 	point(root, 0, first);
 	point(root, -1, last);
-	ck_assert_double_eq(last[0], (double)(now / 10000 * 10));
+	ck_assert_double_eq(last[0], whole_s(now / 10000 * 10000));
 	ck_assert_double_eq(first[0], last[0] - 590);
 	ck_assert_double_eq(first[1] + first[2] + first[3], 0);
 	cJSON_Delete(root);
@@ -118,7 +127,7 @@ START_TEST(intervals_count_their_own)
 	count(2, 3, 4);
 	root = render(t0 + 5000);
 	point(root, -1, p);
-	ck_assert_double_eq(p[0], (double)(t0 / 1000 - 2));
+	ck_assert_double_eq(p[0], whole_s(t0) - 2);
 	ck_assert_double_eq(p[1], 2);
 	ck_assert_double_eq(p[2], 3);
 	ck_assert_double_eq(p[3], 4);
@@ -132,7 +141,7 @@ START_TEST(intervals_count_their_own)
 	ck_assert_double_eq(p[2], 3);
 	ck_assert_double_eq(p[3], 5);
 	point(root, -1, p);
-	ck_assert_double_eq(p[0], (double)(t0 / 1000 - 2 + 10));
+	ck_assert_double_eq(p[0], whole_s(t0) - 2 + 10);
 	ck_assert_double_eq(p[1] + p[2] + p[3], 0);
 	cJSON_Delete(root);
 
@@ -152,7 +161,7 @@ START_TEST(intervals_count_their_own)
 	count(0, 0, 1);
 	root = render(t0);
 	point(root, -1, p);
-	ck_assert_double_eq(p[0], (double)(t0 / 1000 - 2 + 30));
+	ck_assert_double_eq(p[0], whole_s(t0) - 2 + 30);
 	ck_assert_double_eq(p[3], 1);
 	cJSON_Delete(root);
 
@@ -175,10 +184,10 @@ START_TEST(late_sample_keeps_counts)
 
 	stats_sample(s, t0);
 	count(5, 0, 0);
-	stats_sample(s, t0 + 10000 * 3 + 10);
-	root = render(t0 + 10000 * 3 + 20);
+	stats_sample(s, t0 + 10000L * 3 + 10);
+	root = render(t0 + 10000L * 3 + 20);
 	point(root, -4, p);
-	ck_assert_double_eq(p[0], (double)(t0 / 1000));
+	ck_assert_double_eq(p[0], whole_s(t0));
 	ck_assert_double_eq(p[1], 5);
 	for (int i = -3; i <= -1; i++) {
 		point(root, i, p);

@@ -403,7 +403,7 @@ START_TEST(a_dead_letter_range_keeps_its_bodies)
 	unsigned port;
 	int hfd = unit_hang_listen(&port);
 	uint64_t seq[10];
-	size_t five = 5 * 5, none = 0;
+	size_t five = 5UL * 5, none = 0;
 	struct store_req req = { .r_type = REQ_DL_PURGE,
 	    .r_address = "10.0.0.9:80" };
 

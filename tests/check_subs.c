@@ -300,7 +300,7 @@ START_TEST(concurrent_churn)
 		pthread_join(t[i], NULL);
 	n = subs_snapshot(s, &v);
 	ck_assert_int_eq(n, (long)subs_count(s));
-	ck_assert_int_le(n, 8 * 50);
+	ck_assert_int_le(n, 8L * 50);
 	for (long i = 0; i < n; i++)
 		sub_unref(v[i]);
 	free(v);

@@ -50,7 +50,7 @@ END_TEST
 
 START_TEST(stops_at_once)
 {
-	struct probe p = { .p_every = 3600 * 1000 };
+	struct probe p = { .p_every = 3600L * 1000 };
 	struct ticker *t = ticker_start("test", probe_due, probe_run, &p);
 	int64_t t0;
 

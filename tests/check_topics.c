@@ -119,7 +119,7 @@ START_TEST(match_exact_prefix_and_empty)
 END_TEST
 
 static int
-has(const struct topic_vec *v, void *m)
+has(const struct topic_vec *v, const void *m)
 {
 	int n = 0;
 

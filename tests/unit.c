@@ -116,3 +116,17 @@ unit_poll(int (*pred)(void *), void *arg, int timeout_ms)
 	/* One last look: the sleep may have overslept the deadline. */
 	return pred(arg) != 0;
 }
+
+void
+unit_setenv(const char *name, const char *value)
+{
+	/* NOLINTNEXTLINE(concurrency-mt-unsafe): no other thread (unit.h) */
+	ck_assert_int_eq(setenv(name, value, 1), 0);
+}
+
+void
+unit_unsetenv(const char *name)
+{
+	/* NOLINTNEXTLINE(concurrency-mt-unsafe): no other thread (unit.h) */
+	ck_assert_int_eq(unsetenv(name), 0);
+}

@@ -35,6 +35,13 @@ unsigned unit_refused_port(void);
 int	unit_poll(int (*pred)(void *), void *arg, int timeout_ms);
 
 /*
+ * setenv(NAME, VALUE, 1) and unsetenv(NAME), failing the test if they fail.
+ * glibc's are MT-Unsafe: only while the suite runs no thread of its own.
+ */
+void	unit_setenv(const char *name, const char *value);
+void	unit_unsetenv(const char *name);
+
+/*
  * Waits until PRED(ARG) is true; after TIMEOUT_MS the test fails at the
  * caller's line, naming PRED.  For what the daemon does on its own
  * threads: a fixed sleep is either too short on a loaded machine or too
@@ -126,6 +133,7 @@ unit_request(struct store *st, struct store_req *req)
 	while (!w.done)
 		pthread_cond_wait(&w.cond, &w.lock);
 	pthread_mutex_unlock(&w.lock);
+	req->r_arg = NULL;	/* W goes with this frame */
 	return req->r_status;
 }
 

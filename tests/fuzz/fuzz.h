@@ -27,7 +27,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static inline char *
 fuzz_string(const uint8_t *data, size_t size)
 {
-	char *s = malloc(size + 1);
+	char *s = calloc(1, size + 1);
 
 	FUZZ_CHECK(s != NULL);
 	if (size > 0)

@@ -29,13 +29,13 @@ may_match(const char *accept, const char *type)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char *s = fuzz_string(data, size), *accept = s, *format = NULL;
+	char *s = fuzz_string(data, size), *header = s, *format = NULL;
 	enum listing_format f = (enum listing_format)-1, g;
 
 	if (strncmp(s, "format=", 7) == 0 && strchr(s, '\n') != NULL) {
 		format = s + 7;
-		accept = strchr(s, '\n');
-		*accept++ = '\0';
+		header = strchr(s, '\n');
+		*header++ = '\0';
 	}
 
 	if (format != NULL) {
@@ -43,26 +43,26 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    strcmp(format, "json") == 0 || strcmp(format, "html") == 0;
 
 		/* ?format= wins whatever Accept says, or is refused. */
-		FUZZ_CHECK(listing_negotiate(format, accept, &f) ==
+		FUZZ_CHECK(listing_negotiate(format, header, &f) ==
 		    (known ? 0 : -1));
 		FUZZ_CHECK(known || f == (enum listing_format)-1);
 	}
 
-	FUZZ_CHECK(listing_negotiate(NULL, accept, &f) == 0);
+	FUZZ_CHECK(listing_negotiate(NULL, header, &f) == 0);
 	FUZZ_CHECK(f == LISTING_TEXT || f == LISTING_JSON || f == LISTING_HTML);
 	FUZZ_CHECK(listing_content_type(f) != NULL);
 	/* Plain text unless something asked for the winner. */
 	if (f != LISTING_TEXT)
-		FUZZ_CHECK(may_match(accept, media[f]));
-	if (*accept == '\0')
+		FUZZ_CHECK(may_match(header, media[f]));
+	if (*header == '\0')
 		FUZZ_CHECK(f == LISTING_TEXT);
 	/* The same question, the same answer. */
-	FUZZ_CHECK(listing_negotiate(NULL, accept, &g) == 0 && g == f);
+	FUZZ_CHECK(listing_negotiate(NULL, header, &g) == 0 && g == f);
 	/* An absent header is no preference at all. */
 	FUZZ_CHECK(listing_negotiate(NULL, NULL, &g) == 0 && g == LISTING_TEXT);
 
-	FUZZ_CHECK(params_wants_json(accept) ==
-	    (strstr(accept, "application/json") != NULL));
+	FUZZ_CHECK(params_wants_json(header) ==
+	    (strstr(header, "application/json") != NULL));
 	free(s);
 	return 0;
 }

@@ -60,7 +60,7 @@ make_map(char *address, const char *topics, const char *error)
 	curl_free(text);
 	if (strcmp(address, "a.example:1") == 0 ||
 	    addr_parse(address, &u, &text) != ADDR_OK) {
-		strcpy(address, "b.example:2");
+		memcpy(address, "b.example:2", sizeof("b.example:2"));
 		FUZZ_CHECK(addr_parse(address, &u, &text) == ADDR_OK);
 	}
 	if (topics != NULL && topics_parse(&topics, 1, 1, &opts.topics,
@@ -152,7 +152,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	n = fuzz_split(s, '\n', f, 3);
 	FUZZ_CHECK((address = malloc(strlen(f[0]) + 16)) != NULL);
-	strcpy(address, f[0]);
+	memcpy(address, f[0], strlen(f[0]) + 1);
 	map = make_map(address, n > 1 ? f[1] : NULL, n > 2 ? f[2] : NULL);
 	FUZZ_CHECK(subs_snapshot(map, &v) == 2);
 

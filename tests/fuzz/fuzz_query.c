@@ -113,13 +113,12 @@ check_secret(const char *value)
 static void
 check_address(const char *value)
 {
-	enum addr_status st;
 	CURLU *u;
 	char *text;
 
 	if (*value == '\0')
 		return;		/* "Error:Wrong input address." before parsing */
-	if ((st = addr_parse(value, &u, &text)) == ADDR_OK) {
+	if (addr_parse(value, &u, &text) == ADDR_OK) {
 		curl_url_cleanup(u);
 		curl_free(text);
 	} else

@@ -57,13 +57,13 @@ check_duration(const char *s)
 	char text[32];
 	long v = -5, w = -5;
 
-	if (config_parse_duration(s, 1, 86400 * 365, &v) == -1) {
+	if (config_parse_duration(s, 1, 86400L * 365, &v) == -1) {
 		FUZZ_CHECK(v == -5);
 		return;
 	}
-	FUZZ_CHECK(v >= 1 && v <= 86400 * 365);
+	FUZZ_CHECK(v >= 1 && v <= 86400L * 365);
 	snprintf(text, sizeof(text), "%ld", v);
-	FUZZ_CHECK(config_parse_duration(text, 1, 86400 * 365, &w) == 0 &&
+	FUZZ_CHECK(config_parse_duration(text, 1, 86400L * 365, &w) == 0 &&
 	    w == v);
 }
 
