@@ -652,7 +652,7 @@ def store_rows(data_dir):
         db = sqlite3.connect('file:%s?mode=ro' % path, uri=True)
         try:
             return [(table, db.execute('SELECT count(*) FROM ' + table).fetchone()[0])
-                    for table in ('messages', 'retries', 'dead_letters',
+                    for table in ('messages', 'retries', 'dead_ranges',
                                   'subscribers', 'idempotency')]
         finally:
             db.close()
