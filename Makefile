@@ -237,7 +237,7 @@ LINT_SRCS   := $(COMPDB_SRCS)
 
 lint:
 	@sh scripts/deps.sh lint
-	@$(MAKE) --no-print-directory -k lint-cycles lint-cppcheck lint-tidy
+	@$(MAKE) --no-print-directory -k lint-cycles format-check lint-cppcheck lint-tidy
 
 lint-cycles:
 	$(call say,CYCLES,src)

@@ -9,8 +9,9 @@
 
 #include "addr.h"
 
-#define URL_CHARS	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" \
-			"0123456789-._~:/?#[]@!$&'()*+,;=%"
+#define URL_CHARS \
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" \
+	"0123456789-._~:/?#[]@!$&'()*+,;=%"
 
 const char *
 addr_strerror(enum addr_status status)
@@ -73,7 +74,7 @@ check_hostport(const char *a)
 			return ADDR_MALFORMED;
 		colon = close + 1;
 	} else if (colon != NULL && strchr(a, ':') != colon)
-		return ADDR_MALFORMED;	/* a bare IPv6 address needs brackets */
+		return ADDR_MALFORMED; /* a bare IPv6 address needs brackets */
 	if (colon == NULL || colon[1] == '\0')
 		return ADDR_NO_PORT;
 	if (colon == a)
@@ -131,7 +132,7 @@ addr_parse(const char *address, CURLU **url, char **text)
 		size_t n = (size_t)(sep - address);
 
 		if (!((n == 4 && strncasecmp(address, "http", 4) == 0) ||
-		    (n == 5 && strncasecmp(address, "https", 5) == 0)))
+			(n == 5 && strncasecmp(address, "https", 5) == 0)))
 			return ADDR_BAD_SCHEME;
 		if ((st = check_host(address)) != ADDR_OK)
 			return st;

@@ -6,7 +6,7 @@
 
 #include <curl/curl.h>
 
-#define ADDR_MAX	2048
+#define ADDR_MAX 2048
 
 enum addr_status {
 	ADDR_OK,
@@ -16,7 +16,7 @@ enum addr_status {
 	ADDR_NO_PORT,
 	ADDR_BAD_PORT,
 	ADDR_BAD_SCHEME,
-	ADDR_BAD_HOST,		/* percent-encoded: %XX outside an IPv6 zone */
+	ADDR_BAD_HOST, /* percent-encoded: %XX outside an IPv6 zone */
 	ADDR_NOMEM
 };
 

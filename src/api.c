@@ -73,63 +73,66 @@
 #include "tls.h"
 
 /* EP_OTHER: a path that is no endpoint's, for the request counter. */
-enum endpoint_id { EP_REGISTER, EP_DEREGISTER, EP_SEND, EP_LIST, EP_DEAD,
-    EP_REPLAY, EP_METRICS, EP_STATS, EP_HEALTHZ, EP_READYZ, EP_PAGE,
-    EP_SCRIPT, EP_STYLE, EP_OTHER };
+enum endpoint_id {
+	EP_REGISTER,
+	EP_DEREGISTER,
+	EP_SEND,
+	EP_LIST,
+	EP_DEAD,
+	EP_REPLAY,
+	EP_METRICS,
+	EP_STATS,
+	EP_HEALTHZ,
+	EP_READYZ,
+	EP_PAGE,
+	EP_SCRIPT,
+	EP_STYLE,
+	EP_OTHER
+};
 
 static const struct endpoint {
-	const char	*ep_path;
-	const char	*ep_allow;	/* the methods it answers */
-	const char	*ep_wrong_method;	/* the seed's text */
-	enum auth_scope	 ep_scope;	/* whose token it needs */
+	const char *ep_path;
+	const char *ep_allow;	     /* the methods it answers */
+	const char *ep_wrong_method; /* the seed's text */
+	enum auth_scope ep_scope;    /* whose token it needs */
 	/*
 	 * With the headers in and the gate passed: takes the request for
 	 * its body (http_req_new) or answers.  NULL: any body is discarded.
 	 */
-	http_handler	*ep_begin;
-	http_handler	*ep_serve;	/* with the body in */
+	http_handler *ep_begin;
+	http_handler *ep_serve; /* with the body in */
 } endpoints[] = {
 	[EP_REGISTER] = { "/registerAndKeepAlive", "POST",
-	    "Error: Only POST accepted", AUTH_SUBSCRIBE,
-	    NULL, api_subs_register },
+	    "Error: Only POST accepted", AUTH_SUBSCRIBE, NULL,
+	    api_subs_register },
 	[EP_DEREGISTER] = { "/deregister", "DELETE",
-	    "Error: Only DELETE accepted", AUTH_SUBSCRIBE,
-	    NULL, api_subs_deregister },
-	[EP_SEND] = { "/sendMessage", "POST",
-	    "Error: Only POST accepted", AUTH_PUBLISH,
-	    api_send_begin, api_send_end },
+	    "Error: Only DELETE accepted", AUTH_SUBSCRIBE, NULL,
+	    api_subs_deregister },
+	[EP_SEND] = { "/sendMessage", "POST", "Error: Only POST accepted",
+	    AUTH_PUBLISH, api_send_begin, api_send_end },
 	[EP_LIST] = { "/listSubscribers", "GET, HEAD",
-	    "Error: Only GET accepted", AUTH_ADMIN,
-	    NULL, api_subs_list },
+	    "Error: Only GET accepted", AUTH_ADMIN, NULL, api_subs_list },
 	[EP_DEAD] = { "/deadLetters", "GET, HEAD, DELETE",
-	    "Error: Only GET or DELETE accepted", AUTH_ADMIN,
-	    NULL, api_dead_serve },
+	    "Error: Only GET or DELETE accepted", AUTH_ADMIN, NULL,
+	    api_dead_serve },
 	[EP_REPLAY] = { "/deadLetters/replay", "POST",
-	    "Error: Only POST accepted", AUTH_ADMIN,
-	    NULL, api_dead_replay },
-	[EP_METRICS] = { "/metrics", "GET, HEAD",
-	    "Error: Only GET accepted", AUTH_ADMIN,
-	    NULL, api_ops_metrics },
-	[EP_STATS] = { "/stats", "GET, HEAD",
-	    "Error: Only GET accepted", AUTH_ADMIN,
-	    NULL, api_ops_stats },
+	    "Error: Only POST accepted", AUTH_ADMIN, NULL, api_dead_replay },
+	[EP_METRICS] = { "/metrics", "GET, HEAD", "Error: Only GET accepted",
+	    AUTH_ADMIN, NULL, api_ops_metrics },
+	[EP_STATS] = { "/stats", "GET, HEAD", "Error: Only GET accepted",
+	    AUTH_ADMIN, NULL, api_ops_stats },
 	/* Probes carry no token, and what they answer tells nothing secret. */
-	[EP_HEALTHZ] = { "/healthz", "GET, HEAD",
-	    "Error: Only GET accepted", AUTH_PUBLIC,
-	    NULL, api_ops_healthz },
-	[EP_READYZ] = { "/readyz", "GET, HEAD",
-	    "Error: Only GET accepted", AUTH_PUBLIC,
-	    NULL, api_ops_readyz },
+	[EP_HEALTHZ] = { "/healthz", "GET, HEAD", "Error: Only GET accepted",
+	    AUTH_PUBLIC, NULL, api_ops_healthz },
+	[EP_READYZ] = { "/readyz", "GET, HEAD", "Error: Only GET accepted",
+	    AUTH_PUBLIC, NULL, api_ops_readyz },
 	/* The dashboard: it shows what the admin endpoints do. */
-	[EP_PAGE] = { "/", "GET, HEAD",
-	    "Error: Only GET accepted", AUTH_ADMIN,
+	[EP_PAGE] = { "/", "GET, HEAD", "Error: Only GET accepted", AUTH_ADMIN,
 	    NULL, api_ops_page },
 	[EP_SCRIPT] = { "/dashboard.js", "GET, HEAD",
-	    "Error: Only GET accepted", AUTH_ADMIN,
-	    NULL, api_ops_script },
+	    "Error: Only GET accepted", AUTH_ADMIN, NULL, api_ops_script },
 	[EP_STYLE] = { "/dashboard.css", "GET, HEAD",
-	    "Error: Only GET accepted", AUTH_ADMIN,
-	    NULL, api_ops_style },
+	    "Error: Only GET accepted", AUTH_ADMIN, NULL, api_ops_style },
 };
 
 _Static_assert(sizeof(endpoints) / sizeof(endpoints[0]) == EP_OTHER,
@@ -163,19 +166,19 @@ struct api {
 	 * (api_handle).  sv_cfg_ref is the reference api_reload() took, NULL
 	 * for the caller's first one.
 	 */
-	struct http_env		 sv_env;
-	pthread_rwlock_t	 sv_conf_lock;
-	const struct config	*sv_cfg_ref;
-	struct auth		*sv_auth;
-	struct MHD_Daemon	*sv_daemon;
-	struct tls		*sv_tls;	/* HTTPS: kept until the daemon stops */
-	struct sockaddr_storage	 sv_self;	/* where it listens, with its port */
-	int			 sv_fd;		/* listening, until libmicrohttpd has it */
-	struct conns		*sv_conns;	/* deadlines and room: conns.c */
-	struct ticker		*sv_sweeper;	/* runs conns_sweep */
-	int64_t			 sv_sweep_next;	/* the sweeper's: when to run */
-	int64_t			 sv_swept_logged;	/* the sweeper's: last count line */
-	const char		*sv_labels[EP_OTHER + 1];	/* he_labels */
+	struct http_env sv_env;
+	pthread_rwlock_t sv_conf_lock;
+	const struct config *sv_cfg_ref;
+	struct auth *sv_auth;
+	struct MHD_Daemon *sv_daemon;
+	struct tls *sv_tls; /* HTTPS: kept until the daemon stops */
+	struct sockaddr_storage sv_self; /* where it listens, with its port */
+	int sv_fd;		   /* listening, until libmicrohttpd has it */
+	struct conns *sv_conns;	   /* deadlines and room: conns.c */
+	struct ticker *sv_sweeper; /* runs conns_sweep */
+	int64_t sv_sweep_next;	   /* the sweeper's: when to run */
+	int64_t sv_swept_logged;   /* the sweeper's: last count line */
+	const char *sv_labels[EP_OTHER + 1]; /* he_labels */
 };
 
 /*
@@ -236,7 +239,7 @@ api_serve(struct api *a, struct http_call *call, const char *url,
 	call->hc_ep = rq->hr_ep;
 	call->hc_path = endpoints[rq->hr_ep].ep_path;
 	len = *data_size;
-	*data_size = 0;		/* always: everything offered is consumed */
+	*data_size = 0; /* always: everything offered is consumed */
 	switch (http_req_state(rq)) {
 	case HTTP_READING:
 		break;
@@ -246,8 +249,8 @@ api_serve(struct api *a, struct http_call *call, const char *url,
 		return http_resume(call, rq);
 	}
 	if (len > 0)
-		return rq->hr_static ? MHD_YES : http_req_append(call, rq, data,
-		    len);
+		return rq->hr_static ? MHD_YES :
+				       http_req_append(call, rq, data, len);
 	if (rq->hr_too_large)
 		return http_too_large(call);
 	return endpoints[rq->hr_ep].ep_serve(call);
@@ -283,8 +286,10 @@ api_connection(void *cls, struct MHD_Connection *c, void **socket_context,
 	struct api *a = cls;
 
 	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
-		ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-		*socket_context = ci == NULL ? NULL :
+		ci = MHD_get_connection_info(c,
+		    MHD_CONNECTION_INFO_CONNECTION_FD);
+		*socket_context = ci == NULL ?
+		    NULL :
 		    conns_open(a->sv_conns, ci->connect_fd, clock_mono_ms());
 	} else {
 		conns_close(a->sv_conns, *socket_context);
@@ -345,9 +350,10 @@ sweep_run(void *arg)
 		log_warnx("slow requests cut", "headers=%ld body=%ld idle=%ld",
 		    n.cc_header, n.cc_body, n.cc_idle);
 	if (n.cc_evicted + n.cc_refused + n.cc_per_ip > 0)
-		log_warnx("connection limit reached", "cut_oldest=%ld "
-		    "refused=%ld refused_per_ip=%ld", n.cc_evicted,
-		    n.cc_refused, n.cc_per_ip);
+		log_warnx("connection limit reached",
+		    "cut_oldest=%ld "
+		    "refused=%ld refused_per_ip=%ld",
+		    n.cc_evicted, n.cc_refused, n.cc_per_ip);
 	a->sv_swept_logged = now;
 }
 
@@ -444,11 +450,13 @@ warn_exposed(const struct api *a)
 	char scopes[64], lv[LOG_VALUE_MAX];
 
 	if (auth_exposed(a->sv_auth, (const struct sockaddr *)&a->sv_self,
-	    scopes, sizeof(scopes)) > 0)
-		log_warnx("endpoints open to the network", "listen=%s "
+		scopes, sizeof(scopes)) > 0)
+		log_warnx("endpoints open to the network",
+		    "listen=%s "
 		    "open_scopes=%s hint=\"set publish_token, subscribe_token "
 		    "and admin_token, or listen on loopback\"",
-		    log_value(lv, sizeof(lv), a->sv_env.he_cfg->listen), scopes);
+		    log_value(lv, sizeof(lv), a->sv_env.he_cfg->listen),
+		    scopes);
 }
 
 /* The access tokens CFG sets, as auth_new() takes them. */
@@ -490,8 +498,8 @@ make_shared(struct http_env *env)
 		if (i == DASHBOARD_PAGE)
 			MHD_add_response_header(env->he_files[i],
 			    MHD_HTTP_HEADER_VARY, "Accept");
-		http_page_headers(env->he_files[i], i == DASHBOARD_PAGE ?
-		    DASHBOARD_CSP : NULL);
+		http_page_headers(env->he_files[i],
+		    i == DASHBOARD_PAGE ? DASHBOARD_CSP : NULL);
 	}
 	return 0;
 
@@ -534,8 +542,10 @@ api_open(const struct config *cfg)
 	}
 	if (cfg->tls_cert[0] != '\0') {
 		if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
-			log_error("cannot serve HTTPS: this libmicrohttpd has no "
-			    "TLS support", "tls_cert=%s",
+			log_error(
+			    "cannot serve HTTPS: this libmicrohttpd has no "
+			    "TLS support",
+			    "tls_cert=%s",
 			    log_value(lv, sizeof(lv), cfg->tls_cert));
 			goto fail;
 		}
@@ -561,7 +571,7 @@ int
 api_run(struct api *a, const struct api_parts *p)
 {
 	struct MHD_OptionItem tls[] = {
-		{ MHD_OPTION_END, 0, NULL },	/* filled in for HTTPS */
+		{ MHD_OPTION_END, 0, NULL }, /* filled in for HTTPS */
 		{ MHD_OPTION_END, 0, NULL },
 		{ MHD_OPTION_END, 0, NULL },
 		{ MHD_OPTION_END, 0, NULL },
@@ -581,13 +591,14 @@ api_run(struct api *a, const struct api_parts *p)
 	if (a->sv_tls != NULL) {
 		flags |= MHD_USE_TLS;
 		tls[0] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0,
-		    http_mhd_readonly(tls_cert(a->sv_tls)) };
+			http_mhd_readonly(tls_cert(a->sv_tls)) };
 		tls[1] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0,
-		    http_mhd_readonly(tls_key(a->sv_tls)) };
+			http_mhd_readonly(tls_key(a->sv_tls)) };
 		/* TLS 1.2 and later: GnuTLS's default still has 1.0 and 1.1. */
-		tls[2] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_PRIORITIES, 0,
-		    http_mhd_readonly("NORMAL:-VERS-TLS1.0:-VERS-TLS1.1:"
-		    "-VERS-DTLS1.0") };
+		tls[2] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_PRIORITIES,
+			0,
+			http_mhd_readonly("NORMAL:-VERS-TLS1.0:-VERS-TLS1.1:"
+					  "-VERS-DTLS1.0") };
 	}
 	/*
 	 * max_connections is kept by the accept policy (api_accept), which
@@ -597,26 +608,24 @@ api_run(struct api *a, const struct api_parts *p)
 	 */
 	a->sv_daemon = MHD_start_daemon(flags, 0, api_accept, a, api_handle, a,
 	    MHD_OPTION_EXTERNAL_LOGGER, api_mhd_log, a,
-	    MHD_OPTION_LISTEN_SOCKET, a->sv_fd,
-	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)cfg->http_threads,
-	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->client_timeout,
-	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)((cfg->max_connections +
-	    CONNS_SLACK) * cfg->http_threads),
+	    MHD_OPTION_LISTEN_SOCKET, a->sv_fd, MHD_OPTION_THREAD_POOL_SIZE,
+	    (unsigned int)cfg->http_threads, MHD_OPTION_CONNECTION_TIMEOUT,
+	    (unsigned int)cfg->client_timeout, MHD_OPTION_CONNECTION_LIMIT,
+	    (unsigned int)((cfg->max_connections + CONNS_SLACK) *
+		cfg->http_threads),
 	    MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-	    (unsigned int)cfg->max_conns_per_ip,
-	    MHD_OPTION_NOTIFY_CONNECTION, api_connection, a,
-	    MHD_OPTION_URI_LOG_CALLBACK, api_request_line, a,
-	    MHD_OPTION_NOTIFY_COMPLETED, api_completed, a,
-	    MHD_OPTION_ARRAY, tls,
-	    MHD_OPTION_END);
+	    (unsigned int)cfg->max_conns_per_ip, MHD_OPTION_NOTIFY_CONNECTION,
+	    api_connection, a, MHD_OPTION_URI_LOG_CALLBACK, api_request_line, a,
+	    MHD_OPTION_NOTIFY_COMPLETED, api_completed, a, MHD_OPTION_ARRAY,
+	    tls, MHD_OPTION_END);
 	if (a->sv_daemon == NULL) {
 		log_error("cannot listen", "listen=%s",
 		    log_value(lv, sizeof(lv), cfg->listen));
 		return -1;
 	}
-	a->sv_fd = -1;			/* libmicrohttpd's now */
-	if ((a->sv_sweeper = ticker_start("conns", sweep_due, sweep_run,
-	    a)) == NULL)
+	a->sv_fd = -1; /* libmicrohttpd's now */
+	if ((a->sv_sweeper = ticker_start("conns", sweep_due, sweep_run, a)) ==
+	    NULL)
 		return -1;
 	api_listen_name(&a->sv_self, where, sizeof(where));
 	log_info("listening", "listen=%s%s", where,

@@ -14,10 +14,10 @@ struct stats;
 
 /* What the endpoints hand work to and read from; borrowed, none NULL. */
 struct api_parts {
-	struct subs	*subs;
-	struct store	*store;
-	struct deliver	*deliver;	/* its heartbeat and transfers in flight */
-	struct stats	*stats;		/* /stats */
+	struct subs *subs;
+	struct store *store;
+	struct deliver *deliver; /* its heartbeat and transfers in flight */
+	struct stats *stats;	 /* /stats */
 };
 
 /*

@@ -51,15 +51,16 @@ answer_list(const struct http_call *call, const struct store_req *req)
 		snprintf(next, sizeof(next), "%" PRId64 ".%" PRIu64,
 		    req->r_next_range, req->r_next_seq);
 	if ((body = deadletters_render_page(req->r_dead, req->r_ndead,
-	    req->r_json, req->r_next_range != 0 ? next : NULL, &len)) == NULL)
+		 req->r_json, req->r_next_range != 0 ? next : NULL, &len)) ==
+	    NULL)
 		return http_busy(call, "Error: Store failed, retry later.");
 	if ((r = MHD_create_response_from_buffer(len, body,
-	    MHD_RESPMEM_MUST_FREE)) == NULL) {
+		 MHD_RESPMEM_MUST_FREE)) == NULL) {
 		free(body);
 		return http_unanswered(call, __func__);
 	}
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, req->r_json ?
-	    "application/json" : HTTP_TEXT);
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+	    req->r_json ? "application/json" : HTTP_TEXT);
 	MHD_add_response_header(r, MHD_HTTP_HEADER_VARY, "Accept");
 	if (req->r_next_range != 0)
 		MHD_add_response_header(r, "Dead-Letters-Next", next);
@@ -80,17 +81,20 @@ answer_stored(const struct http_call *call, struct http_req *u)
 		return answer_list(call, req);
 	case REQ_DL_REPLAY:
 		log_info("dead letters replayed", "address=%s id=%s count=%ld",
-		    log_value(la, sizeof(la), req->r_address ? req->r_address :
-		    "-"), log_value(li, sizeof(li), req->r_id ? req->r_id :
-		    "-"), req->r_count);
+		    log_value(la, sizeof(la),
+			req->r_address ? req->r_address : "-"),
+		    log_value(li, sizeof(li), req->r_id ? req->r_id : "-"),
+		    req->r_count);
 		return http_fmt(call, MHD_HTTP_OK, "replayed %ld\n",
 		    req->r_count);
 	case REQ_DL_PURGE:
 		log_info("dead letters purged", "address=%s id=%s count=%ld",
-		    log_value(la, sizeof(la), req->r_address ? req->r_address :
-		    "-"), log_value(li, sizeof(li), req->r_id ? req->r_id :
-		    "-"), req->r_count);
-		return http_fmt(call, MHD_HTTP_OK, "purged %ld\n", req->r_count);
+		    log_value(la, sizeof(la),
+			req->r_address ? req->r_address : "-"),
+		    log_value(li, sizeof(li), req->r_id ? req->r_id : "-"),
+		    req->r_count);
+		return http_fmt(call, MHD_HTTP_OK, "purged %ld\n",
+		    req->r_count);
 	case REQ_PUBLISH:
 	case REQ_SYNC:
 	case REQ_CONFIG:
@@ -133,8 +137,8 @@ handle_dead(const struct http_call *call, int replay)
 		if (address == NULL && id == NULL)
 			return http_text(call, MHD_HTTP_BAD_REQUEST,
 			    "Error: address or id required.");
-	} else if (listing_negotiate(format, http_header(call,
-	    MHD_HTTP_HEADER_ACCEPT), &f) == -1)
+	} else if (listing_negotiate(format,
+		       http_header(call, MHD_HTTP_HEADER_ACCEPT), &f) == -1)
 		return http_text(call, MHD_HTTP_BAD_REQUEST,
 		    "Error: Unknown format (use text or json).");
 	if ((u = http_req_new(call, 0)) == NULL)

@@ -20,11 +20,13 @@ client_address(struct MHD_Connection *c, char *buf, size_t len)
 	if (ci == NULL || (sa = ci->client_addr) == NULL)
 		return;
 	if (sa->sa_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)
-		    sa)->sin_addr, buf, (socklen_t)len);
+		inet_ntop(AF_INET,
+		    &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
+		    buf, (socklen_t)len);
 	else if (sa->sa_family == AF_INET6)
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)
-		    sa)->sin6_addr, buf, (socklen_t)len);
+		inet_ntop(AF_INET6,
+		    &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+		    buf, (socklen_t)len);
 }
 
 /*
@@ -49,27 +51,33 @@ answer_unauthorized(const struct http_call *call, enum auth_scope sc,
 		client_address(call->hc_conn, client, sizeof(client));
 		/* A browser always asks without a token first: not a warning. */
 		(v == AUTH_MISSING ? log_info : log_warnx)("request "
-		    "unauthorized", "path=%s scope=%s reason=%s client=%s "
-		    "refused=%ld", call->hc_path, scope, auth_verdict_name(v),
-		    client, n);
+							   "unauthorized",
+		    "path=%s scope=%s reason=%s client=%s "
+		    "refused=%ld",
+		    call->hc_path, scope, auth_verdict_name(v), client, n);
 	}
 
 	switch (v) {
 	case AUTH_MISSING:
-		snprintf(body, sizeof(body), "Error: Unauthorized: %s needs the "
+		snprintf(body, sizeof(body),
+		    "Error: Unauthorized: %s needs the "
 		    "%s token (Authorization: Bearer TOKEN, or Basic with the "
-		    "token as password).", call->hc_path, scope);
+		    "token as password).",
+		    call->hc_path, scope);
 		bearer = "Bearer realm=\"hookcast\"";
 		break;
 	case AUTH_MALFORMED:
-		snprintf(body, sizeof(body), "Error: Unauthorized: the "
+		snprintf(body, sizeof(body),
+		    "Error: Unauthorized: the "
 		    "Authorization header is neither Bearer TOKEN nor Basic "
 		    "base64(user:TOKEN).");
 		bearer = "Bearer realm=\"hookcast\", error=\"invalid_request\"";
 		break;
 	default:
-		snprintf(body, sizeof(body), "Error: Unauthorized: wrong %s "
-		    "token.", scope);
+		snprintf(body, sizeof(body),
+		    "Error: Unauthorized: wrong %s "
+		    "token.",
+		    scope);
 		bearer = "Bearer realm=\"hookcast\", error=\"invalid_token\"";
 		break;
 	}
@@ -100,10 +108,13 @@ answer_cross_site(const struct http_call *call)
 
 	if ((n = http_lograte_due(&refusals)) > 0) {
 		client_address(call->hc_conn, client, sizeof(client));
-		log_warnx("cross-origin request refused", "path=%s client=%s "
-		    "refused=%ld", call->hc_path, client, n);
+		log_warnx("cross-origin request refused",
+		    "path=%s client=%s "
+		    "refused=%ld",
+		    call->hc_path, client, n);
 	}
-	return http_text(call, MHD_HTTP_FORBIDDEN, "Error: Forbidden: a page "
+	return http_text(call, MHD_HTTP_FORBIDDEN,
+	    "Error: Forbidden: a page "
 	    "of another origin may not change anything here (Origin or "
 	    "Sec-Fetch-Site says it came from one).");
 }
@@ -114,12 +125,14 @@ api_gate_pass(const struct http_call *call, const struct auth *auth,
 {
 	enum auth_verdict v;
 
-	if (auth_cross_site(call->hc_method, http_header(call,
-	    "Sec-Fetch-Site"), http_header(call, MHD_HTTP_HEADER_ORIGIN),
-	    http_header(call, MHD_HTTP_HEADER_HOST)))
+	if (auth_cross_site(call->hc_method,
+		http_header(call, "Sec-Fetch-Site"),
+		http_header(call, MHD_HTTP_HEADER_ORIGIN),
+		http_header(call, MHD_HTTP_HEADER_HOST)))
 		*ret = answer_cross_site(call);
-	else if ((v = auth_check(auth, scope, http_header(call,
-	    MHD_HTTP_HEADER_AUTHORIZATION))) == AUTH_ERROR)
+	else if ((v = auth_check(auth, scope,
+		      http_header(call, MHD_HTTP_HEADER_AUTHORIZATION))) ==
+	    AUTH_ERROR)
 		*ret = http_nomem(call, __func__);
 	else if (v != AUTH_OK)
 		*ret = answer_unauthorized(call, scope, v);

@@ -35,8 +35,10 @@ resolve_listen(const char *listen, struct sockaddr_storage *ss)
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
 	if ((rc = getaddrinfo(host, port, &hints, &res)) != 0) {
-		log_error("cannot resolve listen address", "listen=%s "
-		    "error=%s", log_value(la, sizeof(la), listen),
+		log_error("cannot resolve listen address",
+		    "listen=%s "
+		    "error=%s",
+		    log_value(la, sizeof(la), listen),
 		    log_value(lv, sizeof(lv), gai_strerror(rc)));
 		return -1;
 	}
@@ -57,16 +59,19 @@ bind_listen(const char *where, const struct sockaddr_storage *ss,
     struct sockaddr_storage *bound)
 {
 	socklen_t len = ss->ss_family == AF_INET6 ?
-	    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+	    sizeof(struct sockaddr_in6) :
+	    sizeof(struct sockaddr_in);
 	char la[LOG_VALUE_MAX], lv[LOG_VALUE_MAX], ebuf[128];
 	int fd, on = 1;
 
-	fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0);
 	if (fd == -1)
 		goto fail;
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) == -1 ||
-	    (ss->ss_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6,
-	    IPV6_V6ONLY, &on, sizeof(on)) == -1) ||
+	    (ss->ss_family == AF_INET6 &&
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on)) ==
+		    -1) ||
 	    bind(fd, (const struct sockaddr *)ss, len) == -1 ||
 	    listen(fd, SOMAXCONN) == -1 ||
 	    getsockname(fd, (struct sockaddr *)bound, &len) == -1)
@@ -107,8 +112,9 @@ api_listen_name(const struct sockaddr_storage *ss, char *buf, size_t len)
 	char host[INET6_ADDRSTRLEN] = "";
 
 	if (ss->ss_family == AF_INET6) {
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr,
-		    host, sizeof(host));
+		inet_ntop(AF_INET6,
+		    &((const struct sockaddr_in6 *)ss)->sin6_addr, host,
+		    sizeof(host));
 		snprintf(buf, len, "[%s]:%u", host, api_listen_port(ss));
 	} else {
 		inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr,

@@ -17,8 +17,7 @@ int api_listen_open(const char *listen, struct sockaddr_storage *bound);
 /* SS's port. */
 unsigned int api_listen_port(const struct sockaddr_storage *ss);
 /* SS as "host:port" or "[v6]:port", for the log. */
-#define API_LISTEN_NAMELEN	(INET6_ADDRSTRLEN + 8)
-void api_listen_name(const struct sockaddr_storage *ss, char *buf,
-    size_t len);
+#define API_LISTEN_NAMELEN (INET6_ADDRSTRLEN + 8)
+void api_listen_name(const struct sockaddr_storage *ss, char *buf, size_t len);
 
 #endif

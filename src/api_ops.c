@@ -12,7 +12,7 @@
 #include "subs.h"
 
 /* Not ready when a thread has not gone round its loop for this long. */
-#define READY_STALE_MS	5000
+#define READY_STALE_MS 5000
 
 enum MHD_Result
 api_ops_healthz(const struct http_call *call)
@@ -35,11 +35,15 @@ api_ops_readyz(const struct http_call *call)
 		return http_fmt(call, MHD_HTTP_SERVICE_UNAVAILABLE,
 		    "store: %s\n", why);
 	if ((age = now - store_heartbeat(env->he_store)) > READY_STALE_MS)
-		return http_fmt(call, MHD_HTTP_SERVICE_UNAVAILABLE, "store: "
-		    "writer thread stuck for %lld s\n", (long long)age / 1000);
+		return http_fmt(call, MHD_HTTP_SERVICE_UNAVAILABLE,
+		    "store: "
+		    "writer thread stuck for %lld s\n",
+		    (long long)age / 1000);
 	if ((age = now - deliver_heartbeat(env->he_deliver)) > READY_STALE_MS)
-		return http_fmt(call, MHD_HTTP_SERVICE_UNAVAILABLE, "delivery "
-		    "thread: no heartbeat for %lld s\n", (long long)age / 1000);
+		return http_fmt(call, MHD_HTTP_SERVICE_UNAVAILABLE,
+		    "delivery "
+		    "thread: no heartbeat for %lld s\n",
+		    (long long)age / 1000);
 	return http_text(call, MHD_HTTP_OK, "ok\n");
 }
 
@@ -67,10 +71,12 @@ api_ops_metrics(const struct http_call *call)
 	conns_census(env->he_conns, &open, &cutting);
 	g.http_connections = (uint64_t)open;
 	if ((body = metrics_render(&g, env->he_labels, env->he_nlabels,
-	    &len)) == NULL)
+		 &len)) == NULL)
 		return http_nomem(call, __func__);
-	return http_answer_free(call, MHD_HTTP_OK, "text/plain; version=0.0.4; "
-	    "charset=utf-8", body, len, NULL, NULL);
+	return http_answer_free(call, MHD_HTTP_OK,
+	    "text/plain; version=0.0.4; "
+	    "charset=utf-8",
+	    body, len, NULL, NULL);
 }
 
 enum MHD_Result
@@ -80,7 +86,7 @@ api_ops_stats(const struct http_call *call)
 	char *body;
 
 	if ((body = stats_render(call->hc_env->he_stats, clock_real_ms(),
-	    &len)) == NULL)
+		 &len)) == NULL)
 		return http_nomem(call, __func__);
 	return http_answer_free(call, MHD_HTTP_OK, "application/json", body,
 	    len, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");

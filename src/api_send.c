@@ -28,8 +28,7 @@ refuse_publish(const struct http_env *env, size_t more)
 	if (store_disk_full(env->he_store)) {
 		why = "disk_full";
 		text = "Error: Disk full, retry later.";
-	}
-	else if (store_backlog_bytes(env->he_store) + more >
+	} else if (store_backlog_bytes(env->he_store) + more >
 	    cfg->max_backlog_bytes)
 		why = "max_backlog_bytes";
 	else if (msg_bytes_alive() + more > cfg->max_queued_bytes * 2)
@@ -37,9 +36,10 @@ refuse_publish(const struct http_env *env, size_t more)
 	else
 		return NULL;
 	if (http_lograte_due(&lines) > 0)
-		log_warnx("publishing refused: backlog full", "reason=%s "
-		    "backlog_bytes=%zu memory_bytes=%zu", why,
-		    store_backlog_bytes(env->he_store), msg_bytes_alive());
+		log_warnx("publishing refused: backlog full",
+		    "reason=%s "
+		    "backlog_bytes=%zu memory_bytes=%zu",
+		    why, store_backlog_bytes(env->he_store), msg_bytes_alive());
 	return text;
 }
 
@@ -85,22 +85,26 @@ answer_published(const struct http_call *call, struct http_req *rq)
 	if (sreq->r_repeat)
 		log_debug("message repeated", "message=%s", sreq->r_first);
 	else
-		log_debug("message accepted", "message=%s seq=%llu bytes=%zu "
-		    "topics=%s", msg_id(sreq->r_msg),
+		log_debug("message accepted",
+		    "message=%s seq=%llu bytes=%zu "
+		    "topics=%s",
+		    msg_id(sreq->r_msg),
 		    (unsigned long long)msg_seq(sreq->r_msg),
 		    msg_len(sreq->r_msg), topics_text(msg_topics(sreq->r_msg)));
 	if (rq->hr_json)
-		n = snprintf(body, sizeof(body), "{\"id\":\"%s\",\"subscribers\":"
-		    "%ld%s}\n", id, sreq->r_fanout, sreq->r_repeat ?
-		    ",\"duplicate\":true" : "");
+		n = snprintf(body, sizeof(body),
+		    "{\"id\":\"%s\",\"subscribers\":"
+		    "%ld%s}\n",
+		    id, sreq->r_fanout,
+		    sreq->r_repeat ? ",\"duplicate\":true" : "");
 	else
 		n = snprintf(body, sizeof(body), "success");
 	r = MHD_create_response_from_buffer((size_t)n, body,
 	    MHD_RESPMEM_MUST_COPY);
 	if (r == NULL)
 		return http_unanswered(call, __func__);
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, rq->hr_json ?
-	    "application/json" : HTTP_TEXT);
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+	    rq->hr_json ? "application/json" : HTTP_TEXT);
 	MHD_add_response_header(r, "Webhook-Id", id);
 	MHD_add_response_header(r, "Message-Id", id);
 	MHD_add_response_header(r, MHD_HTTP_HEADER_VARY, "Accept");
@@ -130,7 +134,8 @@ api_send_end(const struct http_call *call)
 		return http_text(call, MHD_HTTP_BAD_REQUEST,
 		    "Error: Content-Type holds a control character.");
 	if (key != NULL && !params_key_ok(key))
-		return http_text(call, MHD_HTTP_BAD_REQUEST, "Error: "
+		return http_text(call, MHD_HTTP_BAD_REQUEST,
+		    "Error: "
 		    "Idempotency-Key must be 1 to 255 printable ASCII "
 		    "characters.");
 	if (http_topics(call, 0, &topics, &given, &ret) == -1)

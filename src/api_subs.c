@@ -59,7 +59,7 @@ denied(const struct http_env *env, const struct sockaddr_storage *ss,
 	if (egress_is_self(sa, env->he_self))
 		return snprintf(why, EGRESS_REASONLEN, "%s", EGRESS_SELF) > 0;
 	return egress_check(&env->he_cfg->deny_targets,
-	    &env->he_cfg->allow_targets, sa, why) == EGRESS_DENY;
+		   &env->he_cfg->allow_targets, sa, why) == EGRESS_DENY;
 }
 
 /*
@@ -90,10 +90,14 @@ api_subs_register(const struct http_call *call)
 	if (secret != NULL) {
 		if (sign_check(secret, 1, bad) == -1) {
 			/* A query string reads '+' as a space. */
-			ret = http_fmt(call, MHD_HTTP_BAD_REQUEST, "Error: Wrong "
-			    "secret: %s%s.", bad, strchr(secret, ' ') != NULL ?
-			    " (a + in a query string reads as a space: send it "
-			    "as %2B)" : "");
+			ret = http_fmt(call, MHD_HTTP_BAD_REQUEST,
+			    "Error: Wrong "
+			    "secret: %s%s.",
+			    bad,
+			    strchr(secret, ' ') != NULL ?
+				" (a + in a query string reads as a space: send it "
+				"as %2B)" :
+				"");
 			goto done;
 		}
 		opts.secret = secret;
@@ -116,25 +120,30 @@ api_subs_register(const struct http_call *call)
 		log_warnx("registration refused", "address=%s reason=%s",
 		    log_value(la, sizeof(la), address),
 		    log_value(lv, sizeof(lv), why));
-		ret = http_fmt(call, MHD_HTTP_FORBIDDEN, "Error: Address not "
-		    "allowed: %s.", why);
+		ret = http_fmt(call, MHD_HTTP_FORBIDDEN,
+		    "Error: Address not "
+		    "allowed: %s.",
+		    why);
 		goto done;
 	}
 
-	switch (subs_add(env->he_subs, address, url, text, &opts, real,
-	    mono)) {
+	switch (subs_add(env->he_subs, address, url, text, &opts, real, mono)) {
 	case SUBS_ADDED:
-		url = NULL;		/* the map's now */
-		log_info("subscriber registered", "address=%s url=%s "
-		    "topics=%s signed=%s", log_value(la, sizeof(la), address),
+		url = NULL; /* the map's now */
+		log_info("subscriber registered",
+		    "address=%s url=%s "
+		    "topics=%s signed=%s",
+		    log_value(la, sizeof(la), address),
 		    log_value(lv, sizeof(lv), text),
 		    opts.topics ? topics_text(opts.topics) : "*",
 		    opts.secret ? "own" : "-");
 		ret = wait_synced(call);
 		break;
 	case SUBS_CHANGED:
-		log_info("subscriber changed", "address=%s topics=%s "
-		    "secret=%s", log_value(la, sizeof(la), address),
+		log_info("subscriber changed",
+		    "address=%s topics=%s "
+		    "secret=%s",
+		    log_value(la, sizeof(la), address),
 		    topics_text(opts.topics), opts.secret ? "new" : "kept");
 		ret = wait_synced(call);
 		break;
@@ -142,7 +151,8 @@ api_subs_register(const struct http_call *call)
 		ret = http_success(call);
 		break;
 	case SUBS_FULL:
-		log_warnx("registration refused", "address=%s "
+		log_warnx("registration refused",
+		    "address=%s "
 		    "reason=max_subscribers limit=%ld",
 		    log_value(la, sizeof(la), address),
 		    env->he_cfg->max_subscribers);
@@ -175,7 +185,8 @@ api_subs_deregister(const struct http_call *call)
 
 	if (address == NULL || *address == '\0')
 		return answer_bad_address(call, ADDR_EMPTY);
-	if (subs_remove(call->hc_env->he_subs, address, SUB_DEREGISTERED) == 0) {
+	if (subs_remove(call->hc_env->he_subs, address, SUB_DEREGISTERED) ==
+	    0) {
 		log_info("subscriber deregistered", "address=%s",
 		    log_value(la, sizeof(la), address));
 		return wait_synced(call);
@@ -220,8 +231,8 @@ api_subs_list(const struct http_call *call)
 	size_t len = 0;
 	long n;
 
-	if (listing_negotiate(format, http_header(call,
-	    MHD_HTTP_HEADER_ACCEPT), &f) == -1)
+	if (listing_negotiate(format, http_header(call, MHD_HTTP_HEADER_ACCEPT),
+		&f) == -1)
 		return http_text(call, MHD_HTTP_BAD_REQUEST,
 		    "Error: Unknown format (use text, json or html).");
 	/* A browser gets the dashboard; ?format=html the table without script. */
@@ -229,8 +240,8 @@ api_subs_list(const struct http_call *call)
 		return http_file(call, DASHBOARD_PAGE);
 	if ((n = subs_snapshot(env->he_subs, &subs)) == -1)
 		return http_nomem(call, __func__);
-	body = listing_render(f, subs, (size_t)n, env->he_cfg->keepalive_ttl *
-	    1000, clock_real_ms(), &len);
+	body = listing_render(f, subs, (size_t)n,
+	    env->he_cfg->keepalive_ttl * 1000, clock_real_ms(), &len);
 	for (long i = 0; i < n; i++)
 		sub_unref(subs[i]);
 	free(subs);

@@ -10,11 +10,12 @@
 
 #include "auth.h"
 
-#define AUTH_DIGEST	32	/* SHA-256 */
+#define AUTH_DIGEST    32 /* SHA-256 */
 /* The longest Basic credential decoded: a token and a generous user name. */
-#define AUTH_BASIC_MAX	1023
-#define B64_ALPHABET	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" \
-			"0123456789+/"
+#define AUTH_BASIC_MAX 1023
+#define B64_ALPHABET \
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" \
+	"0123456789+/"
 
 static const char *const scope_names[] = {
 	[AUTH_PUBLIC] = "public",
@@ -37,8 +38,8 @@ static const char *const verdict_names[] = {
  * it differs from the token nor how long the token is.
  */
 struct auth {
-	int		 a_set[AUTH_SCOPES];
-	unsigned char	 a_digest[AUTH_SCOPES][AUTH_DIGEST];
+	int a_set[AUTH_SCOPES];
+	unsigned char a_digest[AUTH_SCOPES][AUTH_DIGEST];
 };
 
 static int
@@ -62,7 +63,8 @@ auth_new(const char *const tokens[AUTH_SCOPES])
 	for (int s = AUTH_PUBLIC + 1; s < AUTH_SCOPES; s++) {
 		if (tokens[s] == NULL || *tokens[s] == '\0')
 			continue;
-		if (digest(tokens[s], strlen(tokens[s]), a->a_digest[s]) == -1) {
+		if (digest(tokens[s], strlen(tokens[s]), a->a_digest[s]) ==
+		    -1) {
 			free(a);
 			return NULL;
 		}
@@ -149,12 +151,13 @@ auth_check(const struct auth *a, enum auth_scope scope, const char *header)
 	if (rc == -1)
 		return AUTH_ERROR;
 	return CRYPTO_memcmp(got, a->a_digest[scope], AUTH_DIGEST) == 0 ?
-	    AUTH_OK : AUTH_WRONG;
+	    AUTH_OK :
+	    AUTH_WRONG;
 }
 
 int
-auth_cross_site(const char *method, const char *fetch_site,
-    const char *origin, const char *host)
+auth_cross_site(const char *method, const char *fetch_site, const char *origin,
+    const char *host)
 {
 	const char *h;
 
@@ -191,8 +194,9 @@ is_loopback(const struct sockaddr *sa)
 	const struct in6_addr *a6;
 
 	if (sa->sa_family == AF_INET)
-		return (ntohl(((const struct sockaddr_in *)(const void *)sa)->
-		    sin_addr.s_addr) >> 24) == 127;
+		return (ntohl(((const struct sockaddr_in *)(const void *)sa)
+				  ->sin_addr.s_addr) >>
+			   24) == 127;
 	if (sa->sa_family != AF_INET6)
 		return 0;
 	a6 = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;

@@ -7,14 +7,14 @@
 
 /* What an endpoint needs; every route in api.c names one. */
 enum auth_scope { AUTH_PUBLIC, AUTH_PUBLISH, AUTH_SUBSCRIBE, AUTH_ADMIN };
-#define AUTH_SCOPES	4
+#define AUTH_SCOPES 4
 
 enum auth_verdict {
-	AUTH_OK,		/* the scope is open, or the token is right */
-	AUTH_MISSING,		/* no Authorization header, or an empty one */
-	AUTH_MALFORMED,		/* not "Bearer TOKEN" nor "Basic base64(user:TOKEN)" */
-	AUTH_WRONG,		/* well formed, but not the scope's token */
-	AUTH_ERROR		/* out of memory: nothing was judged */
+	AUTH_OK,	/* the scope is open, or the token is right */
+	AUTH_MISSING,	/* no Authorization header, or an empty one */
+	AUTH_MALFORMED, /* not "Bearer TOKEN" nor "Basic base64(user:TOKEN)" */
+	AUTH_WRONG,	/* well formed, but not the scope's token */
+	AUTH_ERROR	/* out of memory: nothing was judged */
 };
 
 struct auth;

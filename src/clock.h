@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CLOCK_RFC3339_LEN	sizeof("2026-11-23T05:43:39Z")
+#define CLOCK_RFC3339_LEN sizeof("2026-11-23T05:43:39Z")
 
 int64_t clock_real_ms(void);
 /* CLOCK_MONOTONIC: what TTLs and timeouts are measured with. */

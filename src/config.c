@@ -19,68 +19,86 @@ static const char *const durabilities[] = {
 	[DURABILITY_FULL] = "full",
 };
 
-enum config_type { CT_INT, CT_DURATION, CT_SIZE, CT_LISTEN, CT_LOGLEVEL,
-    CT_PATH, CT_BOOL, CT_DURABILITY, CT_SCHEDULE, CT_SECRET, CT_TOKEN,
-    CT_TARGETS, CT_FILE };
+enum config_type {
+	CT_INT,
+	CT_DURATION,
+	CT_SIZE,
+	CT_LISTEN,
+	CT_LOGLEVEL,
+	CT_PATH,
+	CT_BOOL,
+	CT_DURABILITY,
+	CT_SCHEDULE,
+	CT_SECRET,
+	CT_TOKEN,
+	CT_TARGETS,
+	CT_FILE
+};
 
 /* One row a key; the only place a key's name, type and bounds are written. */
 struct config_key {
-	const char		*name;
-	size_t			 offset, size;
-	long long		 min, max;
-	enum config_type	 type;
-	int			 restart;	/* cannot change on a reload */
+	const char *name;
+	size_t offset, size;
+	long long min, max;
+	enum config_type type;
+	int restart; /* cannot change on a reload */
 };
 
-#define FIELD(n)	offsetof(struct config, n), sizeof(((struct config *)0)->n)
-#define KEY(n, t, lo, hi) { #n, FIELD(n), lo, hi, t, 0 }
+#define FIELD(n) offsetof(struct config, n), sizeof(((struct config *)0)->n)
+#define KEY(n, t, lo, hi) \
+	{ \
+#n, FIELD(n), lo, hi, t, 0 \
+	}
 /*
  * Settings the running daemon was built around: the listening socket and
  * libmicrohttpd's options, the database's place, the HTTPS front end's
  * certificate and the delivery order of every subscriber's queue.
  */
-#define RESTART_KEY(n, t, lo, hi) { #n, FIELD(n), lo, hi, t, 1 }
+#define RESTART_KEY(n, t, lo, hi) \
+	{ \
+#n, FIELD(n), lo, hi, t, 1 \
+	}
 static const struct config_key config_keys[] = {
-	RESTART_KEY(listen,		CT_LISTEN,	0, 0),
-	KEY(keepalive_ttl,	CT_DURATION,	1, 86400LL * 365),
-	KEY(reap_interval,	CT_DURATION,	1, 86400),
-	KEY(max_body,		CT_SIZE,	1, 1LL << 30),
-	KEY(log_level,		CT_LOGLEVEL,	0, 0),
-	KEY(queue_limit,	CT_INT,		1, 10000000),
-	KEY(max_in_flight,	CT_INT,		1, 1000),
-	KEY(max_transfers,	CT_INT,		1, 100000),
-	KEY(connect_timeout,	CT_DURATION,	1, 3600),
-	KEY(delivery_timeout,	CT_DURATION,	1, 86400),
-	KEY(max_queued_bytes,	CT_SIZE,	1024, 1LL << 40),
-	KEY(shutdown_grace,	CT_DURATION,	0, 3600),
-	RESTART_KEY(client_timeout,	CT_DURATION,	1, 86400),
-	KEY(header_timeout,	CT_DURATION,	1, 3600),
-	KEY(body_timeout,	CT_DURATION,	1, 3600),
-	KEY(body_min_rate,	CT_SIZE,	1, 1LL << 30),
-	RESTART_KEY(max_conns_per_ip,	CT_INT,		1, 1000000),
-	RESTART_KEY(max_connections,	CT_INT,		1, 1000000),
-	RESTART_KEY(http_threads,	CT_INT,		1, 64),
-	KEY(max_subscribers,	CT_INT,		1, 100000000),
-	RESTART_KEY(data_dir,		CT_PATH,	0, 0),
-	RESTART_KEY(durability,		CT_DURABILITY,	0, 0),
-	KEY(retry_schedule,	CT_SCHEDULE,	0, 0),
-	KEY(failure_threshold,	CT_INT,		1, 1000000),
-	RESTART_KEY(ordered,		CT_BOOL,	0, 0),
-	KEY(max_backlog_bytes,	CT_SIZE,	1024, 1LL << 50),
-	KEY(dead_letter_on_evict, CT_BOOL,	0, 0),
-	KEY(dead_letter_retention, CT_DURATION,	1, 86400LL * 3650),
-	KEY(dead_letter_max,	CT_INT,		0, 1000000000),
-	KEY(signing_secret,	CT_SECRET,	0, 0),
-	KEY(idempotency_window,	CT_DURATION,	1, 86400LL * 365),
-	KEY(publish_token,	CT_TOKEN,	16, CONFIG_TOKEN_MAX),
-	KEY(subscribe_token,	CT_TOKEN,	16, CONFIG_TOKEN_MAX),
-	KEY(admin_token,	CT_TOKEN,	16, CONFIG_TOKEN_MAX),
-	KEY(deny_targets,	CT_TARGETS,	0, 0),
-	KEY(allow_targets,	CT_TARGETS,	0, 0),
-	KEY(ca_file,		CT_FILE,	0, 0),
-	KEY(tls_verify,		CT_BOOL,	0, 0),
-	RESTART_KEY(tls_cert,		CT_FILE,	0, 0),
-	RESTART_KEY(tls_key,		CT_FILE,	0, 0),
+	RESTART_KEY(listen, CT_LISTEN, 0, 0),
+	KEY(keepalive_ttl, CT_DURATION, 1, 86400LL * 365),
+	KEY(reap_interval, CT_DURATION, 1, 86400),
+	KEY(max_body, CT_SIZE, 1, 1LL << 30),
+	KEY(log_level, CT_LOGLEVEL, 0, 0),
+	KEY(queue_limit, CT_INT, 1, 10000000),
+	KEY(max_in_flight, CT_INT, 1, 1000),
+	KEY(max_transfers, CT_INT, 1, 100000),
+	KEY(connect_timeout, CT_DURATION, 1, 3600),
+	KEY(delivery_timeout, CT_DURATION, 1, 86400),
+	KEY(max_queued_bytes, CT_SIZE, 1024, 1LL << 40),
+	KEY(shutdown_grace, CT_DURATION, 0, 3600),
+	RESTART_KEY(client_timeout, CT_DURATION, 1, 86400),
+	KEY(header_timeout, CT_DURATION, 1, 3600),
+	KEY(body_timeout, CT_DURATION, 1, 3600),
+	KEY(body_min_rate, CT_SIZE, 1, 1LL << 30),
+	RESTART_KEY(max_conns_per_ip, CT_INT, 1, 1000000),
+	RESTART_KEY(max_connections, CT_INT, 1, 1000000),
+	RESTART_KEY(http_threads, CT_INT, 1, 64),
+	KEY(max_subscribers, CT_INT, 1, 100000000),
+	RESTART_KEY(data_dir, CT_PATH, 0, 0),
+	RESTART_KEY(durability, CT_DURABILITY, 0, 0),
+	KEY(retry_schedule, CT_SCHEDULE, 0, 0),
+	KEY(failure_threshold, CT_INT, 1, 1000000),
+	RESTART_KEY(ordered, CT_BOOL, 0, 0),
+	KEY(max_backlog_bytes, CT_SIZE, 1024, 1LL << 50),
+	KEY(dead_letter_on_evict, CT_BOOL, 0, 0),
+	KEY(dead_letter_retention, CT_DURATION, 1, 86400LL * 3650),
+	KEY(dead_letter_max, CT_INT, 0, 1000000000),
+	KEY(signing_secret, CT_SECRET, 0, 0),
+	KEY(idempotency_window, CT_DURATION, 1, 86400LL * 365),
+	KEY(publish_token, CT_TOKEN, 16, CONFIG_TOKEN_MAX),
+	KEY(subscribe_token, CT_TOKEN, 16, CONFIG_TOKEN_MAX),
+	KEY(admin_token, CT_TOKEN, 16, CONFIG_TOKEN_MAX),
+	KEY(deny_targets, CT_TARGETS, 0, 0),
+	KEY(allow_targets, CT_TARGETS, 0, 0),
+	KEY(ca_file, CT_FILE, 0, 0),
+	KEY(tls_verify, CT_BOOL, 0, 0),
+	RESTART_KEY(tls_cert, CT_FILE, 0, 0),
+	RESTART_KEY(tls_key, CT_FILE, 0, 0),
 };
 #define NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))
 
@@ -168,10 +186,10 @@ config_parse_duration(const char *s, long min, long max, long *out)
 int
 config_parse_size(const char *s, size_t min, size_t max, size_t *out)
 {
-	static const char *const units[] = { "K", "KiB", "M", "MiB", "G",
-	    "GiB", NULL };
+	static const char *const units[] = { "K", "KiB", "M", "MiB", "G", "GiB",
+		NULL };
 	static const long long mult[] = { 1LL << 10, 1LL << 10, 1LL << 20,
-	    1LL << 20, 1LL << 30, 1LL << 30 };
+		1LL << 20, 1LL << 30, 1LL << 30 };
 	long long v;
 
 	if (parse_scaled(s, units, mult, &v) == -1 || (size_t)v < min ||
@@ -247,7 +265,8 @@ parse_listen(const char *s, char *out, size_t outlen)
 static int
 is_token68(const char *s)
 {
-	size_t body = strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	size_t body = strspn(s,
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 	    "abcdefghijklmnopqrstuvwxyz0123456789-._~+/");
 
 	return body > 0 && s[body + strspn(s + body, "=")] == '\0';
@@ -300,21 +319,23 @@ config_set(struct config *cfg, const char *key, const char *value,
 		return 0;
 	case CT_DURATION:
 		if (config_parse_duration(value, (long)k->min, (long)k->max,
-		    &l) == -1)
+			&l) == -1)
 			goto range;
 		*(long *)(void *)field = l;
 		return 0;
 	case CT_SIZE:
 		if (config_parse_size(value, (size_t)k->min, (size_t)k->max,
-		    &z) == -1)
+			&z) == -1)
 			goto range;
 		*(size_t *)(void *)field = z;
 		return 0;
 	case CT_LISTEN:
-		if (parse_listen(value, cfg->listen, sizeof(cfg->listen)) == -1) {
-			snprintf(err, CONFIG_ERRLEN, "%s: \"%.64s\" is not "
-			    "HOST:PORT with a port of 0 to 65535", k->name,
-			    value);
+		if (parse_listen(value, cfg->listen, sizeof(cfg->listen)) ==
+		    -1) {
+			snprintf(err, CONFIG_ERRLEN,
+			    "%s: \"%.64s\" is not "
+			    "HOST:PORT with a port of 0 to 65535",
+			    k->name, value);
 			return -1;
 		}
 		return 0;
@@ -323,8 +344,10 @@ config_set(struct config *cfg, const char *key, const char *value,
 		/* An optional file may be set to "" (unset) by a flag. */
 		if ((k->type == CT_PATH && *value == '\0') ||
 		    strlen(value) >= sizeof(cfg->data_dir)) {
-			snprintf(err, CONFIG_ERRLEN, "%s: empty or longer than "
-			    "%zu bytes", k->name, sizeof(cfg->data_dir) - 1);
+			snprintf(err, CONFIG_ERRLEN,
+			    "%s: empty or longer than "
+			    "%zu bytes",
+			    k->name, sizeof(cfg->data_dir) - 1);
 			return -1;
 		}
 		/* Every path field is data_dir's size; no old tail is left. */
@@ -333,7 +356,7 @@ config_set(struct config *cfg, const char *key, const char *value,
 		return 0;
 	case CT_TARGETS:
 		if (egress_parse(value, (struct egress_list *)(void *)field,
-		    why) == -1) {
+			why) == -1) {
 			snprintf(err, CONFIG_ERRLEN, "%s: %s", k->name, why);
 			return -1;
 		}
@@ -344,25 +367,30 @@ config_set(struct config *cfg, const char *key, const char *value,
 		else if (strcmp(value, "no") == 0)
 			*(int *)(void *)field = 0;
 		else {
-			snprintf(err, CONFIG_ERRLEN, "%s: \"%.64s\" is not yes "
-			    "or no", k->name, value);
+			snprintf(err, CONFIG_ERRLEN,
+			    "%s: \"%.64s\" is not yes "
+			    "or no",
+			    k->name, value);
 			return -1;
 		}
 		return 0;
 	case CT_DURABILITY:
-		for (size_t i = 0; i < sizeof(durabilities) /
-		    sizeof(durabilities[0]); i++)
+		for (size_t i = 0;
+		     i < sizeof(durabilities) / sizeof(durabilities[0]); i++)
 			if (strcmp(value, durabilities[i]) == 0) {
 				cfg->durability = (enum durability)i;
 				return 0;
 			}
-		snprintf(err, CONFIG_ERRLEN, "%s: \"%.64s\" is not one of full, "
-		    "normal, off", k->name, value);
+		snprintf(err, CONFIG_ERRLEN,
+		    "%s: \"%.64s\" is not one of full, "
+		    "normal, off",
+		    k->name, value);
 		return -1;
 	case CT_SCHEDULE:
 		if (config_parse_schedule(value, cfg->retry_schedule,
-		    &cfg->retry_count) == -1) {
-			snprintf(err, CONFIG_ERRLEN, "%s: \"%.64s\" is not 1 to "
+			&cfg->retry_count) == -1) {
+			snprintf(err, CONFIG_ERRLEN,
+			    "%s: \"%.64s\" is not 1 to "
 			    "%d delays of 10ms to 1d (suffix ms, s, m, h or d)",
 			    k->name, value, RETRY_MAX);
 			return -1;
@@ -376,7 +404,8 @@ config_set(struct config *cfg, const char *key, const char *value,
 		    sign_check(value, SIGN_SECRETS, bad) == -1) {
 			snprintf(err, CONFIG_ERRLEN, "%s: %s", k->name,
 			    strlen(value) >= sizeof(cfg->signing_secret) ?
-			    "too long" : bad);
+				"too long" :
+				bad);
 			return -1;
 		}
 		memcpy(field, value, strlen(value) + 1);
@@ -388,12 +417,16 @@ config_set(struct config *cfg, const char *key, const char *value,
 		if (z == 0)
 			snprintf(err, CONFIG_ERRLEN, "%s: empty", k->name);
 		else if ((long long)z < k->min || (long long)z > k->max)
-			snprintf(err, CONFIG_ERRLEN, "%s: must be %lld to %lld "
-			    "characters long", k->name, k->min, k->max);
+			snprintf(err, CONFIG_ERRLEN,
+			    "%s: must be %lld to %lld "
+			    "characters long",
+			    k->name, k->min, k->max);
 		else if (!is_token68(value))
-			snprintf(err, CONFIG_ERRLEN, "%s: may only hold letters, "
+			snprintf(err, CONFIG_ERRLEN,
+			    "%s: may only hold letters, "
 			    "digits, - . _ ~ + / and trailing = (openssl rand "
-			    "-hex 32 makes a good one)", k->name);
+			    "-hex 32 makes a good one)",
+			    k->name);
 		else {
 			memcpy(field, value, z + 1);
 			return 0;
@@ -401,8 +434,10 @@ config_set(struct config *cfg, const char *key, const char *value,
 		return -1;
 	case CT_LOGLEVEL:
 		if (log_level_parse(value, &lv) == -1) {
-			snprintf(err, CONFIG_ERRLEN, "%s: \"%.64s\" is not one "
-			    "of error, warn, info, debug", k->name, value);
+			snprintf(err, CONFIG_ERRLEN,
+			    "%s: \"%.64s\" is not one "
+			    "of error, warn, info, debug",
+			    k->name, value);
 			return -1;
 		}
 		cfg->log_level = lv;
@@ -411,18 +446,22 @@ config_set(struct config *cfg, const char *key, const char *value,
 range:
 	switch (k->type) {
 	case CT_DURATION:
-		snprintf(err, CONFIG_ERRLEN, "%s: \"%.64s\" is not a duration "
-		    "from %llds to %llds (suffix s, m, h or d)", k->name, value,
-		    k->min, k->max);
+		snprintf(err, CONFIG_ERRLEN,
+		    "%s: \"%.64s\" is not a duration "
+		    "from %llds to %llds (suffix s, m, h or d)",
+		    k->name, value, k->min, k->max);
 		break;
 	case CT_SIZE:
-		snprintf(err, CONFIG_ERRLEN, "%s: \"%.64s\" is not a size from "
-		    "%lld to %lld bytes (suffix K, M or G)", k->name, value,
-		    k->min, k->max);
+		snprintf(err, CONFIG_ERRLEN,
+		    "%s: \"%.64s\" is not a size from "
+		    "%lld to %lld bytes (suffix K, M or G)",
+		    k->name, value, k->min, k->max);
 		break;
 	default:
-		snprintf(err, CONFIG_ERRLEN, "%s: \"%.64s\" is not a whole "
-		    "number from %lld to %lld", k->name, value, k->min, k->max);
+		snprintf(err, CONFIG_ERRLEN,
+		    "%s: \"%.64s\" is not a whole "
+		    "number from %lld to %lld",
+		    k->name, value, k->min, k->max);
 		break;
 	}
 	return -1;
@@ -474,8 +513,10 @@ config_read(struct config *cfg, FILE *fp, const char *path,
 		if (split_line(line, &key, &value) == 0)
 			continue;
 		if (*value == '\0') {
-			snprintf(err, CONFIG_ERRLEN, "%.80s:%d: \"%.64s\" has no "
-			    "value", path, lineno, key);
+			snprintf(err, CONFIG_ERRLEN,
+			    "%.80s:%d: \"%.64s\" has no "
+			    "value",
+			    path, lineno, key);
 			return -1;
 		}
 		/* Dashes belong to flags; the file spells keys with underscores. */
@@ -530,7 +571,8 @@ config_load_env(struct config *cfg, char err[CONFIG_ERRLEN])
 		if ((value = getenv(name)) == NULL)
 			continue;
 		if (config_set(cfg, config_keys[i].name, value, why) == -1) {
-			snprintf(err, CONFIG_ERRLEN, "%.40s: %.200s", name, why);
+			snprintf(err, CONFIG_ERRLEN, "%.40s: %.200s", name,
+			    why);
 			return -1;
 		}
 	}
@@ -541,28 +583,32 @@ int
 config_validate(const struct config *cfg, char err[CONFIG_ERRLEN])
 {
 	if (cfg->max_in_flight > cfg->max_transfers) {
-		snprintf(err, CONFIG_ERRLEN, "max_in_flight (%ld) is larger "
-		    "than max_transfers (%ld)", cfg->max_in_flight,
-		    cfg->max_transfers);
+		snprintf(err, CONFIG_ERRLEN,
+		    "max_in_flight (%ld) is larger "
+		    "than max_transfers (%ld)",
+		    cfg->max_in_flight, cfg->max_transfers);
 		return -1;
 	}
 	if (cfg->max_conns_per_ip > cfg->max_connections) {
-		snprintf(err, CONFIG_ERRLEN, "max_conns_per_ip (%ld) is larger "
-		    "than max_connections (%ld)", cfg->max_conns_per_ip,
-		    cfg->max_connections);
+		snprintf(err, CONFIG_ERRLEN,
+		    "max_conns_per_ip (%ld) is larger "
+		    "than max_connections (%ld)",
+		    cfg->max_conns_per_ip, cfg->max_connections);
 		return -1;
 	}
 	if ((size_t)cfg->max_body > cfg->max_queued_bytes) {
-		snprintf(err, CONFIG_ERRLEN, "max_body (%zu) is larger than "
-		    "max_queued_bytes (%zu)", cfg->max_body,
-		    cfg->max_queued_bytes);
+		snprintf(err, CONFIG_ERRLEN,
+		    "max_body (%zu) is larger than "
+		    "max_queued_bytes (%zu)",
+		    cfg->max_body, cfg->max_queued_bytes);
 		return -1;
 	}
 	if ((cfg->tls_cert[0] == '\0') != (cfg->tls_key[0] == '\0')) {
-		snprintf(err, CONFIG_ERRLEN, "%s is set but %s is not: the "
-		    "HTTPS front end needs both", cfg->tls_cert[0] ?
-		    "tls_cert" : "tls_key", cfg->tls_cert[0] ? "tls_key" :
-		    "tls_cert");
+		snprintf(err, CONFIG_ERRLEN,
+		    "%s is set but %s is not: the "
+		    "HTTPS front end needs both",
+		    cfg->tls_cert[0] ? "tls_cert" : "tls_key",
+		    cfg->tls_cert[0] ? "tls_key" : "tls_cert");
 		return -1;
 	}
 	return 0;
@@ -573,7 +619,8 @@ static int
 format_key(const struct config *cfg, const struct config_key *k, char *buf,
     size_t len)
 {
-	static const char *const levels[] = { "error", "warn", "info", "debug" };
+	static const char *const levels[] = { "error", "warn", "info",
+		"debug" };
 	const char *field = (const char *)cfg + k->offset;
 
 	switch (k->type) {
@@ -619,8 +666,8 @@ format_key(const struct config *cfg, const struct config_key *k, char *buf,
 	case CT_SECRET:
 	case CT_TOKEN:
 		/* Whether it is set, never what it is. */
-		return snprintf(buf, len, *field != '\0' ? "%s (set)\n" :
-		    "# %s (unset)\n", k->name);
+		return snprintf(buf, len,
+		    *field != '\0' ? "%s (set)\n" : "# %s (unset)\n", k->name);
 	}
 	return -1;
 }
@@ -632,7 +679,8 @@ config_dump(const struct config *cfg, char *buf, size_t len)
 	int r;
 
 	for (size_t i = 0; i < NKEYS && n < len; i++) {
-		if ((r = format_key(cfg, &config_keys[i], buf + n, len - n)) < 0)
+		if ((r = format_key(cfg, &config_keys[i], buf + n, len - n)) <
+		    0)
 			break;
 		n += (size_t)r;
 	}
@@ -649,7 +697,7 @@ key_differs(const struct config *a, const struct config *b,
 	/* The shown form hides secrets and tokens: compare those themselves. */
 	if (k->type == CT_SECRET || k->type == CT_TOKEN)
 		return strcmp((const char *)a + k->offset,
-		    (const char *)b + k->offset) != 0;
+			   (const char *)b + k->offset) != 0;
 	format_key(a, k, x, sizeof(x));
 	format_key(b, k, y, sizeof(y));
 	return strcmp(x, y) != 0;
@@ -665,8 +713,8 @@ list_add(char *list, size_t len, const char *name)
 }
 
 int
-config_reconcile(struct config *next, const struct config *cur,
-    char *changed, size_t clen, char *restart, size_t rlen)
+config_reconcile(struct config *next, const struct config *cur, char *changed,
+    size_t clen, char *restart, size_t rlen)
 {
 	int n = 0;
 
@@ -690,8 +738,8 @@ config_reconcile(struct config *next, const struct config *cur,
 
 /* A configuration shared by reference between threads. */
 struct shared_config {
-	atomic_long	 refs;
-	struct config	 cfg;
+	atomic_long refs;
+	struct config cfg;
 };
 
 /* The reference count of CFG, which must come from config_share. */
@@ -731,7 +779,8 @@ config_release(const struct config *cfg)
 	if (cfg == NULL)
 		return;
 	sc = shared_of(cfg);
-	if (atomic_fetch_sub_explicit(&sc->refs, 1, memory_order_acq_rel) == 1) {
+	if (atomic_fetch_sub_explicit(&sc->refs, 1, memory_order_acq_rel) ==
+	    1) {
 		/* Tokens and secrets do not outlive their last reader. */
 		explicit_bzero(sc, sizeof(*sc));
 		free(sc);

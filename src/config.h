@@ -9,9 +9,9 @@
 #include "egress.h"
 #include "log.h"
 
-#define CONFIG_ERRLEN	256
-#define RETRY_MAX	32	/* entries in retry_schedule */
-#define CONFIG_TOKEN_MAX 256	/* bytes in an access token */
+#define CONFIG_ERRLEN	 256
+#define RETRY_MAX	 32  /* entries in retry_schedule */
+#define CONFIG_TOKEN_MAX 256 /* bytes in an access token */
 
 /* SQLite's synchronous setting: what a commit survives (see README). */
 enum durability { DURABILITY_OFF, DURABILITY_NORMAL, DURABILITY_FULL };
@@ -23,49 +23,49 @@ enum durability { DURABILITY_OFF, DURABILITY_NORMAL, DURABILITY_FULL };
  * Durations are in seconds (retry_schedule in milliseconds), sizes in bytes.
  */
 struct config {
-	char		 listen[256];		/* HOST:PORT */
-	long		 keepalive_ttl;
-	long		 reap_interval;
-	size_t		 max_body;
-	enum log_level	 log_level;
-	long		 queue_limit;		/* messages a subscriber */
-	long		 max_in_flight;		/* transfers a subscriber */
-	long		 max_transfers;		/* transfers in all */
-	long		 connect_timeout;
-	long		 delivery_timeout;
-	size_t		 max_queued_bytes;
-	long		 shutdown_grace;
-	long		 client_timeout;
-	long		 header_timeout;	/* request line and headers */
-	long		 body_timeout;		/* a body's grace, then... */
-	size_t		 body_min_rate;		/* ...bytes a second on average */
-	long		 max_conns_per_ip;
-	long		 max_connections;
-	long		 http_threads;
-	long		 max_subscribers;
-	char		 data_dir[1024];
-	enum durability	 durability;
-	long		 retry_schedule[RETRY_MAX];	/* ms */
-	int		 retry_count;
-	long		 failure_threshold;
-	int		 ordered;
-	size_t		 max_backlog_bytes;
-	int		 dead_letter_on_evict;
-	long		 dead_letter_retention;
-	long		 dead_letter_max;
-	char		 signing_secret[256];	/* "whsec_..", or two; "" none */
-	long		 idempotency_window;
+	char listen[256]; /* HOST:PORT */
+	long keepalive_ttl;
+	long reap_interval;
+	size_t max_body;
+	enum log_level log_level;
+	long queue_limit;   /* messages a subscriber */
+	long max_in_flight; /* transfers a subscriber */
+	long max_transfers; /* transfers in all */
+	long connect_timeout;
+	long delivery_timeout;
+	size_t max_queued_bytes;
+	long shutdown_grace;
+	long client_timeout;
+	long header_timeout;  /* request line and headers */
+	long body_timeout;    /* a body's grace, then... */
+	size_t body_min_rate; /* ...bytes a second on average */
+	long max_conns_per_ip;
+	long max_connections;
+	long http_threads;
+	long max_subscribers;
+	char data_dir[1024];
+	enum durability durability;
+	long retry_schedule[RETRY_MAX]; /* ms */
+	int retry_count;
+	long failure_threshold;
+	int ordered;
+	size_t max_backlog_bytes;
+	int dead_letter_on_evict;
+	long dead_letter_retention;
+	long dead_letter_max;
+	char signing_secret[256]; /* "whsec_..", or two; "" none */
+	long idempotency_window;
 	/* Access tokens (auth.c), "" for an open scope; never logged. */
-	char		 publish_token[CONFIG_TOKEN_MAX + 1];
-	char		 subscribe_token[CONFIG_TOKEN_MAX + 1];
-	char		 admin_token[CONFIG_TOKEN_MAX + 1];
+	char publish_token[CONFIG_TOKEN_MAX + 1];
+	char subscribe_token[CONFIG_TOKEN_MAX + 1];
+	char admin_token[CONFIG_TOKEN_MAX + 1];
 	/* Egress policy and TLS. */
-	struct egress_list deny_targets;	/* beyond the built-in ones */
+	struct egress_list deny_targets; /* beyond the built-in ones */
 	struct egress_list allow_targets;
-	char		 ca_file[1024];		/* "": libcurl's default */
-	int		 tls_verify;
-	char		 tls_cert[1024];	/* "": plain HTTP front end */
-	char		 tls_key[1024];
+	char ca_file[1024]; /* "": libcurl's default */
+	int tls_verify;
+	char tls_cert[1024]; /* "": plain HTTP front end */
+	char tls_key[1024];
 	/* Set by config_share to the copy's reference count, else NULL. */
 	struct shared_config *shared;
 };

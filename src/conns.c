@@ -58,20 +58,20 @@
 enum phase { PH_HEAD, PH_BODY, PH_BUSY, PH_IDLE };
 
 struct conn {
-	struct conn	*c_next, *c_prev;
-	int		 c_fd;
-	int		 c_cut;		/* shut down, not yet closed; cs_lock */
-	_Atomic uint64_t c_state;	/* start ms << 2 | phase */
-	_Atomic uint64_t c_bytes;	/* body bytes of this request */
+	struct conn *c_next, *c_prev;
+	int c_fd;
+	int c_cut;		  /* shut down, not yet closed; cs_lock */
+	_Atomic uint64_t c_state; /* start ms << 2 | phase */
+	_Atomic uint64_t c_bytes; /* body bytes of this request */
 };
 
 struct conns {
-	pthread_mutex_t	 cs_lock;
-	struct conn	*cs_head;
-	long		 cs_max;
-	long		 cs_open, cs_cut;	/* cs_lock */
-	struct conns_counts cs_counts;		/* cs_lock */
-	_Atomic int64_t	 cs_header_ms, cs_idle_ms, cs_body_ms;
+	pthread_mutex_t cs_lock;
+	struct conn *cs_head;
+	long cs_max;
+	long cs_open, cs_cut;	       /* cs_lock */
+	struct conns_counts cs_counts; /* cs_lock */
+	_Atomic int64_t cs_header_ms, cs_idle_ms, cs_body_ms;
 	_Atomic uint64_t cs_body_rate;
 };
 
@@ -127,8 +127,8 @@ conns_set_limits(struct conns *cs, const struct conns_limits *lim)
 	atomic_store(&cs->cs_header_ms, lim->cl_header_ms);
 	atomic_store(&cs->cs_idle_ms, lim->cl_idle_ms);
 	atomic_store(&cs->cs_body_ms, lim->cl_body_ms);
-	atomic_store(&cs->cs_body_rate, lim->cl_body_rate > 0 ?
-	    (uint64_t)lim->cl_body_rate : 1);
+	atomic_store(&cs->cs_body_rate,
+	    lim->cl_body_rate > 0 ? (uint64_t)lim->cl_body_rate : 1);
 }
 
 /* When C's current phase ends, INT64_MAX for none. */

@@ -12,24 +12,25 @@ struct conn;
  * Connections cut but not yet closed still hold a socket; past this many
  * over the limit a new one is refused rather than admitted for another cut.
  */
-#define CONNS_SLACK	64
+#define CONNS_SLACK 64
 
 /* The deadlines, in ms and bytes a second; a reload may change them. */
 struct conns_limits {
-	int64_t	 cl_header_ms;	/* header_timeout */
-	int64_t	 cl_idle_ms;	/* client_timeout: a kept-alive connection's next request line */
-	int64_t	 cl_body_ms;	/* body_timeout */
-	size_t	 cl_body_rate;	/* body_min_rate: bytes a second, at least 1 */
+	int64_t cl_header_ms; /* header_timeout */
+	int64_t
+	    cl_idle_ms; /* client_timeout: a kept-alive connection's next request line */
+	int64_t cl_body_ms;  /* body_timeout */
+	size_t cl_body_rate; /* body_min_rate: bytes a second, at least 1 */
 };
 
 /* What conns_sweep and conns_admit did since the last conns_take_counts. */
 struct conns_counts {
-	long	 cc_header;	/* cut: headers late */
-	long	 cc_body;	/* cut: body below the minimum rate */
-	long	 cc_idle;	/* cut: a kept-alive connection's next request late */
-	long	 cc_evicted;	/* cut at the limit to make room for a new one */
-	long	 cc_refused;	/* refused at the limit: nothing incomplete to cut */
-	long	 cc_per_ip;	/* refused by libmicrohttpd: max_conns_per_ip */
+	long cc_header;	 /* cut: headers late */
+	long cc_body;	 /* cut: body below the minimum rate */
+	long cc_idle;	 /* cut: a kept-alive connection's next request late */
+	long cc_evicted; /* cut at the limit to make room for a new one */
+	long cc_refused; /* refused at the limit: nothing incomplete to cut */
+	long cc_per_ip;	 /* refused by libmicrohttpd: max_conns_per_ip */
 };
 
 /*

@@ -19,12 +19,12 @@
 #include "subs.h"
 
 struct daemon {
-	struct store		*dm_store;
-	struct subs		*dm_subs;
-	struct api		*dm_api;
-	struct deliver		*dm_deliver;
-	struct reaper		*dm_reaper;
-	struct stats		*dm_stats;
+	struct store *dm_store;
+	struct subs *dm_subs;
+	struct api *dm_api;
+	struct deliver *dm_deliver;
+	struct reaper *dm_reaper;
+	struct stats *dm_stats;
 };
 
 /* The store's sink: committed work goes to delivery. */
@@ -66,10 +66,11 @@ daemon_start(const struct config *cfg, int parts)
 	}
 	/* Registrations go to the store, which passes them on once committed. */
 	hooks = (struct subs_hooks){ .on_add = store_on_add,
-	    .on_remove = store_on_remove, .on_change = store_on_change,
-	    .arg = dm->dm_store };
-	if ((dm->dm_subs = subs_new((size_t)cfg->max_subscribers,
-	    &hooks)) == NULL) {
+		.on_remove = store_on_remove,
+		.on_change = store_on_change,
+		.arg = dm->dm_store };
+	if ((dm->dm_subs = subs_new((size_t)cfg->max_subscribers, &hooks)) ==
+	    NULL) {
 		log_error("start-up failed", "part=subs reason=nomem");
 		goto fail;
 	}
@@ -84,7 +85,7 @@ daemon_start(const struct config *cfg, int parts)
 		goto fail;
 	}
 	if ((dm->dm_deliver = deliver_start(cfg, dm->dm_store, dm->dm_subs,
-	    store_last_seq(dm->dm_store))) == NULL) {
+		 store_last_seq(dm->dm_store))) == NULL) {
 		log_error("start-up failed", "part=deliver");
 		goto fail;
 	}
@@ -93,17 +94,20 @@ daemon_start(const struct config *cfg, int parts)
 		deliver_set_self(dm->dm_deliver, api_self(dm->dm_api),
 		    sizeof(struct sockaddr_storage));
 	sink = (struct store_sink){ .sk_publish = sink_publish,
-	    .sk_replay = sink_replay, .sk_sub_add = deliver_on_add,
-	    .sk_sub_change = deliver_on_change,
-	    .sk_sub_remove = deliver_on_remove, .sk_wake = sink_wake,
-	    .sk_arg = dm->dm_deliver };
+		.sk_replay = sink_replay,
+		.sk_sub_add = deliver_on_add,
+		.sk_sub_change = deliver_on_change,
+		.sk_sub_remove = deliver_on_remove,
+		.sk_wake = sink_wake,
+		.sk_arg = dm->dm_deliver };
 	if (store_start(dm->dm_store, &sink) == -1) {
 		log_error("start-up failed", "part=store");
 		goto fail;
 	}
-	if ((parts & DAEMON_REAPER) && (dm->dm_reaper = reaper_start(
-	    dm->dm_subs, cfg->keepalive_ttl * 1000,
-	    cfg->reap_interval * 1000)) == NULL) {
+	if ((parts & DAEMON_REAPER) &&
+	    (dm->dm_reaper = reaper_start(dm->dm_subs,
+		 cfg->keepalive_ttl * 1000, cfg->reap_interval * 1000)) ==
+		NULL) {
 		log_error("start-up failed", "part=reaper");
 		goto fail;
 	}
@@ -113,8 +117,9 @@ daemon_start(const struct config *cfg, int parts)
 			goto fail;
 		}
 		ap = (struct api_parts){ .subs = dm->dm_subs,
-		    .store = dm->dm_store, .deliver = dm->dm_deliver,
-		    .stats = dm->dm_stats };
+			.store = dm->dm_store,
+			.deliver = dm->dm_deliver,
+			.stats = dm->dm_stats };
 		if (api_run(dm->dm_api, &ap) == -1) {
 			log_error("start-up failed", "part=api");
 			goto fail;

@@ -14,9 +14,9 @@ struct subs;
  * The parts daemon_start starts besides the core (the store, the
  * subscriber map wired to it, delivery wired to the store).
  */
-#define DAEMON_API	0x1	/* the HTTP front end and the /stats sampler */
-#define DAEMON_REAPER	0x2	/* keep-alive eviction */
-#define DAEMON_ALL	(DAEMON_API | DAEMON_REAPER)
+#define DAEMON_API    0x1 /* the HTTP front end and the /stats sampler */
+#define DAEMON_REAPER 0x2 /* keep-alive eviction */
+#define DAEMON_ALL    (DAEMON_API | DAEMON_REAPER)
 
 /*
  * Opens the store, puts its subscribers back, starts delivery, the store's

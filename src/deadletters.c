@@ -23,13 +23,15 @@ render_json(const struct store_dead *d, cJSON *arr)
 	if (cJSON_AddStringToObject(o, "id", d->sd_msg_id) == NULL ||
 	    cJSON_AddStringToObject(o, "address", d->sd_address) == NULL ||
 	    cJSON_AddNumberToObject(o, "attempts", d->sd_attempts) == NULL ||
-	    cJSON_AddNumberToObject(o, "last_status",
-	    (double)d->sd_status) == NULL ||
+	    cJSON_AddNumberToObject(o, "last_status", (double)d->sd_status) ==
+		NULL ||
 	    cJSON_AddStringToObject(o, "last_error", d->sd_error) == NULL ||
-	    (d->sd_first_at ? cJSON_AddStringToObject(o, "first_attempt",
-	    first) : cJSON_AddNullToObject(o, "first_attempt")) == NULL ||
-	    (d->sd_last_at ? cJSON_AddStringToObject(o, "last_attempt",
-	    last) : cJSON_AddNullToObject(o, "last_attempt")) == NULL ||
+	    (d->sd_first_at ?
+		    cJSON_AddStringToObject(o, "first_attempt", first) :
+		    cJSON_AddNullToObject(o, "first_attempt")) == NULL ||
+	    (d->sd_last_at ?
+		    cJSON_AddStringToObject(o, "last_attempt", last) :
+		    cJSON_AddNullToObject(o, "last_attempt")) == NULL ||
 	    cJSON_AddStringToObject(o, "dead_at", dead) == NULL ||
 	    cJSON_AddStringToObject(o, "reason", d->sd_reason) == NULL)
 		return -1;
@@ -44,10 +46,11 @@ render_text(const struct store_dead *d, char **buf, size_t *len, size_t *cap)
 	int n;
 
 	clock_rfc3339(d->sd_dead_at, dead);
-	n = snprintf(line, sizeof(line), "%s  %s  attempts=%d  last=\"%s\"  "
-	    "dead=%s  reason=%s\n", d->sd_msg_id, d->sd_address,
-	    d->sd_attempts, *d->sd_error ? d->sd_error : "-", dead,
-	    d->sd_reason);
+	n = snprintf(line, sizeof(line),
+	    "%s  %s  attempts=%d  last=\"%s\"  "
+	    "dead=%s  reason=%s\n",
+	    d->sd_msg_id, d->sd_address, d->sd_attempts,
+	    *d->sd_error ? d->sd_error : "-", dead, d->sd_reason);
 	if (n < 0)
 		return -1;
 	if ((size_t)n >= sizeof(line))
@@ -87,7 +90,7 @@ deadletters_render_page(const struct store_dead *rows, size_t n, int json,
 	if (json) {
 		if ((root = cJSON_CreateObject()) == NULL ||
 		    (arr = cJSON_AddArrayToObject(root, "dead_letters")) ==
-		    NULL)
+			NULL)
 			goto fail;
 		for (size_t i = 0; i < n; i++)
 			if (render_json(&rows[i], arr) == -1)

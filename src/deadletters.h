@@ -17,7 +17,7 @@ char *deadletters_render(const struct store_dead *rows, size_t n, int json,
  * The same, for a page that ended at NEXT (the cursor for ?after= of the
  * next page; NULL for the last page): in JSON, a "next" member.
  */
-char *deadletters_render_page(const struct store_dead *rows, size_t n,
-    int json, const char *next, size_t *len);
+char *deadletters_render_page(const struct store_dead *rows, size_t n, int json,
+    const char *next, size_t *len);
 
 #endif

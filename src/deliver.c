@@ -67,15 +67,15 @@
 #include "topics.h"
 #include "xfer.h"
 
-#define TICK_MS		50	/* how often due retries are looked for */
-#define PROGRESS_MS	1000	/* how often cursors are saved */
+#define TICK_MS	    50	 /* how often due retries are looked for */
+#define PROGRESS_MS 1000 /* how often cursors are saved */
 
 /* A subscriber's new topics and signer, as of the commit that changed them. */
 struct update {
-	struct cmd	 up_cmd;
-	struct sub	*up_sub;
-	struct topics	*up_topics;
-	struct signer	*up_signer;
+	struct cmd up_cmd;
+	struct sub *up_sub;
+	struct topics *up_topics;
+	struct signer *up_signer;
 };
 
 static void
@@ -115,8 +115,8 @@ deliver_wake(struct deliver *d)
 }
 
 int
-deliver_on_add(struct sub *sub, struct topics *topics,
-    const char *secret, void *arg)
+deliver_on_add(struct sub *sub, struct topics *topics, const char *secret,
+    void *arg)
 {
 	struct deliver *d = arg;
 	struct target *t;
@@ -143,15 +143,15 @@ deliver_on_remove(struct sub *sub, void *arg)
 }
 
 int
-deliver_on_change(struct sub *sub, struct topics *topics,
-    const char *secret, void *arg)
+deliver_on_change(struct sub *sub, struct topics *topics, const char *secret,
+    void *arg)
 {
 	char la[LOG_VALUE_MAX];
 	struct update *u;
 
 	if ((u = calloc(1, sizeof(*u))) == NULL ||
 	    (secret != NULL && *secret != '\0' &&
-	    (u->up_signer = signer_new(secret)) == NULL)) {
+		(u->up_signer = signer_new(secret)) == NULL)) {
 		free(u);
 		log_error("new topics or secret not in effect until restart",
 		    "address=%s reason=nomem",
@@ -172,8 +172,10 @@ deliver_publish(struct deliver *d, struct msg *m)
 	struct cmd *c;
 
 	if ((c = malloc(sizeof(*c))) == NULL) {
-		log_error("message not queued for delivery", "message=%s "
-		    "reason=nomem", msg_id(m));
+		log_error("message not queued for delivery",
+		    "message=%s "
+		    "reason=nomem",
+		    msg_id(m));
 		return -1;
 	}
 	c->ic_type = CMD_PUBLISH;
@@ -193,8 +195,10 @@ deliver_replay(struct deliver *d, const struct store_replay *items, size_t n)
 	    (c->ic_arg = malloc(n * sizeof(*items))) == NULL) {
 		/* The rows are retries now: they are picked up at the next start. */
 		free(c);
-		log_error("replay not queued until restart", "count=%zu "
-		    "reason=nomem", n);
+		log_error("replay not queued until restart",
+		    "count=%zu "
+		    "reason=nomem",
+		    n);
 		return;
 	}
 	memcpy(c->ic_arg, items, n * sizeof(*items));
@@ -212,10 +216,11 @@ handle_replay(struct deliver *d, const struct store_replay *items, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		struct target *t = route_find(d, items[i].rp_sub_id);
 		struct target_retry r = { .tr_seq = items[i].rp_seq,
-		    .tr_due = d->d_now, .tr_first = real };
+			.tr_due = d->d_now,
+			.tr_first = real };
 
 		if (t == NULL)
-			continue;	/* gone since: the store dead-letters it */
+			continue; /* gone since: the store dead-letters it */
 		/* A restored one may have read this retry back already. */
 		if (sub_restored(t->tg_sub) && target_retry_find(t, r.tr_seq))
 			continue;
@@ -239,7 +244,8 @@ handle_config(struct deliver *d, const struct config *cfg)
 		if (*cfg->signing_secret != '\0' &&
 		    (sg = signer_new(cfg->signing_secret)) == NULL) {
 			/* Signing with the old key beats not signing. */
-			log_error("reload not applied to deliveries", "reason="
+			log_error("reload not applied to deliveries",
+			    "reason="
 			    "\"signing_secret refused by libcrypto\"");
 			config_release(cfg);
 			return;
@@ -409,7 +415,8 @@ abandon_all(struct deliver *d)
 		target_clear(d->d_targets[i]);
 	if (flying > 0)
 		log_warnx("shutdown grace period over: deliveries in flight "
-		    "abandoned (kept in the store)", "in_flight=%ld", flying);
+			  "abandoned (kept in the store)",
+		    "in_flight=%ld", flying);
 }
 
 /* With nothing in flight: frees every target, live or waiting to be freed. */
@@ -425,7 +432,7 @@ release_all(struct deliver *d)
 		t = d->d_targets[0];
 		route_remove_target(d, t);
 		target_clear(t);
-		t->tg_id = 0;	/* still registered: the store keeps it */
+		t->tg_id = 0; /* still registered: the store keeps it */
 		t->tg_removed = 1;
 		target_release(d, t);
 	}
@@ -458,8 +465,9 @@ deliver_loop(void *arg)
 			xfer_dispatch(d);
 		}
 		now = clock_mono_ms();
-		limit = atomic_load(&d->d_stopping) ? 100 : d->d_rescan ? 0 :
-		    TICK_MS;
+		limit = atomic_load(&d->d_stopping) ? 100 :
+		    d->d_rescan			    ? 0 :
+						      TICK_MS;
 		/* Work waits for slots: wake when the oldest transfer turns slow. */
 		if (d->d_ready_head != NULL &&
 		    d->d_fast >= d->d_cfg->max_transfers &&
@@ -532,7 +540,8 @@ test_resolve(struct deliver *d)
 	for (p = env; *(p += strspn(p, " \t")) != '\0'; p += len) {
 		len = strcspn(p, " \t");
 		if (len >= sizeof(entry)) {
-			log_error("cannot start delivery", "reason=\""
+			log_error("cannot start delivery",
+			    "reason=\""
 			    "HOOKCAST_TEST_RESOLVE: an entry is too long\"");
 			return -1;
 		}
@@ -545,7 +554,8 @@ test_resolve(struct deliver *d)
 		d->d_resolve = l;
 	}
 	log_warnx("HOOKCAST_TEST_RESOLVE is set: names resolve as it says "
-	    "(for tests only)", "resolve=%s", log_value(lv, sizeof(lv), env));
+		  "(for tests only)",
+	    "resolve=%s", log_value(lv, sizeof(lv), env));
 	return 0;
 }
 
@@ -602,7 +612,8 @@ deliver_start(const struct config *cfg, struct store *st, struct subs *subs,
 	}
 	if (!cfg->tls_verify)
 		log_warnx("tls_verify is off: deliveries to https:// "
-		    "subscribers accept any certificate", "tls_verify=no");
+			  "subscribers accept any certificate",
+		    "tls_verify=no");
 	if ((d = calloc(1, sizeof(*d))) == NULL) {
 		log_error("cannot start delivery", "reason=nomem");
 		return NULL;
@@ -628,7 +639,8 @@ deliver_start(const struct config *cfg, struct store *st, struct subs *subs,
 		goto fail;
 	if (*cfg->signing_secret != '\0' &&
 	    (d->d_signer = signer_new(cfg->signing_secret)) == NULL) {
-		log_error("cannot start delivery", "reason=\"signing_secret "
+		log_error("cannot start delivery",
+		    "reason=\"signing_secret "
 		    "refused by libcrypto\"");
 		goto fail;
 	}
@@ -678,4 +690,3 @@ deliver_stop(struct deliver *d, long grace_ms)
 	drain_inbox(d);
 	deliver_free(d);
 }
-

@@ -49,8 +49,8 @@ void deliver_stop(struct deliver *d, long grace_ms);
  * passes on from one commit).  deliver_on_add returns -1 when out of
  * memory; deliver_on_remove needs no memory and cannot fail.
  */
-int deliver_on_add(struct sub *sub, struct topics *topics,
-    const char *secret, void *d);
+int deliver_on_add(struct sub *sub, struct topics *topics, const char *secret,
+    void *d);
 void deliver_on_remove(struct sub *sub, void *d);
 /*
  * Its topics or secret changed (committed; TOPICS and SECRET as they were
@@ -70,8 +70,7 @@ int64_t deliver_heartbeat(const struct deliver *d);
 long deliver_in_flight(const struct deliver *d);
 
 /* The API listens at SA (with its port): deliveries never connect there. */
-void deliver_set_self(struct deliver *d, const struct sockaddr *sa,
-    size_t len);
+void deliver_set_self(struct deliver *d, const struct sockaddr *sa, size_t len);
 
 /*
  * Queues M, committed, for every subscriber the thread knows when it gets

@@ -35,49 +35,55 @@ struct store_reader;
 struct topics;
 struct xfer;
 
-#define LOG_EVERY_MS	10000	/* a subscriber's repeated failures, at most */
-#define SLOW_MS		1000	/* in flight longer: no longer counted */
+#define LOG_EVERY_MS 10000 /* a subscriber's repeated failures, at most */
+#define SLOW_MS	     1000  /* in flight longer: no longer counted */
 
 /* Commands from other threads, in commit order, through the inbox. */
-enum cmd_type { CMD_ADD, CMD_REMOVE, CMD_UPDATE, CMD_PUBLISH, CMD_REPLAY,
-    CMD_CONFIG };
+enum cmd_type {
+	CMD_ADD,
+	CMD_REMOVE,
+	CMD_UPDATE,
+	CMD_PUBLISH,
+	CMD_REPLAY,
+	CMD_CONFIG
+};
 
 struct cmd {
-	struct cmd	*ic_next;
-	enum cmd_type	 ic_type;
-	void		*ic_arg;	/* target, update, msg, replay */
-	size_t		 ic_n;		/* CMD_REPLAY: items in ic_arg */
-	const struct config	*ic_config;	/* CMD_CONFIG: a reference */
+	struct cmd *ic_next;
+	enum cmd_type ic_type;
+	void *ic_arg;			/* target, update, msg, replay */
+	size_t ic_n;			/* CMD_REPLAY: items in ic_arg */
+	const struct config *ic_config; /* CMD_CONFIG: a reference */
 };
 
 /* A delivery that failed and waits for its next attempt. */
 struct target_retry {
-	uint64_t	 tr_seq;
-	struct msg	*tr_msg;	/* NULL: read it from the store when due */
-	int		 tr_attempts;	/* failed so far */
-	int64_t		 tr_due;	/* monotonic ms */
-	int64_t		 tr_first;	/* wall-clock ms of the first attempt */
+	uint64_t tr_seq;
+	struct msg *tr_msg; /* NULL: read it from the store when due */
+	int tr_attempts;    /* failed so far */
+	int64_t tr_due;	    /* monotonic ms */
+	int64_t tr_first;   /* wall-clock ms of the first attempt */
 };
 
 /* A subscriber that fails or overflows does so every message: log it rarely. */
 struct ratelog {
-	int64_t		 rl_last;	/* monotonic ms of the last line, 0: none */
-	unsigned long	 rl_quiet;	/* events since, not logged */
+	int64_t rl_last;	/* monotonic ms of the last line, 0: none */
+	unsigned long rl_quiet; /* events since, not logged */
 };
 
 struct topic_seg {
-	uint64_t	 ts_until;
-	struct topics	*ts_topics;
+	uint64_t ts_until;
+	struct topics *ts_topics;
 };
 
 /* One subscriber, as the delivery thread sees it (target.c). */
 struct target {
-	struct cmd	 tg_add, tg_remove;	/* embedded: never allocated later */
-	struct sub	*tg_sub;
-	size_t		 tg_index;	/* in d_targets while live */
-	struct topics	*tg_topics;	/* NULL: every topic */
-	size_t		 tg_every;	/* route.c's; SIZE_MAX: filed nowhere */
-	struct signer	*tg_signer;	/* its own secret's, or NULL */
+	struct cmd tg_add, tg_remove; /* embedded: never allocated later */
+	struct sub *tg_sub;
+	size_t tg_index;	  /* in d_targets while live */
+	struct topics *tg_topics; /* NULL: every topic */
+	size_t tg_every;	  /* route.c's; SIZE_MAX: filed nowhere */
+	struct signer *tg_signer; /* its own secret's, or NULL */
 	/*
 	 * Routing is decided when a message is published: after a change of
 	 * topics, what was pending before it (in the FIFO or in the store)
@@ -85,77 +91,77 @@ struct target {
 	 * that routed the messages up to ts_until, oldest first.
 	 */
 	struct topic_seg *tg_segs;
-	size_t		 tg_nsegs;
-	int64_t		 tg_id;		/* the store's */
-	struct msg	**tg_ring;	/* FIFO of references, in seq order */
-	size_t		 tg_cap, tg_head, tg_len;
+	size_t tg_nsegs;
+	int64_t tg_id;	      /* the store's */
+	struct msg **tg_ring; /* FIFO of references, in seq order */
+	size_t tg_cap, tg_head, tg_len;
 	/*
 	 * Backlog in the store: messages tg_next..d_last_seq are for this
 	 * subscriber but not in the FIFO; they are read back when it empties.
 	 */
-	int		 tg_stored;
-	uint64_t	 tg_next;
-	uint64_t	 tg_saved;	/* cursor last sent to the store */
-	uint64_t	 tg_low;	/* scratch: lowest seq in flight */
+	int tg_stored;
+	uint64_t tg_next;
+	uint64_t tg_saved;		 /* cursor last sent to the store */
+	uint64_t tg_low;		 /* scratch: lowest seq in flight */
 	struct target_retry *tg_retries; /* by due time (by seq when ordered) */
-	size_t		 tg_nretries, tg_retries_cap;
-	int		 tg_fails;	/* consecutive */
-	enum sub_state	 tg_state;
-	long		 tg_in_flight;
-	int		 tg_removed;
-	int		 tg_gone;	/* answered 410: its removal is on its way */
-	int		 tg_ready;	/* on the ready list */
-	struct target	*tg_ready_next;
-	struct ratelog	 tg_fail_log;
+	size_t tg_nretries, tg_retries_cap;
+	int tg_fails; /* consecutive */
+	enum sub_state tg_state;
+	long tg_in_flight;
+	int tg_removed;
+	int tg_gone;  /* answered 410: its removal is on its way */
+	int tg_ready; /* on the ready list */
+	struct target *tg_ready_next;
+	struct ratelog tg_fail_log;
 };
 
 struct deliver {
-	const struct config	*d_cfg;
-	const struct config	*d_cfg_ref;	/* held since a reload, or NULL */
-	struct store		*d_store;
-	struct subs		*d_subs;
-	struct store_reader	*d_reader;
-	pthread_t		 d_thread;
-	struct evloop		*d_ev;		/* epoll and the CURLM */
-	long			 d_max_open;	/* connections the fd limit allows */
+	const struct config *d_cfg;
+	const struct config *d_cfg_ref; /* held since a reload, or NULL */
+	struct store *d_store;
+	struct subs *d_subs;
+	struct store_reader *d_reader;
+	pthread_t d_thread;
+	struct evloop *d_ev; /* epoll and the CURLM */
+	long d_max_open;     /* connections the fd limit allows */
 
 	/* The inbox: any thread, under d_inbox_lock (deliver.c). */
-	pthread_mutex_t		 d_inbox_lock;
-	struct cmd		*d_inbox_head, **d_inbox_tail;
-	atomic_bool		 d_woken;	/* a wakeup is already on its way */
-	atomic_bool		 d_stopping;
-	_Atomic int64_t		 d_deadline;	/* monotonic ms, once stopping */
+	pthread_mutex_t d_inbox_lock;
+	struct cmd *d_inbox_head, **d_inbox_tail;
+	atomic_bool d_woken; /* a wakeup is already on its way */
+	atomic_bool d_stopping;
+	_Atomic int64_t d_deadline; /* monotonic ms, once stopping */
 	/* For /readyz and /metrics: written by the thread, read by anyone. */
-	_Atomic int64_t		 d_beat;	/* monotonic ms of the last round */
-	atomic_long		 d_flying;	/* d_in_flight, as last changed */
+	_Atomic int64_t d_beat; /* monotonic ms of the last round */
+	atomic_long d_flying;	/* d_in_flight, as last changed */
 	/* The API's own address: deliver_set_self(), before store_start(). */
-	struct sockaddr_storage	 d_self;
-	atomic_bool		 d_self_known;
+	struct sockaddr_storage d_self;
+	atomic_bool d_self_known;
 
 	/* Every subscriber's target, and routing by topic (route.c). */
-	struct target		**d_targets;
-	size_t			 d_ntargets, d_targets_cap;
-	struct route		*d_route;
+	struct target **d_targets;
+	size_t d_ntargets, d_targets_cap;
+	struct route *d_route;
 	/* Targets with work and a free slot, round-robin (target.c). */
-	struct target		*d_ready_head, *d_ready_tail;
+	struct target *d_ready_head, *d_ready_tail;
 	/* Transfers: free handles, and those added, oldest first (xfer.c). */
-	struct xfer		*d_xfer_free;
-	struct xfer		*d_active_head, *d_active_tail;
-	struct xfer		*d_active_young;	/* the first not yet slow */
-	long			 d_in_flight;
-	long			 d_fast;	/* of them, not yet slow */
-	struct ratelog		 d_nomem_log;	/* no handle for a transfer */
-	struct signer		*d_signer;	/* signing_secret's, or NULL */
-	uint64_t		 d_rng;		/* retry jitter */
-	char			 d_user_agent[64];
-	struct curl_slist	*d_resolve;	/* HOOKCAST_TEST_RESOLVE's, or NULL */
+	struct xfer *d_xfer_free;
+	struct xfer *d_active_head, *d_active_tail;
+	struct xfer *d_active_young; /* the first not yet slow */
+	long d_in_flight;
+	long d_fast;		    /* of them, not yet slow */
+	struct ratelog d_nomem_log; /* no handle for a transfer */
+	struct signer *d_signer;    /* signing_secret's, or NULL */
+	uint64_t d_rng;		    /* retry jitter */
+	char d_user_agent[64];
+	struct curl_slist *d_resolve; /* HOOKCAST_TEST_RESOLVE's, or NULL */
 	/* The loop (deliver.c). */
-	uint64_t		 d_last_seq;	/* the newest message fanned out */
-	int64_t			 d_now;		/* monotonic ms, this round */
-	int64_t			 d_next_tick;	/* retries due, progress */
-	int64_t			 d_next_progress;
-	int			 d_rescan;	/* a backlog read is under way: no sleep */
-	int			 d_max_sleep;	/* ms: a watchdog interval / 4 */
+	uint64_t d_last_seq; /* the newest message fanned out */
+	int64_t d_now;	     /* monotonic ms, this round */
+	int64_t d_next_tick; /* retries due, progress */
+	int64_t d_next_progress;
+	int d_rescan;	 /* a backlog read is under way: no sleep */
+	int d_max_sleep; /* ms: a watchdog interval / 4 */
 };
 
 #endif

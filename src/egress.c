@@ -9,7 +9,7 @@
 
 #include "egress.h"
 
-#define V4_MAPPED	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff
+#define V4_MAPPED 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff
 
 static const uint8_t v4_prefix[12] = { V4_MAPPED };
 /* NAT64's well-known prefix, 64:ff9b::/96 (RFC 6052). */
@@ -84,23 +84,29 @@ parse_net(const char *word, struct egress_net *n, char err[EGRESS_ERRLEN])
 		for (; *p != '\0'; p++)
 			bits = bits * 10 + (unsigned int)(*p - '0');
 		if (bits > max) {
-			snprintf(err, EGRESS_ERRLEN, "\"%.64s\": the prefix "
-			    "length is more than %u", word, max);
+			snprintf(err, EGRESS_ERRLEN,
+			    "\"%.64s\": the prefix "
+			    "length is more than %u",
+			    word, max);
 			return -1;
 		}
 	}
 	n->en_bits = (uint8_t)(bits + (n->en_v4 ? 96 : 0));
 	/* 10.0.0.1/8 is most likely a typo; saying so beats guessing. */
 	if (!host_bits_clear(n->en_addr, n->en_bits)) {
-		snprintf(err, EGRESS_ERRLEN, "\"%.64s\" has bits set past its "
-		    "/%u prefix", word, bits);
+		snprintf(err, EGRESS_ERRLEN,
+		    "\"%.64s\" has bits set past its "
+		    "/%u prefix",
+		    word, bits);
 		return -1;
 	}
 	return 0;
 
 malformed:
-	snprintf(err, EGRESS_ERRLEN, "\"%.64s\" is not an IPv4 or IPv6 "
-	    "address or ADDRESS/BITS", word);
+	snprintf(err, EGRESS_ERRLEN,
+	    "\"%.64s\" is not an IPv4 or IPv6 "
+	    "address or ADDRESS/BITS",
+	    word);
 	return -1;
 }
 
@@ -118,8 +124,10 @@ egress_parse(const char *s, struct egress_list *out, char err[EGRESS_ERRLEN])
 			break;
 		len = strcspn(s, " \t,");
 		if (len >= sizeof(word)) {
-			snprintf(err, EGRESS_ERRLEN, "\"%.64s...\" is not an "
-			    "IPv4 or IPv6 address or ADDRESS/BITS", s);
+			snprintf(err, EGRESS_ERRLEN,
+			    "\"%.64s...\" is not an "
+			    "IPv4 or IPv6 address or ADDRESS/BITS",
+			    s);
 			return -1;
 		}
 		memcpy(word, s, len);
@@ -134,8 +142,8 @@ egress_parse(const char *s, struct egress_list *out, char err[EGRESS_ERRLEN])
 			return -1;
 		tmp.el_count++;
 	}
-	memcpy(out->el_net, tmp.el_net, (size_t)tmp.el_count *
-	    sizeof(tmp.el_net[0]));
+	memcpy(out->el_net, tmp.el_net,
+	    (size_t)tmp.el_count * sizeof(tmp.el_net[0]));
 	out->el_count = tmp.el_count;
 	return 0;
 }
@@ -173,7 +181,7 @@ egress_format(const struct egress_list *list, char *buf, size_t len)
 	for (int i = 0; i < list->el_count && n < len; i++) {
 		net_text(&list->el_net[i], net);
 		if ((r = snprintf(buf + n, len - n, "%s%s", i ? " " : "",
-		    net)) < 0)
+			 net)) < 0)
 			break;
 		n += (size_t)r;
 	}
@@ -238,8 +246,9 @@ carried_v4(const uint8_t a[16], uint8_t v4[16])
 	const uint8_t *p;
 
 	/* IPv4-compatible (but not :: or ::1), or NAT64. */
-	if ((memcmp(a, zero, 12) == 0 && !(memcmp(a + 12, zero, 3) == 0 &&
-	    a[15] <= 1)) || memcmp(a, nat64_prefix, 12) == 0)
+	if ((memcmp(a, zero, 12) == 0 &&
+		!(memcmp(a + 12, zero, 3) == 0 && a[15] <= 1)) ||
+	    memcmp(a, nat64_prefix, 12) == 0)
 		p = a + 12;
 	else if (a[0] == 0x20 && a[1] == 0x02)
 		p = a + 2;
@@ -252,9 +261,9 @@ carried_v4(const uint8_t a[16], uint8_t v4[16])
 
 /* What decided an address: the entry (NULL: none matched) and the verdict. */
 struct ruling {
-	const struct egress_net	*r_net;
-	int			 r_deny;
-	int			 r_builtin;	/* r_net is a built-in entry */
+	const struct egress_net *r_net;
+	int r_deny;
+	int r_builtin; /* r_net is a built-in entry */
 };
 
 static struct ruling
@@ -306,14 +315,17 @@ egress_check(const struct egress_list *deny, const struct egress_list *allow,
 
 	if (addr_port(sa, addr, &port) == -1) {
 		if (reason != NULL)
-			snprintf(reason, EGRESS_REASONLEN, "address family %d "
-			    "is not IPv4 or IPv6", sa->sa_family);
+			snprintf(reason, EGRESS_REASONLEN,
+			    "address family %d "
+			    "is not IPv4 or IPv6",
+			    sa->sa_family);
 		return EGRESS_DENY;
 	}
 	pthread_once(&builtin_once, builtin_parse);
 	if (!builtin_ok) {
 		if (reason != NULL)
-			snprintf(reason, EGRESS_REASONLEN, "the built-in "
+			snprintf(reason, EGRESS_REASONLEN,
+			    "the built-in "
 			    "deny_targets do not parse");
 		return EGRESS_DENY;
 	}
@@ -331,8 +343,8 @@ egress_check(const struct egress_list *deny, const struct egress_list *allow,
 	 * when it names an entry and the address's own is only its absence
 	 * from allow_targets.
 	 */
-	if (carries && r4.r_deny && (!r.r_deny || (r.r_net == NULL &&
-	    r4.r_net != NULL))) {
+	if (carries && r4.r_deny &&
+	    (!r.r_deny || (r.r_net == NULL && r4.r_net != NULL))) {
 		if (reason != NULL) {
 			addr_text(v4, 1, at4);
 			snprintf(who, sizeof(who), "%s embeds %s, which", at,
@@ -376,7 +388,8 @@ is_local(const uint8_t a[16])
 	if (getifaddrs(&ifs) == -1)
 		return 0;
 	for (i = ifs; i != NULL && !found; i = i->ifa_next)
-		if (i->ifa_addr != NULL && addr_port(i->ifa_addr, b, &port) == 0)
+		if (i->ifa_addr != NULL &&
+		    addr_port(i->ifa_addr, b, &port) == 0)
 			found = memcmp(a, b, 16) == 0;
 	freeifaddrs(ifs);
 	return found;
@@ -388,8 +401,8 @@ egress_is_self(const struct sockaddr *sa, const struct sockaddr *listen)
 	uint8_t a[16], l[16];
 	unsigned int port, lport;
 
-	if (addr_port(sa, a, &port) == -1 || addr_port(listen, l, &lport) == -1 ||
-	    port != lport || lport == 0)
+	if (addr_port(sa, a, &port) == -1 ||
+	    addr_port(listen, l, &lport) == -1 || port != lport || lport == 0)
 		return 0;
 	if (memcmp(a, l, 16) == 0)
 		return 1;

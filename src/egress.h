@@ -6,9 +6,9 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#define EGRESS_MAX		64	/* entries in one list */
-#define EGRESS_ERRLEN		200
-#define EGRESS_REASONLEN	144
+#define EGRESS_MAX	 64 /* entries in one list */
+#define EGRESS_ERRLEN	 200
+#define EGRESS_REASONLEN 144
 
 /*
  * Always denied, whatever the lists say short of a longer allow_targets
@@ -27,15 +27,15 @@
  * families and an IPv4-mapped IPv6 address is judged as the IPv4 one.
  */
 struct egress_net {
-	uint8_t		en_addr[16];
-	uint8_t		en_bits;	/* 0 to 128, in the IPv6 space */
-	uint8_t		en_v4;		/* written as IPv4: printed as IPv4 */
+	uint8_t en_addr[16];
+	uint8_t en_bits; /* 0 to 128, in the IPv6 space */
+	uint8_t en_v4;	 /* written as IPv4: printed as IPv4 */
 };
 
 /* A list of networks: plain data, part of struct config. */
 struct egress_list {
-	struct egress_net	el_net[EGRESS_MAX];
-	int			el_count;
+	struct egress_net el_net[EGRESS_MAX];
+	int el_count;
 };
 
 /*
@@ -73,7 +73,8 @@ enum egress_verdict egress_check(const struct egress_list *deny,
  * listen address, or, when that is a wildcard, on any of this host's
  * addresses.  Delivering there would publish every message again, for ever.
  */
-#define EGRESS_SELF	"that is hookcast's own API (each delivery would " \
+#define EGRESS_SELF \
+	"that is hookcast's own API (each delivery would " \
 	"publish the message again)"
 int egress_is_self(const struct sockaddr *sa, const struct sockaddr *listen);
 

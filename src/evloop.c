@@ -31,23 +31,23 @@
  * is never trusted for a descriptor number that was closed and reused.
  */
 struct fdslot {
-	uint32_t	fs_events;	/* registered in epoll, 0: not */
-	uint8_t		fs_conn;	/* opened by evloop_open_socket */
-	uint8_t		fs_want;	/* libcurl watches it now */
+	uint32_t fs_events; /* registered in epoll, 0: not */
+	uint8_t fs_conn;    /* opened by evloop_open_socket */
+	uint8_t fs_want;    /* libcurl watches it now */
 };
 
 struct evloop {
-	CURLM		*ev_multi;
-	int		 ev_epfd;	/* the multi handle's sockets */
-	int		 ev_wakefd;	/* eventfd: evloop_wake() */
-	int64_t		 ev_timer;	/* libcurl's deadline, -1: none */
-	struct fdslot	*ev_slots;	/* by descriptor */
-	size_t		 ev_nslots;
-	evloop_done_fn	*ev_done;
-	void		*ev_arg;
+	CURLM *ev_multi;
+	int ev_epfd;		 /* the multi handle's sockets */
+	int ev_wakefd;		 /* eventfd: evloop_wake() */
+	int64_t ev_timer;	 /* libcurl's deadline, -1: none */
+	struct fdslot *ev_slots; /* by descriptor */
+	size_t ev_nslots;
+	evloop_done_fn *ev_done;
+	void *ev_arg;
 };
 
-#define EVENTS_MAX	256
+#define EVENTS_MAX 256
 
 static struct fdslot *
 fd_slot(struct evloop *ev, int fd)
@@ -64,7 +64,7 @@ fd_slot(struct evloop *ev, int fd)
 			n *= 2;
 		if ((v = realloc(ev->ev_slots, n * sizeof(*v))) == NULL) {
 			none = (struct fdslot){ 0 };
-			return &none;	/* then every change is a real syscall */
+			return &none; /* then every change is a real syscall */
 		}
 		memset(v + ev->ev_nslots, 0, (n - ev->ev_nslots) * sizeof(*v));
 		ev->ev_slots = v;
@@ -82,9 +82,10 @@ fd_watch(struct evloop *ev, int fd, uint32_t events)
 	fs->fs_want = 1;
 	if (fs->fs_conn && fs->fs_events == events)
 		return;
-	if (epoll_ctl(ev->ev_epfd, fs->fs_events ? EPOLL_CTL_MOD :
-	    EPOLL_CTL_ADD, fd, &ee) == -1 && epoll_ctl(ev->ev_epfd,
-	    fs->fs_events ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &ee) == -1) {
+	if (epoll_ctl(ev->ev_epfd,
+		fs->fs_events ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ee) == -1 &&
+	    epoll_ctl(ev->ev_epfd,
+		fs->fs_events ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &ee) == -1) {
 		log_warn("epoll_ctl failed", "fd=%d", fd);
 		return;
 	}
@@ -98,7 +99,7 @@ fd_unwatch(struct evloop *ev, int fd)
 
 	fs->fs_want = 0;
 	if (fs->fs_conn)
-		return;		/* lazy: see struct fdslot */
+		return; /* lazy: see struct fdslot */
 	epoll_ctl(ev->ev_epfd, EPOLL_CTL_DEL, fd, NULL);
 	fs->fs_events = 0;
 }
@@ -113,8 +114,9 @@ on_socket(CURL *e, curl_socket_t fd, int what, void *arg, void *known)
 	if (what == CURL_POLL_REMOVE)
 		fd_unwatch(ev, fd);
 	else
-		fd_watch(ev, fd, ((what & CURL_POLL_IN) ? EPOLLIN : 0) |
-		    ((what & CURL_POLL_OUT) ? EPOLLOUT : 0));
+		fd_watch(ev, fd,
+		    ((what & CURL_POLL_IN) ? EPOLLIN : 0) |
+			((what & CURL_POLL_OUT) ? EPOLLOUT : 0));
 	return 0;
 }
 
@@ -193,14 +195,16 @@ wait_ms(const struct evloop *ev, int64_t now, int max_ms)
 		return max_ms;
 	if (ev->ev_timer <= now)
 		return 0;
-	return ev->ev_timer - now < max_ms ? (int)(ev->ev_timer - now) :
-	    max_ms;
+	return ev->ev_timer - now < max_ms ? (int)(ev->ev_timer - now) : max_ms;
 }
 
 static void
 reap_done(struct evloop *ev)
 {
-	struct { CURL *e; CURLcode rc; } done[64];
+	struct {
+		CURL *e;
+		CURLcode rc;
+	} done[64];
 	struct CURLMsg *cm;
 	int left, n;
 
@@ -274,15 +278,16 @@ evloop_new(evloop_done_fn *done, void *arg)
 	ev->ev_timer = -1;
 	ev->ev_epfd = ev->ev_wakefd = -1;
 	if ((ev->ev_multi = curl_multi_init()) == NULL) {
-		log_error("cannot start delivery", "reason=\"curl_multi_init "
+		log_error("cannot start delivery",
+		    "reason=\"curl_multi_init "
 		    "failed\"");
 		goto fail;
 	}
 	if ((ev->ev_epfd = epoll_create1(EPOLL_CLOEXEC)) == -1 ||
 	    (ev->ev_wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1 ||
 	    epoll_ctl(ev->ev_epfd, EPOLL_CTL_ADD, ev->ev_wakefd,
-	    &(struct epoll_event){ .events = EPOLLIN,
-	    .data.fd = ev->ev_wakefd }) == -1) {
+		&(struct epoll_event){ .events = EPOLLIN,
+		    .data.fd = ev->ev_wakefd }) == -1) {
 		log_warn("cannot start delivery", NULL);
 		goto fail;
 	}

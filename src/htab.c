@@ -5,18 +5,17 @@
 
 #include "htab.h"
 
-#define HTAB_MIN_BUCKETS	16
+#define HTAB_MIN_BUCKETS 16
 
 int
 htab_init(struct htab *t)
 {
 	memset(t, 0, sizeof(*t));
 	if ((t->ht_buckets = calloc(HTAB_MIN_BUCKETS,
-	    sizeof(*t->ht_buckets))) == NULL)
+		 sizeof(*t->ht_buckets))) == NULL)
 		return -1;
 	t->ht_n = HTAB_MIN_BUCKETS;
-	if (getrandom(&t->ht_seed, sizeof(t->ht_seed), 0) !=
-	    sizeof(t->ht_seed))
+	if (getrandom(&t->ht_seed, sizeof(t->ht_seed), 0) != sizeof(t->ht_seed))
 		t->ht_seed = (uint64_t)(uintptr_t)t->ht_buckets;
 	return 0;
 }
@@ -50,8 +49,8 @@ htab_slot(const struct htab *t, const char *key, uint64_t h)
 {
 	struct hnode **pp = &t->ht_buckets[h & (t->ht_n - 1)];
 
-	while (*pp != NULL && ((*pp)->hn_hash != h ||
-	    strcmp((*pp)->hn_key, key) != 0))
+	while (*pp != NULL &&
+	    ((*pp)->hn_hash != h || strcmp((*pp)->hn_key, key) != 0))
 		pp = &(*pp)->hn_next;
 	return pp;
 }

@@ -7,24 +7,24 @@
 
 /* Embedded in what the table holds; the key is the owner's string. */
 struct hnode {
-	struct hnode	*hn_next;
-	uint64_t	 hn_hash;
-	const char	*hn_key;
+	struct hnode *hn_next;
+	uint64_t hn_hash;
+	const char *hn_key;
 };
 
 /* The struct holding NODE, a struct hnode that is its MEMBER. */
 #define HNODE_OWNER(node, type, member) \
-	((type *)(void *)((char *)(node) - offsetof(type, member)))
+	((type *)(void *)((char *)(node)-offsetof(type, member)))
 
 /*
  * Not locked: the owner serializes access.  Walk it with
  * for (i < ht_n) for (pp = &ht_buckets[i]; *pp != NULL; ...).
  */
 struct htab {
-	struct hnode	**ht_buckets;
-	size_t		  ht_n;		/* buckets: a power of two */
-	size_t		  ht_count;
-	uint64_t	  ht_seed;	/* keys come from outside: hashes are seeded */
+	struct hnode **ht_buckets;
+	size_t ht_n; /* buckets: a power of two */
+	size_t ht_count;
+	uint64_t ht_seed; /* keys come from outside: hashes are seeded */
 };
 
 /* An empty table: 0, or -1 when out of memory. */

@@ -60,7 +60,7 @@ http_req_state(const struct http_req *rq)
 }
 
 /* A body that goes on past this is cut off rather than read to its end. */
-#define DISCARD_MAX(cfg)	((cfg)->max_body * 8 + (1u << 20))
+#define DISCARD_MAX(cfg) ((cfg)->max_body * 8 + (1u << 20))
 
 enum MHD_Result
 http_req_append(const struct http_call *call, struct http_req *rq,
@@ -87,8 +87,10 @@ http_req_append(const struct http_call *call, struct http_req *rq,
 		if (cap > cfg->max_body)
 			cap = cfg->max_body;
 		if ((p = realloc(rq->hr_body, cap)) == NULL) {
-			log_error("request failed", "path=%s reason=nomem "
-			    "bytes=%zu", call->hc_path, cap);
+			log_error("request failed",
+			    "path=%s reason=nomem "
+			    "bytes=%zu",
+			    call->hc_path, cap);
 			return MHD_NO;
 		}
 		rq->hr_body = p;
@@ -156,8 +158,10 @@ http_resume(const struct http_call *call, struct http_req *rq)
 	case STORE_CLOSED:
 		return http_busy(call, "Error: Shutting down, retry later.");
 	case STORE_CONFLICT:
-		return http_fmt(call, MHD_HTTP_CONFLICT, "Error: %.300s is not "
-		    "registered.", rq->hr_sreq.r_address);
+		return http_fmt(call, MHD_HTTP_CONFLICT,
+		    "Error: %.300s is not "
+		    "registered.",
+		    rq->hr_sreq.r_address);
 	case STORE_ERROR:
 		break;
 	}
@@ -200,8 +204,10 @@ http_topics(const struct http_call *call, int patterns, struct topics **out,
 	    collect_topic, &pt);
 	*given = pt.pt_n > 0;
 	if (pt.pt_over) {
-		*ret = http_fmt(call, MHD_HTTP_BAD_REQUEST, "Error: More than "
-		    "%d topics.", TOPICS_MAX);
+		*ret = http_fmt(call, MHD_HTTP_BAD_REQUEST,
+		    "Error: More than "
+		    "%d topics.",
+		    TOPICS_MAX);
 		return -1;
 	}
 	switch (topics_parse(pt.pt_v, pt.pt_n, patterns, out, err)) {
@@ -248,8 +254,10 @@ http_answer(const struct http_call *call, unsigned int status,
     const char *ctype, const char *body, size_t len, const char *hdr,
     const char *value)
 {
-	return answer(call, status, ctype, MHD_create_response_from_buffer(len,
-	    http_mhd_readonly(body), MHD_RESPMEM_PERSISTENT), hdr, value);
+	return answer(call, status, ctype,
+	    MHD_create_response_from_buffer(len, http_mhd_readonly(body),
+		MHD_RESPMEM_PERSISTENT),
+	    hdr, value);
 }
 
 enum MHD_Result
@@ -260,7 +268,7 @@ http_answer_free(const struct http_call *call, unsigned int status,
 	struct MHD_Response *r;
 
 	if ((r = MHD_create_response_from_buffer(len, body,
-	    MHD_RESPMEM_MUST_FREE)) == NULL)
+		 MHD_RESPMEM_MUST_FREE)) == NULL)
 		free(body);
 	return answer(call, status, ctype, r, hdr, value);
 }
@@ -285,8 +293,10 @@ http_fmt(const struct http_call *call, unsigned int status, const char *fmt,
 	va_end(ap);
 	if (n < 0)
 		return MHD_NO;
-	return answer(call, status, HTTP_TEXT, MHD_create_response_from_buffer(
-	    strlen(buf), buf, MHD_RESPMEM_MUST_COPY), NULL, NULL);
+	return answer(call, status, HTTP_TEXT,
+	    MHD_create_response_from_buffer(strlen(buf), buf,
+		MHD_RESPMEM_MUST_COPY),
+	    NULL, NULL);
 }
 
 enum MHD_Result
@@ -299,16 +309,16 @@ http_busy(const struct http_call *call, const char *text)
 enum MHD_Result
 http_nomem(const struct http_call *call, const char *func)
 {
-	log_error("request failed", "path=%s reason=nomem in=%s",
-	    call->hc_path, func);
+	log_error("request failed", "path=%s reason=nomem in=%s", call->hc_path,
+	    func);
 	return http_busy(call, HTTP_NOMEM);
 }
 
 enum MHD_Result
 http_unanswered(const struct http_call *call, const char *func)
 {
-	log_error("cannot answer", "path=%s reason=nomem in=%s",
-	    call->hc_path, func);
+	log_error("cannot answer", "path=%s reason=nomem in=%s", call->hc_path,
+	    func);
 	return MHD_NO;
 }
 

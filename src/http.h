@@ -25,29 +25,29 @@ struct subs;
  * runs under the read lock, so within one call it is one moment's.
  */
 struct http_env {
-	const struct config	*he_cfg;
-	struct subs		*he_subs;
-	struct store		*he_store;
-	struct deliver		*he_deliver;	/* heartbeat, in flight */
-	struct stats		*he_stats;	/* /stats */
-	struct conns		*he_conns;	/* open connections */
-	const struct sockaddr	*he_self;	/* where it listens, port too */
+	const struct config *he_cfg;
+	struct subs *he_subs;
+	struct store *he_store;
+	struct deliver *he_deliver;	/* heartbeat, in flight */
+	struct stats *he_stats;		/* /stats */
+	struct conns *he_conns;		/* open connections */
+	const struct sockaddr *he_self; /* where it listens, port too */
 	/* Made at start and shared by every request: "success", the files. */
-	struct MHD_Response	*he_success;
-	struct MHD_Response	*he_files[DASHBOARD_PARTS];
+	struct MHD_Response *he_success;
+	struct MHD_Response *he_files[DASHBOARD_PARTS];
 	/* The request counter's labels: each endpoint's path, then "other". */
-	const char * const	*he_labels;
-	size_t			 he_nlabels;
+	const char *const *he_labels;
+	size_t he_nlabels;
 };
 
 /* One call of libmicrohttpd's for a request, as the server hands it on. */
 struct http_call {
-	struct MHD_Connection	*hc_conn;
-	const char		*hc_method;
-	const char		*hc_path;	/* its endpoint's */
-	int			 hc_ep;		/* its endpoint: the server's index */
-	const struct http_env	*hc_env;
-	void			**hc_slot;	/* con_cls: its http_req */
+	struct MHD_Connection *hc_conn;
+	const char *hc_method;
+	const char *hc_path; /* its endpoint's */
+	int hc_ep;	     /* its endpoint: the server's index */
+	const struct http_env *hc_env;
+	void **hc_slot; /* con_cls: its http_req */
 };
 
 /*
@@ -57,9 +57,9 @@ struct http_call {
 typedef enum MHD_Result http_handler(const struct http_call *call);
 
 enum http_state {
-	HTTP_READING,		/* its body is arriving */
-	HTTP_WAITING,		/* handed to the store, connection suspended */
-	HTTP_STORED,		/* the store is done: answer on the next call */
+	HTTP_READING, /* its body is arriving */
+	HTTP_WAITING, /* handed to the store, connection suspended */
+	HTTP_STORED,  /* the store is done: answer on the next call */
 };
 
 struct http_req;
@@ -76,23 +76,23 @@ typedef enum MHD_Result http_stored(const struct http_call *call,
  * client's next request.
  */
 struct http_req {
-	int			 hr_ep;		/* its endpoint: the server's index */
-	int			 hr_static;	/* shared: never written */
-	int			 hr_json;	/* answer in JSON */
-	int			 hr_too_large;	/* past max_body: 413 at its end */
-	char			*hr_body;	/* what has arrived of it */
-	size_t			 hr_len, hr_cap;
-	char			 hr_key[256];	/* Idempotency-Key, "" none */
+	int hr_ep;	  /* its endpoint: the server's index */
+	int hr_static;	  /* shared: never written */
+	int hr_json;	  /* answer in JSON */
+	int hr_too_large; /* past max_body: 413 at its end */
+	char *hr_body;	  /* what has arrived of it */
+	size_t hr_len, hr_cap;
+	char hr_key[256]; /* Idempotency-Key, "" none */
 	/* Waiting on the store, with the connection suspended. */
-	struct MHD_Connection	*hr_conn;
-	const struct http_env	*hr_env;
-	http_stored		*hr_stored;
-	atomic_int		 hr_state;	/* enum http_state */
-	struct store_req	 hr_sreq;
+	struct MHD_Connection *hr_conn;
+	const struct http_env *hr_env;
+	http_stored *hr_stored;
+	atomic_int hr_state; /* enum http_state */
+	struct store_req hr_sreq;
 };
 
 /* Bodies up to this size get their whole buffer at once (http_req_new). */
-#define HTTP_PREALLOC_MAX	((size_t)64 * 1024)
+#define HTTP_PREALLOC_MAX ((size_t)64 * 1024)
 
 /*
  * A request of its own for CALL's endpoint, in *hc_slot, with room for
@@ -137,8 +137,8 @@ const char *http_header(const struct http_call *call, const char *name);
  * subscriber's).  0 with *out set (NULL when none; *given says whether
  * any topic argument was there), or -1 with the 400 or 503 queued in *ret.
  */
-int http_topics(const struct http_call *call, int patterns,
-    struct topics **out, int *given, enum MHD_Result *ret);
+int http_topics(const struct http_call *call, int patterns, struct topics **out,
+    int *given, enum MHD_Result *ret);
 
 /*
  * P as the void * that libmicrohttpd's API declares for memory it only
@@ -149,8 +149,8 @@ int http_topics(const struct http_call *call, int patterns,
  */
 void *http_mhd_readonly(const void *p);
 
-#define HTTP_TEXT	"text/plain; charset=utf-8"
-#define HTTP_NOMEM	"Error: Out of memory, retry later."
+#define HTTP_TEXT  "text/plain; charset=utf-8"
+#define HTTP_NOMEM "Error: Out of memory, retry later."
 
 /*
  * Queues an answer of LEN bytes of BODY, which outlives it (a literal, a
@@ -177,8 +177,7 @@ enum MHD_Result http_nomem(const struct http_call *call, const char *func);
  * No answer could be made (out of memory): logged as in FUNC, and MHD_NO,
  * which closes the connection.
  */
-enum MHD_Result http_unanswered(const struct http_call *call,
-    const char *func);
+enum MHD_Result http_unanswered(const struct http_call *call, const char *func);
 /* 200 "success", the one shared answer. */
 enum MHD_Result http_success(const struct http_call *call);
 /* 413, naming max_body. */
@@ -191,8 +190,8 @@ enum MHD_Result http_file(const struct http_call *call,
  * would write one.  Zero-initialised; any thread.
  */
 struct http_lograte {
-	_Atomic int64_t	 lr_logged;	/* when the last line was written */
-	atomic_long	 lr_count;	/* events since */
+	_Atomic int64_t lr_logged; /* when the last line was written */
+	atomic_long lr_count;	   /* events since */
 };
 /*
  * Counts one event; returns how many to log now (this one included), or 0

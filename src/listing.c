@@ -13,15 +13,15 @@
 
 /* The three formats, in enum listing_format order: one row each. */
 static const struct format {
-	const char	*f_name;	/* ?format= */
-	const char	*f_media;	/* matched against Accept */
-	const char	*f_ctype;	/* Content-Type answered */
+	const char *f_name;  /* ?format= */
+	const char *f_media; /* matched against Accept */
+	const char *f_ctype; /* Content-Type answered */
 } formats[] = {
 	[LISTING_TEXT] = { "text", "text/plain", "text/plain; charset=utf-8" },
 	[LISTING_JSON] = { "json", "application/json", "application/json" },
 	[LISTING_HTML] = { "html", "text/html", "text/html; charset=utf-8" },
 };
-#define NFORMATS	(sizeof(formats) / sizeof(formats[0]))
+#define NFORMATS (sizeof(formats) / sizeof(formats[0]))
 
 const char *
 listing_content_type(enum listing_format f)
@@ -70,7 +70,7 @@ accept_q(const char *accept, const char *type)
 		while (rlen > 0 && (p[rlen - 1] == ' ' || p[rlen - 1] == '\t'))
 			rlen--;
 		for (qp = semi; qp != NULL && qp < end;
-		    qp = memchr(qp + 1, ';', (size_t)(end - qp - 1))) {
+		     qp = memchr(qp + 1, ';', (size_t)(end - qp - 1))) {
 			const char *v = qp + 1;
 
 			while (*v == ' ' || *v == '\t')
@@ -115,9 +115,9 @@ listing_negotiate(const char *format, const char *accept,
 /* ---- a growable output buffer ------------------------------------------ */
 
 struct buf {
-	char	*b_data;
-	size_t	 b_len, b_cap;
-	int	 b_oom;
+	char *b_data;
+	size_t b_len, b_cap;
+	int b_oom;
 };
 
 static void
@@ -207,7 +207,7 @@ buf_finish(struct buf *b, size_t *len)
 		free(b->b_data);
 		return NULL;
 	}
-	buf_reserve(b, 1);	/* a zero-length listing still gets a buffer */
+	buf_reserve(b, 1); /* a zero-length listing still gets a buffer */
 	if (b->b_oom) {
 		free(b->b_data);
 		return NULL;
@@ -279,8 +279,8 @@ json_subscriber(struct sub *s, long ttl_ms)
 	cJSON_AddStringToObject(o, "last_keepalive", t);
 	clock_rfc3339(ka + ttl_ms, t);
 	cJSON_AddStringToObject(o, "expires_at", t);
-	cJSON_AddStringToObject(o, "state", sub_state(s) == SUB_FAILING ?
-	    "failing" : "active");
+	cJSON_AddStringToObject(o, "state",
+	    sub_state(s) == SUB_FAILING ? "failing" : "active");
 	json_add_topics(o, s);
 	sub_get_secret(s, secret);
 	/* Whether it has a secret of its own; never the secret. */
@@ -310,7 +310,7 @@ render_json(struct sub **subs, size_t n, long ttl_ms, size_t *len)
 	static const char head[] = "{\"subscribers\":[", tail[] = "]}";
 	struct buf b = { 0 };
 
-	buf_reserve(&b, 64 + n * 320);	/* about what one subscriber takes */
+	buf_reserve(&b, 64 + n * 320); /* about what one subscriber takes */
 	buf_add(&b, head, sizeof(head) - 1);
 	for (size_t i = 0; i < n && !b.b_oom; i++) {
 		cJSON *o = json_subscriber(subs[i], ttl_ms);
@@ -327,7 +327,7 @@ render_json(struct sub **subs, size_t n, long ttl_ms, size_t *len)
 			if (b.b_oom)
 				break;
 			if (cJSON_PrintPreallocated(o, b.b_data + b.b_len,
-			    (int)(b.b_cap - b.b_len), 0)) {
+				(int)(b.b_cap - b.b_len), 0)) {
 				b.b_len += strlen(b.b_data + b.b_len);
 				break;
 			}
@@ -340,16 +340,16 @@ render_json(struct sub **subs, size_t n, long ttl_ms, size_t *len)
 }
 
 static const char html_head[] =
-	"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-	"<meta name=\"viewport\" content=\"width=device-width\">"
-	"<meta http-equiv=\"refresh\" content=\"5\">"
-	"<title>hookcast subscribers</title><style>"
-	"body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}"
-	"table{border-collapse:collapse;width:100%}"
-	"th,td{padding:.35em .6em;border-bottom:1px solid #ddd;text-align:left}"
-	"th{background:#f4f4f4}td.n{text-align:right;font-variant-numeric:"
-	"tabular-nums}.err{color:#b00}.muted{color:#888}"
-	"</style></head><body>\n";
+    "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+    "<meta name=\"viewport\" content=\"width=device-width\">"
+    "<meta http-equiv=\"refresh\" content=\"5\">"
+    "<title>hookcast subscribers</title><style>"
+    "body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}"
+    "table{border-collapse:collapse;width:100%}"
+    "th,td{padding:.35em .6em;border-bottom:1px solid #ddd;text-align:left}"
+    "th{background:#f4f4f4}td.n{text-align:right;font-variant-numeric:"
+    "tabular-nums}.err{color:#b00}.muted{color:#888}"
+    "</style></head><body>\n";
 
 static char *
 render_html(struct sub **subs, size_t n, long ttl_ms, int64_t now_ms,
@@ -360,12 +360,15 @@ render_html(struct sub **subs, size_t n, long ttl_ms, int64_t now_ms,
 	struct topics *t;
 
 	buf_add(&b, html_head, sizeof(html_head) - 1);
-	buf_printf(&b, "<h1>hookcast subscribers</h1>\n<p>%zu registered; "
-	    "keep-alive TTL %lds.</p>\n", n, ttl_ms / 1000);
+	buf_printf(&b,
+	    "<h1>hookcast subscribers</h1>\n<p>%zu registered; "
+	    "keep-alive TTL %lds.</p>\n",
+	    n, ttl_ms / 1000);
 	if (n == 0)
 		buf_printf(&b, "<p class=\"muted\">No subscribers.</p>\n");
 	else
-		buf_printf(&b, "<table><thead><tr><th>Address</th><th>URL</th>"
+		buf_printf(&b,
+		    "<table><thead><tr><th>Address</th><th>URL</th>"
 		    "<th>Topics</th><th>Last keep-alive (UTC)</th><th>Expires in</th>"
 		    "<th>Queued</th><th>In flight</th><th>Delivered</th>"
 		    "<th>Failed</th><th>Retrying</th><th>State</th><th>Last error</th></tr>"
@@ -385,11 +388,12 @@ render_html(struct sub **subs, size_t n, long ttl_ms, int64_t now_ms,
 		t = sub_topics(s);
 		buf_html(&b, t != NULL ? topics_text(t) : "(all)");
 		topics_unref(t);
-		buf_printf(&b, "</td><td>%s</td><td class=\"n\">%llds</td>"
+		buf_printf(&b,
+		    "</td><td>%s</td><td class=\"n\">%llds</td>"
 		    "<td class=\"n\">%llu</td><td class=\"n\">%llu</td>"
 		    "<td class=\"n\">%llu</td><td class=\"n\">%llu</td>"
-		    "<td class=\"n\">%llu</td><td>%s</td><td class=\"err\">", ka,
-		    (long long)(left > 0 ? left / 1000 : 0),
+		    "<td class=\"n\">%llu</td><td>%s</td><td class=\"err\">",
+		    ka, (long long)(left > 0 ? left / 1000 : 0),
 		    (unsigned long long)atomic_load(&c->queued),
 		    (unsigned long long)atomic_load(&c->in_flight),
 		    (unsigned long long)atomic_load(&c->delivered),
@@ -406,8 +410,8 @@ render_html(struct sub **subs, size_t n, long ttl_ms, int64_t now_ms,
 }
 
 char *
-listing_render(enum listing_format f, struct sub **subs, size_t n,
-    long ttl_ms, int64_t now_ms, size_t *len)
+listing_render(enum listing_format f, struct sub **subs, size_t n, long ttl_ms,
+    int64_t now_ms, size_t *len)
 {
 	switch (f) {
 	case LISTING_JSON:

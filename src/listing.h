@@ -23,7 +23,8 @@ const char *listing_content_type(enum listing_format f);
  * The HTML listing's Content-Security-Policy: its own inline style, and
  * nothing else at all (it has no script, and no site may frame it).
  */
-#define LISTING_HTML_CSP	"default-src 'none'; style-src 'unsafe-inline'; " \
+#define LISTING_HTML_CSP \
+	"default-src 'none'; style-src 'unsafe-inline'; " \
 	"base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
 /*

@@ -23,7 +23,8 @@ log_set_level(enum log_level level)
 int
 log_level_parse(const char *name, enum log_level *out)
 {
-	for (size_t i = 0; i < sizeof(level_names) / sizeof(level_names[0]); i++)
+	for (size_t i = 0; i < sizeof(level_names) / sizeof(level_names[0]);
+	     i++)
 		if (strcmp(name, level_names[i]) == 0) {
 			*out = (enum log_level)i;
 			return 0;
@@ -62,7 +63,7 @@ log_escape(char *out, size_t len, size_t n, const char *s, int esc_quotes)
 			e[k++] = '\\', e[k++] = 't';
 		else if (c < 0x20 || c >= 0x7f)
 			e[k++] = '\\', e[k++] = 'x', e[k++] = hex[c >> 4],
-			    e[k++] = hex[c & 0xf];
+			e[k++] = hex[c & 0xf];
 		else if (esc_quotes && (c == '"' || c == '\\'))
 			e[k++] = '\\', e[k++] = (char)c;
 		else
@@ -85,8 +86,9 @@ log_value(char *buf, size_t len, const char *s)
 	if (s == NULL)
 		s = "";
 	/* Bare when no logfmt reader can mistake it: no blank, quote, '='. */
-	for (p = (const unsigned char *)s; *p > 0x20 && *p < 0x7f &&
-	    *p != '"' && *p != '\\' && *p != '='; p++)
+	for (p = (const unsigned char *)s;
+	     *p > 0x20 && *p < 0x7f && *p != '"' && *p != '\\' && *p != '=';
+	     p++)
 		;
 	if (*p == '\0' && p != (const unsigned char *)s &&
 	    (size_t)(p - (const unsigned char *)s) < len) {
@@ -105,8 +107,8 @@ log_value(char *buf, size_t len, const char *s)
  * interleave, then escapes any control byte left in it: whatever a caller
  * passed, one call is one line.  FIELDS is the callers' checked format.
  */
-static void log_vemit(enum log_level, const char *, int, const char *,
-    va_list) __attribute__((format(printf, 4, 0)));
+static void log_vemit(enum log_level, const char *, int, const char *, va_list)
+    __attribute__((format(printf, 4, 0)));
 
 static void
 log_vemit(enum log_level level, const char *msg, int err, const char *fields,
@@ -136,8 +138,10 @@ log_vemit(enum log_level level, const char *msg, int err, const char *fields,
 	if (err != 0) {
 		n = log_escape(line, sizeof(line) - 2, n, " error=", 0);
 		/* strerror_r (GNU's): any thread logs, and strerror races. */
-		n = log_escape(line, sizeof(line) - 2, n, log_value(value,
-		    sizeof(value), strerror_r(err, ebuf, sizeof(ebuf))), 0);
+		n = log_escape(line, sizeof(line) - 2, n,
+		    log_value(value, sizeof(value),
+			strerror_r(err, ebuf, sizeof(ebuf))),
+		    0);
 	}
 	line[n++] = '\n';
 	/* A failed write to stderr has nowhere better to be reported. */
@@ -145,20 +149,19 @@ log_vemit(enum log_level level, const char *msg, int err, const char *fields,
 		return;
 }
 
-#define LOG_FUNC(name, level, with_errno)				\
-void									\
-name(const char *msg, const char *fields, ...)				\
-{									\
-	int saved = errno;						\
-	va_list ap;							\
-									\
-	if (!log_enabled(level))					\
-		return;							\
-	va_start(ap, fields);						\
-	log_vemit(level, msg, (with_errno) ? saved : 0, fields, ap);	\
-	va_end(ap);							\
-	errno = saved;							\
-}
+#define LOG_FUNC(name, level, with_errno) \
+	void name(const char *msg, const char *fields, ...) \
+	{ \
+		int saved = errno; \
+		va_list ap; \
+\
+		if (!log_enabled(level)) \
+			return; \
+		va_start(ap, fields); \
+		log_vemit(level, msg, (with_errno) ? saved : 0, fields, ap); \
+		va_end(ap); \
+		errno = saved; \
+	}
 
 LOG_FUNC(log_error, LOG_ERROR, 0)
 LOG_FUNC(log_warn, LOG_WARN, 1)
@@ -174,5 +177,5 @@ fatalx(const char *msg, const char *fields, ...)
 	va_start(ap, fields);
 	log_vemit(LOG_ERROR, msg, 0, fields, ap);
 	va_end(ap);
-	exit(1);	/* NOLINT(concurrency-mt-unsafe): start-up, one thread */
+	exit(1); /* NOLINT(concurrency-mt-unsafe): start-up, one thread */
 }

@@ -37,7 +37,7 @@ void log_debug(const char *msg, const char *fields, ...)
  * error message) can neither end the line nor forge a field.  A value that
  * does not fit in LEN is cut, and still well formed.
  */
-#define LOG_VALUE_MAX	512
+#define LOG_VALUE_MAX 512
 const char *log_value(char *buf, size_t len, const char *s);
 
 /* Start-up only: logs at error level and exits 1. */

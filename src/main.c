@@ -21,11 +21,11 @@
 #include "log.h"
 #include "notify.h"
 
-#define MAX_OVERRIDES	64
+#define MAX_OVERRIDES 64
 
 /* What the command line asks for besides running: *check in parse_args. */
-#define CHECK_CONFIG	1	/* validate and exit */
-#define DUMP_CONFIG	2	/* validate, print every key, exit */
+#define CHECK_CONFIG 1 /* validate and exit */
+#define DUMP_CONFIG  2 /* validate, print every key, exit */
 
 static void
 usage(FILE *fp)
@@ -51,8 +51,8 @@ usage(FILE *fp)
 }
 
 struct override {
-	char		 key[64];
-	const char	*value;
+	char key[64];
+	const char *value;
 };
 
 /*
@@ -85,14 +85,15 @@ parse_args(int argc, char **argv, const char **config_path, int *check,
 			continue;
 		}
 		if (strncmp(arg, "--", 2) != 0 && strcmp(arg, "-c") != 0) {
-			fprintf(stderr, "hookcast: unexpected argument \"%s\"\n",
-			    arg);
+			fprintf(stderr,
+			    "hookcast: unexpected argument \"%s\"\n", arg);
 			usage(stderr);
 			return 2;
 		}
 		/* --key=value or --key value */
 		if ((eq = strchr(arg, '=')) != NULL) {
-			snprintf(key, sizeof(key), "%.*s", (int)(eq - arg), arg);
+			snprintf(key, sizeof(key), "%.*s", (int)(eq - arg),
+			    arg);
 			value = eq + 1;
 		} else {
 			snprintf(key, sizeof(key), "%s", arg);
@@ -119,10 +120,10 @@ parse_args(int argc, char **argv, const char **config_path, int *check,
 
 /* The command line, kept: a reload reads the file again, and it wins again. */
 struct cmdline {
-	const char	*path;
-	struct override	 ov[MAX_OVERRIDES];
-	size_t		 nov;
-	int		 check;
+	const char *path;
+	struct override ov[MAX_OVERRIDES];
+	size_t nov;
+	int check;
 };
 
 /*
@@ -149,8 +150,8 @@ build_config(struct config *cfg, const struct cmdline *cl,
 			return -2;
 		}
 	if (config_validate(cfg, why) == -1) {
-		snprintf(err, CONFIG_ERRLEN, "%.100s%s%.140s", cl->path ?
-		    cl->path : "", cl->path ? ": " : "", why);
+		snprintf(err, CONFIG_ERRLEN, "%.100s%s%.140s",
+		    cl->path ? cl->path : "", cl->path ? ": " : "", why);
 		return -1;
 	}
 	return 0;
@@ -162,8 +163,7 @@ build_config(struct config *cfg, const struct cmdline *cl,
  * messages are not touched.  Returns the configuration now in force.
  */
 static const struct config *
-reload(const struct config *cur, const struct cmdline *cl,
-    struct daemon *dm)
+reload(const struct config *cur, const struct cmdline *cl, struct daemon *dm)
 {
 	char err[CONFIG_ERRLEN], changed[1024], restart[256];
 	char lv[LOG_VALUE_MAX];
@@ -190,8 +190,8 @@ reload(const struct config *cur, const struct cmdline *cl,
 		log_warnx("settings need a restart to change", "keys=\"%s\"",
 		    restart);
 	log_set_level(snap->log_level);
-	log_info("configuration reloaded", "changed=\"%s\"", *changed ?
-	    changed : "");
+	log_info("configuration reloaded", "changed=\"%s\"",
+	    *changed ? changed : "");
 done:
 	/* The tokens and secrets of the copy on the stack. */
 	explicit_bzero(&next, sizeof(next));
@@ -212,7 +212,7 @@ main(int argc, char **argv)
 	int rc, sig;
 
 	if ((rc = parse_args(argc, argv, &cl.path, &cl.check, cl.ov,
-	    &cl.nov)) != -1)
+		 &cl.nov)) != -1)
 		return rc;
 	if ((rc = build_config(&cfg, &cl, err)) != 0) {
 		fprintf(stderr, "hookcast: %s\n", err);
@@ -249,9 +249,11 @@ main(int argc, char **argv)
 		fatalx("cannot initialise libcurl", NULL);
 	if ((dm = daemon_start(&cfg, DAEMON_ALL)) == NULL)
 		return 1;
-	log_info("started", "version=%s keepalive_ttl=%ld reap_interval=%ld "
-	    "max_body=%zu", HOOKCAST_VERSION, cfg.keepalive_ttl,
-	    cfg.reap_interval, cfg.max_body);
+	log_info("started",
+	    "version=%s keepalive_ttl=%ld reap_interval=%ld "
+	    "max_body=%zu",
+	    HOOKCAST_VERSION, cfg.keepalive_ttl, cfg.reap_interval,
+	    cfg.max_body);
 	/* Only now: api_run() has the front end answering, not just bound. */
 	notify_ready();
 
@@ -261,8 +263,7 @@ main(int argc, char **argv)
 		if (sig == SIGHUP) {
 			notify_reloading();
 			/* The first stays with the parts that borrowed it. */
-			if ((next = reload(cur, &cl, dm)) != cur &&
-			    cur != &cfg)
+			if ((next = reload(cur, &cl, dm)) != cur && cur != &cfg)
 				config_release(cur);
 			cur = next;
 			notify_ready();
@@ -272,8 +273,8 @@ main(int argc, char **argv)
 	}
 
 	notify_stopping();
-	log_info("stopping", "signal=%s grace_s=%ld", sig == SIGINT ?
-	    "SIGINT" : "SIGTERM", cur->shutdown_grace);
+	log_info("stopping", "signal=%s grace_s=%ld",
+	    sig == SIGINT ? "SIGINT" : "SIGTERM", cur->shutdown_grace);
 	daemon_stop(dm, cur->shutdown_grace * 1000);
 	curl_global_cleanup();
 	if (cur != &cfg)

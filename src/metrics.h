@@ -13,15 +13,15 @@
 
 /* How one delivery attempt ended: hookcast_deliveries_total's result label. */
 enum metrics_result {
-	METRICS_OK,		/* the subscriber answered 2xx */
-	METRICS_FAILED,		/* any other answer, or an error not below */
-	METRICS_TIMEOUT,	/* connect_timeout or delivery_timeout ran out */
-	METRICS_REFUSED,	/* connection refused, or denied by the egress policy */
+	METRICS_OK,	 /* the subscriber answered 2xx */
+	METRICS_FAILED,	 /* any other answer, or an error not below */
+	METRICS_TIMEOUT, /* connect_timeout or delivery_timeout ran out */
+	METRICS_REFUSED, /* connection refused, or denied by the egress policy */
 };
-#define METRICS_RESULTS		4
+#define METRICS_RESULTS 4
 
 /* Endpoints hookcast_http_requests_total can tell apart (api.c names them). */
-#define METRICS_ENDPOINTS_MAX	16
+#define METRICS_ENDPOINTS_MAX 16
 
 /* A publish committed (an idempotent repeat is not one). */
 void metrics_accepted(void);
@@ -35,12 +35,12 @@ void metrics_dead_letters(uint64_t n);
 void metrics_evictions(uint64_t n);
 /* Why the front end closed a client's connection itself (conns.c). */
 enum metrics_cut {
-	METRICS_CUT_HEADER,	/* headers past header_timeout */
-	METRICS_CUT_BODY,	/* body below body_min_rate */
-	METRICS_CUT_IDLE,	/* next request line past client_timeout */
-	METRICS_CUT_ROOM,	/* the oldest incomplete, at max_connections */
+	METRICS_CUT_HEADER, /* headers past header_timeout */
+	METRICS_CUT_BODY,   /* body below body_min_rate */
+	METRICS_CUT_IDLE,   /* next request line past client_timeout */
+	METRICS_CUT_ROOM,   /* the oldest incomplete, at max_connections */
 };
-#define METRICS_CUTS		4
+#define METRICS_CUTS 4
 void metrics_conn_cut(enum metrics_cut why);
 /* A connection refused at accept: PER_IP, max_conns_per_ip; else max_connections. */
 void metrics_conn_refused(int per_ip);
@@ -49,19 +49,19 @@ void metrics_http(size_t endpoint, unsigned int status);
 
 /* What /stats samples. */
 struct metrics_totals {
-	uint64_t	accepted;
-	uint64_t	deliveries[METRICS_RESULTS];
+	uint64_t accepted;
+	uint64_t deliveries[METRICS_RESULTS];
 };
 void metrics_totals(struct metrics_totals *out);
 
 /* Figures the caller takes at scrape time, from their owners. */
 struct metrics_gauges {
-	uint64_t	active, failing;	/* subscribers by state */
-	uint64_t	queued;			/* deliveries waiting to start */
-	uint64_t	retrying;		/* retries waiting to be due */
-	uint64_t	in_flight;
-	uint64_t	backlog_bytes;
-	uint64_t	http_connections;	/* client connections open */
+	uint64_t active, failing; /* subscribers by state */
+	uint64_t queued;	  /* deliveries waiting to start */
+	uint64_t retrying;	  /* retries waiting to be due */
+	uint64_t in_flight;
+	uint64_t backlog_bytes;
+	uint64_t http_connections; /* client connections open */
 };
 
 /*

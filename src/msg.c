@@ -9,25 +9,25 @@
 #include "topics.h"
 
 struct msg_sig {
-	uint64_t		 ms_key;
-	int64_t			 ms_ts;
-	char			 ms_value[];
+	uint64_t ms_key;
+	int64_t ms_ts;
+	char ms_value[];
 };
 
 struct msg {
-	atomic_uint		 msg_refs;
-	struct msg_sig		*msg_sig;	/* the delivery thread's */
-	uint64_t		 msg_seq;
-	int64_t			 msg_created;
-	struct topics		*msg_topics;
-	char			 msg_id[MSG_IDLEN + 1];
-	char			 msg_ctype[MSG_CTYPE_MAX + 1];
-	size_t			 msg_len;
-	struct curl_slist	*msg_headers;
-	char			 msg_body[];
+	atomic_uint msg_refs;
+	struct msg_sig *msg_sig; /* the delivery thread's */
+	uint64_t msg_seq;
+	int64_t msg_created;
+	struct topics *msg_topics;
+	char msg_id[MSG_IDLEN + 1];
+	char msg_ctype[MSG_CTYPE_MAX + 1];
+	size_t msg_len;
+	struct curl_slist *msg_headers;
+	char msg_body[];
 };
 
-static atomic_size_t	 bytes_alive;
+static atomic_size_t bytes_alive;
 
 /*
  * "msg_" and 128 random bits in hex: unique without coordination.  The
@@ -121,8 +121,8 @@ msg_unref(struct msg *m)
 {
 	if (m == NULL)
 		return;
-	if (atomic_fetch_sub_explicit(&m->msg_refs, 1,
-	    memory_order_acq_rel) != 1)
+	if (atomic_fetch_sub_explicit(&m->msg_refs, 1, memory_order_acq_rel) !=
+	    1)
 		return;
 	atomic_fetch_sub(&bytes_alive, m->msg_len);
 	curl_slist_free_all(m->msg_headers);
@@ -210,7 +210,8 @@ msg_sig(const struct msg *m, uint64_t key, int64_t ts)
 	const struct msg_sig *ms = m->msg_sig;
 
 	return ms != NULL && ms->ms_key == key && ms->ms_ts == ts ?
-	    ms->ms_value : NULL;
+	    ms->ms_value :
+	    NULL;
 }
 
 /* Out of memory, nothing is kept: the next delivery signs anew. */

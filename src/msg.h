@@ -11,8 +11,8 @@ struct topics;
 
 struct msg;
 
-#define MSG_CTYPE_MAX	256
-#define MSG_IDLEN	36	/* "msg_" and 32 hex digits */
+#define MSG_CTYPE_MAX 256
+#define MSG_IDLEN     36 /* "msg_" and 32 hex digits */
 
 /*
  * Copies BODY and builds the delivery headers once (Content-Type CTYPE, or

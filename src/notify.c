@@ -11,10 +11,10 @@
 #include "log.h"
 #include "notify.h"
 
-static pthread_once_t	 notify_once = PTHREAD_ONCE_INIT;
-static uint64_t		 watchdog_usec;	/* 0: no watchdog; set once */
-static _Atomic uint64_t	 watchdog_last;	/* monotonic µs of the last ping */
-static atomic_int	 watchdog_failed; /* a failed ping was logged */
+static pthread_once_t notify_once = PTHREAD_ONCE_INIT;
+static uint64_t watchdog_usec;	       /* 0: no watchdog; set once */
+static _Atomic uint64_t watchdog_last; /* monotonic µs of the last ping */
+static atomic_int watchdog_failed;     /* a failed ping was logged */
 
 /* The environment is read once: nothing in hookcast changes it later. */
 static void
@@ -46,8 +46,10 @@ notify_send(const char *state, int quiet)
 		return 0;
 	/* The first assignment names the message: READY=1, WATCHDOG=1... */
 	if (!quiet)
-		log_warnx("cannot notify the service manager", "state=%.*s "
-		    "error=\"%s\"", (int)strcspn(state, "\n"), state,
+		log_warnx("cannot notify the service manager",
+		    "state=%.*s "
+		    "error=\"%s\"",
+		    (int)strcspn(state, "\n"), state,
 		    strerror_r(-rc, ebuf, sizeof(ebuf)));
 	return -1;
 }
@@ -64,7 +66,8 @@ notify_reloading(void)
 	char state[128];
 
 	/* systemd matches the reload to its own clock by this timestamp. */
-	snprintf(state, sizeof(state), "RELOADING=1\nMONOTONIC_USEC=%llu\n"
+	snprintf(state, sizeof(state),
+	    "RELOADING=1\nMONOTONIC_USEC=%llu\n"
 	    "STATUS=Reloading the configuration",
 	    (unsigned long long)mono_usec());
 	notify_send(state, 0);
@@ -74,7 +77,8 @@ void
 notify_stopping(void)
 {
 	notify_send("STOPPING=1\nSTATUS=Stopping: letting deliveries in "
-	    "flight finish", 0);
+		    "flight finish",
+	    0);
 }
 
 void

@@ -23,8 +23,7 @@ void notify_reloading(void);
 /* STOPPING=1 with a STATUS= line: shutdown has begun. */
 void notify_stopping(void);
 /* STATUS=: free text for `systemctl status` (newlines become spaces). */
-void notify_status(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2)));
+void notify_status(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /*
  * WATCHDOG=1, at most once per half the interval sd_watchdog_enabled()

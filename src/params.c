@@ -26,7 +26,8 @@ params_key_ok(const char *key)
 	if (n == 0 || n > PARAMS_KEY_MAX)
 		return 0;
 	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)key[i] < 0x20 || (unsigned char)key[i] > 0x7e)
+		if ((unsigned char)key[i] < 0x20 ||
+		    (unsigned char)key[i] > 0x7e)
 			return 0;
 	return 1;
 }
@@ -45,7 +46,7 @@ int
 params_ctype_ok(const char *ctype)
 {
 	for (const unsigned char *p = (const unsigned char *)ctype; *p != '\0';
-	    p++)
+	     p++)
 		if ((*p < 0x20 && *p != '\t') || *p == 0x7f)
 			return 0;
 	return 1;

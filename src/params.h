@@ -6,9 +6,9 @@
 
 #include "topics.h"
 
-#define PARAMS_LIMIT_DEFAULT	1000	/* dead letters listed without ?limit= */
-#define PARAMS_LIMIT_MAX	100000
-#define PARAMS_KEY_MAX		255	/* bytes in an Idempotency-Key */
+#define PARAMS_LIMIT_DEFAULT 1000 /* dead letters listed without ?limit= */
+#define PARAMS_LIMIT_MAX     100000
+#define PARAMS_KEY_MAX	     255 /* bytes in an Idempotency-Key */
 
 /*
  * ?limit=: a whole number from 1 to PARAMS_LIMIT_MAX (strtol's reading, so
@@ -55,9 +55,9 @@ int params_method_allowed(const char *allow, const char *method);
  * The values are borrowed.
  */
 struct params_topics {
-	const char	*pt_v[TOPICS_MAX];
-	size_t		 pt_n;
-	int		 pt_over;
+	const char *pt_v[TOPICS_MAX];
+	size_t pt_n;
+	int pt_over;
 };
 void params_topic_add(struct params_topics *pt, const char *value);
 

@@ -18,12 +18,12 @@
 #include "ticker.h"
 
 struct reaper {
-	struct ticker	*r_ticker;
-	struct subs	*r_subs;
+	struct ticker *r_ticker;
+	struct subs *r_subs;
 	/* Changed by a reload (reaper_set) while the ticker reads them. */
-	_Atomic long	 r_ttl_ms;
-	_Atomic long	 r_interval_ms;
-	int64_t		 r_next;	/* the ticker's: the next round, 0 none yet */
+	_Atomic long r_ttl_ms;
+	_Atomic long r_interval_ms;
+	int64_t r_next; /* the ticker's: the next round, 0 none yet */
 };
 
 static void
@@ -72,8 +72,8 @@ reaper_start(struct subs *s, long ttl_ms, long interval_ms)
 	r->r_subs = s;
 	r->r_ttl_ms = ttl_ms;
 	r->r_interval_ms = interval_ms;
-	if ((r->r_ticker = ticker_start("reaper", reaper_due, reaper_run,
-	    r)) == NULL) {
+	if ((r->r_ticker = ticker_start("reaper", reaper_due, reaper_run, r)) ==
+	    NULL) {
 		free(r);
 		return NULL;
 	}

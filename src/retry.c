@@ -81,7 +81,8 @@ retry_after_ms(const char *value, int64_t now_real_ms)
 	 * libcurl reads years far enough off that the date in milliseconds
 	 * overflows: judge those in seconds (a subscriber may send anything).
 	 */
-	if ((long long)when > now_real_ms / 1000 + RETRY_AFTER_MAX_MS / 1000 + 1)
+	if ((long long)when >
+	    now_real_ms / 1000 + RETRY_AFTER_MAX_MS / 1000 + 1)
 		return RETRY_AFTER_MAX_MS;
 	if ((long long)when < now_real_ms / 1000 - 1)
 		return RETRY_AFTER_MIN_MS;

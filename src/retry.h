@@ -7,8 +7,8 @@
 #include "config.h"
 
 /* Retry-After is honoured within these bounds (milliseconds). */
-#define RETRY_AFTER_MIN_MS	1000L
-#define RETRY_AFTER_MAX_MS	3600000L
+#define RETRY_AFTER_MIN_MS 1000L
+#define RETRY_AFTER_MAX_MS 3600000L
 
 /*
  * The wait before retry number ATTEMPT (1 for the first retry), with full

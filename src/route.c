@@ -15,10 +15,10 @@
 #include "topics.h"
 
 struct route {
-	struct topic_index	*ro_index;	/* targets with topics */
-	struct target		**ro_every;	/* those that take every topic */
-	size_t			 ro_nevery, ro_every_cap;
-	struct topic_vec	 ro_match;	/* scratch for one message */
+	struct topic_index *ro_index; /* targets with topics */
+	struct target **ro_every;     /* those that take every topic */
+	size_t ro_nevery, ro_every_cap;
+	struct topic_vec ro_match; /* scratch for one message */
 };
 
 struct route *
@@ -76,7 +76,7 @@ route_unfile(struct route *r, struct target *t)
 		return;
 	}
 	if (t->tg_every == SIZE_MAX)
-		return;		/* filed nowhere: see route_retopic */
+		return; /* filed nowhere: see route_retopic */
 	assert(t->tg_every < r->ro_nevery && r->ro_every[t->tg_every] == t);
 	last = r->ro_every[--r->ro_nevery];
 	r->ro_every[t->tg_every] = last;
@@ -134,8 +134,8 @@ route_publish(struct deliver *d, struct msg *m)
 	struct route *r = d->d_route;
 
 	d->d_last_seq = msg_seq(m);
-	if (topics == NULL || topic_index_match(r->ro_index, topics,
-	    &r->ro_match) == -1) {
+	if (topics == NULL ||
+	    topic_index_match(r->ro_index, topics, &r->ro_match) == -1) {
 		for (size_t i = 0; i < d->d_ntargets; i++)
 			if (topics_match(d->d_targets[i]->tg_topics, topics))
 				target_offer(d, d->d_targets[i], m, tight);
@@ -163,7 +163,8 @@ route_retopic(struct deliver *d, struct target *t, struct topics *topics)
 	t->tg_topics = topics;
 	if (route_file(d->d_route, t) == -1) {
 		/* Routed as if for every topic rather than not at all. */
-		log_error("new topics not in effect", "address=%s "
+		log_error("new topics not in effect",
+		    "address=%s "
 		    "reason=nomem",
 		    log_value(la, sizeof(la), sub_address(t->tg_sub)));
 		topics_unref(t->tg_topics);

@@ -16,7 +16,7 @@ struct route;
 
 /* NULL, logged, when out of memory. */
 struct route *route_new(void);
-void route_free(struct route *r);	/* NULL-safe */
+void route_free(struct route *r); /* NULL-safe */
 
 /*
  * Adds T to D's targets and files it by its topics: 0, or -1 (nothing
@@ -36,7 +36,6 @@ void route_publish(struct deliver *d, struct msg *m);
  * T's topics are now TOPICS (whose reference this takes): routing follows
  * from the next message on; what is pending stays routed as it was.
  */
-void route_retopic(struct deliver *d, struct target *t,
-    struct topics *topics);
+void route_retopic(struct deliver *d, struct target *t, struct topics *topics);
 
 #endif

@@ -19,16 +19,16 @@
  * a signer made on a reload may sit at the address of the one it replaced.
  */
 struct signer {
-	int		 sg_n;
-	EVP_MAC_CTX	*sg_ctx[SIGN_SECRETS];
-	uint64_t	 sg_key;
+	int sg_n;
+	EVP_MAC_CTX *sg_ctx[SIGN_SECRETS];
+	uint64_t sg_key;
 };
 
-static _Atomic uint64_t	 last_key;
+static _Atomic uint64_t last_key;
 
-#define PREFIX		"whsec_"
-#define PREFIX_LEN	6
-#define B64_MAX		((SIGN_KEY_MAX + 2) / 3 * 4UL)
+#define PREFIX	   "whsec_"
+#define PREFIX_LEN 6
+#define B64_MAX	   ((SIGN_KEY_MAX + 2) / 3 * 4UL)
 
 /*
  * The key of the secret S..S+LEN: 0 with the bytes in key, or -1 with the
@@ -55,8 +55,9 @@ decode(const char *s, size_t len, unsigned char key[B64_MAX / 4 * 3],
 			pad++;
 			continue;
 		}
-		if (pad > 0 || !((c >= 'A' && c <= 'Z') || (c >= 'a' &&
-		    c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/'))
+		if (pad > 0 ||
+		    !((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+			(c >= '0' && c <= '9') || c == '+' || c == '/'))
 			goto bad;
 	}
 	if ((n = EVP_DecodeBlock(key, (const unsigned char *)b, (int)blen)) < 0)
@@ -64,13 +65,16 @@ decode(const char *s, size_t len, unsigned char key[B64_MAX / 4 * 3],
 	*keylen = (size_t)n - pad;
 	if (*keylen < SIGN_KEY_MIN || *keylen > SIGN_KEY_MAX) {
 		OPENSSL_cleanse(key, (size_t)n);
-		snprintf(err, SIGN_ERRLEN, "a secret's key is %d to %d bytes, "
-		    "this one %zu", SIGN_KEY_MIN, SIGN_KEY_MAX, *keylen);
+		snprintf(err, SIGN_ERRLEN,
+		    "a secret's key is %d to %d bytes, "
+		    "this one %zu",
+		    SIGN_KEY_MIN, SIGN_KEY_MAX, *keylen);
 		return -1;
 	}
 	return 0;
 bad:
-	snprintf(err, SIGN_ERRLEN, "after \"whsec_\" a secret is base64 "
+	snprintf(err, SIGN_ERRLEN,
+	    "after \"whsec_\" a secret is base64 "
 	    "(A-Z a-z 0-9 + /, padded with =) of %d to %d bytes",
 	    SIGN_KEY_MIN, SIGN_KEY_MAX);
 	return -1;
@@ -85,7 +89,7 @@ each_secret(const char *text, int max, char err[SIGN_ERRLEN],
 	size_t keylen;
 	int n = 0, r = 0;
 
-	for (const char *s = text; ; ) {
+	for (const char *s = text;;) {
 		size_t len;
 
 		s += strspn(s, " \t");
@@ -121,8 +125,8 @@ sign_check(const char *text, int max, char err[SIGN_ERRLEN])
 	return each_secret(text, max, err, NULL, NULL);
 }
 
-static EVP_MAC		*hmac;
-static pthread_once_t	 hmac_once = PTHREAD_ONCE_INIT;
+static EVP_MAC *hmac;
+static pthread_once_t hmac_once = PTHREAD_ONCE_INIT;
 
 static void
 hmac_fetch(void)
@@ -137,8 +141,8 @@ add_key(const unsigned char *key, size_t len, void *arg)
 	/* OSSL_PARAM takes a char *, which it only reads. */
 	char digest[] = "SHA256";
 	OSSL_PARAM params[] = {
-		OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
-		    digest, 0),
+		OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest,
+		    0),
 		OSSL_PARAM_construct_end(),
 	};
 	EVP_MAC_CTX *ctx;
@@ -202,11 +206,11 @@ signer_sign(struct signer *sg, const char *id, int64_t ts, const void *body,
 
 		/* A NULL key starts over with the key it was given. */
 		if (EVP_MAC_init(ctx, NULL, 0, NULL) != 1 ||
-		    EVP_MAC_update(ctx, (const unsigned char *)id,
-		    idlen) != 1 ||
+		    EVP_MAC_update(ctx, (const unsigned char *)id, idlen) !=
+			1 ||
 		    EVP_MAC_update(ctx, (const unsigned char *)".", 1) != 1 ||
 		    EVP_MAC_update(ctx, (const unsigned char *)stamp,
-		    (size_t)slen) != 1 ||
+			(size_t)slen) != 1 ||
 		    EVP_MAC_update(ctx, (const unsigned char *)".", 1) != 1 ||
 		    EVP_MAC_update(ctx, body, len) != 1 ||
 		    EVP_MAC_final(ctx, mac, &maclen, sizeof(mac)) != 1 ||

@@ -5,10 +5,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SIGN_KEY_MIN	24	/* bytes of key, once decoded */
+#define SIGN_KEY_MIN	24 /* bytes of key, once decoded */
 #define SIGN_KEY_MAX	64
-#define SIGN_SECRETS	2	/* at once, while one is rotated out */
-#define SIGN_SECRET_MAX	(6 + (SIGN_KEY_MAX + 2) / 3 * 4)	/* "whsec_" + base64 */
+#define SIGN_SECRETS	2 /* at once, while one is rotated out */
+#define SIGN_SECRET_MAX (6 + (SIGN_KEY_MAX + 2) / 3 * 4) /* "whsec_" + base64 */
 #define SIGN_ERRLEN	160
 /* "v1,<44 chars of base64>" for each key, space-separated. */
 #define SIGN_VALUE_MAX	(SIGN_SECRETS * 48)
@@ -27,7 +27,7 @@ int sign_check(const char *text, int max, char err[SIGN_ERRLEN]);
  */
 struct signer;
 struct signer *signer_new(const char *text);
-void signer_free(struct signer *sg);	/* NULL-safe; wipes the keys */
+void signer_free(struct signer *sg); /* NULL-safe; wipes the keys */
 /* A number no other signer of this process has had (never 0). */
 uint64_t signer_key(const struct signer *sg);
 
@@ -35,7 +35,7 @@ uint64_t signer_key(const struct signer *sg);
  * Writes the webhook-signature value for ID, TS (Unix seconds) and BODY
  * into out: one "v1,<base64>" a key.  0, or -1 when libcrypto fails.
  */
-int signer_sign(struct signer *sg, const char *id, int64_t ts,
-    const void *body, size_t len, char out[SIGN_VALUE_MAX]);
+int signer_sign(struct signer *sg, const char *id, int64_t ts, const void *body,
+    size_t len, char out[SIGN_VALUE_MAX]);
 
 #endif

@@ -21,20 +21,20 @@
 #include "stats.h"
 #include "ticker.h"
 
-#define INTERVAL_MS	(STATS_INTERVAL_S * 1000L)
-#define CLOSED		(STATS_POINTS - 1)	/* the intervals before the current */
+#define INTERVAL_MS (STATS_INTERVAL_S * 1000L)
+#define CLOSED	    (STATS_POINTS - 1) /* the intervals before the current */
 
 struct point {
-	int64_t		p_index;	/* which interval: unix seconds / 10 */
-	uint64_t	p_delivered, p_failed, p_accepted;
+	int64_t p_index; /* which interval: unix seconds / 10 */
+	uint64_t p_delivered, p_failed, p_accepted;
 };
 
 struct stats {
-	struct ticker		*s_ticker;
-	pthread_mutex_t		s_lock;
-	int64_t			s_index;	/* the current interval */
-	struct metrics_totals	s_base;		/* the counters at its start */
-	struct point		s_ring[CLOSED];	/* by p_index % CLOSED */
+	struct ticker *s_ticker;
+	pthread_mutex_t s_lock;
+	int64_t s_index;	      /* the current interval */
+	struct metrics_totals s_base; /* the counters at its start */
+	struct point s_ring[CLOSED];  /* by p_index % CLOSED */
 };
 
 /* How much the counters grew from BASE to NOW. */
@@ -106,7 +106,8 @@ stats_render(struct stats *s, int64_t now_ms, size_t *len)
 			p = cur;
 		else if (k >= 0 && ring[k % CLOSED].p_index == k)
 			p = ring[k % CLOSED];
-		fprintf(f, "%s{\"t\":%" PRId64 ",\"delivered\":%" PRIu64
+		fprintf(f,
+		    "%s{\"t\":%" PRId64 ",\"delivered\":%" PRIu64
 		    ",\"failed\":%" PRIu64 ",\"accepted\":%" PRIu64 "}",
 		    k > index - CLOSED ? "," : "", k * STATS_INTERVAL_S,
 		    p.p_delivered, p.p_failed, p.p_accepted);

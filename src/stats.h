@@ -5,8 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STATS_INTERVAL_S	10
-#define STATS_POINTS		60	/* ten minutes, the current one last */
+#define STATS_INTERVAL_S 10
+#define STATS_POINTS	 60 /* ten minutes, the current one last */
 
 struct stats;
 

@@ -170,7 +170,7 @@ store_on_change(struct sub *sub, void *arg)
 		return -1;
 	o->o_type = OP_SUB_UPDATE;
 	o->o_sub = sub_ref(sub);
-	o->o_rm = sub_store_state(sub);		/* in the map: it has one */
+	o->o_rm = sub_store_state(sub); /* in the map: it has one */
 	op_snapshot(o, sub);
 	enqueue(arg, o);
 	return 0;
@@ -215,8 +215,8 @@ store_retry_done(struct store *st, int64_t sub_id, uint64_t seq)
 }
 
 void
-store_dead(struct store *st, const struct store_attempt *a,
-    const char *address, const char *reason)
+store_dead(struct store *st, const struct store_attempt *a, const char *address,
+    const char *reason)
 {
 	struct op *o;
 
@@ -239,8 +239,10 @@ store_dead_range(struct store *st, int64_t sub_id, const char *address,
 	if (topics != NULL && *topics != '\0' &&
 	    (o->o_topics_text = strdup(topics)) == NULL) {
 		/* Every message of the range then: more, never fewer. */
-		log_error("dead letters not filtered by topic", "address=%s "
-		    "reason=nomem", log_value(la, sizeof(la), address));
+		log_error("dead letters not filtered by topic",
+		    "address=%s "
+		    "reason=nomem",
+		    log_value(la, sizeof(la), address));
 	}
 	o->o_lo = lo;
 	o->o_hi = hi;
@@ -319,8 +321,10 @@ store_log_error(struct store *st, const char *what, enum store_res res)
 		return;
 	atomic_store(&last, now);
 	log_error(what, "path=%s error=%s",
-	    log_value(lp, sizeof(lp), st->st_where), log_value(lv, sizeof(lv),
-	    res == SR_FULL ? "disk full" : st->st_ops->sbo_error(st->st_b)));
+	    log_value(lp, sizeof(lp), st->st_where),
+	    log_value(lv, sizeof(lv),
+		res == SR_FULL ? "disk full" :
+				 st->st_ops->sbo_error(st->st_b)));
 }
 
 /* A write committed after writes had failed: the store is usable again. */
@@ -412,8 +416,8 @@ store_start(struct store *st, const struct store_sink *sink)
 	st->st_next_periodic = clock_mono_ms() + PERIODIC_MS;
 	st->st_next_sweep = clock_mono_ms() + PERIODIC_MS;
 	atomic_store(&st->st_beat, clock_mono_ms());
-	if ((rc = pthread_create(&st->st_thread, NULL, store_writer,
-	    st)) != 0) {
+	if ((rc = pthread_create(&st->st_thread, NULL, store_writer, st)) !=
+	    0) {
 		log_error("cannot start store", "error=\"%s\"",
 		    strerror_r(rc, ebuf, sizeof(ebuf)));
 		return -1;
@@ -524,8 +528,8 @@ store_stop(struct store *st)
 /* ---- delivery's reader -------------------------------------------------- */
 
 struct store_reader {
-	const struct store_backend_ops	*rd_ops;
-	struct store_backend_reader	*rd_b;
+	const struct store_backend_ops *rd_ops;
+	struct store_backend_reader *rd_b;
 };
 
 struct store_reader *

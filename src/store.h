@@ -14,19 +14,19 @@ struct topics;
 
 enum store_status {
 	STORE_OK,
-	STORE_FULL,		/* the disk is full: retry later */
-	STORE_ERROR,		/* the backend failed: retry later */
-	STORE_CLOSED,		/* shutting down */
-	STORE_CONFLICT,		/* replay: the address is not registered */
+	STORE_FULL,	/* the disk is full: retry later */
+	STORE_ERROR,	/* the backend failed: retry later */
+	STORE_CLOSED,	/* shutting down */
+	STORE_CONFLICT, /* replay: the address is not registered */
 };
 
 enum store_req_type {
-	REQ_PUBLISH,		/* commit r_msg (unless r_key was seen) */
-	REQ_SYNC,		/* wait until what was queued before is committed */
-	REQ_DL_LIST,		/* dead letters: r_dead, r_ndead */
-	REQ_DL_REPLAY,		/* dead letters back to retries: r_count */
-	REQ_DL_PURGE,		/* dead letters deleted: r_count */
-	REQ_CONFIG,		/* store_reload()'s own */
+	REQ_PUBLISH,   /* commit r_msg (unless r_key was seen) */
+	REQ_SYNC,      /* wait until what was queued before is committed */
+	REQ_DL_LIST,   /* dead letters: r_dead, r_ndead */
+	REQ_DL_REPLAY, /* dead letters back to retries: r_count */
+	REQ_DL_PURGE,  /* dead letters deleted: r_count */
+	REQ_CONFIG,    /* store_reload()'s own */
 };
 
 /*
@@ -36,51 +36,51 @@ enum store_req_type {
  * until then.
  */
 struct store_req {
-	enum store_req_type	 r_type;
-	void			(*r_done)(struct store_req *);
-	void			*r_arg;
-	enum store_status	 r_status;
+	enum store_req_type r_type;
+	void (*r_done)(struct store_req *);
+	void *r_arg;
+	enum store_status r_status;
 	/*
 	 * REQ_CONFIG: a reference to the new configuration; once applied, to
 	 * the one it replaced, released with the request.
 	 */
-	const struct config	*r_config;
-	struct msg		*r_msg;		/* REQ_PUBLISH; the caller's */
-	const char		*r_key;		/* REQ_PUBLISH: Idempotency-Key, or NULL */
-	long			 r_fanout;	/* subscribers it goes to (saved with r_key) */
-	int			 r_repeat;	/* out: r_key was seen; nothing committed */
-	char			 r_first[MSG_IDLEN + 1];	/* out: the first message's id */
-	const char		*r_address;	/* dead letters: filters, or NULL */
-	const char		*r_id;
-	long			 r_limit;	/* 0: no limit */
+	const struct config *r_config;
+	struct msg *r_msg; /* REQ_PUBLISH; the caller's */
+	const char *r_key; /* REQ_PUBLISH: Idempotency-Key, or NULL */
+	long r_fanout;	   /* subscribers it goes to (saved with r_key) */
+	int r_repeat;	   /* out: r_key was seen; nothing committed */
+	char r_first[MSG_IDLEN + 1]; /* out: the first message's id */
+	const char *r_address;	     /* dead letters: filters, or NULL */
+	const char *r_id;
+	long r_limit; /* 0: no limit */
 	/*
 	 * REQ_DL_LIST pages: in, where the last page ended (0 0: at the
 	 * start); out, where this one did when it was full (0 0: no more).
 	 */
-	int64_t			 r_after_range;
-	uint64_t		 r_after_seq;
-	int64_t			 r_next_range;
-	uint64_t		 r_next_seq;
-	int			 r_json;	/* the caller's: the store ignores it */
+	int64_t r_after_range;
+	uint64_t r_after_seq;
+	int64_t r_next_range;
+	uint64_t r_next_seq;
+	int r_json; /* the caller's: the store ignores it */
 	/* REQ_DL_LIST: the rows; the caller's, freed by store_req_release. */
-	struct store_dead	*r_dead;
-	size_t			 r_ndead;
-	char			*r_dead_text;	/* r_dead's strings */
-	long			 r_count;
+	struct store_dead *r_dead;
+	size_t r_ndead;
+	char *r_dead_text; /* r_dead's strings */
+	long r_count;
 	/* REQ_DL_REPLAY: what goes back to delivery; the store's own. */
-	struct store_replay	*r_replay;
-	size_t			 r_nreplay;
+	struct store_replay *r_replay;
+	size_t r_nreplay;
 };
 
 /* One dead letter, as REQ_DL_LIST lists it (times: wall-clock ms, 0 none). */
 struct store_dead {
-	const char	*sd_msg_id;
-	const char	*sd_address;
-	int		 sd_attempts;
-	int64_t		 sd_first_at, sd_last_at, sd_dead_at;
-	long		 sd_status;		/* the last HTTP status, 0: none */
-	const char	*sd_error;		/* the last error, "" for none */
-	const char	*sd_reason;
+	const char *sd_msg_id;
+	const char *sd_address;
+	int sd_attempts;
+	int64_t sd_first_at, sd_last_at, sd_dead_at;
+	long sd_status;	      /* the last HTTP status, 0: none */
+	const char *sd_error; /* the last error, "" for none */
+	const char *sd_reason;
 };
 
 /* Frees what the store returned in REQ (r_dead) and clears it.  NULL-safe. */
@@ -88,8 +88,8 @@ void store_req_release(struct store_req *req);
 
 /* A dead letter turned back into a retry, due now, for delivery. */
 struct store_replay {
-	int64_t		 rp_sub_id;
-	uint64_t	 rp_seq;
+	int64_t rp_sub_id;
+	uint64_t rp_seq;
 };
 
 /*
@@ -104,15 +104,14 @@ struct store_replay {
  * one commit passed on.
  */
 struct store_sink {
-	int	(*sk_publish)(struct msg *, void *);
-	void	(*sk_replay)(const struct store_replay *, size_t, void *);
-	int	(*sk_sub_add)(struct sub *, struct topics *,
-		    const char *, void *);
-	int	(*sk_sub_change)(struct sub *, struct topics *,
-		    const char *, void *);
-	void	(*sk_sub_remove)(struct sub *, void *);
-	void	(*sk_wake)(void *);
-	void	 *sk_arg;
+	int (*sk_publish)(struct msg *, void *);
+	void (*sk_replay)(const struct store_replay *, size_t, void *);
+	int (*sk_sub_add)(struct sub *, struct topics *, const char *, void *);
+	int (*sk_sub_change)(struct sub *, struct topics *, const char *,
+	    void *);
+	void (*sk_sub_remove)(struct sub *, void *);
+	void (*sk_wake)(void *);
+	void *sk_arg;
 };
 
 /*
@@ -179,12 +178,12 @@ int store_on_change(struct sub *sub, void *st);
 
 /* One delivery's history, as a retry or a dead letter keeps it. */
 struct store_attempt {
-	int64_t		 sub_id;
-	uint64_t	 seq;
-	int		 attempts;
-	int64_t		 first_at, last_at, next_at;	/* wall-clock ms */
-	long		 status;			/* HTTP status, 0: none */
-	char		 error[SUB_ERRLEN];
+	int64_t sub_id;
+	uint64_t seq;
+	int attempts;
+	int64_t first_at, last_at, next_at; /* wall-clock ms */
+	long status;			    /* HTTP status, 0: none */
+	char error[SUB_ERRLEN];
 };
 
 /* Everything before CURSOR is done for subscriber SUB_ID. */

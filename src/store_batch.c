@@ -25,8 +25,8 @@
 #include "store_int.h"
 #include "topics.h"
 
-#define BATCH_MAX	1024		/* operations a transaction */
-#define RETRY_WAIT_MS	200		/* after a failed commit */
+#define BATCH_MAX     1024 /* operations a transaction */
+#define RETRY_WAIT_MS 200  /* after a failed commit */
 
 /*
  * A reload: retention, limits and windows follow the new configuration
@@ -93,9 +93,9 @@ apply(struct store *st, struct op *o, int64_t now)
 		return apply_request(st, o->o_req, now);
 	case OP_SUB_ADD:
 		if (sub_store_id(sub) != 0)
-			return SR_OK;	/* restored: the row is there */
+			return SR_OK; /* restored: the row is there */
 		if ((res = ops->sbo_sub_add(b, sub, o->o_topics, o->o_secret,
-		    st->st_next_seq, &o->o_at.sub_id)) != SR_OK)
+			 st->st_next_seq, &o->o_at.sub_id)) != SR_OK)
 			return res;
 		/* Seen at once by a removal later in this batch; undone on failure. */
 		sub_set_store(sub, o->o_at.sub_id, st->st_next_seq);
@@ -147,7 +147,8 @@ complete(struct store *st, struct op *o)
 			if (st->st_attached &&
 			    k->sk_publish(req->r_msg, k->sk_arg) == -1)
 				log_error("message not queued for delivery",
-				    "message=%s reason=nomem", msg_id(req->r_msg));
+				    "message=%s reason=nomem",
+				    msg_id(req->r_msg));
 		} else if (req->r_type == REQ_DL_REPLAY) {
 			if (st->st_attached && req->r_status == STORE_OK &&
 			    req->r_nreplay > 0)
@@ -163,10 +164,11 @@ complete(struct store *st, struct op *o)
 		if (!st->st_attached)
 			break;
 		if (k->sk_sub_add(o->o_sub, o->o_topics, o->o_secret,
-		    k->sk_arg) == 0)
+			k->sk_arg) == 0)
 			o->o_rm->o_tracked = 1;
 		else
-			log_error("cannot track subscriber", "address=%s "
+			log_error("cannot track subscriber",
+			    "address=%s "
 			    "reason=nomem",
 			    log_value(la, sizeof(la), sub_address(o->o_sub)));
 		break;
@@ -191,8 +193,7 @@ complete(struct store *st, struct op *o)
 
 /* A failed transaction: the requests are told, the rest is tried again. */
 static struct op *
-fail_batch(struct store *st, struct op *ops, enum store_res res,
-    uint64_t seq0)
+fail_batch(struct store *st, struct op *ops, enum store_res res, uint64_t seq0)
 {
 	struct op *again = NULL, **tail = &again, *o, *next;
 
@@ -211,7 +212,7 @@ fail_batch(struct store *st, struct op *ops, enum store_res res,
 				apply_config(st, req);
 			store_req_release(req);
 			req->r_status = res == SR_FULL ? STORE_FULL :
-			    STORE_ERROR;
+							 STORE_ERROR;
 			req->r_done(req);
 			free(o);
 			continue;
@@ -271,8 +272,8 @@ run_batch(struct store *st, struct op *ops)
 		if ((res = apply(st, o, now)) == SR_SKIP) {
 			/* A row that cannot be written is logged and skipped. */
 			log_error("store operation failed", "type=%d error=%s",
-			    (int)o->o_type, log_value(lv, sizeof(lv),
-			    bo->sbo_error(st->st_b)));
+			    (int)o->o_type,
+			    log_value(lv, sizeof(lv), bo->sbo_error(st->st_b)));
 			if (o->o_type == OP_REQUEST)
 				o->o_req->r_status = STORE_ERROR;
 			continue;

@@ -15,8 +15,8 @@
 #include "store.h"
 #include "store_int.h"
 
-#define KEEPALIVE_MS	1000		/* keep-alives saved, backend tidied */
-#define SWEEP_MS	60000		/* full collection, dead-letter bounds */
+#define KEEPALIVE_MS 1000  /* keep-alives saved, backend tidied */
+#define SWEEP_MS     60000 /* full collection, dead-letter bounds */
 
 void
 store_known_add(struct store *st, struct sub *sub)
@@ -26,7 +26,7 @@ store_known_add(struct store *st, struct sub *sub)
 		struct known *v = realloc(st->st_known, n * sizeof(*v));
 
 		if (v == NULL)
-			return;		/* its keep-alives are saved no more */
+			return; /* its keep-alives are saved no more */
 		st->st_known = v;
 		st->st_known_cap = n;
 	}
@@ -58,7 +58,7 @@ job_keepalives(struct store *st)
 		if (ka == k->k_saved_ka || sub_store_id(k->k_sub) == 0)
 			continue;
 		if ((res = st->st_ops->sbo_sub_keepalive(st->st_b,
-		    sub_store_id(k->k_sub), ka)) != SR_OK)
+			 sub_store_id(k->k_sub), ka)) != SR_OK)
 			return res;
 		k->k_saved_ka = ka;
 	}
@@ -69,8 +69,8 @@ job_keepalives(struct store *st)
 static enum store_res
 job_idempotency(struct store *st, int64_t now)
 {
-	return st->st_ops->sbo_idem_expire(st->st_b, now -
-	    st->st_cfg->idempotency_window * 1000);
+	return st->st_ops->sbo_idem_expire(st->st_b,
+	    now - st->st_cfg->idempotency_window * 1000);
 }
 
 /* dead_letter_retention, then dead_letter_max (the newest are kept). */
@@ -80,14 +80,14 @@ job_dead_bounds(struct store *st, int64_t now)
 	enum store_res res;
 	long n = 0;
 
-	if ((res = st->st_ops->sbo_dead_expire(st->st_b, now -
-	    st->st_cfg->dead_letter_retention * 1000, &n)) != SR_OK)
+	if ((res = st->st_ops->sbo_dead_expire(st->st_b,
+		 now - st->st_cfg->dead_letter_retention * 1000, &n)) != SR_OK)
 		return res;
 	if (n > 0)
 		log_info("dead letters expired", "count=%ld", n);
 	n = 0;
 	if ((res = st->st_ops->sbo_dead_trim(st->st_b,
-	    st->st_cfg->dead_letter_max, &n)) != SR_OK)
+		 st->st_cfg->dead_letter_max, &n)) != SR_OK)
 		return res;
 	if (n > 0)
 		log_warnx("dead letters over dead_letter_max deleted",
@@ -103,7 +103,7 @@ job_collect(struct store *st, int all)
 	size_t freed = 0, had;
 
 	if ((res = st->st_ops->sbo_collect(st->st_b, all, st->st_next_seq,
-	    &freed)) != SR_OK)
+		 &freed)) != SR_OK)
 		return res;
 	had = atomic_load(&st->st_backlog);
 	atomic_fetch_sub(&st->st_backlog, freed > had ? had : freed);
@@ -143,8 +143,9 @@ store_maintain(struct store *st)
 	if ((res = ops->sbo_begin(st->st_b)) != SR_OK ||
 	    (probe && (res = ops->sbo_probe(st->st_b)) != SR_OK) ||
 	    (second && (res = job_keepalives(st)) != SR_OK) ||
-	    (sweep && ((res = job_idempotency(st, now)) != SR_OK ||
-	    (res = job_dead_bounds(st, now)) != SR_OK)) ||
+	    (sweep &&
+		((res = job_idempotency(st, now)) != SR_OK ||
+		    (res = job_dead_bounds(st, now)) != SR_OK)) ||
 	    /* After the dead-letter bounds, so that what they free goes now. */
 	    (res = job_collect(st, sweep)) != SR_OK ||
 	    (res = ops->sbo_commit(st->st_b)) != SR_OK)

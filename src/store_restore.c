@@ -18,13 +18,13 @@
 #include "store_int.h"
 
 struct restoring {
-	struct store	*rs_st;
-	struct subs	*rs_subs;
-	int64_t		 rs_now, rs_mono;
-	size_t		 rs_restored, rs_dropped;
-	int64_t		*rs_skipped;
-	size_t		 rs_nskipped;
-	enum store_res	 rs_res;
+	struct store *rs_st;
+	struct subs *rs_subs;
+	int64_t rs_now, rs_mono;
+	size_t rs_restored, rs_dropped;
+	int64_t *rs_skipped;
+	size_t rs_nskipped;
+	enum store_res rs_res;
 };
 
 /* One live subscriber: back into the map, or noted to be dropped. */
@@ -40,8 +40,9 @@ restore_one(void *arg, const struct sub_saved *saved, int why)
 	(void)why;
 	/* The keep-alive clock ran on while the daemon was down. */
 	sv.keepalive_mono = rs->rs_mono - (rs->rs_now - sv.keepalive_real);
-	if (u != NULL && curl_url_set(u, CURLUPART_URL, sv.url_text, 0) ==
-	    CURLUE_OK && subs_restore(rs->rs_subs, &sv, u) == SUBS_ADDED) {
+	if (u != NULL &&
+	    curl_url_set(u, CURLUPART_URL, sv.url_text, 0) == CURLUE_OK &&
+	    subs_restore(rs->rs_subs, &sv, u) == SUBS_ADDED) {
 		rs->rs_restored++;
 		return 0;
 	}
@@ -50,8 +51,8 @@ restore_one(void *arg, const struct sub_saved *saved, int why)
 	log_warnx("saved subscriber not restored: deregistered",
 	    "address=%s url=%s", log_value(la, sizeof(la), sv.address),
 	    log_value(lv, sizeof(lv), sv.url_text));
-	if ((v = realloc(rs->rs_skipped, (rs->rs_nskipped + 1) *
-	    sizeof(*v))) == NULL) {
+	if ((v = realloc(rs->rs_skipped, (rs->rs_nskipped + 1) * sizeof(*v))) ==
+	    NULL) {
 		log_error("cannot read store", "reason=nomem");
 		return -1;
 	}
@@ -68,15 +69,16 @@ drop_one(void *arg, const struct sub_saved *sv, int why)
 	struct store *st = rs->rs_st;
 	const struct store_backend_ops *ops = st->st_ops;
 	const char *reason = why >= 0 && why <= (int)SUB_GONE ?
-	    sub_end_reason((enum sub_end)why) : sub_end_reason(
-	    SUB_DEREGISTERED);
+	    sub_end_reason((enum sub_end)why) :
+	    sub_end_reason(SUB_DEREGISTERED);
 	int dead = st->st_cfg->dead_letter_on_evict;
 
-	if ((dead && (rs->rs_res = ops->sbo_dead_range(st->st_b, sv->store_id,
-	    sv->address, sv->start, st->st_next_seq - 1, sv->topics, reason,
-	    rs->rs_now)) != SR_OK) ||
+	if ((dead &&
+		(rs->rs_res = ops->sbo_dead_range(st->st_b, sv->store_id,
+		     sv->address, sv->start, st->st_next_seq - 1, sv->topics,
+		     reason, rs->rs_now)) != SR_OK) ||
 	    (rs->rs_res = ops->sbo_dead_sub_gone(st->st_b, sv->store_id,
-	    sv->address, reason, dead, rs->rs_now)) != SR_OK)
+		 sv->address, reason, dead, rs->rs_now)) != SR_OK)
 		return -1;
 	rs->rs_dropped++;
 	return 0;
@@ -87,9 +89,11 @@ store_restore_subs(struct store *st, struct subs *s)
 {
 	const struct store_backend_ops *ops = st->st_ops;
 	char lp[LOG_VALUE_MAX], lv[LOG_VALUE_MAX];
-	struct restoring rs = { .rs_st = st, .rs_subs = s,
-	    .rs_now = clock_real_ms(), .rs_mono = clock_mono_ms(),
-	    .rs_res = SR_OK };
+	struct restoring rs = { .rs_st = st,
+		.rs_subs = s,
+		.rs_now = clock_real_ms(),
+		.rs_mono = clock_mono_ms(),
+		.rs_res = SR_OK };
 	enum store_res res = SR_OK;
 
 	if (ops->sbo_saved_subs(st->st_b, 0, restore_one, &rs) == -1 ||
@@ -97,7 +101,7 @@ store_restore_subs(struct store *st, struct subs *s)
 		goto fail;
 	for (size_t i = 0; i < rs.rs_nskipped; i++)
 		if ((res = ops->sbo_sub_remove(st->st_b, rs.rs_skipped[i],
-		    SUB_DEREGISTERED)) != SR_OK)
+			 SUB_DEREGISTERED)) != SR_OK)
 			goto fail;
 	if (ops->sbo_saved_subs(st->st_b, 1, drop_one, &rs) == -1) {
 		res = rs.rs_res;

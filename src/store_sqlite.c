@@ -31,31 +31,33 @@ static const char *const sql[NSTMTS] = {
 	[S_COMMIT] = "COMMIT",
 	[S_ROLLBACK] = "ROLLBACK",
 	[S_MSG_INSERT] = "INSERT INTO messages(seq, id, ctype, created, body, "
-	    "topics) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-	[S_SUB_INSERT] = "INSERT INTO subscribers(address, url, "
+			 "topics) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	[S_SUB_INSERT] =
+	    "INSERT INTO subscribers(address, url, "
 	    "registered_at, last_keepalive, cursor, topics, secret) "
 	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 	[S_SUB_UPDATE] = "UPDATE subscribers SET topics = ?2, secret = ?3 "
-	    "WHERE id = ?1",
+			 "WHERE id = ?1",
 	[S_IDEM_GET] = "SELECT msg_id, subscribers FROM idempotency "
-	    "WHERE key = ?1 AND created >= ?2",
+		       "WHERE key = ?1 AND created >= ?2",
 	[S_IDEM_SET] = "INSERT OR REPLACE INTO idempotency(key, msg_id, "
-	    "subscribers, created) VALUES (?1, ?2, ?3, ?4)",
+		       "subscribers, created) VALUES (?1, ?2, ?3, ?4)",
 	[S_IDEM_EXPIRE] = "DELETE FROM idempotency WHERE created < ?1",
 	[S_SUB_REMOVE] = "UPDATE subscribers SET removed = ?2 WHERE id = ?1",
 	[S_SUB_CURSOR] = "UPDATE subscribers SET cursor = ?2 WHERE id = ?1 "
-	    "AND cursor < ?2",
+			 "AND cursor < ?2",
 	[S_SUB_KA] = "UPDATE subscribers SET last_keepalive = ?2 WHERE id = ?1",
 	[S_SUB_DELETE] = "DELETE FROM subscribers WHERE id = ?1",
 	[S_SUB_LOOKUP] = "SELECT id FROM subscribers WHERE address = ?1 AND "
-	    "removed = 0",
+			 "removed = 0",
 	[S_RETRY_SET] = "INSERT OR REPLACE INTO retries(sub, seq, attempts, "
-	    "first_at, last_at, next_at, last_status, last_error) "
-	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+			"first_at, last_at, next_at, last_status, last_error) "
+			"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 	[S_RETRY_DEL] = "DELETE FROM retries WHERE sub = ?1 AND seq = ?2",
 	[S_RETRY_DEL_SUB] = "DELETE FROM retries WHERE sub = ?1",
 	/* A retry that ran out: a range of one, with its history. */
-	[S_DEAD_ONE] = "INSERT INTO dead_ranges(address, lo, hi, topics, "
+	[S_DEAD_ONE] =
+	    "INSERT INTO dead_ranges(address, lo, hi, topics, "
 	    "attempts, first_at, last_at, dead_at, last_status, last_error, "
 	    "reason) SELECT ?1, seq, seq, NULL, ?3, ?4, ?5, ?6, ?7, ?8, ?9 "
 	    "FROM messages WHERE seq = ?2",
@@ -63,20 +65,23 @@ static const char *const sql[NSTMTS] = {
 	 * ?2..?3, less sub ?6's retries (they become dead letters of their
 	 * own): one range for each stretch between them.
 	 */
-	[S_DEAD_RANGE] = "WITH r(s) AS (SELECT ?2 - 1 UNION ALL SELECT seq "
+	[S_DEAD_RANGE] =
+	    "WITH r(s) AS (SELECT ?2 - 1 UNION ALL SELECT seq "
 	    "FROM retries WHERE sub = ?6 AND seq BETWEEN ?2 AND ?3 UNION ALL "
 	    "SELECT ?3 + 1), g(lo, hi) AS (SELECT s + 1, lead(s) OVER "
 	    "(ORDER BY s) - 1 FROM r) INSERT INTO dead_ranges(address, lo, hi, "
 	    "topics, attempts, first_at, last_at, dead_at, last_status, "
 	    "last_error, reason) SELECT ?1, lo, hi, ?7, 0, 0, 0, ?4, 0, '', ?5 "
 	    "FROM g WHERE hi >= lo ORDER BY lo RETURNING hi - lo + 1",
-	[S_DEAD_RETRIES] = "INSERT INTO dead_ranges(address, lo, hi, topics, "
+	[S_DEAD_RETRIES] =
+	    "INSERT INTO dead_ranges(address, lo, hi, topics, "
 	    "attempts, first_at, last_at, dead_at, last_status, last_error, "
 	    "reason) SELECT ?2, r.seq, r.seq, NULL, r.attempts, r.first_at, "
 	    "r.last_at, ?3, r.last_status, r.last_error, ?4 FROM retries r "
 	    "JOIN messages m ON m.seq = r.seq WHERE r.sub = ?1 ORDER BY r.seq",
 	/* A dead letter of one message is looked up; longer ones: S_GC_GAPS. */
-	[S_GC] = "DELETE FROM messages WHERE seq >= ?1 AND seq < ?2 AND "
+	[S_GC] =
+	    "DELETE FROM messages WHERE seq >= ?1 AND seq < ?2 AND "
 	    "NOT EXISTS (SELECT 1 FROM retries r WHERE r.seq = messages.seq) "
 	    "AND NOT EXISTS (SELECT 1 FROM dead_ranges d WHERE "
 	    "d.lo = messages.seq AND d.hi = messages.seq) "
@@ -88,7 +93,8 @@ static const char *const sql[NSTMTS] = {
 	 * long ranges are few (removals), the ones of one many (retries that
 	 * ran out), so these are looked up message by message instead.
 	 */
-	[S_GC_GAPS] = "WITH r AS (SELECT lo, hi FROM dead_ranges WHERE "
+	[S_GC_GAPS] =
+	    "WITH r AS (SELECT lo, hi FROM dead_ranges WHERE "
 	    "hi > lo AND hi >= ?1 AND lo < ?2), e AS (SELECT lo, max(hi) "
 	    "OVER (ORDER BY lo ROWS BETWEEN UNBOUNDED PRECEDING AND 1 "
 	    "PRECEDING) AS prev FROM r) SELECT coalesce(prev + 1, ?1), lo - 1 "
@@ -97,31 +103,34 @@ static const char *const sql[NSTMTS] = {
 	    "1, ?1), ?2 - 1",
 	[S_FLOOR] = "SELECT min(cursor) FROM subscribers",
 	[S_DL_EXPIRE] = "DELETE FROM dead_ranges WHERE dead_at < ?1 "
-	    "RETURNING hi - lo + 1",
+			"RETURNING hi - lo + 1",
 	/* dead_letter_max: whole ranges past the newest ?1 messages go ... */
-	[S_DL_TRIM] = "DELETE FROM dead_ranges WHERE id IN (SELECT id FROM "
+	[S_DL_TRIM] =
+	    "DELETE FROM dead_ranges WHERE id IN (SELECT id FROM "
 	    "(SELECT id, sum(hi - lo + 1) OVER (ORDER BY id DESC) - (hi - lo + "
 	    "1) AS newer FROM dead_ranges) WHERE newer >= ?1) "
 	    "RETURNING hi - lo + 1",
 	/* ... and the oldest left loses its low end past the line. */
 	[S_DL_TOTAL] = "SELECT coalesce(sum(hi - lo + 1), 0) FROM dead_ranges",
 	[S_DL_TRIM_LOW] = "UPDATE dead_ranges SET lo = lo + ?1 WHERE id = "
-	    "(SELECT min(id) FROM dead_ranges)",
+			  "(SELECT min(id) FROM dead_ranges)",
 	/* Cutting ?2..?3 out of range ?1: the part above first, ... */
-	[S_CUT_TAIL] = "INSERT INTO dead_ranges(address, lo, hi, topics, "
+	[S_CUT_TAIL] =
+	    "INSERT INTO dead_ranges(address, lo, hi, topics, "
 	    "attempts, first_at, last_at, dead_at, last_status, last_error, "
 	    "reason) SELECT address, ?3 + 1, hi, topics, attempts, first_at, "
 	    "last_at, dead_at, last_status, last_error, reason FROM "
 	    "dead_ranges WHERE id = ?1 AND lo < ?2 AND hi > ?3",
 	/* ... then what is left of the range: below, above, or nothing. */
 	[S_CUT_HEAD] = "UPDATE dead_ranges SET hi = ?2 - 1 WHERE id = ?1 AND "
-	    "lo < ?2 AND hi >= ?2",
+		       "lo < ?2 AND hi >= ?2",
 	[S_CUT_LOW] = "UPDATE dead_ranges SET lo = ?3 + 1 WHERE id = ?1 AND "
-	    "lo >= ?2 AND lo <= ?3 AND hi > ?3",
+		      "lo >= ?2 AND lo <= ?3 AND hi > ?3",
 	[S_CUT_ALL] = "DELETE FROM dead_ranges WHERE id = ?1 AND lo >= ?2 AND "
-	    "hi <= ?3",
+		      "hi <= ?3",
 	/* A message's number, by its id, among those dead letters keep. */
-	[S_DL_SEQ] = "SELECT seq FROM messages WHERE seq >= (SELECT min(lo) "
+	[S_DL_SEQ] =
+	    "SELECT seq FROM messages WHERE seq >= (SELECT min(lo) "
 	    "FROM dead_ranges) AND seq <= (SELECT max(hi) FROM dead_ranges) "
 	    "AND id = ?1",
 };
@@ -201,7 +210,7 @@ static const char migrate_2[] =
     "last_error, reason FROM dead_letters ORDER BY id;"
     "DROP TABLE dead_letters;";
 
-#define SCHEMA_VERSION	3
+#define SCHEMA_VERSION 3
 
 int
 sqlite_exec(sqlite3 *db, const char *text)
@@ -212,8 +221,9 @@ sqlite_exec(sqlite3 *db, const char *text)
 	if (sqlite3_exec(db, text, NULL, NULL, &err) != SQLITE_OK) {
 		snprintf(sqltext, sizeof(sqltext), "%s", text);
 		log_error("database statement failed", "error=%s sql=%s",
-		    log_value(lv, sizeof(lv), err != NULL ? err :
-		    sqlite3_errmsg(db)), log_value(ls, sizeof(ls), sqltext));
+		    log_value(lv, sizeof(lv),
+			err != NULL ? err : sqlite3_errmsg(db)),
+		    log_value(ls, sizeof(ls), sqltext));
 		sqlite3_free(err);
 		return -1;
 	}
@@ -250,8 +260,8 @@ open_dir(struct store_backend *b)
 		return -1;
 	}
 	snprintf(lock, sizeof(lock), "%s/hookcast.lock", dir);
-	if ((b->sq_lockfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC,
-	    0600)) == -1) {
+	if ((b->sq_lockfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) ==
+	    -1) {
 		log_error("cannot use data_dir", "path=%s error=\"%s\"",
 		    log_value(lp, sizeof(lp), dir),
 		    strerror_r(errno, ebuf, sizeof(ebuf)));
@@ -260,8 +270,9 @@ open_dir(struct store_backend *b)
 	if (flock(b->sq_lockfd, LOCK_EX | LOCK_NB) == -1) {
 		log_error("cannot use data_dir", "path=%s error=\"%s\"",
 		    log_value(lp, sizeof(lp), dir),
-		    errno == EWOULDBLOCK ? "in use by another hookcast" :
-		    strerror_r(errno, ebuf, sizeof(ebuf)));
+		    errno == EWOULDBLOCK ?
+			"in use by another hookcast" :
+			strerror_r(errno, ebuf, sizeof(ebuf)));
 		return -1;
 	}
 	return 0;
@@ -272,9 +283,9 @@ static void
 sql_topics_match(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
 	(void)argc;
-	sqlite3_result_int(ctx, topics_match_text(
-	    (const char *)sqlite3_value_text(argv[0]),
-	    (const char *)sqlite3_value_text(argv[1])));
+	sqlite3_result_int(ctx,
+	    topics_match_text((const char *)sqlite3_value_text(argv[0]),
+		(const char *)sqlite3_value_text(argv[1])));
 }
 
 int
@@ -282,9 +293,9 @@ sqlite_match_function(sqlite3 *db)
 {
 	char lv[LOG_VALUE_MAX];
 
-	if (sqlite3_create_function(db, "hc_topics_match", 2, SQLITE_UTF8 |
-	    SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, NULL, sql_topics_match,
-	    NULL, NULL) != SQLITE_OK) {
+	if (sqlite3_create_function(db, "hc_topics_match", 2,
+		SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, NULL,
+		sql_topics_match, NULL, NULL) != SQLITE_OK) {
 		log_error("cannot open store", "error=%s",
 		    log_value(lv, sizeof(lv), sqlite3_errmsg(db)));
 		return -1;
@@ -304,14 +315,15 @@ check_pages(struct store_backend *b)
 	sqlite3_stmt *s;
 
 	if (sqlite3_prepare_v2(b->sq_db, "PRAGMA quick_check(1)", -1, &s,
-	    NULL) != SQLITE_OK)
+		NULL) != SQLITE_OK)
 		return sqlite3_errcode(b->sq_db);
 	if (sqlite3_step(s) == SQLITE_ROW)
 		res = sqlite3_column_text(s, 0);
 	if (res == NULL || strcmp((const char *)res, "ok") != 0) {
-		snprintf(corrupt, sizeof(corrupt), "database is corrupt: "
-		    "%.100s (left as it is)", res != NULL ?
-		    (const char *)res : sqlite3_errmsg(b->sq_db));
+		snprintf(corrupt, sizeof(corrupt),
+		    "database is corrupt: "
+		    "%.100s (left as it is)",
+		    res != NULL ? (const char *)res : sqlite3_errmsg(b->sq_db));
 		log_error("cannot open store", "path=%s error=%s",
 		    log_value(lp, sizeof(lp), b->sq_path),
 		    log_value(lv, sizeof(lv), corrupt));
@@ -335,8 +347,9 @@ open_db(struct store_backend *b)
 	const char *why;
 	int rc;
 
-	rc = sqlite3_open_v2(b->sq_path, &b->sq_db, SQLITE_OPEN_READWRITE |
-	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	rc = sqlite3_open_v2(b->sq_path, &b->sq_db,
+	    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+	    NULL);
 	if (rc != SQLITE_OK)
 		goto fail;
 	sqlite3_busy_timeout(b->sq_db, 5000);
@@ -346,20 +359,26 @@ open_db(struct store_backend *b)
 	 * refused is left exactly as it was.  The first read of the header:
 	 * a file that is not a database fails here.
 	 */
-	if (sqlite_query_int(b->sq_db, "PRAGMA user_version", &version) ==
-	    -1 || sqlite_query_int(b->sq_db, "SELECT count(*) FROM "
-	    "sqlite_schema", &tables) == -1 || sqlite_query_int(b->sq_db,
-	    "SELECT count(*) FROM sqlite_schema WHERE name = 'messages'",
-	    &ours) == -1) {
+	if (sqlite_query_int(b->sq_db, "PRAGMA user_version", &version) == -1 ||
+	    sqlite_query_int(b->sq_db,
+		"SELECT count(*) FROM "
+		"sqlite_schema",
+		&tables) == -1 ||
+	    sqlite_query_int(b->sq_db,
+		"SELECT count(*) FROM sqlite_schema WHERE name = 'messages'",
+		&ours) == -1) {
 		rc = sqlite3_errcode(b->sq_db);
 		goto fail;
 	}
 	if ((tables > 0 && (ours == 0 || version == 0)) ||
 	    version > SCHEMA_VERSION) {
-		log_error("cannot open store", "path=%s error=\"%s (left as it "
-		    "is)\"", log_value(lp, sizeof(lp), b->sq_path),
+		log_error("cannot open store",
+		    "path=%s error=\"%s (left as it "
+		    "is)\"",
+		    log_value(lp, sizeof(lp), b->sq_path),
 		    tables > 0 && (ours == 0 || version == 0) ?
-		    "not a hookcast database" : "written by a newer hookcast");
+			"not a hookcast database" :
+			"written by a newer hookcast");
 		return -1;
 	}
 	if ((rc = check_pages(b)) != SQLITE_OK) {
@@ -373,9 +392,9 @@ open_db(struct store_backend *b)
 	 * can be given back to the filesystem.
 	 */
 	if ((rc = sqlite3_exec(b->sq_db, "PRAGMA auto_vacuum = INCREMENTAL",
-	    NULL, NULL, NULL)) != SQLITE_OK ||
+		 NULL, NULL, NULL)) != SQLITE_OK ||
 	    (rc = sqlite3_exec(b->sq_db, "PRAGMA journal_mode = WAL", NULL,
-	    NULL, NULL)) != SQLITE_OK)
+		 NULL, NULL)) != SQLITE_OK)
 		goto fail;
 	/* Zeroing freed pages would write every deleted body twice. */
 	if (sqlite_exec(b->sq_db, "PRAGMA secure_delete = OFF") == -1 ||
@@ -385,7 +404,7 @@ open_db(struct store_backend *b)
 	    (version == 1 && sqlite_exec(b->sq_db, migrate_1) == -1) ||
 	    sqlite_exec(b->sq_db, schema) == -1 ||
 	    ((version == 1 || version == 2) &&
-	    sqlite_exec(b->sq_db, migrate_2) == -1) ||
+		sqlite_exec(b->sq_db, migrate_2) == -1) ||
 	    sqlite_exec(b->sq_db, "PRAGMA user_version = 3") == -1 ||
 	    sqlite_exec(b->sq_db, "COMMIT") == -1 ||
 	    sqlite_match_function(b->sq_db) == -1)
@@ -396,12 +415,12 @@ open_db(struct store_backend *b)
 		    SCHEMA_VERSION);
 	for (int i = 0; i < NSTMTS; i++)
 		if (sqlite3_prepare_v3(b->sq_db, sql[i], -1,
-		    SQLITE_PREPARE_PERSISTENT, &b->sq_stmt[i], NULL) !=
-		    SQLITE_OK) {
+			SQLITE_PREPARE_PERSISTENT, &b->sq_stmt[i],
+			NULL) != SQLITE_OK) {
 			log_error("cannot open store", "path=%s error=%s",
 			    log_value(lp, sizeof(lp), b->sq_path),
 			    log_value(lv, sizeof(lv),
-			    sqlite3_errmsg(b->sq_db)));
+				sqlite3_errmsg(b->sq_db)));
 			return -1;
 		}
 	return 0;
@@ -409,12 +428,13 @@ open_db(struct store_backend *b)
 fail:
 	why = b->sq_db != NULL ? sqlite3_errmsg(b->sq_db) : sqlite3_errstr(rc);
 	log_error("cannot open store", "path=%s error=%s",
-	    log_value(lp, sizeof(lp), b->sq_path), log_value(lv, sizeof(lv),
-	    (rc & 0xff) == SQLITE_NOTADB || (rc & 0xff) == SQLITE_CORRUPT ?
-	    "not a hookcast database, or corrupt (left as it is)" : why));
+	    log_value(lp, sizeof(lp), b->sq_path),
+	    log_value(lv, sizeof(lv),
+		(rc & 0xff) == SQLITE_NOTADB || (rc & 0xff) == SQLITE_CORRUPT ?
+		    "not a hookcast database, or corrupt (left as it is)" :
+		    why));
 	return -1;
 }
-
 
 /* Closes and frees B as it is, writing nothing.  NULL-safe. */
 static void
@@ -460,12 +480,16 @@ sqlite_open(const struct config *cfg, struct store_boot *boot)
 		goto fail;
 	sqlite_reserve_init(b);
 	/* The highest number anything names: see store_open. */
-	if (sqlite_query_int(b->sq_db, "SELECT max(coalesce((SELECT max(seq) "
-	    "FROM messages), 0), coalesce((SELECT max(cursor) - 1 FROM "
-	    "subscribers), 0), coalesce((SELECT max(seq) FROM retries), 0), "
-	    "coalesce((SELECT max(hi) FROM dead_ranges), 0))", &last) == -1 ||
-	    sqlite_query_int(b->sq_db, "SELECT total(length(body)) FROM "
-	    "messages", &bytes) == -1) {
+	if (sqlite_query_int(b->sq_db,
+		"SELECT max(coalesce((SELECT max(seq) "
+		"FROM messages), 0), coalesce((SELECT max(cursor) - 1 FROM "
+		"subscribers), 0), coalesce((SELECT max(seq) FROM retries), 0), "
+		"coalesce((SELECT max(hi) FROM dead_ranges), 0))",
+		&last) == -1 ||
+	    sqlite_query_int(b->sq_db,
+		"SELECT total(length(body)) FROM "
+		"messages",
+		&bytes) == -1) {
 		log_error("cannot open store", "path=%s error=%s",
 		    log_value(lp, sizeof(lp), b->sq_path),
 		    log_value(lv, sizeof(lv), sqlite3_errmsg(b->sq_db)));

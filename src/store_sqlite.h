@@ -10,35 +10,57 @@
 #include "store_backend.h"
 
 enum stmt {
-	S_BEGIN, S_COMMIT, S_ROLLBACK,
+	S_BEGIN,
+	S_COMMIT,
+	S_ROLLBACK,
 	S_MSG_INSERT,
-	S_SUB_INSERT, S_SUB_REMOVE, S_SUB_CURSOR, S_SUB_KA, S_SUB_DELETE,
-	S_SUB_LOOKUP, S_SUB_UPDATE,
-	S_IDEM_GET, S_IDEM_SET, S_IDEM_EXPIRE,
-	S_RETRY_SET, S_RETRY_DEL, S_RETRY_DEL_SUB,
-	S_DEAD_ONE, S_DEAD_RANGE, S_DEAD_RETRIES,
-	S_GC, S_GC_GAPS, S_FLOOR,
-	S_DL_EXPIRE, S_DL_TRIM, S_DL_TOTAL, S_DL_TRIM_LOW,
-	S_CUT_TAIL, S_CUT_HEAD, S_CUT_LOW, S_CUT_ALL, S_DL_SEQ,
+	S_SUB_INSERT,
+	S_SUB_REMOVE,
+	S_SUB_CURSOR,
+	S_SUB_KA,
+	S_SUB_DELETE,
+	S_SUB_LOOKUP,
+	S_SUB_UPDATE,
+	S_IDEM_GET,
+	S_IDEM_SET,
+	S_IDEM_EXPIRE,
+	S_RETRY_SET,
+	S_RETRY_DEL,
+	S_RETRY_DEL_SUB,
+	S_DEAD_ONE,
+	S_DEAD_RANGE,
+	S_DEAD_RETRIES,
+	S_GC,
+	S_GC_GAPS,
+	S_FLOOR,
+	S_DL_EXPIRE,
+	S_DL_TRIM,
+	S_DL_TOTAL,
+	S_DL_TRIM_LOW,
+	S_CUT_TAIL,
+	S_CUT_HEAD,
+	S_CUT_LOW,
+	S_CUT_ALL,
+	S_DL_SEQ,
 	NSTMTS
 };
 
 /* The SQLite backend: one read-write connection, the writer's alone. */
 struct store_backend {
-	const struct config	*sq_cfg;
-	char			 sq_path[1100];
-	int			 sq_lockfd;
-	sqlite3			*sq_db;
-	sqlite3_stmt		*sq_stmt[NSTMTS];
-	const char		*sq_error;	/* why the last call failed */
-	int64_t			 sq_changes;	/* total changes at begin */
-	uint64_t		 sq_dead_added;	/* this transaction's */
+	const struct config *sq_cfg;
+	char sq_path[1100];
+	int sq_lockfd;
+	sqlite3 *sq_db;
+	sqlite3_stmt *sq_stmt[NSTMTS];
+	const char *sq_error;	/* why the last call failed */
+	int64_t sq_changes;	/* total changes at begin */
+	uint64_t sq_dead_added; /* this transaction's */
 	/* Collection starts here: below it nothing became garbage since. */
-	uint64_t		 sq_gc_from;
+	uint64_t sq_gc_from;
 
-	char			 sq_reserve[1100];
-	uint64_t		 sq_reserve_size;
-	int			 sq_reserved;	/* the reserve file is there */
+	char sq_reserve[1100];
+	uint64_t sq_reserve_size;
+	int sq_reserved; /* the reserve file is there */
 };
 
 /* store_sqlite.c */
@@ -82,8 +104,7 @@ enum store_res sqlite_dead_range(struct store_backend *b, int64_t id,
     const char *reason, int64_t now);
 enum store_res sqlite_dead_sub_gone(struct store_backend *b, int64_t id,
     const char *address, const char *reason, int dead, int64_t now);
-enum store_res sqlite_dead_list(struct store_backend *b,
-    struct store_req *req);
+enum store_res sqlite_dead_list(struct store_backend *b, struct store_req *req);
 enum store_res sqlite_dead_replay(struct store_backend *b,
     struct store_req *req, int64_t now);
 enum store_res sqlite_dead_purge(struct store_backend *b,
@@ -106,9 +127,8 @@ int sqlite_saved_subs(struct store_backend *b, int removed,
     int (*fn)(void *, const struct sub_saved *, int), void *arg);
 struct store_backend_reader *sqlite_reader_open(struct store_backend *b);
 void sqlite_reader_close(struct store_backend_reader *r);
-long sqlite_read_page(struct store_backend_reader *r, uint64_t lo,
-    uint64_t hi, const char *topics, size_t max, struct msg **out,
-    uint64_t *next);
+long sqlite_read_page(struct store_backend_reader *r, uint64_t lo, uint64_t hi,
+    const char *topics, size_t max, struct msg **out, uint64_t *next);
 struct msg *sqlite_read_msg(struct store_backend_reader *r, uint64_t seq);
 long sqlite_read_retries(struct store_backend_reader *r, int64_t sub_id,
     struct store_attempt **out);

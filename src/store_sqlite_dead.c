@@ -28,7 +28,8 @@
  * address, ?2 the sequence number of a message id (NULL: any); and only
  * the messages a range's topics match.
  */
-#define DL_FILTER " (?1 IS NULL OR d.address = ?1) AND (?2 IS NULL OR " \
+#define DL_FILTER \
+	" (?1 IS NULL OR d.address = ?1) AND (?2 IS NULL OR " \
 	"(d.lo <= ?2 AND d.hi >= ?2 AND m.seq = ?2)) AND " \
 	"(d.topics IS NULL OR hc_topics_match(d.topics, m.topics))"
 
@@ -82,7 +83,7 @@ sqlite_dead_sub_gone(struct store_backend *b, int64_t id, const char *address,
 	sqlite3_bind_int64(s, 1, id);
 	if ((rc = sqlite_step_done(s)) != SQLITE_OK)
 		return sqlite_res(b, rc);
-	b->sq_gc_from = 0;	/* their messages may be garbage now */
+	b->sq_gc_from = 0; /* their messages may be garbage now */
 	s = b->sq_stmt[S_SUB_DELETE];
 	sqlite3_bind_int64(s, 1, id);
 	return sqlite_res(b, sqlite_step_done(s));
@@ -123,7 +124,10 @@ static int
 range_cut(struct store_backend *b, int64_t id, uint64_t from, uint64_t to)
 {
 	static const enum stmt steps[] = {
-		S_CUT_TAIL, S_CUT_HEAD, S_CUT_LOW, S_CUT_ALL,
+		S_CUT_TAIL,
+		S_CUT_HEAD,
+		S_CUT_LOW,
+		S_CUT_ALL,
 	};
 	int rc;
 
@@ -137,7 +141,7 @@ range_cut(struct store_backend *b, int64_t id, uint64_t from, uint64_t to)
 			return rc;
 	}
 	if (from < b->sq_gc_from)
-		b->sq_gc_from = from;	/* what it kept may go now */
+		b->sq_gc_from = from; /* what it kept may go now */
 	return SQLITE_OK;
 }
 
@@ -204,14 +208,17 @@ text_add(char **buf, size_t *len, size_t *cap, const char *text)
 enum store_res
 sqlite_dead_list(struct store_backend *b, struct store_req *req)
 {
-	static const char q[] = "SELECT d.id, m.seq, m.id, d.address, "
+	static const char q[] =
+	    "SELECT d.id, m.seq, m.id, d.address, "
 	    "d.attempts, d.first_at, d.last_at, d.dead_at, d.last_status, "
 	    "d.last_error, d.reason FROM dead_ranges d JOIN messages m ON "
 	    "m.seq >= max(d.lo, CASE WHEN d.id = ?4 THEN ?5 + 1 ELSE 0 END) "
 	    "AND m.seq <= d.hi WHERE d.id >= ?4 AND" DL_FILTER
 	    " ORDER BY d.id, m.seq LIMIT ?3";
 	struct store_dead *rows = NULL;
-	struct { long id, address, error, reason; } *at = NULL;
+	struct {
+		long id, address, error, reason;
+	} *at = NULL;
 	size_t n = 0, cap = 0, len = 0, tcap = 0;
 	int64_t last_range = 0, seq;
 	uint64_t last_seq = 0;
@@ -251,13 +258,13 @@ sqlite_dead_list(struct store_backend *b, struct store_req *req)
 		rows[n].sd_dead_at = sqlite3_column_int64(s, 7);
 		rows[n].sd_status = (long)sqlite3_column_int64(s, 8);
 		if ((at[n].id = text_add(&text, &len, &tcap,
-		    (const char *)sqlite3_column_text(s, 2))) == -1 ||
+			 (const char *)sqlite3_column_text(s, 2))) == -1 ||
 		    (at[n].address = text_add(&text, &len, &tcap,
-		    (const char *)sqlite3_column_text(s, 3))) == -1 ||
+			 (const char *)sqlite3_column_text(s, 3))) == -1 ||
 		    (at[n].error = text_add(&text, &len, &tcap,
-		    (const char *)sqlite3_column_text(s, 9))) == -1 ||
+			 (const char *)sqlite3_column_text(s, 9))) == -1 ||
 		    (at[n].reason = text_add(&text, &len, &tcap,
-		    (const char *)sqlite3_column_text(s, 10))) == -1)
+			 (const char *)sqlite3_column_text(s, 10))) == -1)
 			goto nomem;
 		n++;
 	}
@@ -354,10 +361,11 @@ column_ids(sqlite3_stmt *s, int64_t **out, size_t *nout)
 enum store_res
 sqlite_dead_purge(struct store_backend *b, struct store_req *req)
 {
-	static const char count[] = "SELECT count(*) FROM dead_ranges d JOIN "
+	static const char count[] =
+	    "SELECT count(*) FROM dead_ranges d JOIN "
 	    "messages m ON m.seq BETWEEN d.lo AND d.hi WHERE" DL_FILTER;
 	static const char ids[] = "SELECT d.id FROM dead_ranges d JOIN "
-	    "messages m ON m.seq = ?2 WHERE" DL_FILTER;
+				  "messages m ON m.seq = ?2 WHERE" DL_FILTER;
 	int64_t *v = NULL, seq;
 	size_t n = 0;
 	sqlite3_stmt *s;
@@ -366,12 +374,13 @@ sqlite_dead_purge(struct store_backend *b, struct store_req *req)
 	req->r_count = 0;
 	if (req->r_id == NULL) {
 		if ((rc = run_filtered(b, req, count, &req->r_count)) !=
-		    SQLITE_OK ||
-		    (rc = run_filtered(b, req, "DELETE FROM dead_ranges AS d "
-		    "WHERE ?1 IS NULL OR d.address = ?1", &(long){ 0 })) !=
-		    SQLITE_OK)
+			SQLITE_OK ||
+		    (rc = run_filtered(b, req,
+			 "DELETE FROM dead_ranges AS d "
+			 "WHERE ?1 IS NULL OR d.address = ?1",
+			 &(long){ 0 })) != SQLITE_OK)
 			return sqlite_res(b, rc);
-		b->sq_gc_from = 0;	/* their messages may go now */
+		b->sq_gc_from = 0; /* their messages may go now */
 		return SR_OK;
 	}
 	if ((rc = sqlite3_prepare_v2(b->sq_db, ids, -1, &s, NULL)) != SQLITE_OK)
@@ -394,9 +403,9 @@ sqlite_dead_purge(struct store_backend *b, struct store_req *req)
 
 /* One dead letter on its way back to a retry. */
 struct dl_replay {
-	int64_t		 dr_range;
-	int64_t		 dr_sub_id;
-	uint64_t	 dr_seq;
+	int64_t dr_range;
+	int64_t dr_sub_id;
+	uint64_t dr_seq;
 };
 
 /*
@@ -408,7 +417,8 @@ replay_select(struct store_backend *b, struct store_req *req,
     struct dl_replay **out, size_t *nout)
 {
 	/* The subscriber looked up per range: the ranges lead, in order. */
-	static const char q[] = "SELECT d.id, m.seq, (SELECT s.id FROM "
+	static const char q[] =
+	    "SELECT d.id, m.seq, (SELECT s.id FROM "
 	    "subscribers s WHERE s.address = d.address AND s.removed = 0) "
 	    "FROM dead_ranges d JOIN messages m ON m.seq BETWEEN d.lo AND d.hi "
 	    "WHERE EXISTS (SELECT 1 FROM subscribers s WHERE s.address = "
@@ -480,14 +490,16 @@ replay_cut(struct store_backend *b, struct store_req *req,
 		if (i + 1 < n && items[i + 1].dr_range == items[i].dr_range &&
 		    req->r_id == NULL)
 			continue;
-		rc = range_cut(b, items[i].dr_range, req->r_id != NULL ?
-		    items[i].dr_seq : 0, items[i].dr_seq);
+		rc = range_cut(b, items[i].dr_range,
+		    req->r_id != NULL ? items[i].dr_seq : 0, items[i].dr_seq);
 	}
 	if (rc != SQLITE_OK || req->r_id != NULL || (long)n == req->r_limit)
 		return rc;
-	return run_filtered(b, req, "DELETE FROM dead_ranges AS d WHERE "
+	return run_filtered(b, req,
+	    "DELETE FROM dead_ranges AS d WHERE "
 	    "(?1 IS NULL OR d.address = ?1) AND d.address IN (SELECT address "
-	    "FROM subscribers WHERE removed = 0)", &(long){ 0 });
+	    "FROM subscribers WHERE removed = 0)",
+	    &(long){ 0 });
 }
 
 /*
@@ -496,8 +508,7 @@ replay_cut(struct store_backend *b, struct store_req *req,
  * commit goes in r_replay.
  */
 enum store_res
-sqlite_dead_replay(struct store_backend *b, struct store_req *req,
-    int64_t now)
+sqlite_dead_replay(struct store_backend *b, struct store_req *req, int64_t now)
 {
 	sqlite3_stmt *ins = b->sq_stmt[S_RETRY_SET];
 	struct dl_replay *items = NULL;

@@ -22,7 +22,7 @@
  * kept to half the reserve (checkpointed at that size) so that folding it
  * back always fits.
  */
-#define RESERVE_BYTES	(4 << 20)
+#define RESERVE_BYTES (4 << 20)
 
 /* The reserve's size for this filesystem, and the WAL limit that goes with it. */
 static void
@@ -78,8 +78,8 @@ reserve_release(struct store_backend *b)
 	b->sq_reserved = 0;
 	if (unlink(b->sq_reserve) == 0)
 		log_warnx("disk full: reserve released so that deliveries can "
-		    "make room", "path=%s",
-		    log_value(lp, sizeof(lp), b->sq_reserve));
+			  "make room",
+		    "path=%s", log_value(lp, sizeof(lp), b->sq_reserve));
 }
 
 void
@@ -113,8 +113,9 @@ sqlite_idem_expire(struct store_backend *b, int64_t before)
 enum store_res
 sqlite_probe(struct store_backend *b)
 {
-	return sqlite_res(b, sqlite3_exec(b->sq_db, "PRAGMA user_version = 3",
-	    NULL, NULL, NULL));
+	return sqlite_res(b,
+	    sqlite3_exec(b->sq_db, "PRAGMA user_version = 3", NULL, NULL,
+		NULL));
 }
 
 /* Deletes FROM..TO - 1 but for what retries name: the bytes in *freed. */
@@ -211,8 +212,9 @@ sqlite_tidy(struct store_backend *b, int full)
 	 * cut it short so that the space deletions freed comes back.  The
 	 * disk counts as full (publishes refused) until the reserve is back.
 	 */
-	sqlite3_wal_checkpoint_v2(b->sq_db, NULL, full ?
-	    SQLITE_CHECKPOINT_TRUNCATE : SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	sqlite3_wal_checkpoint_v2(b->sq_db, NULL,
+	    full ? SQLITE_CHECKPOINT_TRUNCATE : SQLITE_CHECKPOINT_PASSIVE, NULL,
+	    NULL);
 	/*
 	 * Once most of the file is free (a backlog has drained), or the disk
 	 * is full, free pages past a quarter of the reserve go back to the
@@ -221,10 +223,11 @@ sqlite_tidy(struct store_backend *b, int full)
 	 * file shorter.  While the file is mostly in use, new messages reuse
 	 * the free pages and moving them would only be wasted writes.
 	 */
-	snprintf(vacuum, sizeof(vacuum), "PRAGMA incremental_vacuum(%" PRIu64
-	    ")", b->sq_reserve_size / 2 / 4096 + 1);
-	if (sqlite_query_int(b->sq_db, "PRAGMA freelist_count",
-	    &free_pages) == 0 &&
+	snprintf(vacuum, sizeof(vacuum),
+	    "PRAGMA incremental_vacuum(%" PRIu64 ")",
+	    b->sq_reserve_size / 2 / 4096 + 1);
+	if (sqlite_query_int(b->sq_db, "PRAGMA freelist_count", &free_pages) ==
+		0 &&
 	    sqlite_query_int(b->sq_db, "PRAGMA page_count", &pages) == 0 &&
 	    (uint64_t)free_pages * 4096 > b->sq_reserve_size / 4 &&
 	    (free_pages * 2 > pages || !b->sq_reserved) &&

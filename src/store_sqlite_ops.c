@@ -28,8 +28,8 @@ sqlite_publish(struct store_backend *b, struct store_req *req, uint64_t seq,
 		sqlite3_stmt *g = b->sq_stmt[S_IDEM_GET];
 
 		sqlite3_bind_text(g, 1, req->r_key, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(g, 2, now - b->sq_cfg->idempotency_window *
-		    1000);
+		sqlite3_bind_int64(g, 2,
+		    now - b->sq_cfg->idempotency_window * 1000);
 		if ((rc = sqlite3_step(g)) == SQLITE_ROW) {
 			req->r_repeat = 1;
 			snprintf(req->r_first, sizeof(req->r_first), "%s",

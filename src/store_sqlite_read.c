@@ -19,12 +19,15 @@ sqlite_saved_subs(struct store_backend *b, int removed,
 	sqlite3_stmt *q;
 	int rc;
 
-	if (sqlite3_prepare_v2(b->sq_db, removed ? "SELECT id, address, url, "
-	    "registered_at, last_keepalive, cursor, topics, secret, removed "
-	    "FROM subscribers WHERE removed != 0" : "SELECT id, address, url, "
-	    "registered_at, last_keepalive, cursor, topics, secret, removed "
-	    "FROM subscribers WHERE removed = 0 ORDER BY id", -1, &q, NULL) !=
-	    SQLITE_OK)
+	if (sqlite3_prepare_v2(b->sq_db,
+		removed ?
+		    "SELECT id, address, url, "
+		    "registered_at, last_keepalive, cursor, topics, secret, removed "
+		    "FROM subscribers WHERE removed != 0" :
+		    "SELECT id, address, url, "
+		    "registered_at, last_keepalive, cursor, topics, secret, removed "
+		    "FROM subscribers WHERE removed = 0 ORDER BY id",
+		-1, &q, NULL) != SQLITE_OK)
 		goto fail;
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
 		struct sub_saved sv = {
@@ -57,8 +60,8 @@ fail:
 /* ---- readers ------------------------------------------------------------- */
 
 struct store_backend_reader {
-	sqlite3		*rd_db;
-	sqlite3_stmt	*rd_page, *rd_one, *rd_retries;
+	sqlite3 *rd_db;
+	sqlite3_stmt *rd_page, *rd_one, *rd_retries;
 };
 
 struct store_backend_reader *
@@ -72,24 +75,30 @@ sqlite_reader_open(struct store_backend *b)
 		    log_value(lp, sizeof(lp), b->sq_path));
 		return NULL;
 	}
-	if (sqlite3_open_v2(b->sq_path, &r->rd_db, SQLITE_OPEN_READWRITE |
-	    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK ||
+	if (sqlite3_open_v2(b->sq_path, &r->rd_db,
+		SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+		NULL) != SQLITE_OK ||
 	    sqlite_match_function(r->rd_db) == -1 ||
-	    sqlite3_prepare_v3(r->rd_db, "SELECT seq, id, ctype, body, topics, "
-	    "created FROM messages WHERE seq BETWEEN ?1 AND ?2 AND (?4 = '' OR "
-	    "hc_topics_match(?4, topics)) ORDER BY seq LIMIT ?3", -1,
-	    SQLITE_PREPARE_PERSISTENT, &r->rd_page, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v3(r->rd_db, "SELECT seq, id, ctype, body, topics, "
-	    "created FROM messages WHERE seq = ?1", -1,
-	    SQLITE_PREPARE_PERSISTENT, &r->rd_one, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v3(r->rd_db, "SELECT seq, attempts, first_at, "
-	    "last_at, next_at, last_status, last_error FROM retries "
-	    "WHERE sub = ?1 ORDER BY seq", -1, SQLITE_PREPARE_PERSISTENT,
-	    &r->rd_retries, NULL) != SQLITE_OK) {
+	    sqlite3_prepare_v3(r->rd_db,
+		"SELECT seq, id, ctype, body, topics, "
+		"created FROM messages WHERE seq BETWEEN ?1 AND ?2 AND (?4 = '' OR "
+		"hc_topics_match(?4, topics)) ORDER BY seq LIMIT ?3",
+		-1, SQLITE_PREPARE_PERSISTENT, &r->rd_page,
+		NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v3(r->rd_db,
+		"SELECT seq, id, ctype, body, topics, "
+		"created FROM messages WHERE seq = ?1",
+		-1, SQLITE_PREPARE_PERSISTENT, &r->rd_one, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v3(r->rd_db,
+		"SELECT seq, attempts, first_at, "
+		"last_at, next_at, last_status, last_error FROM retries "
+		"WHERE sub = ?1 ORDER BY seq",
+		-1, SQLITE_PREPARE_PERSISTENT, &r->rd_retries,
+		NULL) != SQLITE_OK) {
 		log_error("cannot read store", "path=%s error=%s",
-		    log_value(lp, sizeof(lp), b->sq_path), log_value(lv,
-		    sizeof(lv), r->rd_db != NULL ? sqlite3_errmsg(r->rd_db) :
-		    "nomem"));
+		    log_value(lp, sizeof(lp), b->sq_path),
+		    log_value(lv, sizeof(lv),
+			r->rd_db != NULL ? sqlite3_errmsg(r->rd_db) : "nomem"));
 		sqlite_reader_close(r);
 		return NULL;
 	}
@@ -148,7 +157,7 @@ sqlite_read_page(struct store_backend_reader *r, uint64_t lo, uint64_t hi,
 	sqlite3_bind_text(r->rd_page, 4, topics, -1, SQLITE_STATIC);
 	while ((rc = sqlite3_step(r->rd_page)) == SQLITE_ROW) {
 		if ((out[n] = row_msg(r->rd_page)) == NULL) {
-			short_read = 1;		/* out of memory: the rest later */
+			short_read = 1; /* out of memory: the rest later */
 			break;
 		}
 		n++;

@@ -25,42 +25,42 @@
 #include "topics.h"
 
 struct sub {
-	atomic_uint		 sub_refs;
-	struct hnode		 sub_node;	/* keyed by sub_address; map lock */
-	char			*sub_address;
-	char			*sub_url_text;
-	CURLU			*sub_url;
-	int64_t			 sub_registered;
-	_Atomic int64_t		 sub_ka_real;
-	_Atomic int64_t		 sub_ka_mono;
-	struct sub_counters	 sub_counters;
+	atomic_uint sub_refs;
+	struct hnode sub_node; /* keyed by sub_address; map lock */
+	char *sub_address;
+	char *sub_url_text;
+	CURLU *sub_url;
+	int64_t sub_registered;
+	_Atomic int64_t sub_ka_real;
+	_Atomic int64_t sub_ka_mono;
+	struct sub_counters sub_counters;
 	/*
 	 * sub_topics and sub_secret change under both the map's write lock
 	 * and sub_lock: either is enough to read them.
 	 */
-	pthread_mutex_t		 sub_lock;	/* guards the three below */
-	char			 sub_error[SUB_ERRLEN];
-	struct topics		*sub_topics;	/* NULL: every topic */
-	char			 sub_secret[SIGN_SECRET_MAX + 1];
-	void			*sub_deliver;
-	void			*sub_store;
-	_Atomic int64_t		 sub_store_id;	/* row in the store, 0: none yet */
-	_Atomic uint64_t	 sub_start;	/* first message sequence it gets */
-	atomic_int		 sub_state;	/* enum sub_state */
-	enum sub_end		 sub_end;	/* why it left; set under the map lock */
-	int			 sub_restored;	/* read back from the store */
+	pthread_mutex_t sub_lock; /* guards the three below */
+	char sub_error[SUB_ERRLEN];
+	struct topics *sub_topics; /* NULL: every topic */
+	char sub_secret[SIGN_SECRET_MAX + 1];
+	void *sub_deliver;
+	void *sub_store;
+	_Atomic int64_t sub_store_id; /* row in the store, 0: none yet */
+	_Atomic uint64_t sub_start;   /* first message sequence it gets */
+	atomic_int sub_state;	      /* enum sub_state */
+	enum sub_end sub_end;	      /* why it left; set under the map lock */
+	int sub_restored;	      /* read back from the store */
 };
 
 struct subs {
-	pthread_rwlock_t	 lock;
-	struct htab		 table;		/* struct sub by address */
-	size_t			 max;
-	struct subs_hooks	 hooks;
-	struct topic_index	*index;		/* subscribers by topic */
-	size_t			 every;		/* those with no topics */
+	pthread_rwlock_t lock;
+	struct htab table; /* struct sub by address */
+	size_t max;
+	struct subs_hooks hooks;
+	struct topic_index *index; /* subscribers by topic */
+	size_t every;		   /* those with no topics */
 };
 
-#define SUB_OF(n)	HNODE_OWNER(n, struct sub, sub_node)
+#define SUB_OF(n) HNODE_OWNER(n, struct sub, sub_node)
 
 struct subs *
 subs_new(size_t max, const struct subs_hooks *hooks)
@@ -249,7 +249,7 @@ subs_insert(struct subs *s, struct sub *sub, const struct sub_opts *opts,
 	if (*pp != NULL) {
 		sub_touch(SUB_OF(*pp), real_ms, mono_ms);
 		r = opts != NULL ? subs_change(s, SUB_OF(*pp), opts) :
-		    SUBS_REFRESHED;
+				   SUBS_REFRESHED;
 	} else if (s->table.ht_count >= s->max) {
 		r = SUBS_FULL;
 	} else if (subs_file(s, sub) == -1) {
@@ -263,7 +263,7 @@ subs_insert(struct subs *s, struct sub *sub, const struct sub_opts *opts,
 	pthread_rwlock_unlock(&s->lock);
 
 	if (r != SUBS_ADDED) {
-		sub->sub_url = NULL;	/* still the caller's */
+		sub->sub_url = NULL; /* still the caller's */
 		sub_unref(sub);
 	}
 	return r;
@@ -276,8 +276,8 @@ subs_add(struct subs *s, const char *address, CURLU *url, const char *url_text,
 	struct sub *sub;
 
 	/* Allocate outside the lock; most of the time it is needed. */
-	if ((sub = sub_new(address, htab_hash(&s->table, address), url, url_text,
-	    opts, real_ms, mono_ms)) == NULL)
+	if ((sub = sub_new(address, htab_hash(&s->table, address), url,
+		 url_text, opts, real_ms, mono_ms)) == NULL)
 		return SUBS_NOMEM;
 	return subs_insert(s, sub, opts, real_ms, mono_ms);
 }
@@ -306,9 +306,9 @@ subs_restore(struct subs *s, const struct sub_saved *saved, CURLU *url)
 		topics_unref(opts.topics);
 		return SUBS_NOMEM;
 	}
-	if ((sub = sub_new(saved->address, htab_hash(&s->table, saved->address), url,
-	    saved->url_text, &opts, saved->keepalive_real,
-	    saved->keepalive_mono)) == NULL) {
+	if ((sub = sub_new(saved->address, htab_hash(&s->table, saved->address),
+		 url, saved->url_text, &opts, saved->keepalive_real,
+		 saved->keepalive_mono)) == NULL) {
 		topics_unref(opts.topics);
 		return SUBS_NOMEM;
 	}
@@ -358,14 +358,15 @@ subs_remove_if(struct subs *s, const char *address, uint64_t h,
 int
 subs_remove(struct subs *s, const char *address, enum sub_end why)
 {
-	return subs_remove_if(s, address, htab_hash(&s->table, address), NULL, why);
+	return subs_remove_if(s, address, htab_hash(&s->table, address), NULL,
+	    why);
 }
 
 int
 subs_remove_sub(struct subs *s, struct sub *which, enum sub_end why)
 {
-	return subs_remove_if(s, which->sub_address, which->sub_node.hn_hash, which,
-	    why);
+	return subs_remove_if(s, which->sub_address, which->sub_node.hn_hash,
+	    which, why);
 }
 
 size_t
@@ -509,8 +510,9 @@ sub_ref(struct sub *sub)
 void
 sub_unref(struct sub *sub)
 {
-	if (sub == NULL || atomic_fetch_sub_explicit(&sub->sub_refs, 1,
-	    memory_order_acq_rel) != 1)
+	if (sub == NULL ||
+	    atomic_fetch_sub_explicit(&sub->sub_refs, 1,
+		memory_order_acq_rel) != 1)
 		return;
 	curl_url_cleanup(sub->sub_url);
 	topics_unref(sub->sub_topics);
@@ -658,7 +660,7 @@ sub_end_reason(enum sub_end why)
 	};
 
 	if ((unsigned)why >= sizeof(reasons) / sizeof(reasons[0]))
-		abort();	/* not an enum sub_end: a caller's bug */
+		abort(); /* not an enum sub_end: a caller's bug */
 	return reasons[why];
 }
 

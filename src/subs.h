@@ -16,14 +16,14 @@ struct topics;
 
 /* Delivery figures of one subscriber; written by the delivery thread, read by anyone. */
 struct sub_counters {
-	atomic_uint_fast64_t	queued;
-	atomic_uint_fast64_t	in_flight;
-	atomic_uint_fast64_t	delivered;
-	atomic_uint_fast64_t	failed;
-	atomic_uint_fast64_t	retrying;
+	atomic_uint_fast64_t queued;
+	atomic_uint_fast64_t in_flight;
+	atomic_uint_fast64_t delivered;
+	atomic_uint_fast64_t failed;
+	atomic_uint_fast64_t retrying;
 };
 
-#define SUB_ERRLEN	160
+#define SUB_ERRLEN 160
 
 /*
  * Called with the map's write lock held, in the order the changes happen:
@@ -36,10 +36,10 @@ struct sub_counters {
  * subscriber is not added and subs_add answers SUBS_NOMEM.
  */
 struct subs_hooks {
-	int	(*on_add)(struct sub *, void *);
-	void	(*on_remove)(struct sub *, void *);
-	int	(*on_change)(struct sub *, void *);	/* topics or secret */
-	void	 *arg;
+	int (*on_add)(struct sub *, void *);
+	void (*on_remove)(struct sub *, void *);
+	int (*on_change)(struct sub *, void *); /* topics or secret */
+	void *arg;
 };
 
 struct subs *subs_new(size_t max, const struct subs_hooks *hooks);
@@ -56,13 +56,18 @@ int subs_keepalive(struct subs *s, const char *address, int64_t real_ms,
  * ("whsec_..", checked) replaces the subscriber's own; NULL keeps it.
  */
 struct sub_opts {
-	int		 has_topics;
-	struct topics	*topics;	/* borrowed; the map takes a reference */
-	const char	*secret;
+	int has_topics;
+	struct topics *topics; /* borrowed; the map takes a reference */
+	const char *secret;
 };
 
-enum subs_add_result { SUBS_ADDED, SUBS_REFRESHED, SUBS_CHANGED, SUBS_FULL,
-    SUBS_NOMEM };
+enum subs_add_result {
+	SUBS_ADDED,
+	SUBS_REFRESHED,
+	SUBS_CHANGED,
+	SUBS_FULL,
+	SUBS_NOMEM
+};
 /*
  * Registers ADDRESS (events go to URL, which the map takes over on
  * SUBS_ADDED and otherwise leaves to the caller) with OPTS (NULL: none), or,
@@ -93,14 +98,14 @@ int subs_remove_sub(struct subs *s, struct sub *sub, enum sub_end why);
 
 /* A subscriber as the store kept it, to be put back at start-up. */
 struct sub_saved {
-	const char	*address;
-	const char	*url_text;
-	int64_t		 registered_real;
-	int64_t		 keepalive_real, keepalive_mono;
-	int64_t		 store_id;
-	uint64_t	 start;		/* first message sequence not yet done */
-	const char	*topics;	/* as topics_text() wrote them; NULL, "": none */
-	const char	*secret;	/* NULL, "": none */
+	const char *address;
+	const char *url_text;
+	int64_t registered_real;
+	int64_t keepalive_real, keepalive_mono;
+	int64_t store_id;
+	uint64_t start;	    /* first message sequence not yet done */
+	const char *topics; /* as topics_text() wrote them; NULL, "": none */
+	const char *secret; /* NULL, "": none */
 };
 /* Like subs_add (the hooks run), for a subscriber read back from the store. */
 enum subs_add_result subs_restore(struct subs *s, const struct sub_saved *saved,
@@ -124,8 +129,8 @@ void subs_set_max(struct subs *s, size_t max);
 
 /* Totals over every subscriber, for /metrics. */
 struct subs_census {
-	uint64_t	active, failing;	/* by sub_state */
-	uint64_t	queued, retrying;	/* their sub_counters, summed */
+	uint64_t active, failing;  /* by sub_state */
+	uint64_t queued, retrying; /* their sub_counters, summed */
 };
 /* Takes the totals under the read lock, which it holds for nothing else. */
 void subs_census(struct subs *s, struct subs_census *out);
@@ -137,7 +142,7 @@ const char *sub_address(const struct sub *sub);
 const char *sub_url_text(const struct sub *sub);
 const CURLU *sub_url(const struct sub *sub);
 int64_t sub_registered_ms(const struct sub *sub);
-int64_t sub_keepalive_ms(const struct sub *sub);	/* wall clock */
+int64_t sub_keepalive_ms(const struct sub *sub); /* wall clock */
 int64_t sub_keepalive_mono(const struct sub *sub);
 struct sub_counters *sub_counters(struct sub *sub);
 void sub_set_error(struct sub *sub, const char *error);

@@ -19,9 +19,9 @@
 #include "target.h"
 #include "topics.h"
 
-#define RING_MIN	16
-#define PAGE		64	/* messages read back from the store at once */
-#define SCAN_MAX	4096	/* stored messages looked at a read, with topics */
+#define RING_MIN 16
+#define PAGE	 64   /* messages read back from the store at once */
+#define SCAN_MAX 4096 /* stored messages looked at a read, with topics */
 
 struct target *
 target_new(struct sub *sub, struct topics *topics, const char *secret)
@@ -37,7 +37,8 @@ target_new(struct sub *sub, struct topics *topics, const char *secret)
 	/* A secret that cannot be used would sign with the wrong key: refuse. */
 	if (secret != NULL && *secret != '\0' &&
 	    (t->tg_signer = signer_new(secret)) == NULL) {
-		log_error("cannot track subscriber", "address=%s reason=\""
+		log_error("cannot track subscriber",
+		    "address=%s reason=\""
 		    "secret refused by libcrypto\"",
 		    log_value(la, sizeof(la), sub_address(sub)));
 		free(t);
@@ -118,8 +119,8 @@ segs_prune(struct target *t, uint64_t from)
 		topics_unref(t->tg_segs[n++].ts_topics);
 	if (n == 0)
 		return;
-	memmove(t->tg_segs, t->tg_segs + n, (t->tg_nsegs - n) *
-	    sizeof(*t->tg_segs));
+	memmove(t->tg_segs, t->tg_segs + n,
+	    (t->tg_nsegs - n) * sizeof(*t->tg_segs));
 	t->tg_nsegs -= n;
 }
 
@@ -164,10 +165,11 @@ target_refill(struct deliver *d, struct target *t)
 	n = store_read_page(d->d_reader, t->tg_next, hi, topics_text(topics),
 	    PAGE, page, &next);
 	if (n == -1)
-		return;		/* logged; tried again on the next tick */
+		return; /* logged; tried again on the next tick */
 	/* With topics, a stretch of others' messages is nothing to worry about. */
 	if (n == 0 && topics == NULL)
-		log_error("stored messages missing", "address=%s from=%llu "
+		log_error("stored messages missing",
+		    "address=%s from=%llu "
 		    "to=%llu",
 		    log_value(la, sizeof(la), sub_address(t->tg_sub)),
 		    (unsigned long long)t->tg_next,
@@ -199,7 +201,8 @@ target_retry_add(struct deliver *d, struct target *t,
 
 		if (v == NULL) {
 			/* The row is in the store: it comes back at the next start. */
-			log_error("retry kept in the store only", "address=%s "
+			log_error("retry kept in the store only",
+			    "address=%s "
 			    "reason=nomem",
 			    log_value(la, sizeof(la), sub_address(t->tg_sub)));
 			msg_unref(r->tr_msg);
@@ -212,7 +215,7 @@ target_retry_add(struct deliver *d, struct target *t,
 		const struct target_retry *p = &t->tg_retries[i - 1];
 
 		if (d->d_cfg->ordered ? p->tr_seq <= r->tr_seq :
-		    p->tr_due <= r->tr_due)
+					p->tr_due <= r->tr_due)
 			break;
 		t->tg_retries[i] = *p;
 	}
@@ -283,8 +286,8 @@ load_retries(struct deliver *d, struct target *t, uint64_t start)
 			.tr_seq = v[i].seq,
 			.tr_attempts = v[i].attempts,
 			.tr_first = v[i].first_at,
-			.tr_due = d->d_now + (v[i].next_at > real ?
-			    v[i].next_at - real : 0),
+			.tr_due = d->d_now +
+			    (v[i].next_at > real ? v[i].next_at - real : 0),
 		};
 
 		/* Saved as a retry after the last cursor: it is sent as new. */
@@ -342,8 +345,10 @@ target_detach(struct deliver *d, struct target *t)
 	retries_clear(t);
 	t->tg_removed = 1;
 	if (pending > 0)
-		log_info(d->d_cfg->dead_letter_on_evict ? "pending deliveries "
-		    "are dead letters" : "pending deliveries discarded",
+		log_info(d->d_cfg->dead_letter_on_evict ?
+			"pending deliveries "
+			"are dead letters" :
+			"pending deliveries discarded",
 		    "address=%s reason=%s count=%llu",
 		    log_value(la, sizeof(la), sub_address(t->tg_sub)), reason,
 		    (unsigned long long)pending);
@@ -372,9 +377,11 @@ target_give_up(struct deliver *d, struct target *t, int64_t real)
 
 	for (size_t i = 0; i < t->tg_nretries; i++) {
 		struct target_retry *r = &t->tg_retries[i];
-		struct store_attempt a = { .sub_id = t->tg_id, .seq = r->tr_seq,
-		    .attempts = r->tr_attempts, .first_at = r->tr_first,
-		    .last_at = real };
+		struct store_attempt a = { .sub_id = t->tg_id,
+			.seq = r->tr_seq,
+			.attempts = r->tr_attempts,
+			.first_at = r->tr_first,
+			.last_at = real };
 
 		sub_get_error(t->tg_sub, a.error);
 		store_dead(d->d_store, &a, sub_address(t->tg_sub),
@@ -386,14 +393,15 @@ target_give_up(struct deliver *d, struct target *t, int64_t real)
 	target_clear(t);
 	t->tg_stored = 0;
 	log_warnx("subscriber failed for its whole retry schedule: its pending "
-	    "messages are dead letters", "address=%s retries=%zu "
-	    "unsent=%llu", log_value(la, sizeof(la), sub_address(t->tg_sub)),
-	    n, (unsigned long long)(d->d_last_seq + 1 - lo));
+		  "messages are dead letters",
+	    "address=%s retries=%zu "
+	    "unsent=%llu",
+	    log_value(la, sizeof(la), sub_address(t->tg_sub)), n,
+	    (unsigned long long)(d->d_last_seq + 1 - lo));
 	t->tg_fails = 0;
 	t->tg_state = SUB_ACTIVE;
 	sub_set_state(t->tg_sub, SUB_ACTIVE);
 }
-
 
 void
 target_keep_topics(struct deliver *d, struct target *t, struct topics *old)
@@ -403,8 +411,8 @@ target_keep_topics(struct deliver *d, struct target *t, struct topics *old)
 
 	segs_prune(t, target_unsent(d, t));
 	if (target_unsent(d, t) <= d->d_last_seq &&
-	    (t->tg_nsegs == 0 || t->tg_segs[t->tg_nsegs - 1].ts_until <
-	    d->d_last_seq)) {
+	    (t->tg_nsegs == 0 ||
+		t->tg_segs[t->tg_nsegs - 1].ts_until < d->d_last_seq)) {
 		v = realloc(t->tg_segs, (t->tg_nsegs + 1) * sizeof(*v));
 		if (v != NULL) {
 			t->tg_segs = v;

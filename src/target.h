@@ -17,10 +17,10 @@
 
 /* What a target would start next (target_next). */
 enum target_work {
-	TARGET_IDLE,		/* nothing now */
-	TARGET_RETRY,		/* its first retry, due */
-	TARGET_FIFO,		/* its FIFO's head */
-	TARGET_STORED,		/* a backlog to read back from the store */
+	TARGET_IDLE,   /* nothing now */
+	TARGET_RETRY,  /* its first retry, due */
+	TARGET_FIFO,   /* its FIFO's head */
+	TARGET_STORED, /* a backlog to read back from the store */
 };
 
 /*
@@ -100,7 +100,8 @@ target_next(const struct deliver *d, const struct target *t)
 		return TARGET_IDLE;
 	if (t->tg_nretries > 0 && t->tg_retries[0].tr_due <= d->d_now)
 		return t->tg_state == SUB_FAILING && t->tg_in_flight > 0 ?
-		    TARGET_IDLE : TARGET_RETRY;
+		    TARGET_IDLE :
+		    TARGET_RETRY;
 	if (t->tg_state == SUB_FAILING ||
 	    (d->d_cfg->ordered && t->tg_nretries > 0))
 		return TARGET_IDLE;
@@ -188,9 +189,8 @@ target_offer(struct deliver *d, struct target *t, struct msg *m, int tight)
 	size_t limit = (size_t)d->d_cfg->queue_limit;
 	size_t spill = (size_t)target_max_in_flight(d) * 2;
 
-	if (!t->tg_stored && t->tg_state == SUB_ACTIVE &&
-	    t->tg_len < limit && !(tight && t->tg_len >= spill) &&
-	    target_push(t, m) == 0) {
+	if (!t->tg_stored && t->tg_state == SUB_ACTIVE && t->tg_len < limit &&
+	    !(tight && t->tg_len >= spill) && target_push(t, m) == 0) {
 		target_ready_push(d, t);
 		return;
 	}

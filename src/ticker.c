@@ -19,13 +19,13 @@
 #include "ticker.h"
 
 struct ticker {
-	pthread_t	 t_thread;
-	pthread_mutex_t	 t_lock;
-	pthread_cond_t	 t_cond;
-	int		 t_stop;	/* under t_lock */
-	int64_t		(*t_due)(void *, int64_t);
-	void		(*t_run)(void *);
-	void		*t_arg;
+	pthread_t t_thread;
+	pthread_mutex_t t_lock;
+	pthread_cond_t t_cond;
+	int t_stop; /* under t_lock */
+	int64_t (*t_due)(void *, int64_t);
+	void (*t_run)(void *);
+	void *t_arg;
 };
 
 static void *
@@ -41,8 +41,9 @@ ticker_loop(void *arg)
 		ts.tv_sec = (time_t)(due / 1000);
 		ts.tv_nsec = (long)(due % 1000) * 1000000L;
 		pthread_mutex_lock(&t->t_lock);
-		while (!t->t_stop && pthread_cond_timedwait(&t->t_cond,
-		    &t->t_lock, &ts) != ETIMEDOUT)
+		while (!t->t_stop &&
+		    pthread_cond_timedwait(&t->t_cond, &t->t_lock, &ts) !=
+			ETIMEDOUT)
 			;
 		stop = t->t_stop;
 		pthread_mutex_unlock(&t->t_lock);
@@ -63,7 +64,8 @@ ticker_start(const char *name, int64_t (*due)(void *, int64_t),
 	int rc;
 
 	if ((t = calloc(1, sizeof(*t))) == NULL) {
-		log_error("cannot start thread", "thread=%s reason=nomem", name);
+		log_error("cannot start thread", "thread=%s reason=nomem",
+		    name);
 		return NULL;
 	}
 	t->t_due = due;

@@ -13,8 +13,7 @@ struct ticker;
  * NULL (logged) if the thread cannot start.
  */
 struct ticker *ticker_start(const char *name,
-    int64_t (*due)(void *arg, int64_t now), void (*run)(void *arg),
-    void *arg);
+    int64_t (*due)(void *arg, int64_t now), void (*run)(void *arg), void *arg);
 /* Wakes the thread, lets a RUN under way finish, joins and frees.  NULL-safe. */
 void ticker_stop(struct ticker *t);
 

@@ -11,11 +11,11 @@
 #include "log.h"
 #include "tls.h"
 
-#define PEM_MAX	(1 << 20)	/* a certificate chain is a few KiB */
+#define PEM_MAX (1 << 20) /* a certificate chain is a few KiB */
 
 struct tls {
-	char	*t_cert, *t_key;
-	size_t	 t_cert_len, t_key_len;
+	char *t_cert, *t_key;
+	size_t t_cert_len, t_key_len;
 };
 
 /* Wipes and frees BUF of LEN bytes (plus its NUL); NULL-safe. */
@@ -43,8 +43,8 @@ read_pem(const char *key, const char *path, char **out, size_t *outlen)
 
 	log_value(lp, sizeof(lp), path);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
-		log_error("cannot read TLS file", "%s=%s error=\"%s\"", key,
-		    lp, strerror_r(errno, ebuf, sizeof(ebuf)));
+		log_error("cannot read TLS file", "%s=%s error=\"%s\"", key, lp,
+		    strerror_r(errno, ebuf, sizeof(ebuf)));
 		return -1;
 	}
 	for (;;) {
@@ -54,14 +54,18 @@ read_pem(const char *key, const char *path, char **out, size_t *outlen)
 			if (buf != NULL)
 				cap *= 2;
 			if (cap > PEM_MAX + 1) {
-				log_error("cannot read TLS file", "%s=%s "
-				    "error=\"larger than 1 MiB\"", key, lp);
+				log_error("cannot read TLS file",
+				    "%s=%s "
+				    "error=\"larger than 1 MiB\"",
+				    key, lp);
 				goto fail;
 			}
 			/* Not realloc: the old buffer is wiped, not left behind. */
 			if ((p = malloc(cap)) == NULL) {
-				log_error("cannot read TLS file", "%s=%s "
-				    "error=\"out of memory\"", key, lp);
+				log_error("cannot read TLS file",
+				    "%s=%s "
+				    "error=\"out of memory\"",
+				    key, lp);
 				goto fail;
 			}
 			if (buf != NULL) {
@@ -106,9 +110,9 @@ static int
 check_pair(const struct tls *t, const char *cert_path, const char *key_path)
 {
 	gnutls_datum_t cert = { (unsigned char *)t->t_cert,
-	    (unsigned int)t->t_cert_len };
+		(unsigned int)t->t_cert_len };
 	gnutls_datum_t key = { (unsigned char *)t->t_key,
-	    (unsigned int)t->t_key_len };
+		(unsigned int)t->t_key_len };
 	gnutls_certificate_credentials_t cred;
 	gnutls_x509_privkey_t pk;
 	gnutls_x509_crt_t *chain;
@@ -117,10 +121,11 @@ check_pair(const struct tls *t, const char *cert_path, const char *key_path)
 	int rc;
 
 	if ((rc = gnutls_x509_crt_list_import2(&chain, &n, &cert,
-	    GNUTLS_X509_FMT_PEM, 0)) < 0) {
-		log_error("tls_cert is not a PEM certificate", "tls_cert=%s "
-		    "error=\"%s\"", log_value(lc, sizeof(lc), cert_path),
-		    gnutls_strerror(rc));
+		 GNUTLS_X509_FMT_PEM, 0)) < 0) {
+		log_error("tls_cert is not a PEM certificate",
+		    "tls_cert=%s "
+		    "error=\"%s\"",
+		    log_value(lc, sizeof(lc), cert_path), gnutls_strerror(rc));
 		return -1;
 	}
 	for (unsigned int i = 0; i < n; i++)
@@ -134,8 +139,8 @@ check_pair(const struct tls *t, const char *cert_path, const char *key_path)
 	gnutls_x509_privkey_deinit(pk);
 	if (rc < 0) {
 		log_error("tls_key is not an unencrypted PEM private key",
-		    "tls_key=%s error=\"%s\"", log_value(lk, sizeof(lk),
-		    key_path), gnutls_strerror(rc));
+		    "tls_key=%s error=\"%s\"",
+		    log_value(lk, sizeof(lk), key_path), gnutls_strerror(rc));
 		return -1;
 	}
 
@@ -145,16 +150,18 @@ check_pair(const struct tls *t, const char *cert_path, const char *key_path)
 	    GNUTLS_X509_FMT_PEM, NULL, 0);
 	gnutls_certificate_free_credentials(cred);
 	if (rc < 0) {
-		log_error("tls_key does not go with tls_cert", "tls_cert=%s "
-		    "tls_key=%s error=\"%s\"", log_value(lc, sizeof(lc),
-		    cert_path), log_value(lk, sizeof(lk), key_path),
-		    gnutls_strerror(rc));
+		log_error("tls_key does not go with tls_cert",
+		    "tls_cert=%s "
+		    "tls_key=%s error=\"%s\"",
+		    log_value(lc, sizeof(lc), cert_path),
+		    log_value(lk, sizeof(lk), key_path), gnutls_strerror(rc));
 		return -1;
 	}
 	return 0;
 
 nomem:
-	log_error("cannot check TLS files", "error=\"%s\"", gnutls_strerror(rc));
+	log_error("cannot check TLS files", "error=\"%s\"",
+	    gnutls_strerror(rc));
 	return -1;
 }
 

@@ -9,10 +9,10 @@
 #include "topics.h"
 
 struct topics {
-	atomic_uint	 t_refs;
-	size_t		 t_n;
-	char		*t_text;	/* "a,b.*,c" */
-	const char	*t_names[];	/* sorted; then the strings, then t_text */
+	atomic_uint t_refs;
+	size_t t_n;
+	char *t_text;	       /* "a,b.*,c" */
+	const char *t_names[]; /* sorted; then the strings, then t_text */
 };
 
 /* A name, or with PATTERNS a name and ".*": its length, or 0 when invalid. */
@@ -29,7 +29,8 @@ topic_check(const char *s, size_t len, int patterns)
 		unsigned char c = (unsigned char)s[i];
 
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
+			(c >= '0' && c <= '9') || c == '.' || c == '_' ||
+			c == '-'))
 			return 0;
 	}
 	return len;
@@ -59,24 +60,29 @@ topics_parse(const char *const *values, size_t n, int patterns,
 		for (;;) {
 			const char *comma = strchr(s, ',');
 			size_t len = comma != NULL ? (size_t)(comma - s) :
-			    strlen(s);
+						     strlen(s);
 
 			if (patterns && len == 1 && *s == '*')
 				every = 1;
 			else if (len == 0) {
-				snprintf(err, TOPICS_ERRLEN, "Error: Empty topic "
+				snprintf(err, TOPICS_ERRLEN,
+				    "Error: Empty topic "
 				    "name.");
 				return TOPICS_INVALID;
 			} else if (topic_check(s, len, patterns) == 0) {
-				snprintf(err, TOPICS_ERRLEN, "Error: Invalid "
+				snprintf(err, TOPICS_ERRLEN,
+				    "Error: Invalid "
 				    "topic \"%.*s\": a topic is 1 to %d of "
-				    "A-Z a-z 0-9 . _ -%s.", len > 64 ? 64 :
-				    (int)len, s, TOPIC_MAX, patterns ?
-				    ", optionally followed by .*" : "");
+				    "A-Z a-z 0-9 . _ -%s.",
+				    len > 64 ? 64 : (int)len, s, TOPIC_MAX,
+				    patterns ? ", optionally followed by .*" :
+					       "");
 				return TOPICS_INVALID;
 			} else if (ntok == TOPICS_MAX) {
-				snprintf(err, TOPICS_ERRLEN, "Error: More than "
-				    "%d topics.", TOPICS_MAX);
+				snprintf(err, TOPICS_ERRLEN,
+				    "Error: More than "
+				    "%d topics.",
+				    TOPICS_MAX);
 				return TOPICS_INVALID;
 			} else {
 				tok[ntok] = s;
@@ -88,7 +94,8 @@ topics_parse(const char *const *values, size_t n, int patterns,
 		}
 	}
 	if (every && ntok > 0) {
-		snprintf(err, TOPICS_ERRLEN, "Error: Topic \"*\" (every topic) "
+		snprintf(err, TOPICS_ERRLEN,
+		    "Error: Topic \"*\" (every topic) "
 		    "cannot be combined with others.");
 		return TOPICS_INVALID;
 	}
@@ -140,8 +147,8 @@ topics_ref(struct topics *t)
 void
 topics_unref(struct topics *t)
 {
-	if (t != NULL && atomic_fetch_sub_explicit(&t->t_refs, 1,
-	    memory_order_acq_rel) == 1)
+	if (t != NULL &&
+	    atomic_fetch_sub_explicit(&t->t_refs, 1, memory_order_acq_rel) == 1)
 		free(t);
 }
 
@@ -216,7 +223,7 @@ topic_keys(const char *topic, int (*fn)(const char *, void *), void *arg)
 
 /* has_key's argument: topic_keys passes it on as it is. */
 struct has_arg {
-	const struct topics	*ha_set;
+	const struct topics *ha_set;
 };
 
 static int
@@ -254,10 +261,10 @@ topics_match_text(const char *sub, const char *msg)
 {
 	if (sub == NULL || *sub == '\0' || msg == NULL || *msg == '\0')
 		return 1;
-	for (const char *t = msg; *t != '\0'; ) {
+	for (const char *t = msg; *t != '\0';) {
 		size_t tlen = strcspn(t, ",");
 
-		for (const char *e = sub; *e != '\0'; ) {
+		for (const char *e = sub; *e != '\0';) {
 			size_t elen = strcspn(e, ",");
 
 			if (entry_match(e, elen, t, tlen))
@@ -272,14 +279,14 @@ topics_match_text(const char *sub, const char *msg)
 /* ---- the index -------------------------------------------------------- */
 
 struct entry {
-	struct hnode	 e_node;	/* keyed by e_key */
-	void		**e_members;
-	size_t		 e_n, e_cap;
-	char		 e_key[];
+	struct hnode e_node; /* keyed by e_key */
+	void **e_members;
+	size_t e_n, e_cap;
+	char e_key[];
 };
 
 struct topic_index {
-	struct htab	 entries;
+	struct htab entries;
 };
 
 struct topic_index *
@@ -317,8 +324,8 @@ topic_index_free(struct topic_index *idx)
 
 /* KEY's entry, or NULL; *slot (if asked) is where it is or would go. */
 static struct entry *
-entry_find(const struct topic_index *idx, const char *key,
-    struct hnode ***slot, uint64_t *hash)
+entry_find(const struct topic_index *idx, const char *key, struct hnode ***slot,
+    uint64_t *hash)
 {
 	uint64_t h = htab_hash(&idx->entries, key);
 	struct hnode **pp = htab_slot(&idx->entries, key, h);
@@ -400,10 +407,10 @@ topic_index_remove(struct topic_index *idx, const struct topics *t, void *m)
 }
 
 struct match {
-	const struct topic_index	*idx;
-	struct topic_vec		*out;
-	int				 lists;	/* that added members */
-	int				 nomem;
+	const struct topic_index *idx;
+	struct topic_vec *out;
+	int lists; /* that added members */
+	int nomem;
 };
 
 static int
@@ -437,8 +444,8 @@ collect(const char *key, void *arg)
 static int
 ptr_cmp(const void *a, const void *b)
 {
-	uintptr_t x = (uintptr_t)*(void *const *)a;
-	uintptr_t y = (uintptr_t)*(void *const *)b;
+	uintptr_t x = (uintptr_t) * (void *const *)a;
+	uintptr_t y = (uintptr_t) * (void *const *)b;
 
 	return x < y ? -1 : x > y;
 }

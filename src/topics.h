@@ -4,9 +4,9 @@
 
 #include <stddef.h>
 
-#define TOPIC_MAX	128	/* bytes in a name, ".*" aside */
-#define TOPICS_MAX	64	/* topics a subscriber or a message may name */
-#define TOPICS_ERRLEN	200
+#define TOPIC_MAX     128 /* bytes in a name, ".*" aside */
+#define TOPICS_MAX    64  /* topics a subscriber or a message may name */
+#define TOPICS_ERRLEN 200
 
 /*
  * An immutable, reference-counted set of topics, kept sorted.  A name is
@@ -31,9 +31,9 @@ enum topics_status topics_parse(const char *const *values, size_t n,
     int patterns, struct topics **out, char err[TOPICS_ERRLEN]);
 
 struct topics *topics_ref(struct topics *t);
-void topics_unref(struct topics *t);	/* NULL-safe */
+void topics_unref(struct topics *t); /* NULL-safe */
 
-size_t topics_count(const struct topics *t);	/* 0 for NULL */
+size_t topics_count(const struct topics *t); /* 0 for NULL */
 const char *topics_at(const struct topics *t, size_t i);
 /* "a,b.*,c": the sorted set as it is stored and listed ("" for NULL). */
 const char *topics_text(const struct topics *t);
@@ -53,7 +53,7 @@ int topics_match_text(const char *sub, const char *msg);
 struct topic_index;
 
 struct topic_index *topic_index_new(void);
-void topic_index_free(struct topic_index *idx);	/* NULL-safe */
+void topic_index_free(struct topic_index *idx); /* NULL-safe */
 /* Files M under every entry of T (nothing for NULL): 0, or -1 (unchanged) when out of memory. */
 int topic_index_add(struct topic_index *idx, const struct topics *t, void *m);
 void topic_index_remove(struct topic_index *idx, const struct topics *t,
@@ -61,8 +61,8 @@ void topic_index_remove(struct topic_index *idx, const struct topics *t,
 
 /* A growable array of members, reused from one match to the next. */
 struct topic_vec {
-	void	**v;
-	size_t	  n, cap;
+	void **v;
+	size_t n, cap;
 };
 
 /*

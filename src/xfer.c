@@ -42,23 +42,23 @@
 #include "xfer.h"
 
 struct xfer {
-	struct xfer	*x_next;	/* free list, or the active list */
-	struct xfer	*x_prev;	/* active list */
-	int64_t		 x_start;	/* monotonic ms */
-	int		 x_slow;	/* no longer counted in d_fast */
-	CURL		*x_easy;
-	struct target	*x_target;
-	struct msg	*x_msg;
-	int		 x_retry;	/* an attempt of a target_retry */
-	int		 x_attempts;	/* failed before this one */
-	int64_t		 x_first;	/* wall-clock ms of the first attempt */
-	struct deliver	*x_d;		/* for on_open */
-	char		 x_err[CURL_ERROR_SIZE];
+	struct xfer *x_next; /* free list, or the active list */
+	struct xfer *x_prev; /* active list */
+	int64_t x_start;     /* monotonic ms */
+	int x_slow;	     /* no longer counted in d_fast */
+	CURL *x_easy;
+	struct target *x_target;
+	struct msg *x_msg;
+	int x_retry;	     /* an attempt of a target_retry */
+	int x_attempts;	     /* failed before this one */
+	int64_t x_first;     /* wall-clock ms of the first attempt */
+	struct deliver *x_d; /* for on_open */
+	char x_err[CURL_ERROR_SIZE];
 	/* This attempt's own headers, chained in front of the message's. */
 	struct curl_slist x_hdr[2];
-	char		 x_stamp[40];
-	char		 x_sig[24 + SIGN_VALUE_MAX];
-	char		 x_denied[EGRESS_REASONLEN];	/* by on_open, "": no */
+	char x_stamp[40];
+	char x_sig[24 + SIGN_VALUE_MAX];
+	char x_denied[EGRESS_REASONLEN]; /* by on_open, "": no */
 };
 
 /* 1 if a line may be logged now; otherwise counts the event as left out. */
@@ -92,7 +92,7 @@ egress_denied(struct xfer *x, const struct sockaddr *sa)
 	    egress_is_self(sa, (struct sockaddr *)&d->d_self))
 		snprintf(why, sizeof(why), "%s", EGRESS_SELF);
 	else if (egress_check(&d->d_cfg->deny_targets, &d->d_cfg->allow_targets,
-	    sa, why) == EGRESS_ALLOW)
+		     sa, why) == EGRESS_ALLOW)
 		return 0;
 	memcpy(x->x_denied, why, sizeof(why));
 	log_debug("connection not allowed", "address=%s reason=%s",
@@ -132,7 +132,8 @@ on_prereq(void *arg, char *peer_ip, char *local_ip, int peer_port,
 	/* Not an address (it cannot be): left AF_UNSPEC, which is denied. */
 	addr_ip(peer_ip, (unsigned int)peer_port, &ss);
 	return egress_denied(x, (struct sockaddr *)&ss) ?
-	    CURL_PREREQFUNC_ABORT : CURL_PREREQFUNC_OK;
+	    CURL_PREREQFUNC_ABORT :
+	    CURL_PREREQFUNC_OK;
 }
 
 /* Subscribers' answers are not kept: only their status code counts. */
@@ -288,8 +289,9 @@ attempt_headers(struct deliver *d, struct target *t, struct xfer *x,
 		return 0;
 	if ((kept = msg_sig(m, signer_key(sg), ts)) == NULL) {
 		if (signer_sign(sg, msg_id(m), ts, msg_body(m), msg_len(m),
-		    sig) == -1) {
-			log_error("cannot sign delivery", "address=%s "
+			sig) == -1) {
+			log_error("cannot sign delivery",
+			    "address=%s "
 			    "message=%s",
 			    log_value(la, sizeof(la), sub_address(t->tg_sub)),
 			    msg_id(m));
@@ -321,8 +323,9 @@ xfer_start(struct deliver *d, struct target *t, enum target_work kind)
 
 	if (kind == TARGET_RETRY) {
 		m = t->tg_retries[0].tr_msg;
-		if (m == NULL && (m = store_read_msg(d->d_reader,
-		    t->tg_retries[0].tr_seq)) == NULL) {
+		if (m == NULL &&
+		    (m = store_read_msg(d->d_reader,
+			 t->tg_retries[0].tr_seq)) == NULL) {
 			log_error("retry without its message dropped",
 			    "address=%s seq=%llu",
 			    log_value(la, sizeof(la), sub_address(t->tg_sub)),
@@ -346,19 +349,19 @@ xfer_start(struct deliver *d, struct target *t, enum target_work kind)
 	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
 	    (curl_off_t)msg_len(m));
 	curl_easy_setopt(e, CURLOPT_POSTFIELDS, msg_body(m));
-	x->x_target = t;	/* before libcurl can call on_open */
+	x->x_target = t; /* before libcurl can call on_open */
 	if (evloop_add(d->d_ev, e) == -1) {
 		postponed(d, "curl_multi_add_handle failed");
 		goto fail;
 	}
 	if (kind == TARGET_RETRY) {
 		target_retry_take(t, &r);
-		x->x_msg = r.tr_msg;	/* the retry's reference moves here */
+		x->x_msg = r.tr_msg; /* the retry's reference moves here */
 		x->x_retry = 1;
 		x->x_attempts = r.tr_attempts;
 		x->x_first = r.tr_first;
 	} else {
-		x->x_msg = target_shift(t);	/* so does the FIFO's */
+		x->x_msg = target_shift(t); /* so does the FIFO's */
 		x->x_retry = 0;
 		x->x_attempts = 0;
 		x->x_first = 0;
@@ -437,33 +440,33 @@ xfer_dispatch(struct deliver *d)
 		}
 		target_ready_push(d, t);
 	}
-	for (d->d_rescan = again != NULL; (t = again) != NULL; ) {
+	for (d->d_rescan = again != NULL; (t = again) != NULL;) {
 		again = t->tg_ready_next;
 		target_ready_push(d, t);
 	}
 }
 
 static void
-note_failure(struct target *t, const struct msg *m, long status,
-    CURLcode rc, const char *detail, char err[SUB_ERRLEN])
+note_failure(struct target *t, const struct msg *m, long status, CURLcode rc,
+    const char *detail, char err[SUB_ERRLEN])
 {
 	char la[LOG_VALUE_MAX], lv[LOG_VALUE_MAX];
 
 	if (status != 0 && rc == CURLE_OK)
 		snprintf(err, SUB_ERRLEN, "HTTP %ld", status);
 	else
-		snprintf(err, SUB_ERRLEN, "%.159s", *detail ? detail :
-		    curl_easy_strerror(rc));
+		snprintf(err, SUB_ERRLEN, "%.159s",
+		    *detail ? detail : curl_easy_strerror(rc));
 	atomic_fetch_add(&sub_counters(t->tg_sub)->failed, 1);
 	sub_set_error(t->tg_sub, err);
 
 	if (!ratelog_allow(&t->tg_fail_log))
 		return;
-	log_warnx("delivery failed", "address=%s message=%s status=%ld "
+	log_warnx("delivery failed",
+	    "address=%s message=%s status=%ld "
 	    "error=%s suppressed=%lu",
 	    log_value(la, sizeof(la), sub_address(t->tg_sub)), msg_id(m),
-	    status,
-	    log_value(lv, sizeof(lv), err), t->tg_fail_log.rl_quiet);
+	    status, log_value(lv, sizeof(lv), err), t->tg_fail_log.rl_quiet);
 	t->tg_fail_log.rl_quiet = 0;
 }
 
@@ -473,8 +476,9 @@ next_delay(struct deliver *d, CURL *e, long status, int attempt, int64_t real)
 {
 	struct curl_header *h;
 
-	if ((status == 429 || status == 503) && curl_easy_header(e,
-	    "Retry-After", 0, CURLH_HEADER, -1, &h) == CURLHE_OK) {
+	if ((status == 429 || status == 503) &&
+	    curl_easy_header(e, "Retry-After", 0, CURLH_HEADER, -1, &h) ==
+		CURLHE_OK) {
 		long ms = retry_after_ms(h->value, real);
 
 		if (ms >= 0)
@@ -490,9 +494,12 @@ xfer_failed(struct deliver *d, struct xfer *x, CURL *e, long status,
 	char la[LOG_VALUE_MAX];
 	struct target *t = x->x_target;
 	int64_t real = clock_real_ms();
-	struct store_attempt a = { .sub_id = t->tg_id, .seq = msg_seq(x->x_msg),
-	    .attempts = x->x_attempts + 1, .first_at = x->x_first ? x->x_first :
-	    real, .last_at = real, .status = rc == CURLE_OK ? status : 0 };
+	struct store_attempt a = { .sub_id = t->tg_id,
+		.seq = msg_seq(x->x_msg),
+		.attempts = x->x_attempts + 1,
+		.first_at = x->x_first ? x->x_first : real,
+		.last_at = real,
+		.status = rc == CURLE_OK ? status : 0 };
 	const char *detail = x->x_err;
 	char denied[SUB_ERRLEN];
 	long delay;
@@ -518,7 +525,8 @@ xfer_failed(struct deliver *d, struct xfer *x, CURL *e, long status,
 	if (delay < 0 && !t->tg_removed) {
 		store_dead(d->d_store, &a, sub_address(t->tg_sub),
 		    "retries exhausted");
-		log_warnx("delivery gave up: dead letter", "address=%s "
+		log_warnx("delivery gave up: dead letter",
+		    "address=%s "
 		    "message=%s attempts=%d",
 		    log_value(la, sizeof(la), sub_address(t->tg_sub)),
 		    msg_id(x->x_msg), a.attempts);
@@ -533,8 +541,10 @@ xfer_failed(struct deliver *d, struct xfer *x, CURL *e, long status,
 	store_retry(d->d_store, &a);
 	if (!t->tg_removed && !t->tg_gone) {
 		struct target_retry r = { .tr_seq = a.seq,
-		    .tr_msg = msg_ref(x->x_msg), .tr_attempts = a.attempts,
-		    .tr_due = d->d_now + delay, .tr_first = a.first_at };
+			.tr_msg = msg_ref(x->x_msg),
+			.tr_attempts = a.attempts,
+			.tr_due = d->d_now + delay,
+			.tr_first = a.first_at };
 
 		target_retry_add(d, t, &r);
 		metrics_retry();
@@ -545,7 +555,8 @@ xfer_failed(struct deliver *d, struct xfer *x, CURL *e, long status,
 		sub_set_state(t->tg_sub, SUB_FAILING);
 		target_spill(d, t);
 		log_warnx("subscriber failing: only retry probes until it "
-		    "answers", "address=%s consecutive_failures=%d",
+			  "answers",
+		    "address=%s consecutive_failures=%d",
 		    log_value(la, sizeof(la), sub_address(t->tg_sub)),
 		    t->tg_fails);
 	}
@@ -564,12 +575,13 @@ attempt_result(CURL *e, const struct xfer *x, long status, CURLcode rc)
 
 	if (rc == CURLE_OK)
 		return status >= 200 && status < 300 ? METRICS_OK :
-		    METRICS_FAILED;
+						       METRICS_FAILED;
 	if (rc == CURLE_OPERATION_TIMEDOUT)
 		return METRICS_TIMEOUT;
-	if (rc == CURLE_COULDNT_CONNECT && (x->x_denied[0] != '\0' ||
-	    (curl_easy_getinfo(e, CURLINFO_OS_ERRNO, &err) == CURLE_OK &&
-	    err == ECONNREFUSED)))
+	if (rc == CURLE_COULDNT_CONNECT &&
+	    (x->x_denied[0] != '\0' ||
+		(curl_easy_getinfo(e, CURLINFO_OS_ERRNO, &err) == CURLE_OK &&
+		    err == ECONNREFUSED)))
 		return METRICS_REFUSED;
 	return METRICS_FAILED;
 }
@@ -600,7 +612,8 @@ xfer_on_done(void *arg, CURL *e, CURLcode rc)
 		atomic_fetch_add(&sub_counters(t->tg_sub)->delivered, 1);
 		/* Every delivery passes here: no formatting unless shown. */
 		if (log_enabled(LOG_DEBUG))
-			log_debug("delivered", "address=%s message=%s "
+			log_debug("delivered",
+			    "address=%s message=%s "
 			    "status=%ld",
 			    log_value(la, sizeof(la), sub_address(t->tg_sub)),
 			    msg_id(x->x_msg), status);
@@ -624,12 +637,12 @@ xfer_on_done(void *arg, CURL *e, CURLcode rc)
 		target_ready_push(d, t);
 }
 
-
 int64_t
 xfer_slow_at(const struct deliver *d)
 {
 	return d->d_active_young != NULL ?
-	    d->d_active_young->x_start + SLOW_MS : -1;
+	    d->d_active_young->x_start + SLOW_MS :
+	    -1;
 }
 
 void
