@@ -261,9 +261,9 @@ carried_v4(const uint8_t a[16], uint8_t v4[16])
 
 /* What decided an address: the entry (NULL: none matched) and the verdict. */
 struct ruling {
-	const struct egress_net *r_net;
-	int r_deny;
-	int r_builtin; /* r_net is a built-in entry */
+	const struct egress_net *ru_net;
+	int ru_deny;
+	int ru_builtin; /* ru_net is a built-in entry */
 };
 
 static struct ruling
@@ -292,14 +292,14 @@ ruling_text(const struct ruling *r, const char *who,
 {
 	char net[INET6_ADDRSTRLEN + 4];
 
-	if (r->r_net != NULL) {
-		net_text(r->r_net, net);
+	if (r->ru_net != NULL) {
+		net_text(r->ru_net, net);
 		snprintf(reason, EGRESS_REASONLEN, "%s is in %s %s%s", who,
-		    r->r_deny ? "deny_targets" : "allow_targets", net,
-		    r->r_builtin ? " (built in)" : "");
+		    r->ru_deny ? "deny_targets" : "allow_targets", net,
+		    r->ru_builtin ? " (built in)" : "");
 	} else
 		snprintf(reason, EGRESS_REASONLEN, "%s is %s", who,
-		    r->r_deny ? "not in allow_targets" : "in no list");
+		    r->ru_deny ? "not in allow_targets" : "in no list");
 }
 
 enum egress_verdict
@@ -343,8 +343,8 @@ egress_check(const struct egress_list *deny, const struct egress_list *allow,
 	 * when it names an entry and the address's own is only its absence
 	 * from allow_targets.
 	 */
-	if (carries && r4.r_deny &&
-	    (!r.r_deny || (r.r_net == NULL && r4.r_net != NULL))) {
+	if (carries && r4.ru_deny &&
+	    (!r.ru_deny || (r.ru_net == NULL && r4.ru_net != NULL))) {
 		if (reason != NULL) {
 			addr_text(v4, 1, at4);
 			snprintf(who, sizeof(who), "%s embeds %s, which", at,
@@ -355,7 +355,7 @@ egress_check(const struct egress_list *deny, const struct egress_list *allow,
 	}
 	if (reason != NULL)
 		ruling_text(&r, at, reason);
-	return r.r_deny ? EGRESS_DENY : EGRESS_ALLOW;
+	return r.ru_deny ? EGRESS_DENY : EGRESS_ALLOW;
 }
 
 static int

@@ -2,7 +2,7 @@
  * reaper.c: evicts subscribers that stopped sending keep-alives.
  *
  * DESIGN
- * A ticker (ticker.c) runs a round every r_interval_ms of the monotonic
+ * A ticker (ticker.c) runs a round every rpr_interval_ms of the monotonic
  * clock, so a wall-clock jump neither evicts everyone nor no one.
  * Eviction takes the subscriber map's write lock inside subs_reap(); the
  * reaper has no lock of its own; a reload changes its TTL and interval
@@ -18,12 +18,12 @@
 #include "ticker.h"
 
 struct reaper {
-	struct ticker *r_ticker;
-	struct subs *r_subs;
+	struct ticker *rpr_ticker;
+	struct subs *rpr_subs;
 	/* Changed by a reload (reaper_set) while the ticker reads them. */
-	_Atomic long r_ttl_ms;
-	_Atomic long r_interval_ms;
-	int64_t r_next; /* the ticker's: the next round, 0 none yet */
+	_Atomic long rpr_ttl_ms;
+	_Atomic long rpr_interval_ms;
+	int64_t rpr_next; /* the ticker's: the next round, 0 none yet */
 };
 
 static void
@@ -35,7 +35,7 @@ reaper_run(void *arg)
 	struct sub **gone;
 	size_t n;
 
-	n = subs_reap(r->r_subs, now - atomic_load(&r->r_ttl_ms), &gone);
+	n = subs_reap(r->rpr_subs, now - atomic_load(&r->rpr_ttl_ms), &gone);
 	if (n == 0)
 		return;
 	metrics_evictions(n);
@@ -55,9 +55,9 @@ reaper_due(void *arg, int64_t now)
 {
 	struct reaper *r = arg;
 
-	r->r_next = (r->r_next != 0 ? r->r_next : now) +
-	    atomic_load(&r->r_interval_ms);
-	return r->r_next;
+	r->rpr_next = (r->rpr_next != 0 ? r->rpr_next : now) +
+	    atomic_load(&r->rpr_interval_ms);
+	return r->rpr_next;
 }
 
 struct reaper *
@@ -69,11 +69,11 @@ reaper_start(struct subs *s, long ttl_ms, long interval_ms)
 		log_error("cannot start reaper", "reason=nomem");
 		return NULL;
 	}
-	r->r_subs = s;
-	r->r_ttl_ms = ttl_ms;
-	r->r_interval_ms = interval_ms;
-	if ((r->r_ticker = ticker_start("reaper", reaper_due, reaper_run, r)) ==
-	    NULL) {
+	r->rpr_subs = s;
+	r->rpr_ttl_ms = ttl_ms;
+	r->rpr_interval_ms = interval_ms;
+	if ((r->rpr_ticker = ticker_start("reaper", reaper_due, reaper_run,
+		 r)) == NULL) {
 		free(r);
 		return NULL;
 	}
@@ -83,8 +83,8 @@ reaper_start(struct subs *s, long ttl_ms, long interval_ms)
 void
 reaper_set(struct reaper *r, long ttl_ms, long interval_ms)
 {
-	atomic_store(&r->r_ttl_ms, ttl_ms);
-	atomic_store(&r->r_interval_ms, interval_ms);
+	atomic_store(&r->rpr_ttl_ms, ttl_ms);
+	atomic_store(&r->rpr_interval_ms, interval_ms);
 }
 
 void
@@ -92,6 +92,6 @@ reaper_stop(struct reaper *r)
 {
 	if (r == NULL)
 		return;
-	ticker_stop(r->r_ticker);
+	ticker_stop(r->rpr_ticker);
 	free(r);
 }
