@@ -273,6 +273,7 @@ json_subscriber(struct sub *s, long ttl_ms)
 		return NULL;
 	cJSON_AddStringToObject(o, "address", sub_address(s));
 	cJSON_AddStringToObject(o, "url", sub_url_text(s));
+	cJSON_AddNumberToObject(o, "shard", (double)sub_shard(s));
 	clock_rfc3339(sub_registered_ms(s), t);
 	cJSON_AddStringToObject(o, "registered_at", t);
 	clock_rfc3339(ka, t);

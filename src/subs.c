@@ -28,6 +28,7 @@ struct sub {
 	atomic_uint sub_refs;
 	struct hnode sub_node; /* keyed by sub_address; map lock */
 	char *sub_address;
+	unsigned sub_shard; /* subs_shard_of(sub_address), fixed */
 	char *sub_url_text;
 	CURLU *sub_url;
 	int64_t sub_registered;
@@ -142,6 +143,7 @@ sub_new(const char *address, uint64_t h, CURLU *url, const char *url_text,
 	atomic_init(&sub->sub_refs, 1);
 	sub->sub_node.hn_hash = h;
 	sub->sub_node.hn_key = sub->sub_address;
+	sub->sub_shard = subs_shard_of(sub->sub_address);
 	sub->sub_url = url;
 	sub->sub_registered = real_ms;
 	atomic_init(&sub->sub_ka_real, real_ms);
@@ -527,6 +529,25 @@ const char *
 sub_address(const struct sub *sub)
 {
 	return sub->sub_address;
+}
+
+unsigned
+subs_shard_of(const char *address)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	const unsigned char *p;
+
+	for (p = (const unsigned char *)address; *p != '\0'; p++) {
+		h ^= *p;
+		h *= 0x100000001b3ULL;
+	}
+	return (unsigned)(h % SUBS_SHARDS);
+}
+
+unsigned
+sub_shard(const struct sub *sub)
+{
+	return sub->sub_shard;
 }
 
 const char *

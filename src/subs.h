@@ -139,6 +139,19 @@ struct sub *sub_ref(struct sub *sub);
 void sub_unref(struct sub *sub);
 
 const char *sub_address(const struct sub *sub);
+
+/*
+ * Shards: a subscriber belongs to shard subs_shard_of(its address) for
+ * its whole life, the unit in which delivery (and, later, a cluster node)
+ * owns subscribers.  The function is part of the interface and must never
+ * change: the 64-bit FNV-1a hash (offset basis 0xcbf29ce484222325, prime
+ * 0x100000001b3) of the address's bytes as registered (the map's key),
+ * modulo SUBS_SHARDS.  doc/api.md documents it; tests check it against an
+ * independent implementation.
+ */
+#define SUBS_SHARDS 64
+unsigned subs_shard_of(const char *address);
+unsigned sub_shard(const struct sub *sub);
 const char *sub_url_text(const struct sub *sub);
 const CURLU *sub_url(const struct sub *sub);
 int64_t sub_registered_ms(const struct sub *sub);

@@ -122,6 +122,32 @@ START_TEST(snapshot_sorted_with_fields)
 }
 END_TEST
 
+/*
+ * The shard function is part of the interface (cluster nodes will lease
+ * shards by it): the published FNV-1a 64 test vectors, modulo 64, and a
+ * subscriber keeps the shard of its address.
+ */
+START_TEST(shard_is_fnv1a_of_the_address)
+{
+	struct subs *s = subs_new(10, &hooks);
+	struct sub **v;
+	long n;
+
+	ck_assert_uint_eq(subs_shard_of(""), 0xcbf29ce484222325ULL % 64);
+	ck_assert_uint_eq(subs_shard_of("a"), 0xaf63dc4c8601ec8cULL % 64);
+	ck_assert_uint_eq(subs_shard_of("foobar"), 0x85944171f73967e8ULL % 64);
+	ck_assert_uint_eq(subs_shard_of("127.0.0.1:8080"), 12);
+	ck_assert_uint_eq(subs_shard_of("[::1]:9000"), 39);
+	ck_assert_int_eq(add(s, "127.0.0.1:8080", 1), SUBS_ADDED);
+	n = subs_snapshot(s, &v);
+	ck_assert_int_eq(n, 1);
+	ck_assert_uint_eq(sub_shard(v[0]), 12);
+	sub_unref(v[0]);
+	free(v);
+	subs_free(s);
+}
+END_TEST
+
 START_TEST(reap_only_the_silent)
 {
 	struct subs *s = subs_new(100, &hooks);
@@ -322,6 +348,7 @@ main(void)
 	tcase_add_test(tc, add_refresh_remove);
 	tcase_add_test(tc, limit_and_failed_hook);
 	tcase_add_test(tc, snapshot_sorted_with_fields);
+	tcase_add_test(tc, shard_is_fnv1a_of_the_address);
 	tcase_add_test(tc, reap_only_the_silent);
 	tcase_add_test(tc, removal_reasons);
 	tcase_add_test(tc, restore_keeps_saved_fields);

@@ -9,9 +9,17 @@ from harness import (HookcastTestCase, parse_ts, refusing_address, scaled,
 TEXT_LINE_RE = re.compile(r'^(.+)  :  (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)$')
 BROWSER_ACCEPT = ('text/html,application/xhtml+xml,application/xml;q=0.9,'
                   'image/avif,image/webp,*/*;q=0.8')
-JSON_FIELDS = ('address', 'url', 'registered_at', 'last_keepalive', 'expires_at',
+JSON_FIELDS = ('address', 'url', 'shard', 'registered_at', 'last_keepalive', 'expires_at',
                'state', 'queued', 'in_flight', 'delivered', 'failed', 'retrying',
                'last_error')
+
+
+def documented_shard(address):
+    """doc/api.md: FNV-1a 64 of the address's bytes, modulo 64."""
+    h = 0xcbf29ce484222325
+    for b in address.encode():
+        h = ((h ^ b) * 0x100000001b3) % 2**64
+    return h % 64
 
 
 class RegisterTest(HookcastTestCase):
@@ -145,6 +153,23 @@ class ListingTest(HookcastTestCase):
                     self.assertEqual(s['state'], 'active')
                     self.assertNotIn('dropped', s, 'nothing is dropped any more')
                     self.assertIsNone(s['last_error'])
+
+    def test_shard_is_the_documented_function_and_survives_restart(self):
+        # Nothing is published: these addresses are only registered.
+        addresses = ['127.0.0.1:%d' % p for p in range(5100, 5140)]
+        addresses += ['http://127.0.0.1:5041/custom/path', '[::1]:5042']
+        hc = self.start_hookcast()
+        for a in addresses:
+            self.assertSuccess(hc.register(a))
+        want = {a: documented_shard(a) for a in addresses}
+        self.assertGreater(len(set(want.values())), 10, 'the addresses spread')
+        for s in hc.list_json():
+            self.assertIs(type(s['shard']), int)
+            self.assertEqual(s['shard'], want[s['address']], s['address'])
+        hc.stop()
+        hc = self.start_hookcast(data_dir=hc.data_dir)
+        got = {s['address']: s['shard'] for s in hc.list_json()}
+        self.assertEqual(got, want)
 
     def test_json_counters_after_deliveries(self):
         good = self.sink()
