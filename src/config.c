@@ -97,6 +97,7 @@ static const struct config_key config_keys[] = {
 	KEY(allow_targets, CT_TARGETS, 0, 0),
 	KEY(ca_file, CT_FILE, 0, 0),
 	KEY(tls_verify, CT_BOOL, 0, 0),
+	KEY(http2, CT_BOOL, 0, 0),
 	RESTART_KEY(tls_cert, CT_FILE, 0, 0),
 	RESTART_KEY(tls_key, CT_FILE, 0, 0),
 };
@@ -140,6 +141,7 @@ config_init(struct config *cfg)
 	/* deny_targets, allow_targets: empty (the built-in denials apply). */
 	/* ca_file, tls_cert, tls_key: unset. */
 	cfg->tls_verify = 1;
+	cfg->http2 = 1;
 }
 
 /* A whole number with an optional unit suffix; -1 on trailing junk or overflow. */

@@ -618,6 +618,13 @@ deliver_start(const struct config *cfg, struct store *st, struct subs *subs,
 		log_error("cannot start delivery", "reason=nomem");
 		return NULL;
 	}
+	/* Asked once: without it, https:// stays on HTTP/1.1 whatever http2 says. */
+	d->d_http2 = (curl_version_info(CURLVERSION_NOW)->features &
+			  CURL_VERSION_HTTP2) != 0;
+	if (cfg->http2 && !d->d_http2)
+		log_warnx("libcurl has no HTTP/2 (nghttp2): https:// "
+			  "deliveries use HTTP/1.1",
+		    "http2=yes");
 	d->d_cfg = cfg;
 	d->d_store = st;
 	d->d_subs = subs;

@@ -154,6 +154,7 @@ struct deliver {
 	struct signer *d_signer;    /* signing_secret's, or NULL */
 	uint64_t d_rng;		    /* retry jitter */
 	char d_user_agent[64];
+	int d_http2; /* libcurl has HTTP/2 (nghttp2): checked at start */
 	struct curl_slist *d_resolve; /* HOOKCAST_TEST_RESOLVE's, or NULL */
 	/* The loop (deliver.c). */
 	uint64_t d_last_seq; /* the newest message fanned out */

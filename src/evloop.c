@@ -178,6 +178,14 @@ evloop_set_maxconnects(struct evloop *ev, long n)
 }
 
 void
+evloop_set_max_streams(struct evloop *ev, long n)
+{
+	/* libcurl's default, 100, unless a subscriber may have more in flight. */
+	curl_multi_setopt(ev->ev_multi, CURLMOPT_MAX_CONCURRENT_STREAMS,
+	    n > 100 ? n : 100L);
+}
+
+void
 evloop_wake(struct evloop *ev)
 {
 	uint64_t one = 1;
@@ -295,6 +303,9 @@ evloop_new(evloop_done_fn *done, void *arg)
 	curl_multi_setopt(ev->ev_multi, CURLMOPT_SOCKETDATA, ev);
 	curl_multi_setopt(ev->ev_multi, CURLMOPT_TIMERFUNCTION, on_timer);
 	curl_multi_setopt(ev->ev_multi, CURLMOPT_TIMERDATA, ev);
+	/* libcurl's default, spelt out: HTTP/2 transfers share connections. */
+	curl_multi_setopt(ev->ev_multi, CURLMOPT_PIPELINING,
+	    (long)CURLPIPE_MULTIPLEX);
 	return ev;
 fail:
 	evloop_free(ev);

@@ -52,6 +52,11 @@ int evloop_add(struct evloop *ev, CURL *e);
 void evloop_remove(struct evloop *ev, CURL *e);
 /* Connections libcurl keeps open when idle (CURLMOPT_MAXCONNECTS). */
 void evloop_set_maxconnects(struct evloop *ev, long n);
+/*
+ * Streams libcurl starts on one HTTP/2 connection before it opens another
+ * (CURLMOPT_MAX_CONCURRENT_STREAMS): N, at least libcurl's default of 100.
+ */
+void evloop_set_max_streams(struct evloop *ev, long n);
 
 /*
  * Waits until a socket is ready, libcurl's timer is due, evloop_wake() is

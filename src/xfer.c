@@ -17,6 +17,11 @@
  * Every connection libcurl opens goes through on_open() with the address
  * it is about to connect to: the egress policy is checked there, after
  * DNS, and a denial's reason is kept in the transfer until it fails.
+ *
+ * An https:// subscriber is offered HTTP/2 by ALPN (unless http2 is off);
+ * where its server takes it, its transfers are streams of one connection,
+ * at most max_in_flight of them like any transfers.  http:// subscribers
+ * get HTTP/1.1 keep-alive, never h2c.
  */
 #include <assert.h>
 #include <errno.h>
@@ -25,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #include <curl/curl.h>
@@ -59,6 +65,7 @@ struct xfer {
 	char x_stamp[40];
 	char x_sig[24 + SIGN_VALUE_MAX];
 	char x_denied[EGRESS_REASONLEN]; /* by on_open, "": no */
+	int x_h2; /* set for HTTP/2 over TLS (xfer_set_version), 0: HTTP/1.1 */
 };
 
 /* 1 if a line may be logged now; otherwise counts the event as left out. */
@@ -307,6 +314,36 @@ attempt_headers(struct deliver *d, struct target *t, struct xfer *x,
 	return 0;
 }
 
+long
+xfer_http_version(int http2, const char *url)
+{
+	return http2 && strncasecmp(url, "https://", 8) == 0 ?
+	    (long)CURL_HTTP_VERSION_2TLS :
+	    (long)CURL_HTTP_VERSION_1_1;
+}
+
+/*
+ * X's handle asks for the HTTP version T's deliveries use.  PIPEWAIT makes
+ * a subscriber's concurrent transfers wait for its first connection's ALPN
+ * and then share it as streams, rather than each opening a connection of
+ * its own; never with HTTP/1.1, where libcurl would hold all of them but
+ * one until the first answer.  Handles are pooled across subscribers: the
+ * options are set only when they change.
+ */
+static void
+xfer_set_version(struct deliver *d, struct xfer *x, const struct target *t)
+{
+	long v = xfer_http_version(d->d_http2 && d->d_cfg->http2,
+	    sub_url_text(t->tg_sub));
+	int h2 = v != (long)CURL_HTTP_VERSION_1_1;
+
+	if (h2 == x->x_h2)
+		return;
+	curl_easy_setopt(x->x_easy, CURLOPT_HTTP_VERSION, v);
+	curl_easy_setopt(x->x_easy, CURLOPT_PIPEWAIT, (long)h2);
+	x->x_h2 = h2;
+}
+
 /*
  * Starts one delivery for T: its first retry when KIND is TARGET_RETRY,
  * else its FIFO's head.  -1, logged, if it cannot (nothing is lost: T
@@ -345,6 +382,7 @@ xfer_start(struct deliver *d, struct target *t, enum target_work kind)
 	if (attempt_headers(d, t, x, m) == -1)
 		goto fail;
 	curl_easy_setopt(e, CURLOPT_CURLU, sub_url(t->tg_sub));
+	xfer_set_version(d, x, t);
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->x_hdr);
 	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
 	    (curl_off_t)msg_len(m));
@@ -691,4 +729,6 @@ xfer_size_cache(struct deliver *d)
 	if (want > d->d_max_open)
 		want = d->d_max_open;
 	evloop_set_maxconnects(d->d_ev, want);
+	/* One HTTP/2 connection can carry a subscriber's whole cap. */
+	evloop_set_max_streams(d->d_ev, target_max_in_flight(d));
 }

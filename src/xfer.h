@@ -36,7 +36,16 @@ void xfer_lower_cursors(struct deliver *d);
 long xfer_abandon_all(struct deliver *d);
 /* Frees the pool; nothing may be in flight. */
 void xfer_free_all(struct deliver *d);
-/* Sizes libcurl's connection cache to D's targets. */
+/*
+ * Sizes libcurl's connection cache to D's targets, and its HTTP/2 streams
+ * a connection to a subscriber's cap.
+ */
 void xfer_size_cache(struct deliver *d);
+/*
+ * The CURLOPT_HTTP_VERSION a delivery to URL asks for: HTTP/2 offered by
+ * ALPN (CURL_HTTP_VERSION_2TLS) to an https:// URL when HTTP2 is set (the
+ * http2 setting, and libcurl can), else HTTP/1.1; never h2c over http://.
+ */
+long xfer_http_version(int http2, const char *url);
 
 #endif

@@ -442,6 +442,7 @@ START_TEST(egress_and_tls_keys)
 	ck_assert_int_eq(c.allow_targets.el_count, 0);
 	ck_assert_str_eq(c.ca_file, "");
 	ck_assert_int_eq(c.tls_verify, 1);
+	ck_assert_int_eq(c.http2, 1);
 	ck_assert_str_eq(c.tls_cert, "");
 	ck_assert_str_eq(c.tls_key, "");
 
@@ -458,6 +459,12 @@ START_TEST(egress_and_tls_keys)
 	ck_assert_int_eq(config_set(&c, "tls_verify", "no", err), 0);
 	ck_assert_int_eq(c.tls_verify, 0);
 	ck_assert_int_eq(config_set(&c, "tls_verify", "off", err), -1);
+	ck_assert_int_eq(config_set(&c, "--http2", "no", err), 0);
+	ck_assert_int_eq(c.http2, 0);
+	ck_assert_int_eq(config_set(&c, "http2", "yes", err), 0);
+	ck_assert_int_eq(c.http2, 1);
+	ck_assert_int_eq(config_set(&c, "http2", "h2", err), -1);
+	ck_assert_int_eq(c.http2, 1);
 	ck_assert_int_eq(config_set(&c, "ca_file", "/etc/ca.pem", err), 0);
 	ck_assert_str_eq(c.ca_file, "/etc/ca.pem");
 
