@@ -9,9 +9,10 @@ build="gcc make pkg-config libc6-dev libmicrohttpd-dev libcurl4-openssl-dev libc
 case "${1:-check}" in
 build) want="$build" ;;
 # promtool (prometheus) checks /metrics; chromium runs the dashboard test;
+# nginx (TLS and HTTP/2) is test_http2.py's subscriber;
 # systemd-analyze (systemd) checks the unit; man (man-db) renders hookcast.8;
 # clang with its compiler-rt (libFuzzer, the sanitizers) builds tests/fuzz.
-check) want="$build check python3 openssl prometheus chromium systemd man-db clang libclang-rt-14-dev" ;;
+check) want="$build check python3 openssl nginx-light prometheus chromium systemd man-db clang libclang-rt-14-dev" ;;
 bench) want="$build python3 curl nginx-light wrk" ;;
 # make lint and make format: the analysers, the formatter, and check's
 # header for the unit tests they read.

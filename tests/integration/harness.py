@@ -288,6 +288,7 @@ class Recorded:
         self.done = None
         self.index = None    # 0-based: the how-manieth request this sink received
         self.status = None   # the status code the sink answered (None until answered)
+        self.version = None  # the request line's protocol, e.g. 'HTTP/1.1'
 
     @property
     def webhook_id(self):
@@ -330,6 +331,7 @@ class _SinkHandler(http.server.BaseHTTPRequestHandler):
             body = self.rfile.read(n) if n else b''
         rec = Recorded(self.command, self.path, self.headers, body,
                        self.client_address[1])
+        rec.version = self.request_version
         sink._arrive(rec)
         gate = sink.gate
         if gate is not None:
