@@ -624,6 +624,30 @@ attempt_result(CURL *e, const struct xfer *x, long status, CURLcode rc)
 	return METRICS_FAILED;
 }
 
+/*
+ * libcurl 7.88 fails an HTTP/2 request whose server sent its whole answer
+ * and closed the stream before the last of the body went out (nginx's
+ * `return 204` does; curl issue 22984): CURLE_HTTP2_STREAM or
+ * CURLE_SEND_ERROR with the status in hand.  That answer is the
+ * subscriber's, as it would be over HTTP/1.1: CURLE_OK, so that 2xx, 3xx,
+ * 410 and 429 are acted on alike.  An answer cut short keeps its error.
+ */
+static CURLcode
+answered_early(CURL *e, long status, CURLcode rc)
+{
+	curl_off_t len = -1, got = 0;
+	long v = 0;
+
+	if ((rc != CURLE_HTTP2_STREAM && rc != CURLE_SEND_ERROR) ||
+	    status < 200 ||
+	    curl_easy_getinfo(e, CURLINFO_HTTP_VERSION, &v) != CURLE_OK ||
+	    v != CURL_HTTP_VERSION_2_0)
+		return rc;
+	curl_easy_getinfo(e, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &len);
+	curl_easy_getinfo(e, CURLINFO_SIZE_DOWNLOAD_T, &got);
+	return len < 0 || got == len ? CURLE_OK : rc;
+}
+
 void
 xfer_on_done(void *arg, CURL *e, CURLcode rc)
 {
@@ -638,6 +662,7 @@ xfer_on_done(void *arg, CURL *e, CURLcode rc)
 	curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&x);
 	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
 	curl_easy_getinfo(e, CURLINFO_TOTAL_TIME_T, &us);
+	rc = answered_early(e, status, rc);
 	result = attempt_result(e, x, status, rc);
 	metrics_delivery(result, (int64_t)us);
 	evloop_remove(d->d_ev, e);

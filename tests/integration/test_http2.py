@@ -50,6 +50,9 @@ http {{
             proxy_http_version 1.1;
             proxy_set_header Connection "";
         }}
+        location = /early {{
+            return 204;
+        }}
         location / {{
             return 404;
         }}
@@ -117,8 +120,8 @@ class Nginx:
         except OSError:
             return False
 
-    def url(self):
-        return 'https://127.0.0.1:%d/event' % self.port
+    def url(self, path='/event'):
+        return 'https://127.0.0.1:%d%s' % (self.port, path)
 
     def errors(self):
         try:
@@ -224,6 +227,26 @@ class Http2Test(HookcastTestCase):
         entries = nginx.entries()
         self.assertEqual({e[0] for e in entries}, {'HTTP/2.0'}, entries)
         self.assertEqual(len({e[1] for e in entries}), 1, entries)
+
+    def test_an_answer_before_the_body_is_read_is_a_delivery(self):
+        # nginx's `return 204` answers from the headers alone and closes the
+        # stream while the body may still be on its way: libcurl 7.88 then
+        # reports an HTTP/2 stream error, but the subscriber did answer 204.
+        # Each message must count once as delivered, and not be sent again.
+        sink = self.sink()
+        nginx = Nginx(self, sink)
+        hc = self.start('yes')
+        url = nginx.url('/early')
+        self.assertSuccess(hc.register(url))
+        for i in range(BURST):
+            self.assertSuccess(hc.publish(b'{"n":%d}' % i, content_type='application/json'))
+        s = hc.wait_subscriber(url, lambda s: s['delivered'] + s['failed'] >= BURST, scaled(20))
+        self.assertEqual((s['delivered'], s['failed'], s['last_error']), (BURST, 0, None), s)
+        self.assertTrue(wait_until(lambda: len(nginx.entries()) >= BURST, scaled(5)))
+        entries = nginx.entries()
+        self.assertEqual(len(entries), BURST, 'sent again: %r' % entries)
+        self.assertEqual({(e[0], e[3]) for e in entries}, {('HTTP/2.0', '204')}, entries)
+        self.assertEqual(len({e[4] for e in entries}), BURST)
 
     def test_http2_no_gives_http11(self):
         nginx, sink, entries = self.deliver_burst('no')
