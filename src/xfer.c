@@ -21,7 +21,11 @@
  * An https:// subscriber is offered HTTP/2 by ALPN (unless http2 is off);
  * where its server takes it, its transfers are streams of one connection,
  * at most max_in_flight of them like any transfers.  http:// subscribers
- * get HTTP/1.1 keep-alive, never h2c.
+ * get HTTP/1.1 keep-alive, never h2c.  libcurl 7.88 mishandles an HTTP/2
+ * server that answers before it has read the body (answered_h2): such an
+ * answer counts when it ends in an error, and ends the transfer when it
+ * turns slow; where libcurl failed before reading it, the message is sent
+ * again, as after any failure.
  */
 #include <assert.h>
 #include <errno.h>
@@ -429,10 +433,13 @@ fail:
 	return -1;
 }
 
+static void xfer_answered(struct deliver *d, struct xfer *from,
+    struct xfer *to);
+
 static void
 xfer_age(struct deliver *d)
 {
-	struct xfer *x;
+	struct xfer *x, *from = d->d_active_young;
 
 	while ((x = d->d_active_young) != NULL &&
 	    d->d_now - x->x_start >= SLOW_MS) {
@@ -440,6 +447,8 @@ xfer_age(struct deliver *d)
 		d->d_fast--;
 		d->d_active_young = x->x_next;
 	}
+	if (from != d->d_active_young)
+		xfer_answered(d, from, d->d_active_young);
 }
 
 void
@@ -625,27 +634,39 @@ attempt_result(CURL *e, const struct xfer *x, long status, CURLcode rc)
 }
 
 /*
- * libcurl 7.88 fails an HTTP/2 request whose server sent its whole answer
- * and closed the stream before the last of the body went out (nginx's
- * `return 204` does; curl issue 22984): CURLE_HTTP2_STREAM or
- * CURLE_SEND_ERROR with the status in hand.  That answer is the
- * subscriber's, as it would be over HTTP/1.1: CURLE_OK, so that 2xx, 3xx,
- * 410 and 429 are acted on alike.  An answer cut short keeps its error.
+ * 1 if E is an HTTP/2 transfer whose answer is in, whole: its status, and
+ * all the body it said it had.  libcurl 7.88 can still fail such a
+ * transfer, or leave it waiting, when the server answered and closed the
+ * stream before the last of the request body went out (nginx's `return
+ * 204` does; curl issue 22984): CURLE_HTTP2_STREAM or CURLE_SEND_ERROR, or
+ * nothing until delivery_timeout.
  */
-static CURLcode
-answered_early(CURL *e, long status, CURLcode rc)
+static int
+answered_h2(CURL *e, long status)
 {
 	curl_off_t len = -1, got = 0;
 	long v = 0;
 
-	if ((rc != CURLE_HTTP2_STREAM && rc != CURLE_SEND_ERROR) ||
-	    status < 200 ||
+	if (status < 200 ||
 	    curl_easy_getinfo(e, CURLINFO_HTTP_VERSION, &v) != CURLE_OK ||
 	    v != CURL_HTTP_VERSION_2_0)
-		return rc;
+		return 0;
 	curl_easy_getinfo(e, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &len);
 	curl_easy_getinfo(e, CURLINFO_SIZE_DOWNLOAD_T, &got);
-	return len < 0 || got == len ? CURLE_OK : rc;
+	return len < 0 || got == len;
+}
+
+/*
+ * Such an answer is the subscriber's, as it would be over HTTP/1.1:
+ * CURLE_OK, so that 2xx, 3xx, 410 and 429 are acted on alike.
+ */
+static CURLcode
+answered_early(CURL *e, long status, CURLcode rc)
+{
+	if ((rc == CURLE_HTTP2_STREAM || rc == CURLE_SEND_ERROR) &&
+	    answered_h2(e, status))
+		return CURLE_OK;
+	return rc;
 }
 
 void
@@ -698,6 +719,28 @@ xfer_on_done(void *arg, CURL *e, CURLcode rc)
 		target_release(d, t);
 	else
 		target_ready_push(d, t);
+}
+
+/*
+ * Of the transfers from FROM up to TO, which just turned slow: an HTTP/2
+ * one whose answer is in is over, whatever libcurl waits for (see
+ * answered_h2), rather than holding its slot until delivery_timeout.
+ */
+static void
+xfer_answered(struct deliver *d, struct xfer *from, struct xfer *to)
+{
+	struct xfer *x, *next;
+	long status;
+
+	for (x = from; x != to; x = next) {
+		next = x->x_next;
+		status = 0;
+		if (x->x_h2 &&
+		    curl_easy_getinfo(x->x_easy, CURLINFO_RESPONSE_CODE,
+			&status) == CURLE_OK &&
+		    answered_h2(x->x_easy, status))
+			xfer_on_done(d, x->x_easy, CURLE_HTTP2_STREAM);
+	}
 }
 
 int64_t

@@ -33,6 +33,7 @@ events {{
 }}
 http {{
     server_tokens off;
+    keepalive_requests 100000;
     client_body_temp_path {prefix}/client_body;
     proxy_temp_path {prefix}/proxy;
     fastcgi_temp_path {prefix}/fastcgi;
@@ -167,9 +168,9 @@ def most_at_once(sink):
 
 class Http2Test(HookcastTestCase):
 
-    def start(self, http2):
-        config = {'ca_file': CERTS['ca.crt'], 'signing_secret': SECRET,
-                  'max_in_flight': str(IN_FLIGHT)}
+    def start(self, http2, **more):
+        config = dict({'ca_file': CERTS['ca.crt'], 'signing_secret': SECRET,
+                       'max_in_flight': str(IN_FLIGHT)}, **more)
         if http2 is not None:
             config['http2'] = http2
         return self.start_hookcast(config=config)
@@ -231,22 +232,34 @@ class Http2Test(HookcastTestCase):
     def test_an_answer_before_the_body_is_read_is_a_delivery(self):
         # nginx's `return 204` answers from the headers alone and closes the
         # stream while the body may still be on its way: libcurl 7.88 then
-        # reports an HTTP/2 stream error, but the subscriber did answer 204.
-        # Each message must count once as delivered, and not be sent again.
+        # reports an HTTP/2 stream error, or (about one in 200) waits for
+        # nothing until delivery_timeout, though the subscriber did answer
+        # 204.  Each message must count as delivered, soon.  (Where libcurl
+        # fails before it has read the answer, the message is sent again:
+        # rarely, and with the same webhook-id.)  The bench (step 10, 100
+        # such servers) is what makes libcurl wait: this test seldom does.
+        n, subs = 100, 10
         sink = self.sink()
         nginx = Nginx(self, sink)
-        hc = self.start('yes')
-        url = nginx.url('/early')
-        self.assertSuccess(hc.register(url))
-        for i in range(BURST):
+        hc = self.start('yes', delivery_timeout='60', max_transfers=str(subs * IN_FLIGHT))
+        # Ten subscribers on one server: their streams share its connection.
+        urls = [nginx.url('/early?%d' % k) for k in range(subs)]
+        for url in urls:
+            self.assertSuccess(hc.register(url))
+        for i in range(n):
             self.assertSuccess(hc.publish(b'{"n":%d}' % i, content_type='application/json'))
-        s = hc.wait_subscriber(url, lambda s: s['delivered'] + s['failed'] >= BURST, scaled(20))
-        self.assertEqual((s['delivered'], s['failed'], s['last_error']), (BURST, 0, None), s)
-        self.assertTrue(wait_until(lambda: len(nginx.entries()) >= BURST, scaled(5)))
+        deadline = scaled(15)
+        for url in urls:
+            s = hc.wait_subscriber(url, lambda s: s['delivered'] >= n, deadline)
+            self.assertEqual(s['delivered'], n, s)
+            self.assertLessEqual(s['failed'], n // 20, s)
+        failed = sum(hc.subscriber(url)['failed'] for url in urls)
+        self.assertTrue(wait_until(lambda: len(nginx.entries()) >= n * subs + failed, scaled(5)))
         entries = nginx.entries()
-        self.assertEqual(len(entries), BURST, 'sent again: %r' % entries)
+        self.assertEqual(len(entries), n * subs + failed, 'sent again: %r' % entries)
         self.assertEqual({(e[0], e[3]) for e in entries}, {('HTTP/2.0', '204')}, entries)
-        self.assertEqual(len({e[4] for e in entries}), BURST)
+        self.assertEqual(len({e[4] for e in entries}), n)
+        self.assertEqual(len({e[1] for e in entries}), 1, 'more than one connection')
 
     def test_http2_no_gives_http11(self):
         nginx, sink, entries = self.deliver_burst('no')
