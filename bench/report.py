@@ -8,6 +8,7 @@ import subprocess
 import time
 
 from common import NSUBS, NTOPICS, TOPIC_PATTERN, TOPIC_PREFIX, BODY_BYTES, fmt, median, spread
+from steps import STEPS
 
 
 def verdict(value, op, limit):
@@ -204,6 +205,10 @@ def summary_rows(b, R):
              ("publishes accepted/s, run 3 (info)", ratio("pub"), "", "")]
     if "removal" in R:
         rows += removal_rows(R["removal"])
+    # Steps that say what their figures mean themselves.
+    for step in STEPS:
+        if step.ONCE and hasattr(step, "summary_rows") and b.ran_number(step.NUMBER):
+            rows += step.summary_rows(b.rounds_of(step.NAME).get(0))
     return rows
 
 
