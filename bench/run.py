@@ -43,7 +43,7 @@ the record); helpers.py (listing sums, registration, signature check, free
 ports); hang.py (subscribers that never answer); post.lua (wrk's publisher:
 pacing, topics, the summary line); nginx.conf.in (the sinks).
 
-Needs nginx, wrk, ss and python3 (standard library only)."""
+Needs nginx, wrk, ss, openssl (step 10) and python3 (standard library only)."""
 import argparse
 import fcntl
 import hashlib
@@ -138,6 +138,8 @@ def check_tools(o):
         missing.append("wrk")
     if not shutil.which("ss"):
         missing.append("ss (iproute2)")
+    if 10 in o.steps and not shutil.which("openssl"):
+        missing.append("openssl (step 10's certificates)")
     for b in [o.binary] + ([o.baseline] if o.baseline else []):
         if not os.access(b, os.X_OK):
             missing.append("%s (build it first: make)" % b)

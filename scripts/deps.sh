@@ -13,7 +13,7 @@ build) want="$build" ;;
 # systemd-analyze (systemd) checks the unit; man (man-db) renders hookcast.8;
 # clang with its compiler-rt (libFuzzer, the sanitizers) builds tests/fuzz.
 check) want="$build check python3 openssl nginx-light prometheus chromium systemd man-db clang libclang-rt-14-dev" ;;
-bench) want="$build python3 curl nginx-light wrk" ;;
+bench) want="$build python3 curl openssl nginx-light wrk" ;;
 # make lint and make format: the analysers, the formatter, and check's
 # header for the unit tests they read.
 lint) want="$build check python3 cppcheck clang-tidy clang-format" ;;

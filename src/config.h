@@ -64,7 +64,7 @@ struct config {
 	struct egress_list allow_targets;
 	char ca_file[1024]; /* "": libcurl's default */
 	int tls_verify;
-	int http2; /* offer HTTP/2 to https:// subscribers */
+	int http2;	     /* offer HTTP/2 to https:// subscribers */
 	char tls_cert[1024]; /* "": plain HTTP front end */
 	char tls_key[1024];
 	/* Set by config_share to the copy's reference count, else NULL. */

@@ -620,7 +620,7 @@ deliver_start(const struct config *cfg, struct store *st, struct subs *subs,
 	}
 	/* Asked once: without it, https:// stays on HTTP/1.1 whatever http2 says. */
 	d->d_http2 = (curl_version_info(CURLVERSION_NOW)->features &
-			  CURL_VERSION_HTTP2) != 0;
+			 CURL_VERSION_HTTP2) != 0;
 	if (cfg->http2 && !d->d_http2)
 		log_warnx("libcurl has no HTTP/2 (nghttp2): https:// "
 			  "deliveries use HTTP/1.1",

@@ -434,7 +434,7 @@ fail:
 }
 
 static void xfer_answered(struct deliver *d, struct xfer *from,
-    struct xfer *to);
+    const struct xfer *to);
 
 static void
 xfer_age(struct deliver *d)
@@ -727,7 +727,7 @@ xfer_on_done(void *arg, CURL *e, CURLcode rc)
  * answered_h2), rather than holding its slot until delivery_timeout.
  */
 static void
-xfer_answered(struct deliver *d, struct xfer *from, struct xfer *to)
+xfer_answered(struct deliver *d, struct xfer *from, const struct xfer *to)
 {
 	struct xfer *x, *next;
 	long status;

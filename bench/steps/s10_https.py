@@ -21,6 +21,7 @@ others HTTP/1.1; a delivery libcurl failed after nginx had answered it is
 sent again, and counted as an observation)."""
 import http.client
 import os
+import signal
 import socket
 import subprocess
 import threading
@@ -202,6 +203,7 @@ def one(b, binary, d, variant, http2, rnd, nmsg, sink):
         "--ca-file", os.path.join(d, "ca.crt"), "--http2", "yes" if http2 else "no",
         "--max-transfers", str(MAX_TRANSFERS), "--max-in-flight", "8"])
     hc.start()
+    want = 0
     try:
         addrs = ["https://127.0.0.1:%d/event" % p for p in ports]
         hc.register(addrs)
@@ -231,7 +233,13 @@ def one(b, binary, d, variant, http2, rnd, nmsg, sink):
         n, delivered, failed = st[0], st[1], st[2]
     finally:
         hc.stop()
-        b.stop(ng)    # flushes the access log
+        # Reopening its logs makes nginx write out what it has buffered.
+        if ng.poll() is None:
+            ng.send_signal(signal.SIGUSR1)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and len(log_entries(log)) < want:
+            time.sleep(0.1)
+        b.stop(ng)
     entries = log_entries(log)
     fig = {"dps": round(accepted * NSUBS / secs), "secs": fmt(secs, 2), "pub_secs": fmt(t_pub, 2),
            "accepted": accepted, "cpu": fmt(cpu, 2),
