@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "sign.h"
@@ -67,6 +68,7 @@ static const struct config_key config_keys[] = {
 	KEY(queue_limit, CT_INT, 1, 10000000),
 	KEY(max_in_flight, CT_INT, 1, 1000),
 	KEY(max_transfers, CT_INT, 1, 100000),
+	RESTART_KEY(delivery_threads, CT_INT, 1, 64),
 	KEY(connect_timeout, CT_DURATION, 1, 3600),
 	KEY(delivery_timeout, CT_DURATION, 1, 86400),
 	KEY(max_queued_bytes, CT_SIZE, 1024, 1LL << 40),
@@ -102,6 +104,15 @@ static const struct config_key config_keys[] = {
 };
 #define NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))
 
+/* The default of delivery_threads: a thread a CPU, within the key's bounds. */
+static long
+config_online_cpus(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n < 1 ? 1 : n > 64 ? 64 : n;
+}
+
 void
 config_init(struct config *cfg)
 {
@@ -114,6 +125,7 @@ config_init(struct config *cfg)
 	cfg->queue_limit = 10000;
 	cfg->max_in_flight = 8;
 	cfg->max_transfers = 128;
+	cfg->delivery_threads = config_online_cpus();
 	cfg->connect_timeout = 5;
 	cfg->delivery_timeout = 15;
 	cfg->max_queued_bytes = (size_t)256 << 20;

@@ -31,6 +31,7 @@ struct config {
 	long queue_limit;   /* messages a subscriber */
 	long max_in_flight; /* transfers a subscriber */
 	long max_transfers; /* transfers in all */
+	long delivery_threads; /* 1..64; default: the CPUs online */
 	long connect_timeout;
 	long delivery_timeout;
 	size_t max_queued_bytes;

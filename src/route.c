@@ -84,7 +84,7 @@ route_unfile(struct route *r, struct target *t)
 }
 
 int
-route_add_target(struct deliver *d, struct target *t)
+route_add_target(struct dthread *d, struct target *t)
 {
 	if (route_file(d->d_route, t) == -1)
 		return -1;
@@ -105,7 +105,7 @@ route_add_target(struct deliver *d, struct target *t)
 }
 
 void
-route_remove_target(struct deliver *d, struct target *t)
+route_remove_target(struct dthread *d, struct target *t)
 {
 	struct target *last;
 
@@ -118,7 +118,7 @@ route_remove_target(struct deliver *d, struct target *t)
 }
 
 struct target *
-route_find(struct deliver *d, int64_t id)
+route_find(struct dthread *d, int64_t id)
 {
 	for (size_t i = 0; i < d->d_ntargets; i++)
 		if (d->d_targets[i]->tg_id == id)
@@ -127,7 +127,7 @@ route_find(struct deliver *d, int64_t id)
 }
 
 void
-route_publish(struct deliver *d, struct msg *m)
+route_publish(struct dthread *d, struct msg *m)
 {
 	const struct topics *topics = msg_topics(m);
 	int tight = msg_bytes_alive() > d->d_cfg->max_queued_bytes;
@@ -149,7 +149,7 @@ route_publish(struct deliver *d, struct msg *m)
 }
 
 void
-route_retopic(struct deliver *d, struct target *t, struct topics *topics)
+route_retopic(struct dthread *d, struct target *t, struct topics *topics)
 {
 	char la[LOG_VALUE_MAX];
 	struct topics *old;

@@ -74,7 +74,7 @@ target_grow(struct target *t)
 }
 
 uint64_t
-target_unsent(const struct deliver *d, const struct target *t)
+target_unsent(const struct dthread *d, const struct target *t)
 {
 	if (t->tg_len > 0)
 		return ring_seq(t, 0);
@@ -89,7 +89,7 @@ target_clear(struct target *t)
 }
 
 void
-target_spill(struct deliver *d, struct target *t)
+target_spill(struct dthread *d, struct target *t)
 {
 	t->tg_next = target_unsent(d, t);
 	t->tg_stored = 1;
@@ -129,7 +129,7 @@ segs_prune(struct target *t, uint64_t from)
  * each stretch filtered by the topics that routed it.
  */
 static void
-target_dead_range(struct deliver *d, struct target *t, uint64_t lo,
+target_dead_range(struct dthread *d, struct target *t, uint64_t lo,
     const char *reason)
 {
 	for (size_t i = 0; i < t->tg_nsegs && lo <= d->d_last_seq; i++) {
@@ -147,7 +147,7 @@ target_dead_range(struct deliver *d, struct target *t, uint64_t lo,
 }
 
 void
-target_refill(struct deliver *d, struct target *t)
+target_refill(struct dthread *d, struct target *t)
 {
 	char la[LOG_VALUE_MAX];
 	const struct topics *topics;
@@ -189,7 +189,7 @@ target_refill(struct deliver *d, struct target *t)
 }
 
 void
-target_retry_add(struct deliver *d, struct target *t,
+target_retry_add(struct dthread *d, struct target *t,
     const struct target_retry *r)
 {
 	char la[LOG_VALUE_MAX];
@@ -250,7 +250,7 @@ retries_clear(struct target *t)
 }
 
 void
-target_release(struct deliver *d, struct target *t)
+target_release(struct dthread *d, struct target *t)
 {
 	assert(t->tg_in_flight >= 0);
 	if (!t->tg_removed || t->tg_in_flight > 0 || t->tg_ready)
@@ -273,7 +273,7 @@ target_release(struct deliver *d, struct target *t)
 
 /* Retries the store kept for a subscriber that is back after a restart. */
 static void
-load_retries(struct deliver *d, struct target *t, uint64_t start)
+load_retries(struct dthread *d, struct target *t, uint64_t start)
 {
 	struct store_attempt *v;
 	int64_t real = clock_real_ms();
@@ -301,7 +301,7 @@ load_retries(struct deliver *d, struct target *t, uint64_t start)
 }
 
 void
-target_attach(struct deliver *d, struct target *t, int filed)
+target_attach(struct dthread *d, struct target *t, int filed)
 {
 	char la[LOG_VALUE_MAX];
 	uint64_t start = sub_start(t->tg_sub);
@@ -332,7 +332,7 @@ target_attach(struct deliver *d, struct target *t, int filed)
 }
 
 void
-target_detach(struct deliver *d, struct target *t)
+target_detach(struct dthread *d, struct target *t)
 {
 	char la[LOG_VALUE_MAX];
 	const char *reason = sub_end_reason(sub_end(t->tg_sub));
@@ -356,7 +356,7 @@ target_detach(struct deliver *d, struct target *t)
 }
 
 void
-target_revive(struct deliver *d, struct target *t)
+target_revive(struct dthread *d, struct target *t)
 {
 	char la[LOG_VALUE_MAX];
 
@@ -369,7 +369,7 @@ target_revive(struct deliver *d, struct target *t)
 }
 
 void
-target_give_up(struct deliver *d, struct target *t, int64_t real)
+target_give_up(struct dthread *d, struct target *t, int64_t real)
 {
 	char la[LOG_VALUE_MAX];
 	uint64_t lo = target_unsent(d, t);
@@ -404,7 +404,7 @@ target_give_up(struct deliver *d, struct target *t, int64_t real)
 }
 
 void
-target_keep_topics(struct deliver *d, struct target *t, struct topics *old)
+target_keep_topics(struct dthread *d, struct target *t, struct topics *old)
 {
 	char la[LOG_VALUE_MAX];
 	struct topic_seg *v;

@@ -52,7 +52,7 @@ struct xfer {
 	int x_retry;	     /* an attempt of a target_retry */
 	int x_attempts;	     /* failed before this one */
 	int64_t x_first;     /* wall-clock ms of the first attempt */
-	struct deliver *x_d; /* for on_open */
+	struct dthread *x_d; /* for on_open */
 	char x_err[CURL_ERROR_SIZE];
 	/* This attempt's own headers, chained in front of the message's. */
 	struct curl_slist x_hdr[2];
@@ -85,7 +85,7 @@ ratelog_allow(struct ratelog *rl)
 static int
 egress_denied(struct xfer *x, const struct sockaddr *sa)
 {
-	struct deliver *d = x->x_d;
+	struct dthread *d = x->x_d;
 	char why[EGRESS_REASONLEN], la[LOG_VALUE_MAX], lv[LOG_VALUE_MAX];
 
 	if (atomic_load(&d->d_self_known) &&
@@ -105,7 +105,7 @@ static curl_socket_t
 on_open(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
 {
 	struct xfer *x = arg;
-	struct deliver *d = x->x_d;
+	struct dthread *d = x->x_d;
 
 	if (purpose != CURLSOCKTYPE_IPCXN || egress_denied(x, &a->addr))
 		return CURL_SOCKET_BAD;
@@ -150,7 +150,7 @@ discard_body(char *ptr, size_t size, size_t nmemb, void *arg)
  * again every round, so this is logged rarely.
  */
 static void
-postponed(struct deliver *d, const char *why)
+postponed(struct dthread *d, const char *why)
 {
 	if (!ratelog_allow(&d->d_nomem_log))
 		return;
@@ -160,7 +160,7 @@ postponed(struct deliver *d, const char *why)
 }
 
 static struct xfer *
-xfer_get(struct deliver *d)
+xfer_get(struct dthread *d)
 {
 	struct xfer *x = d->d_xfer_free;
 	CURL *e;
@@ -218,7 +218,7 @@ xfer_get(struct deliver *d)
 }
 
 static void
-xfer_unlink(struct deliver *d, struct xfer *x)
+xfer_unlink(struct dthread *d, struct xfer *x)
 {
 	if (x == d->d_active_young)
 		d->d_active_young = x->x_next;
@@ -239,7 +239,7 @@ xfer_unlink(struct deliver *d, struct xfer *x)
 }
 
 static void
-xfer_put(struct deliver *d, struct xfer *x)
+xfer_put(struct dthread *d, struct xfer *x)
 {
 	x->x_target = NULL;
 	x->x_msg = NULL;
@@ -248,7 +248,7 @@ xfer_put(struct deliver *d, struct xfer *x)
 }
 
 void
-xfer_free_all(struct deliver *d)
+xfer_free_all(struct dthread *d)
 {
 	struct xfer *x, *next;
 
@@ -269,7 +269,7 @@ xfer_free_all(struct deliver *d)
  * same second get it without another HMAC.
  */
 static int
-attempt_headers(struct deliver *d, struct target *t, struct xfer *x,
+attempt_headers(struct dthread *d, struct target *t, struct xfer *x,
     struct msg *m)
 {
 	char la[LOG_VALUE_MAX];
@@ -313,7 +313,7 @@ attempt_headers(struct deliver *d, struct target *t, struct xfer *x,
  * keeps its work).  0 also when a retry whose message is gone is dropped.
  */
 static int
-xfer_start(struct deliver *d, struct target *t, enum target_work kind)
+xfer_start(struct dthread *d, struct target *t, enum target_work kind)
 {
 	char la[LOG_VALUE_MAX];
 	struct target_retry r = { 0 };
@@ -392,7 +392,7 @@ fail:
 }
 
 static void
-xfer_age(struct deliver *d)
+xfer_age(struct dthread *d)
 {
 	struct xfer *x;
 
@@ -405,13 +405,13 @@ xfer_age(struct deliver *d)
 }
 
 void
-xfer_dispatch(struct deliver *d)
+xfer_dispatch(struct dthread *d)
 {
 	struct target *t, *again = NULL;
 	enum target_work kind;
 
 	xfer_age(d);
-	while (d->d_fast < d->d_cfg->max_transfers &&
+	while (d->d_fast < d->d_max_transfers &&
 	    d->d_in_flight < d->d_max_open &&
 	    (t = target_ready_pop(d)) != NULL) {
 		if (t->tg_removed) {
@@ -472,7 +472,7 @@ note_failure(struct target *t, const struct msg *m, long status, CURLcode rc,
 
 /* When to try again after a failed attempt; -1: never (a dead letter). */
 static long
-next_delay(struct deliver *d, CURL *e, long status, int attempt, int64_t real)
+next_delay(struct dthread *d, CURL *e, long status, int attempt, int64_t real)
 {
 	struct curl_header *h;
 
@@ -488,7 +488,7 @@ next_delay(struct deliver *d, CURL *e, long status, int attempt, int64_t real)
 }
 
 static void
-xfer_failed(struct deliver *d, struct xfer *x, CURL *e, long status,
+xfer_failed(struct dthread *d, struct xfer *x, CURL *e, long status,
     CURLcode rc)
 {
 	char la[LOG_VALUE_MAX];
@@ -589,7 +589,7 @@ attempt_result(CURL *e, const struct xfer *x, long status, CURLcode rc)
 void
 xfer_on_done(void *arg, CURL *e, CURLcode rc)
 {
-	struct deliver *d = arg;
+	struct dthread *d = arg;
 	enum metrics_result result;
 	char la[LOG_VALUE_MAX];
 	struct xfer *x = NULL;
@@ -602,6 +602,7 @@ xfer_on_done(void *arg, CURL *e, CURLcode rc)
 	curl_easy_getinfo(e, CURLINFO_TOTAL_TIME_T, &us);
 	result = attempt_result(e, x, status, rc);
 	metrics_delivery(result, (int64_t)us);
+	atomic_fetch_add_explicit(&d->d_attempts, 1, memory_order_relaxed);
 	evloop_remove(d->d_ev, e);
 	xfer_unlink(d, x);
 	t = x->x_target;
@@ -638,7 +639,7 @@ xfer_on_done(void *arg, CURL *e, CURLcode rc)
 }
 
 int64_t
-xfer_slow_at(const struct deliver *d)
+xfer_slow_at(const struct dthread *d)
 {
 	return d->d_active_young != NULL ?
 	    d->d_active_young->x_start + SLOW_MS :
@@ -646,7 +647,7 @@ xfer_slow_at(const struct deliver *d)
 }
 
 void
-xfer_lower_cursors(struct deliver *d)
+xfer_lower_cursors(struct dthread *d)
 {
 	struct xfer *x;
 
@@ -657,7 +658,7 @@ xfer_lower_cursors(struct deliver *d)
 }
 
 long
-xfer_abandon_all(struct deliver *d)
+xfer_abandon_all(struct dthread *d)
 {
 	long flying = d->d_in_flight;
 	struct xfer *x;
@@ -682,12 +683,12 @@ xfer_abandon_all(struct deliver *d)
  * each.  Bounded by the descriptors left over from the HTTP front end.
  */
 void
-xfer_size_cache(struct deliver *d)
+xfer_size_cache(struct dthread *d)
 {
 	long want = (long)d->d_ntargets * target_max_in_flight(d);
 
-	if (want < d->d_cfg->max_transfers)
-		want = d->d_cfg->max_transfers;
+	if (want < d->d_max_transfers)
+		want = d->d_max_transfers;
 	if (want > d->d_max_open)
 		want = d->d_max_open;
 	evloop_set_maxconnects(d->d_ev, want);
