@@ -1,25 +1,34 @@
 /* deliver.c: the delivery thread: its loop, its inbox, start and stop. */
 /*
  * DESIGN
- * One thread runs deliver_loop() and is the only one to touch the CURLM and
- * CURL handles and everything in struct deliver below the inbox.  The
- * store's writer thread hands it commands (a subscriber added, changed or
- * removed, a message published, dead letters replayed), each once
- * committed and in commit order, through the inbox, a FIFO under
- * d_inbox_lock, and wakes it through the event loop's eventfd; the reload
- * path queues a new config the same way.  The thread holds d_inbox_lock
- * only to take the whole list; it takes the map's lock only through
- * subs_remove_sub() (a 410), holding nothing else.  The lock order of the
- * whole daemon is in src/README.md.
+ * delivery_threads threads each run deliver_loop() on a struct dthread of
+ * their own and are the only ones to touch its CURLM and CURL handles and
+ * everything in it below the inbox.  A subscriber belongs to the thread
+ * that owns its shard (owner(): sub_shard() % threads), for as long as it
+ * is registered: its FIFO, backlog, retries, cursor, connections and
+ * transfers all live there, so its order and isolation need no lock across
+ * threads.  The store's writer thread hands committed work over through
+ * each thread's inbox, a FIFO under d_inbox_lock, in commit order: a
+ * subscriber added, changed or removed to its owner only; a published
+ * message to every thread (a reference each to the one body: every thread
+ * needs every sequence number, and routes the message to its own
+ * subscribers); replayed dead letters to every thread, which each take
+ * their own.  deliver_wake() wakes, through its event loop's eventfd, each
+ * thread whose inbox got something; the reload path queues a new config
+ * to every thread the same way.  A thread holds d_inbox_lock only to take
+ * the whole list; it takes the map's lock only through subs_remove_sub()
+ * (a 410), holding nothing else.  The lock order of the whole daemon is in
+ * src/README.md.
  *
- * Each round of the loop: ping the watchdog, publish the heartbeat, act on
- * the inbox, look for retries that came due (every TICK_MS) and save the
- * cursors (every PROGRESS_MS), start what the ready targets have (xfer.c),
- * then wait in the event loop (evloop.c) for sockets, libcurl's timer or
- * the next wake-up, at most a quarter of the watchdog interval, so that the
- * pings stop exactly when this thread is wedged.
+ * Each round of the loop: publish the heartbeat (thread 0 also pings the
+ * watchdog, while every thread's heartbeat is fresh), act on the inbox,
+ * look for retries that came due (every TICK_MS) and save the cursors
+ * (every PROGRESS_MS), start what the ready targets have (xfer.c), then
+ * wait in the event loop (evloop.c) for sockets, libcurl's timer or the
+ * next wake-up, at most a quarter of the watchdog interval, so that the
+ * pings stop when any thread is wedged.
  *
- * The rest of delivery, one concept a file, all on this thread:
+ * The rest of delivery, one concept a file, each working on one thread:
  *   target.c  a subscriber's FIFO, backlog in the store, retries, ready list
  *   route.c   which targets a published message goes to, by topic
  *   xfer.c    transfers: handle pool, headers, start, and their outcome
@@ -29,14 +38,16 @@
  *
  * A target is allocated by deliver_on_add (so that removing a subscriber
  * never needs memory) with both of its commands embedded; from the moment
- * its add command is queued it belongs to this thread.  Once a second each
+ * its add command is queued it belongs to its owner.  Once a second each
  * target's cursor (the first message not yet done, retries aside) is
- * saved, so that a restart resumes from it.
+ * saved, so that a restart resumes from it, on whichever thread then owns
+ * the shard.
  *
- * For /metrics and /readyz the thread counts each attempt's result and
- * time (metrics.c), and publishes its heartbeat (each round of the loop)
- * and its count in flight in relaxed atomics: no lock, a few adds and
- * stores a delivery.
+ * For /metrics and /readyz each thread counts each attempt's result and
+ * time (metrics.c), and publishes its heartbeat (each round of the loop),
+ * its count in flight, its subscribers and its attempts in relaxed
+ * atomics: no lock, a few adds and stores a delivery.  Its CPU time is
+ * read from outside (pthread_getcpuclockid), costing it nothing.
  */
 #include <assert.h>
 #include <errno.h>
