@@ -43,8 +43,8 @@ api_ops_readyz(const struct http_call *call)
 		if ((age = now - deliver_thread_heartbeat(env->he_deliver, i)) >
 		    READY_STALE_MS)
 			return http_fmt(call, MHD_HTTP_SERVICE_UNAVAILABLE,
-			    "delivery thread %d: no heartbeat for %lld s\n",
-			    i, (long long)age / 1000);
+			    "delivery thread %d: no heartbeat for %lld s\n", i,
+			    (long long)age / 1000);
 	return http_text(call, MHD_HTTP_OK, "ok\n");
 }
 

@@ -86,8 +86,8 @@
 /* Every delivery thread; a subscriber's belongs to its shard's (owner()). */
 struct deliver {
 	int dl_n;
-	long dl_fds;	     /* descriptors for delivery, in all */
-	long dl_stale_ms;    /* a heartbeat older: the thread is stuck */
+	long dl_fds;	  /* descriptors for delivery, in all */
+	long dl_stale_ms; /* a heartbeat older: the thread is stuck */
 	struct dthread *dl_threads[];
 };
 
@@ -802,7 +802,8 @@ deliver_start(const struct config *cfg, struct store *st, struct subs *subs,
 			  "subscribers accept any certificate",
 		    "tls_verify=no");
 	assert(n >= 1 && n <= DELIVER_THREADS_MAX);
-	if ((dl = calloc(1, sizeof(*dl) + (size_t)n * sizeof(dl->dl_threads[0]))) ==
+	if ((dl = calloc(1,
+		 sizeof(*dl) + (size_t)n * sizeof(dl->dl_threads[0]))) ==
 	    NULL) {
 		log_error("cannot start delivery", "reason=nomem");
 		return NULL;
@@ -826,8 +827,9 @@ deliver_start(const struct config *cfg, struct store *st, struct subs *subs,
 
 		if ((rc = pthread_create(&d->d_thread, NULL, deliver_loop,
 			 d)) != 0) {
-			log_error("cannot start delivery", "thread=%d error=\"%s\"",
-			    i, strerror_r(rc, ebuf, sizeof(ebuf)));
+			log_error("cannot start delivery",
+			    "thread=%d error=\"%s\"", i,
+			    strerror_r(rc, ebuf, sizeof(ebuf)));
 			goto fail;
 		}
 		d->d_started = 1;

@@ -127,8 +127,8 @@ struct dthread {
 	struct subs *d_subs;
 	struct store_reader *d_reader;
 	pthread_t d_thread;
-	int d_started;	   /* d_thread runs (or ran) */
-	int d_wedged_said; /* thread 0: a stuck sibling logged */
+	int d_started;	     /* d_thread runs (or ran) */
+	int d_wedged_said;   /* thread 0: a stuck sibling logged */
 	struct evloop *d_ev; /* epoll and the CURLM */
 	long d_max_open;     /* connections the fd limit allows */
 
@@ -140,9 +140,9 @@ struct dthread {
 	atomic_bool d_stopping;
 	_Atomic int64_t d_deadline; /* monotonic ms, once stopping */
 	/* For /readyz and /metrics: written by the thread, read by anyone. */
-	_Atomic int64_t d_beat; /* monotonic ms of the last round */
-	atomic_long d_flying;	/* d_in_flight, as last changed */
-	atomic_long d_count;	/* d_ntargets, as last changed */
+	_Atomic int64_t d_beat;		 /* monotonic ms of the last round */
+	atomic_long d_flying;		 /* d_in_flight, as last changed */
+	atomic_long d_count;		 /* d_ntargets, as last changed */
 	atomic_uint_fast64_t d_attempts; /* delivery attempts ended */
 	/* The API's own address: deliver_set_self(), before store_start(). */
 	struct sockaddr_storage d_self;

@@ -69,7 +69,7 @@ struct metrics_gauges {
 	uint64_t retrying;	  /* retries waiting to be due */
 	uint64_t in_flight;
 	uint64_t backlog_bytes;
-	uint64_t http_connections; /* client connections open */
+	uint64_t http_connections;	      /* client connections open */
 	const struct metrics_thread *threads; /* [nthreads], by index */
 	size_t nthreads;
 };
