@@ -16,6 +16,14 @@ def thread_series(hc, family):
     return out
 
 
+def wait_series(hc, family, want, timeout):
+    """Waits until FAMILY's series are WANT (a registration is answered
+    once committed; its thread takes it up just after); returns the last."""
+    got = []
+    wait_until(lambda: got.append(thread_series(hc, family)) or got[-1] == want, timeout)
+    return got[-1]
+
+
 class ThreadsTest(HookcastTestCase):
 
     def owners(self, hc, threads):
@@ -42,8 +50,9 @@ class ThreadsTest(HookcastTestCase):
         sinks = [s for v in by_thread.values() for s in v]
 
         # Each thread owns the subscribers of its shards, as /metrics says.
-        owned = thread_series(hc, 'hookcast_delivery_thread_subscribers')
-        self.assertEqual(owned, {i: float(len(v)) for i, v in by_thread.items()})
+        want = {i: float(len(v)) for i, v in by_thread.items()}
+        self.assertEqual(wait_series(hc, 'hookcast_delivery_thread_subscribers', want,
+                                     scaled(3)), want)
 
         n = 300
         c = Client(hc.port)
@@ -113,11 +122,11 @@ class ThreadsTest(HookcastTestCase):
             s.status = 200
         hc2 = self.start_hookcast('--delivery-threads', 3, *args, data_dir=hc.data_dir)
         self.assertEqual(sorted(hc2.addresses()), sorted(s.address for s in sinks))
-        owned = thread_series(hc2, 'hookcast_delivery_thread_subscribers')
         counts = {i: 0.0 for i in range(3)}
         for t in self.owners(hc2, 3).values():
             counts[t] += 1
-        self.assertEqual(owned, counts)
+        self.assertEqual(wait_series(hc2, 'hookcast_delivery_thread_subscribers', counts,
+                                     scaled(3)), counts)
         want = [b'r-%02d' % i for i in range(n)]
         for s in sinks:
             self.assertTrue(s.wait_until(
@@ -129,7 +138,8 @@ class ThreadsTest(HookcastTestCase):
         sinks = [self.sink() for _ in range(6)]
         for s in sinks:
             self.assertSuccess(hc.register(s.address))
-        self.assertEqual(thread_series(hc, 'hookcast_delivery_thread_subscribers'), {0: 6.0})
+        self.assertEqual(wait_series(hc, 'hookcast_delivery_thread_subscribers', {0: 6.0},
+                                     scaled(3)), {0: 6.0})
         n = 100
         for i in range(n):
             self.assertSuccess(hc.publish('one-%03d' % i))
