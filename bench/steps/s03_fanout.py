@@ -68,6 +68,7 @@ def run(b, binary, variant, rnd):
             failed.append(nsubs)
             continue
         fig["fixed"][nsubs] = f
+        fig["fx%d" % nsubs] = f["dps"]     # flat, for the side-by-side table
         if f["pass"] != "PASS":
             b.problem("%s-fixed%d: not every accepted message reached every subscriber: %s" % (tag, nsubs, f["detail"]))
     if failed:

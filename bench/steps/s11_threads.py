@@ -53,6 +53,7 @@ def run(b, binary, variant, rnd):
         fig[t] = f
         if f["pass"] != "PASS":
             b.problem("%s-t%d: not every accepted message reached every subscriber: %s" % (tag, t, f["detail"]))
+    fig["t1_dps"], fig["t2_dps"] = fig[1]["dps"], fig[2]["dps"]
     if fig[1]["dps"] > 0:
         fig["ratio"] = fmt(fig[2]["dps"] / fig[1]["dps"])
     b.say("  %s: --delivery-threads 2 ÷ 1: %s (%d / %d deliveries/s)" % (tag, fig.get("ratio", "n/a"), fig[2]["dps"], fig[1]["dps"]))

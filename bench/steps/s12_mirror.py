@@ -102,6 +102,7 @@ def run(b, binary, variant, rnd):
         except StepFailed:
             raise StepFailed(tag, figures=fig or None)
         fig[who] = f
+    fig["hc_dps"], fig["mirror_dps"] = fig["hookcast"]["dps"], fig["mirror"]["dps"]
     if fig["mirror"]["dps"] > 0:
         fig["ratio"] = fmt(fig["hookcast"]["dps"] / fig["mirror"]["dps"])
     b.say("  %s: hookcast ÷ nginx mirror: %s (%d / %d deliveries/s)" % (
