@@ -8,7 +8,10 @@ The steps, in the order they run (bench/steps/sNN_*.py, each says what it
 measures and checks):
   1 loopback  wrk -> one nginx port: the machine's limit for a POST
   2 ingest    hookcast with no subscribers: publishes answered 200 /s
-  3 fanout    100 nginx subscribers: deliveries/s, all delivered, peak RSS
+  3 fanout    fixed count: N messages to 10, 100 and 1,000 logging nginx
+              subscribers, deliveries/s from the first publish to the last
+              delivery, every sink counted; paced window: 100 subscribers,
+              deliveries/s (the reference of 4-6), all delivered, peak RSS
   4 hanging   one hanging subscriber among the 100: the 99's rate
   5 down      one subscriber refusing connections beside the 100
   6 signed    every delivery signed, messages over 10 topics
