@@ -771,7 +771,8 @@ def publish_count(b, url, count, tag, conns=None, threads=1):
     if "requests" not in w or P["first"] is None:
         b.problem("%s: no wrk summary or no request sent: %s" % (tag, wrk_text(out)))
         raise StepFailed(tag)
-    P.update(ok=w["ok200"], s503=w["s503"], other=w.get("other", 0), req=w["requests"], errors=wrk_errors(w))
+    P.update(ok=w["ok200"], s503=w["s503"], other=w.get("other", 0), req=w["requests"], errors=wrk_errors(w),
+             p50_ms=w.get("p50_us", 0) / 1000, p99_ms=w.get("p99_us", 0) / 1000)
     if P["done"] is None:
         b.problem("%s: the publisher did not get its %d messages accepted within %d s (%d answered 200, %d 503, %d other, %d socket errors)"
                   % (tag, count, bound, P["ok"], P["s503"], P["other"], P["errors"]))
@@ -842,8 +843,8 @@ def _fanout_fixed(b, hc, tag, nsubs, nmsgs):
     if failed or dropped not in (0, "n/a") or queued or inflight:
         verdict = "MISS"
     fig["pass"], fig["detail"] = verdict, detail
-    fig["pub_detail"] = "%d accepted in %s s (%d answered 503 and retried); wrk -t1 -c%d" % (
-        P["ok"], fmt(P["secs"], 3), P["s503"], getattr(o, "fanout_conns", 64))
+    fig["pub_detail"] = "%d accepted in %s s (%d answered 503 and retried; latency p50 %s ms, p99 %s ms); wrk -t1 -c%d" % (
+        P["ok"], fmt(P["secs"], 3), P["s503"], fmt(P["p50_ms"], 1), fmt(P["p99_ms"], 1), getattr(o, "fanout_conns", 64))
     b.say("  %s: %d × %d: %d deliveries/s (%s s from the first publish to the last delivery; publishing took %s s, %d/s); %s; hookcast CPU %s s/s, peak RSS %s MiB"
           % (tag, nmsgs, nsubs, fig["dps"], fig["secs"], fig["pub_secs"], fig["pub"], fig["pass"], fig["cpu"], fig["hwm"]))
     if verdict != "PASS":

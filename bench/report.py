@@ -199,7 +199,9 @@ def fixed_aggregate(b, v, R, s1, rps1):
             R["mirror"] = (fmt(median(rat)), "%s; median ÷ median %s" % (
                 spread(rat, 3), fmt(median(hc) / median(mi)) if mi and median(mi) else "n/a"))
         if mi:
-            R["mirror_dps"] = (fmt(median(mi), 0), "%s; hookcast beside it %s /s (%s)" % (spread(mi, 0), fmt(median(hc), 0), spread(hc, 0)))
+            R["mirror_dps"] = (fmt(median(mi), 0), "%s; hookcast beside it %s /s (%s); the mirror's publisher, by round: %s" % (
+                spread(mi, 0), fmt(median(hc), 0), spread(hc, 0),
+                "; ".join("r%d %s" % (r, f["mirror"].get("pub_detail", "n/a")) for r, f in sorted(s12.items()) if "mirror" in f)))
         full = [r for r, f in sorted(s12.items()) if f.get("mirror", {}).get("pass") == "PASS"]
         short = ["r%d: %s" % (r, f["mirror"]["detail"]) for r, f in sorted(s12.items())
                  if "mirror" in f and f["mirror"].get("pass") != "PASS"]
