@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
 #include "htab.h"
 #include "subs.h"
 #include "topics.h"
@@ -374,7 +375,7 @@ subs_remove_sub(struct subs *s, struct sub *which, enum sub_end why)
 size_t
 subs_reap(struct subs *s, int64_t cutoff_mono, struct sub ***gone)
 {
-	struct sub **out = NULL;
+	struct sub **out = NULL, **t;
 	struct hnode **pp;
 	size_t n = 0, cap = 0;
 
@@ -388,17 +389,11 @@ subs_reap(struct subs *s, int64_t cutoff_mono, struct sub ***gone)
 				pp = &(*pp)->hn_next;
 				continue;
 			}
-			if (n == cap) {
-				size_t ncap = cap ? cap * 2 : 16;
-				struct sub **t = realloc(out,
-				    ncap * sizeof(*out));
-
-				/* Out of memory: the rest waits a round. */
-				if (t == NULL)
-					goto done;
-				out = t;
-				cap = ncap;
-			}
+			/* Out of memory: the rest waits a round. */
+			if ((t = array_grow(out, &cap, n + 1, sizeof(*out))) ==
+			    NULL)
+				goto done;
+			out = t;
 			SUB_OF(*pp)->sub_end = SUB_EVICTED;
 			out[n++] = subs_unlink(s, pp);
 		}
