@@ -188,6 +188,11 @@ xfer_get(struct deliver *d)
 	 * on_open would judge the proxy's address, not the subscriber's.
 	 */
 	curl_easy_setopt(e, CURLOPT_PROXY, "");
+	/*
+	 * No proxy for any host, said outright: otherwise libcurl reads
+	 * no_proxy and NO_PROXY from the environment for every transfer.
+	 */
+	curl_easy_setopt(e, CURLOPT_NOPROXY, "*");
 	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
 	curl_easy_setopt(e, CURLOPT_USERAGENT, d->d_user_agent);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
