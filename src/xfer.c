@@ -41,6 +41,8 @@
 #include "target.h"
 #include "xfer.h"
 
+#define SIG_NAME "webhook-signature: "
+
 struct xfer {
 	struct xfer *x_next; /* free list, or the active list */
 	struct xfer *x_prev; /* active list */
@@ -282,6 +284,11 @@ xfer_free_all(struct deliver *d)
 	d->d_xfer_free = NULL;
 }
 
+/* The webhook-timestamp line of the second stamp_sec, per thread. */
+static _Thread_local int64_t stamp_sec = -1;
+static _Thread_local size_t stamp_len;
+static _Thread_local char stamp_line[40];
+
 /*
  * This attempt's webhook-timestamp and, when a secret applies, its
  * webhook-signature (Standard Webhooks: over id.timestamp.body), put in
@@ -301,11 +308,17 @@ attempt_headers(struct deliver *d, struct target *t, struct xfer *x,
 	char sig[SIGN_VALUE_MAX];
 	const char *kept;
 	struct signer *sg;
+	size_t len;
 
 	sg = t->tg_signer != NULL ? t->tg_signer : d->d_signer;
 	x->x_hdr[3].next = msg_headers(m);
-	snprintf(x->x_stamp, sizeof(x->x_stamp), "webhook-timestamp: %lld",
-	    (long long)ts);
+	/* Formatted once a second (per thread), copied for each attempt. */
+	if (ts != stamp_sec) {
+		stamp_len = (size_t)snprintf(stamp_line, sizeof(stamp_line),
+		    "webhook-timestamp: %lld", (long long)ts);
+		stamp_sec = ts;
+	}
+	memcpy(x->x_stamp, stamp_line, stamp_len + 1);
 	x->x_hdr[0].data = x->x_stamp;
 	x->x_hdr[0].next = rest;
 	if (sg == NULL)
@@ -323,7 +336,9 @@ attempt_headers(struct deliver *d, struct target *t, struct xfer *x,
 		msg_keep_sig(m, signer_key(sg), ts, sig);
 		kept = sig;
 	}
-	snprintf(x->x_sig, sizeof(x->x_sig), "webhook-signature: %s", kept);
+	len = strlen(kept);
+	memcpy(x->x_sig, SIG_NAME, sizeof(SIG_NAME) - 1);
+	memcpy(x->x_sig + sizeof(SIG_NAME) - 1, kept, len + 1);
 	x->x_hdr[0].next = &x->x_hdr[1];
 	x->x_hdr[1].data = x->x_sig;
 	x->x_hdr[1].next = rest;
