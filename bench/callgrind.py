@@ -21,9 +21,11 @@ counted it since issue 5; with 2,000 messages to 10 subscribers start-up
 and shutdown are about 1 % of it. The delivery thread alone is
 deliver_loop()'s inclusive cost, printed beside it. Only user space is
 counted: callgrind does not see the kernel. With --perf, the same run is
-made natively under `perf stat` for the kernel's share: CPU time in the
-kernel and in user space, and system calls per delivery (this VM has no
-hardware counters, so no kernel instructions).
+made twice more natively: under `perf stat` for CPU time in the kernel and
+in user space, and under `perf trace -s` for the system calls a delivery
+makes, the delivery thread's (the thread that sent the most) and the whole
+process's. This VM has no hardware counters, so the kernel's share is time
+and system calls, not instructions.
 
 Prints, for each run: Ir in all and per delivery, the delivery thread's,
 the publishing side's, the cost by object (exclusive: hookcast, libcurl,
@@ -340,18 +342,55 @@ def perf_report(o, tag, path, deliveries, secs):
     sys.stdout.flush()
 
 
+TRACE_THREAD = re.compile(r"^\s*(\S.*?) \((\d+)\), (\d+) events")
+TRACE_ROW = re.compile(r"^\s+([a-z_0-9]+)\s+(\d+)\s+(\d+)\s")
+
+
+def trace_report(o, tag, path, deliveries):
+    """perf trace -s: the system calls of the thread that sent the most
+    (the delivery thread's sendto), and of the whole process, a delivery."""
+    threads, cur = {}, None
+    with open(path) as f:
+        for line in f:
+            m = TRACE_THREAD.match(line)
+            if m:
+                cur = threads.setdefault(int(m.group(2)), {})
+                continue
+            m = TRACE_ROW.match(line)
+            if m and cur is not None:
+                cur[m.group(1)] = cur.get(m.group(1), 0) + int(m.group(2))
+    if not threads:
+        print("  (perf trace gave no summary)")
+        return
+    tid = max(threads, key=lambda t: threads[t].get("sendto", 0))
+    every = {}
+    for calls in threads.values():
+        for k, v in calls.items():
+            every[k] = every.get(k, 0) + v
+    for what, calls in (("delivery thread", threads[tid]), ("whole process", every)):
+        total = sum(calls.values())
+        top = sorted(calls.items(), key=lambda kv: -kv[1])
+        print("  system calls a delivery, %s: %.2f (%s)" % (
+            what, total / deliveries,
+            ", ".join("%s %.2f" % (k, v / deliveries) for k, v in top if v / deliveries >= 0.01)))
+    sys.stdout.flush()
+
+
 def one(o, tmp, tag, signed, mode):
-    r = Run(o, tmp, tag + ("-perf" if mode == "perf" else ""), signed)
+    r = Run(o, tmp, tag + ("-" + mode if mode != "callgrind" else ""), signed)
     try:
         r.start_nginx()
         if mode == "perf":
             out = os.path.join(tmp, "perf-%s.csv" % tag)
             wrap = ["perf", "stat", "-x,", "-o", out, "-e",
                     "user_time,system_time,task-clock,context-switches,raw_syscalls:sys_enter", "--"]
+        elif mode == "trace":
+            out = os.path.join(tmp, "trace-%s.txt" % tag)
+            wrap = ["perf", "trace", "-s", "-o", out, "--"]
         else:
             out = os.path.join(tmp, "callgrind.out.%s" % tag)
             wrap = ["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out]
-        say("%s: starting hookcast%s" % (tag, " under perf stat" if mode == "perf" else " under callgrind"))
+        say("%s: starting hookcast under %s" % (tag, {"perf": "perf stat", "trace": "perf trace -s"}.get(mode, mode)))
         r.start_hookcast(wrap)
         helpers.register_all("http://127.0.0.1:%d" % r.url_port, r.addrs)
         say("%s: registered %d; publishing %d messages" % (tag, o.subs, o.messages))
@@ -361,6 +400,9 @@ def one(o, tmp, tag, signed, mode):
         r.stop_hookcast()
         if mode == "perf":
             perf_report(o, tag, out, n, secs)
+            return None
+        if mode == "trace":
+            trace_report(o, tag, out, n)
             return None
         return report(o, tag, out, n, secs)
     finally:
@@ -396,6 +438,7 @@ def main(argv):
             per[tag] = one(o, tmp, tag, signed, "callgrind")
             if o.perf:
                 one(o, tmp, tag, signed, "perf")
+                one(o, tmp, tag, signed, "trace")
     finally:
         if o.keep:
             say("kept " + tmp)
