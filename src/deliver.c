@@ -720,8 +720,8 @@ dthread_new(struct deliver *dl, int index, const struct config *cfg,
 	d->d_rng = retry_seed();
 	d->d_inbox_tail = &d->d_inbox_head;
 	pthread_mutex_init(&d->d_inbox_lock, NULL);
-	snprintf(d->d_user_agent, sizeof(d->d_user_agent), "hookcast/%s",
-	    HOOKCAST_VERSION);
+	snprintf(d->d_user_agent, sizeof(d->d_user_agent),
+	    "User-Agent: hookcast/%s", HOOKCAST_VERSION);
 	if ((d->d_ev = evloop_new(xfer_on_done, d)) == NULL ||
 	    test_resolve(d) == -1)
 		goto fail;
