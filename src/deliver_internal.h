@@ -28,6 +28,7 @@
 
 #include "config.h"
 #include "deliver.h"
+#include "sign.h"
 #include "subs.h"
 
 struct evloop;
@@ -76,6 +77,21 @@ struct ratelog {
 struct topic_seg {
 	uint64_t ts_until;
 	struct topics *ts_topics;
+};
+
+/*
+ * A webhook-signature a thread made (xfer.c): message SK_SEQ's, by signer
+ * SK_KEY (signer_key()), for second SK_TS.  Fan-out delivers a message to
+ * a thread's subscribers close together, so these, by seq (subscribers
+ * less than SIG_KEPT messages apart share them), spare all but one HMAC a
+ * message, a secret and a second.  A thread's own: no lock, no sharing.
+ */
+#define SIG_KEPT 256
+struct sig_kept {
+	uint64_t sk_seq;
+	uint64_t sk_key;
+	int64_t sk_ts; /* 0: none */
+	char sk_value[SIGN_VALUE_MAX];
 };
 
 /* One subscriber, as the delivery thread sees it (target.c). */
@@ -163,7 +179,12 @@ struct dthread {
 	long d_max_transfers;	    /* its share of max_transfers */
 	struct ratelog d_nomem_log; /* no handle for a transfer */
 	struct signer *d_signer;    /* signing_secret's, or NULL */
-	uint64_t d_rng;		    /* retry jitter */
+	/* The webhook-timestamp line of second d_stamp_sec (0: none yet). */
+	int64_t d_stamp_sec;
+	size_t d_stamp_len;
+	char d_stamp_line[40];
+	struct sig_kept d_sigs[SIG_KEPT]; /* by seq % SIG_KEPT */
+	uint64_t d_rng;			  /* retry jitter */
 	char d_user_agent[64];
 	struct curl_slist *d_resolve; /* HOOKCAST_TEST_RESOLVE's, or NULL */
 	/* The loop (deliver.c). */

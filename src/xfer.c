@@ -284,19 +284,15 @@ xfer_free_all(struct dthread *d)
 	d->d_xfer_free = NULL;
 }
 
-/* The webhook-timestamp line of the second stamp_sec, per thread. */
-static _Thread_local int64_t stamp_sec = -1;
-static _Thread_local size_t stamp_len;
-static _Thread_local char stamp_line[40];
-
 /*
  * This attempt's webhook-timestamp and, when a secret applies, its
  * webhook-signature (Standard Webhooks: over id.timestamp.body), put in
  * front of the two fixed nodes and the message's own headers without
  * copying them: curl_slist is a public struct, and X holds the nodes until
  * the transfer is done.
- * The signature is kept with the message: its other subscribers in the
- * same second get it without another HMAC.
+ * The signature is kept by the thread (d_sigs): the message's other
+ * subscribers on this thread in the same second get it without another
+ * HMAC.
  */
 static int
 attempt_headers(struct dthread *d, struct target *t, struct xfer *x,
@@ -305,27 +301,30 @@ attempt_headers(struct dthread *d, struct target *t, struct xfer *x,
 	char la[LOG_VALUE_MAX];
 	struct curl_slist *rest = &x->x_hdr[2];
 	int64_t ts = clock_real_ms() / 1000;
-	char sig[SIGN_VALUE_MAX];
-	const char *kept;
+	struct sig_kept *kept;
 	struct signer *sg;
 	size_t len;
 
 	sg = t->tg_signer != NULL ? t->tg_signer : d->d_signer;
 	x->x_hdr[3].next = msg_headers(m);
 	/* Formatted once a second (per thread), copied for each attempt. */
-	if (ts != stamp_sec) {
-		stamp_len = (size_t)snprintf(stamp_line, sizeof(stamp_line),
-		    "webhook-timestamp: %lld", (long long)ts);
-		stamp_sec = ts;
+	if (ts != d->d_stamp_sec) {
+		d->d_stamp_len = (size_t)snprintf(d->d_stamp_line,
+		    sizeof(d->d_stamp_line), "webhook-timestamp: %lld",
+		    (long long)ts);
+		d->d_stamp_sec = ts;
 	}
-	memcpy(x->x_stamp, stamp_line, stamp_len + 1);
+	memcpy(x->x_stamp, d->d_stamp_line, d->d_stamp_len + 1);
 	x->x_hdr[0].data = x->x_stamp;
 	x->x_hdr[0].next = rest;
 	if (sg == NULL)
 		return 0;
-	if ((kept = msg_sig(m, signer_key(sg), ts)) == NULL) {
+	kept = &d->d_sigs[msg_seq(m) % SIG_KEPT];
+	if (kept->sk_seq != msg_seq(m) || kept->sk_key != signer_key(sg) ||
+	    kept->sk_ts != ts) {
+		kept->sk_ts = 0;
 		if (signer_sign(sg, msg_id(m), ts, msg_body(m), msg_len(m),
-			sig) == -1) {
+			kept->sk_value) == -1) {
 			log_error("cannot sign delivery",
 			    "address=%s "
 			    "message=%s",
@@ -333,12 +332,13 @@ attempt_headers(struct dthread *d, struct target *t, struct xfer *x,
 			    msg_id(m));
 			return -1;
 		}
-		msg_keep_sig(m, signer_key(sg), ts, sig);
-		kept = sig;
+		kept->sk_seq = msg_seq(m);
+		kept->sk_key = signer_key(sg);
+		kept->sk_ts = ts;
 	}
-	len = strlen(kept);
+	len = strlen(kept->sk_value);
 	memcpy(x->x_sig, SIG_NAME, sizeof(SIG_NAME) - 1);
-	memcpy(x->x_sig + sizeof(SIG_NAME) - 1, kept, len + 1);
+	memcpy(x->x_sig + sizeof(SIG_NAME) - 1, kept->sk_value, len + 1);
 	x->x_hdr[0].next = &x->x_hdr[1];
 	x->x_hdr[1].data = x->x_sig;
 	x->x_hdr[1].next = rest;
