@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "array.h"
 #include "log.h"
 #include "route.h"
 #include "target.h"
@@ -50,17 +51,14 @@ route_free(struct route *r)
 static int
 route_file(struct route *r, struct target *t)
 {
+	struct target **v;
+
 	if (t->tg_topics != NULL)
 		return topic_index_add(r->ro_index, t->tg_topics, t);
-	if (r->ro_nevery == r->ro_every_cap) {
-		size_t ncap = r->ro_every_cap ? r->ro_every_cap * 2 : 64;
-		struct target **v = realloc(r->ro_every, ncap * sizeof(*v));
-
-		if (v == NULL)
-			return -1;
-		r->ro_every = v;
-		r->ro_every_cap = ncap;
-	}
+	if ((v = array_grow(r->ro_every, &r->ro_every_cap, r->ro_nevery + 1,
+		 sizeof(*v))) == NULL)
+		return -1;
+	r->ro_every = v;
 	t->tg_every = r->ro_nevery;
 	r->ro_every[r->ro_nevery++] = t;
 	return 0;
@@ -86,19 +84,16 @@ route_unfile(struct route *r, struct target *t)
 int
 route_add_target(struct dthread *d, struct target *t)
 {
+	struct target **v;
+
 	if (route_file(d->d_route, t) == -1)
 		return -1;
-	if (d->d_ntargets == d->d_targets_cap) {
-		size_t ncap = d->d_targets_cap ? d->d_targets_cap * 2 : 64;
-		struct target **v = realloc(d->d_targets, ncap * sizeof(*v));
-
-		if (v == NULL) {
-			route_unfile(d->d_route, t);
-			return -1;
-		}
-		d->d_targets = v;
-		d->d_targets_cap = ncap;
+	if ((v = array_grow(d->d_targets, &d->d_targets_cap, d->d_ntargets + 1,
+		 sizeof(*v))) == NULL) {
+		route_unfile(d->d_route, t);
+		return -1;
 	}
+	d->d_targets = v;
 	t->tg_index = d->d_ntargets;
 	d->d_targets[d->d_ntargets++] = t;
 	return 0;

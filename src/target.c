@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
 #include "clock.h"
 #include "log.h"
 #include "sign.h"
@@ -193,24 +194,20 @@ target_retry_add(struct dthread *d, struct target *t,
     const struct target_retry *r)
 {
 	char la[LOG_VALUE_MAX];
+	struct target_retry *v;
 	size_t i;
 
-	if (t->tg_nretries == t->tg_retries_cap) {
-		size_t n = t->tg_retries_cap ? t->tg_retries_cap * 2 : 8;
-		struct target_retry *v = realloc(t->tg_retries, n * sizeof(*v));
-
-		if (v == NULL) {
-			/* The row is in the store: it comes back at the next start. */
-			log_error("retry kept in the store only",
-			    "address=%s "
-			    "reason=nomem",
-			    log_value(la, sizeof(la), sub_address(t->tg_sub)));
-			msg_unref(r->tr_msg);
-			return;
-		}
-		t->tg_retries = v;
-		t->tg_retries_cap = n;
+	if ((v = array_grow(t->tg_retries, &t->tg_retries_cap,
+		 t->tg_nretries + 1, sizeof(*v))) == NULL) {
+		/* The row is in the store: it comes back at the next start. */
+		log_error("retry kept in the store only",
+		    "address=%s "
+		    "reason=nomem",
+		    log_value(la, sizeof(la), sub_address(t->tg_sub)));
+		msg_unref(r->tr_msg);
+		return;
 	}
+	t->tg_retries = v;
 	for (i = t->tg_nretries; i > 0; i--) {
 		const struct target_retry *p = &t->tg_retries[i - 1];
 
