@@ -96,6 +96,7 @@ answer_stored(const struct http_call *call, struct http_req *u)
 		return http_fmt(call, MHD_HTTP_OK, "purged %ld\n",
 		    req->r_count);
 	case REQ_PUBLISH:
+	case REQ_PUBLISH_BATCH:
 	case REQ_SYNC:
 	case REQ_CONFIG:
 		break;
