@@ -180,8 +180,8 @@ answer_batch(const struct http_call *call, struct http_req *rq)
 	at += (size_t)snprintf(body + at, cap - at, "]\n");
 	log_debug("batch accepted", "messages=%zu bytes=%zu", n,
 	    batch_bytes(rq->hr_batch));
-	return http_answer_free(call, MHD_HTTP_OK, "application/json", body,
-	    at, NULL, NULL);
+	return http_answer_free(call, MHD_HTTP_OK, "application/json", body, at,
+	    NULL, NULL);
 }
 
 enum MHD_Result

@@ -14,7 +14,7 @@ struct batch {
 	size_t b_n;
 	size_t b_bytes;
 	struct store_pub *b_pubs;
-	char **b_keys; /* the pubs' sp_key, owned */
+	char **b_keys;			/* the pubs' sp_key, owned */
 	const struct topics **b_topics; /* borrowed from the messages */
 	size_t *b_counts;
 };
@@ -141,7 +141,8 @@ item_topics(const cJSON *f, size_t i, struct topics **out,
 	if (cJSON_IsString(f))
 		params_topic_add(&pt, f->valuestring);
 	else if (cJSON_IsArray(f)) {
-		cJSON_ArrayForEach(t, f) {
+		cJSON_ArrayForEach(t, f)
+		{
 			if (!cJSON_IsString(t))
 				return invalid(err,
 				    "item %zu: \"topic\" is an array of "
@@ -195,13 +196,14 @@ item_parse(const cJSON *item, size_t i, struct store_pub *p, char **keyp,
 
 	if (!cJSON_IsObject(item))
 		return invalid(err, "item %zu: not an object.", i);
-	cJSON_ArrayForEach(c, item) {
+	cJSON_ArrayForEach(c, item)
+	{
 		for (k = 0; k < NFIELDS; k++)
 			if (strcmp(c->string, field_names[k]) == 0)
 				break;
 		if (k == NFIELDS)
-			return invalid(err, "item %zu: unknown field \"%.64s\".",
-			    i, c->string);
+			return invalid(err,
+			    "item %zu: unknown field \"%.64s\".", i, c->string);
 		if (f[k] != NULL)
 			return invalid(err, "item %zu: \"%s\" given twice.", i,
 			    field_names[k]);
@@ -320,7 +322,8 @@ batch_parse(const char *body, size_t len, long max, struct batch **out,
 	    (b->b_topics = calloc(n, sizeof(b->b_topics[0]))) == NULL ||
 	    (b->b_counts = calloc(n, sizeof(b->b_counts[0]))) == NULL)
 		goto fail;
-	cJSON_ArrayForEach(item, root) {
+	cJSON_ArrayForEach(item, root)
+	{
 		if ((st = item_parse(item, i, &b->b_pubs[i], &b->b_keys[i],
 			 err)) != BATCH_OK)
 			goto fail;

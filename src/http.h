@@ -83,7 +83,7 @@ struct http_req {
 	int hr_too_large; /* past max_body: 413 at its end */
 	char *hr_body;	  /* what has arrived of it */
 	size_t hr_len, hr_cap;
-	char hr_key[256]; /* Idempotency-Key, "" none */
+	char hr_key[256];	/* Idempotency-Key, "" none */
 	struct batch *hr_batch; /* /sendMessages: hr_sreq.r_pubs' owner */
 	/* Waiting on the store, with the connection suspended. */
 	struct MHD_Connection *hr_conn;

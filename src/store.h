@@ -21,13 +21,13 @@ enum store_status {
 };
 
 enum store_req_type {
-	REQ_PUBLISH,   /* commit r_msg (unless r_key was seen) */
+	REQ_PUBLISH,	   /* commit r_msg (unless r_key was seen) */
 	REQ_PUBLISH_BATCH, /* commit r_pubs, all or none, in order */
-	REQ_SYNC,      /* wait until what was queued before is committed */
-	REQ_DL_LIST,   /* dead letters: r_dead, r_ndead */
-	REQ_DL_REPLAY, /* dead letters back to retries: r_count */
-	REQ_DL_PURGE,  /* dead letters deleted: r_count */
-	REQ_CONFIG,    /* store_reload()'s own */
+	REQ_SYNC,	   /* wait until what was queued before is committed */
+	REQ_DL_LIST,	   /* dead letters: r_dead, r_ndead */
+	REQ_DL_REPLAY,	   /* dead letters back to retries: r_count */
+	REQ_DL_PURGE,	   /* dead letters deleted: r_count */
+	REQ_CONFIG,	   /* store_reload()'s own */
 };
 
 /*
@@ -71,7 +71,7 @@ struct store_req {
 	 */
 	struct store_pub *r_pubs;
 	size_t r_npubs;
-	const char *r_address;	     /* dead letters: filters, or NULL */
+	const char *r_address; /* dead letters: filters, or NULL */
 	const char *r_id;
 	long r_limit; /* 0: no limit */
 	/*
