@@ -95,13 +95,16 @@ b64_decode(const char *s, size_t len, unsigned char *out, size_t *outlen)
 }
 
 /*
- * cJSON ends its strings at a NUL, so a "\u0000" in one would cut a body
- * short without a word: such a body goes in body_base64.  A backslash only
- * ever appears in a string, where it escapes the character after it.
+ * cJSON ends its strings at a NUL, so a "\u0000" in one, or a NUL byte
+ * (which it takes in a string), would cut a body short without a word:
+ * such a body goes in body_base64.  A backslash only ever appears in a
+ * string, where it escapes the character after it.
  */
 static int
-has_nul_escape(const char *s, size_t len)
+has_nul(const char *s, size_t len)
 {
+	if (memchr(s, '\0', len) != NULL)
+		return 1;
 	for (size_t i = 0; i + 1 < len; i++) {
 		if (s[i] != '\\')
 			continue;
@@ -113,7 +116,7 @@ has_nul_escape(const char *s, size_t len)
 	return 0;
 }
 
-/* The string FIELD of item I: 0 with *out (NULL for absent or null), or -1. */
+/* The string F: 0 with *out (NULL for absent or null), or -1. */
 static int
 string_field(const cJSON *f, const char **out)
 {
@@ -279,9 +282,9 @@ batch_parse(const char *body, size_t len, long max, struct batch **out,
 		return invalid(err,
 		    "No body: a JSON array of messages is "
 		    "expected.");
-	if (has_nul_escape(body, len))
+	if (has_nul(body, len))
 		return invalid(err,
-		    "A string holds \\u0000: send such a body in "
+		    "A NUL (\\u0000) in a string: send such a body in "
 		    "\"body_base64\".");
 	if ((root = cJSON_ParseWithLengthOpts(body, len, &end, 0)) == NULL) {
 		if (end == NULL)

@@ -101,8 +101,20 @@ START_TEST(the_whole_is_wrong)
 			     2),
 	    "Error: item 2: more than max_batch (2) messages in one batch.");
 	ck_assert_str_eq(refused("[{\"body\":\"a\\u0000b\"}]", 10),
-	    "Error: A string holds \\u0000: send such a body in "
+	    "Error: A NUL (\\u0000) in a string: send such a body in "
 	    "\"body_base64\".");
+	{
+		struct batch *b = (struct batch *)1;
+
+		/* A NUL byte as it is, which cJSON would take in a string. */
+		ck_assert_int_eq(batch_parse("[{\"body\":\"a\0b\"}]", 16, 10,
+				     &b, err),
+		    BATCH_INVALID);
+		ck_assert_ptr_null(b);
+		ck_assert_str_eq(err,
+		    "Error: A NUL (\\u0000) in a string: send such a body "
+		    "in \"body_base64\".");
+	}
 	/* An escaped backslash before "u0000" is no NUL. */
 	parsed("[{\"body\":\"a\\\\u0000b\"}]", 10);
 }
