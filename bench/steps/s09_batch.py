@@ -10,6 +10,7 @@ answered as accepted."""
 import os
 import re
 import subprocess
+import time
 
 from common import (StepFailed, Hookcast, finish, fmt, http_get, median,
                     run_wrk, wrk_errors, wrk_fields, wrk_text, wrk_wait,
@@ -30,11 +31,16 @@ def run_wrk_batch(b, threads, conns, secs, url, out):
 
 
 def accepted(hc):
-    code, body = http_get(hc.url + "/metrics")
-    if code != 200:
-        return None
-    m = re.search(rb"(?m)^hookcast_messages_accepted_total (\d+)$", body)
-    return int(m.group(1)) if m else None
+    """hookcast_messages_accepted_total, None if /metrics will not say.
+    Tried for a while: wrk's 64 connections may still count against
+    max_conns_per_ip just after it exits."""
+    for _ in range(50):
+        code, body = http_get(hc.url + "/metrics", 5)
+        if code == 200:
+            m = re.search(rb"(?m)^hookcast_messages_accepted_total (\d+)$", body)
+            return int(m.group(1)) if m else None
+        time.sleep(0.1)
+    return None
 
 
 def window(b, binary, tag, batch):
