@@ -8,7 +8,10 @@
  * does it answer the requests (their r_done resumes the suspended HTTP
  * connection) and hand messages and subscribers to the sink, in commit
  * order, under st_fwd_lock.  A failed transaction fails its requests (the
- * client retries) and puts the rest back at the head of the queue.  Between
+ * client retries) and puts the rest back at the head of the queue.  A
+ * batch of publishes (/sendMessages) is one request, so nothing queued
+ * comes between its messages; the backend writes it whole or not at all
+ * (sbo_publish_batch), and one it refuses fails that request alone.  Between
  * batches, and at least every PERIODIC_MS, it runs maintenance
  * (store_maint.c).  Threads and locks: src/README.md.
  */
