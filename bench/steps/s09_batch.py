@@ -2,8 +2,8 @@
 hookcast with no subscribers (durability as --durability, full by default),
 wrk shaped like step 2's (-t2 -c64 by default). One window publishes
 256-byte bodies one a request to /sendMessage (bench/post.lua), the next
-batches of 100 of them to /sendMessages (bench/batch.lua); two such pairs
-(one with --quick). Figure: messages/s committed, batches ÷ single, the
+batches of 100 of them to /sendMessages (bench/batch.lua); three such
+pairs (one with --quick). Figure: messages/s committed, batches ÷ single, the
 median of the pairs' ratios (target >= 5). Checks: every request answered
 200, no socket error, and /metrics counting every message of every batch
 answered as accepted."""
@@ -91,7 +91,7 @@ def window(b, binary, tag, batch):
 def run(b, binary, variant, rnd):
     o = b.o
     suffix = "" if variant == "new" else "-" + variant
-    pairs = 1 if o.quick else 2
+    pairs = 1 if o.quick else 3
     b.say("step 9: batch publish, hookcast with no subscribers, durability %s, wrk -t%d -c%d: "
           "/sendMessage vs /sendMessages with %d messages a request, %d pair%s of %d-s windows"
           % (o.durability if o.store else "n/a", o.ingest_threads, o.ingest_conns, BATCH, pairs,
