@@ -116,7 +116,7 @@ START_TEST(the_whole_is_wrong)
 		    "in \"body_base64\".");
 	}
 	/* An escaped backslash before "u0000" is no NUL. */
-	parsed("[{\"body\":\"a\\\\u0000b\"}]", 10);
+	batch_free(parsed("[{\"body\":\"a\\\\u0000b\"}]", 10));
 }
 END_TEST
 
