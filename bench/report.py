@@ -153,6 +153,9 @@ def aggregate(b, v):
     rm = b.rounds_of("removal", v).get(0)
     if rm:
         R["removal"] = rm
+    bt = b.rounds_of("batch", v).get(0)
+    if bt:
+        R["batch"] = bt
     return R
 
 
@@ -337,6 +340,13 @@ def summary_rows(b, R):
              ("publishes accepted/s, run 3 (info)", ratio("pub"), "", "")]
     if "removal" in R:
         rows += removal_rows(R["removal"])
+    if "batch" in R:
+        bt = R["batch"]
+        rows.append(("batch publish (run 9), no subscribers, durability %s: messages/s, batches of 100 ÷ single publishes"
+                     % (o.durability if o.store else "n/a: store off"),
+                     cell(bt["ratio"], "", "%s/s in batches, %s/s single; answers other than 200: %d; %s"
+                          % (bt["batch_mps"], bt["single_mps"], bt["non200"], bt["detail"])),
+                     "≥ 5", verdict(bt["ratio"], "ge", 5)))
     return rows
 
 
@@ -408,7 +418,9 @@ SIDE = [("ingest", "rps", 0, "ingest (run 2): publishes answered 200 /s"),
         ("removal", "pub_max_ms", 1, "removal (run 8): publish latency max, ms"),
         ("removal", "pub_p99_ms", 1, "removal (run 8): publish latency p99, ms"),
         ("removal", "restart1", 3, "restart with the backlog (run 8): /healthz, /readyz s"),
-        ("removal", "restart2", 3, "restart after the removals (run 8): /healthz, /readyz s")]
+        ("removal", "restart2", 3, "restart after the removals (run 8): /healthz, /readyz s"),
+        ("batch", "batch_mps", 0, "batch publish (run 9): messages/s in batches of 100"),
+        ("batch", "single_mps", 0, "batch publish (run 9): messages/s single")]
 
 
 def baseline_table(b):

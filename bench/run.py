@@ -18,6 +18,8 @@ measures and checks):
   7 10k       10,000 registered subscribers: RSS, listing time
   8 removal   100 subscribers x 20,000 pending: publish latency while they
               are deregistered; /healthz and /readyz after kill -9
+  9 batch     batches of 100 to /sendMessages against single publishes:
+              messages/s, no subscribers
  11 threads   step 3's fixed count, 100 subscribers, --delivery-threads 2
               against 1 (not applicable with a binary that refuses the flag)
  12 mirror    step 3's fixed count, 100 subscribers, hookcast against nginx's
@@ -26,8 +28,9 @@ Steps 1 to 6 (and 11, 12) run --rounds times, interleaved, so that a drift
 in the machine's load hits them alike: every round runs 1 then 2 (its
 ratio's reference just before it), then 3, 4, 5 and 6 in an order that
 rotates from round to round (3 4 5 6, 4 5 6 3, ...), then any other
-per-round step in its number's order (11, 12). Steps 7 and 8 run once,
-after the rounds. Ratios are taken within a round, and their median is judged.
+per-round step in its number's order (11, 12). Steps 7, 8 and 9 run once,
+after the rounds (step 9 pairs windows of its own). Ratios are taken within
+a round, and their median is judged.
 
 With --baseline OLD, every step that starts a hookcast runs twice back to
 back, OLD and the binary (old first in odd rounds, new first in even ones),

@@ -98,6 +98,7 @@ answer_stored(const struct http_call *call, struct http_req *u)
 	case REQ_DL_PURGE:
 		return answer_count(call, req, "purged");
 	case REQ_PUBLISH:
+	case REQ_PUBLISH_BATCH:
 	case REQ_SYNC:
 	case REQ_CONFIG:
 		break;

@@ -64,6 +64,7 @@ static const struct config_key config_keys[] = {
 	KEY(keepalive_ttl, CT_DURATION, 1, 86400LL * 365),
 	KEY(reap_interval, CT_DURATION, 1, 86400),
 	KEY(max_body, CT_SIZE, 1, 1LL << 30),
+	KEY(max_batch, CT_INT, 1, 100000),
 	KEY(log_level, CT_LOGLEVEL, 0, 0),
 	KEY(queue_limit, CT_INT, 1, 10000000),
 	KEY(max_in_flight, CT_INT, 1, 1000),
@@ -121,6 +122,7 @@ config_init(struct config *cfg)
 	cfg->keepalive_ttl = 120;
 	cfg->reap_interval = 60;
 	cfg->max_body = 1 << 20;
+	cfg->max_batch = 1000;
 	cfg->log_level = LOG_INFO;
 	cfg->queue_limit = 10000;
 	cfg->max_in_flight = 8;

@@ -27,6 +27,7 @@ struct config {
 	long keepalive_ttl;
 	long reap_interval;
 	size_t max_body;
+	long max_batch; /* messages a /sendMessages */
 	enum log_level log_level;
 	long queue_limit;      /* messages a subscriber */
 	long max_in_flight;    /* transfers a subscriber */

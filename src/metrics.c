@@ -271,8 +271,8 @@ metrics_render(const struct metrics_gauges *g, const char *const endpoints[],
 	if ((f = open_memstream(&buf, &size)) == NULL)
 		return NULL;
 	counter(f, "hookcast_messages_accepted_total",
-	    "Messages /sendMessage "
-	    "accepted (committed to the store); a repeated Idempotency-Key is "
+	    "Messages /sendMessage and "
+	    "/sendMessages accepted (committed to the store); a repeated Idempotency-Key is "
 	    "not counted again.",
 	    GET(m.accepted));
 	family(f, "hookcast_deliveries_total", "counter",

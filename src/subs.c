@@ -497,6 +497,26 @@ subs_count_then(struct subs *s, const struct topics *topics,
 	return r;
 }
 
+int
+subs_count_each_then(struct subs *s, const struct topics *const *topics,
+    size_t n, size_t *counts, int (*then)(void *), void *arg)
+{
+	struct topic_vec v = { 0 };
+	int r;
+
+	pthread_rwlock_rdlock(&s->lock);
+	for (size_t i = 0; i < n; i++)
+		if (topics[i] == NULL ||
+		    topic_index_match(s->index, topics[i], &v) == -1)
+			counts[i] = s->table.ht_count;
+		else
+			counts[i] = s->every + v.n;
+	r = then(arg);
+	pthread_rwlock_unlock(&s->lock);
+	free(v.v);
+	return r;
+}
+
 struct sub *
 sub_ref(struct sub *sub)
 {

@@ -460,6 +460,36 @@ START_TEST(publish_limits)
 }
 END_TEST
 
+START_TEST(batch_publish)
+{
+	struct reply r;
+
+	cfg.max_batch = 1;
+	start();
+
+	/* Committed by now, numbered, with its id in the answer. */
+	r = call("POST", "/sendMessages", "[{\"body\":\"a\"}]",
+	    "Content-Type: text/plain");
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_int_eq(strncmp(r.body, "[{\"id\":\"msg_", 10), 0);
+	ck_assert_ptr_nonnull(strstr(r.body, "\"subscribers\":0}]"));
+	ck_assert_uint_eq(store_last_seq(stack.store), 1);
+	/* Past max_body (16 here): the whole request. */
+	r = call("POST", "/sendMessages", "[{\"body\":\"abcd\"}]", NULL);
+	ck_assert_int_eq(r.status, 413);
+	r = call("POST", "/sendMessages", "[{\"bod\":\"a\"}]", NULL);
+	ck_assert_int_eq(r.status, 400);
+	ck_assert_str_eq(r.body, "Error: item 0: unknown field \"bod\".");
+	r = call("POST", "/sendMessages", "[{},{}]", NULL);
+	ck_assert_int_eq(r.status, 400);
+	ck_assert_str_eq(r.body,
+	    "Error: item 1: more than max_batch (1) messages in one batch.");
+	r = call("GET", "/sendMessages", NULL, NULL);
+	ck_assert_int_eq(r.status, 405);
+	ck_assert_uint_eq(store_last_seq(stack.store), 1);
+}
+END_TEST
+
 START_TEST(subscriber_limit)
 {
 	struct reply r;
@@ -637,6 +667,7 @@ main(void)
 	tcase_add_test(tc, bad_addresses_change_nothing);
 	tcase_add_test(tc, methods_and_paths);
 	tcase_add_test(tc, publish_limits);
+	tcase_add_test(tc, batch_publish);
 	tcase_add_test(tc, subscriber_limit);
 	tcase_add_test(tc, backlog_limit);
 	tcase_add_test(tc, dead_letter_endpoints);

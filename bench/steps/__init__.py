@@ -7,7 +7,8 @@ and run(b, binary, variant, rnd): the step's figures as a dict, recorded by
 the driver under b.results[NAME][variant][rnd]; StepFailed (after
 b.problem) when it has none."""
 from . import (s01_loopback, s02_ingest, s03_fanout, s04_hanging, s05_down,
-               s06_signed, s07_10k, s08_removal, s11_threads, s12_mirror)
+               s06_signed, s07_10k, s08_removal, s09_batch, s11_threads,
+               s12_mirror)
 
 STEPS = [s01_loopback, s02_ingest, s03_fanout, s04_hanging, s05_down,
-         s06_signed, s07_10k, s08_removal, s11_threads, s12_mirror]
+         s06_signed, s07_10k, s08_removal, s09_batch, s11_threads, s12_mirror]

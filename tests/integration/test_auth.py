@@ -44,6 +44,7 @@ class AuthTest(HookcastTestCase):
         """(method, path, body, scope's token, the status it answers when allowed)."""
         return [
             ('POST', '/sendMessage', b'event', self.pub, 200),
+            ('POST', '/sendMessages', b'[{"body":"event"}]', self.pub, 200),
             ('POST', '/registerAndKeepAlive?address=' + q(address), None, self.sub, 200),
             ('DELETE', '/deregister?address=' + q(address), None, self.sub, 200),
             ('GET', '/listSubscribers', None, self.adm, 200),
