@@ -72,7 +72,7 @@ UNITS     := $(patsubst tests/%.c,%,$(wildcard tests/check_*.c))
 UNITBINS  := $(addprefix $(BUILD)/,$(UNITS))
 CHECKLIBS := $(shell pkg-config --libs check)
 
-.PHONY: all run check unit integration bench soak install uninstall clean \
+.PHONY: all run check unit integration bench callgrind soak install uninstall clean \
         fuzz fuzz-build fuzz-regress compdb lint lint-cycles lint-cppcheck \
         lint-tidy format format-check FORCE
 
@@ -175,6 +175,13 @@ bench:
 	@sh scripts/deps.sh bench
 	@$(MAKE) --no-print-directory all
 	python3 bench/run.py --binary $(BUILD)/hookcast
+
+# Instructions per delivery under callgrind, unsigned and signed, with
+# where they go (bench/callgrind.py; doc/benchmarks.md).  Needs valgrind.
+callgrind:
+	@sh scripts/deps.sh callgrind
+	@$(MAKE) --no-print-directory all
+	python3 bench/callgrind.py --binary $(BUILD)/hookcast
 
 # Not part of check or CI: SOAK_MINUTES (default 20) of churn against the
 # -O2 build, judged for growth and loss (bench/soak.py; README, Soak).

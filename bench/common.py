@@ -585,3 +585,269 @@ def finish(b, hc, fig, tag):
         b.say("  %s: data dir %s KiB (after drain → after exit)" % (tag, fig["du"]))
     fig["left"], left_msgs = hc.db_left()
     return left_msgs
+
+
+# ------------------------------------------- fixed-count fan-out (3, 11, 12) ---
+# A fixed number of messages published as fast as they are accepted, timed
+# from the first publish sent to the last delivery logged at the sinks:
+# deliveries/s = deliveries counted at the sinks ÷ that time. The sinks are
+# a second nginx (bench/sinks.conf.in, FANOUT_MAX_SUBS ports) that logs
+# every delivery as "port msec"; the publisher is wrk with bench/count.lua.
+FANOUT_MAX_SUBS = 1000
+FANOUT_SIZES = (10, 100, 1000)      # step 3's subscriber counts
+FANOUT_TARGETS = {10: 0.45, 100: 0.55, 1000: 0.45}   # deliveries/s ÷ step 1's req/s
+
+
+def fanout_msgs(b, nsubs):
+    """Messages published to NSUBS subscribers: --fanout-msgs at 100, and
+    as many deliveries (--fanout-msgs × 100) at any other count."""
+    per100 = getattr(b.o, "fanout_msgs", 3000)
+    return max(1, round(per100 * NSUBS / nsubs))
+
+
+def start_sinks(b, n=FANOUT_MAX_SUBS):
+    """Start the logging sinks (once per run): b.sink_ports, b.sink_log,
+    b.sinks (the process)."""
+    prefix = os.path.join(b.tmp, "sinks")
+    os.makedirs(prefix, exist_ok=True)
+    b.sink_log = os.path.join(prefix, "sinks.log")
+    with open(os.path.join(HERE, "sinks.conf.in")) as f:
+        template = f.read()
+    for attempt in (1, 2, 3):
+        b.sink_ports = helpers.freeports(n)
+        listen = "".join("        listen 127.0.0.1:%d;\n" % p for p in b.sink_ports)
+        with open(os.path.join(prefix, "nginx.conf"), "w") as f:
+            f.write(template.replace("@PREFIX@", prefix).replace("@LISTEN@\n", listen))
+        with open(os.path.join(prefix, "stdout.log"), "w") as out:
+            p = b.spawn([b.o.nginx, "-p", prefix + "/", "-c", prefix + "/nginx.conf",
+                         "-e", prefix + "/error.log"], stdout=out, stderr=out)
+        for _ in range(100):
+            if p.poll() is not None:
+                break
+            if all(sink_status(q) == 204 for q in (b.sink_ports[0], b.sink_ports[-1])):
+                b.sinks = p
+                # The probes above are logged: the runs count from offsets.
+                b.say("logging sinks up (nginx pid %d), %d ports %d..%d, log %s" % (
+                    p.pid, n, min(b.sink_ports), max(b.sink_ports), b.sink_log))
+                return p
+            time.sleep(0.1)
+        b.say("the logging sinks did not start (attempt %d): %s" % (
+            attempt, open(os.path.join(prefix, "error.log"), errors="replace").read()[-300:]))
+        b.stop(p)
+    raise StepFailed("could not start the logging sinks")
+
+
+def sink_addrs(b, nsubs):
+    return ["127.0.0.1:%d" % p for p in b.sink_ports[:nsubs]]
+
+
+def sink_offset(b):
+    try:
+        return os.path.getsize(b.sink_log)
+    except OSError:
+        return 0
+
+
+class SinkCount:
+    """The sinks' log from OFFSET on, read as it grows: deliveries per port,
+    and the last one's time ($msec)."""
+
+    def __init__(self, b, offset):
+        self.b = b
+        self.pos = offset
+        self.per_port = {}
+        self.total = 0
+        self.last = None
+        self.first = None
+        self.bad = 0
+
+    def read(self):
+        """Take in the complete lines written since the last read; True if
+        there were any."""
+        with open(self.b.sink_log, "rb") as f:
+            f.seek(self.pos)
+            data = f.read()
+        end = data.rfind(b"\n") + 1
+        if end <= 0:
+            return False
+        self.pos += end
+        last = self.last or 0.0
+        first = self.first
+        per = self.per_port
+        n = 0
+        for line in data[:end].split(b"\n"):
+            if not line:
+                continue
+            try:
+                port, msec = line.split(b" ")
+                port, t = int(port), float(msec)
+            except ValueError:
+                self.bad += 1
+                continue
+            per[port] = per.get(port, 0) + 1
+            n += 1
+            if t > last:
+                last = t
+            if first is None or t < first:
+                first = t
+        self.total += n
+        self.last = last if n or self.last else None
+        self.first = first
+        return n > 0
+
+    def wait(self, expected, busy=None, stall=3.0, limit=60.0):
+        """Read until EXPECTED deliveries are in, or nothing came for STALL
+        s (and BUSY(), if given, says the sender has nothing left in hand),
+        or LIMIT s passed: True when EXPECTED were counted."""
+        t0 = quiet_since = time.monotonic()
+        while self.total < expected:
+            now = time.monotonic()
+            if self.read():
+                quiet_since = now
+            elif now - quiet_since >= stall and (busy is None or not busy()):
+                break
+            if now - t0 >= limit:
+                break
+            time.sleep(0.1)
+        # What the other worker still buffers is written within 100 ms: a
+        # surplus (a duplicate delivery) shows up here too.
+        time.sleep(0.3)
+        self.read()
+        return self.total >= expected
+
+    def check(self, ports, per_sink):
+        """(PASS or MISS, the detail): every one of PORTS logged PER_SINK,
+        and nothing came to any other sink."""
+        got = [self.per_port.get(p, 0) for p in ports]
+        short = [(p, g) for p, g in zip(ports, got) if g < per_sink]
+        extra = sum(g - per_sink for g in got if g > per_sink)
+        stray = sum(v for p, v in self.per_port.items() if p not in set(ports))
+        detail = "%d sinks × %d expected = %d; counted %d (per sink min %d, max %d)" % (
+            len(ports), per_sink, len(ports) * per_sink, sum(got), min(got) if got else 0, max(got) if got else 0)
+        if short:
+            detail += "; %d sinks short by %d in all (first: port %d got %d)" % (
+                len(short), sum(per_sink - g for _, g in short), short[0][0], short[0][1])
+        if extra:
+            detail += "; %d duplicate deliveries" % extra
+        if stray:
+            detail += "; %d deliveries to sinks outside this run" % stray
+        if self.bad:
+            detail += "; %d log lines unreadable" % self.bad
+        return ("PASS" if not short and per_sink > 0 else "MISS"), detail
+
+
+def publish_count(b, url, count, tag, conns=None, threads=1):
+    """wrk with bench/count.lua: COUNT messages answered 200, as fast as
+    they are taken (503 retried). A dict: first and done (wall clock, s: the
+    first request sent, the last 200 answered), ok, s503, other, req,
+    errors, secs (first → done)."""
+    o = b.o
+    conns = conns or getattr(o, "fanout_conns", 64)
+    out = os.path.join(b.tmp, "wrk-%s.txt" % tag)
+    env = dict(os.environ, BENCH_BODY_BYTES=str(BODY_BYTES), BENCH_COUNT=str(count),
+               BENCH_THREADS=str(threads), BENCH_BACKOFF_MS=str(o.backoff_ms))
+    # -d is a bound: wrk gets SIGINT as soon as every thread is done.
+    bound = max(60, o.drain_max)
+    p = b.spawn([o.wrk, "-t%d" % threads, "-c%d" % max(conns, threads), "-d%ds" % bound,
+                 "--timeout", "10s", "-s", os.path.join(HERE, "count.lua"), url],
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True)
+    P = {"first": None, "done": None}
+    dones, want = 0, min(threads, count)
+    with open(out, "w") as f:
+        for line in p.stdout:
+            f.write(line)
+            if line.startswith("BENCH_FIRST "):
+                t = float(line.split()[1])
+                P["first"] = t if P["first"] is None else min(P["first"], t)
+            elif line.startswith("BENCH_DONE "):
+                t = float(line.split()[1])
+                P["done"] = t if P["done"] is None else max(P["done"], t)
+                dones += 1
+                if dones == want:
+                    p.send_signal(signal.SIGINT)
+    p.wait()
+    b.procs.remove(p)
+    w = wrk_fields(out)
+    if "requests" not in w or P["first"] is None:
+        b.problem("%s: no wrk summary or no request sent: %s" % (tag, wrk_text(out)))
+        raise StepFailed(tag)
+    P.update(ok=w["ok200"], s503=w["s503"], other=w.get("other", 0), req=w["requests"], errors=wrk_errors(w),
+             p50_ms=w.get("p50_us", 0) / 1000, p99_ms=w.get("p99_us", 0) / 1000)
+    if P["done"] is None:
+        b.problem("%s: the publisher did not get its %d messages accepted within %d s (%d answered 200, %d 503, %d other, %d socket errors)"
+                  % (tag, count, bound, P["ok"], P["s503"], P["other"], P["errors"]))
+        P["done"] = time.time()
+    if P["other"]:
+        b.problem("%s: %d publishes answered neither 200 nor 503" % (tag, P["other"]))
+    if P["errors"]:
+        b.problem("%s: wrk saw %d socket errors/timeouts" % (tag, P["errors"]))
+    P["secs"] = P["done"] - P["first"]
+    return P
+
+
+def fanout_fixed(b, binary, tag, nsubs, flags=(), nmsgs=None):
+    """A fresh hookcast (FLAGS added), NSUBS logging sinks registered, NMSGS
+    (fanout_msgs) published with publish_count, timed to the last delivery
+    at the sinks. The figures: dps, sub (per subscriber /s), secs, pub
+    (accepted/s), msgs, pass and detail (every sink got every message, the
+    listing agrees, nothing failed), hwm, cpu (hookcast CPU s/s over the
+    run), du/left (finish)."""
+    nmsgs = nmsgs or fanout_msgs(b, nsubs)
+    hc = Hookcast(b, binary, tag, flags).start()
+    try:
+        return _fanout_fixed(b, hc, tag, nsubs, nmsgs)
+    except (StepFailed, OSError, RuntimeError, http.client.HTTPException):
+        if hc.p is not None and hc.p.poll() is None:
+            hc.kill9()
+        raise
+
+
+def _fanout_fixed(b, hc, tag, nsubs, nmsgs):
+    o = b.o
+    addrs = sink_addrs(b, nsubs)
+    try:
+        helpers.register_all(hc.url, addrs, nconn=4)
+    except RuntimeError as e:
+        b.problem("%s: registering %d subscribers failed: %s" % (tag, nsubs, e))
+        raise StepFailed(tag)
+    n = hc.stats()[0]
+    if n != nsubs:
+        b.problem("%s: listing shows %d subscribers, expected %d" % (tag, n, nsubs))
+    sc = SinkCount(b, sink_offset(b))
+    c0 = hc.cpu_secs()
+    P = publish_count(b, hc.url + "/sendMessage", nmsgs, tag)
+    expected = P["ok"] * nsubs
+
+    def busy():
+        s = hc.stats()
+        return bool(s[4] or s[5] or s[6] not in (0, "n/a"))
+
+    sc.wait(expected, busy, limit=o.drain_max)
+    if not hc.alive():
+        raise StepFailed(tag)
+    c1 = hc.cpu_secs()
+    final = hc.stats()
+    _, delivered, failed, dropped, queued, inflight, retrying = final
+    secs = (sc.last or P["done"]) - P["first"]
+    fig = {"msgs": nmsgs, "subs": nsubs, "secs": fmt(secs, 3), "pub_secs": fmt(P["secs"], 3),
+           "dps": round(sc.total / secs) if secs > 0 else 0,
+           "pub": round(P["ok"] / P["secs"]) if P["secs"] > 0 else 0,
+           "cpu": fmt((c1 - c0) / secs, 2) if secs > 0 else "n/a", "hwm": hc.mib("VmHWM")}
+    fig["sub"] = fmt(fig["dps"] / nsubs, 2)
+    verdict, detail = sc.check(b.sink_ports[:nsubs], P["ok"])
+    detail += "; hookcast's listing: delivered %s, failed %s, dropped %s, left queued %s, in flight %s, retrying %s" % (
+        delivered, failed, dropped, queued, inflight, retrying)
+    if P["ok"] < nmsgs:
+        verdict = "MISS"
+        detail += "; only %d of %d messages accepted" % (P["ok"], nmsgs)
+    if failed or dropped not in (0, "n/a") or queued or inflight:
+        verdict = "MISS"
+    fig["pass"], fig["detail"] = verdict, detail
+    fig["pub_detail"] = "%d accepted in %s s (%d answered 503 and retried; latency p50 %s ms, p99 %s ms); wrk -t1 -c%d" % (
+        P["ok"], fmt(P["secs"], 3), P["s503"], fmt(P["p50_ms"], 1), fmt(P["p99_ms"], 1), getattr(o, "fanout_conns", 64))
+    b.say("  %s: %d × %d: %d deliveries/s (%s s from the first publish to the last delivery; publishing took %s s, %d/s); %s; hookcast CPU %s s/s, peak RSS %s MiB"
+          % (tag, nmsgs, nsubs, fig["dps"], fig["secs"], fig["pub_secs"], fig["pub"], fig["pass"], fig["cpu"], fig["hwm"]))
+    if verdict != "PASS":
+        b.say("  %s: %s" % (tag, detail))
+    finish(b, hc, fig, tag)
+    return fig

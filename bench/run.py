@@ -8,21 +8,32 @@ The steps, in the order they run (bench/steps/sNN_*.py, each says what it
 measures and checks):
   1 loopback  wrk -> one nginx port: the machine's limit for a POST
   2 ingest    hookcast with no subscribers: publishes answered 200 /s
-  3 fanout    100 nginx subscribers: deliveries/s, all delivered, peak RSS
+  3 fanout    fixed count: N messages to 10, 100 and 1,000 logging nginx
+              subscribers, deliveries/s from the first publish to the last
+              delivery, every sink counted; paced window: 100 subscribers,
+              deliveries/s (the reference of 4-6), all delivered, peak RSS
   4 hanging   one hanging subscriber among the 100: the 99's rate
   5 down      one subscriber refusing connections beside the 100
   6 signed    every delivery signed, messages over 10 topics
   7 10k       10,000 registered subscribers: RSS, listing time
   8 removal   100 subscribers x 20,000 pending: publish latency while they
               are deregistered; /healthz and /readyz after kill -9
+  9 batch     batches of 100 to /sendMessages against single publishes:
+              messages/s, no subscribers
  10 https     100 TLS nginx subscribers offering HTTP/2: deliveries/s and
               connections, http2 yes against no
-Steps 1 to 6 run --rounds times, interleaved, so that a drift in the
-machine's load hits them alike: every round runs 1 then 2 (its ratio's
-reference just before it), then 3, 4, 5 and 6 in an order that rotates
-from round to round (3 4 5 6, 4 5 6 3, ...). Steps 7, 8 and 10 run once, after
-the rounds (step 10 alternates its own --rounds pairs). Ratios are taken
-within a round, and their median is judged.
+ 11 threads   step 3's fixed count, 100 subscribers, --delivery-threads 2
+              against 1 (not applicable with a binary that refuses the flag)
+ 12 mirror    step 3's fixed count, 100 subscribers, hookcast against nginx's
+              mirror module fanning out to the same sinks
+Steps 1 to 6 (and 11, 12) run --rounds times, interleaved, so that a drift
+in the machine's load hits them alike: every round runs 1 then 2 (its
+ratio's reference just before it), then 3, 4, 5 and 6 in an order that
+rotates from round to round (3 4 5 6, 4 5 6 3, ...), then any other
+per-round step in its number's order (11, 12). Steps 7, 8, 9 and 10 run
+once, after the rounds (9 pairs windows of its own, 10 alternates its own
+--rounds pairs). Ratios are taken within a round, and their median is
+judged.
 
 With --baseline OLD, every step that starts a hookcast runs twice back to
 back, OLD and the binary (old first in odd rounds, new first in even ones),
@@ -41,7 +52,10 @@ steps/sNN_*.py (one step each); common.py (the processes and the measured
 publish window the steps share); report.py (the summary, the targets and
 the record); helpers.py (listing sums, registration, signature check, free
 ports); hang.py (subscribers that never answer); post.lua (wrk's publisher:
-pacing, topics, the summary line); nginx.conf.in (the sinks).
+pacing, topics, the summary line); count.lua (wrk's publisher of a fixed
+number of messages, steps 3, 11 and 12); nginx.conf.in (the sinks);
+sinks.conf.in (the logging sinks of the fixed-count fan-out); mirror.conf.in
+(step 12's nginx mirror).
 
 Needs nginx, wrk, ss, openssl (step 10) and python3 (standard library only)."""
 import argparse
@@ -62,7 +76,7 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 
 import report  # noqa: E402
-from common import Bench, StepFailed  # noqa: E402
+from common import Bench, StepFailed, start_sinks  # noqa: E402
 from steps import STEPS  # noqa: E402
 
 ROTATING = [3, 4, 5, 6]     # the steps whose order rotates from round to round
@@ -98,6 +112,15 @@ def options(argv):
       help="start hookcast without --data-dir/--durability (a hookcast from before the store)")
     a("--durability", default=env("DURABILITY", "full"), help="--durability of every hookcast [full]")
     a("--hookcast-args", default=env("HOOKCAST_ARGS", ""), help="extra flags for every hookcast (split on spaces)")
+    a("--fanout-msgs", type=int, default=int(env("FANOUT_MSGS", "3000")),
+      help="fixed-count fan-out (steps 3, 11, 12): messages published to 100 subscribers; "
+           "other subscriber counts get as many deliveries (x 100 / subscribers) [3000]")
+    a("--fanout-subs", default=env("FANOUT_SUBS", "10,100,1000"),
+      help="step 3's fixed-count subscriber counts, comma-separated, each at most 1000 [10,100,1000]")
+    a("--fanout-conns", type=int, default=int(env("FANOUT_CONNS", "64")),
+      help="wrk -c of the fixed-count publisher (-t1) [64]")
+    a("--no-fanout-window", dest="fanout_window", action="store_false", default=True,
+      help="step 3 without its paced window (the reference of steps 4 to 6)")
     a("--subs-10k", type=int, default=10000, help="subscribers registered in step 7 [10000]")
     a("--removal-subs", type=int, default=100, help="subscribers with a backlog in step 8 [100]")
     a("--removal-pending", type=int, default=20000, help="messages pending for each in step 8 [20000]")
@@ -108,7 +131,8 @@ def options(argv):
     a("--nginx", default=os.environ.get("NGINX") or shutil.which("nginx") or "/usr/sbin/nginx")
     a("--wrk", default=os.environ.get("WRK", "wrk"))
     if "--quick" in argv:   # smaller defaults; a flag given explicitly still wins
-        p.set_defaults(rounds=1, duration=3, subs_10k=1000, removal_subs=10, removal_pending=2000)
+        p.set_defaults(rounds=1, duration=3, subs_10k=1000, removal_subs=10, removal_pending=2000,
+                       fanout_msgs=500)
     o = p.parse_args(argv)
     numbers = [s.NUMBER for s in STEPS]
     o.steps = numbers
@@ -126,6 +150,14 @@ def options(argv):
             float(o.pub_rate)
         except ValueError:
             p.error("--pub-rate must be auto, 0 or publishes per second")
+    try:
+        o.fanout_subs = [int(x) for x in o.fanout_subs.split(",") if x]
+    except ValueError:
+        p.error("--fanout-subs takes subscriber counts, e.g. 10,100,1000")
+    if not all(1 <= n <= 1000 for n in o.fanout_subs):
+        p.error("--fanout-subs: from 1 to 1000 subscribers")
+    if o.fanout_msgs < 1:
+        p.error("--fanout-msgs must be at least 1")
     o.hookcast_args = o.hookcast_args.split()
     return o
 
@@ -202,7 +234,7 @@ def run_step(b, step, variant, rnd):
         return
     # What the failed step left running goes now, nginx excepted.
     for p in list(b.procs):
-        if p is not b.nginx:
+        if p is not b.nginx and p is not getattr(b, "sinks", None):
             b.stop(p, signal.SIGKILL, 2)
 
 
@@ -230,6 +262,16 @@ def round_line(b, r):
             parts.append("run 5%s healthy 100 %s/s each" % (tag, g("down", "sub", v)))
         if b.ran("signed"):
             parts.append("run 6%s signed %s deliveries/s, %s %% delivered" % (tag, g("signed", "dps", v), g("signed", "frac", v)))
+        fixed = b.rounds_of("fanout", v).get(r, {}).get("fixed", {})
+        for n, f in sorted(fixed.items()):
+            parts.append("run 3%s fixed %d x %d: %s deliveries/s, %s" % (tag, f["msgs"], n, f["dps"], f["pass"]))
+        f11 = b.rounds_of("threads", v).get(r)
+        if f11 is not None:
+            parts.append("run 11%s threads 2 ÷ 1 %s" % (tag, "n/a (not applicable)" if "na" in f11 else f11.get("ratio", "n/a")))
+        f12 = b.rounds_of("mirror", v).get(r)
+        if f12 is not None:
+            parts.append("run 12%s hookcast ÷ nginx mirror %s (mirror %s deliveries/s, %s)" % (
+                tag, f12.get("ratio", "n/a"), f12.get("mirror", {}).get("dps", "n/a"), f12.get("mirror", {}).get("pass", "n/a")))
     return "round %d/%d: %s" % (r, b.o.rounds, "; ".join(parts))
 
 
@@ -281,11 +323,14 @@ def main(argv):
         if any(n in steps for n in (1, 3, 4, 5, 6)):
             b.start_nginx()
             b.nginx = b.procs[-1]
+        if any(n in steps for n in (3, 11, 12)):
+            start_sinks(b)
         per_round = [n for n in steps if not steps[n].ONCE]
         if per_round:
             for r in range(1, o.rounds + 1):
                 k = (r - 1) % len(ROTATING)
                 order = [1, 2] + ROTATING[k:] + ROTATING[:k]
+                order += sorted(n for n in per_round if n not in order)
                 for n in order:
                     if n in steps:
                         for v in variants(b, steps[n], r):

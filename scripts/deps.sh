@@ -1,6 +1,6 @@
 #!/bin/sh
 # deps.sh: installs the Debian packages hookcast needs, if any are missing.
-# Usage: deps.sh [build|check|bench|lint]   (default: check)
+# Usage: deps.sh [build|check|bench|callgrind|lint]   (default: check)
 # As root it runs apt-get; otherwise sudo if that works without a password;
 # otherwise it prints the exact command to run and fails.
 set -eu
@@ -14,10 +14,11 @@ build) want="$build" ;;
 # clang with its compiler-rt (libFuzzer, the sanitizers) builds tests/fuzz.
 check) want="$build check python3 openssl nginx-light prometheus chromium systemd man-db clang libclang-rt-14-dev" ;;
 bench) want="$build python3 curl openssl nginx-light wrk" ;;
+callgrind) want="$build python3 nginx-light valgrind" ;;
 # make lint and make format: the analysers, the formatter, and check's
 # header for the unit tests they read.
 lint) want="$build check python3 cppcheck clang-tidy clang-format" ;;
-*) echo "usage: $0 [build|check|bench|lint]" >&2; exit 2 ;;
+*) echo "usage: $0 [build|check|bench|callgrind|lint]" >&2; exit 2 ;;
 esac
 
 missing=""

@@ -69,33 +69,36 @@ answer_list(const struct http_call *call, const struct store_req *req)
 	return ret;
 }
 
+/* A replay or a purge, done: logged, and its count answered. */
+static enum MHD_Result
+answer_count(const struct http_call *call, const struct store_req *req,
+    const char *verb)
+{
+	char la[LOG_VALUE_MAX], li[LOG_VALUE_MAX], what[32];
+
+	snprintf(what, sizeof(what), "dead letters %s", verb);
+	log_info(what, "address=%s id=%s count=%ld",
+	    log_value(la, sizeof(la), req->r_address ? req->r_address : "-"),
+	    log_value(li, sizeof(li), req->r_id ? req->r_id : "-"),
+	    req->r_count);
+	return http_fmt(call, MHD_HTTP_OK, "%s %ld\n", verb, req->r_count);
+}
+
 /* The answer to a dead-letter request the store has done. */
 static enum MHD_Result
 answer_stored(const struct http_call *call, struct http_req *u)
 {
 	struct store_req *req = &u->hr_sreq;
-	char la[LOG_VALUE_MAX], li[LOG_VALUE_MAX];
 
 	switch (req->r_type) {
 	case REQ_DL_LIST:
 		return answer_list(call, req);
 	case REQ_DL_REPLAY:
-		log_info("dead letters replayed", "address=%s id=%s count=%ld",
-		    log_value(la, sizeof(la),
-			req->r_address ? req->r_address : "-"),
-		    log_value(li, sizeof(li), req->r_id ? req->r_id : "-"),
-		    req->r_count);
-		return http_fmt(call, MHD_HTTP_OK, "replayed %ld\n",
-		    req->r_count);
+		return answer_count(call, req, "replayed");
 	case REQ_DL_PURGE:
-		log_info("dead letters purged", "address=%s id=%s count=%ld",
-		    log_value(la, sizeof(la),
-			req->r_address ? req->r_address : "-"),
-		    log_value(li, sizeof(li), req->r_id ? req->r_id : "-"),
-		    req->r_count);
-		return http_fmt(call, MHD_HTTP_OK, "purged %ld\n",
-		    req->r_count);
+		return answer_count(call, req, "purged");
 	case REQ_PUBLISH:
+	case REQ_PUBLISH_BATCH:
 	case REQ_SYNC:
 	case REQ_CONFIG:
 		break;

@@ -39,11 +39,12 @@ api_ops_readyz(const struct http_call *call)
 		    "store: "
 		    "writer thread stuck for %lld s\n",
 		    (long long)age / 1000);
-	if ((age = now - deliver_heartbeat(env->he_deliver)) > READY_STALE_MS)
-		return http_fmt(call, MHD_HTTP_SERVICE_UNAVAILABLE,
-		    "delivery "
-		    "thread: no heartbeat for %lld s\n",
-		    (long long)age / 1000);
+	for (int i = 0; i < deliver_threads(env->he_deliver); i++)
+		if ((age = now - deliver_thread_heartbeat(env->he_deliver, i)) >
+		    READY_STALE_MS)
+			return http_fmt(call, MHD_HTTP_SERVICE_UNAVAILABLE,
+			    "delivery thread %d: no heartbeat for %lld s\n", i,
+			    (long long)age / 1000);
 	return http_text(call, MHD_HTTP_OK, "ok\n");
 }
 
@@ -55,6 +56,7 @@ enum MHD_Result
 api_ops_metrics(const struct http_call *call)
 {
 	const struct http_env *env = call->hc_env;
+	struct metrics_thread threads[DELIVER_THREADS_MAX];
 	struct metrics_gauges g;
 	struct subs_census sc;
 	long open, cutting;
@@ -67,6 +69,10 @@ api_ops_metrics(const struct http_call *call)
 	g.queued = sc.queued;
 	g.retrying = sc.retrying;
 	g.in_flight = (uint64_t)deliver_in_flight(env->he_deliver);
+	g.nthreads = (size_t)deliver_threads(env->he_deliver);
+	for (size_t i = 0; i < g.nthreads; i++)
+		deliver_thread_figures(env->he_deliver, (int)i, &threads[i]);
+	g.threads = threads;
 	g.backlog_bytes = store_backlog_bytes(env->he_store);
 	conns_census(env->he_conns, &open, &cutting);
 	g.http_connections = (uint64_t)open;

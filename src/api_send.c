@@ -1,9 +1,10 @@
-/* api_send.c: POST /sendMessage: back-pressure, the body made a message, and its answer. */
+/* api_send.c: POST /sendMessage and /sendMessages: back-pressure, the body made messages, and the answer. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api_send.h"
+#include "batch.h"
 #include "log.h"
 #include "msg.h"
 #include "params.h"
@@ -127,17 +128,8 @@ api_send_end(const struct http_call *call)
 	struct msg *m;
 	int given;
 
-	if (ctype != NULL && strlen(ctype) > MSG_CTYPE_MAX)
-		return http_text(call, MHD_HTTP_BAD_REQUEST,
-		    "Error: Content-Type longer than 256 bytes.");
-	if (ctype != NULL && !params_ctype_ok(ctype))
-		return http_text(call, MHD_HTTP_BAD_REQUEST,
-		    "Error: Content-Type holds a control character.");
-	if (key != NULL && !params_key_ok(key))
-		return http_text(call, MHD_HTTP_BAD_REQUEST,
-		    "Error: "
-		    "Idempotency-Key must be 1 to 255 printable ASCII "
-		    "characters.");
+	if ((no = params_publish_check(ctype, key)) != NULL)
+		return http_fmt(call, MHD_HTTP_BAD_REQUEST, "Error: %s", no);
 	if (http_topics(call, 0, &topics, &given, &ret) == -1)
 		return ret;
 	if ((no = refuse_publish(call->hc_env, rq->hr_len)) != NULL) {
@@ -160,4 +152,73 @@ api_send_end(const struct http_call *call)
 		rq->hr_sreq.r_key = rq->hr_key;
 	}
 	return http_wait(call, rq, answer_published);
+}
+
+/*
+ * A batch's answer: a JSON array with each message's {"id": ...,
+ * "subscribers": N}, in order, and "duplicate": true where its key was
+ * seen (the first message's id then, as /sendMessage answers).
+ */
+static enum MHD_Result
+answer_batch(const struct http_call *call, struct http_req *rq)
+{
+	const struct store_pub *p = rq->hr_sreq.r_pubs;
+	size_t n = rq->hr_sreq.r_npubs, at = 0, cap;
+	char *body;
+
+	/* {"id":"<36>","subscribers":<20>,"duplicate":true}, */
+	cap = n * (MSG_IDLEN + 72) + 4;
+	if ((body = malloc(cap)) == NULL)
+		return http_nomem(call, __func__);
+	body[at++] = '[';
+	for (size_t i = 0; i < n; i++)
+		at += (size_t)snprintf(body + at, cap - at,
+		    "%s{\"id\":\"%s\",\"subscribers\":%ld%s}", i ? "," : "",
+		    p[i].sp_repeat ? p[i].sp_first : msg_id(p[i].sp_msg),
+		    p[i].sp_fanout,
+		    p[i].sp_repeat ? ",\"duplicate\":true" : "");
+	at += (size_t)snprintf(body + at, cap - at, "]\n");
+	log_debug("batch accepted", "messages=%zu bytes=%zu", n,
+	    batch_bytes(rq->hr_batch));
+	return http_answer_free(call, MHD_HTTP_OK, "application/json", body, at,
+	    NULL, NULL);
+}
+
+enum MHD_Result
+api_send_batch_end(const struct http_call *call)
+{
+	struct http_req *rq = *call->hc_slot;
+	char err[BATCH_ERRLEN];
+	struct batch *b;
+	const char *no;
+
+	/* A batch's messages say these each; one for all would be a guess. */
+	if (http_query(call, "topic") != NULL)
+		return http_text(call, MHD_HTTP_BAD_REQUEST,
+		    "Error: A batch's topics go in each message's "
+		    "\"topic\".");
+	if (http_header(call, "Idempotency-Key") != NULL)
+		return http_text(call, MHD_HTTP_BAD_REQUEST,
+		    "Error: A batch's idempotency keys go in each "
+		    "message's \"idempotency_key\".");
+	switch (batch_parse(rq->hr_body, rq->hr_len,
+	    call->hc_env->he_cfg->max_batch, &b, err)) {
+	case BATCH_OK:
+		break;
+	case BATCH_INVALID:
+		return http_fmt(call, MHD_HTTP_BAD_REQUEST, "%s", err);
+	case BATCH_NOMEM:
+		return http_nomem(call, __func__);
+	}
+	if ((no = refuse_publish(call->hc_env, batch_bytes(b))) != NULL) {
+		batch_free(b);
+		return http_busy(call, no);
+	}
+	free(rq->hr_body);
+	rq->hr_body = NULL;
+	rq->hr_batch = b;
+	rq->hr_sreq.r_type = REQ_PUBLISH_BATCH;
+	rq->hr_sreq.r_pubs = batch_pubs(b);
+	rq->hr_sreq.r_npubs = batch_count(b);
+	return http_wait(call, rq, answer_batch);
 }

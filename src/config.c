@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "sign.h"
@@ -63,10 +64,12 @@ static const struct config_key config_keys[] = {
 	KEY(keepalive_ttl, CT_DURATION, 1, 86400LL * 365),
 	KEY(reap_interval, CT_DURATION, 1, 86400),
 	KEY(max_body, CT_SIZE, 1, 1LL << 30),
+	KEY(max_batch, CT_INT, 1, 100000),
 	KEY(log_level, CT_LOGLEVEL, 0, 0),
 	KEY(queue_limit, CT_INT, 1, 10000000),
 	KEY(max_in_flight, CT_INT, 1, 1000),
 	KEY(max_transfers, CT_INT, 1, 100000),
+	RESTART_KEY(delivery_threads, CT_INT, 1, 64),
 	KEY(connect_timeout, CT_DURATION, 1, 3600),
 	KEY(delivery_timeout, CT_DURATION, 1, 86400),
 	KEY(max_queued_bytes, CT_SIZE, 1024, 1LL << 40),
@@ -103,6 +106,15 @@ static const struct config_key config_keys[] = {
 };
 #define NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))
 
+/* The default of delivery_threads: a thread a CPU, within the key's bounds. */
+static long
+config_online_cpus(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n < 1 ? 1 : n > 64 ? 64 : n;
+}
+
 void
 config_init(struct config *cfg)
 {
@@ -111,10 +123,12 @@ config_init(struct config *cfg)
 	cfg->keepalive_ttl = 120;
 	cfg->reap_interval = 60;
 	cfg->max_body = 1 << 20;
+	cfg->max_batch = 1000;
 	cfg->log_level = LOG_INFO;
 	cfg->queue_limit = 10000;
 	cfg->max_in_flight = 8;
 	cfg->max_transfers = 128;
+	cfg->delivery_threads = config_online_cpus();
 	cfg->connect_timeout = 5;
 	cfg->delivery_timeout = 15;
 	cfg->max_queued_bytes = (size_t)256 << 20;

@@ -27,10 +27,12 @@ struct config {
 	long keepalive_ttl;
 	long reap_interval;
 	size_t max_body;
+	long max_batch; /* messages a /sendMessages */
 	enum log_level log_level;
-	long queue_limit;   /* messages a subscriber */
-	long max_in_flight; /* transfers a subscriber */
-	long max_transfers; /* transfers in all */
+	long queue_limit;      /* messages a subscriber */
+	long max_in_flight;    /* transfers a subscriber */
+	long max_transfers;    /* transfers in all */
+	long delivery_threads; /* 1..64; default: the CPUs online */
 	long connect_timeout;
 	long delivery_timeout;
 	size_t max_queued_bytes;

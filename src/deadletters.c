@@ -5,6 +5,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "array.h"
 #include "clock.h"
 #include "deadletters.h"
 
@@ -42,7 +43,7 @@ render_json(const struct store_dead *d, cJSON *arr)
 static int
 render_text(const struct store_dead *d, char **buf, size_t *len, size_t *cap)
 {
-	char dead[40], line[1200];
+	char dead[40], line[1200], *p;
 	int n;
 
 	clock_rfc3339(d->sd_dead_at, dead);
@@ -55,17 +56,9 @@ render_text(const struct store_dead *d, char **buf, size_t *len, size_t *cap)
 		return -1;
 	if ((size_t)n >= sizeof(line))
 		n = sizeof(line) - 1;
-	if (*len + (size_t)n + 1 > *cap) {
-		size_t ncap = *cap ? *cap * 2 : 4096;
-		char *p;
-
-		while (ncap < *len + (size_t)n + 1)
-			ncap *= 2;
-		if ((p = realloc(*buf, ncap)) == NULL)
-			return -1;
-		*buf = p;
-		*cap = ncap;
-	}
+	if ((p = array_grow(*buf, cap, *len + (size_t)n + 1, 1)) == NULL)
+		return -1;
+	*buf = p;
 	memcpy(*buf + *len, line, (size_t)n + 1);
 	*len += (size_t)n;
 	return 0;

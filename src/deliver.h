@@ -1,10 +1,11 @@
-/* deliver.h: the delivery thread, sole owner of every libcurl handle. */
+/* deliver.h: the delivery threads, sole owners of every libcurl handle. */
 #ifndef HOOKCAST_DELIVER_H
 #define HOOKCAST_DELIVER_H
 
 #include <sys/socket.h>
 
 #include "config.h"
+#include "metrics.h"
 #include "msg.h"
 #include "subs.h"
 
@@ -12,8 +13,13 @@ struct deliver;
 struct store;
 struct store_replay;
 
+/* delivery_threads at most; a thread owns whole shards (SUBS_SHARDS). */
+#define DELIVER_THREADS_MAX 64
+
 /*
- * Creates the multi handle and starts the thread; NULL (logged) on failure.
+ * Starts cfg->delivery_threads threads, each with its own multi handle,
+ * owning the shards s with s % delivery_threads == its index (0-based), and
+ * with them the subscribers in those shards; NULL (logged) on failure.
  * ST is where backlogs are read back from and progress, retries and dead
  * letters go; LAST_SEQ the newest message already stored.  SUBS is the map
  * a subscriber answering 410 Gone is removed from.
@@ -60,13 +66,18 @@ int deliver_on_change(struct sub *sub, struct topics *topics,
     const char *secret, void *d);
 void deliver_wake(struct deliver *d);
 
+int deliver_threads(const struct deliver *d);
 /*
- * Monotonic ms when the thread last went round its loop, which it does
- * every 50 ms when idle and at least once a second when busy: a heartbeat
- * much older than that means the thread is stuck.
+ * Monotonic ms when thread I last went round its loop, which it does every
+ * 50 ms when idle and at least once a second when busy: a heartbeat much
+ * older than that means the thread is stuck.
  */
-int64_t deliver_heartbeat(const struct deliver *d);
-/* Delivery attempts in progress. */
+int64_t deliver_thread_heartbeat(const struct deliver *d, int i);
+
+/* Thread I's figures for /metrics, as of now. */
+void deliver_thread_figures(const struct deliver *d, int i,
+    struct metrics_thread *f);
+/* Delivery attempts in progress, on every thread. */
 long deliver_in_flight(const struct deliver *d);
 
 /* The API listens at SA (with its port): deliveries never connect there. */

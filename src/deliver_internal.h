@@ -4,7 +4,9 @@
 
 /*
  * Only deliver.c, target.c, route.c and xfer.c include this header.  They
- * are one module, the delivery thread, split by concept; the structs below
+ * are one module, delivery, split by concept; struct dthread is one
+ * delivery thread and everything it owns, and each of those files works on
+ * one at a time; the structs below
  * are not opaque between them because the per-delivery path reads and
  * writes their fields from several of those files, and an accessor call
  * per field would be work added to every delivery.  Nothing outside
@@ -26,6 +28,7 @@
 
 #include "config.h"
 #include "deliver.h"
+#include "sign.h"
 #include "subs.h"
 
 struct evloop;
@@ -76,6 +79,21 @@ struct topic_seg {
 	struct topics *ts_topics;
 };
 
+/*
+ * A webhook-signature a thread made (xfer.c): message SK_SEQ's, by signer
+ * SK_KEY (signer_key()), for second SK_TS.  Fan-out delivers a message to
+ * a thread's subscribers close together, so these, by seq (subscribers
+ * less than SIG_KEPT messages apart share them), spare all but one HMAC a
+ * message, a secret and a second.  A thread's own: no lock, no sharing.
+ */
+#define SIG_KEPT 256
+struct sig_kept {
+	uint64_t sk_seq;
+	uint64_t sk_key;
+	int64_t sk_ts; /* 0: none */
+	char sk_value[SIGN_VALUE_MAX];
+};
+
 /* One subscriber, as the delivery thread sees it (target.c). */
 struct target {
 	struct cmd tg_add, tg_remove; /* embedded: never allocated later */
@@ -115,25 +133,33 @@ struct target {
 	struct ratelog tg_fail_log;
 };
 
-struct deliver {
+/* One delivery thread: it owns the shards s with s % threads == d_index. */
+struct dthread {
+	struct deliver *d_all; /* the threads it is one of */
+	int d_index;
 	const struct config *d_cfg;
 	const struct config *d_cfg_ref; /* held since a reload, or NULL */
 	struct store *d_store;
 	struct subs *d_subs;
 	struct store_reader *d_reader;
 	pthread_t d_thread;
+	int d_started;	     /* d_thread runs (or ran) */
+	int d_wedged_said;   /* thread 0: a stuck sibling logged */
 	struct evloop *d_ev; /* epoll and the CURLM */
 	long d_max_open;     /* connections the fd limit allows */
 
 	/* The inbox: any thread, under d_inbox_lock (deliver.c). */
 	pthread_mutex_t d_inbox_lock;
 	struct cmd *d_inbox_head, **d_inbox_tail;
-	atomic_bool d_woken; /* a wakeup is already on its way */
+	atomic_bool d_pending; /* the inbox had commands since the last drain */
+	atomic_bool d_woken;   /* a wakeup is already on its way */
 	atomic_bool d_stopping;
 	_Atomic int64_t d_deadline; /* monotonic ms, once stopping */
 	/* For /readyz and /metrics: written by the thread, read by anyone. */
-	_Atomic int64_t d_beat; /* monotonic ms of the last round */
-	atomic_long d_flying;	/* d_in_flight, as last changed */
+	_Atomic int64_t d_beat;		 /* monotonic ms of the last round */
+	atomic_long d_flying;		 /* d_in_flight, as last changed */
+	atomic_long d_count;		 /* d_ntargets, as last changed */
+	atomic_uint_fast64_t d_attempts; /* delivery attempts ended */
 	/* The API's own address: deliver_set_self(), before store_start(). */
 	struct sockaddr_storage d_self;
 	atomic_bool d_self_known;
@@ -150,9 +176,15 @@ struct deliver {
 	struct xfer *d_active_young; /* the first not yet slow */
 	long d_in_flight;
 	long d_fast;		    /* of them, not yet slow */
+	long d_max_transfers;	    /* its share of max_transfers */
 	struct ratelog d_nomem_log; /* no handle for a transfer */
 	struct signer *d_signer;    /* signing_secret's, or NULL */
-	uint64_t d_rng;		    /* retry jitter */
+	/* The webhook-timestamp line of second d_stamp_sec (0: none yet). */
+	int64_t d_stamp_sec;
+	size_t d_stamp_len;
+	char d_stamp_line[40];
+	struct sig_kept d_sigs[SIG_KEPT]; /* by seq % SIG_KEPT */
+	uint64_t d_rng;			  /* retry jitter */
 	char d_user_agent[64];
 	int d_http2; /* libcurl has HTTP/2 (nghttp2): checked at start */
 	struct curl_slist *d_resolve; /* HOOKCAST_TEST_RESOLVE's, or NULL */

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "batch.h"
 #include "clock.h"
 #include "http.h"
 #include "log.h"
@@ -47,6 +48,7 @@ http_req_free(struct http_req *rq)
 		return;
 	free(rq->hr_body);
 	msg_unref(rq->hr_sreq.r_msg);
+	batch_free(rq->hr_batch);
 	store_req_release(&rq->hr_sreq);
 	free(rq);
 }
@@ -121,6 +123,16 @@ submit_counted(void *arg, size_t n)
 	return store_submit(rq->hr_env->he_store, &rq->hr_sreq);
 }
 
+/* A batch is queued with each message's count (subs_count_each_then). */
+static int
+submit_batch(void *arg)
+{
+	struct http_req *rq = arg;
+
+	batch_set_fanouts(rq->hr_batch);
+	return store_submit(rq->hr_env->he_store, &rq->hr_sreq);
+}
+
 enum MHD_Result
 http_wait(const struct http_call *call, struct http_req *rq,
     http_stored *answer)
@@ -137,6 +149,10 @@ http_wait(const struct http_call *call, struct http_req *rq,
 	if (rq->hr_sreq.r_type == REQ_PUBLISH)
 		rc = subs_count_then(env->he_subs,
 		    msg_topics(rq->hr_sreq.r_msg), submit_counted, rq);
+	else if (rq->hr_sreq.r_type == REQ_PUBLISH_BATCH)
+		rc = subs_count_each_then(env->he_subs,
+		    batch_topics(rq->hr_batch), batch_count(rq->hr_batch),
+		    batch_counts(rq->hr_batch), submit_batch, rq);
 	else
 		rc = store_submit(env->he_store, &rq->hr_sreq);
 	if (rc == -1) {
@@ -203,14 +219,7 @@ http_topics(const struct http_call *call, int patterns, struct topics **out,
 	MHD_get_connection_values(call->hc_conn, MHD_GET_ARGUMENT_KIND,
 	    collect_topic, &pt);
 	*given = pt.pt_n > 0;
-	if (pt.pt_over) {
-		*ret = http_fmt(call, MHD_HTTP_BAD_REQUEST,
-		    "Error: More than "
-		    "%d topics.",
-		    TOPICS_MAX);
-		return -1;
-	}
-	switch (topics_parse(pt.pt_v, pt.pt_n, patterns, out, err)) {
+	switch (params_topics_parse(&pt, patterns, out, err)) {
 	case TOPICS_OK:
 		return 0;
 	case TOPICS_INVALID:

@@ -14,6 +14,7 @@
 #include "store.h"
 #include "topics.h"
 
+struct batch;
 struct conns;
 struct deliver;
 struct stats;
@@ -82,7 +83,8 @@ struct http_req {
 	int hr_too_large; /* past max_body: 413 at its end */
 	char *hr_body;	  /* what has arrived of it */
 	size_t hr_len, hr_cap;
-	char hr_key[256]; /* Idempotency-Key, "" none */
+	char hr_key[256];	/* Idempotency-Key, "" none */
+	struct batch *hr_batch; /* /sendMessages: hr_sreq.r_pubs' owner */
 	/* Waiting on the store, with the connection suspended. */
 	struct MHD_Connection *hr_conn;
 	const struct http_env *hr_env;
@@ -116,7 +118,8 @@ enum MHD_Result http_req_append(const struct http_call *call,
     struct http_req *rq, const char *data, size_t len);
 
 /*
- * Hands RQ->hr_sreq to the store (a publish with its count of subscribers)
+ * Hands RQ->hr_sreq to the store (a publish with its count of subscribers,
+ * a batch with each message's)
  * and suspends the connection until the store's writer is done with it;
  * STORED answers on the next call (http_resume).  libmicrohttpd's threads
  * serve other connections meanwhile.

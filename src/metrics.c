@@ -223,6 +223,42 @@ histogram(FILE *f, const char *name, const char *help, struct histogram *h)
 	    total);
 }
 
+/* The delivery threads' families, one series a thread. */
+static void
+threads(FILE *f, const struct metrics_thread *t, size_t n)
+{
+	family(f, "hookcast_delivery_thread_subscribers", "gauge",
+	    "Subscribers a "
+	    "delivery thread owns (those in its shards).");
+	for (size_t i = 0; i < n; i++)
+		fprintf(f,
+		    "hookcast_delivery_thread_subscribers{thread=\"%zu\"} "
+		    "%" PRIu64 "\n",
+		    i, t[i].mt_subscribers);
+	family(f, "hookcast_delivery_thread_in_flight", "gauge",
+	    "Delivery attempts in progress on a delivery thread.");
+	for (size_t i = 0; i < n; i++)
+		fprintf(f,
+		    "hookcast_delivery_thread_in_flight{thread=\"%zu\"} "
+		    "%" PRIu64 "\n",
+		    i, t[i].mt_in_flight);
+	family(f, "hookcast_delivery_thread_deliveries_total", "counter",
+	    "Delivery attempts a delivery thread ended, whatever their "
+	    "result.");
+	for (size_t i = 0; i < n; i++)
+		fprintf(f,
+		    "hookcast_delivery_thread_deliveries_total{thread=\"%zu\"} "
+		    "%" PRIu64 "\n",
+		    i, t[i].mt_attempts);
+	family(f, "hookcast_delivery_thread_busy_seconds_total", "counter",
+	    "CPU time a delivery thread has used.");
+	for (size_t i = 0; i < n; i++)
+		fprintf(f,
+		    "hookcast_delivery_thread_busy_seconds_total{thread="
+		    "\"%zu\"} %" PRIu64 ".%06" PRIu64 "\n",
+		    i, t[i].mt_busy_us / 1000000, t[i].mt_busy_us % 1000000);
+}
+
 char *
 metrics_render(const struct metrics_gauges *g, const char *const endpoints[],
     size_t n, size_t *len)
@@ -235,8 +271,8 @@ metrics_render(const struct metrics_gauges *g, const char *const endpoints[],
 	if ((f = open_memstream(&buf, &size)) == NULL)
 		return NULL;
 	counter(f, "hookcast_messages_accepted_total",
-	    "Messages /sendMessage "
-	    "accepted (committed to the store); a repeated Idempotency-Key is "
+	    "Messages /sendMessage and "
+	    "/sendMessages accepted (committed to the store); a repeated Idempotency-Key is "
 	    "not counted again.",
 	    GET(m.accepted));
 	family(f, "hookcast_deliveries_total", "counter",
@@ -324,6 +360,7 @@ metrics_render(const struct metrics_gauges *g, const char *const endpoints[],
 	    "Bytes of message bodies in the "
 	    "store (what max_backlog_bytes limits).",
 	    g->backlog_bytes);
+	threads(f, g->threads, g->nthreads);
 	histogram(f, "hookcast_delivery_duration_seconds",
 	    "How long one "
 	    "delivery attempt took, whatever its result (libcurl's total "

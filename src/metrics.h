@@ -54,6 +54,14 @@ struct metrics_totals {
 };
 void metrics_totals(struct metrics_totals *out);
 
+/* One delivery thread's figures, taken from it at scrape time. */
+struct metrics_thread {
+	uint64_t mt_subscribers; /* the subscribers it owns */
+	uint64_t mt_in_flight;
+	uint64_t mt_attempts; /* delivery attempts ended, ever */
+	uint64_t mt_busy_us;  /* its CPU time */
+};
+
 /* Figures the caller takes at scrape time, from their owners. */
 struct metrics_gauges {
 	uint64_t active, failing; /* subscribers by state */
@@ -61,7 +69,9 @@ struct metrics_gauges {
 	uint64_t retrying;	  /* retries waiting to be due */
 	uint64_t in_flight;
 	uint64_t backlog_bytes;
-	uint64_t http_connections; /* client connections open */
+	uint64_t http_connections;	      /* client connections open */
+	const struct metrics_thread *threads; /* [nthreads], by index */
+	size_t nthreads;
 };
 
 /*

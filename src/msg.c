@@ -8,15 +8,8 @@
 #include "msg.h"
 #include "topics.h"
 
-struct msg_sig {
-	uint64_t ms_key;
-	int64_t ms_ts;
-	char ms_value[];
-};
-
 struct msg {
 	atomic_uint msg_refs;
-	struct msg_sig *msg_sig; /* the delivery thread's */
 	uint64_t msg_seq;
 	int64_t msg_created;
 	struct topics *msg_topics;
@@ -94,7 +87,6 @@ msg_new(const char *id, const char *ctype, const void *body, size_t len)
 	m->msg_seq = 0;
 	m->msg_created = 0;
 	m->msg_topics = NULL;
-	m->msg_sig = NULL;
 	snprintf(m->msg_id, sizeof(m->msg_id), "%s", id);
 	snprintf(m->msg_ctype, sizeof(m->msg_ctype), "%s", ctype);
 	m->msg_len = len;
@@ -127,7 +119,6 @@ msg_unref(struct msg *m)
 	atomic_fetch_sub(&bytes_alive, m->msg_len);
 	curl_slist_free_all(m->msg_headers);
 	topics_unref(m->msg_topics);
-	free(m->msg_sig);
 	free(m);
 }
 
@@ -202,31 +193,4 @@ size_t
 msg_bytes_alive(void)
 {
 	return atomic_load(&bytes_alive);
-}
-
-const char *
-msg_sig(const struct msg *m, uint64_t key, int64_t ts)
-{
-	const struct msg_sig *ms = m->msg_sig;
-
-	return ms != NULL && ms->ms_key == key && ms->ms_ts == ts ?
-	    ms->ms_value :
-	    NULL;
-}
-
-/* Out of memory, nothing is kept: the next delivery signs anew. */
-void
-msg_keep_sig(struct msg *m, uint64_t key, int64_t ts, const char *value)
-{
-	size_t len = strlen(value);
-	struct msg_sig *ms = m->msg_sig;
-
-	if (ms == NULL || strlen(ms->ms_value) < len) {
-		free(ms);
-		if ((ms = m->msg_sig = malloc(sizeof(*ms) + len + 1)) == NULL)
-			return;
-	}
-	ms->ms_key = key;
-	ms->ms_ts = ts;
-	memcpy(ms->ms_value, value, len + 1);
 }

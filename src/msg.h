@@ -50,16 +50,6 @@ void msg_set_topics(struct msg *m, struct topics *t);
  */
 struct curl_slist *msg_headers(const struct msg *m);
 
-/*
- * A webhook-signature value kept with the message, so that its deliveries
- * to many subscribers in one second cost one HMAC: the value signer KEY
- * (signer_key()) made for second TS, or NULL.  Only the delivery thread
- * reads or keeps it.
- */
-const char *msg_sig(const struct msg *m, uint64_t key, int64_t ts);
-/* Keeps a copy of VALUE for KEY and TS in place of the one before. */
-void msg_keep_sig(struct msg *m, uint64_t key, int64_t ts, const char *value);
-
 /* Bytes of message bodies alive in the process right now. */
 size_t msg_bytes_alive(void);
 

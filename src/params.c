@@ -1,8 +1,10 @@
 /* params.c: the query-string and header values the API reads, checked apart from libmicrohttpd. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "msg.h"
 #include "params.h"
 
 int
@@ -93,4 +95,30 @@ params_topic_add(struct params_topics *pt, const char *value)
 		pt->pt_over = 1;
 	else
 		pt->pt_v[pt->pt_n++] = value != NULL ? value : "";
+}
+
+enum topics_status
+params_topics_parse(const struct params_topics *pt, int patterns,
+    struct topics **out, char err[TOPICS_ERRLEN])
+{
+	*out = NULL;
+	if (pt->pt_over) {
+		snprintf(err, TOPICS_ERRLEN, "Error: More than %d topics.",
+		    TOPICS_MAX);
+		return TOPICS_INVALID;
+	}
+	return topics_parse(pt->pt_v, pt->pt_n, patterns, out, err);
+}
+
+const char *
+params_publish_check(const char *ctype, const char *key)
+{
+	if (ctype != NULL && strlen(ctype) > MSG_CTYPE_MAX)
+		return "Content-Type longer than 256 bytes.";
+	if (ctype != NULL && !params_ctype_ok(ctype))
+		return "Content-Type holds a control character.";
+	if (key != NULL && !params_key_ok(key))
+		return "Idempotency-Key must be 1 to 255 printable ASCII "
+		       "characters.";
+	return NULL;
 }

@@ -60,5 +60,18 @@ struct params_topics {
 	int pt_over;
 };
 void params_topic_add(struct params_topics *pt, const char *value);
+/*
+ * topics_parse() of what PT collected, "More than 64 topics." too: the
+ * result and *out as topics_parse() leaves them, the reason in err.
+ */
+enum topics_status params_topics_parse(const struct params_topics *pt,
+    int patterns, struct topics **out, char err[TOPICS_ERRLEN]);
+
+/*
+ * What is wrong with a publish's Content-Type and Idempotency-Key (either
+ * may be NULL: not given), as a sentence to follow "Error: "; NULL when
+ * both will do.  /sendMessage's headers and /sendMessages' items alike.
+ */
+const char *params_publish_check(const char *ctype, const char *key);
 
 #endif

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "array.h"
 #include "log.h"
 #include "route.h"
 #include "target.h"
@@ -50,17 +51,14 @@ route_free(struct route *r)
 static int
 route_file(struct route *r, struct target *t)
 {
+	struct target **v;
+
 	if (t->tg_topics != NULL)
 		return topic_index_add(r->ro_index, t->tg_topics, t);
-	if (r->ro_nevery == r->ro_every_cap) {
-		size_t ncap = r->ro_every_cap ? r->ro_every_cap * 2 : 64;
-		struct target **v = realloc(r->ro_every, ncap * sizeof(*v));
-
-		if (v == NULL)
-			return -1;
-		r->ro_every = v;
-		r->ro_every_cap = ncap;
-	}
+	if ((v = array_grow(r->ro_every, &r->ro_every_cap, r->ro_nevery + 1,
+		 sizeof(*v))) == NULL)
+		return -1;
+	r->ro_every = v;
 	t->tg_every = r->ro_nevery;
 	r->ro_every[r->ro_nevery++] = t;
 	return 0;
@@ -84,28 +82,25 @@ route_unfile(struct route *r, struct target *t)
 }
 
 int
-route_add_target(struct deliver *d, struct target *t)
+route_add_target(struct dthread *d, struct target *t)
 {
+	struct target **v;
+
 	if (route_file(d->d_route, t) == -1)
 		return -1;
-	if (d->d_ntargets == d->d_targets_cap) {
-		size_t ncap = d->d_targets_cap ? d->d_targets_cap * 2 : 64;
-		struct target **v = realloc(d->d_targets, ncap * sizeof(*v));
-
-		if (v == NULL) {
-			route_unfile(d->d_route, t);
-			return -1;
-		}
-		d->d_targets = v;
-		d->d_targets_cap = ncap;
+	if ((v = array_grow(d->d_targets, &d->d_targets_cap, d->d_ntargets + 1,
+		 sizeof(*v))) == NULL) {
+		route_unfile(d->d_route, t);
+		return -1;
 	}
+	d->d_targets = v;
 	t->tg_index = d->d_ntargets;
 	d->d_targets[d->d_ntargets++] = t;
 	return 0;
 }
 
 void
-route_remove_target(struct deliver *d, struct target *t)
+route_remove_target(struct dthread *d, struct target *t)
 {
 	struct target *last;
 
@@ -118,7 +113,7 @@ route_remove_target(struct deliver *d, struct target *t)
 }
 
 struct target *
-route_find(struct deliver *d, int64_t id)
+route_find(struct dthread *d, int64_t id)
 {
 	for (size_t i = 0; i < d->d_ntargets; i++)
 		if (d->d_targets[i]->tg_id == id)
@@ -127,7 +122,7 @@ route_find(struct deliver *d, int64_t id)
 }
 
 void
-route_publish(struct deliver *d, struct msg *m)
+route_publish(struct dthread *d, struct msg *m)
 {
 	const struct topics *topics = msg_topics(m);
 	int tight = msg_bytes_alive() > d->d_cfg->max_queued_bytes;
@@ -149,7 +144,7 @@ route_publish(struct deliver *d, struct msg *m)
 }
 
 void
-route_retopic(struct deliver *d, struct target *t, struct topics *topics)
+route_retopic(struct dthread *d, struct target *t, struct topics *topics)
 {
 	char la[LOG_VALUE_MAX];
 	struct topics *old;

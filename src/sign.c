@@ -15,7 +15,8 @@
 
 /*
  * Each signer has a key no other signer of the process has had, so that a
- * signature kept with a message (msg_sig) is known to be this signer's:
+ * signature a delivery thread keeps (d_sigs, xfer.c) is known to be this
+ * signer's:
  * a signer made on a reload may sit at the address of the one it replaced.
  */
 struct signer {

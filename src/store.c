@@ -4,7 +4,7 @@
  * DESIGN
  * The store is the one writer of durable state.  Everyone hands it
  * operations through a FIFO under st_q_lock: the front end's requests (a
- * publish, a barrier, the dead-letter endpoints), the subscriber map's
+ * publish, a batch of them, a barrier, the dead-letter endpoints), the subscriber map's
  * hooks, and delivery's progress, retries and dead letters.  One thread,
  * the writer (store_batch.c), takes what has queued up and applies it in
  * one transaction of the backend (a group commit), then answers the

@@ -21,12 +21,25 @@ enum store_status {
 };
 
 enum store_req_type {
-	REQ_PUBLISH,   /* commit r_msg (unless r_key was seen) */
-	REQ_SYNC,      /* wait until what was queued before is committed */
-	REQ_DL_LIST,   /* dead letters: r_dead, r_ndead */
-	REQ_DL_REPLAY, /* dead letters back to retries: r_count */
-	REQ_DL_PURGE,  /* dead letters deleted: r_count */
-	REQ_CONFIG,    /* store_reload()'s own */
+	REQ_PUBLISH,	   /* commit r_msg (unless r_key was seen) */
+	REQ_PUBLISH_BATCH, /* commit r_pubs, all or none, in order */
+	REQ_SYNC,	   /* wait until what was queued before is committed */
+	REQ_DL_LIST,	   /* dead letters: r_dead, r_ndead */
+	REQ_DL_REPLAY,	   /* dead letters back to retries: r_count */
+	REQ_DL_PURGE,	   /* dead letters deleted: r_count */
+	REQ_CONFIG,	   /* store_reload()'s own */
+};
+
+/*
+ * One message of a REQ_PUBLISH_BATCH: what a REQ_PUBLISH's r_msg, r_key,
+ * r_fanout, r_repeat and r_first are to it.
+ */
+struct store_pub {
+	struct msg *sp_msg; /* the caller's */
+	const char *sp_key; /* Idempotency-Key, or NULL */
+	long sp_fanout;	    /* subscribers it goes to (saved with sp_key) */
+	int sp_repeat;	    /* out: sp_key was seen; nothing committed */
+	char sp_first[MSG_IDLEN + 1]; /* out: the first message's id */
 };
 
 /*
@@ -50,7 +63,15 @@ struct store_req {
 	long r_fanout;	   /* subscribers it goes to (saved with r_key) */
 	int r_repeat;	   /* out: r_key was seen; nothing committed */
 	char r_first[MSG_IDLEN + 1]; /* out: the first message's id */
-	const char *r_address;	     /* dead letters: filters, or NULL */
+	/*
+	 * REQ_PUBLISH_BATCH: the messages, the caller's.  Committed in one
+	 * transaction with consecutive numbers, in this order, or not at
+	 * all: one that cannot be written fails the request (STORE_ERROR)
+	 * and writes none of them.
+	 */
+	struct store_pub *r_pubs;
+	size_t r_npubs;
+	const char *r_address; /* dead letters: filters, or NULL */
 	const char *r_id;
 	long r_limit; /* 0: no limit */
 	/*

@@ -61,6 +61,13 @@ struct store_backend_ops {
 	/* REQ_PUBLISH: r_msg numbered SEQ (unless r_key was seen: r_repeat). */
 	enum store_res (*sbo_publish)(struct store_backend *b,
 	    struct store_req *req, uint64_t seq, int64_t now);
+	/*
+	 * REQ_PUBLISH_BATCH: all of P[0..N) or none.  Numbered from SEQ on,
+	 * in order, one number each but those whose key was seen (sp_repeat:
+	 * none).  SR_SKIP: one was refused, and none of them is written.
+	 */
+	enum store_res (*sbo_publish_batch)(struct store_backend *b,
+	    struct store_pub *p, size_t n, uint64_t seq, int64_t now);
 	/* A new subscriber, owed messages from CURSOR on: its id in *id. */
 	enum store_res (*sbo_sub_add)(struct store_backend *b, struct sub *sub,
 	    const struct topics *topics, const char *secret, uint64_t cursor,

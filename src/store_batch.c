@@ -8,7 +8,10 @@
  * does it answer the requests (their r_done resumes the suspended HTTP
  * connection) and hand messages and subscribers to the sink, in commit
  * order, under st_fwd_lock.  A failed transaction fails its requests (the
- * client retries) and puts the rest back at the head of the queue.  Between
+ * client retries) and puts the rest back at the head of the queue.  A
+ * batch of publishes (/sendMessages) is one request, so nothing queued
+ * comes between its messages; the backend writes it whole or not at all
+ * (sbo_publish_batch), and one it refuses fails that request alone.  Between
  * batches, and at least every PERIODIC_MS, it runs maintenance
  * (store_maint.c).  Threads and locks: src/README.md.
  */
@@ -47,6 +50,40 @@ apply_config(struct store *st, struct store_req *req)
 	req->r_count = 1;
 }
 
+/*
+ * A batch of publishes: numbered in a row, nothing of the queue between
+ * them, and committed with the rest of the transaction or not at all.  Its
+ * numbers are used up when it was refused (SR_SKIP), as one publish's are.
+ */
+static enum store_res
+apply_batch(struct store *st, struct store_req *req, int64_t now)
+{
+	enum store_res res;
+	size_t used = 0;
+
+	res = st->st_ops->sbo_publish_batch(st->st_b, req->r_pubs, req->r_npubs,
+	    st->st_next_seq, now);
+	for (size_t i = 0; i < req->r_npubs; i++)
+		if (res == SR_SKIP || !req->r_pubs[i].sp_repeat)
+			used++;
+	st->st_next_seq += used;
+	return res;
+}
+
+/* Committed: a new message counted and handed to the sink. */
+static void
+pass_on(struct store *st, struct msg *m)
+{
+	const struct store_sink *k = &st->st_sink;
+
+	atomic_fetch_add(&st->st_backlog, msg_len(m));
+	atomic_store(&st->st_last_seq, msg_seq(m));
+	metrics_accepted();
+	if (st->st_attached && k->sk_publish(m, k->sk_arg) == -1)
+		log_error("message not queued for delivery",
+		    "message=%s reason=nomem", msg_id(m));
+}
+
 static enum store_res
 apply_request(struct store *st, struct store_req *req, int64_t now)
 {
@@ -64,6 +101,8 @@ apply_request(struct store *st, struct store_req *req, int64_t now)
 		if (!req->r_repeat)
 			st->st_next_seq++;
 		return res;
+	case REQ_PUBLISH_BATCH:
+		return apply_batch(st, req, now);
 	case REQ_SYNC:
 		return SR_OK;
 	case REQ_DL_LIST:
@@ -141,14 +180,12 @@ complete(struct store *st, struct op *o)
 	case OP_REQUEST:
 		if (req->r_type == REQ_PUBLISH && req->r_status == STORE_OK &&
 		    !req->r_repeat) {
-			atomic_fetch_add(&st->st_backlog, msg_len(req->r_msg));
-			atomic_store(&st->st_last_seq, msg_seq(req->r_msg));
-			metrics_accepted();
-			if (st->st_attached &&
-			    k->sk_publish(req->r_msg, k->sk_arg) == -1)
-				log_error("message not queued for delivery",
-				    "message=%s reason=nomem",
-				    msg_id(req->r_msg));
+			pass_on(st, req->r_msg);
+		} else if (req->r_type == REQ_PUBLISH_BATCH &&
+		    req->r_status == STORE_OK) {
+			for (size_t i = 0; i < req->r_npubs; i++)
+				if (!req->r_pubs[i].sp_repeat)
+					pass_on(st, req->r_pubs[i].sp_msg);
 		} else if (req->r_type == REQ_DL_REPLAY) {
 			if (st->st_attached && req->r_status == STORE_OK &&
 			    req->r_nreplay > 0)

@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
+#include "array.h"
 #include "clock.h"
 #include "log.h"
 #include "store.h"
@@ -21,15 +22,12 @@
 void
 store_known_add(struct store *st, struct sub *sub)
 {
-	if (st->st_nknown == st->st_known_cap) {
-		size_t n = st->st_known_cap ? st->st_known_cap * 2 : 64;
-		struct known *v = realloc(st->st_known, n * sizeof(*v));
+	struct known *v = array_grow(st->st_known, &st->st_known_cap,
+	    st->st_nknown + 1, sizeof(*v));
 
-		if (v == NULL)
-			return; /* its keep-alives are saved no more */
-		st->st_known = v;
-		st->st_known_cap = n;
-	}
+	if (v == NULL)
+		return; /* its keep-alives are saved no more */
+	st->st_known = v;
 	st->st_known[st->st_nknown].k_sub = sub_ref(sub);
 	st->st_known[st->st_nknown++].k_saved_ka = sub_keepalive_ms(sub);
 }

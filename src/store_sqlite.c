@@ -30,6 +30,10 @@ static const char *const sql[NSTMTS] = {
 	[S_BEGIN] = "BEGIN IMMEDIATE",
 	[S_COMMIT] = "COMMIT",
 	[S_ROLLBACK] = "ROLLBACK",
+	/* Around a batch of publishes (sqlite_publish_batch). */
+	[S_SAVEPOINT] = "SAVEPOINT publish_batch",
+	[S_RELEASE] = "RELEASE publish_batch",
+	[S_ROLLBACK_TO] = "ROLLBACK TO publish_batch",
 	[S_MSG_INSERT] = "INSERT INTO messages(seq, id, ctype, created, body, "
 			 "topics) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 	[S_SUB_INSERT] =
@@ -613,6 +617,7 @@ const struct store_backend_ops store_sqlite_ops = {
 	.sbo_rollback = sqlite_rollback,
 	.sbo_wrote = sqlite_wrote,
 	.sbo_publish = sqlite_publish,
+	.sbo_publish_batch = sqlite_publish_batch,
 	.sbo_sub_add = sqlite_sub_add,
 	.sbo_sub_update = sqlite_sub_update,
 	.sbo_sub_remove = sqlite_sub_remove,

@@ -13,6 +13,9 @@ enum stmt {
 	S_BEGIN,
 	S_COMMIT,
 	S_ROLLBACK,
+	S_SAVEPOINT,
+	S_RELEASE,
+	S_ROLLBACK_TO,
 	S_MSG_INSERT,
 	S_SUB_INSERT,
 	S_SUB_REMOVE,
@@ -79,6 +82,8 @@ int sqlite_match_function(sqlite3 *db);
 /* store_sqlite_ops.c: publishes, subscribers, cursors, retries. */
 enum store_res sqlite_publish(struct store_backend *b, struct store_req *req,
     uint64_t seq, int64_t now);
+enum store_res sqlite_publish_batch(struct store_backend *b,
+    struct store_pub *p, size_t n, uint64_t seq, int64_t now);
 enum store_res sqlite_sub_add(struct store_backend *b, struct sub *sub,
     const struct topics *topics, const char *secret, uint64_t cursor,
     int64_t *id);

@@ -20,6 +20,7 @@
 
 #include <sqlite3.h>
 
+#include "array.h"
 #include "store_backend.h"
 #include "store_sqlite.h"
 
@@ -181,18 +182,11 @@ text_add(char **buf, size_t *len, size_t *cap, const char *text)
 {
 	size_t n = strlen(text != NULL ? text : "") + 1;
 	long at = (long)*len;
+	char *p;
 
-	if (*len + n > *cap) {
-		size_t ncap = *cap ? *cap * 2 : 4096;
-		char *p;
-
-		while (ncap < *len + n)
-			ncap *= 2;
-		if ((p = realloc(*buf, ncap)) == NULL)
-			return -1;
-		*buf = p;
-		*cap = ncap;
-	}
+	if ((p = array_grow(*buf, cap, *len + n, 1)) == NULL)
+		return -1;
+	*buf = p;
 	memcpy(*buf + *len, text != NULL ? text : "", n);
 	*len += n;
 	return at;
@@ -219,7 +213,7 @@ sqlite_dead_list(struct store_backend *b, struct store_req *req)
 	struct {
 		long id, address, error, reason;
 	} *at = NULL;
-	size_t n = 0, cap = 0, len = 0, tcap = 0;
+	size_t n = 0, cap = 0, acap = 0, len = 0, tcap = 0;
 	int64_t last_range = 0, seq;
 	uint64_t last_seq = 0;
 	char *text = NULL;
@@ -236,19 +230,15 @@ sqlite_dead_list(struct store_backend *b, struct store_req *req)
 	sqlite3_bind_int64(s, 4, req->r_after_range);
 	sqlite3_bind_int64(s, 5, (sqlite3_int64)req->r_after_seq);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		if (n == cap) {
-			size_t ncap = cap ? cap * 2 : 64;
-			struct store_dead *v = realloc(rows, ncap * sizeof(*v));
-			void *w;
+		struct store_dead *v;
+		void *w;
 
-			if (v == NULL)
-				goto nomem;
-			rows = v;
-			if ((w = realloc(at, ncap * sizeof(*at))) == NULL)
-				goto nomem;
-			at = w;
-			cap = ncap;
-		}
+		if ((v = array_grow(rows, &cap, n + 1, sizeof(*rows))) == NULL)
+			goto nomem;
+		rows = v;
+		if ((w = array_grow(at, &acap, n + 1, sizeof(*at))) == NULL)
+			goto nomem;
+		at = w;
 		memset(&rows[n], 0, sizeof(rows[n]));
 		last_range = sqlite3_column_int64(s, 0);
 		last_seq = (uint64_t)sqlite3_column_int64(s, 1);
@@ -331,17 +321,13 @@ column_ids(sqlite3_stmt *s, int64_t **out, size_t *nout)
 	int rc;
 
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		if (n == cap) {
-			size_t ncap = cap ? cap * 2 : 16;
-			int64_t *w = realloc(v, ncap * sizeof(*w));
+		int64_t *w = array_grow(v, &cap, n + 1, sizeof(*v));
 
-			if (w == NULL) {
-				rc = SQLITE_NOMEM;
-				break;
-			}
-			v = w;
-			cap = ncap;
+		if (w == NULL) {
+			rc = SQLITE_NOMEM;
+			break;
 		}
+		v = w;
 		v[n++] = sqlite3_column_int64(s, 0);
 	}
 	sqlite3_finalize(s);
@@ -440,17 +426,14 @@ replay_select(struct store_backend *b, struct store_req *req,
 	}
 	sqlite3_bind_int64(s, 3, req->r_limit > 0 ? req->r_limit : -1);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		if (n == cap) {
-			size_t ncap = cap ? cap * 2 : 64;
-			struct dl_replay *v = realloc(items, ncap * sizeof(*v));
+		struct dl_replay *v = array_grow(items, &cap, n + 1,
+		    sizeof(*items));
 
-			if (v == NULL) {
-				rc = SQLITE_NOMEM;
-				break;
-			}
-			items = v;
-			cap = ncap;
+		if (v == NULL) {
+			rc = SQLITE_NOMEM;
+			break;
 		}
+		items = v;
 		items[n].dr_range = sqlite3_column_int64(s, 0);
 		items[n].dr_seq = (uint64_t)sqlite3_column_int64(s, 1);
 		items[n++].dr_sub_id = sqlite3_column_int64(s, 2);

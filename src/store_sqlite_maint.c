@@ -9,6 +9,7 @@
 
 #include <sqlite3.h>
 
+#include "array.h"
 #include "log.h"
 #include "store_backend.h"
 #include "store_sqlite.h"
@@ -166,20 +167,15 @@ sqlite_collect(struct store_backend *b, int all, uint64_t next_seq,
 	while ((rc = sqlite3_step(gaps)) == SQLITE_ROW) {
 		int64_t lo = sqlite3_column_int64(gaps, 0);
 		int64_t hi = sqlite3_column_int64(gaps, 1);
+		uint64_t *w;
 
 		if (hi < lo)
 			continue;
-		if (n + 2 > cap) {
-			size_t ncap = cap ? cap * 2 : 16;
-			uint64_t *w = realloc(v, ncap * sizeof(*w));
-
-			if (w == NULL) {
-				rc = SQLITE_NOMEM;
-				break;
-			}
-			v = w;
-			cap = ncap;
+		if ((w = array_grow(v, &cap, n + 2, sizeof(*v))) == NULL) {
+			rc = SQLITE_NOMEM;
+			break;
 		}
+		v = w;
 		v[n++] = (uint64_t)lo;
 		v[n++] = (uint64_t)hi + 1;
 	}

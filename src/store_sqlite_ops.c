@@ -1,5 +1,6 @@
 /* store_sqlite_ops.c: SQLite writes: publishes, subscribers, cursors, retries. */
 #include <stdio.h>
+#include <string.h>
 
 #include <sqlite3.h>
 
@@ -12,34 +13,35 @@
  * A publish whose Idempotency-Key was seen within idempotency_window
  * commits nothing and answers with the first message's id.  Keys are looked
  * up here, on the one writer, so two publishers racing with the same key
- * are put in order: the second sees the first.
+ * are put in order: the second sees the first.  That holds inside a batch
+ * too: a key given twice in one is seen by its second message.
  */
-enum store_res
-sqlite_publish(struct store_backend *b, struct store_req *req, uint64_t seq,
+static enum store_res
+publish_one(struct store_backend *b, struct store_pub *p, uint64_t seq,
     int64_t now)
 {
 	sqlite3_stmt *s = b->sq_stmt[S_MSG_INSERT];
-	struct msg *m = req->r_msg;
+	struct msg *m = p->sp_msg;
 	const char *topics = topics_text(msg_topics(m));
 	int rc;
 
-	req->r_repeat = 0;
-	if (req->r_key != NULL) {
+	p->sp_repeat = 0;
+	if (p->sp_key != NULL) {
 		sqlite3_stmt *g = b->sq_stmt[S_IDEM_GET];
 
-		sqlite3_bind_text(g, 1, req->r_key, -1, SQLITE_STATIC);
+		sqlite3_bind_text(g, 1, p->sp_key, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(g, 2,
 		    now - b->sq_cfg->idempotency_window * 1000);
 		if ((rc = sqlite3_step(g)) == SQLITE_ROW) {
-			req->r_repeat = 1;
-			snprintf(req->r_first, sizeof(req->r_first), "%s",
+			p->sp_repeat = 1;
+			snprintf(p->sp_first, sizeof(p->sp_first), "%s",
 			    (const char *)sqlite3_column_text(g, 0));
-			req->r_fanout = (long)sqlite3_column_int64(g, 1);
+			p->sp_fanout = (long)sqlite3_column_int64(g, 1);
 		}
 		sqlite3_reset(g);
 		if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 			return sqlite_res(b, rc);
-		if (req->r_repeat)
+		if (p->sp_repeat)
 			return SR_OK;
 	}
 	msg_set_seq(m, seq);
@@ -53,14 +55,67 @@ sqlite_publish(struct store_backend *b, struct store_req *req, uint64_t seq,
 		sqlite3_bind_text(s, 6, topics, -1, SQLITE_STATIC);
 	else
 		sqlite3_bind_null(s, 6);
-	if ((rc = sqlite_step_done(s)) != SQLITE_OK || req->r_key == NULL)
+	if ((rc = sqlite_step_done(s)) != SQLITE_OK || p->sp_key == NULL)
 		return sqlite_res(b, rc);
 	s = b->sq_stmt[S_IDEM_SET];
-	sqlite3_bind_text(s, 1, req->r_key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 1, p->sp_key, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 2, msg_id(m), -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 3, req->r_fanout);
+	sqlite3_bind_int64(s, 3, p->sp_fanout);
 	sqlite3_bind_int64(s, 4, now);
 	return sqlite_res(b, sqlite_step_done(s));
+}
+
+enum store_res
+sqlite_publish(struct store_backend *b, struct store_req *req, uint64_t seq,
+    int64_t now)
+{
+	struct store_pub p = { .sp_msg = req->r_msg,
+		.sp_key = req->r_key,
+		.sp_fanout = req->r_fanout };
+	enum store_res res = publish_one(b, &p, seq, now);
+
+	req->r_repeat = p.sp_repeat;
+	if (p.sp_repeat) {
+		memcpy(req->r_first, p.sp_first, sizeof(req->r_first));
+		req->r_fanout = p.sp_fanout;
+	}
+	return res;
+}
+
+/*
+ * A batch inside the writer's transaction: a savepoint around it, so that
+ * a message refused (SR_SKIP) takes back those before it and the rest of
+ * the transaction goes on.  A failure of the backend (SR_FULL, SR_FAIL)
+ * fails the whole transaction, which the writer rolls back.
+ */
+enum store_res
+sqlite_publish_batch(struct store_backend *b, struct store_pub *p, size_t n,
+    uint64_t seq, int64_t now)
+{
+	enum store_res res;
+	const char *why;
+	int rc;
+
+	if ((res = sqlite_res(b, sqlite_step_done(b->sq_stmt[S_SAVEPOINT]))) !=
+	    SR_OK)
+		return res == SR_SKIP ? SR_FAIL : res;
+	for (size_t i = 0; i < n; i++) {
+		if ((res = publish_one(b, &p[i], seq, now)) != SR_OK)
+			break;
+		if (!p[i].sp_repeat)
+			seq++;
+	}
+	if (res == SR_OK)
+		return sqlite_res(b, sqlite_step_done(b->sq_stmt[S_RELEASE]));
+	if (res != SR_SKIP)
+		return res;
+	/* Keep the refusal's reason: undoing must not overwrite it. */
+	why = b->sq_error;
+	if ((rc = sqlite_step_done(b->sq_stmt[S_ROLLBACK_TO])) != SQLITE_OK ||
+	    (rc = sqlite_step_done(b->sq_stmt[S_RELEASE])) != SQLITE_OK)
+		return sqlite_res(b, rc) == SR_FULL ? SR_FULL : SR_FAIL;
+	b->sq_error = why;
+	return SR_SKIP;
 }
 
 enum store_res

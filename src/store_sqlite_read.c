@@ -5,6 +5,7 @@
 
 #include <sqlite3.h>
 
+#include "array.h"
 #include "log.h"
 #include "msg.h"
 #include "store_backend.h"
@@ -200,17 +201,12 @@ sqlite_read_retries(struct store_backend_reader *r, int64_t sub_id,
 	*out = NULL;
 	sqlite3_bind_int64(r->rd_retries, 1, sub_id);
 	while ((rc = sqlite3_step(r->rd_retries)) == SQLITE_ROW) {
-		struct store_attempt *a;
+		struct store_attempt *a,
+		    *t = array_grow(v, &cap, n + 1, sizeof(*v));
 
-		if (n == cap) {
-			size_t ncap = cap ? cap * 2 : 16;
-			struct store_attempt *t = realloc(v, ncap * sizeof(*t));
-
-			if (t == NULL)
-				break;
-			v = t;
-			cap = ncap;
-		}
+		if (t == NULL)
+			break;
+		v = t;
 		a = &v[n++];
 		memset(a, 0, sizeof(*a));
 		a->sub_id = sub_id;

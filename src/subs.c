@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
 #include "htab.h"
 #include "subs.h"
 #include "topics.h"
@@ -374,7 +375,7 @@ subs_remove_sub(struct subs *s, struct sub *which, enum sub_end why)
 size_t
 subs_reap(struct subs *s, int64_t cutoff_mono, struct sub ***gone)
 {
-	struct sub **out = NULL;
+	struct sub **out = NULL, **t;
 	struct hnode **pp;
 	size_t n = 0, cap = 0;
 
@@ -388,17 +389,11 @@ subs_reap(struct subs *s, int64_t cutoff_mono, struct sub ***gone)
 				pp = &(*pp)->hn_next;
 				continue;
 			}
-			if (n == cap) {
-				size_t ncap = cap ? cap * 2 : 16;
-				struct sub **t = realloc(out,
-				    ncap * sizeof(*out));
-
-				/* Out of memory: the rest waits a round. */
-				if (t == NULL)
-					goto done;
-				out = t;
-				cap = ncap;
-			}
+			/* Out of memory: the rest waits a round. */
+			if ((t = array_grow(out, &cap, n + 1, sizeof(*out))) ==
+			    NULL)
+				goto done;
+			out = t;
 			SUB_OF(*pp)->sub_end = SUB_EVICTED;
 			out[n++] = subs_unlink(s, pp);
 		}
@@ -497,6 +492,26 @@ subs_count_then(struct subs *s, const struct topics *topics,
 	else
 		n = s->every + v.n;
 	r = then(arg, n);
+	pthread_rwlock_unlock(&s->lock);
+	free(v.v);
+	return r;
+}
+
+int
+subs_count_each_then(struct subs *s, const struct topics *const *topics,
+    size_t n, size_t *counts, int (*then)(void *), void *arg)
+{
+	struct topic_vec v = { 0 };
+	int r;
+
+	pthread_rwlock_rdlock(&s->lock);
+	for (size_t i = 0; i < n; i++)
+		if (topics[i] == NULL ||
+		    topic_index_match(s->index, topics[i], &v) == -1)
+			counts[i] = s->table.ht_count;
+		else
+			counts[i] = s->every + v.n;
+	r = then(arg);
 	pthread_rwlock_unlock(&s->lock);
 	free(v.v);
 	return r;

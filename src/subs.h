@@ -86,6 +86,12 @@ enum subs_add_result subs_add(struct subs *s, const char *address, CURLU *url,
  */
 int subs_count_then(struct subs *s, const struct topics *topics,
     int (*then)(void *, size_t), void *arg);
+/*
+ * The same for N messages at once: COUNTS[i] for a message on TOPICS[i],
+ * then THEN(ARG), all under one read lock.
+ */
+int subs_count_each_then(struct subs *s, const struct topics *const *topics,
+    size_t n, size_t *counts, int (*then)(void *), void *arg);
 
 /* Why a subscriber left the map. */
 enum sub_end { SUB_DEREGISTERED, SUB_EVICTED, SUB_GONE };

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
 #include "clock.h"
 #include "log.h"
 #include "sign.h"
@@ -74,7 +75,7 @@ target_grow(struct target *t)
 }
 
 uint64_t
-target_unsent(const struct deliver *d, const struct target *t)
+target_unsent(const struct dthread *d, const struct target *t)
 {
 	if (t->tg_len > 0)
 		return ring_seq(t, 0);
@@ -89,7 +90,7 @@ target_clear(struct target *t)
 }
 
 void
-target_spill(struct deliver *d, struct target *t)
+target_spill(struct dthread *d, struct target *t)
 {
 	t->tg_next = target_unsent(d, t);
 	t->tg_stored = 1;
@@ -129,7 +130,7 @@ segs_prune(struct target *t, uint64_t from)
  * each stretch filtered by the topics that routed it.
  */
 static void
-target_dead_range(struct deliver *d, struct target *t, uint64_t lo,
+target_dead_range(struct dthread *d, struct target *t, uint64_t lo,
     const char *reason)
 {
 	for (size_t i = 0; i < t->tg_nsegs && lo <= d->d_last_seq; i++) {
@@ -147,7 +148,7 @@ target_dead_range(struct deliver *d, struct target *t, uint64_t lo,
 }
 
 void
-target_refill(struct deliver *d, struct target *t)
+target_refill(struct dthread *d, struct target *t)
 {
 	char la[LOG_VALUE_MAX];
 	const struct topics *topics;
@@ -189,28 +190,24 @@ target_refill(struct deliver *d, struct target *t)
 }
 
 void
-target_retry_add(struct deliver *d, struct target *t,
+target_retry_add(struct dthread *d, struct target *t,
     const struct target_retry *r)
 {
 	char la[LOG_VALUE_MAX];
+	struct target_retry *v;
 	size_t i;
 
-	if (t->tg_nretries == t->tg_retries_cap) {
-		size_t n = t->tg_retries_cap ? t->tg_retries_cap * 2 : 8;
-		struct target_retry *v = realloc(t->tg_retries, n * sizeof(*v));
-
-		if (v == NULL) {
-			/* The row is in the store: it comes back at the next start. */
-			log_error("retry kept in the store only",
-			    "address=%s "
-			    "reason=nomem",
-			    log_value(la, sizeof(la), sub_address(t->tg_sub)));
-			msg_unref(r->tr_msg);
-			return;
-		}
-		t->tg_retries = v;
-		t->tg_retries_cap = n;
+	if ((v = array_grow(t->tg_retries, &t->tg_retries_cap,
+		 t->tg_nretries + 1, sizeof(*v))) == NULL) {
+		/* The row is in the store: it comes back at the next start. */
+		log_error("retry kept in the store only",
+		    "address=%s "
+		    "reason=nomem",
+		    log_value(la, sizeof(la), sub_address(t->tg_sub)));
+		msg_unref(r->tr_msg);
+		return;
 	}
+	t->tg_retries = v;
 	for (i = t->tg_nretries; i > 0; i--) {
 		const struct target_retry *p = &t->tg_retries[i - 1];
 
@@ -250,7 +247,7 @@ retries_clear(struct target *t)
 }
 
 void
-target_release(struct deliver *d, struct target *t)
+target_release(struct dthread *d, struct target *t)
 {
 	assert(t->tg_in_flight >= 0);
 	if (!t->tg_removed || t->tg_in_flight > 0 || t->tg_ready)
@@ -273,7 +270,7 @@ target_release(struct deliver *d, struct target *t)
 
 /* Retries the store kept for a subscriber that is back after a restart. */
 static void
-load_retries(struct deliver *d, struct target *t, uint64_t start)
+load_retries(struct dthread *d, struct target *t, uint64_t start)
 {
 	struct store_attempt *v;
 	int64_t real = clock_real_ms();
@@ -301,7 +298,7 @@ load_retries(struct deliver *d, struct target *t, uint64_t start)
 }
 
 void
-target_attach(struct deliver *d, struct target *t, int filed)
+target_attach(struct dthread *d, struct target *t, int filed)
 {
 	char la[LOG_VALUE_MAX];
 	uint64_t start = sub_start(t->tg_sub);
@@ -332,7 +329,7 @@ target_attach(struct deliver *d, struct target *t, int filed)
 }
 
 void
-target_detach(struct deliver *d, struct target *t)
+target_detach(struct dthread *d, struct target *t)
 {
 	char la[LOG_VALUE_MAX];
 	const char *reason = sub_end_reason(sub_end(t->tg_sub));
@@ -356,7 +353,7 @@ target_detach(struct deliver *d, struct target *t)
 }
 
 void
-target_revive(struct deliver *d, struct target *t)
+target_revive(struct dthread *d, struct target *t)
 {
 	char la[LOG_VALUE_MAX];
 
@@ -369,7 +366,7 @@ target_revive(struct deliver *d, struct target *t)
 }
 
 void
-target_give_up(struct deliver *d, struct target *t, int64_t real)
+target_give_up(struct dthread *d, struct target *t, int64_t real)
 {
 	char la[LOG_VALUE_MAX];
 	uint64_t lo = target_unsent(d, t);
@@ -404,7 +401,7 @@ target_give_up(struct deliver *d, struct target *t, int64_t real)
 }
 
 void
-target_keep_topics(struct deliver *d, struct target *t, struct topics *old)
+target_keep_topics(struct dthread *d, struct target *t, struct topics *old)
 {
 	char la[LOG_VALUE_MAX];
 	struct topic_seg *v;

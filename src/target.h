@@ -37,34 +37,34 @@ struct target *target_new(struct sub *sub, struct topics *topics,
  * otherwise (out of memory) it is marked removed (tg_index SIZE_MAX), its
  * subscriber says so, and its remove command frees it.
  */
-void target_attach(struct deliver *d, struct target *t, int filed);
+void target_attach(struct dthread *d, struct target *t, int filed);
 /*
  * The subscriber has left (and route_remove_target() has dropped T): what
  * it had not started becomes dead letters (dead_letter_on_evict), and when
  * its last delivery in flight is over the store turns its retries into
  * dead letters too and forgets it.
  */
-void target_detach(struct deliver *d, struct target *t);
+void target_detach(struct dthread *d, struct target *t);
 /* Frees T once nothing refers to it: removed, idle and off the ready list. */
-void target_release(struct deliver *d, struct target *t);
+void target_release(struct dthread *d, struct target *t);
 
 /* Reads T's next page of backlog into its FIFO. */
-void target_refill(struct deliver *d, struct target *t);
+void target_refill(struct dthread *d, struct target *t);
 /* Empties T's FIFO into the store's backlog, to be read back later. */
-void target_spill(struct deliver *d, struct target *t);
+void target_spill(struct dthread *d, struct target *t);
 /* Drops T's FIFO (the messages stay in the store). */
 void target_clear(struct target *t);
 /* The first message of T not yet started: FIFO head, or stored backlog. */
-uint64_t target_unsent(const struct deliver *d, const struct target *t);
+uint64_t target_unsent(const struct dthread *d, const struct target *t);
 /*
  * T's topics changed from OLD (whose reference this takes): what is
  * pending stays routed by OLD.
  */
-void target_keep_topics(struct deliver *d, struct target *t,
+void target_keep_topics(struct dthread *d, struct target *t,
     struct topics *old);
 
 /* Files R (its message reference moves to T) among T's retries. */
-void target_retry_add(struct deliver *d, struct target *t,
+void target_retry_add(struct dthread *d, struct target *t,
     const struct target_retry *r);
 /* 1 if a retry of message SEQ is among T's. */
 int target_retry_find(const struct target *t, uint64_t seq);
@@ -74,16 +74,16 @@ void target_retry_take(struct target *t, struct target_retry *out);
 /* Doubles T's FIFO: 0, or -1 (unchanged) when out of memory. */
 int target_grow(struct target *t);
 /* A failing target is active again, its retries due at once. */
-void target_revive(struct deliver *d, struct target *t);
+void target_revive(struct dthread *d, struct target *t);
 /*
  * A failing target whose probe has used up the schedule: everything it has
  * pending becomes a dead letter, and it starts afresh with new messages.
  * REAL: wall-clock ms, now.
  */
-void target_give_up(struct deliver *d, struct target *t, int64_t real);
+void target_give_up(struct dthread *d, struct target *t, int64_t real);
 
 static inline long
-target_max_in_flight(const struct deliver *d)
+target_max_in_flight(const struct dthread *d)
 {
 	return d->d_cfg->ordered ? 1 : d->d_cfg->max_in_flight;
 }
@@ -93,7 +93,7 @@ target_max_in_flight(const struct deliver *d)
  * probe, one at a time; an ordered one holds everything behind a retry.
  */
 static inline enum target_work
-target_next(const struct deliver *d, const struct target *t)
+target_next(const struct dthread *d, const struct target *t)
 {
 	if (t->tg_removed || t->tg_gone ||
 	    t->tg_in_flight >= target_max_in_flight(d))
@@ -114,7 +114,7 @@ target_next(const struct deliver *d, const struct target *t)
 
 /* Puts T at the end of the ready list if it has work it may start. */
 static inline void
-target_ready_push(struct deliver *d, struct target *t)
+target_ready_push(struct dthread *d, struct target *t)
 {
 	if (t->tg_ready || target_next(d, t) == TARGET_IDLE)
 		return;
@@ -128,7 +128,7 @@ target_ready_push(struct deliver *d, struct target *t)
 }
 
 static inline struct target *
-target_ready_pop(struct deliver *d)
+target_ready_pop(struct dthread *d)
 {
 	struct target *t = d->d_ready_head;
 
@@ -143,7 +143,7 @@ target_ready_pop(struct deliver *d)
 
 /* The counters the listing shows: FIFO plus stored backlog, and retries. */
 static inline void
-target_count(const struct deliver *d, struct target *t)
+target_count(const struct dthread *d, struct target *t)
 {
 	uint64_t backlog = t->tg_len;
 
@@ -184,7 +184,7 @@ target_push(struct target *t, struct msg *m)
  * every subscriber of every message: inline.
  */
 static inline void
-target_offer(struct deliver *d, struct target *t, struct msg *m, int tight)
+target_offer(struct dthread *d, struct target *t, struct msg *m, int tight)
 {
 	size_t limit = (size_t)d->d_cfg->queue_limit;
 	size_t spill = (size_t)target_max_in_flight(d) * 2;
@@ -203,7 +203,7 @@ target_offer(struct deliver *d, struct target *t, struct msg *m, int tight)
 
 /* A success: a failing target becomes active, its retries due at once. */
 static inline void
-target_recovered(struct deliver *d, struct target *t)
+target_recovered(struct dthread *d, struct target *t)
 {
 	t->tg_fails = 0;
 	if (t->tg_state == SUB_FAILING)

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
 #include "htab.h"
 #include "topics.h"
 
@@ -366,6 +367,7 @@ topic_index_add(struct topic_index *idx, const struct topics *t, void *m)
 		struct hnode **pp;
 		uint64_t h;
 		struct entry *e = entry_find(idx, key, &pp, &h);
+		void **v;
 
 		if (e == NULL) {
 			size_t len = strlen(key);
@@ -377,18 +379,13 @@ topic_index_add(struct topic_index *idx, const struct topics *t, void *m)
 			e->e_node.hn_key = e->e_key;
 			htab_link(&idx->entries, pp, &e->e_node);
 		}
-		if (e->e_n == e->e_cap) {
-			size_t cap = e->e_cap ? e->e_cap * 2 : 4;
-			void **v = realloc(e->e_members, cap * sizeof(*v));
-
-			if (v == NULL) {
-				if (e->e_n == 0)
-					entry_drop(idx, key, m);
-				goto fail;
-			}
-			e->e_members = v;
-			e->e_cap = cap;
+		if ((v = array_grow(e->e_members, &e->e_cap, e->e_n + 1,
+			 sizeof(*v))) == NULL) {
+			if (e->e_n == 0)
+				entry_drop(idx, key, m);
+			goto fail;
 		}
+		e->e_members = v;
 		e->e_members[e->e_n++] = m;
 		continue;
 fail:
@@ -419,21 +416,17 @@ collect(const char *key, void *arg)
 	struct match *mt = arg;
 	struct topic_vec *out = mt->out;
 	struct entry *e = entry_find(mt->idx, key, NULL, NULL);
+	void **v;
 
 	if (e == NULL)
 		return 0;
 	if (out->n + e->e_n > out->cap) {
-		size_t cap = out->cap ? out->cap : 16;
-		void **v;
-
-		while (cap < out->n + e->e_n)
-			cap *= 2;
-		if ((v = realloc(out->v, cap * sizeof(*v))) == NULL) {
+		if ((v = array_grow(out->v, &out->cap, out->n + e->e_n,
+			 sizeof(*v))) == NULL) {
 			mt->nomem = 1;
 			return 1;
 		}
 		out->v = v;
-		out->cap = cap;
 	}
 	memcpy(out->v + out->n, e->e_members, e->e_n * sizeof(void *));
 	out->n += e->e_n;

@@ -51,6 +51,8 @@
 #include "target.h"
 #include "xfer.h"
 
+#define SIG_NAME "webhook-signature: "
+
 struct xfer {
 	struct xfer *x_next; /* free list, or the active list */
 	struct xfer *x_prev; /* active list */
@@ -62,15 +64,24 @@ struct xfer {
 	int x_retry;	     /* an attempt of a target_retry */
 	int x_attempts;	     /* failed before this one */
 	int64_t x_first;     /* wall-clock ms of the first attempt */
-	struct deliver *x_d; /* for on_open */
+	struct dthread *x_d; /* for on_open */
 	char x_err[CURL_ERROR_SIZE];
-	/* This attempt's own headers, chained in front of the message's. */
-	struct curl_slist x_hdr[2];
+	/*
+	 * This attempt's own headers and the two every request has (x_hdr[2]
+	 * and [3], see xfer_get), chained in front of the message's.
+	 */
+	struct curl_slist x_hdr[4];
 	char x_stamp[40];
 	char x_sig[24 + SIGN_VALUE_MAX];
 	char x_denied[EGRESS_REASONLEN]; /* by on_open, "": no */
 	int x_h2; /* set for HTTP/2 over TLS (xfer_set_version), 0: HTTP/1.1 */
 };
+
+/*
+ * libcurl's default Accept header, left out.  Not const only because
+ * curl_slist's data is not.
+ */
+static char no_accept[] = "Accept:";
 
 /* 1 if a line may be logged now; otherwise counts the event as left out. */
 static int
@@ -96,7 +107,7 @@ ratelog_allow(struct ratelog *rl)
 static int
 egress_denied(struct xfer *x, const struct sockaddr *sa)
 {
-	struct deliver *d = x->x_d;
+	struct dthread *d = x->x_d;
 	char why[EGRESS_REASONLEN], la[LOG_VALUE_MAX], lv[LOG_VALUE_MAX];
 
 	if (atomic_load(&d->d_self_known) &&
@@ -116,7 +127,7 @@ static curl_socket_t
 on_open(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
 {
 	struct xfer *x = arg;
-	struct deliver *d = x->x_d;
+	struct dthread *d = x->x_d;
 
 	if (purpose != CURLSOCKTYPE_IPCXN || egress_denied(x, &a->addr))
 		return CURL_SOCKET_BAD;
@@ -161,7 +172,7 @@ discard_body(char *ptr, size_t size, size_t nmemb, void *arg)
  * again every round, so this is logged rarely.
  */
 static void
-postponed(struct deliver *d, const char *why)
+postponed(struct dthread *d, const char *why)
 {
 	if (!ratelog_allow(&d->d_nomem_log))
 		return;
@@ -171,7 +182,7 @@ postponed(struct deliver *d, const char *why)
 }
 
 static struct xfer *
-xfer_get(struct deliver *d)
+xfer_get(struct dthread *d)
 {
 	struct xfer *x = d->d_xfer_free;
 	CURL *e;
@@ -188,6 +199,15 @@ xfer_get(struct deliver *d)
 	}
 	x->x_easy = e;
 	x->x_d = d;
+	/*
+	 * The User-Agent line is a header of our own rather than
+	 * CURLOPT_USERAGENT, which libcurl 7.88 formats anew (aprintf) for
+	 * every transfer: each byte its printf writes costs about a hundred
+	 * instructions.
+	 */
+	x->x_hdr[2].data = d->d_user_agent;
+	x->x_hdr[2].next = &x->x_hdr[3];
+	x->x_hdr[3].data = no_accept;
 	/* Everything that is the same for every delivery is set once here. */
 	curl_easy_setopt(e, CURLOPT_PRIVATE, x);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->x_err);
@@ -199,8 +219,12 @@ xfer_get(struct deliver *d)
 	 * on_open would judge the proxy's address, not the subscriber's.
 	 */
 	curl_easy_setopt(e, CURLOPT_PROXY, "");
+	/*
+	 * No proxy for any host, said outright: otherwise libcurl reads
+	 * no_proxy and NO_PROXY from the environment for every transfer.
+	 */
+	curl_easy_setopt(e, CURLOPT_NOPROXY, "*");
 	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
-	curl_easy_setopt(e, CURLOPT_USERAGENT, d->d_user_agent);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
 	    d->d_cfg->connect_timeout * 1000L);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS,
@@ -229,7 +253,7 @@ xfer_get(struct deliver *d)
 }
 
 static void
-xfer_unlink(struct deliver *d, struct xfer *x)
+xfer_unlink(struct dthread *d, struct xfer *x)
 {
 	if (x == d->d_active_young)
 		d->d_active_young = x->x_next;
@@ -250,7 +274,7 @@ xfer_unlink(struct deliver *d, struct xfer *x)
 }
 
 static void
-xfer_put(struct deliver *d, struct xfer *x)
+xfer_put(struct dthread *d, struct xfer *x)
 {
 	x->x_target = NULL;
 	x->x_msg = NULL;
@@ -259,7 +283,7 @@ xfer_put(struct deliver *d, struct xfer *x)
 }
 
 void
-xfer_free_all(struct deliver *d)
+xfer_free_all(struct dthread *d)
 {
 	struct xfer *x, *next;
 
@@ -274,33 +298,44 @@ xfer_free_all(struct deliver *d)
 /*
  * This attempt's webhook-timestamp and, when a secret applies, its
  * webhook-signature (Standard Webhooks: over id.timestamp.body), put in
- * front of the message's own headers without copying them: curl_slist is a
- * public struct, and X holds the two nodes until the transfer is done.
- * The signature is kept with the message: its other subscribers in the
- * same second get it without another HMAC.
+ * front of the two fixed nodes and the message's own headers without
+ * copying them: curl_slist is a public struct, and X holds the nodes until
+ * the transfer is done.
+ * The signature is kept by the thread (d_sigs): the message's other
+ * subscribers on this thread in the same second get it without another
+ * HMAC.
  */
 static int
-attempt_headers(struct deliver *d, struct target *t, struct xfer *x,
+attempt_headers(struct dthread *d, struct target *t, struct xfer *x,
     struct msg *m)
 {
 	char la[LOG_VALUE_MAX];
-	struct curl_slist *rest = msg_headers(m);
+	struct curl_slist *rest = &x->x_hdr[2];
 	int64_t ts = clock_real_ms() / 1000;
-	char sig[SIGN_VALUE_MAX];
-	const char *kept;
+	struct sig_kept *kept;
 	struct signer *sg;
+	size_t len;
 
 	sg = t->tg_signer != NULL ? t->tg_signer : d->d_signer;
-
-	snprintf(x->x_stamp, sizeof(x->x_stamp), "webhook-timestamp: %lld",
-	    (long long)ts);
+	x->x_hdr[3].next = msg_headers(m);
+	/* Formatted once a second (per thread), copied for each attempt. */
+	if (ts != d->d_stamp_sec) {
+		d->d_stamp_len = (size_t)snprintf(d->d_stamp_line,
+		    sizeof(d->d_stamp_line), "webhook-timestamp: %lld",
+		    (long long)ts);
+		d->d_stamp_sec = ts;
+	}
+	memcpy(x->x_stamp, d->d_stamp_line, d->d_stamp_len + 1);
 	x->x_hdr[0].data = x->x_stamp;
 	x->x_hdr[0].next = rest;
 	if (sg == NULL)
 		return 0;
-	if ((kept = msg_sig(m, signer_key(sg), ts)) == NULL) {
+	kept = &d->d_sigs[msg_seq(m) % SIG_KEPT];
+	if (kept->sk_seq != msg_seq(m) || kept->sk_key != signer_key(sg) ||
+	    kept->sk_ts != ts) {
+		kept->sk_ts = 0;
 		if (signer_sign(sg, msg_id(m), ts, msg_body(m), msg_len(m),
-			sig) == -1) {
+			kept->sk_value) == -1) {
 			log_error("cannot sign delivery",
 			    "address=%s "
 			    "message=%s",
@@ -308,10 +343,13 @@ attempt_headers(struct deliver *d, struct target *t, struct xfer *x,
 			    msg_id(m));
 			return -1;
 		}
-		msg_keep_sig(m, signer_key(sg), ts, sig);
-		kept = sig;
+		kept->sk_seq = msg_seq(m);
+		kept->sk_key = signer_key(sg);
+		kept->sk_ts = ts;
 	}
-	snprintf(x->x_sig, sizeof(x->x_sig), "webhook-signature: %s", kept);
+	len = strlen(kept->sk_value);
+	memcpy(x->x_sig, SIG_NAME, sizeof(SIG_NAME) - 1);
+	memcpy(x->x_sig + sizeof(SIG_NAME) - 1, kept->sk_value, len + 1);
 	x->x_hdr[0].next = &x->x_hdr[1];
 	x->x_hdr[1].data = x->x_sig;
 	x->x_hdr[1].next = rest;
@@ -335,7 +373,7 @@ xfer_http_version(int http2, const char *url)
  * options are set only when they change.
  */
 static void
-xfer_set_version(struct deliver *d, struct xfer *x, const struct target *t)
+xfer_set_version(struct dthread *d, struct xfer *x, const struct target *t)
 {
 	long v = xfer_http_version(d->d_http2 && d->d_cfg->http2,
 	    sub_url_text(t->tg_sub));
@@ -354,7 +392,7 @@ xfer_set_version(struct deliver *d, struct xfer *x, const struct target *t)
  * keeps its work).  0 also when a retry whose message is gone is dropped.
  */
 static int
-xfer_start(struct deliver *d, struct target *t, enum target_work kind)
+xfer_start(struct dthread *d, struct target *t, enum target_work kind)
 {
 	char la[LOG_VALUE_MAX];
 	struct target_retry r = { 0 };
@@ -433,11 +471,11 @@ fail:
 	return -1;
 }
 
-static void xfer_answered(struct deliver *d, struct xfer *from,
+static void xfer_answered(struct dthread *d, struct xfer *from,
     const struct xfer *to);
 
 static void
-xfer_age(struct deliver *d)
+xfer_age(struct dthread *d)
 {
 	struct xfer *x, *from = d->d_active_young;
 
@@ -452,13 +490,13 @@ xfer_age(struct deliver *d)
 }
 
 void
-xfer_dispatch(struct deliver *d)
+xfer_dispatch(struct dthread *d)
 {
 	struct target *t, *again = NULL;
 	enum target_work kind;
 
 	xfer_age(d);
-	while (d->d_fast < d->d_cfg->max_transfers &&
+	while (d->d_fast < d->d_max_transfers &&
 	    d->d_in_flight < d->d_max_open &&
 	    (t = target_ready_pop(d)) != NULL) {
 		if (t->tg_removed) {
@@ -519,7 +557,7 @@ note_failure(struct target *t, const struct msg *m, long status, CURLcode rc,
 
 /* When to try again after a failed attempt; -1: never (a dead letter). */
 static long
-next_delay(struct deliver *d, CURL *e, long status, int attempt, int64_t real)
+next_delay(struct dthread *d, CURL *e, long status, int attempt, int64_t real)
 {
 	struct curl_header *h;
 
@@ -535,7 +573,7 @@ next_delay(struct deliver *d, CURL *e, long status, int attempt, int64_t real)
 }
 
 static void
-xfer_failed(struct deliver *d, struct xfer *x, CURL *e, long status,
+xfer_failed(struct dthread *d, struct xfer *x, CURL *e, long status,
     CURLcode rc)
 {
 	char la[LOG_VALUE_MAX];
@@ -672,7 +710,7 @@ answered_early(CURL *e, long status, CURLcode rc)
 void
 xfer_on_done(void *arg, CURL *e, CURLcode rc)
 {
-	struct deliver *d = arg;
+	struct dthread *d = arg;
 	enum metrics_result result;
 	char la[LOG_VALUE_MAX];
 	struct xfer *x = NULL;
@@ -686,6 +724,7 @@ xfer_on_done(void *arg, CURL *e, CURLcode rc)
 	rc = answered_early(e, status, rc);
 	result = attempt_result(e, x, status, rc);
 	metrics_delivery(result, (int64_t)us);
+	atomic_fetch_add_explicit(&d->d_attempts, 1, memory_order_relaxed);
 	evloop_remove(d->d_ev, e);
 	xfer_unlink(d, x);
 	t = x->x_target;
@@ -727,7 +766,7 @@ xfer_on_done(void *arg, CURL *e, CURLcode rc)
  * answered_h2), rather than holding its slot until delivery_timeout.
  */
 static void
-xfer_answered(struct deliver *d, struct xfer *from, const struct xfer *to)
+xfer_answered(struct dthread *d, struct xfer *from, const struct xfer *to)
 {
 	struct xfer *x, *next;
 	long status;
@@ -744,7 +783,7 @@ xfer_answered(struct deliver *d, struct xfer *from, const struct xfer *to)
 }
 
 int64_t
-xfer_slow_at(const struct deliver *d)
+xfer_slow_at(const struct dthread *d)
 {
 	return d->d_active_young != NULL ?
 	    d->d_active_young->x_start + SLOW_MS :
@@ -752,7 +791,7 @@ xfer_slow_at(const struct deliver *d)
 }
 
 void
-xfer_lower_cursors(struct deliver *d)
+xfer_lower_cursors(struct dthread *d)
 {
 	struct xfer *x;
 
@@ -763,7 +802,7 @@ xfer_lower_cursors(struct deliver *d)
 }
 
 long
-xfer_abandon_all(struct deliver *d)
+xfer_abandon_all(struct dthread *d)
 {
 	long flying = d->d_in_flight;
 	struct xfer *x;
@@ -788,12 +827,12 @@ xfer_abandon_all(struct deliver *d)
  * each.  Bounded by the descriptors left over from the HTTP front end.
  */
 void
-xfer_size_cache(struct deliver *d)
+xfer_size_cache(struct dthread *d)
 {
 	long want = (long)d->d_ntargets * target_max_in_flight(d);
 
-	if (want < d->d_cfg->max_transfers)
-		want = d->d_cfg->max_transfers;
+	if (want < d->d_max_transfers)
+		want = d->d_max_transfers;
 	if (want > d->d_max_open)
 		want = d->d_max_open;
 	evloop_set_maxconnects(d->d_ev, want);

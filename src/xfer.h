@@ -18,29 +18,29 @@
  * Starts transfers round-robin over D's ready targets while slots are
  * free, reading backlogs back from the store as targets need them.
  */
-void xfer_dispatch(struct deliver *d);
+void xfer_dispatch(struct dthread *d);
 /*
- * The evloop's done callback (ARG: the struct deliver): acts on how the
+ * The evloop's done callback (ARG: the struct dthread): acts on how the
  * transfer on E ended, and frees its slot.
  */
 void xfer_on_done(void *arg, CURL *e, CURLcode rc);
 
 /* Monotonic ms when the oldest transfer not yet slow turns slow; -1: none. */
-int64_t xfer_slow_at(const struct deliver *d);
+int64_t xfer_slow_at(const struct dthread *d);
 /* Lowers each target's tg_low to the first message it has in flight. */
-void xfer_lower_cursors(struct deliver *d);
+void xfer_lower_cursors(struct dthread *d);
 /*
  * Aborts every transfer in flight (their messages stay in the store) and
  * returns how many there were.
  */
-long xfer_abandon_all(struct deliver *d);
+long xfer_abandon_all(struct dthread *d);
 /* Frees the pool; nothing may be in flight. */
-void xfer_free_all(struct deliver *d);
+void xfer_free_all(struct dthread *d);
 /*
  * Sizes libcurl's connection cache to D's targets, and its HTTP/2 streams
  * a connection to a subscriber's cap.
  */
-void xfer_size_cache(struct deliver *d);
+void xfer_size_cache(struct dthread *d);
 /*
  * The CURLOPT_HTTP_VERSION a delivery to URL asks for: HTTP/2 offered by
  * ALPN (CURL_HTTP_VERSION_2TLS) to an https:// URL when HTTP2 is set (the

@@ -399,24 +399,32 @@ START_TEST(readyz_reports_a_stuck_delivery_thread)
 {
 	struct gone g;
 	struct stuck s = { .s_gone = &g };
+	char path[128], address[64];
+	int thread, secs;
 	struct reply r;
-	char path[128];
 	unsigned port;
 
+	/* Three threads: the stuck one is whichever owns the shard. */
+	cfg.delivery_threads = 3;
 	start();
 	g.g_listen = unit_hang_listen(&port);
 	ck_assert_int_eq(pipe(g.g_gate), 0);
 	ck_assert_int_eq(pthread_create(&g.g_thread, NULL, gone_serve, &g), 0);
-	snprintf(path, sizeof(path), "/registerAndKeepAlive?address=127.0.0.1:%u",
-	    port);
+	snprintf(address, sizeof(address), "127.0.0.1:%u", port);
+	snprintf(path, sizeof(path), "/registerAndKeepAlive?address=%s",
+	    address);
 	ck_assert_int_eq(call("POST", path, NULL, NULL).status, 200);
 	ck_assert_int_eq(call("POST", "/sendMessage", "gone", NULL).status, 200);
 	ck_assert_msg(subs_count_then(map, NULL, poll_ready_locked, &s) == 0,
 	    "/readyz still %ld after 10 s", s.s_reply.status);
 	ck_assert_int_eq(s.s_reply.status, 503);
-	ck_assert_msg(strncmp(s.s_reply.body, "delivery thread: no heartbeat "
-	    "for ", 34) == 0 && atoi(s.s_reply.body + 34) >= 5 &&
-	    strstr(s.s_reply.body, " s\n") != NULL, "%s", s.s_reply.body);
+	/* It names the thread: the one that owns the subscriber's shard. */
+	ck_assert_msg(sscanf(s.s_reply.body,
+			  "delivery thread %d: no heartbeat for %d s\n",
+			  &thread, &secs) == 2 &&
+		thread == (int)(subs_shard_of(address) % cfg.delivery_threads) &&
+		secs >= 5,
+	    "%s", s.s_reply.body);
 	wait_until(readyz_ok, &r, 5000);
 	pthread_join(g.g_thread, NULL);
 	close(g.g_listen);
@@ -448,6 +456,36 @@ START_TEST(publish_limits)
 	ck_assert_int_eq(r.status, 400);
 	ck_assert_str_eq(r.body, "Error: Content-Type holds a control "
 	    "character.");
+	ck_assert_uint_eq(store_last_seq(stack.store), 1);
+}
+END_TEST
+
+START_TEST(batch_publish)
+{
+	struct reply r;
+
+	cfg.max_batch = 1;
+	start();
+
+	/* Committed by now, numbered, with its id in the answer. */
+	r = call("POST", "/sendMessages", "[{\"body\":\"a\"}]",
+	    "Content-Type: text/plain");
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_int_eq(strncmp(r.body, "[{\"id\":\"msg_", 10), 0);
+	ck_assert_ptr_nonnull(strstr(r.body, "\"subscribers\":0}]"));
+	ck_assert_uint_eq(store_last_seq(stack.store), 1);
+	/* Past max_body (16 here): the whole request. */
+	r = call("POST", "/sendMessages", "[{\"body\":\"abcd\"}]", NULL);
+	ck_assert_int_eq(r.status, 413);
+	r = call("POST", "/sendMessages", "[{\"bod\":\"a\"}]", NULL);
+	ck_assert_int_eq(r.status, 400);
+	ck_assert_str_eq(r.body, "Error: item 0: unknown field \"bod\".");
+	r = call("POST", "/sendMessages", "[{},{}]", NULL);
+	ck_assert_int_eq(r.status, 400);
+	ck_assert_str_eq(r.body,
+	    "Error: item 1: more than max_batch (1) messages in one batch.");
+	r = call("GET", "/sendMessages", NULL, NULL);
+	ck_assert_int_eq(r.status, 405);
 	ck_assert_uint_eq(store_last_seq(stack.store), 1);
 }
 END_TEST
@@ -629,6 +667,7 @@ main(void)
 	tcase_add_test(tc, bad_addresses_change_nothing);
 	tcase_add_test(tc, methods_and_paths);
 	tcase_add_test(tc, publish_limits);
+	tcase_add_test(tc, batch_publish);
 	tcase_add_test(tc, subscriber_limit);
 	tcase_add_test(tc, backlog_limit);
 	tcase_add_test(tc, dead_letter_endpoints);

@@ -33,6 +33,7 @@ START_TEST(defaults)
 	ck_assert_int_eq(c.keepalive_ttl, 120);
 	ck_assert_int_eq(c.reap_interval, 60);
 	ck_assert_uint_eq(c.max_body, 1048576);
+	ck_assert_int_eq(c.max_batch, 1000);
 	ck_assert_int_eq(c.queue_limit, 10000);
 	ck_assert_int_eq(c.max_in_flight, 8);
 	ck_assert_int_eq(c.connect_timeout, 5);
@@ -112,6 +113,12 @@ START_TEST(set_keys)
 	ck_assert_int_eq(c.max_in_flight, 8);
 	ck_assert_int_eq(config_set(&c, "log_level", "loud", err), -1);
 	ck_assert_int_eq(c.log_level, LOG_DEBUG);
+	ck_assert_int_eq(config_set(&c, "--max-batch", "100000", err), 0);
+	ck_assert_int_eq(c.max_batch, 100000);
+	ck_assert_int_eq(config_set(&c, "max_batch", "100001", err), -1);
+	ck_assert_ptr_nonnull(strstr(err, "max_batch"));
+	ck_assert_int_eq(config_set(&c, "max_batch", "0", err), -1);
+	ck_assert_int_eq(c.max_batch, 100000);
 	ck_assert_int_eq(config_set(&c, "no_such_key", "1", err), -1);
 	ck_assert_ptr_nonnull(strstr(err, "unknown key"));
 }

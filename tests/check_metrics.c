@@ -154,9 +154,15 @@ check_format(const char *text)
 
 START_TEST(exposition_format)
 {
+	static const struct metrics_thread threads[] = {
+		{ .mt_subscribers = 5, .mt_in_flight = 1, .mt_attempts = 70,
+		    .mt_busy_us = 2500000 },
+		{ .mt_subscribers = 2, .mt_in_flight = 3, .mt_attempts = 9,
+		    .mt_busy_us = 1 },
+	};
 	struct metrics_gauges g = { .active = 3, .failing = 1, .queued = 7,
 	    .retrying = 2, .in_flight = 4, .backlog_bytes = 12345,
-	    .http_connections = 9 };
+	    .http_connections = 9, .threads = threads, .nthreads = 2 };
 	char *before = render(NULL), *text;
 	static const char *const families[] = {
 		"hookcast_messages_accepted_total", "hookcast_deliveries_total",
@@ -169,6 +175,10 @@ START_TEST(exposition_format)
 		"hookcast_retries_waiting", "hookcast_deliveries_in_flight",
 		"hookcast_backlog_bytes", "hookcast_delivery_duration_seconds",
 		"hookcast_publish_to_delivery_seconds",
+		"hookcast_delivery_thread_subscribers",
+		"hookcast_delivery_thread_in_flight",
+		"hookcast_delivery_thread_deliveries_total",
+		"hookcast_delivery_thread_busy_seconds_total",
 	};
 	char help[160];
 
@@ -198,6 +208,19 @@ START_TEST(exposition_format)
 	}
 	ck_assert(strstr(text, "# TYPE hookcast_deliveries_total counter\n"));
 	ck_assert(strstr(text, "# TYPE hookcast_subscribers gauge\n"));
+	/* One series a delivery thread, by its index. */
+	ck_assert(strstr(text,
+	    "hookcast_delivery_thread_subscribers{thread=\"0\"} 5\n"
+	    "hookcast_delivery_thread_subscribers{thread=\"1\"} 2\n"));
+	ck_assert(strstr(text,
+	    "hookcast_delivery_thread_in_flight{thread=\"1\"} 3\n"));
+	ck_assert(strstr(text,
+	    "hookcast_delivery_thread_deliveries_total{thread=\"0\"} 70\n"));
+	ck_assert(strstr(text,
+	    "hookcast_delivery_thread_busy_seconds_total{thread=\"0\"} "
+	    "2.500000\n"
+	    "hookcast_delivery_thread_busy_seconds_total{thread=\"1\"} "
+	    "0.000001\n"));
 	ck_assert(strstr(text, "# TYPE hookcast_delivery_duration_seconds "
 	    "histogram\n"));
 

@@ -115,27 +115,6 @@ START_TEST(shared_by_reference)
 }
 END_TEST
 
-/* A signature kept is given back for its signer and second only. */
-START_TEST(signature_kept_per_signer_and_second)
-{
-	struct msg *m = msg_new(NULL, NULL, "hello", 5);
-
-	ck_assert_ptr_null(msg_sig(m, 1, 100));
-	msg_keep_sig(m, 1, 100, "v1,short");
-	ck_assert_str_eq(msg_sig(m, 1, 100), "v1,short");
-	ck_assert_ptr_null(msg_sig(m, 2, 100));
-	ck_assert_ptr_null(msg_sig(m, 1, 101));
-	/* A longer value (two keys while one is rotated out) replaces it. */
-	msg_keep_sig(m, 2, 101, "v1,first v1,second-and-longer");
-	ck_assert_str_eq(msg_sig(m, 2, 101), "v1,first v1,second-and-longer");
-	ck_assert_ptr_null(msg_sig(m, 1, 100));
-	msg_keep_sig(m, 3, 102, "v1,again");
-	ck_assert_str_eq(msg_sig(m, 3, 102), "v1,again");
-	ck_assert_ptr_null(msg_sig(m, 2, 101));
-	msg_unref(m);
-}
-END_TEST
-
 int
 main(void)
 {
@@ -147,7 +126,6 @@ main(void)
 	tcase_add_test(tc, random_ids_differ);
 	tcase_add_test(tc, default_type_and_limits);
 	tcase_add_test(tc, shared_by_reference);
-	tcase_add_test(tc, signature_kept_per_signer_and_second);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }

@@ -119,6 +119,47 @@ START_TEST(topics_collected)
 }
 END_TEST
 
+/* What /sendMessage and /sendMessages both say of a bad type or key. */
+START_TEST(publish_check)
+{
+	char long_type[300];
+
+	memset(long_type, 'a', 257);
+	long_type[257] = '\0';
+	ck_assert_ptr_null(params_publish_check(NULL, NULL));
+	ck_assert_ptr_null(params_publish_check("text/plain", "k"));
+	ck_assert_str_eq(params_publish_check(long_type, NULL),
+	    "Content-Type longer than 256 bytes.");
+	long_type[256] = '\0';
+	ck_assert_ptr_null(params_publish_check(long_type, NULL));
+	ck_assert_str_eq(params_publish_check("a\nb", NULL),
+	    "Content-Type holds a control character.");
+	ck_assert_str_eq(params_publish_check(NULL, ""),
+	    "Idempotency-Key must be 1 to 255 printable ASCII characters.");
+}
+END_TEST
+
+START_TEST(topics_parsed)
+{
+	struct params_topics pt = { .pt_n = 0 };
+	char err[TOPICS_ERRLEN];
+	struct topics *t = (struct topics *)1;
+
+	ck_assert_int_eq(params_topics_parse(&pt, 0, &t, err), TOPICS_OK);
+	ck_assert_ptr_null(t);
+	params_topic_add(&pt, "b,a");
+	ck_assert_int_eq(params_topics_parse(&pt, 0, &t, err), TOPICS_OK);
+	ck_assert_str_eq(topics_text(t), "a,b");
+	topics_unref(t);
+	for (int i = 1; i <= TOPICS_MAX; i++)
+		params_topic_add(&pt, "t");
+	ck_assert_int_eq(params_topics_parse(&pt, 0, &t, err),
+	    TOPICS_INVALID);
+	ck_assert_ptr_null(t);
+	ck_assert_str_eq(err, "Error: More than 64 topics.");
+}
+END_TEST
+
 int
 main(void)
 {
@@ -131,6 +172,8 @@ main(void)
 	tcase_add_test(tc, content_type);
 	tcase_add_test(tc, path_and_method);
 	tcase_add_test(tc, topics_collected);
+	tcase_add_test(tc, publish_check);
+	tcase_add_test(tc, topics_parsed);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }

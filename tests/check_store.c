@@ -609,6 +609,223 @@ START_TEST(health_follows_failing_writes)
 }
 END_TEST
 
+/* N messages BODIES[i] (keys KEYS[i], NULL none) as one batch; r_status. */
+static enum store_status
+publish_batch(struct store_pub *p, const char *const *bodies,
+    const char *const *keys, size_t n)
+{
+	struct store_req req = { .r_type = REQ_PUBLISH_BATCH, .r_pubs = p,
+	    .r_npubs = n };
+
+	for (size_t i = 0; i < n; i++) {
+		memset(&p[i], 0, sizeof(p[i]));
+		p[i].sp_msg = msg_new(NULL, "text/x-test", bodies[i],
+		    strlen(bodies[i]));
+		ck_assert_ptr_nonnull(p[i].sp_msg);
+		p[i].sp_key = keys != NULL ? keys[i] : NULL;
+		p[i].sp_fanout = (long)i;
+	}
+	return unit_request(stack.store, &req);
+}
+
+static void
+unref_batch(struct store_pub *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		msg_unref(p[i].sp_msg);
+}
+
+/* How many messages LO..HI the store holds. */
+static long
+count_messages(uint64_t lo, uint64_t hi)
+{
+	struct store_reader *r = store_reader_open(stack.store);
+	struct msg *page[16];
+	uint64_t next;
+	long n;
+
+	ck_assert_ptr_nonnull(r);
+	n = store_read_page(r, lo, hi, "", 16, page, &next);
+	ck_assert_int_ge(n, 0);
+	for (long i = 0; i < n; i++)
+		msg_unref(page[i]);
+	store_reader_close(r);
+	return n;
+}
+
+/*
+ * A batch takes consecutive numbers in its order, and a key it gives twice
+ * makes its second message a repeat of the first, as two publishes would;
+ * it is all there after a restart.
+ */
+START_TEST(a_batch_commits_in_order)
+{
+	static const char *const bodies[] = { "one", "two", "three", "four" };
+	static const char *const keys[] = { "k", NULL, "k", "j" };
+	struct store_pub p[4];
+	struct store_req req = { .r_type = REQ_PUBLISH, .r_key = "j" };
+	struct store_reader *r;
+	char address[64];
+	struct msg *m;
+	unsigned port;
+	int hfd = unit_hang_listen(&port);
+
+	cfg.durability = DURABILITY_NORMAL;
+	unit_stack_start(&stack, &cfg, 10);
+	/* Someone still owed them, so that a clean stop keeps them. */
+	snprintf(address, sizeof(address), "127.0.0.1:%u", port);
+	subscribe(address, clock_real_ms());
+	m = msg_new(NULL, NULL, "first", 5);
+	ck_assert_int_eq(unit_publish(stack.store, m), STORE_OK);
+	msg_unref(m);
+
+	ck_assert_int_eq(publish_batch(p, bodies, keys, 4), STORE_OK);
+	ck_assert_uint_eq(msg_seq(p[0].sp_msg), 2);
+	ck_assert_uint_eq(msg_seq(p[1].sp_msg), 3);
+	ck_assert(!p[0].sp_repeat && !p[1].sp_repeat && !p[3].sp_repeat);
+	ck_assert(p[2].sp_repeat);
+	ck_assert_str_eq(p[2].sp_first, msg_id(p[0].sp_msg));
+	ck_assert_int_eq(p[2].sp_fanout, 0); /* the first one's count */
+	ck_assert_int_eq(p[1].sp_fanout, 1);
+	ck_assert_uint_eq(msg_seq(p[3].sp_msg), 4);
+	ck_assert_uint_eq(store_last_seq(stack.store), 4);
+	ck_assert_uint_eq(store_backlog_bytes(stack.store), 5 + 3 + 3 + 4);
+
+	/* A later publish with a key of the batch's is a repeat. */
+	req.r_msg = msg_new(NULL, NULL, "again", 5);
+	ck_assert_int_eq(unit_request(stack.store, &req), STORE_OK);
+	ck_assert(req.r_repeat);
+	ck_assert_str_eq(req.r_first, msg_id(p[3].sp_msg));
+	ck_assert_int_eq(req.r_fanout, 3);
+	msg_unref(req.r_msg);
+	unit_stack_stop(&stack, 0);
+
+	unit_stack_start(&stack, &cfg, 10);
+	ck_assert_uint_eq(store_last_seq(stack.store), 4);
+	r = store_reader_open(stack.store);
+	for (uint64_t seq = 2; seq <= 4; seq++) {
+		const struct msg *want = p[seq == 4 ? 3 : seq - 2].sp_msg;
+
+		m = store_read_msg(r, seq);
+		ck_assert_ptr_nonnull(m);
+		ck_assert_str_eq(msg_id(m), msg_id(want));
+		ck_assert_uint_eq(msg_len(m), msg_len(want));
+		ck_assert_mem_eq(msg_body(m), msg_body(want), msg_len(m));
+		msg_unref(m);
+	}
+	store_reader_close(r);
+	unref_batch(p, 4);
+	unit_stack_stop(&stack, 0);
+	close(hfd);
+}
+END_TEST
+
+/*
+ * One message the backend refuses takes its whole batch back, key and
+ * all, and nothing else: a publish queued behind it commits, and the next
+ * batch goes through.
+ */
+START_TEST(a_refused_message_takes_its_batch_back)
+{
+	static const char *const bad[] = { "a", "b", "bad", "c" };
+	static const char *const keys[] = { "ka", NULL, NULL, NULL };
+	static const char *const good[] = { "d", "e" };
+	struct store_pub p[4], q[2];
+	struct store_req after = { .r_type = REQ_PUBLISH, .r_key = "ka" };
+	char file[128];
+	sqlite3 *db;
+
+	cfg.durability = DURABILITY_NORMAL;
+	unit_stack_start(&stack, &cfg, 10);
+	unit_stack_stop(&stack, 0);
+	/* The database refuses one body, as it would a row it cannot hold. */
+	snprintf(file, sizeof(file), "%s/hookcast.db", dir);
+	ck_assert_int_eq(sqlite3_open(file, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db,
+	    "CREATE TRIGGER refuse BEFORE INSERT ON messages WHEN "
+	    "NEW.body = CAST('bad' AS BLOB) BEGIN SELECT RAISE(ABORT, "
+	    "'refused'); END;", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+
+	unit_stack_start(&stack, &cfg, 10);
+	ck_assert_int_eq(publish_batch(p, bad, keys, 4), STORE_ERROR);
+	ck_assert_uint_eq(store_last_seq(stack.store), 0);
+	ck_assert_uint_eq(store_backlog_bytes(stack.store), 0);
+	ck_assert_int_eq(count_messages(1, 100), 0);
+	unref_batch(p, 4);
+
+	/*
+	 * Again with a publish queued right behind it, most likely in the
+	 * same transaction: it commits.
+	 */
+	{
+		struct store_req req = { .r_type = REQ_PUBLISH_BATCH,
+		    .r_pubs = p, .r_npubs = 4 };
+		struct unit_wait w1 = { PTHREAD_MUTEX_INITIALIZER,
+		    PTHREAD_COND_INITIALIZER, 0 }, w2 = w1;
+
+		for (size_t i = 0; i < 4; i++) {
+			memset(&p[i], 0, sizeof(p[i]));
+			p[i].sp_msg = msg_new(NULL, NULL, bad[i],
+			    strlen(bad[i]));
+		}
+		p[0].sp_key = "ka";
+		after.r_msg = msg_new(NULL, NULL, "after", 5);
+		req.r_done = after.r_done = unit_req_done;
+		req.r_arg = &w1;
+		after.r_arg = &w2;
+		ck_assert_int_eq(store_submit(stack.store, &req), 0);
+		ck_assert_int_eq(store_submit(stack.store, &after), 0);
+		pthread_mutex_lock(&w2.lock);
+		while (!w2.done)
+			pthread_cond_wait(&w2.cond, &w2.lock);
+		pthread_mutex_unlock(&w2.lock);
+		pthread_mutex_lock(&w1.lock);
+		while (!w1.done)
+			pthread_cond_wait(&w1.cond, &w1.lock);
+		pthread_mutex_unlock(&w1.lock);
+		ck_assert_int_eq(req.r_status, STORE_ERROR);
+		ck_assert_int_eq(after.r_status, STORE_OK);
+		ck_assert(!after.r_repeat); /* the batch's key was taken back */
+		ck_assert_int_eq(count_messages(1, 100), 1);
+		msg_unref(after.r_msg);
+		unref_batch(p, 4);
+	}
+	ck_assert_int_eq(publish_batch(q, good, NULL, 2), STORE_OK);
+	ck_assert_uint_eq(msg_seq(q[1].sp_msg), msg_seq(q[0].sp_msg) + 1);
+	ck_assert_int_eq(count_messages(1, 100), 3);
+	unref_batch(q, 2);
+}
+END_TEST
+
+/* A batch the disk cannot take fails whole, and is not half there later. */
+START_TEST(a_failed_commit_fails_the_whole_batch)
+{
+	static const char *const bodies[] = { "x", "y", "z" };
+	struct rlimit was, none = { 0, 0 };
+	struct store_pub p[3];
+	char why[WHYLEN];
+
+	signal(SIGXFSZ, SIG_IGN);
+	cfg.durability = DURABILITY_NORMAL;
+	unit_stack_start(&stack, &cfg, 10);
+	ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &was), 0);
+	none.rlim_max = was.rlim_max;
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &none), 0);
+	ck_assert_int_eq(publish_batch(p, bodies, NULL, 3), STORE_ERROR);
+	unref_batch(p, 3);
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &was), 0);
+	ck_assert_msg(unit_poll(store_healthy, why, 5000), "still: %s", why);
+	ck_assert_uint_eq(store_last_seq(stack.store), 0);
+	ck_assert_int_eq(count_messages(1, 100), 0);
+	ck_assert_int_eq(publish_batch(p, bodies, NULL, 3), STORE_OK);
+	ck_assert_uint_eq(msg_seq(p[0].sp_msg), 1);
+	ck_assert_uint_eq(msg_seq(p[2].sp_msg), 3);
+	ck_assert_int_eq(count_messages(1, 100), 3);
+	unref_batch(p, 3);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -628,6 +845,9 @@ main(void)
 	tcase_add_test(tc, a_dead_letter_range_keeps_its_bodies);
 	tcase_add_test(tc, dead_letter_max_trims_a_range);
 	tcase_add_test(tc, health_follows_failing_writes);
+	tcase_add_test(tc, a_batch_commits_in_order);
+	tcase_add_test(tc, a_refused_message_takes_its_batch_back);
+	tcase_add_test(tc, a_failed_commit_fails_the_whole_batch);
 	tcase_set_timeout(tc, 30);
 	suite_add_tcase(s, tc);
 	return unit_run(s);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "subs.h"
+#include "topics.h"
 #include "unit.h"
 
 static int adds, removes, fail_add;
@@ -338,6 +339,67 @@ START_TEST(concurrent_churn)
 }
 END_TEST
 
+static int then_called;
+
+static int
+then_count(void *arg)
+{
+	then_called = *(int *)arg;
+	return 7;
+}
+
+/* Topic sets from one "a,b" spec each (NULL: none). */
+static struct topics *
+topics_of(const char *spec)
+{
+	struct topics *t = NULL;
+	char err[TOPICS_ERRLEN];
+
+	if (spec != NULL)
+		ck_assert_int_eq(topics_parse(&spec, 1, 1, &t, err), TOPICS_OK);
+	return t;
+}
+
+/* Each message of a batch counted by its own topics, then THEN once. */
+START_TEST(count_each_then)
+{
+	struct subs *s = subs_new(10, &hooks);
+	static const char *const subs_topics[] = { NULL, "orders.*", "eu",
+		"orders.paid,eu" };
+	struct topics *own[4] = { NULL };
+	const struct topics *msgs[4];
+	size_t counts[4];
+	int arg = 42;
+
+	for (int i = 0; i < 4; i++) {
+		struct sub_opts o = { .has_topics = 1,
+		    .topics = topics_of(subs_topics[i]) };
+		char address[16];
+		CURLU *u = curl_url();
+
+		snprintf(address, sizeof(address), "s:%d", i);
+		ck_assert_int_eq(subs_add(s, address, u, "http://x/event", &o,
+		    1000, 1), SUBS_ADDED);
+		topics_unref(o.topics);
+	}
+	own[1] = topics_of("orders.paid");
+	own[2] = topics_of("eu");
+	own[3] = topics_of("us");
+	for (int i = 0; i < 4; i++)
+		msgs[i] = own[i];
+	ck_assert_int_eq(subs_count_each_then(s, msgs, 4, counts, then_count,
+	    &arg), 7);
+	ck_assert_int_eq(then_called, 42);
+	ck_assert_uint_eq(counts[0], 4); /* no topic: everyone */
+	ck_assert_uint_eq(counts[1], 3); /* everything, orders.*, orders.paid */
+	ck_assert_uint_eq(counts[2], 3); /* everything, eu, eu */
+	ck_assert_uint_eq(counts[3], 1); /* everything */
+	for (int i = 0; i < 4; i++)
+		topics_unref(own[i]);
+	subs_free(s);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -346,6 +408,7 @@ main(void)
 
 	tcase_add_checked_fixture(tc, setup, NULL);
 	tcase_add_test(tc, add_refresh_remove);
+	tcase_add_test(tc, count_each_then);
 	tcase_add_test(tc, limit_and_failed_hook);
 	tcase_add_test(tc, snapshot_sorted_with_fields);
 	tcase_add_test(tc, shard_is_fnv1a_of_the_address);

@@ -279,12 +279,13 @@ class DashboardHTTPTest(HookcastTestCase):
                    ('purge', 'DELETE', '/deadLetters?address=' + q(sink.address)),
                    ('deregister', 'DELETE', '/deregister?address=' + q(sink.address)),
                    ('register', 'POST', '/registerAndKeepAlive?address=127.0.0.1:5803'),
-                   ('publish', 'POST', '/sendMessage')]
+                   ('publish', 'POST', '/sendMessage'),
+                   ('publish a batch', 'POST', '/sendMessages')]
         for what, method, path in changes:
             for label, headers in cross:
                 for creds in ({}, self.auth):
                     with self.subTest(request=what, sent=label, token=bool(creds)):
-                        r = hc.request(method, path, body=b'forged' if what == 'publish'
+                        r = hc.request(method, path, body=b'forged' if what.startswith('publish')
                                        else None, headers=dict(headers, **creds))
                         self.assertEqual(r.status, 403, r)
                         self.assertTrue(r.text.startswith('Error: Forbidden'), r.text)

@@ -241,8 +241,10 @@ class Http2Test(HookcastTestCase):
         n, subs = 100, 10
         sink = self.sink()
         nginx = Nginx(self, sink)
-        hc = self.start('yes', delivery_timeout='60', max_transfers=str(subs * IN_FLIGHT))
-        # Ten subscribers on one server: their streams share its connection.
+        hc = self.start('yes', delivery_timeout='60', max_transfers=str(subs * IN_FLIGHT),
+                        delivery_threads='2')
+        # Ten subscribers on one server: their streams share a connection,
+        # one for each delivery thread that has some of them.
         urls = [nginx.url('/early?%d' % k) for k in range(subs)]
         for url in urls:
             self.assertSuccess(hc.register(url))
@@ -259,7 +261,7 @@ class Http2Test(HookcastTestCase):
         self.assertEqual(len(entries), n * subs + failed, 'sent again: %r' % entries)
         self.assertEqual({(e[0], e[3]) for e in entries}, {('HTTP/2.0', '204')}, entries)
         self.assertEqual(len({e[4] for e in entries}), n)
-        self.assertEqual(len({e[1] for e in entries}), 1, 'more than one connection')
+        self.assertLessEqual(len({e[1] for e in entries}), 2, 'more than one connection a thread')
 
     def test_http2_no_gives_http11(self):
         nginx, sink, entries = self.deliver_burst('no')

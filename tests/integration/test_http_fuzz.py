@@ -19,6 +19,7 @@ listing for it at the end, and allow_targets keeps a slip from connecting.
 
 import base64
 import ipaddress
+import json
 import os
 import random
 import socket
@@ -49,7 +50,8 @@ ACCEPTS = ['*/*', 'application/json', 'text/html,application/xhtml+xml;q=0.9,*/*
            'text/html;q=-1', ';;;,,,', 'application/json;q=0.5;q=1;q=0',
            ','.join(['text/plain;q=0.%d' % i for i in range(10)] * 40), 'x' * 5000,
            'text/*;q=', '\t*/*\t']
-PATHS = ['/registerAndKeepAlive', '/deregister', '/sendMessage', '/listSubscribers',
+PATHS = ['/registerAndKeepAlive', '/deregister', '/sendMessage', '/sendMessages',
+         '/listSubscribers',
          '/deadLetters', '/deadLetters/replay', '/metrics', '/stats', '/healthz',
          '/readyz', '/', '/dashboard.js', '/dashboard.css']
 
@@ -97,6 +99,26 @@ class Generator:
         ]
         return rnd.choice(odd)
 
+    def batch_body(self, h):
+        """A /sendMessages body: items good and bad, or not JSON at all."""
+        rnd = self.rnd
+        items = []
+        for _ in range(rnd.choice([0, 1, 3, 20])):
+            item = rnd.choice([{'body': 'event'}, {'body_base64': 'AAEC/w=='},
+                               {'body_base64': 'AAEC/w'}, {'body': 'x', 'body_base64': 'eA=='},
+                               {}, 7, {'body': 'x', 'topics': ['t']}])
+            if isinstance(item, dict) and rnd.random() < 0.4:
+                item = dict(item, content_type=rnd.choice([
+                    h.get('Content-Type', ''), 'text/plain\r%s: yes' % MARK, 'a' * 300]))
+            if isinstance(item, dict) and rnd.random() < 0.3:
+                item = dict(item, topic=rnd.choice([['orders'], 'a,b', ['bad topic'], [3]]))
+            if isinstance(item, dict) and rnd.random() < 0.3:
+                item = dict(item, idempotency_key=rnd.choice(['k-1', '', 'caf\u00e9', 5]))
+            items.append(item)
+        body = json.dumps(items).encode()
+        return rnd.choice([body, body, body[:rnd.randint(0, len(body))], b'{"body":"x"}',
+                           b'[{"body":"a\\u0000"}]', rnd.randbytes(rnd.randint(1, 300))])
+
     def base(self):
         """One valid request: (method, path, query pairs, headers, body, scope)."""
         rnd = self.rnd
@@ -127,6 +149,9 @@ class Generator:
                                                    'caf\u00e9', 'a\tb'])
             if rnd.random() < 0.3:
                 h['Accept'] = rnd.choice(ACCEPTS)
+            if kind == 3 and rnd.random() < 0.5:
+                return 'POST', '/sendMessages', topics if rnd.random() < 0.2 else [], \
+                    h if rnd.random() < 0.2 else {}, self.batch_body(h), 'publish'
             return 'POST', '/sendMessage', topics, h, body, 'publish'
         if kind == 4:
             q = [('format', rnd.choice(['text', 'json', 'html', 'xml', '']))] \

@@ -13,7 +13,8 @@ from harness import (HookcastTestCase, http_request, poll, q, refusing_address, 
 SAMPLE_RE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$')
 LABEL_RE = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
 PROM_CTYPE = 'text/plain; version=0.0.4; charset=utf-8'
-ROUTES = {'/registerAndKeepAlive', '/deregister', '/sendMessage', '/listSubscribers',
+ROUTES = {'/registerAndKeepAlive', '/deregister', '/sendMessage', '/sendMessages',
+          '/listSubscribers',
           '/deadLetters', '/deadLetters/replay', '/metrics', '/stats', '/healthz',
           '/readyz'}
 RESULTS = ('ok', 'failed', 'timeout', 'refused')

@@ -1,6 +1,7 @@
 """SIGHUP re-reads the config: what changes live, what is refused, and that nothing is lost."""
 
 import base64
+import re
 import hashlib
 import hmac
 import secrets
@@ -122,8 +123,10 @@ class ReloadTest(HookcastTestCase):
         self.assertEqual(sink.wait_for(1, scaled(5)), 1)
 
     def test_settings_that_need_a_restart_are_reported_and_kept(self):
-        hc = self.start({'http_threads': '2', 'keepalive_ttl': '120'})
-        self.rewrite(hc, http_threads='3', durability='normal', keepalive_ttl='300')
+        hc = self.start({'http_threads': '2', 'keepalive_ttl': '120',
+                         'delivery_threads': '2'})
+        self.rewrite(hc, http_threads='3', durability='normal', keepalive_ttl='300',
+                     delivery_threads='3')
         line = self.reload(hc)
         self.assertIn('keepalive_ttl', line)
         self.assertNotIn('http_threads', line)
@@ -131,7 +134,12 @@ class ReloadTest(HookcastTestCase):
         self.assertIsNotNone(warn)
         self.assertIn('http_threads', warn)
         self.assertIn('durability', warn)
+        self.assertIn('delivery_threads', warn)
         self.assertIn('level=warn', warn)
+        # Still the two threads it started with.
+        r = hc.request('GET', '/metrics')
+        self.assertEqual(re.findall(r'^hookcast_delivery_thread_in_flight\{thread="(\d+)"\}',
+                                    r.text, re.M), ['0', '1'])
 
     def test_retry_schedule_and_log_level_change_live(self):
         sink = self.sink(status=[500, 200])

@@ -203,7 +203,8 @@ class NotifyTest(HookcastTestCase):
         def delivery_unready():
             r = hc.request('GET', '/readyz')
             answers.append((r.status, r.text))
-            return r.status == 503 and 'delivery thread: no heartbeat' in r.text
+            return (r.status == 503 and r.text.startswith('delivery thread ')
+                    and ': no heartbeat for ' in r.text)
         self.assertTrue(wait_until(delivery_unready, scaled(20), 0.2),
                         'last /readyz answers: %r' % answers[-3:])
         # Meanwhile the front end answers as ever, and the pings stopped
