@@ -16,7 +16,7 @@ array_grow(void *p, size_t *cap, size_t need, size_t elem)
 			return NULL;
 		ncap *= 2;
 	}
-	if (elem != 0 && ncap > SIZE_MAX / elem)
+	if (elem == 0 || ncap > SIZE_MAX / elem)
 		return NULL;
 	if ((p = realloc(p, ncap * elem)) == NULL)
 		return NULL;

@@ -8,8 +8,8 @@
  * Room for NEED elements of ELEM bytes in the array P of *CAP elements:
  * returns P itself when it has the room, else P reallocated to the next
  * doubling of *CAP (16 at first) that holds NEED, with *CAP updated.  NULL
- * when out of memory (or the size would overflow): P and *CAP are as they
- * were, and P still the caller's to free.
+ * when out of memory (or the size would overflow, or ELEM is 0): P and
+ * *CAP are as they were, and P still the caller's to free.
  */
 void *array_grow(void *p, size_t *cap, size_t need, size_t elem);
 
