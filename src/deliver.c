@@ -323,6 +323,12 @@ handle_config(struct dthread *d, const struct config *cfg)
 	}
 	config_release(d->d_cfg_ref);
 	d->d_cfg = d->d_cfg_ref = cfg;
+	d->d_reloads++;
+	/*
+	 * Idle handles have the old timeouts, CA file and verification set:
+	 * gone, as are those in flight once they are done (xfer_put).
+	 */
+	xfer_free_all(d);
 	share_limits(d, cfg);
 	xfer_size_cache(d);
 }

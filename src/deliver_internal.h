@@ -139,6 +139,7 @@ struct dthread {
 	int d_index;
 	const struct config *d_cfg;
 	const struct config *d_cfg_ref; /* held since a reload, or NULL */
+	unsigned d_reloads;		/* configs taken since the start */
 	struct store *d_store;
 	struct subs *d_subs;
 	struct store_reader *d_reader;

@@ -65,6 +65,7 @@ struct xfer {
 	int x_attempts;	     /* failed before this one */
 	int64_t x_first;     /* wall-clock ms of the first attempt */
 	struct dthread *x_d; /* for on_open */
+	unsigned x_reloads;  /* d_reloads when its options were set */
 	char x_err[CURL_ERROR_SIZE];
 	/*
 	 * This attempt's own headers and the two every request has (x_hdr[2]
@@ -199,6 +200,7 @@ xfer_get(struct dthread *d)
 	}
 	x->x_easy = e;
 	x->x_d = d;
+	x->x_reloads = d->d_reloads;
 	/*
 	 * The User-Agent line is a header of our own rather than
 	 * CURLOPT_USERAGENT, which libcurl 7.88 formats anew (aprintf) for
@@ -276,6 +278,12 @@ xfer_unlink(struct dthread *d, struct xfer *x)
 static void
 xfer_put(struct dthread *d, struct xfer *x)
 {
+	/* Set from the config before a reload: not used again. */
+	if (x->x_reloads != d->d_reloads) {
+		curl_easy_cleanup(x->x_easy);
+		free(x);
+		return;
+	}
 	x->x_target = NULL;
 	x->x_msg = NULL;
 	x->x_next = d->d_xfer_free;

@@ -248,3 +248,25 @@ class ReloadTest(HookcastTestCase):
         self.assertTrue(got, 'missing: %d of %d' % (
             len(set(accepted) - set(sink.bodies())), len(accepted)))
         self.assertTrue(hc.alive())
+
+    def test_delivery_timeout_reaches_handles_made_before_the_reload(self):
+        # A delivery before the reload leaves a libcurl handle pooled with
+        # the options of then; the next delivery, after a reload that
+        # shortened delivery_timeout, must time out by the new value.
+        sink = self.sink()
+        hanging = self.hanging_sink()
+        hc = self.start({'delivery_timeout': '30', 'delivery_threads': '1',
+                         'retry_schedule': '1h'})
+        self.assertSuccess(hc.register(sink.address))
+        self.assertSuccess(hc.publish(b'before'))
+        self.assertEqual(sink.wait_for(1, scaled(5)), 1)
+        hc.wait_subscriber(sink.address, lambda s: s['delivered'] == 1, scaled(3))
+        self.rewrite(hc, delivery_timeout='1')
+        self.assertIn('delivery_timeout', self.reload(hc))
+        self.assertSuccess(hc.deregister(sink.address))
+        self.assertSuccess(hc.register(hanging.address))
+        self.assertSuccess(hc.publish(b'after'))
+        h = hc.wait_subscriber(hanging.address, lambda s: s['failed'] >= 1, scaled(6))
+        self.assertEqual(h['failed'], 1, 'the delivery did not time out after the '
+                         'new delivery_timeout (1 s): %r' % h)
+        self.assertIn('timed out', h['last_error'] or '', h)
