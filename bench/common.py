@@ -172,26 +172,37 @@ class Bench:
             conf = (template.replace("@PREFIX@", prefix)
                     .replace("@CHECK_PORT@", str(self.check_port))
                     .replace("@LISTEN@\n", listen))
-            with open(os.path.join(prefix, "nginx.conf"), "w") as f:
-                f.write(conf)
-            with open(os.path.join(prefix, "stdout.log"), "w") as out:
-                p = self.spawn([self.o.nginx, "-p", prefix + "/", "-c", prefix + "/nginx.conf",
-                                "-e", prefix + "/error.log"], stdout=out, stderr=out)
-            for _ in range(50):
-                if p.poll() is not None:
-                    break
-                if all(sink_status(q) == 204 for q in
-                       (self.nginx_ports[0], self.nginx_ports[-1], self.check_port)):
-                    self.say("nginx up (pid %d), ports %d..%d, check sink %d" % (
-                        p.pid, self.nginx_ports[0], self.nginx_ports[-1], self.check_port))
-                    return
-                time.sleep(0.1)
+            p = spawn_nginx(self, prefix, conf, lambda: all(
+                sink_status(q) == 204 for q in
+                (self.nginx_ports[0], self.nginx_ports[-1], self.check_port)))
+            if p is not None:
+                self.say("nginx up (pid %d), ports %d..%d, check sink %d" % (
+                    p.pid, self.nginx_ports[0], self.nginx_ports[-1], self.check_port))
+                return
             self.say("nginx did not start (attempt %d)" % attempt)
-            self.stop(p)
         raise StepFailed("could not start nginx")
 
     def sub_addrs(self):
         return ["127.0.0.1:%d" % p for p in self.nginx_ports]
+
+
+def spawn_nginx(b, prefix, conf, up, polls=50):
+    """Writes CONF as PREFIX/nginx.conf and starts an nginx on it, logging
+    under PREFIX: the process once up() says so (asked every 0.1 s, POLLS
+    times at most), else None, the process stopped."""
+    with open(os.path.join(prefix, "nginx.conf"), "w") as f:
+        f.write(conf)
+    with open(os.path.join(prefix, "stdout.log"), "w") as out:
+        p = b.spawn([b.o.nginx, "-p", prefix + "/", "-c", prefix + "/nginx.conf",
+                     "-e", prefix + "/error.log"], stdout=out, stderr=out)
+    for _ in range(polls):
+        if p.poll() is not None:
+            break
+        if up():
+            return p
+        time.sleep(0.1)
+    b.stop(p)
+    return None
 
 
 def sink_status(port):
@@ -616,24 +627,17 @@ def start_sinks(b, n=FANOUT_MAX_SUBS):
     for attempt in (1, 2, 3):
         b.sink_ports = helpers.freeports(n)
         listen = "".join("        listen 127.0.0.1:%d;\n" % p for p in b.sink_ports)
-        with open(os.path.join(prefix, "nginx.conf"), "w") as f:
-            f.write(template.replace("@PREFIX@", prefix).replace("@LISTEN@\n", listen))
-        with open(os.path.join(prefix, "stdout.log"), "w") as out:
-            p = b.spawn([b.o.nginx, "-p", prefix + "/", "-c", prefix + "/nginx.conf",
-                         "-e", prefix + "/error.log"], stdout=out, stderr=out)
-        for _ in range(100):
-            if p.poll() is not None:
-                break
-            if all(sink_status(q) == 204 for q in (b.sink_ports[0], b.sink_ports[-1])):
-                b.sinks = p
-                # The probes above are logged: the runs count from offsets.
-                b.say("logging sinks up (nginx pid %d), %d ports %d..%d, log %s" % (
-                    p.pid, n, min(b.sink_ports), max(b.sink_ports), b.sink_log))
-                return p
-            time.sleep(0.1)
+        p = spawn_nginx(b, prefix, template.replace("@PREFIX@", prefix).replace("@LISTEN@\n", listen),
+                        lambda: all(sink_status(q) == 204 for q in (b.sink_ports[0], b.sink_ports[-1])),
+                        polls=100)
+        if p is not None:
+            b.sinks = p
+            # The probes above are logged: the runs count from offsets.
+            b.say("logging sinks up (nginx pid %d), %d ports %d..%d, log %s" % (
+                p.pid, n, min(b.sink_ports), max(b.sink_ports), b.sink_log))
+            return p
         b.say("the logging sinks did not start (attempt %d): %s" % (
             attempt, open(os.path.join(prefix, "error.log"), errors="replace").read()[-300:]))
-        b.stop(p)
     raise StepFailed("could not start the logging sinks")
 
 

@@ -11,8 +11,10 @@
  */
 #include <inttypes.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "metrics.h"
 
@@ -223,40 +225,47 @@ histogram(FILE *f, const char *name, const char *help, struct histogram *h)
 	    total);
 }
 
-/* The delivery threads' families, one series a thread. */
+/*
+ * One of the delivery threads' families: a series a thread, the
+ * uint64_t at OFFSET in each struct metrics_thread (in microseconds, shown
+ * as seconds, when MICROS).
+ */
+static void
+per_thread(FILE *f, const char *name, const char *type, const char *help,
+    const struct metrics_thread *t, size_t n, size_t offset, int micros)
+{
+	family(f, name, type, help);
+	for (size_t i = 0; i < n; i++) {
+		uint64_t v;
+
+		memcpy(&v, (const char *)&t[i] + offset, sizeof(v));
+		if (micros)
+			fprintf(f,
+			    "%s{thread=\"%zu\"} %" PRIu64 ".%06" PRIu64 "\n",
+			    name, i, v / 1000000, v % 1000000);
+		else
+			fprintf(f, "%s{thread=\"%zu\"} %" PRIu64 "\n", name, i,
+			    v);
+	}
+}
+
+/* The delivery threads' families. */
 static void
 threads(FILE *f, const struct metrics_thread *t, size_t n)
 {
-	family(f, "hookcast_delivery_thread_subscribers", "gauge",
-	    "Subscribers a "
-	    "delivery thread owns (those in its shards).");
-	for (size_t i = 0; i < n; i++)
-		fprintf(f,
-		    "hookcast_delivery_thread_subscribers{thread=\"%zu\"} "
-		    "%" PRIu64 "\n",
-		    i, t[i].mt_subscribers);
-	family(f, "hookcast_delivery_thread_in_flight", "gauge",
-	    "Delivery attempts in progress on a delivery thread.");
-	for (size_t i = 0; i < n; i++)
-		fprintf(f,
-		    "hookcast_delivery_thread_in_flight{thread=\"%zu\"} "
-		    "%" PRIu64 "\n",
-		    i, t[i].mt_in_flight);
-	family(f, "hookcast_delivery_thread_deliveries_total", "counter",
+	per_thread(f, "hookcast_delivery_thread_subscribers", "gauge",
+	    "Subscribers a delivery thread owns (those in its shards).", t, n,
+	    offsetof(struct metrics_thread, mt_subscribers), 0);
+	per_thread(f, "hookcast_delivery_thread_in_flight", "gauge",
+	    "Delivery attempts in progress on a delivery thread.", t, n,
+	    offsetof(struct metrics_thread, mt_in_flight), 0);
+	per_thread(f, "hookcast_delivery_thread_deliveries_total", "counter",
 	    "Delivery attempts a delivery thread ended, whatever their "
-	    "result.");
-	for (size_t i = 0; i < n; i++)
-		fprintf(f,
-		    "hookcast_delivery_thread_deliveries_total{thread=\"%zu\"} "
-		    "%" PRIu64 "\n",
-		    i, t[i].mt_attempts);
-	family(f, "hookcast_delivery_thread_busy_seconds_total", "counter",
-	    "CPU time a delivery thread has used.");
-	for (size_t i = 0; i < n; i++)
-		fprintf(f,
-		    "hookcast_delivery_thread_busy_seconds_total{thread="
-		    "\"%zu\"} %" PRIu64 ".%06" PRIu64 "\n",
-		    i, t[i].mt_busy_us / 1000000, t[i].mt_busy_us % 1000000);
+	    "result.",
+	    t, n, offsetof(struct metrics_thread, mt_attempts), 0);
+	per_thread(f, "hookcast_delivery_thread_busy_seconds_total", "counter",
+	    "CPU time a delivery thread has used.", t, n,
+	    offsetof(struct metrics_thread, mt_busy_us), 1);
 }
 
 char *

@@ -27,7 +27,7 @@ import subprocess
 import threading
 import time
 
-from common import BODY_BYTES, NSUBS, Hookcast, StepFailed, fmt, median
+from common import BODY_BYTES, NSUBS, Hookcast, StepFailed, fmt, median, spawn_nginx
 import helpers
 
 NUMBER, NAME, ONCE, USES_HOOKCAST = 10, "https", True, True
@@ -131,20 +131,12 @@ def start_nginx(b, d, tag, sink):
         ports = helpers.freeports(NSUBS + 1)
         ports, backend = ports[:-1], ports[-1]
         listen = "".join("        listen 127.0.0.1:%d ssl http2;\n" % p for p in ports)
-        with open(os.path.join(prefix, "nginx.conf"), "w") as f:
-            f.write(NGINX_CONF.format(prefix=prefix, dir=d, listen=listen.rstrip("\n"),
-                                      backend=backend, event=EVENT[sink]))
-        with open(os.path.join(prefix, "stdout.log"), "w") as out:
-            p = b.spawn([b.o.nginx, "-p", prefix + "/", "-c", prefix + "/nginx.conf",
-                         "-e", prefix + "/error.log"], stdout=out, stderr=out)
-        for _ in range(50):
-            if p.poll() is not None:
-                break
-            if tls_up(ports[0]) and tls_up(ports[-1]):
-                return p, ports, os.path.join(prefix, "access.log")
-            time.sleep(0.1)
+        conf = NGINX_CONF.format(prefix=prefix, dir=d, listen=listen.rstrip("\n"),
+                                 backend=backend, event=EVENT[sink])
+        p = spawn_nginx(b, prefix, conf, lambda: tls_up(ports[0]) and tls_up(ports[-1]))
+        if p is not None:
+            return p, ports, os.path.join(prefix, "access.log")
         b.say("%s: TLS nginx did not start (attempt %d)" % (tag, attempt))
-        b.stop(p)
     b.problem("%s: TLS nginx did not start" % tag)
     raise StepFailed(tag)
 

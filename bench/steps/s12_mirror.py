@@ -17,10 +17,8 @@ at most --fanout-conns messages at a time: the same publisher hookcast
 gets, which answers as soon as a message is stored."""
 import os
 
-import time
-
 from common import (StepFailed, SinkCount, fanout_fixed, fanout_msgs, fmt,
-                    http_get, publish_count, sink_offset, NSUBS, HERE)
+                    http_get, publish_count, sink_offset, spawn_nginx, NSUBS, HERE)
 import helpers
 
 NUMBER, NAME, ONCE, USES_HOOKCAST = 12, "mirror", False, True
@@ -43,21 +41,12 @@ def start_front(b, nsubs, tag):
         port = helpers.freeports(1)[0]
         conf = (template.replace("@PREFIX@", prefix).replace("@PORT@", str(port))
                 .replace("@UPSTREAMS@\n", ups).replace("@MIRRORS@\n", mirrors).replace("@LOCATIONS@\n", locs))
-        with open(os.path.join(prefix, "nginx.conf"), "w") as f:
-            f.write(conf)
-        with open(os.path.join(prefix, "stdout.log"), "w") as out:
-            p = b.spawn([b.o.nginx, "-p", prefix + "/", "-c", prefix + "/nginx.conf",
-                         "-e", prefix + "/error.log"], stdout=out, stderr=out)
-        for _ in range(50):
-            if p.poll() is not None:
-                break
-            # GET / is answered 404 without touching the sinks.
-            if http_get("http://127.0.0.1:%d/" % port, 2)[0] == 404:
-                b.say("nginx mirror front up (pid %d) on 127.0.0.1:%d, mirroring to %d sinks" % (p.pid, port, nsubs))
-                return p, port, prefix
-            time.sleep(0.1)
+        # GET / is answered 404 without touching the sinks.
+        p = spawn_nginx(b, prefix, conf, lambda: http_get("http://127.0.0.1:%d/" % port, 2)[0] == 404)
+        if p is not None:
+            b.say("nginx mirror front up (pid %d) on 127.0.0.1:%d, mirroring to %d sinks" % (p.pid, port, nsubs))
+            return p, port, prefix
         b.say("the nginx mirror front did not start (attempt %d)" % attempt)
-        b.stop(p)
     b.problem("%s: could not start the nginx mirror front" % tag)
     raise StepFailed(tag)
 
