@@ -176,6 +176,24 @@ bind_filters(struct store_backend *b, struct store_req *req, sqlite3_stmt *s,
 	return 1;
 }
 
+/*
+ * Q prepared, with REQ's filters bound (bind_filters, which sets *SEQ): 1
+ * with the statement in *OUT; else, nothing left to finalize, 0 when the
+ * message id names no dead letter, or an SQLite code (negated) on error.
+ */
+static int
+prepare_filtered(struct store_backend *b, struct store_req *req, const char *q,
+    sqlite3_stmt **out, int64_t *seq)
+{
+	int rc;
+
+	if ((rc = sqlite3_prepare_v2(b->sq_db, q, -1, out, NULL)) != SQLITE_OK)
+		return -rc;
+	if ((rc = bind_filters(b, req, *out, seq)) <= 0)
+		sqlite3_finalize(*out);
+	return rc;
+}
+
 /* Appends TEXT to the growing *buf: its offset, or -1 when out of memory. */
 static long
 text_add(char **buf, size_t *len, size_t *cap, const char *text)
@@ -220,12 +238,8 @@ sqlite_dead_list(struct store_backend *b, struct store_req *req)
 	sqlite3_stmt *s;
 	int rc;
 
-	if ((rc = sqlite3_prepare_v2(b->sq_db, q, -1, &s, NULL)) != SQLITE_OK)
-		return sqlite_res(b, rc);
-	if ((rc = bind_filters(b, req, s, &seq)) <= 0) {
-		sqlite3_finalize(s);
+	if ((rc = prepare_filtered(b, req, q, &s, &seq)) <= 0)
 		return sqlite_res(b, -rc);
-	}
 	sqlite3_bind_int64(s, 3, req->r_limit > 0 ? req->r_limit : -1);
 	sqlite3_bind_int64(s, 4, req->r_after_range);
 	sqlite3_bind_int64(s, 5, (sqlite3_int64)req->r_after_seq);
@@ -300,12 +314,8 @@ run_filtered(struct store_backend *b, struct store_req *req, const char *q,
 	int rc;
 
 	*count = 0;
-	if ((rc = sqlite3_prepare_v2(b->sq_db, q, -1, &s, NULL)) != SQLITE_OK)
-		return rc;
-	if ((rc = bind_filters(b, req, s, &seq)) <= 0) {
-		sqlite3_finalize(s);
+	if ((rc = prepare_filtered(b, req, q, &s, &seq)) <= 0)
 		return -rc;
-	}
 	if ((rc = sqlite3_step(s)) == SQLITE_ROW)
 		*count = (long)sqlite3_column_int64(s, 0);
 	sqlite3_finalize(s);
@@ -369,12 +379,8 @@ sqlite_dead_purge(struct store_backend *b, struct store_req *req)
 		b->sq_gc_from = 0; /* their messages may go now */
 		return SR_OK;
 	}
-	if ((rc = sqlite3_prepare_v2(b->sq_db, ids, -1, &s, NULL)) != SQLITE_OK)
-		return sqlite_res(b, rc);
-	if ((rc = bind_filters(b, req, s, &seq)) <= 0) {
-		sqlite3_finalize(s);
+	if ((rc = prepare_filtered(b, req, ids, &s, &seq)) <= 0)
 		return sqlite_res(b, -rc);
-	}
 	/* The ranges' ids first: the statement reads what range_cut changes. */
 	if ((rc = column_ids(s, &v, &n)) != SQLITE_OK)
 		return sqlite_res(b, rc);
@@ -418,12 +424,8 @@ replay_select(struct store_backend *b, struct store_req *req,
 
 	*out = NULL;
 	*nout = 0;
-	if ((rc = sqlite3_prepare_v2(b->sq_db, q, -1, &s, NULL)) != SQLITE_OK)
-		return rc;
-	if ((rc = bind_filters(b, req, s, &seq)) <= 0) {
-		sqlite3_finalize(s);
+	if ((rc = prepare_filtered(b, req, q, &s, &seq)) <= 0)
 		return -rc;
-	}
 	sqlite3_bind_int64(s, 3, req->r_limit > 0 ? req->r_limit : -1);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		struct dl_replay *v = array_grow(items, &cap, n + 1,
