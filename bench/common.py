@@ -249,21 +249,43 @@ class HangServer:
 
 
 # ------------------------------------------------------------------ wrk ---
-def run_wrk(b, threads, conns, secs, url, out, rate=None, topics=0):
-    """wrk with bench/post.lua, in the background. RATE: requests/s in all,
-    shared by the threads (None: no pacing); TOPICS: publish on
-    TOPIC_PREFIX0 .. in turn."""
+def run_wrk(b, threads, conns, secs, url, out, rate=None, topics=0,
+            script="post.lua", **more_env):
+    """wrk with bench/SCRIPT (post.lua), in the background. RATE:
+    requests/s in all, shared by the threads (None: no pacing); TOPICS:
+    publish on TOPIC_PREFIX0 .. in turn; MORE_ENV: more of the script's
+    settings (BENCH_BATCH=... for batch.lua)."""
     env = dict(os.environ,
                BENCH_BODY_BYTES=str(BODY_BYTES),
                BENCH_BACKOFF_MS=str(b.o.backoff_ms),
                BENCH_PUB_DELAY_MS=str(b.o.pub_delay_ms),
                BENCH_RATE=fmt(rate / threads) if rate else "0",
                BENCH_TOPICS=str(topics or 0),
-               BENCH_TOPIC_PREFIX=TOPIC_PREFIX)
+               BENCH_TOPIC_PREFIX=TOPIC_PREFIX,
+               **more_env)
     f = open(out, "w")
     return b.spawn([b.o.wrk, "-t%d" % threads, "-c%d" % conns, "-d%ds" % secs,
-                    "--timeout", "10s", "-s", os.path.join(HERE, "post.lua"), url],
+                    "--timeout", "10s", "-s", os.path.join(HERE, script), url],
                    stdout=f, stderr=subprocess.STDOUT, env=env)
+
+
+def wrk_window(b, hc, tag, start, out):
+    """One wrk window at HC: START() spawns wrk writing OUT. Its fields, its
+    seconds and HC's CPU s/s over it; StepFailed if hookcast died or wrk
+    printed no summary, a problem if wrk saw socket errors."""
+    c0 = hc.cpu_secs()
+    wrk_wait(b, start())
+    if not hc.alive():
+        raise StepFailed(tag)
+    c1 = hc.cpu_secs()
+    w = wrk_fields(out)
+    if not w.get("duration_us"):
+        b.problem("%s: no wrk summary: %s" % (tag, wrk_text(out)))
+        raise StepFailed(tag)
+    if wrk_errors(w):
+        b.problem("%s: wrk saw %d socket errors/timeouts" % (tag, wrk_errors(w)))
+    secs = w["duration_us"] / 1e6
+    return w, secs, (c1 - c0) / secs
 
 
 def wrk_wait(b, p):

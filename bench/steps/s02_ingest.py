@@ -8,8 +8,7 @@ a clean exit (an observation)."""
 import os
 import subprocess
 
-from common import (StepFailed, Hookcast, finish, fmt, run_wrk, wrk_errors,
-                    wrk_fields, wrk_text, wrk_wait, BODY_BYTES)
+from common import Hookcast, finish, fmt, run_wrk, wrk_window, BODY_BYTES
 
 NUMBER, NAME, ONCE, USES_HOOKCAST = 2, "ingest", False, True
 TITLE = "ingest: hookcast with no subscribers"
@@ -23,23 +22,13 @@ def run(b, binary, variant, rnd):
     b.say("step 2 (round %d/%d): ingest, hookcast with no subscribers%s, wrk -t%d -c%d -> /sendMessage"
           % (rnd, o.rounds, dnote, o.ingest_threads, o.ingest_conns))
     hc = Hookcast(b, binary, tag).start()
-    c0 = hc.cpu_secs()
-    wrk_wait(b, run_wrk(b, o.ingest_threads, o.ingest_conns, o.duration, hc.url + "/sendMessage", out))
-    if not hc.alive():
-        raise StepFailed(tag)
-    c1 = hc.cpu_secs()
-    w = wrk_fields(out)
-    if not w.get("duration_us"):
-        b.problem("%s: no wrk summary: %s" % (tag, wrk_text(out)))
-        raise StepFailed(tag)
-    if wrk_errors(w):
-        b.problem("%s: wrk saw %d socket errors/timeouts" % (tag, wrk_errors(w)))
-    secs = w["duration_us"] / 1e6
+    w, secs, cpu = wrk_window(b, hc, tag, lambda: run_wrk(
+        b, o.ingest_threads, o.ingest_conns, o.duration, hc.url + "/sendMessage", out), out)
     ok, req = w["ok200"], w["requests"]
     fig = {"rps": round(ok / secs), "non200": req - ok}
     fig["detail"] = ("%d answered 200 of %d in %s s, %d of them 503; latency p50 %s ms, p99 %s ms; hookcast CPU %s s/s; peak RSS %s MiB"
                      % (ok, req, fmt(secs, 1), w["s503"], fmt(w["p50_us"] / 1000, 2),
-                        fmt(w["p99_us"] / 1000, 2), fmt((c1 - c0) / secs, 2), hc.mib("VmHWM")))
+                        fmt(w["p99_us"] / 1000, 2), fmt(cpu, 2), hc.mib("VmHWM")))
     if fig["non200"]:
         b.problem("%s: %d of %d publishes not answered 200 (%d of them 503)" % (tag, fig["non200"], req, w["s503"]))
     b.say("  %s: %d publishes/s answered 200; %s" % (tag, fig["rps"], fig["detail"]))

@@ -9,25 +9,14 @@ median of the pairs' ratios (target >= 5). Checks: every request answered
 answered as accepted."""
 import os
 import re
-import subprocess
 import time
 
 from common import (StepFailed, Hookcast, finish, fmt, http_get, median,
-                    run_wrk, wrk_errors, wrk_fields, wrk_text, wrk_wait,
-                    BODY_BYTES, HERE)
+                    run_wrk, wrk_window)
 
 NUMBER, NAME, ONCE, USES_HOOKCAST = 9, "batch", True, True
 TITLE = "batch publish: batches of 100 ÷ single publishes"
 BATCH = 100
-
-
-def run_wrk_batch(b, threads, conns, secs, url, out):
-    """wrk with bench/batch.lua, in the background."""
-    env = dict(os.environ, BENCH_BODY_BYTES=str(BODY_BYTES), BENCH_BATCH=str(BATCH))
-    f = open(out, "w")
-    return b.spawn([b.o.wrk, "-t%d" % threads, "-c%d" % conns, "-d%ds" % secs,
-                    "--timeout", "10s", "-s", os.path.join(HERE, "batch.lua"), url],
-                   stdout=f, stderr=subprocess.STDOUT, env=env)
 
 
 def accepted(hc):
@@ -55,21 +44,12 @@ def window(b, binary, tag, batch):
             hc.stop()
             b.problem("%s: this hookcast has no /sendMessages" % tag)
             raise StepFailed(tag)
-        p = run_wrk_batch(b, o.ingest_threads, o.ingest_conns, o.duration, hc.url + "/sendMessages", out)
+        path, script = "/sendMessages", "batch.lua"
     else:
-        p = run_wrk(b, o.ingest_threads, o.ingest_conns, o.duration, hc.url + "/sendMessage", out)
-    c0 = hc.cpu_secs()
-    wrk_wait(b, p)
-    if not hc.alive():
-        raise StepFailed(tag)
-    c1 = hc.cpu_secs()
-    w = wrk_fields(out)
-    if not w.get("duration_us"):
-        b.problem("%s: no wrk summary: %s" % (tag, wrk_text(out)))
-        raise StepFailed(tag)
-    if wrk_errors(w):
-        b.problem("%s: wrk saw %d socket errors/timeouts" % (tag, wrk_errors(w)))
-    secs = w["duration_us"] / 1e6
+        path, script = "/sendMessage", "post.lua"
+    w, secs, cpu = wrk_window(b, hc, tag, lambda: run_wrk(
+        b, o.ingest_threads, o.ingest_conns, o.duration, hc.url + path, out,
+        script=script, BENCH_BATCH=str(BATCH)), out)
     ok, req = w["ok200"], w["requests"]
     per = BATCH if batch else 1
     if ok != req:
@@ -82,7 +62,7 @@ def window(b, binary, tag, batch):
     mps = ok * per / secs
     detail = ("%d requests of %d message%s answered 200 of %d in %s s; latency p50 %s ms, p99 %s ms; hookcast CPU %s s/s; peak RSS %s MiB"
               % (ok, per, "s" if per > 1 else "", req, fmt(secs, 1), fmt(w["p50_us"] / 1000, 2),
-                 fmt(w["p99_us"] / 1000, 2), fmt((c1 - c0) / secs, 2), hc.mib("VmHWM")))
+                 fmt(w["p99_us"] / 1000, 2), fmt(cpu, 2), hc.mib("VmHWM")))
     b.say("  %s: %d messages/s; %s" % (tag, round(mps), detail))
     finish(b, hc, {}, tag)
     return mps, req - ok, detail
