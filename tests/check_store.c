@@ -261,27 +261,53 @@ static const char schema_v1[] =
     " last_error TEXT NOT NULL, reason TEXT NOT NULL);"
     "PRAGMA user_version = 1;";
 
-/* A version 1 database is upgraded in place and keeps what it held. */
-START_TEST(version_1_database_is_upgraded)
+/* Runs SQL on the data directory's database, the store stopped. */
+static void
+db_exec(const char *sql)
 {
-	char file[128], sql[512];
-	struct sub *s;
+	char file[128];
 	sqlite3 *db;
-	int64_t now = clock_real_ms(), version = 0, cols = 0;
-	sqlite3_stmt *q;
 
 	snprintf(file, sizeof(file), "%s/hookcast.db", dir);
 	ck_assert_int_eq(sqlite3_open(file, &db), SQLITE_OK);
-	ck_assert_int_eq(sqlite3_exec(db, schema_v1, NULL, NULL, NULL),
-	    SQLITE_OK);
+	ck_assert_msg(sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK,
+	    "%s", sqlite3_errmsg(db));
+	sqlite3_close(db);
+}
+
+/* The first row of query SQL on that database: its two integer columns. */
+static void
+db_row2(const char *sql, int64_t *a, int64_t *b)
+{
+	char file[128];
+	sqlite3_stmt *q;
+	sqlite3 *db;
+
+	snprintf(file, sizeof(file), "%s/hookcast.db", dir);
+	ck_assert_int_eq(sqlite3_open(file, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &q, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_step(q), SQLITE_ROW);
+	*a = sqlite3_column_int64(q, 0);
+	*b = sqlite3_column_int64(q, 1);
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+}
+
+/* A version 1 database is upgraded in place and keeps what it held. */
+START_TEST(version_1_database_is_upgraded)
+{
+	char sql[512];
+	struct sub *s;
+	int64_t now = clock_real_ms(), version = 0, cols = 0;
+
+	db_exec(schema_v1);
 	snprintf(sql, sizeof(sql), "INSERT INTO subscribers(address, url, "
 	    "registered_at, last_keepalive, cursor) VALUES ('127.0.0.1:9', "
 	    "'http://127.0.0.1:9/event', %lld, %lld, 1);"
 	    "INSERT INTO messages VALUES (1, 'msg_0123456789abcdef0123456789abcdef',"
 	    " 'text/plain', %lld, 'hello');", (long long)now, (long long)now,
 	    (long long)now);
-	ck_assert_int_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-	sqlite3_close(db);
+	db_exec(sql);
 
 	unit_stack_start(&stack, &cfg, 10);
 	ck_assert_uint_eq(store_last_seq(stack.store), 1);
@@ -292,18 +318,13 @@ START_TEST(version_1_database_is_upgraded)
 	sub_unref(s);
 	unit_stack_stop(&stack, 0);
 
-	ck_assert_int_eq(sqlite3_open(file, &db), SQLITE_OK);
-	ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT (SELECT user_version "
-	    "FROM pragma_user_version), (SELECT count(*) FROM "
-	    "pragma_table_info('messages') WHERE name = 'topics') + (SELECT "
-	    "count(*) FROM pragma_table_info('subscribers') WHERE name = "
-	    "'secret') + (SELECT count(*) FROM sqlite_schema WHERE name = "
-	    "'idempotency')", -1, &q, NULL), SQLITE_OK);
-	ck_assert_int_eq(sqlite3_step(q), SQLITE_ROW);
-	version = sqlite3_column_int64(q, 0);
-	cols = sqlite3_column_int64(q, 1);
-	sqlite3_finalize(q);
-	sqlite3_close(db);
+	db_row2("SELECT (SELECT user_version "
+		"FROM pragma_user_version), (SELECT count(*) FROM "
+		"pragma_table_info('messages') WHERE name = 'topics') + (SELECT "
+		"count(*) FROM pragma_table_info('subscribers') WHERE name = "
+		"'secret') + (SELECT count(*) FROM sqlite_schema WHERE name = "
+		"'idempotency')",
+	    &version, &cols);
 	ck_assert_int_eq(version, 3);
 	ck_assert_int_eq(cols, 3);
 }
@@ -347,15 +368,10 @@ static const char schema_v2[] =
 
 START_TEST(version_2_dead_letters_are_kept)
 {
-	char file[128], *text;
-	sqlite3 *db;
 	int64_t version = 0, old = 1;
-	sqlite3_stmt *q;
+	char *text;
 
-	snprintf(file, sizeof(file), "%s/hookcast.db", dir);
-	ck_assert_int_eq(sqlite3_open(file, &db), SQLITE_OK);
-	ck_assert_int_eq(sqlite3_exec(db, schema_v2, NULL, NULL, NULL), SQLITE_OK);
-	sqlite3_close(db);
+	db_exec(schema_v2);
 
 	unit_stack_start(&stack, &cfg, 10);
 	ck_assert_uint_eq(store_last_seq(stack.store), 2);
@@ -372,15 +388,9 @@ START_TEST(version_2_dead_letters_are_kept)
 	free(text);
 	unit_stack_stop(&stack, 0);
 
-	ck_assert_int_eq(sqlite3_open(file, &db), SQLITE_OK);
-	ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT (SELECT user_version "
-	    "FROM pragma_user_version), (SELECT count(*) FROM sqlite_schema "
-	    "WHERE name = 'dead_letters')", -1, &q, NULL), SQLITE_OK);
-	ck_assert_int_eq(sqlite3_step(q), SQLITE_ROW);
-	version = sqlite3_column_int64(q, 0);
-	old = sqlite3_column_int64(q, 1);
-	sqlite3_finalize(q);
-	sqlite3_close(db);
+	db_row2("SELECT (SELECT user_version FROM pragma_user_version), "
+		"(SELECT count(*) FROM sqlite_schema WHERE name = 'dead_letters')",
+	    &version, &old);
 	ck_assert_int_eq(version, 3);
 	ck_assert_int_eq(old, 0);
 }
@@ -732,20 +742,14 @@ START_TEST(a_refused_message_takes_its_batch_back)
 	static const char *const good[] = { "d", "e" };
 	struct store_pub p[4], q[2];
 	struct store_req after = { .r_type = REQ_PUBLISH, .r_key = "ka" };
-	char file[128];
-	sqlite3 *db;
 
 	cfg.durability = DURABILITY_NORMAL;
 	unit_stack_start(&stack, &cfg, 10);
 	unit_stack_stop(&stack, 0);
 	/* The database refuses one body, as it would a row it cannot hold. */
-	snprintf(file, sizeof(file), "%s/hookcast.db", dir);
-	ck_assert_int_eq(sqlite3_open(file, &db), SQLITE_OK);
-	ck_assert_int_eq(sqlite3_exec(db,
-	    "CREATE TRIGGER refuse BEFORE INSERT ON messages WHEN "
-	    "NEW.body = CAST('bad' AS BLOB) BEGIN SELECT RAISE(ABORT, "
-	    "'refused'); END;", NULL, NULL, NULL), SQLITE_OK);
-	sqlite3_close(db);
+	db_exec("CREATE TRIGGER refuse BEFORE INSERT ON messages WHEN "
+		"NEW.body = CAST('bad' AS BLOB) BEGIN SELECT RAISE(ABORT, "
+		"'refused'); END;");
 
 	unit_stack_start(&stack, &cfg, 10);
 	ck_assert_int_eq(publish_batch(p, bad, keys, 4), STORE_ERROR);

@@ -14,10 +14,9 @@ import shutil
 import signal
 import socket
 import subprocess
-import tempfile
 
 from harness import HookcastTestCase, scaled, verify_webhooks, wait_until
-from test_tls import make_certs
+from test_tls import module_certs
 
 SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'
 BURST = 50
@@ -66,13 +65,7 @@ CERTS = None
 
 def setUpModule():
     global CERTS
-    d = tempfile.mkdtemp(prefix='hookcast-h2-')
-    try:
-        CERTS = make_certs(d)
-    except Exception:
-        shutil.rmtree(d, ignore_errors=True)
-        raise
-    CERTS['dir'] = d
+    CERTS = module_certs('hookcast-h2-')
 
 
 def tearDownModule():

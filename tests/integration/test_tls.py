@@ -58,15 +58,22 @@ def make_certs(d):
     return {name: os.path.join(d, name) for name in os.listdir(d)}
 
 
-def setUpModule():
-    global CERTS
-    d = tempfile.mkdtemp(prefix='hookcast-tls-')
+def module_certs(prefix):
+    """make_certs in a new temporary directory, its path under 'dir' (for
+    a module's set-up; removed again if the certificates fail)."""
+    d = tempfile.mkdtemp(prefix=prefix)
     try:
-        CERTS = make_certs(d)
+        certs = make_certs(d)
     except Exception:
         shutil.rmtree(d, ignore_errors=True)
         raise
-    CERTS['dir'] = d
+    certs['dir'] = d
+    return certs
+
+
+def setUpModule():
+    global CERTS
+    CERTS = module_certs('hookcast-tls-')
 
 
 def tearDownModule():
