@@ -21,7 +21,8 @@ api_ops_healthz(const struct http_call *call)
 }
 
 /*
- * The store's state and both threads' heartbeats; no lock but the store's
+ * The store's state, its writer's heartbeat and every delivery thread's; no
+ * lock but the store's
  * queue mutex, briefly.
  */
 enum MHD_Result

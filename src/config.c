@@ -69,7 +69,7 @@ static const struct config_key config_keys[] = {
 	KEY(queue_limit, CT_INT, 1, 10000000),
 	KEY(max_in_flight, CT_INT, 1, 1000),
 	KEY(max_transfers, CT_INT, 1, 100000),
-	RESTART_KEY(delivery_threads, CT_INT, 1, 64),
+	RESTART_KEY(delivery_threads, CT_INT, 1, CONFIG_THREADS_MAX),
 	KEY(connect_timeout, CT_DURATION, 1, 3600),
 	KEY(delivery_timeout, CT_DURATION, 1, 86400),
 	KEY(max_queued_bytes, CT_SIZE, 1024, 1LL << 40),
@@ -112,7 +112,7 @@ config_online_cpus(void)
 {
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
 
-	return n < 1 ? 1 : n > 64 ? 64 : n;
+	return n < 1 ? 1 : n > CONFIG_THREADS_MAX ? CONFIG_THREADS_MAX : n;
 }
 
 void

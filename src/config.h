@@ -22,6 +22,9 @@ enum durability { DURABILITY_OFF, DURABILITY_NORMAL, DURABILITY_FULL };
  * (config_share) rather than changing the one in use.
  * Durations are in seconds (retry_schedule in milliseconds), sizes in bytes.
  */
+/* delivery_threads at most (a thread owns whole shards: 64 of them). */
+#define CONFIG_THREADS_MAX 64
+
 struct config {
 	char listen[256]; /* HOST:PORT */
 	long keepalive_ttl;
@@ -32,7 +35,7 @@ struct config {
 	long queue_limit;      /* messages a subscriber */
 	long max_in_flight;    /* transfers a subscriber */
 	long max_transfers;    /* transfers in all */
-	long delivery_threads; /* 1..64; default: the CPUs online */
+	long delivery_threads; /* 1..CONFIG_THREADS_MAX; default: CPUs online */
 	long connect_timeout;
 	long delivery_timeout;
 	size_t max_queued_bytes;

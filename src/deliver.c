@@ -88,6 +88,7 @@ struct deliver {
 	int dl_n;
 	long dl_fds;	  /* descriptors for delivery, in all */
 	long dl_stale_ms; /* a heartbeat older: the thread is stuck */
+	int dl_http2;	  /* libcurl speaks HTTP/2 (has nghttp2) */
 	struct dthread *dl_threads[];
 };
 
@@ -719,9 +720,7 @@ dthread_new(struct deliver *dl, int index, const struct config *cfg,
 	}
 	d->d_all = dl;
 	d->d_index = index;
-	/* Without it, https:// stays on HTTP/1.1 whatever http2 says. */
-	d->d_http2 = (curl_version_info(CURLVERSION_NOW)->features &
-			 CURL_VERSION_HTTP2) != 0;
+	d->d_http2 = dl->dl_http2;
 	d->d_cfg = cfg;
 	d->d_store = st;
 	d->d_subs = subs;
@@ -810,12 +809,6 @@ deliver_start(const struct config *cfg, struct store *st, struct subs *subs,
 		log_warnx("tls_verify is off: deliveries to https:// "
 			  "subscribers accept any certificate",
 		    "tls_verify=no");
-	if (cfg->http2 &&
-	    !(curl_version_info(CURLVERSION_NOW)->features &
-		CURL_VERSION_HTTP2))
-		log_warnx("libcurl has no HTTP/2 (nghttp2): https:// "
-			  "deliveries use HTTP/1.1",
-		    "http2=yes");
 	assert(n >= 1 && n <= DELIVER_THREADS_MAX);
 	if ((dl = calloc(1,
 		 sizeof(*dl) + (size_t)n * sizeof(dl->dl_threads[0]))) ==
@@ -824,6 +817,13 @@ deliver_start(const struct config *cfg, struct store *st, struct subs *subs,
 		return NULL;
 	}
 	dl->dl_n = n;
+	/* Without it, https:// stays on HTTP/1.1 whatever http2 says. */
+	dl->dl_http2 = (curl_version_info(CURLVERSION_NOW)->features &
+			   CURL_VERSION_HTTP2) != 0;
+	if (cfg->http2 && !dl->dl_http2)
+		log_warnx("libcurl has no HTTP/2 (nghttp2): https:// "
+			  "deliveries use HTTP/1.1",
+		    "http2=yes");
 	/* What the HTTP front end may not need of the descriptors. */
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
 		dl->dl_fds = (long)rl.rlim_cur - cfg->max_connections - 64;

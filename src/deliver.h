@@ -14,7 +14,7 @@ struct store;
 struct store_replay;
 
 /* delivery_threads at most; a thread owns whole shards (SUBS_SHARDS). */
-#define DELIVER_THREADS_MAX 64
+#define DELIVER_THREADS_MAX CONFIG_THREADS_MAX
 
 /*
  * Starts cfg->delivery_threads threads, each with its own multi handle,
