@@ -187,6 +187,7 @@ prepare_filtered(struct store_backend *b, struct store_req *req, const char *q,
 {
 	int rc;
 
+	*seq = -1;
 	if ((rc = sqlite3_prepare_v2(b->sq_db, q, -1, out, NULL)) != SQLITE_OK)
 		return -rc;
 	if ((rc = bind_filters(b, req, *out, seq)) <= 0)
